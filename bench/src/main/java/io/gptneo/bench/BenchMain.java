@@ -1,0 +1,15 @@
+package io.gptneo.bench;
+
+/** {@code ./gptneo bench NAME}: dispatches to the benchmark mains of this module. */
+public final class BenchMain {
+    private BenchMain() {}
+
+    public static void main(String[] args) throws Exception {
+        if (args.length == 0 || args[0].equals("--help")) {
+            System.out.println("usage: ./gptneo bench (attention | train-step | forward | tokenizer) [options]");
+            return;
+        }
+        System.err.println("unknown benchmark: " + args[0]);
+        System.exit(2);
+    }
+}

@@ -1,0 +1,35 @@
+package io.gptneo.cli;
+
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/**
+ * Entry point of {@code ./gptneo}. Subcommand names and flags are a public contract: scripts call them.
+ * {@code ./gptneo bench ...} is dispatched by the launcher to the bench module.
+ */
+@Command(name = "gptneo", mixinStandardHelpOptions = true, version = "gptneo-java 0.1.0",
+        description = "GPT-Neo in pure Java: inspect, tokenize, forward, generate, train/eval/classify a safety cost model, serve.",
+        footer = {"", "Benchmarks: ./gptneo bench (attention | train-step | forward | tokenizer) [--help]"})
+public final class GptNeoCli implements Runnable {
+
+    @CommandLine.Spec CommandLine.Model.CommandSpec spec;
+
+    @Override public void run() { spec.commandLine().usage(System.out); }
+
+    public static CommandLine commandLine() {
+        CommandLine cl = new CommandLine(new GptNeoCli());
+        // Subcommands are registered here, one line each.
+        cl.setExecutionExceptionHandler((ex, line, parseResult) -> {
+            String msg = ex.getMessage() == null ? ex.toString() : ex.getMessage();
+            line.getErr().println("gptneo " + (parseResult.subcommand() == null ? "" : parseResult.subcommand().commandSpec().name()) + ": error: " + msg);
+            if (System.getenv("GPTNEO_DEBUG") != null) ex.printStackTrace(line.getErr());
+            return 1;
+        });
+        return cl;
+    }
+
+    public static void main(String[] args) {
+        int code = commandLine().execute(args);
+        System.exit(code);
+    }
+}
