@@ -1,0 +1,535 @@
+package io.gptneo.tensor;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.SplittableRandom;
+
+import io.gptneo.tensor.attention.AttentionKernel;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.INDArrayIndex;
+import org.nd4j.linalg.indexing.NDArrayIndex;
+import org.nd4j.linalg.ops.transforms.Transforms;
+
+/**
+ * Differentiable operations. Each forward records its backward beside it (see {@link Tensor#result}); shapes are
+ * written {@code [B, T, C]}-style. Inputs are validated up front: a shape or dtype mismatch throws
+ * {@link IllegalArgumentException} naming the operation and the shapes, never an opaque native error later.
+ */
+public final class Ops {
+    private Ops() {}
+
+    // ---- elementwise with numpy broadcasting -------------------------------------------------------------------
+
+    public static Tensor add(Tensor a, Tensor b) {
+        long[] as = a.shape(), bs = b.shape();
+        broadcastShape("add", a, b);
+        return Tensor.result("add", a.data().add(b.data()), new Tensor[] {a, b},
+                g -> new INDArray[] {sumTo(g, as), sumTo(g, bs)});
+    }
+
+    public static Tensor sub(Tensor a, Tensor b) {
+        long[] as = a.shape(), bs = b.shape();
+        broadcastShape("sub", a, b);
+        return Tensor.result("sub", a.data().sub(b.data()), new Tensor[] {a, b},
+                g -> new INDArray[] {sumTo(g, as), sumTo(g, bs).neg()});
+    }
+
+    public static Tensor mul(Tensor a, Tensor b) {
+        broadcastShape("mul", a, b);
+        INDArray x = a.data(), y = b.data();
+        return Tensor.result("mul", x.mul(y), new Tensor[] {a, b},
+                g -> new INDArray[] {
+                        a.requiresGrad() ? sumTo(g.mul(y), x.shape()) : null,
+                        b.requiresGrad() ? sumTo(g.mul(x), y.shape()) : null},
+                x, y);
+    }
+
+    public static Tensor div(Tensor a, Tensor b) {
+        broadcastShape("div", a, b);
+        INDArray x = a.data(), y = b.data();
+        INDArray out = x.div(y);
+        return Tensor.result("div", out, new Tensor[] {a, b},
+                g -> new INDArray[] {
+                        a.requiresGrad() ? sumTo(g.div(y), x.shape()) : null,
+                        b.requiresGrad() ? sumTo(g.mul(out).div(y).negi(), y.shape()) : null},
+                y, out);
+    }
+
+    public static Tensor scale(Tensor a, double s) {
+        return Tensor.result("scale", a.data().mul(s), new Tensor[] {a}, g -> new INDArray[] {g.mul(s)});
+    }
+
+    public static Tensor addScalar(Tensor a, double s) {
+        return Tensor.result("addScalar", a.data().add(s), new Tensor[] {a}, g -> new INDArray[] {g});
+    }
+
+    public static Tensor neg(Tensor a) { return scale(a, -1); }
+
+    public static Tensor exp(Tensor a) {
+        INDArray out = Transforms.exp(a.data(), true);
+        return Tensor.result("exp", out, new Tensor[] {a}, g -> new INDArray[] {g.mul(out)}, out);
+    }
+
+    public static Tensor log(Tensor a) {
+        INDArray x = a.data();
+        return Tensor.result("log", Transforms.log(x, true), new Tensor[] {a}, g -> new INDArray[] {g.div(x)}, x);
+    }
+
+    public static Tensor tanh(Tensor a) {
+        INDArray out = Transforms.tanh(a.data(), true);
+        return Tensor.result("tanh", out, new Tensor[] {a},
+                g -> new INDArray[] {g.mul(out.mul(out).rsubi(1.0))}, out);
+    }
+
+    public static Tensor square(Tensor a) {
+        INDArray x = a.data();
+        return Tensor.result("square", x.mul(x), new Tensor[] {a}, g -> new INDArray[] {g.mul(x).muli(2.0)}, x);
+    }
+
+    /** log σ(x) = min(x, 0) − log(1 + e^{−|x|}), stable for large |x|. d/dx = σ(−x). */
+    public static Tensor logSigmoid(Tensor a) {
+        INDArray x = a.data();
+        INDArray out = Transforms.min(x, 0.0, true).subi(Transforms.log(Transforms.exp(Transforms.abs(x, true).negi(), false).addi(1.0), false));
+        return Tensor.result("logSigmoid", out, new Tensor[] {a},
+                g -> new INDArray[] {g.mul(Transforms.sigmoid(x.neg(), false))}, x);
+    }
+
+    /** GPT-2/GPT-Neo {@code gelu_new}: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))). */
+    public static Tensor gelu(Tensor a) {
+        final double c = Math.sqrt(2.0 / Math.PI), k = 0.044715;
+        INDArray x = a.data();
+        INDArray x2 = x.mul(x);
+        INDArray t = Transforms.tanh(x2.mul(k).addi(1.0).muli(x).muli(c), false);   // tanh(u)
+        INDArray out = t.add(1.0).muli(x).muli(0.5);
+        return Tensor.result("gelu", out, new Tensor[] {a}, g -> {
+            // d/dx = 0.5(1+t) + 0.5·x·(1−t²)·c·(1 + 3k·x²)
+            INDArray du = x2.mul(3 * k).addi(1.0).muli(c);
+            INDArray d = t.mul(t).rsubi(1.0).muli(du).muli(x).addi(t.add(1.0)).muli(0.5);
+            return new INDArray[] {g.mul(d)};
+        }, x, t);
+    }
+
+    /** x where mask == 0, {@code value} where mask != 0; mask broadcasts to x and is not differentiated. */
+    public static Tensor maskedFill(Tensor a, INDArray mask, double value) {
+        INDArray x = a.data();
+        INDArray m = mask.castTo(x.dataType()).neq(0).castTo(x.dataType());
+        try {
+            Shapes.broadcast(x.shape(), m.shape());
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("maskedFill: mask " + Arrays.toString(m.shape()) + " does not broadcast to "
+                    + Arrays.toString(x.shape()));
+        }
+        INDArray keep = m.rsub(1.0);
+        INDArray out = x.mul(keep).addi(m.mul(value));
+        return Tensor.result("maskedFill", out, new Tensor[] {a}, g -> new INDArray[] {sumTo(g.mul(keep), x.shape())}, keep);
+    }
+
+    /** Inverted dropout with a mask drawn from {@code seed}: the same seed gives the same mask (recompute-safe). */
+    public static Tensor dropout(Tensor a, double p, long seed) {
+        if (p < 0 || p >= 1) throw new IllegalArgumentException("dropout: p must be in [0, 1), got " + p);
+        if (p == 0) return a;
+        INDArray x = a.data();
+        long n = x.length();
+        if (n > Integer.MAX_VALUE) throw new IllegalArgumentException("dropout: tensor too large " + Arrays.toString(x.shape()));
+        SplittableRandom rng = new SplittableRandom(seed);
+        double keepScale = 1.0 / (1.0 - p);
+        INDArray mask;
+        if (x.dataType() == DataType.DOUBLE) {
+            double[] m = new double[(int) n];
+            for (int i = 0; i < m.length; i++) m[i] = rng.nextDouble() >= p ? keepScale : 0.0;
+            mask = Nd4j.create(m, x.shape(), 'c');
+        } else {
+            float[] m = new float[(int) n];
+            for (int i = 0; i < m.length; i++) m[i] = rng.nextDouble() >= p ? (float) keepScale : 0f;
+            mask = Nd4j.create(m, x.shape(), 'c');
+        }
+        return Tensor.result("dropout", x.mul(mask), new Tensor[] {a}, g -> new INDArray[] {g.mul(mask)}, mask);
+    }
+
+    // ---- reductions --------------------------------------------------------------------------------------------
+
+    public static Tensor sum(Tensor a) {
+        long[] s = a.shape();
+        INDArray out = Nd4j.scalar(a.dtype(), a.data().sumNumber().doubleValue());
+        return Tensor.result("sum", out, new Tensor[] {a}, g -> new INDArray[] {Nd4j.zeros(a.dtype(), s).addi(g.getDouble(0))});
+    }
+
+    public static Tensor mean(Tensor a) {
+        long n = a.data().length();
+        return scale(sum(a), 1.0 / n);
+    }
+
+    /** Sum over {@code dims}, keeping them as size 1. */
+    public static Tensor sum(Tensor a, int... dims) {
+        long[] s = a.shape();
+        int[] d = Shapes.normalizeDims("sum", dims, a.rank());
+        return Tensor.result("sumDims", a.data().sum(true, d), new Tensor[] {a},
+                g -> new INDArray[] {Nd4j.zeros(a.dtype(), s).addi(g)});
+    }
+
+    /** Mean over {@code dims}, keeping them as size 1. */
+    public static Tensor mean(Tensor a, int... dims) {
+        int[] d = Shapes.normalizeDims("mean", dims, a.rank());
+        long count = 1;
+        for (int i : d) count *= a.size(i);
+        return scale(sum(a, d), 1.0 / count);
+    }
+
+    // ---- shape ops ---------------------------------------------------------------------------------------------
+
+    public static Tensor reshape(Tensor a, long... shape) {
+        long[] in = a.shape();
+        long[] out = Shapes.inferReshape("reshape", in, shape);
+        return Tensor.result("reshape", a.data().reshape('c', out), new Tensor[] {a},
+                g -> new INDArray[] {g.reshape('c', in)});
+    }
+
+    public static Tensor permute(Tensor a, int... dims) {
+        int r = a.rank();
+        if (dims.length != r) throw new IllegalArgumentException("permute: " + Arrays.toString(dims) + " for rank " + r);
+        int[] inverse = new int[r];
+        boolean[] seen = new boolean[r];
+        for (int i = 0; i < r; i++) {
+            if (dims[i] < 0 || dims[i] >= r || seen[dims[i]]) {
+                throw new IllegalArgumentException("permute: invalid dims " + Arrays.toString(dims) + " for shape " + Arrays.toString(a.shape()));
+            }
+            seen[dims[i]] = true;
+            inverse[dims[i]] = i;
+        }
+        return Tensor.result("permute", a.data().permute(dims), new Tensor[] {a}, g -> new INDArray[] {g.permute(inverse)});
+    }
+
+    public static Tensor transpose(Tensor a, int d0, int d1) {
+        int r = a.rank();
+        int[] dims = new int[r];
+        for (int i = 0; i < r; i++) dims[i] = i;
+        d0 = Math.floorMod(d0, r);
+        d1 = Math.floorMod(d1, r);
+        dims[d0] = d1;
+        dims[d1] = d0;
+        return permute(a, dims);
+    }
+
+    /** Contiguous c-order copy (identity for autodiff). */
+    public static Tensor contiguous(Tensor a) {
+        return Tensor.result("contiguous", a.data().dup('c'), new Tensor[] {a}, g -> new INDArray[] {g});
+    }
+
+    /** Elements [start, end) along {@code dim}. */
+    public static Tensor slice(Tensor a, int dim, long start, long end) {
+        int r = a.rank();
+        int d = Math.floorMod(dim, r);
+        long n = a.size(d);
+        if (start < 0 || end > n || start >= end) {
+            throw new IllegalArgumentException("slice: [" + start + ", " + end + ") out of range for dim " + dim + " of shape " + Arrays.toString(a.shape()));
+        }
+        INDArrayIndex[] idx = new INDArrayIndex[r];
+        for (int i = 0; i < r; i++) idx[i] = i == d ? NDArrayIndex.interval(start, end) : NDArrayIndex.all();
+        long[] s = a.shape();
+        return Tensor.result("slice", a.data().get(idx), new Tensor[] {a}, g -> {
+            INDArray z = Nd4j.zeros(a.dtype(), s);
+            z.get(idx).assign(g);
+            return new INDArray[] {z};
+        });
+    }
+
+    public static Tensor concat(int dim, Tensor... parts) {
+        if (parts.length == 0) throw new IllegalArgumentException("concat: no inputs");
+        int r = parts[0].rank();
+        int d = Math.floorMod(dim, r);
+        INDArray[] arrays = new INDArray[parts.length];
+        long[] offsets = new long[parts.length + 1];
+        for (int i = 0; i < parts.length; i++) {
+            Tensor p = parts[i];
+            if (p.rank() != r || p.dtype() != parts[0].dtype()) {
+                throw new IllegalArgumentException("concat: input " + i + " is " + p.dtype() + Arrays.toString(p.shape())
+                        + ", input 0 is " + parts[0].dtype() + Arrays.toString(parts[0].shape()));
+            }
+            for (int j = 0; j < r; j++) {
+                if (j != d && p.size(j) != parts[0].size(j)) {
+                    throw new IllegalArgumentException("concat along " + dim + ": shapes " + Arrays.toString(parts[0].shape())
+                            + " and " + Arrays.toString(p.shape()) + " differ in dim " + j);
+                }
+            }
+            arrays[i] = p.data();
+            offsets[i + 1] = offsets[i] + p.size(d);
+        }
+        return Tensor.result("concat", Nd4j.concat(d, arrays), parts, g -> {
+            INDArray[] out = new INDArray[parts.length];
+            for (int i = 0; i < parts.length; i++) {
+                INDArrayIndex[] idx = new INDArrayIndex[r];
+                for (int j = 0; j < r; j++) idx[j] = j == d ? NDArrayIndex.interval(offsets[i], offsets[i + 1]) : NDArrayIndex.all();
+                out[i] = g.get(idx);
+            }
+            return out;
+        });
+    }
+
+    // ---- linear algebra ----------------------------------------------------------------------------------------
+
+    /**
+     * Matrix product. {@code a [..., M, K] @ b [K, N] -> [..., M, N]}, or batched {@code [..., M, K] @ [..., K, N]}
+     * with equal batch dims.
+     */
+    public static Tensor matmul(Tensor a, Tensor b) {
+        sameDtype("matmul", a, b);
+        long[] as = a.shape(), bs = b.shape();
+        if (as.length < 2 || bs.length < 2 || as[as.length - 1] != bs[bs.length - 2]
+                || (bs.length > 2 && !Arrays.equals(Arrays.copyOf(as, as.length - 2), Arrays.copyOf(bs, bs.length - 2)))) {
+            throw new IllegalArgumentException("matmul: incompatible shapes " + Arrays.toString(as) + " @ " + Arrays.toString(bs));
+        }
+        INDArray x = a.data(), y = b.data();
+        if (bs.length == 2) {
+            long k = as[as.length - 1];
+            INDArray x2 = x.reshape('c', x.length() / k, k);                  // [N*, K]
+            long[] outShape = as.clone();
+            outShape[as.length - 1] = bs[1];
+            INDArray out = x2.mmul(y).reshape('c', outShape);
+            return Tensor.result("matmul", out, new Tensor[] {a, b}, g -> {
+                INDArray g2 = g.reshape('c', x2.size(0), bs[1]);              // [N*, N]
+                return new INDArray[] {
+                        a.requiresGrad() ? Nd4j.gemm(g2, y, false, true).reshape('c', as) : null,
+                        b.requiresGrad() ? Nd4j.gemm(x2, g2, true, false) : null};
+            }, x2, y);
+        }
+        INDArray out = Nd4j.matmul(x, y, null, false, false, false);
+        return Tensor.result("bmm", out, new Tensor[] {a, b}, g -> new INDArray[] {
+                a.requiresGrad() ? Nd4j.matmul(g, y, null, false, true, false) : null,
+                b.requiresGrad() ? Nd4j.matmul(x, g, null, true, false, false) : null}, x, y);
+    }
+
+    /** A HuggingFace Linear: {@code x [..., in] -> x W^T + b = [..., out]} with {@code W [out, in]}, b [out] or null. */
+    public static Tensor linear(Tensor x, Tensor w, Tensor b) {
+        long[] xs = x.shape(), ws = w.shape();
+        if (ws.length != 2 || xs.length < 1 || xs[xs.length - 1] != ws[1]) {
+            throw new IllegalArgumentException("linear: input " + Arrays.toString(xs) + " does not match weight [out, in] = " + Arrays.toString(ws)
+                    + (w.name() == null ? "" : " (" + w.name() + ")"));
+        }
+        sameDtype("linear", x, w);
+        if (b != null && (b.rank() != 1 || b.size(0) != ws[0] || b.dtype() != w.dtype())) {
+            throw new IllegalArgumentException("linear: bias " + b.dtype() + Arrays.toString(b.shape()) + " for weight " + Arrays.toString(ws));
+        }
+        long in = ws[1], outF = ws[0];
+        INDArray x2 = x.data().reshape('c', x.data().length() / in, in);     // [N, in]
+        INDArray y2 = Nd4j.gemm(x2, w.data(), false, true);                    // [N, out]
+        if (b != null) y2.addiRowVector(b.data());
+        long[] outShape = xs.clone();
+        outShape[xs.length - 1] = outF;
+        Tensor[] inputs = b == null ? new Tensor[] {x, w} : new Tensor[] {x, w, b};
+        INDArray wd = w.data();
+        return Tensor.result("linear", y2.reshape('c', outShape), inputs, g -> {
+            INDArray g2 = g.reshape('c', x2.size(0), outF);                     // [N, out]
+            INDArray[] r = new INDArray[inputs.length];
+            if (x.requiresGrad()) r[0] = Nd4j.gemm(g2, wd, false, false).reshape('c', xs);  // [N, in]
+            if (w.requiresGrad()) r[1] = Nd4j.gemm(g2, x2, true, false);                    // [out, in]
+            if (b != null && b.requiresGrad()) r[2] = g2.sum(0);
+            return r;
+        }, x2);
+    }
+
+    // ---- lookup ------------------------------------------------------------------------------------------------
+
+    /** Rows of {@code table [N, C]} at {@code index} -> [len, C]; backward scatter-adds (duplicates accumulate). */
+    public static Tensor gatherRows(Tensor table, int[] index) {
+        if (table.rank() != 2) throw new IllegalArgumentException("gatherRows: table must be [N, C], got " + Arrays.toString(table.shape()));
+        long n = table.size(0);
+        for (int i : index) {
+            if (i < 0 || i >= n) throw new IllegalArgumentException("gatherRows: index " + i + " out of range [0, " + n + ")");
+        }
+        long[] ts = table.shape();
+        INDArray out = Nd4j.pullRows(table.data(), 1, index);                  // [len, C]
+        return Tensor.result("gatherRows", out, new Tensor[] {table}, g -> new INDArray[] {scatterAddRows(ts, index, g, table.dtype())});
+    }
+
+    /** Token embedding: {@code table [V, C]}, ids [B][T] -> [B, T, C]. */
+    public static Tensor embedding(Tensor table, int[][] ids) {
+        int bsz = ids.length, t = bsz == 0 ? 0 : ids[0].length;
+        int[] flat = new int[bsz * t];
+        for (int b = 0; b < bsz; b++) {
+            if (ids[b].length != t) throw new IllegalArgumentException("embedding: ragged ids (row " + b + " has " + ids[b].length + ", row 0 has " + t + ")");
+            System.arraycopy(ids[b], 0, flat, b * t, t);
+        }
+        return reshape(gatherRows(table, flat), bsz, t, table.size(1));
+    }
+
+    private static INDArray scatterAddRows(long[] tableShape, int[] index, INDArray g, DataType dt) {
+        int c = (int) tableShape[1];
+        INDArray gc = g.dup('c');
+        if (dt == DataType.DOUBLE) {
+            double[] src = gc.data().asDouble();
+            double[] dst = new double[Math.toIntExact(tableShape[0] * c)];
+            for (int i = 0; i < index.length; i++) {
+                int o = index[i] * c, s = i * c;
+                for (int j = 0; j < c; j++) dst[o + j] += src[s + j];
+            }
+            return Nd4j.create(dst, tableShape, 'c');
+        }
+        float[] src = gc.data().asFloat();
+        float[] dst = new float[Math.toIntExact(tableShape[0] * c)];
+        for (int i = 0; i < index.length; i++) {
+            int o = index[i] * c, s = i * c;
+            for (int j = 0; j < c; j++) dst[o + j] += src[s + j];
+        }
+        return Nd4j.create(dst, tableShape, 'c');
+    }
+
+    // ---- normalisation and softmax -----------------------------------------------------------------------------
+
+    /** LayerNorm over the last dim: {@code x [..., C]}, gamma/beta [C]. */
+    public static Tensor layerNorm(Tensor x, Tensor gamma, Tensor beta, double eps) {
+        long c = x.size(x.rank() - 1);
+        if (gamma.rank() != 1 || gamma.size(0) != c || beta.rank() != 1 || beta.size(0) != c) {
+            throw new IllegalArgumentException("layerNorm: input " + Arrays.toString(x.shape()) + ", gamma " + Arrays.toString(gamma.shape())
+                    + ", beta " + Arrays.toString(beta.shape()));
+        }
+        sameDtype("layerNorm", x, gamma);
+        long[] xs = x.shape();
+        INDArray x2 = x.data().reshape('c', x.data().length() / c, c);         // [N, C]
+        INDArray mu = x2.mean(true, 1);                                         // [N, 1]
+        INDArray xc = x2.subColumnVector(mu);
+        INDArray var = xc.mul(xc).mean(true, 1);
+        INDArray rstd = Transforms.pow(var.addi(eps), -0.5, false);            // [N, 1]
+        INDArray xhat = xc.muliColumnVector(rstd);                              // [N, C]
+        INDArray y = xhat.mulRowVector(gamma.data()).addiRowVector(beta.data());
+        INDArray gd = gamma.data();
+        return Tensor.result("layerNorm", y.reshape('c', xs), new Tensor[] {x, gamma, beta}, g -> {
+            INDArray g2 = g.reshape('c', xhat.size(0), c);
+            INDArray[] r = new INDArray[3];
+            if (x.requiresGrad()) {
+                // dx = rstd · (dxhat − mean(dxhat) − xhat · mean(dxhat ⊙ xhat))
+                INDArray dxhat = g2.mulRowVector(gd);
+                INDArray m1 = dxhat.mean(true, 1);
+                INDArray m2 = dxhat.mul(xhat).mean(true, 1);
+                r[0] = dxhat.subiColumnVector(m1).subi(xhat.mulColumnVector(m2)).muliColumnVector(rstd).reshape('c', xs);
+            }
+            if (gamma.requiresGrad()) r[1] = g2.mul(xhat).sum(0);
+            if (beta.requiresGrad()) r[2] = g2.sum(0);
+            return r;
+        }, xhat, rstd);
+    }
+
+    /** Softmax over the last dim. */
+    public static Tensor softmax(Tensor a) {
+        INDArray y = softmaxLast(a.data());
+        int last = a.rank() - 1;
+        return Tensor.result("softmax", y, new Tensor[] {a}, g -> {
+            INDArray dot = g.mul(y).sum(true, last);
+            return new INDArray[] {g.sub(dot).muli(y)};
+        }, y);
+    }
+
+    /** Log-softmax over the last dim. */
+    public static Tensor logSoftmax(Tensor a) {
+        int last = a.rank() - 1;
+        INDArray x = a.data();
+        INDArray shifted = x.sub(x.max(true, last));
+        INDArray lse = Transforms.log(Transforms.exp(shifted, true).sum(true, last), false);
+        INDArray out = shifted.subi(lse);
+        return Tensor.result("logSoftmax", out, new Tensor[] {a}, g -> {
+            INDArray p = Transforms.exp(out, true);
+            return new INDArray[] {g.sub(p.muli(g.sum(true, last)))};
+        }, out);
+    }
+
+    static INDArray softmaxLast(INDArray x) {
+        int last = x.rank() - 1;
+        INDArray e = Transforms.exp(x.sub(x.max(true, last)), false);
+        return e.divi(e.sum(true, last));
+    }
+
+    /**
+     * Mean cross-entropy of {@code logits [N, V]} against {@code targets [N]}; targets equal to {@code ignoreIndex}
+     * are skipped (HF uses -100). Computed from a log-softmax, so it is stable for large logits.
+     */
+    public static Tensor crossEntropy(Tensor logits, int[] targets, int ignoreIndex) {
+        if (logits.rank() != 2 || logits.size(0) != targets.length) {
+            throw new IllegalArgumentException("crossEntropy: logits " + Arrays.toString(logits.shape()) + " vs " + targets.length + " targets");
+        }
+        long v = logits.size(1);
+        int count = 0;
+        for (int t : targets) {
+            if (t == ignoreIndex) continue;
+            if (t < 0 || t >= v) throw new IllegalArgumentException("crossEntropy: target " + t + " out of range [0, " + v + ")");
+            count++;
+        }
+        if (count == 0) throw new IllegalArgumentException("crossEntropy: every target is ignored");
+        INDArray x = logits.data();
+        INDArray shifted = x.sub(x.max(true, 1));
+        INDArray lse = Transforms.log(Transforms.exp(shifted, true).sum(true, 1), false); // [N, 1]
+        double total = 0;
+        for (int i = 0; i < targets.length; i++) {
+            if (targets[i] != ignoreIndex) total += lse.getDouble(i, 0) - shifted.getDouble(i, targets[i]);
+        }
+        final int n = count;
+        INDArray out = Nd4j.scalar(x.dataType(), total / n);
+        return Tensor.result("crossEntropy", out, new Tensor[] {logits}, g -> {
+            INDArray p = Transforms.exp(shifted.subColumnVector(lse), false);  // softmax [N, V]
+            for (int i = 0; i < targets.length; i++) {
+                if (targets[i] == ignoreIndex) p.getRow(i).assign(0);
+                else p.putScalar(i, targets[i], p.getDouble(i, targets[i]) - 1.0);
+            }
+            return new INDArray[] {p.muli(g.getDouble(0) / n)};
+        }, shifted, lse);
+    }
+
+    // ---- attention ---------------------------------------------------------------------------------------------
+
+    /**
+     * Causal (optionally windowed) attention as one operation; see {@link AttentionKernel} for the semantics.
+     * q, k, v {@code [B, H, T, D]}; keyMask [B, T] (1 real, 0 pad) or null; window ≤ 0 means global.
+     */
+    public static Tensor attention(Tensor q, Tensor k, Tensor v, INDArray keyMask, int window, double scale, AttentionKernel kernel) {
+        long[] s = q.shape();
+        if (s.length != 4 || !Arrays.equals(s, k.shape()) || !Arrays.equals(s, v.shape())) {
+            throw new IllegalArgumentException("attention: q, k, v must be equal [B, H, T, D]; got " + Arrays.toString(q.shape())
+                    + ", " + Arrays.toString(k.shape()) + ", " + Arrays.toString(v.shape()));
+        }
+        sameDtype("attention", q, k);
+        sameDtype("attention", q, v);
+        if (keyMask != null && (keyMask.rank() != 2 || keyMask.size(0) != s[0] || keyMask.size(1) != s[2])) {
+            throw new IllegalArgumentException("attention: key mask " + Arrays.toString(keyMask.shape()) + " for [B, T] = [" + s[0] + ", " + s[2] + "]");
+        }
+        INDArray qd = q.data().dup('c'), kd = k.data().dup('c'), vd = v.data().dup('c');
+        boolean needBackward = GradMode.isEnabled() && (q.requiresGrad() || k.requiresGrad() || v.requiresGrad());
+        AttentionKernel.Forward fwd = kernel.forward(qd, kd, vd, keyMask, window, scale, needBackward);
+        return Tensor.result("attention[" + kernel.name() + "]", fwd.out(), new Tensor[] {q, k, v}, g -> {
+            AttentionKernel.Grads gr = kernel.backward(fwd, qd, kd, vd, keyMask, window, scale, g.dup('c'));
+            return new INDArray[] {gr.dq(), gr.dk(), gr.dv()};
+        }, qd, kd, vd, fwd.out());
+    }
+
+    // ---- helpers -----------------------------------------------------------------------------------------------
+
+    /** Reduces a broadcast gradient back to {@code shape} by summing the broadcast dims. */
+    static INDArray sumTo(INDArray g, long[] shape) {
+        if (Arrays.equals(g.shape(), shape)) return g;
+        if (shape.length == 0) return Nd4j.scalar(g.dataType(), g.sumNumber().doubleValue());
+        int extra = g.rank() - shape.length;
+        List<Integer> dims = new ArrayList<>();
+        for (int i = 0; i < g.rank(); i++) {
+            if (i < extra || (shape[i - extra] == 1 && g.size(i) != 1)) dims.add(i);
+        }
+        INDArray r = dims.isEmpty() ? g : g.sum(true, dims.stream().mapToInt(Integer::intValue).toArray());
+        return r.reshape('c', shape);
+    }
+
+    private static long[] broadcastShape(String op, Tensor a, Tensor b) {
+        sameDtype(op, a, b);
+        try {
+            return Shapes.broadcast(a.shape(), b.shape());
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(op + ": shapes " + Arrays.toString(a.shape()) + " and " + Arrays.toString(b.shape())
+                    + " do not broadcast");
+        }
+    }
+
+    private static void sameDtype(String op, Tensor a, Tensor b) {
+        if (a.dtype() != b.dtype()) {
+            throw new IllegalArgumentException(op + ": dtype mismatch " + a.dtype() + Arrays.toString(a.shape()) + " vs "
+                    + b.dtype() + Arrays.toString(b.shape()));
+        }
+    }
+}

@@ -1,0 +1,119 @@
+package io.gptneo.tensor;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.function.Function;
+
+import org.junit.jupiter.api.Test;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+/** Every operation's backward against central finite differences in float64 (relative error ≤ 1e-6). */
+class OpsGradCheckTest {
+    static final double TOL = 1e-6;
+    static long seed = 1;
+
+    static Tensor p(long... shape) { return Tensor.parameter(Rand.uniform(DataType.DOUBLE, seed++, -1, 1, shape)); }
+
+    /** A non-contiguous input: a permuted view of a parameter. */
+    static Tensor permuted(Tensor base, int... dims) { return Ops.permute(base, dims); }
+
+    static void check(String what, Function<Tensor[], Tensor> f, Tensor... in) {
+        double err = GradCheck.maxRelativeError(f, in, 1e-6, 42);
+        assertTrue(err <= TOL, what + ": max relative error " + err);
+    }
+
+    @Test void addSubMulDivWithBroadcasting() {
+        check("add", t -> Ops.add(t[0], t[1]), p(2, 3, 4), p(4));
+        check("add bcast middle", t -> Ops.add(t[0], t[1]), p(2, 3, 4), p(2, 1, 4));
+        check("sub", t -> Ops.sub(t[0], t[1]), p(3, 1), p(2, 3, 4));
+        check("mul", t -> Ops.mul(t[0], t[1]), p(2, 3, 4), p(3, 1));
+        Tensor denom = Tensor.parameter(Rand.uniform(DataType.DOUBLE, 7, 0.5, 2.0, 1, 4));
+        check("div", t -> Ops.div(t[0], t[1]), p(2, 3, 4), denom);
+    }
+
+    @Test void nonContiguousInputs() {
+        Tensor a = p(3, 4, 2);
+        check("mul permuted", t -> Ops.mul(permuted(t[0], 2, 0, 1), t[1]), a, p(2, 3, 4));
+        check("linear on permuted", t -> Ops.linear(permuted(t[0], 1, 0, 2), t[1], t[2]), p(3, 4, 5), p(6, 5), p(6));
+        check("layerNorm on permuted", t -> Ops.layerNorm(permuted(t[0], 1, 0), t[1], t[2], 1e-5), p(5, 3), p(5), p(5));
+        check("softmax on transposed", t -> Ops.softmax(Ops.transpose(t[0], 0, 1)), p(4, 3));
+    }
+
+    @Test void unaryOps() {
+        check("scale", t -> Ops.scale(t[0], -2.5), p(3, 2));
+        check("addScalar", t -> Ops.addScalar(t[0], 3), p(3, 2));
+        check("exp", t -> Ops.exp(t[0]), p(3, 2));
+        check("log", t -> Ops.log(t[0]), Tensor.parameter(Rand.uniform(DataType.DOUBLE, 3, 0.5, 2, 3, 2)));
+        check("tanh", t -> Ops.tanh(t[0]), p(3, 2));
+        check("square", t -> Ops.square(t[0]), p(3, 2));
+        check("gelu", t -> Ops.gelu(t[0]), Tensor.parameter(Rand.uniform(DataType.DOUBLE, 4, -4, 4, 5, 7)));
+        check("logSigmoid", t -> Ops.logSigmoid(t[0]), Tensor.parameter(Rand.uniform(DataType.DOUBLE, 5, -8, 8, 4, 5)));
+    }
+
+    @Test void reductionsAndShapes() {
+        check("sum", t -> Ops.sum(t[0]), p(2, 3));
+        check("mean", t -> Ops.mean(t[0]), p(2, 3));
+        check("sum dims", t -> Ops.sum(t[0], 0, 2), p(2, 3, 4));
+        check("mean dim", t -> Ops.mean(t[0], -1), p(2, 3, 4));
+        check("reshape", t -> Ops.reshape(t[0], 6, -1), p(2, 3, 4));
+        check("permute", t -> Ops.permute(t[0], 2, 0, 1), p(2, 3, 4));
+        check("transpose", t -> Ops.transpose(t[0], 1, 2), p(2, 3, 4));
+        check("slice", t -> Ops.slice(t[0], 1, 1, 3), p(2, 4, 3));
+        check("concat", t -> Ops.concat(1, t[0], t[1]), p(2, 2, 3), p(2, 1, 3));
+        check("contiguous", t -> Ops.contiguous(permuted(t[0], 1, 0)), p(2, 3));
+    }
+
+    @Test void linearAlgebra() {
+        check("matmul 2d", t -> Ops.matmul(t[0], t[1]), p(3, 4), p(4, 5));
+        check("matmul batch x 2d", t -> Ops.matmul(t[0], t[1]), p(2, 3, 4), p(4, 5));
+        check("bmm", t -> Ops.matmul(t[0], t[1]), p(2, 2, 3, 4), p(2, 2, 4, 5));
+        check("linear", t -> Ops.linear(t[0], t[1], t[2]), p(2, 3, 4), p(5, 4), p(5));
+        check("linear no bias", t -> Ops.linear(t[0], t[1], null), p(3, 4), p(5, 4));
+    }
+
+    @Test void lookupNormSoftmaxLosses() {
+        check("gatherRows with duplicates", t -> Ops.gatherRows(t[0], new int[] {2, 0, 2, 4}), p(5, 3));
+        check("embedding", t -> Ops.embedding(t[0], new int[][] {{1, 3, 1}, {0, 4, 4}}), p(5, 3));
+        check("layerNorm", t -> Ops.layerNorm(t[0], t[1], t[2], 1e-5), p(2, 3, 6), p(6), p(6));
+        check("softmax", t -> Ops.softmax(t[0]), p(2, 3, 5));
+        check("logSoftmax", t -> Ops.logSoftmax(t[0]), p(2, 3, 5));
+        check("crossEntropy", t -> Ops.crossEntropy(t[0], new int[] {1, -100, 4, 0}, -100),
+                Tensor.parameter(Rand.uniform(DataType.DOUBLE, 9, -3, 3, 4, 6)));
+        INDArray mask = Nd4j.createFromArray(new double[][] {{0, 1, 0}, {1, 0, 0}});
+        check("maskedFill", t -> Ops.maskedFill(t[0], mask, -7), p(2, 3));
+        check("dropout (fixed seed)", t -> Ops.dropout(t[0], 0.3, 1234), p(4, 5));
+    }
+
+    @Test void crossEntropyMatchesDefinition() {
+        INDArray logits = Rand.uniform(DataType.DOUBLE, 11, -3, 3, 3, 5);
+        int[] targets = {4, 0, 2};
+        double expected = 0;
+        for (int i = 0; i < 3; i++) {
+            double lse = 0;
+            for (int j = 0; j < 5; j++) lse += Math.exp(logits.getDouble(i, j));
+            expected += Math.log(lse) - logits.getDouble(i, targets[i]);
+        }
+        assertEquals(expected / 3, Ops.crossEntropy(Tensor.constant(logits), targets, -100).item(), 1e-12);
+    }
+
+    @Test void dropoutIsSeededAndScaled() {
+        Tensor x = Tensor.constant(Nd4j.ones(DataType.DOUBLE, 1000));
+        INDArray a = Ops.dropout(x, 0.25, 99).data(), b = Ops.dropout(x, 0.25, 99).data(), c = Ops.dropout(x, 0.25, 100).data();
+        assertEquals(a, b);
+        assertTrue(!a.equals(c));
+        double kept = a.neq(0).castTo(DataType.DOUBLE).sumNumber().doubleValue();
+        assertEquals(750, kept, 60);                          // ~Binomial(1000, 0.75)
+        assertEquals(1 / 0.75, a.maxNumber().doubleValue(), 1e-12);
+    }
+
+    @Test void logSigmoidIsStableForLargeInputs() {
+        Tensor x = Tensor.constant(Nd4j.createFromArray(-1000.0, 0.0, 1000.0));
+        INDArray y = Ops.logSigmoid(x).data();
+        assertEquals(-1000.0, y.getDouble(0), 1e-9);
+        assertEquals(Math.log(0.5), y.getDouble(1), 1e-12);
+        assertEquals(0.0, y.getDouble(2), 1e-12);
+    }
+}
