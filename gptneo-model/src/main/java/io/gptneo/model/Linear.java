@@ -1,0 +1,53 @@
+package io.gptneo.model;
+
+import java.util.Arrays;
+
+import io.gptneo.tensor.Ops;
+import io.gptneo.tensor.Tensor;
+
+/**
+ * A HuggingFace {@code nn.Linear}: weight {@code [out, in]}, optional bias {@code [out]}, {@code y = x W^T + b},
+ * plus an optional {@link LinearAdapter} (LoRA) whose output is added.
+ */
+public final class Linear {
+    private final String name;
+    private Tensor weight;
+    private final Tensor bias;
+    private LinearAdapter adapter;
+
+    public Linear(String name, Tensor weight, Tensor bias) {
+        if (weight.rank() != 2) throw new IllegalArgumentException(name + ": weight must be [out, in], got " + Arrays.toString(weight.shape()));
+        this.name = name;
+        this.weight = weight.named(name + ".weight");
+        this.bias = bias == null ? null : bias.named(name + ".bias");
+    }
+
+    /** {@code x [..., in] -> [..., out]}. */
+    public Tensor forward(Tensor x) {
+        Tensor y = Ops.linear(x, weight, bias);
+        return adapter == null ? y : Ops.add(y, adapter.delta(x));
+    }
+
+    /** HF module path, e.g. {@code transformer.h.0.attn.attention.q_proj}. */
+    public String name() { return name; }
+
+    public Tensor weight() { return weight; }
+
+    public Tensor bias() { return bias; }
+
+    public long inFeatures() { return weight.size(1); }
+
+    public long outFeatures() { return weight.size(0); }
+
+    public LinearAdapter adapter() { return adapter; }
+
+    public void setAdapter(LinearAdapter adapter) { this.adapter = adapter; }
+
+    /** Replaces the weight tensor (e.g. to make it trainable for full fine-tuning); shape must match. */
+    public void setWeight(Tensor w) {
+        if (!Arrays.equals(w.shape(), weight.shape())) {
+            throw new IllegalArgumentException(name + ": weight shape " + Arrays.toString(w.shape()) + " != " + Arrays.toString(weight.shape()));
+        }
+        this.weight = w.named(name + ".weight");
+    }
+}

@@ -1,0 +1,17 @@
+package io.gptneo.model;
+
+import java.util.List;
+
+import io.gptneo.tensor.Tensor;
+
+/**
+ * A trainable side path added to a frozen {@link Linear}: {@code y = W x + b + delta(x)}. LoRA implements it
+ * (module lora); the model knows nothing else about adapters.
+ */
+public interface LinearAdapter {
+    /** The additive term for input {@code x [..., in]}; returns {@code [..., out]}. */
+    Tensor delta(Tensor x);
+
+    /** The adapter's trainable tensors. */
+    List<Tensor> parameters();
+}
