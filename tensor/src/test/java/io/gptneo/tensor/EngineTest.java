@@ -1,0 +1,102 @@
+package io.gptneo.tensor;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import org.bytedeco.javacpp.Pointer;
+import org.junit.jupiter.api.Test;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.factory.Nd4j;
+
+/** Tape behaviour, inference mode, error messages and off-heap memory. */
+class EngineTest {
+
+    @Test void frozenTensorsGetNoGradientAndRecordNothing() {
+        Tensor w = Tensor.constant(Rand.normal(DataType.FLOAT, 1, 1, 4, 3));
+        Tensor x = Tensor.constant(Rand.normal(DataType.FLOAT, 2, 1, 2, 3));
+        Tensor y = Ops.linear(x, w, null);
+        assertFalse(y.requiresGrad());
+        assertTrue(y.isLeaf());
+        Tensor a = Tensor.parameter(Rand.normal(DataType.FLOAT, 3, 1, 4, 4));
+        Tensor loss = Ops.sum(Ops.linear(y, a, null));
+        loss.backward();
+        assertNull(w.grad());
+        assertNull(x.grad());
+        assertEquals(4 * 4, a.grad().length());
+    }
+
+    @Test void inferenceModeKeepsNoTape() {
+        TinyNet net = new TinyNet(2, 8, DataType.FLOAT, 5);
+        Tensor x = Tensor.constant(Rand.normal(DataType.FLOAT, 3, 1, 1, 4, 8));
+        Tensor loss;
+        try (var ignored = GradMode.off()) {
+            loss = net.forward(x);
+        }
+        assertTrue(loss.isLeaf());
+        assertFalse(loss.requiresGrad());
+        assertEquals(0, loss.graphSavedBytes());
+        assertTrue(GradMode.isEnabled(), "grad mode restored after the scope");
+        Tensor trained = net.forward(x);
+        assertTrue(trained.graphSize() > 10);
+    }
+
+    @Test void graphIsReleasedAfterBackward() {
+        Tensor a = Tensor.parameter(Rand.normal(DataType.DOUBLE, 1, 1, 3));
+        Tensor loss = Ops.sum(Ops.square(a));
+        loss.backward();
+        assertThrows(IllegalStateException.class, loss::backward);
+    }
+
+    @Test void shapeAndDtypeMismatchesNameTheOperation() {
+        Tensor f = Tensor.constant(Nd4j.zeros(DataType.FLOAT, 2, 3));
+        Tensor d = Tensor.constant(Nd4j.zeros(DataType.DOUBLE, 2, 3));
+        Tensor g = Tensor.constant(Nd4j.zeros(DataType.FLOAT, 4, 5));
+        assertMessage(() -> Ops.add(f, d), "add", "FLOAT", "DOUBLE");
+        assertMessage(() -> Ops.mul(f, g), "mul", "[2, 3]", "[4, 5]");
+        assertMessage(() -> Ops.matmul(f, g), "matmul", "[2, 3]", "[4, 5]");
+        assertMessage(() -> Ops.linear(f, g, null), "linear", "[2, 3]", "[4, 5]");
+        assertMessage(() -> Ops.reshape(f, 4, 2), "reshape", "[2, 3]");
+        assertMessage(() -> Ops.slice(f, 1, 2, 5), "slice", "[2, 3]");
+        assertMessage(() -> Ops.concat(0, f, g), "concat", "[2, 3]", "[4, 5]");
+        assertMessage(() -> Ops.gatherRows(g, new int[] {7}), "gatherRows", "7");
+        assertMessage(() -> Ops.crossEntropy(f, new int[] {0}, -100), "crossEntropy", "[2, 3]");
+        assertMessage(() -> Ops.layerNorm(f, g, g, 1e-5), "layerNorm", "[2, 3]");
+        assertMessage(() -> Ops.permute(f, 0, 0), "permute");
+        assertMessage(() -> Tensor.constant(Nd4j.zeros(DataType.INT, 2)), "dtype", "INT");
+    }
+
+    /**
+     * 500 forward/backward steps of a model-like graph must not grow off-heap memory beyond a fixed bound: every
+     * step allocates ~2 MB of intermediates, so a leak would add ~1 GB.
+     */
+    @Test void offHeapMemoryStaysBoundedOver500Steps() {
+        TinyNet net = new TinyNet(3, 64, DataType.FLOAT, 9);
+        Tensor x = Tensor.constant(Rand.normal(DataType.FLOAT, 3, 1, 2, 32, 64));
+        for (int i = 0; i < 20; i++) step(net, x);
+        System.gc();
+        long base = Pointer.physicalBytes();
+        long peak = base;
+        for (int i = 0; i < 500; i++) {
+            step(net, x);
+            if (i % 50 == 49) {
+                System.gc();
+                peak = Math.max(peak, Pointer.physicalBytes());
+            }
+        }
+        long growth = peak - base;
+        assertTrue(growth < 256L << 20, "resident memory grew by " + (growth >> 20) + " MB over 500 steps");
+    }
+
+    private static void step(TinyNet net, Tensor x) {
+        net.zeroGrad();
+        net.forward(x).backward();
+    }
+
+    private static void assertMessage(org.junit.jupiter.api.function.Executable call, String... parts) {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, call);
+        for (String p : parts) assertTrue(e.getMessage().contains(p), "message '" + e.getMessage() + "' lacks '" + p + "'");
+    }
+}
