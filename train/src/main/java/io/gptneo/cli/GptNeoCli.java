@@ -19,6 +19,7 @@ public final class GptNeoCli implements Runnable {
     public static CommandLine commandLine() {
         CommandLine cl = new CommandLine(new GptNeoCli());
         // Subcommands are registered here, one line each.
+        cl.addSubcommand(new TokenizeCommand());
         cl.setExecutionExceptionHandler((ex, line, parseResult) -> {
             String msg = ex.getMessage() == null ? ex.toString() : ex.getMessage();
             line.getErr().println("gptneo " + (parseResult.subcommand() == null ? "" : parseResult.subcommand().commandSpec().name()) + ": error: " + msg);
