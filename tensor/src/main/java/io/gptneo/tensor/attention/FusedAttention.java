@@ -1,0 +1,80 @@
+package io.gptneo.tensor.attention;
+
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * Fused (flash-attention style) kernel: never materialises [T,T]. Copies q, k, v ([B,H,T,D], O(T*D)) into Java arrays
+ * and runs {@link FusedFloat} (Vector API micro-kernels, parallel over B*H) or {@link FusedDouble} (scalar, for
+ * gradient checks). Local layers visit only key tiles intersecting the window: O(T*W*D) work.
+ * Saved for backward: per-row log-sum-exp [B*H*T] (+inf for rows without keys; those rows output 0, grads 0).
+ *
+ * <p>FusedDouble.java is generated from FusedFloat.java:
+ * {@code sed -e 's/FloatKernels/DoubleKernels/g; s/FusedFloat/FusedDouble/g; s/\bfloat\b/double/g; s/\bFloat\./Double./g;
+ * s/\b0f\b/0.0/g; s/\b1f\b/1.0/g; s/(double) Math/Math/g'} (plus the header line).
+ */
+public final class FusedAttention implements AttentionKernel {
+
+    /** What forward keeps: lse as float[] or double[] (matching the dtype). */
+    record Saved(Object lse) {}
+
+    @Override
+    public String name() {
+        return "fused";
+    }
+
+    @Override
+    public Forward forward(INDArray q, INDArray k, INDArray v, INDArray keyMask, int window, double scale, boolean needBackward) {
+        long[] s = AttentionMasks.checkShapes(q, k, v, keyMask);
+        int b = (int) s[0], h = (int) s[1], t = (int) s[2], d = (int) s[3];
+        checkSize(s);
+        boolean[][] keyOk = AttentionMasks.keyAllowed(keyMask, b, t);
+        if (q.dataType() == DataType.FLOAT) {
+            float[] out = new float[b * h * t * d], lse = new float[b * h * t];
+            new FusedFloat(b, h, t, d, window, scale, keyOk).forward(floats(q), floats(k), floats(v), out, lse);
+            return new Forward(Nd4j.create(out, s, 'c'), needBackward ? new Saved(lse) : null);
+        }
+        double[] out = new double[b * h * t * d], lse = new double[b * h * t];
+        new FusedDouble(b, h, t, d, window, scale, keyOk).forward(doubles(q), doubles(k), doubles(v), out, lse);
+        return new Forward(Nd4j.create(out, s, 'c'), needBackward ? new Saved(lse) : null);
+    }
+
+    @Override
+    public Grads backward(Forward fwd, INDArray q, INDArray k, INDArray v, INDArray keyMask, int window, double scale, INDArray dOut) {
+        long[] s = AttentionMasks.checkShapes(q, k, v, keyMask);
+        if (!(fwd.saved() instanceof Saved saved))
+            throw new IllegalStateException("fused backward needs forward(..., needBackward=true) of FusedAttention");
+        if (!java.util.Arrays.equals(dOut.shape(), s))
+            throw new IllegalArgumentException("dOut shape " + java.util.Arrays.toString(dOut.shape()) + " != " + java.util.Arrays.toString(s));
+        int b = (int) s[0], h = (int) s[1], t = (int) s[2], d = (int) s[3];
+        boolean[][] keyOk = AttentionMasks.keyAllowed(keyMask, b, t);
+        int n = b * h * t * d;
+        if (q.dataType() == DataType.FLOAT) {
+            float[] dq = new float[n], dk = new float[n], dv = new float[n];
+            new FusedFloat(b, h, t, d, window, scale, keyOk).backward(floats(q), floats(k), floats(v),
+                    floats(fwd.out()), floats(dOut), (float[]) saved.lse(), dq, dk, dv);
+            return new Grads(Nd4j.create(dq, s, 'c'), Nd4j.create(dk, s, 'c'), Nd4j.create(dv, s, 'c'));
+        }
+        double[] dq = new double[n], dk = new double[n], dv = new double[n];
+        new FusedDouble(b, h, t, d, window, scale, keyOk).backward(doubles(q), doubles(k), doubles(v),
+                doubles(fwd.out()), doubles(dOut), (double[]) saved.lse(), dq, dk, dv);
+        return new Grads(Nd4j.create(dq, s, 'c'), Nd4j.create(dk, s, 'c'), Nd4j.create(dv, s, 'c'));
+    }
+
+    private static void checkSize(long[] s) {
+        if (s[0] * s[1] * s[2] * s[3] > Integer.MAX_VALUE - 16)
+            throw new IllegalArgumentException("fused attention supports < 2^31 elements per tensor");
+    }
+
+    /** c-order copy of a into float[] (converting dtype if needed). */
+    static float[] floats(INDArray a) {
+        INDArray c = a.dataType() == DataType.FLOAT ? a : a.castTo(DataType.FLOAT);
+        return AttentionMasks.contiguous(c).data().asFloat();
+    }
+
+    static double[] doubles(INDArray a) {
+        INDArray c = a.dataType() == DataType.DOUBLE ? a : a.castTo(DataType.DOUBLE);
+        return AttentionMasks.contiguous(c).data().asDouble();
+    }
+}

@@ -1,0 +1,177 @@
+package io.gptneo.tensor.attention;
+
+import static io.gptneo.tensor.attention.DoubleKernels.L;
+import static io.gptneo.tensor.attention.DoubleKernels.expShift;
+import static io.gptneo.tensor.attention.DoubleKernels.expShiftSum;
+import static io.gptneo.tensor.attention.DoubleKernels.max;
+import static io.gptneo.tensor.attention.DoubleKernels.rowCombine;
+
+import java.util.Arrays;
+import java.util.stream.IntStream;
+
+/**
+ * Tiled attention on flat c-order [B,H,T,D] double arrays (flash-attention style): per (batch, head) task, query
+ * tiles of BQ rows visit only key tiles that intersect the causal/local band, with an online softmax (running max m
+ * and sum l per row). Backward recomputes P = exp(S - lse) tile by tile. Memory: O(T*D) per task, never T*T.
+ *
+ * <p>GENERATED from FusedFloat.java by sed (float -> double); edit FusedFloat and regenerate.
+ */
+final class FusedDouble {
+    static final int BQ = 64, BK = 64;
+
+    final int nB, nH, nT, nD, window;
+    final double scale;
+    final boolean[][] keyOk;   // [B][T] or null
+
+    FusedDouble(int b, int h, int t, int d, int window, double scale, boolean[][] keyOk) {
+        this.nB = b; this.nH = h; this.nT = t; this.nD = d; this.window = window; this.scale = (double) scale; this.keyOk = keyOk;
+    }
+
+    /** out [B*H*T*D] and lse [B*H*T] (log-sum-exp of the scaled, allowed scores; +inf for rows with no key). */
+    void forward(double[] q, double[] k, double[] v, double[] out, double[] lse) {
+        IntStream.range(0, nB * nH).parallel().forEach(bh -> forwardHead(bh, q, k, v, out, lse));
+    }
+
+    /** dq, dk, dv [B*H*T*D] (zero-initialised by the caller) from o, dO and the forward's lse. */
+    void backward(double[] q, double[] k, double[] v, double[] o, double[] dO, double[] lse, double[] dq, double[] dk, double[] dv) {
+        IntStream.range(0, nB * nH).parallel().forEach(bh -> backwardHead(bh, q, k, v, o, dO, lse, dq, dk, dv));
+    }
+
+    private int firstKey(int i) {
+        return window > 0 ? Math.max(0, i - window + 1) : 0;
+    }
+
+    private static int alignDown(int x, int a) {
+        return x - Math.floorMod(x, a);
+    }
+
+    /** Additive key-padding bias [T]: 0 or -inf; null without a mask. */
+    private double[] keyBias(int b) {
+        if (keyOk == null) return null;
+        double[] r = new double[nT];
+        for (int j = 0; j < nT; j++) r[j] = keyOk[b][j] ? 0.0 : Double.NEGATIVE_INFINITY;
+        return r;
+    }
+
+    /** [T][D] slice at base, transposed to [D][T] so that score rows are row-times-matrix (vectorises over keys). */
+    private double[] transpose(double[] a, int base) {
+        double[] t = new double[nD * nT];
+        for (int i = 0; i < nT; i++) for (int d = 0; d < nD; d++) t[d * nT + i] = a[base + i * nD + d];
+        return t;
+    }
+
+    private double[] scaledCopy(double[] a, int base) {
+        double[] r = new double[nT * nD];
+        for (int x = 0; x < r.length; x++) r[x] = a[base + x] * scale;
+        return r;
+    }
+
+    /**
+     * Dot products of the D-row a[ao, ao+D) with columns [j0, j1) of mt ([D][T], a transposed K or V), restricted
+     * to an L-aligned cover of [lo, hi), written to s[so + (j - j0)]. Columns outside [lo, hi) may hold junk and are
+     * never read.
+     */
+    private void scoreRow(double[] a, int ao, double[] mt, int j0, int j1, int lo, int hi, double[] s, int so) {
+        int c0 = alignDown(lo - j0, L);
+        int c1 = Math.min(j1 - j0, alignDown(hi - j0 + L - 1, L));
+        rowCombine(a, ao, 1, nD, mt, j0 + c0, nT, s, so + c0, c1 - c0, false);
+    }
+
+    private void forwardHead(int bh, double[] q, double[] k, double[] v, double[] out, double[] lse) {
+        final int T = nT, D = nD, base = bh * T * D;
+        double[] qs = scaledCopy(q, base);
+        double[] kt = transpose(k, base);
+        double[] kb = keyBias(bh / nH);
+        double[] s = new double[BK];
+        double[] acc = new double[BQ * D];
+        double[] m = new double[BQ], l = new double[BQ];
+        for (int i0 = 0; i0 < T; i0 += BQ) {
+            int i1 = Math.min(T, i0 + BQ), nq = i1 - i0;
+            Arrays.fill(m, Double.NEGATIVE_INFINITY);
+            Arrays.fill(l, 0.0);
+            Arrays.fill(acc, 0.0);
+            // only key tiles that intersect the band of this query tile: [firstKey(i0), i1)
+            for (int j0 = alignDown(firstKey(i0), L); j0 < i1; j0 += BK) {
+                int j1 = Math.min(i1, j0 + BK);
+                for (int r = 0; r < nq; r++) {
+                    int i = i0 + r;
+                    int lo = Math.max(j0, firstKey(i)), hi = Math.min(j1, i + 1);
+                    if (lo >= hi) continue;
+                    scoreRow(qs, i * D, kt, j0, j1, lo, hi, s, 0);
+                    int a = lo - j0, e = hi - j0;
+                    if (kb != null) for (int j = lo; j < hi; j++) s[j - j0] += kb[j];
+                    double mt = max(s, a, e);
+                    if (mt == Double.NEGATIVE_INFINITY) continue;            // every key here is padding
+                    double mOld = m[r], mNew = Math.max(mOld, mt);
+                    if (mNew != mOld && l[r] != 0.0) {                       // rescale what we have so far
+                        double corr = Math.exp(mOld - mNew);
+                        DoubleKernels.scale(acc, r * D, r * D + D, corr);
+                        l[r] *= corr;
+                    }
+                    l[r] += expShiftSum(s, a, e, mNew);                     // s[a,e) now holds p = exp(s - m)
+                    m[r] = mNew;
+                    rowCombine(s, a, 1, e - a, v, base + lo * D, D, acc, r * D, D, true);   // acc += p V
+                }
+            }
+            for (int r = 0; r < nq; r++) {
+                int i = i0 + r, ob = base + i * D;
+                if (l[r] > 0.0) {
+                    double inv = 1.0 / l[r];
+                    for (int x = 0; x < D; x++) out[ob + x] = acc[r * D + x] * inv;
+                    lse[bh * T + i] = m[r] + Math.log(l[r]);
+                } else {                                                    // no allowed key: 0, ignored by callers
+                    Arrays.fill(out, ob, ob + D, 0.0);
+                    lse[bh * T + i] = Double.POSITIVE_INFINITY;
+                }
+            }
+        }
+    }
+
+    private void backwardHead(int bh, double[] q, double[] k, double[] v, double[] o, double[] dO, double[] lse,
+                              double[] dq, double[] dk, double[] dv) {
+        final int T = nT, D = nD, base = bh * T * D;
+        double[] qs = scaledCopy(q, base);
+        double[] kt = transpose(k, base);
+        double[] vt = transpose(v, base);
+        double[] kb = keyBias(bh / nH);
+        double[] delta = new double[T];                                        // rowsum(dO * O)
+        for (int i = 0; i < T; i++) delta[i] = DoubleKernels.dot(dO, base + i * D, o, base + i * D, D);
+        double[] gq = new double[T * D];                                       // dq / scale
+        double[] p = new double[BQ * BK], ds = new double[BQ * BK];             // tiles [BQ][BK]
+        for (int j0 = 0; j0 < T; j0 += BK) {
+            int j1 = Math.min(T, j0 + BK);
+            int iEnd = window > 0 ? Math.min(T, j1 - 1 + window) : T;        // rows that can see a key of this tile
+            for (int i0 = alignDown(j0, BQ); i0 < iEnd; i0 += BQ) {
+                int i1 = Math.min(T, i0 + BQ), nq = i1 - i0;
+                for (int r = 0; r < nq; r++) {
+                    int i = i0 + r, ro = r * BK;
+                    int lo = Math.max(j0, firstKey(i)), hi = Math.min(j1, i + 1);
+                    if (lo >= hi) continue;
+                    int a = lo - j0, e = hi - j0;
+                    double li = lse[bh * T + i];
+                    if (li == Double.POSITIVE_INFINITY) {                    // row without keys: no gradient
+                        Arrays.fill(p, ro + a, ro + e, 0.0);
+                        Arrays.fill(ds, ro + a, ro + e, 0.0);
+                        continue;
+                    }
+                    scoreRow(qs, i * D, kt, j0, j1, lo, hi, p, ro);
+                    if (kb != null) for (int j = lo; j < hi; j++) p[ro + j - j0] += kb[j];
+                    expShift(p, ro + a, ro + e, li);                         // P = exp(S - lse)
+                    scoreRow(dO, base + i * D, vt, j0, j1, lo, hi, ds, ro);   // dP = dO V^T
+                    double di = delta[i];
+                    for (int x = ro + a; x < ro + e; x++) ds[x] = p[x] * (ds[x] - di);   // dS = P (dP - delta)
+                    rowCombine(ds, ro + a, 1, e - a, k, base + lo * D, D, gq, i * D, D, true);   // dQ += dS K
+                }
+                for (int j = j0; j < j1; j++) {
+                    if (kb != null && kb[j] != 0.0) continue;                 // padding key: no gradient
+                    int ra = Math.max(j, i0), rb = Math.min(i1, window > 0 ? j + window : T);
+                    if (ra >= rb) continue;
+                    int w0 = (ra - i0) * BK + (j - j0), jb = base + j * D;
+                    rowCombine(p, w0, BK, rb - ra, dO, base + ra * D, D, dv, jb, D, true);   // dV += P^T dO
+                    rowCombine(ds, w0, BK, rb - ra, qs, ra * D, D, dk, jb, D, true);         // dK += dS^T (scale Q)
+                }
+            }
+        }
+        for (int x = 0; x < T * D; x++) dq[base + x] = gq[x] * scale;
+    }
+}

@@ -1,0 +1,177 @@
+package io.gptneo.tensor.attention;
+
+import static io.gptneo.tensor.attention.FloatKernels.L;
+import static io.gptneo.tensor.attention.FloatKernels.expShift;
+import static io.gptneo.tensor.attention.FloatKernels.expShiftSum;
+import static io.gptneo.tensor.attention.FloatKernels.max;
+import static io.gptneo.tensor.attention.FloatKernels.rowCombine;
+
+import java.util.Arrays;
+import java.util.stream.IntStream;
+
+/**
+ * Tiled attention on flat c-order [B,H,T,D] float arrays (flash-attention style): per (batch, head) task, query
+ * tiles of BQ rows visit only key tiles that intersect the causal/local band, with an online softmax (running max m
+ * and sum l per row). Backward recomputes P = exp(S - lse) tile by tile. Memory: O(T*D) per task, never T*T.
+ *
+ * <p>FusedDouble.java is generated from this file by sed (float -> double, see FusedAttention); edit both.
+ */
+final class FusedFloat {
+    static final int BQ = 64, BK = 64;
+
+    final int nB, nH, nT, nD, window;
+    final float scale;
+    final boolean[][] keyOk;   // [B][T] or null
+
+    FusedFloat(int b, int h, int t, int d, int window, double scale, boolean[][] keyOk) {
+        this.nB = b; this.nH = h; this.nT = t; this.nD = d; this.window = window; this.scale = (float) scale; this.keyOk = keyOk;
+    }
+
+    /** out [B*H*T*D] and lse [B*H*T] (log-sum-exp of the scaled, allowed scores; +inf for rows with no key). */
+    void forward(float[] q, float[] k, float[] v, float[] out, float[] lse) {
+        IntStream.range(0, nB * nH).parallel().forEach(bh -> forwardHead(bh, q, k, v, out, lse));
+    }
+
+    /** dq, dk, dv [B*H*T*D] (zero-initialised by the caller) from o, dO and the forward's lse. */
+    void backward(float[] q, float[] k, float[] v, float[] o, float[] dO, float[] lse, float[] dq, float[] dk, float[] dv) {
+        IntStream.range(0, nB * nH).parallel().forEach(bh -> backwardHead(bh, q, k, v, o, dO, lse, dq, dk, dv));
+    }
+
+    private int firstKey(int i) {
+        return window > 0 ? Math.max(0, i - window + 1) : 0;
+    }
+
+    private static int alignDown(int x, int a) {
+        return x - Math.floorMod(x, a);
+    }
+
+    /** Additive key-padding bias [T]: 0 or -inf; null without a mask. */
+    private float[] keyBias(int b) {
+        if (keyOk == null) return null;
+        float[] r = new float[nT];
+        for (int j = 0; j < nT; j++) r[j] = keyOk[b][j] ? 0f : Float.NEGATIVE_INFINITY;
+        return r;
+    }
+
+    /** [T][D] slice at base, transposed to [D][T] so that score rows are row-times-matrix (vectorises over keys). */
+    private float[] transpose(float[] a, int base) {
+        float[] t = new float[nD * nT];
+        for (int i = 0; i < nT; i++) for (int d = 0; d < nD; d++) t[d * nT + i] = a[base + i * nD + d];
+        return t;
+    }
+
+    private float[] scaledCopy(float[] a, int base) {
+        float[] r = new float[nT * nD];
+        for (int x = 0; x < r.length; x++) r[x] = a[base + x] * scale;
+        return r;
+    }
+
+    /**
+     * Dot products of the D-row a[ao, ao+D) with columns [j0, j1) of mt ([D][T], a transposed K or V), restricted
+     * to an L-aligned cover of [lo, hi), written to s[so + (j - j0)]. Columns outside [lo, hi) may hold junk and are
+     * never read.
+     */
+    private void scoreRow(float[] a, int ao, float[] mt, int j0, int j1, int lo, int hi, float[] s, int so) {
+        int c0 = alignDown(lo - j0, L);
+        int c1 = Math.min(j1 - j0, alignDown(hi - j0 + L - 1, L));
+        rowCombine(a, ao, 1, nD, mt, j0 + c0, nT, s, so + c0, c1 - c0, false);
+    }
+
+    private void forwardHead(int bh, float[] q, float[] k, float[] v, float[] out, float[] lse) {
+        final int T = nT, D = nD, base = bh * T * D;
+        float[] qs = scaledCopy(q, base);
+        float[] kt = transpose(k, base);
+        float[] kb = keyBias(bh / nH);
+        float[] s = new float[BK];
+        float[] acc = new float[BQ * D];
+        float[] m = new float[BQ], l = new float[BQ];
+        for (int i0 = 0; i0 < T; i0 += BQ) {
+            int i1 = Math.min(T, i0 + BQ), nq = i1 - i0;
+            Arrays.fill(m, Float.NEGATIVE_INFINITY);
+            Arrays.fill(l, 0f);
+            Arrays.fill(acc, 0f);
+            // only key tiles that intersect the band of this query tile: [firstKey(i0), i1)
+            for (int j0 = alignDown(firstKey(i0), L); j0 < i1; j0 += BK) {
+                int j1 = Math.min(i1, j0 + BK);
+                for (int r = 0; r < nq; r++) {
+                    int i = i0 + r;
+                    int lo = Math.max(j0, firstKey(i)), hi = Math.min(j1, i + 1);
+                    if (lo >= hi) continue;
+                    scoreRow(qs, i * D, kt, j0, j1, lo, hi, s, 0);
+                    int a = lo - j0, e = hi - j0;
+                    if (kb != null) for (int j = lo; j < hi; j++) s[j - j0] += kb[j];
+                    float mt = max(s, a, e);
+                    if (mt == Float.NEGATIVE_INFINITY) continue;            // every key here is padding
+                    float mOld = m[r], mNew = Math.max(mOld, mt);
+                    if (mNew != mOld && l[r] != 0f) {                       // rescale what we have so far
+                        float corr = (float) Math.exp(mOld - mNew);
+                        FloatKernels.scale(acc, r * D, r * D + D, corr);
+                        l[r] *= corr;
+                    }
+                    l[r] += expShiftSum(s, a, e, mNew);                     // s[a,e) now holds p = exp(s - m)
+                    m[r] = mNew;
+                    rowCombine(s, a, 1, e - a, v, base + lo * D, D, acc, r * D, D, true);   // acc += p V
+                }
+            }
+            for (int r = 0; r < nq; r++) {
+                int i = i0 + r, ob = base + i * D;
+                if (l[r] > 0f) {
+                    float inv = 1f / l[r];
+                    for (int x = 0; x < D; x++) out[ob + x] = acc[r * D + x] * inv;
+                    lse[bh * T + i] = m[r] + (float) Math.log(l[r]);
+                } else {                                                    // no allowed key: 0, ignored by callers
+                    Arrays.fill(out, ob, ob + D, 0f);
+                    lse[bh * T + i] = Float.POSITIVE_INFINITY;
+                }
+            }
+        }
+    }
+
+    private void backwardHead(int bh, float[] q, float[] k, float[] v, float[] o, float[] dO, float[] lse,
+                              float[] dq, float[] dk, float[] dv) {
+        final int T = nT, D = nD, base = bh * T * D;
+        float[] qs = scaledCopy(q, base);
+        float[] kt = transpose(k, base);
+        float[] vt = transpose(v, base);
+        float[] kb = keyBias(bh / nH);
+        float[] delta = new float[T];                                        // rowsum(dO * O)
+        for (int i = 0; i < T; i++) delta[i] = FloatKernels.dot(dO, base + i * D, o, base + i * D, D);
+        float[] gq = new float[T * D];                                       // dq / scale
+        float[] p = new float[BQ * BK], ds = new float[BQ * BK];             // tiles [BQ][BK]
+        for (int j0 = 0; j0 < T; j0 += BK) {
+            int j1 = Math.min(T, j0 + BK);
+            int iEnd = window > 0 ? Math.min(T, j1 - 1 + window) : T;        // rows that can see a key of this tile
+            for (int i0 = alignDown(j0, BQ); i0 < iEnd; i0 += BQ) {
+                int i1 = Math.min(T, i0 + BQ), nq = i1 - i0;
+                for (int r = 0; r < nq; r++) {
+                    int i = i0 + r, ro = r * BK;
+                    int lo = Math.max(j0, firstKey(i)), hi = Math.min(j1, i + 1);
+                    if (lo >= hi) continue;
+                    int a = lo - j0, e = hi - j0;
+                    float li = lse[bh * T + i];
+                    if (li == Float.POSITIVE_INFINITY) {                    // row without keys: no gradient
+                        Arrays.fill(p, ro + a, ro + e, 0f);
+                        Arrays.fill(ds, ro + a, ro + e, 0f);
+                        continue;
+                    }
+                    scoreRow(qs, i * D, kt, j0, j1, lo, hi, p, ro);
+                    if (kb != null) for (int j = lo; j < hi; j++) p[ro + j - j0] += kb[j];
+                    expShift(p, ro + a, ro + e, li);                         // P = exp(S - lse)
+                    scoreRow(dO, base + i * D, vt, j0, j1, lo, hi, ds, ro);   // dP = dO V^T
+                    float di = delta[i];
+                    for (int x = ro + a; x < ro + e; x++) ds[x] = p[x] * (ds[x] - di);   // dS = P (dP - delta)
+                    rowCombine(ds, ro + a, 1, e - a, k, base + lo * D, D, gq, i * D, D, true);   // dQ += dS K
+                }
+                for (int j = j0; j < j1; j++) {
+                    if (kb != null && kb[j] != 0f) continue;                 // padding key: no gradient
+                    int ra = Math.max(j, i0), rb = Math.min(i1, window > 0 ? j + window : T);
+                    if (ra >= rb) continue;
+                    int w0 = (ra - i0) * BK + (j - j0), jb = base + j * D;
+                    rowCombine(p, w0, BK, rb - ra, dO, base + ra * D, D, dv, jb, D, true);   // dV += P^T dO
+                    rowCombine(ds, w0, BK, rb - ra, qs, ra * D, D, dk, jb, D, true);         // dK += dS^T (scale Q)
+                }
+            }
+        }
+        for (int x = 0; x < T * D; x++) dq[base + x] = gq[x] * scale;
+    }
+}
