@@ -16,6 +16,7 @@ import java.util.Objects;
  */
 public final class Gpt2Tokenizer {
     private static final int CACHE_SLOTS = 1 << 14;
+    private static final int MAX_CACHED_PIECE = 256;
 
     private final String[] tokens;      // id -> vocabulary string (byte-level form, e.g. "Ġthe")
     private final byte[][] tokenBytes;  // id -> the bytes it stands for
@@ -185,7 +186,8 @@ public final class Gpt2Tokenizer {
         int[] ids = cache.get(b, from, to, h);
         if (ids == null) {
             ids = bpe(b, from, to);
-            cache.put(b, from, to, h, ids);
+            // Long pieces (blobs, runs of spaces) rarely repeat; leaving them out bounds the cache in bytes too.
+            if (to - from <= MAX_CACHED_PIECE) cache.put(b, from, to, h, ids);
         }
         out.addAll(ids);
     }
