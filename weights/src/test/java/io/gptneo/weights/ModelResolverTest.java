@@ -1,0 +1,212 @@
+package io.gptneo.weights;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import com.sun.net.httpserver.HttpExchange;
+import com.sun.net.httpserver.HttpServer;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+import java.net.URI;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.time.Duration;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicLong;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Downloads from a local imitation of the Hub (JDK HttpServer on 127.0.0.1): {@code /{org}/{name}/resolve/{rev}/{file}};
+ * safetensors files answer 302 to a CDN path with X-Linked-Size / X-Linked-Etag (sha256) like HuggingFace's LFS files,
+ * other files answer 200 with a git-style (sha1) ETag; Range requests get 206.
+ */
+class ModelResolverTest {
+    @TempDir Path cache;
+    HttpServer server;
+    final Map<String, Path> repos = new ConcurrentHashMap<>();
+    final List<String> requests = new CopyOnWriteArrayList<>();
+    final List<String> authHeaders = new CopyOnWriteArrayList<>();
+    final AtomicLong bytesSent = new AtomicLong();
+    volatile String corrupt;            // file name whose served bytes get one byte flipped
+
+    @BeforeEach
+    void start() throws IOException {
+        repos.put("test-org/tiny", SharedData.resolve("fixtures/gptneo-tiny"));
+        repos.put("test-org/tiny-sharded", SharedData.resolve("fixtures/gptneo-tiny-bf16-sharded"));
+        server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+        server.createContext("/", this::handle);
+        server.start();
+    }
+
+    @AfterEach
+    void stop() {
+        if (server != null) server.stop(0);
+    }
+
+    private void handle(HttpExchange ex) throws IOException {
+        try (ex) {
+            String path = ex.getRequestURI().getPath();
+            String range = ex.getRequestHeaders().getFirst("Range");
+            requests.add(path + (range == null ? "" : " " + range));
+            String[] p = path.substring(1).split("/");
+            boolean cdn = p[0].equals("cdn");
+            if (!cdn) authHeaders.add(String.valueOf(ex.getRequestHeaders().getFirst("Authorization")));
+            // /{org}/{name}/resolve/{rev}/{file}  or  /cdn/{org}/{name}/{file}
+            String repo = cdn ? p[1] + "/" + p[2] : p[0] + "/" + p[1];
+            String file = cdn ? p[3] : p.length == 5 && p[2].equals("resolve") ? p[4] : null;
+            Path dir = repos.get(repo);
+            Path f = dir == null || file == null ? null : dir.resolve(file);
+            if (f == null || !Files.isRegularFile(f)) {
+                ex.sendResponseHeaders(404, -1);
+                return;
+            }
+            byte[] data = Files.readAllBytes(f);
+            if (!cdn && file.endsWith(".safetensors")) {
+                ex.getResponseHeaders().add("X-Linked-Size", Long.toString(data.length));
+                ex.getResponseHeaders().add("X-Linked-Etag", "\"" + sha256(data) + "\"");
+                ex.getResponseHeaders().add("Location", "/cdn/" + repo + "/" + file);
+                ex.sendResponseHeaders(302, -1);
+                return;
+            }
+            if (file.equals(corrupt)) data[data.length / 2] ^= 1;
+            if (!cdn) ex.getResponseHeaders().add("ETag", "\"" + "0123456789abcdef0123456789abcdef01234567" + "\"");
+            int from = 0;
+            if (range != null && range.startsWith("bytes=")) from = Integer.parseInt(range.substring(6, range.indexOf('-')));
+            if (from >= data.length && from > 0) {
+                ex.getResponseHeaders().add("Content-Range", "bytes */" + data.length);
+                ex.sendResponseHeaders(416, -1);
+                return;
+            }
+            if (from > 0) ex.getResponseHeaders().add("Content-Range", "bytes " + from + "-" + (data.length - 1) + "/" + data.length);
+            ex.sendResponseHeaders(from > 0 ? 206 : 200, data.length - from);
+            try (OutputStream o = ex.getResponseBody()) {
+                o.write(data, from, data.length - from);
+            }
+            bytesSent.addAndGet(data.length - from);
+        }
+    }
+
+    static String sha256(byte[] b) {
+        try {
+            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(b));
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    ModelResolver resolver(boolean offline) {
+        URI base = URI.create("http://127.0.0.1:" + server.getAddress().getPort());
+        return new ModelResolver(new ModelResolver.Settings(base, cache, "secret-token", offline, Duration.ofSeconds(5)));
+    }
+
+    @Test
+    void freshDownloadThenServedFromCache() throws Exception {
+        Path dir = resolver(false).resolve("test-org/tiny");
+        assertEquals(cache.resolve("test-org--tiny").resolve("main"), dir);
+        Path src = repos.get("test-org/tiny");
+        for (String f : List.of("config.json", "vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json", "model.safetensors"))
+            assertArrayEquals(Files.readAllBytes(src.resolve(f)), Files.readAllBytes(dir.resolve(f)), f);
+        // optional files the repo lacks (404) are simply absent; no partial files are left behind
+        assertFalse(Files.exists(dir.resolve("tokenizer.json")));
+        assertFalse(Files.exists(dir.resolve("generation_config.json")));
+        try (var s = Files.list(dir)) {
+            assertTrue(s.noneMatch(p -> p.toString().endsWith(ModelResolver.INCOMPLETE)));
+        }
+        assertTrue(requests.contains("/cdn/test-org/tiny/model.safetensors"), requests.toString());
+        assertTrue(authHeaders.stream().allMatch("Bearer secret-token"::equals), authHeaders.toString());
+        GptNeoWeights w = GptNeoWeights.load(dir);
+        assertEquals(GptNeoWeights.load(src).get("wte.weight"), w.get("wte.weight"));
+        // second resolve: complete snapshot, no network at all (even with the server gone)
+        int before = requests.size();
+        ModelResolver again = resolver(false);
+        server.stop(0);
+        server = null;
+        assertEquals(dir, again.resolve("test-org/tiny"));
+        assertEquals(before, requests.size());
+    }
+
+    @Test
+    void shardedRepoDownloadsIndexAndEveryShard() throws Exception {
+        Path dir = resolver(false).resolve("test-org/tiny-sharded@main");
+        for (String f : List.of("model.safetensors.index.json", "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"))
+            assertTrue(Files.isRegularFile(dir.resolve(f)), f);
+        assertTrue(requests.contains("/test-org/tiny-sharded/resolve/main/model.safetensors"), "tries the single file first");
+        try (TensorSource src = Checkpoints.open(dir)) {
+            assertEquals(56, GptNeoWeights.plan(src, GptNeoConfig.load(dir.resolve("config.json")), "x").size());
+        }
+    }
+
+    @Test
+    void resumesAPartialFileWithARangeRequest() throws Exception {
+        Path src = repos.get("test-org/tiny").resolve("model.safetensors");
+        byte[] all = Files.readAllBytes(src);
+        Path dir = resolver(false).cacheDir("test-org/tiny", "main");
+        Files.createDirectories(dir);
+        int have = 1_000_000;
+        Files.write(dir.resolve("model.safetensors" + ModelResolver.INCOMPLETE), java.util.Arrays.copyOf(all, have));
+        resolver(false).resolve("test-org/tiny");
+        assertArrayEquals(all, Files.readAllBytes(dir.resolve("model.safetensors")));
+        assertTrue(requests.contains("/cdn/test-org/tiny/model.safetensors bytes=" + have + "-"), requests.toString());
+        long small = 0;
+        for (String f : List.of("config.json", "vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json"))
+            small += Files.size(dir.resolve(f));
+        assertEquals(small + all.length - have, bytesSent.get(), "only the missing bytes of the weights were sent");
+    }
+
+    @Test
+    void corruptContentFailsTheSha256Check() throws Exception {
+        corrupt = "model.safetensors";
+        HubException e = assertThrows(HubException.class, () -> resolver(false).resolve("test-org/tiny"));
+        assertTrue(e.getMessage().contains("sha256 mismatch") && e.getMessage().contains("model.safetensors"), e.getMessage());
+        Path dir = resolver(false).cacheDir("test-org/tiny", "main");
+        assertFalse(Files.exists(dir.resolve("model.safetensors")));
+        assertFalse(Files.exists(dir.resolve("model.safetensors" + ModelResolver.INCOMPLETE)), "corrupt partial deleted");
+        corrupt = null;                                   // a retry after the fault is gone succeeds
+        assertTrue(Files.isRegularFile(resolver(false).resolve("test-org/tiny").resolve("model.safetensors")));
+    }
+
+    @Test
+    void missingRepoAndRequiredFile() {
+        HubException e = assertThrows(HubException.class, () -> resolver(false).resolve("test-org/nope"));
+        assertTrue(e.getMessage().contains("config.json not found"), e.getMessage());
+        HubException bad = assertThrows(HubException.class, () -> resolver(false).resolve("not a model!"));
+        assertTrue(bad.getMessage().contains("not a directory and not a Hub id"), bad.getMessage());
+    }
+
+    @Test
+    void serverDownOrOfflineFailsAtOnceNamingFilesAndDirectory() {
+        server.stop(0);
+        server = null;
+        long t0 = System.nanoTime();
+        HubException e = assertThrows(HubException.class, () -> new ModelResolver(new ModelResolver.Settings(
+                URI.create("http://127.0.0.1:" + freePort()), cache, null, false, Duration.ofSeconds(5))).resolve("test-org/tiny"));
+        assertTrue((System.nanoTime() - t0) < 10_000_000_000L, "fails fast");
+        Path dir = cache.resolve("test-org--tiny").resolve("main");
+        for (String s : List.of("cannot connect", "config.json", "model.safetensors", "vocab.json", dir.toString()))
+            assertTrue(e.getMessage().contains(s), e.getMessage() + "\n  should contain " + s);
+        HubException off = assertThrows(HubException.class, () -> new ModelResolver(new ModelResolver.Settings(
+                URI.create("http://127.0.0.1:1"), cache, null, true, Duration.ofSeconds(5))).resolve("test-org/tiny"));
+        assertTrue(off.getMessage().contains("HF_HUB_OFFLINE") && off.getMessage().contains(dir.toString()), off.getMessage());
+    }
+
+    @Test
+    void localDirectoryIsUsedAsIs() throws Exception {
+        Path tiny = SharedData.resolve("fixtures/gptneo-tiny");
+        assertEquals(tiny, resolver(true).resolve(tiny.toString()));
+        assertTrue(requests.isEmpty());
+    }
+
+    static int freePort() throws IOException {
+        try (var s = new java.net.ServerSocket(0, 1, java.net.InetAddress.getByName("127.0.0.1"))) {
+            return s.getLocalPort();
+        }
+    }
+}
