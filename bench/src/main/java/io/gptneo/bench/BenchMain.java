@@ -9,6 +9,7 @@ public final class BenchMain {
             System.out.println("usage: ./gptneo bench (attention | train-step | forward | tokenizer) [options]");
             return;
         }
+        if (args[0].equals("attention")) { AttentionBenchmark.main(java.util.Arrays.copyOfRange(args, 1, args.length)); return; }
         if (args[0].equals("tokenizer")) { TokenizerBench.main(java.util.Arrays.copyOfRange(args, 1, args.length)); return; }
         System.err.println("unknown benchmark: " + args[0]);
         System.exit(2);
