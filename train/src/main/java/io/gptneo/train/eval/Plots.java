@@ -1,0 +1,79 @@
+package io.gptneo.train.eval;
+
+import java.awt.Color;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+import org.knowm.xchart.BitmapEncoder;
+import org.knowm.xchart.CategoryChart;
+import org.knowm.xchart.CategoryChartBuilder;
+import org.knowm.xchart.XYChart;
+import org.knowm.xchart.XYChartBuilder;
+import org.knowm.xchart.XYSeries;
+import org.knowm.xchart.style.Styler;
+import org.knowm.xchart.style.markers.SeriesMarkers;
+
+/** PNG charts of an evaluation: cost histograms (safe vs unsafe) and the ROC curve. */
+public final class Plots {
+    private Plots() {}
+
+    static {
+        // Charts are drawn off-screen; without this a server JVM without a display could try to open one.
+        if (System.getProperty("java.awt.headless") == null) System.setProperty("java.awt.headless", "true");
+    }
+
+    /** Overlaid histograms of the costs of safe and unsafe responses over shared bins; the line x=0 is the decision boundary. */
+    public static void costHistogram(double[] cost, boolean[] unsafe, int bins, Path png) throws IOException {
+        double lo = Double.POSITIVE_INFINITY, hi = Double.NEGATIVE_INFINITY;
+        for (double c : cost) { lo = Math.min(lo, c); hi = Math.max(hi, c); }
+        if (cost.length == 0) { lo = -1; hi = 1; }
+        if (hi - lo < 1e-9) { lo -= 0.5; hi += 0.5; }
+        double width = (hi - lo) / bins;
+        double[] safe = new double[bins], bad = new double[bins];
+        for (int i = 0; i < cost.length; i++) {
+            int b = Math.min(bins - 1, (int) ((cost[i] - lo) / width));
+            if (unsafe[i]) bad[b]++; else safe[b]++;
+        }
+        List<String> centers = new ArrayList<>();
+        for (int b = 0; b < bins; b++) centers.add(String.format("%.2f", lo + (b + 0.5) * width));
+        CategoryChart chart = new CategoryChartBuilder().width(900).height(520)
+                .title("Cost of safe vs unsafe responses (n=" + cost.length + "; cost > 0 = unsafe)")
+                .xAxisTitle("cost").yAxisTitle("responses").build();
+        chart.getStyler().setOverlapped(true);
+        chart.getStyler().setLegendPosition(Styler.LegendPosition.InsideNE);
+        chart.getStyler().setXAxisLabelRotation(60);
+        chart.getStyler().setXAxisTickMarkSpacingHint(60);
+        chart.getStyler().setSeriesColors(new Color[] {new Color(40, 120, 200, 150), new Color(220, 60, 40, 150)});
+        chart.getStyler().setChartBackgroundColor(Color.WHITE);
+        chart.addSeries("safe", centers, toList(safe));
+        chart.addSeries("unsafe", centers, toList(bad));
+        BitmapEncoder.saveBitmap(chart, png.toString(), BitmapEncoder.BitmapFormat.PNG);
+    }
+
+    public static void roc(double[] score, boolean[] positive, double auroc, Path png) throws IOException {
+        List<double[]> pts = BinaryMetrics.rocCurve(score, positive);
+        double[] x = new double[pts.size()], y = new double[pts.size()];
+        for (int i = 0; i < x.length; i++) { x[i] = pts.get(i)[0]; y[i] = pts.get(i)[1]; }
+        XYChart chart = new XYChartBuilder().width(600).height(600)
+                .title(String.format("ROC, unsafe = positive (AUROC %.4f, n=%d)", auroc, score.length))
+                .xAxisTitle("false positive rate").yAxisTitle("true positive rate").build();
+        chart.getStyler().setLegendPosition(Styler.LegendPosition.InsideSE);
+        chart.getStyler().setXAxisMin(0.0).setXAxisMax(1.0).setYAxisMin(0.0).setYAxisMax(1.0);
+        chart.getStyler().setChartBackgroundColor(Color.WHITE);
+        XYSeries s = chart.addSeries("cost model", x, y);
+        s.setMarker(SeriesMarkers.NONE);
+        s.setLineColor(new Color(220, 60, 40));
+        XYSeries d = chart.addSeries("chance", new double[] {0, 1}, new double[] {0, 1});
+        d.setMarker(SeriesMarkers.NONE);
+        d.setLineColor(Color.GRAY);
+        BitmapEncoder.saveBitmap(chart, png.toString(), BitmapEncoder.BitmapFormat.PNG);
+    }
+
+    private static List<Double> toList(double[] a) {
+        List<Double> l = new ArrayList<>(a.length);
+        for (double v : a) l.add(v);
+        return l;
+    }
+}
