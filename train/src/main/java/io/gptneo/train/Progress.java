@@ -1,0 +1,58 @@
+package io.gptneo.train;
+
+import java.io.PrintStream;
+import java.time.Duration;
+
+import me.tongfei.progressbar.ConsoleProgressBarConsumer;
+import me.tongfei.progressbar.ProgressBar;
+import me.tongfei.progressbar.ProgressBarBuilder;
+import me.tongfei.progressbar.ProgressBarStyle;
+
+/**
+ * A progress bar on stderr (ETA from the bar, plus tokens/s and the running loss in its message) or, when
+ * disabled, nothing. stdout stays free for results so scripts can parse it.
+ */
+public final class Progress implements AutoCloseable {
+    private final ProgressBar bar;
+    private final long startNanos = System.nanoTime();
+    private long tokens;
+    private double runningLoss = Double.NaN;
+
+    private Progress(ProgressBar bar) { this.bar = bar; }
+
+    public static Progress start(String task, long total, String unit, boolean enabled, PrintStream err) {
+        if (!enabled) return new Progress(null);
+        ProgressBar bar = new ProgressBarBuilder().setTaskName(task).setInitialMax(total).setUnit(" " + unit, 1)
+                .setStyle(ProgressBarStyle.ASCII).setUpdateIntervalMillis(500).showSpeed()
+                .setConsumer(new ConsoleProgressBarConsumer(err, 120)).setMaxRenderedLength(140)
+                .setSpeedUnit(java.time.temporal.ChronoUnit.MINUTES)
+                .build();
+        return new Progress(bar);
+    }
+
+    /** Sets the position (e.g. after a resume). */
+    public void stepTo(long n) { if (bar != null) bar.stepTo(n); }
+
+    /** One unit done; {@code tokens} processed in it; {@code loss} (NaN when none) feeds an exponential running mean. */
+    public void step(long tokensDone, double loss) {
+        tokens += tokensDone;
+        if (!Double.isNaN(loss)) runningLoss = Double.isNaN(runningLoss) ? loss : 0.9 * runningLoss + 0.1 * loss;
+        if (bar == null) return;
+        bar.step();
+        bar.setExtraMessage(message());
+    }
+
+    String message() {
+        double secs = Math.max(1e-9, (System.nanoTime() - startNanos) / 1e9);
+        String tps = String.format("%.0f tok/s", tokens / secs);
+        return Double.isNaN(runningLoss) ? tps : String.format("%s loss %.4f", tps, runningLoss);
+    }
+
+    public double runningLoss() { return runningLoss; }
+
+    public long tokens() { return tokens; }
+
+    public Duration elapsed() { return Duration.ofNanos(System.nanoTime() - startNanos); }
+
+    @Override public void close() { if (bar != null) bar.close(); }
+}
