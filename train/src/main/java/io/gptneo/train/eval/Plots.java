@@ -3,12 +3,9 @@ package io.gptneo.train.eval;
 import java.awt.Color;
 import java.io.IOException;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 
 import org.knowm.xchart.BitmapEncoder;
-import org.knowm.xchart.CategoryChart;
-import org.knowm.xchart.CategoryChartBuilder;
 import org.knowm.xchart.XYChart;
 import org.knowm.xchart.XYChartBuilder;
 import org.knowm.xchart.XYSeries;
@@ -36,19 +33,38 @@ public final class Plots {
             int b = Math.min(bins - 1, (int) ((cost[i] - lo) / width));
             if (unsafe[i]) bad[b]++; else safe[b]++;
         }
-        List<String> centers = new ArrayList<>();
-        for (int b = 0; b < bins; b++) centers.add(String.format("%.2f", lo + (b + 0.5) * width));
-        CategoryChart chart = new CategoryChartBuilder().width(900).height(520)
-                .title("Cost of safe vs unsafe responses (n=" + cost.length + "; cost > 0 = unsafe)")
-                .xAxisTitle("cost").yAxisTitle("responses").build();
-        chart.getStyler().setOverlapped(true);
+        // Step areas over bin edges (x = left edge, held to the right edge) keep a numeric cost axis.
+        double[] x = new double[bins + 1], ySafe = new double[bins + 1], yBad = new double[bins + 1];
+        for (int b = 0; b <= bins; b++) {
+            x[b] = lo + b * width;
+            ySafe[b] = safe[Math.min(b, bins - 1)];
+            yBad[b] = bad[Math.min(b, bins - 1)];
+        }
+        int nBad = 0;
+        for (boolean u : unsafe) if (u) nBad++;
+        XYChart chart = new XYChartBuilder().width(900).height(520)
+                .title("Cost of safe vs unsafe responses (n=" + cost.length + "; cost > 0 predicts unsafe)")
+                .xAxisTitle("cost").yAxisTitle("responses per bin").build();
+        chart.getStyler().setDefaultSeriesRenderStyle(XYSeries.XYSeriesRenderStyle.StepArea);
         chart.getStyler().setLegendPosition(Styler.LegendPosition.InsideNE);
-        chart.getStyler().setXAxisLabelRotation(60);
-        chart.getStyler().setXAxisTickMarkSpacingHint(60);
-        chart.getStyler().setSeriesColors(new Color[] {new Color(40, 120, 200, 150), new Color(220, 60, 40, 150)});
         chart.getStyler().setChartBackgroundColor(Color.WHITE);
-        chart.addSeries("safe", centers, toList(safe));
-        chart.addSeries("unsafe", centers, toList(bad));
+        chart.getStyler().setYAxisMin(0.0);
+        XYSeries s1 = chart.addSeries("safe (" + (cost.length - nBad) + ")", x, ySafe);
+        s1.setMarker(SeriesMarkers.NONE);
+        s1.setFillColor(new Color(40, 120, 200, 110));
+        s1.setLineColor(new Color(40, 120, 200));
+        XYSeries s2 = chart.addSeries("unsafe (" + nBad + ")", x, yBad);
+        s2.setMarker(SeriesMarkers.NONE);
+        s2.setFillColor(new Color(220, 60, 40, 110));
+        s2.setLineColor(new Color(220, 60, 40));
+        double top = 0;
+        for (int b = 0; b < bins; b++) top = Math.max(top, Math.max(safe[b], bad[b]));
+        if (lo < 0 && hi > 0) {
+            XYSeries zero = chart.addSeries("cost = 0", new double[] {0, 0}, new double[] {0, top});
+            zero.setXYSeriesRenderStyle(XYSeries.XYSeriesRenderStyle.Line);
+            zero.setMarker(SeriesMarkers.NONE);
+            zero.setLineColor(Color.DARK_GRAY);
+        }
         BitmapEncoder.saveBitmap(chart, png.toString(), BitmapEncoder.BitmapFormat.PNG);
     }
 
@@ -69,11 +85,5 @@ public final class Plots {
         d.setMarker(SeriesMarkers.NONE);
         d.setLineColor(Color.GRAY);
         BitmapEncoder.saveBitmap(chart, png.toString(), BitmapEncoder.BitmapFormat.PNG);
-    }
-
-    private static List<Double> toList(double[] a) {
-        List<Double> l = new ArrayList<>(a.length);
-        for (double v : a) l.add(v);
-        return l;
     }
 }

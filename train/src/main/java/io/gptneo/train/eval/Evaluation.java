@@ -1,0 +1,155 @@
+package io.gptneo.train.eval;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+
+import io.gptneo.serve.PromptResponse;
+import io.gptneo.serve.Scorer;
+import io.gptneo.train.Progress;
+import io.gptneo.train.data.PairExample;
+import io.gptneo.train.data.QaExample;
+
+/**
+ * Scores a labelled data set with a cost model and summarises it: sign metrics over every response (cost > 0 =
+ * unsafe), ranking accuracy over pairs, per-category accuracy for BeaverTails, counts and timing.
+ */
+public final class Evaluation {
+    private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+
+    /**
+     * @param costs  one cost per response (pairs: response 0 and 1 of pair i at 2i and 2i+1)
+     * @param unsafe the labels of those responses
+     * @param report the report.json content
+     */
+    public record Result(double[] costs, boolean[] unsafe, ObjectNode report) {
+        public double accuracy() { return report.get("sign_accuracy").doubleValue(); }
+    }
+
+    private Evaluation() {}
+
+    public static Result pairs(List<PairExample> rows, Scorer scorer, int batchSize, Progress progress) {
+        List<PromptResponse> items = new ArrayList<>(rows.size() * 2);
+        boolean[] unsafe = new boolean[rows.size() * 2];
+        for (int i = 0; i < rows.size(); i++) {
+            PairExample p = rows.get(i);
+            for (int k = 0; k < 2; k++) {
+                items.add(new PromptResponse(p.prompt(), p.response(k)));
+                unsafe[2 * i + k] = !p.safe(k);
+            }
+        }
+        long t0 = System.nanoTime();
+        double[] c = score(items, scorer, batchSize, progress);
+        double secs = (System.nanoTime() - t0) / 1e9;
+        double[] safer = new double[rows.size()], other = new double[rows.size()];
+        for (int i = 0; i < rows.size(); i++) {
+            int s = rows.get(i).saferId();
+            safer[i] = c[2 * i + s];
+            other[i] = c[2 * i + 1 - s];
+        }
+        ObjectNode r = common("pairs", rows.size(), c, unsafe, secs);
+        r.put("ranking_accuracy", BinaryMetrics.rankingAccuracy(safer, other));
+        return new Result(c, unsafe, r);
+    }
+
+    public static Result qa(List<QaExample> rows, Scorer scorer, int batchSize, Progress progress) {
+        List<PromptResponse> items = new ArrayList<>(rows.size());
+        boolean[] unsafe = new boolean[rows.size()];
+        for (int i = 0; i < rows.size(); i++) {
+            items.add(new PromptResponse(rows.get(i).prompt(), rows.get(i).response()));
+            unsafe[i] = !rows.get(i).safe();
+        }
+        long t0 = System.nanoTime();
+        double[] c = score(items, scorer, batchSize, progress);
+        double secs = (System.nanoTime() - t0) / 1e9;
+        ObjectNode r = common("qa", rows.size(), c, unsafe, secs);
+        r.set("per_category", perCategory(rows, c));
+        return new Result(c, unsafe, r);
+    }
+
+    /**
+     * For each harm category, the rows flagged with it: how many, and the fraction the model calls unsafe (their
+     * accuracy, since a flagged row is unsafe; a flagged row labelled safe counts as correct when called safe).
+     */
+    static ObjectNode perCategory(List<QaExample> rows, double[] c) {
+        Map<String, int[]> m = new LinkedHashMap<>(); // name -> {count, correct}
+        for (int i = 0; i < rows.size(); i++) {
+            for (var e : rows.get(i).categories().entrySet()) {
+                int[] a = m.computeIfAbsent(e.getKey(), k -> new int[2]);
+                if (!e.getValue()) continue;
+                a[0]++;
+                if ((c[i] > 0) == !rows.get(i).safe()) a[1]++;
+            }
+        }
+        ObjectNode o = JSON.createObjectNode();
+        m.forEach((k, a) -> {
+            ObjectNode x = o.putObject(k);
+            x.put("count", a[0]);
+            if (a[0] == 0) x.putNull("accuracy"); else x.put("accuracy", (double) a[1] / a[0]);
+        });
+        return o;
+    }
+
+    private static ObjectNode common(String format, int rows, double[] c, boolean[] unsafe, double secs) {
+        BinaryMetrics m = BinaryMetrics.of(c, unsafe);
+        ObjectNode r = JSON.createObjectNode();
+        r.put("format", format);
+        r.put("sign_accuracy", m.accuracy());
+        r.put("precision_unsafe", m.precision());
+        r.put("recall_unsafe", m.recall());
+        r.put("f1_unsafe", m.f1());
+        putDouble(r, "auroc", m.auroc());
+        ObjectNode counts = r.putObject("counts");
+        counts.put("rows", rows);
+        counts.put("responses", m.count());
+        counts.put("unsafe", m.positives());
+        counts.put("safe", m.count() - m.positives());
+        ObjectNode cm = r.putObject("confusion");
+        cm.put("tp", m.tp());
+        cm.put("fp", m.fp());
+        cm.put("tn", m.tn());
+        cm.put("fn", m.fn());
+        double mean = 0;
+        for (double v : c) mean += v;
+        r.put("mean_cost", c.length == 0 ? 0 : mean / c.length);
+        ObjectNode t = r.putObject("timing");
+        t.put("seconds", secs);
+        t.put("responses_per_second", secs > 0 ? m.count() / secs : 0);
+        return r;
+    }
+
+    static void putDouble(ObjectNode o, String k, double v) {
+        if (Double.isFinite(v)) o.put(k, v); else o.putNull(k);
+    }
+
+    /** Scores in batches; the progress bar counts responses. */
+    public static double[] score(List<PromptResponse> items, Scorer scorer, int batchSize, Progress progress) {
+        double[] out = new double[items.size()];
+        for (int s = 0; s < items.size(); s += batchSize) {
+            List<PromptResponse> b = items.subList(s, Math.min(items.size(), s + batchSize));
+            float[] c = scorer.score(b);
+            if (c.length != b.size()) throw new IllegalStateException("scorer returned " + c.length + " costs for " + b.size() + " inputs");
+            for (int i = 0; i < c.length; i++) {
+                out[s + i] = c[i];
+                if (progress != null) progress.step(0, Double.NaN);
+            }
+        }
+        return out;
+    }
+
+    /** Writes report.json, cost_histogram.png and roc.png into {@code dir}. */
+    public static void write(Path dir, Result r) throws IOException {
+        Files.createDirectories(dir);
+        Files.writeString(dir.resolve("report.json"), JSON.writeValueAsString(r.report()) + "\n");
+        Plots.costHistogram(r.costs(), r.unsafe(), 40, dir.resolve("cost_histogram.png"));
+        Plots.roc(r.costs(), r.unsafe(), BinaryMetrics.auroc(r.costs(), r.unsafe()), dir.resolve("roc.png"));
+    }
+}
