@@ -12,7 +12,7 @@ import io.gptneo.tensor.Tensor;
 public final class Linear {
     private final String name;
     private Tensor weight;
-    private final Tensor bias;
+    private Tensor bias;
     private LinearAdapter adapter;
 
     public Linear(String name, Tensor weight, Tensor bias) {
@@ -49,5 +49,17 @@ public final class Linear {
             throw new IllegalArgumentException(name + ": weight shape " + Arrays.toString(w.shape()) + " != " + Arrays.toString(weight.shape()));
         }
         this.weight = w.named(name + ".weight");
+    }
+
+    /** Replaces the bias tensor (full fine-tuning makes it trainable); shape must match, and a bias-free Linear stays so. */
+    public void setBias(Tensor b) {
+        if (bias == null || b == null) {
+            if (bias != b) throw new IllegalArgumentException(name + ": cannot add or remove a bias");
+            return;
+        }
+        if (!Arrays.equals(b.shape(), bias.shape())) {
+            throw new IllegalArgumentException(name + ": bias shape " + Arrays.toString(b.shape()) + " != " + Arrays.toString(bias.shape()));
+        }
+        this.bias = b.named(name + ".bias");
     }
 }

@@ -1,0 +1,114 @@
+package io.gptneo.model;
+
+import io.gptneo.tensor.GradMode;
+import io.gptneo.tensor.Ops;
+import io.gptneo.tensor.Tensor;
+import io.gptneo.tensor.attention.AttentionKernel;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.api.ops.impl.transforms.custom.SoftMax;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * GPT-Neo self-attention of one layer: q/k/v projections without bias, unscaled scores {@code q·kᵀ} (GPT-Neo has
+ * no 1/√d), causal mask (global layers) or causal band of {@code window} keys (local layers), padding keys masked,
+ * then {@code out_proj} (with bias).
+ */
+final class Attention {
+    /** HF fills masked scores with {@code torch.finfo(float32).min}. */
+    static final double MASK_VALUE = -Float.MAX_VALUE;
+
+    final Linear qProj, kProj, vProj, outProj;
+    private final int heads;
+    private final int headDim;
+    private final int window;          // 0 = global (causal), else local window size
+    private AttentionKernel kernel;
+
+    Attention(Linear q, Linear k, Linear v, Linear out, int heads, int window, AttentionKernel kernel) {
+        this.qProj = q;
+        this.kProj = k;
+        this.vProj = v;
+        this.outProj = out;
+        this.heads = heads;
+        this.headDim = (int) (q.outFeatures() / heads);
+        this.window = window;
+        this.kernel = kernel;
+    }
+
+    void setKernel(AttentionKernel k) { this.kernel = k; }
+
+    /**
+     * {@code x [B, T, H] -> [B, T, H]}.
+     *
+     * @param keyMask [B, L] (1 real, 0 pad) over all keys including cached ones, or null for none
+     * @param cache   null (no cache), an empty cache (prefill: keys are stored) or a filled one (decode step)
+     */
+    Tensor forward(Tensor x, INDArray keyMask, KvCache cache, int layer) {
+        long b = x.size(0), t = x.size(1), c = x.size(2);
+        Tensor q = splitHeads(qProj.forward(x), b, t);          // [B, nh, T, D]
+        Tensor k = splitHeads(kProj.forward(x), b, t);
+        Tensor v = splitHeads(vProj.forward(x), b, t);
+        Tensor y;
+        if (cache == null || cache.length() == 0) {
+            y = Ops.attention(q, k, v, keyMask, window, 1.0, kernel);
+            if (cache != null) cache.write(layer, k.data(), v.data());
+        } else {
+            if (GradMode.isEnabled() && q.requiresGrad()) {
+                throw new IllegalStateException("KV-cached attention is inference-only (records no tape): run it under GradMode.off()");
+            }
+            y = Tensor.constant(cachedAttention(q.data(), k.data(), v.data(), keyMask, cache, layer));
+        }
+        Tensor merged = Ops.reshape(Ops.permute(y, 0, 2, 1, 3), b, t, c); // [B, T, nh*D]
+        return outProj.forward(merged);
+    }
+
+    /** [B, T, nh*D] -> [B, nh, T, D]. */
+    private Tensor splitHeads(Tensor a, long b, long t) {
+        return Ops.permute(Ops.reshape(a, b, t, heads, headDim), 0, 2, 1, 3);
+    }
+
+    /**
+     * Inference path for Tn new queries against the cache plus themselves (query i at absolute index
+     * {@code past + i}). Scores are taken against the whole preallocated buffer; positions not yet filled are
+     * masked like any disallowed key, which avoids copying the cached prefix every step.
+     *
+     * @return [B, nh, Tn, D]
+     */
+    private INDArray cachedAttention(INDArray q, INDArray k, INDArray v, INDArray keyMask, KvCache cache, int layer) {
+        int b = (int) q.size(0), tn = (int) q.size(2), past = cache.length(), total = past + tn, cap = cache.capacity();
+        if (keyMask != null && keyMask.size(1) != total) {
+            throw new IllegalArgumentException("attention mask covers " + keyMask.size(1) + " positions, expected past + new = " + total);
+        }
+        cache.write(layer, k, v);
+        DataType dt = q.dataType();
+        INDArray q3 = q.dup('c').reshape('c', (long) b * heads, tn, headDim);
+        INDArray kAll = cache.keys(layer).reshape('c', (long) b * heads, cap, headDim);
+        INDArray vAll = cache.values(layer).reshape('c', (long) b * heads, cap, headDim);
+        INDArray scores = Nd4j.matmul(q3, kAll, false, true, false).reshape('c', b, heads, tn, cap); // [B, nh, Tn, cap]
+
+        // Additive mask [B, 1, Tn, cap]: 0 where allowed, float32 min elsewhere.
+        double[] m = keyMask == null ? null : keyMask.dup('c').data().asDouble();
+        float[] bias = new float[b * tn * cap];
+        float[] valid = new float[b * tn];
+        boolean allValid = true;
+        for (int bi = 0; bi < b; bi++) {
+            for (int qi = 0; qi < tn; qi++) {
+                int i = past + qi, lo = window > 0 ? Math.max(0, i - window + 1) : 0, row = (bi * tn + qi) * cap;
+                boolean any = false;
+                for (int j = 0; j < cap; j++) {
+                    boolean ok = j >= lo && j <= i && (m == null || m[bi * total + j] != 0);
+                    bias[row + j] = ok ? 0f : (float) MASK_VALUE;
+                    any |= ok;
+                }
+                if (!any) java.util.Arrays.fill(bias, row, row + cap, 0f);  // keep softmax finite; zeroed below
+                valid[bi * tn + qi] = any ? 1f : 0f;
+                allValid &= any;
+            }
+        }
+        scores.addi(Nd4j.create(bias, new long[] {b, 1, tn, cap}, 'c').castTo(dt));
+        Nd4j.exec(new SoftMax(scores, scores, -1));
+        if (!allValid) scores.muli(Nd4j.create(valid, new long[] {b, 1, tn, 1}, 'c').castTo(dt));
+        INDArray p = scores.reshape('c', (long) b * heads, tn, cap);
+        return Nd4j.matmul(p, vAll, false, false, false).reshape('c', b, heads, tn, headDim);
+    }
+}

@@ -1,0 +1,311 @@
+package io.gptneo.model;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+import io.gptneo.tensor.Checkpoint;
+import io.gptneo.tensor.GradMode;
+import io.gptneo.tensor.Ops;
+import io.gptneo.tensor.Tensor;
+import io.gptneo.tensor.attention.AttentionKernel;
+import io.gptneo.tensor.attention.AttentionKernels;
+import io.gptneo.weights.AttentionType;
+import io.gptneo.weights.GptNeoConfig;
+import io.gptneo.weights.GptNeoWeights;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * GPT-Neo causal language model with HuggingFace {@code GPTNeoForCausalLM} semantics:
+ * <pre>
+ *   x = wte[ids] + wpe[positions]                     [B, T, H]
+ *   for each block: x = x + attn(ln_1(x)); x = x + mlp(ln_2(x))
+ *   hidden = ln_f(x);  logits = hidden · lm_headᵀ      [B, T, V]  (lm_head tied to wte unless the checkpoint has one)
+ * </pre>
+ * Weights are the loaded arrays themselves (no second copy). Parameters are frozen constants until
+ * {@link #setTrainable(boolean)}; LoRA attaches to {@link #linears()}. Dropout is not modelled (GPT-Neo's released
+ * configs use 0, and the fixtures are dropout-free).
+ */
+public final class GptNeoModel {
+    public static final int IGNORE_INDEX = -100;
+
+    private final GptNeoConfig config;
+    private final DataType dtype;
+    private final Embedding embedding;
+    private final List<Block> blocks;
+    private final LayerNorm lnF;
+    private Tensor lmHead;                 // [V, H], or null when tied to wte
+    private AttentionKernel kernel;
+    private boolean checkpointing;
+
+    private GptNeoModel(GptNeoConfig config, DataType dtype, Map<String, INDArray> w, AttentionKernel kernel) {
+        this.config = config;
+        this.dtype = dtype;
+        this.kernel = kernel;
+        this.embedding = new Embedding(Params.frozen(w.get(GptNeoWeights.WTE), null), Params.frozen(w.get(GptNeoWeights.WPE), null));
+        double eps = config.layerNormEpsilon();
+        List<Block> bs = new ArrayList<>();
+        for (int i = 0; i < config.numLayers(); i++) {
+            String hf = "transformer.h." + i + ".";
+            String c = "h." + i + ".";
+            LayerNorm ln1 = new LayerNorm(hf + "ln_1", Params.frozen(w.get(c + "ln_1.weight"), null), Params.frozen(w.get(c + "ln_1.bias"), null), eps);
+            LayerNorm ln2 = new LayerNorm(hf + "ln_2", Params.frozen(w.get(c + "ln_2.weight"), null), Params.frozen(w.get(c + "ln_2.bias"), null), eps);
+            String a = "attn.attention.";
+            int window = config.attentionType(i) == AttentionType.LOCAL ? config.windowSize() : 0;
+            Attention attn = new Attention(linear(w, hf + a + "q_proj", c + a + "q_proj", false), linear(w, hf + a + "k_proj", c + a + "k_proj", false),
+                    linear(w, hf + a + "v_proj", c + a + "v_proj", false), linear(w, hf + a + "out_proj", c + a + "out_proj", true),
+                    config.numHeads(), window, kernel);
+            Mlp mlp = new Mlp(linear(w, hf + "mlp.c_fc", c + "mlp.c_fc", true), linear(w, hf + "mlp.c_proj", c + "mlp.c_proj", true));
+            bs.add(new Block(i, ln1, attn, ln2, mlp));
+        }
+        this.blocks = Collections.unmodifiableList(bs);
+        this.lnF = new LayerNorm("transformer.ln_f", Params.frozen(w.get(GptNeoWeights.LN_F_W), null), Params.frozen(w.get(GptNeoWeights.LN_F_B), null), eps);
+        INDArray head = w.get(GptNeoWeights.LM_HEAD);
+        this.lmHead = head == null ? null : Params.frozen(head, "lm_head.weight");
+    }
+
+    private static Linear linear(Map<String, INDArray> w, String hfName, String canon, boolean bias) {
+        INDArray weight = w.get(canon + ".weight");
+        if (weight == null) throw new IllegalArgumentException("missing weight " + canon + ".weight");
+        return new Linear(hfName, Tensor.constant(weight), bias ? Tensor.constant(w.get(canon + ".bias")) : null);
+    }
+
+    // ---- construction ------------------------------------------------------------------------------------------
+
+    /** Loads {@code config.json} and the safetensors weights of a model directory as FLOAT or DOUBLE. */
+    public static GptNeoModel load(Path dir, DataType dtype) throws IOException {
+        return fromWeights(GptNeoWeights.load(dir, dtype));
+    }
+
+    /** Wraps already loaded weights (the arrays are used as they are, not copied). */
+    public static GptNeoModel fromWeights(GptNeoWeights weights) {
+        INDArray wte = weights.get(GptNeoWeights.WTE);
+        return new GptNeoModel(weights.config(), wte.dataType(), weights.tensors(), AttentionKernels.defaultKernel());
+    }
+
+    /**
+     * Random weights with HF's init: linear and embedding weights ~ normal(0, 0.02), biases 0, LayerNorm 1 / 0;
+     * tied LM head. Deterministic in {@code seed} (each tensor draws from its own stream).
+     */
+    public static GptNeoModel random(GptNeoConfig cfg, long seed, DataType dtype) {
+        Map<String, INDArray> w = new LinkedHashMap<>();
+        long stream = 0;
+        for (Map.Entry<String, long[]> e : GptNeoWeights.expectedShapes(cfg).entrySet()) {
+            String n = e.getKey();
+            long[] shape = e.getValue();
+            INDArray a;
+            if (n.contains("ln_")) a = n.endsWith(".weight") ? Nd4j.ones(dtype, shape) : Nd4j.zeros(dtype, shape);
+            else if (n.endsWith(".bias")) a = Nd4j.zeros(dtype, shape);
+            else a = normal(dtype, seed * 0x9E3779B97F4A7C15L + (++stream), 0.02, shape);
+            w.put(n, a);
+        }
+        return new GptNeoModel(cfg, dtype, w, AttentionKernels.defaultKernel());
+    }
+
+    /** normal(0, std) filled through a float/double Java array of one tensor (no extra full-size temporaries). */
+    static INDArray normal(DataType dtype, long seed, double std, long... shape) {
+        long n = 1;
+        for (long s : shape) n *= s;
+        java.util.Random r = new java.util.Random(seed);
+        if (dtype == DataType.DOUBLE) {
+            double[] v = new double[Math.toIntExact(n)];
+            for (int i = 0; i < v.length; i++) v[i] = std * r.nextGaussian();
+            return Nd4j.create(v, shape, 'c');
+        }
+        float[] v = new float[Math.toIntExact(n)];
+        for (int i = 0; i < v.length; i++) v[i] = (float) (std * r.nextGaussian());
+        return Nd4j.create(v, shape, 'c');
+    }
+
+    // ---- forward -----------------------------------------------------------------------------------------------
+
+    public GptNeoConfig config() { return config; }
+
+    public DataType dtype() { return dtype; }
+
+    /**
+     * Final hidden states after {@code ln_f}.
+     *
+     * @param ids           [B][T] token ids
+     * @param attentionMask [B][T] 1 real / 0 pad, or null (all real)
+     * @param positionIds   [B][T], or null for 0..T-1
+     * @return [B, T, H]; records a tape when grad mode is on and some parameter or adapter requires grad
+     */
+    public Tensor forward(int[][] ids, int[][] attentionMask, int[][] positionIds) {
+        return forward(ids, attentionMask, positionIds, null);
+    }
+
+    /**
+     * Forward over new tokens with a KV cache (inference). {@code attentionMask} covers the cached positions plus the
+     * new ones ([B][past + T]); default positions continue at {@code past}. An empty cache is filled by this call
+     * (prefill, through the attention kernel); a filled one makes this a decode step. The cache advances by T.
+     */
+    public Tensor forward(int[][] ids, int[][] attentionMask, int[][] positionIds, KvCache cache) {
+        int b = ids.length;
+        if (b == 0 || ids[0].length == 0) throw new IllegalArgumentException("forward: empty input ids");
+        int t = ids[0].length;
+        int past = cache == null ? 0 : cache.length();
+        checkRect("input ids", ids, b, t);
+        if (attentionMask != null) checkRect("attention mask", attentionMask, b, past + t);
+        else if (past > 0) throw new IllegalArgumentException("forward with a filled KV cache needs the attention mask of past + new tokens");
+        if (cache != null && cache.batch() != b) throw new IllegalArgumentException("KV cache batch " + cache.batch() + " != " + b);
+        int[][] pos = positionIds;
+        if (pos == null) {
+            pos = new int[b][t];
+            for (int[] row : pos) for (int i = 0; i < t; i++) row[i] = past + i;
+        } else {
+            checkRect("position ids", pos, b, t);
+        }
+        INDArray keyMask = maskArray(attentionMask);
+
+        Tensor x = embedding.forward(ids, pos);                                  // [B, T, H]
+        boolean recompute = checkpointing && cache == null && GradMode.isEnabled();
+        for (Block block : blocks) {
+            if (recompute) x = Checkpoint.apply(in -> block.forward(in[0], keyMask, null), x);
+            else x = block.forward(x, keyMask, cache);
+        }
+        if (cache != null) cache.advance(t);
+        return lnF.forward(x);
+    }
+
+    /** LM logits {@code hidden [B, T, H] -> [B, T, V]} (any leading dims). */
+    public Tensor logits(Tensor hidden) {
+        return Ops.linear(hidden, lmHeadWeight(), null);
+    }
+
+    /** Logits of the last position of every row: {@code hidden [B, T, H] -> [B, V]}. */
+    public Tensor lastLogits(Tensor hidden) {
+        long b = hidden.size(0), t = hidden.size(1), h = hidden.size(2);
+        return logits(Ops.reshape(Ops.slice(hidden, 1, t - 1, t), b, h));
+    }
+
+    /**
+     * Mean next-token cross-entropy: position t predicts {@code ids[t+1]}; targets whose mask is 0 are ignored
+     * (HF labels with -100 on pads). Positions 0..T-1.
+     */
+    public Tensor lmLoss(int[][] ids, int[][] mask) {
+        int b = ids.length, t = ids[0].length;
+        if (t < 2) throw new IllegalArgumentException("lmLoss needs at least 2 tokens per row, got " + t);
+        Tensor hidden = forward(ids, mask, null);
+        int h = config.hiddenSize();
+        Tensor logits = logits(Ops.reshape(Ops.slice(hidden, 1, 0, t - 1), (long) b * (t - 1), h));   // [B*(T-1), V]
+        int[] targets = new int[b * (t - 1)];
+        for (int i = 0; i < b; i++) {
+            for (int j = 0; j < t - 1; j++) {
+                targets[i * (t - 1) + j] = mask != null && mask[i][j + 1] == 0 ? IGNORE_INDEX : ids[i][j + 1];
+            }
+        }
+        return Ops.crossEntropy(logits, targets, IGNORE_INDEX);
+    }
+
+    /** A KV cache for {@code batch} rows and up to {@code capacity} positions. */
+    public KvCache newCache(int batch, int capacity) {
+        if (capacity > config.maxPositionEmbeddings()) {
+            throw new IllegalArgumentException("KV cache capacity " + capacity + " > max_position_embeddings " + config.maxPositionEmbeddings());
+        }
+        return new KvCache(config.numLayers(), batch, config.numHeads(), config.headDim(), capacity, dtype);
+    }
+
+    // ---- parameters and modes ----------------------------------------------------------------------------------
+
+    /** [V, H]: the explicit {@code lm_head.weight} if the checkpoint had one, else {@code wte}. */
+    public Tensor lmHeadWeight() { return lmHead != null ? lmHead : embedding.wte(); }
+
+    /** Whether the LM head is tied to the token embedding. */
+    public boolean tiedLmHead() { return lmHead == null; }
+
+    /** Every Linear by HF module path ({@code transformer.h.0.attn.attention.q_proj}, ..., {@code transformer.h.3.mlp.c_proj}). */
+    public Map<String, Linear> linears() {
+        Map<String, Linear> m = new LinkedHashMap<>();
+        for (Block blk : blocks) blk.collectLinears(m);
+        return m;
+    }
+
+    /** All parameters by HF name, in model order ({@code transformer.wte.weight}, ..., {@code lm_head.weight} if untied). */
+    public Map<String, Tensor> parameters() {
+        Map<String, Tensor> m = new LinkedHashMap<>();
+        embedding.collect(m);
+        for (Block blk : blocks) blk.collect(m);
+        lnF.collect(m);
+        if (lmHead != null) m.put("lm_head.weight", lmHead);
+        return m;
+    }
+
+    /** Number of parameter elements (the tied head counted once). */
+    public long parameterCount() {
+        long n = 0;
+        for (Tensor p : parameters().values()) n += p.data().length();
+        return n;
+    }
+
+    /** Full-parameter training: every base tensor becomes a trainable leaf over the same data (or frozen again). */
+    public void setTrainable(boolean trainable) {
+        embedding.setTrainable(trainable);
+        for (Block blk : blocks) blk.setTrainable(trainable);
+        lnF.setTrainable(trainable);
+        lmHead = Params.leaf(lmHead, trainable);
+    }
+
+    /** Per-block recomputation in backward ({@link Checkpoint}): less memory, one extra forward per block. */
+    public void setGradientCheckpointing(boolean on) { this.checkpointing = on; }
+
+    public boolean gradientCheckpointing() { return checkpointing; }
+
+    public void setAttentionKernel(AttentionKernel k) {
+        this.kernel = k;
+        for (Block blk : blocks) blk.attn.setKernel(k);
+    }
+
+    public AttentionKernel attentionKernel() { return kernel; }
+
+    // ---- helpers -----------------------------------------------------------------------------------------------
+
+    private static void checkRect(String what, int[][] a, int rows, int cols) {
+        if (a.length != rows) throw new IllegalArgumentException(what + ": " + a.length + " rows, expected " + rows);
+        for (int i = 0; i < rows; i++) {
+            if (a[i].length != cols) throw new IllegalArgumentException(what + ": row " + i + " has " + a[i].length + " entries, expected " + cols);
+        }
+    }
+
+    /** mask [B][L] -> INDArray [B, L] in the model dtype, or null when there is no mask or every entry is 1. */
+    private INDArray maskArray(int[][] mask) {
+        if (mask == null) return null;
+        boolean all = true;
+        int b = mask.length, l = mask[0].length;
+        double[] flat = new double[b * l];
+        for (int i = 0; i < b; i++) {
+            for (int j = 0; j < l; j++) {
+                int m = mask[i][j];
+                if (m != 0 && m != 1) throw new IllegalArgumentException("attention mask must be 0/1, got " + m + " at [" + i + "][" + j + "]");
+                flat[i * l + j] = m;
+                all &= m == 1;
+            }
+        }
+        return all ? null : Nd4j.create(flat, new long[] {b, l}, 'c').castTo(dtype);
+    }
+
+    /** Position ids for a padded batch: cumsum(mask) − 1 on real tokens, 1 on pads (as HF batched generation). */
+    public static int[][] positionsFromMask(int[][] mask) {
+        int[][] pos = new int[mask.length][];
+        for (int i = 0; i < mask.length; i++) {
+            pos[i] = new int[mask[i].length];
+            int c = 0;
+            for (int j = 0; j < mask[i].length; j++) {
+                c += mask[i][j];
+                pos[i][j] = mask[i][j] == 0 ? 1 : c - 1;
+            }
+        }
+        return pos;
+    }
+
+    @Override public String toString() {
+        return "GptNeoModel[hidden " + config.hiddenSize() + ", layers " + config.numLayers() + ", heads " + config.numHeads()
+                + ", vocab " + config.vocabSize() + ", " + dtype + ", attention " + kernel.name() + "]";
+    }
+}
