@@ -1,0 +1,335 @@
+package io.gptneo.train;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+import io.gptneo.tensor.GradMode;
+import io.gptneo.tensor.Ops;
+import io.gptneo.tensor.Tensor;
+import io.gptneo.train.data.EpochOrder;
+import io.gptneo.train.eval.BinaryMetrics;
+import io.gptneo.train.optim.AdamW;
+import io.gptneo.train.optim.GradClip;
+import io.gptneo.train.optim.LrSchedule;
+import io.gptneo.train.optim.ParamGroup;
+import io.gptneo.weights.SafeTensorsFile;
+import io.gptneo.weights.SafeTensorsWriter;
+
+/**
+ * The cost-model training loop.
+ *
+ * <p>Batches are drawn from one stream across epochs: global batch g is batch g % nb of epoch g / nb, whose order is
+ * a seeded permutation of the epoch (pairs also get a seeded response-order flip). An optimizer step consumes
+ * {@code gradAccum} batches; its rate is {@code lr · schedule(k)} for 0-based step k; gradients are clipped to
+ * {@code maxGradNorm} (norm logged before clipping). Every random choice is a function of (seed, position), so the
+ * checkpointed state (trainable tensors, AdamW moments, step, batch cursor) is everything a resume needs to continue
+ * bit for bit as if never stopped.
+ */
+public final class Trainer {
+    static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+    public static final String TRAINABLE_FILE = "trainable.safetensors";
+    public static final String OPTIMIZER_FILE = "optimizer.safetensors";
+
+    /** How a run ended. */
+    public record Result(long steps, long totalSteps, boolean stopped, double lastLoss, Path finalCheckpoint) {}
+
+    private final TrainableCostModel model;
+    private final TrainConfig cfg;
+    private final List<TrainItem> train;
+    private final List<TrainItem> validation;
+    private final Path out;
+    private final PrintStream log;
+    private final Map<String, Tensor> params;
+    private final AdamW optimizer;
+    private final LrSchedule schedule;
+    private final int batchesPerEpoch;
+    private final long totalSteps;
+    private long stopAfter = -1; // tests: behave as if a signal arrived after this many steps
+
+    public Trainer(TrainableCostModel model, TrainConfig cfg, List<TrainItem> train, List<TrainItem> validation, Path out, PrintStream log) {
+        if (train.isEmpty()) throw new IllegalArgumentException("no training examples");
+        this.model = model;
+        this.cfg = cfg;
+        this.train = train;
+        this.validation = validation;
+        this.out = out;
+        this.log = log;
+        this.params = model.trainable();
+        if (params.isEmpty()) throw new IllegalArgumentException("the model has no trainable tensors");
+        // LoRA (PEFT) decays every trainable tensor; full training follows the HF Trainer (no decay on biases/LayerNorm).
+        List<ParamGroup> groups = cfg.trainBase ? ParamGroup.decayAndNoDecay(params, cfg.weightDecay) : ParamGroup.single(params, cfg.weightDecay);
+        this.optimizer = cfg.optimizer.equals("adamw_hf") ? AdamW.hf(groups) : AdamW.torch(groups);
+        this.batchesPerEpoch = (train.size() + cfg.batchSize - 1) / cfg.batchSize;
+        this.totalSteps = cfg.maxSteps > 0 ? cfg.maxSteps : Math.max(1, ((long) cfg.epochs * batchesPerEpoch) / cfg.gradAccum);
+        this.schedule = LrSchedule.of(cfg.schedule, cfg.warmupSteps, Math.toIntExact(totalSteps));
+    }
+
+    public long totalSteps() { return totalSteps; }
+
+    public int batchesPerEpoch() { return batchesPerEpoch; }
+
+    /** Test hook: stop (with a checkpoint) after {@code steps} optimizer steps, as a signal would. */
+    public Trainer stopAfter(long steps) { this.stopAfter = steps; return this; }
+
+    public Result run(StopSignal signal) throws IOException {
+        Files.createDirectories(out);
+        CheckpointManager ckpts = new CheckpointManager(out, cfg.keepCheckpoints);
+        long step = 0;
+        long cursor = 0; // global batch index
+        MetricsLog metrics;
+        if (cfg.resume != null) {
+            Path dir = CheckpointManager.resolveResume(Path.of(cfg.resume));
+            JsonNode st = JSON.readTree(dir.resolve(CheckpointManager.STATE_FILE).toFile());
+            step = st.get("step").asLong();
+            cursor = st.get("rng").get("batch_cursor").asLong();
+            loadTrainable(dir.resolve(TRAINABLE_FILE));
+            optimizer.load(readAll(dir.resolve(OPTIMIZER_FILE)));
+            metrics = MetricsLog.resume(out.resolve("metrics.jsonl"), step);
+            log.printf("resumed from %s at step %d%n", dir, step);
+        } else {
+            metrics = MetricsLog.create(out.resolve("metrics.jsonl"));
+        }
+        Files.writeString(out.resolve("train_config.json"), cfg.toJsonString() + "\n");
+        boolean stopped = false;
+        double lastLoss = Double.NaN;
+        Path last = null;
+        try (metrics; Progress bar = Progress.start("train", totalSteps, "steps", cfg.progress, log)) {
+            bar.stepTo(step);
+            model.setTraining(true);
+            while (step < totalSteps) {
+                double lr = schedule.lr(cfg.lr, Math.toIntExact(step));
+                double lossSum = 0;
+                long tokens = 0;
+                for (int micro = 0; micro < cfg.gradAccum; micro++) {
+                    List<TrainItem> batch = batch(cursor++);
+                    model.setStepSeed(EpochOrderSeeds.dropout(cfg.seed, step, micro));
+                    Tensor loss = loss(batch);
+                    lossSum += loss.item();
+                    (cfg.gradAccum == 1 ? loss : Ops.scale(loss, 1.0 / cfg.gradAccum)).backward();
+                    for (TrainItem it : batch) tokens += it.tokens();
+                }
+                List<Tensor> ps = optimizer.parameters();
+                double norm = GradClip.clipGlobalNorm(ps, cfg.maxGradNorm);
+                optimizer.step(lr);
+                optimizer.zeroGrad();
+                step++;
+                lastLoss = lossSum / cfg.gradAccum;
+                metrics.step(step, lr, lastLoss, norm);
+                bar.step(tokens, lastLoss);
+                if (!Double.isFinite(lastLoss)) throw new IllegalStateException("loss is " + lastLoss + " at step " + step + " (lower --lr?)");
+                boolean epochEnd = cursor % ((long) batchesPerEpoch) < cfg.gradAccum && cursor >= batchesPerEpoch;
+                if (!validation.isEmpty() && (cfg.evalEvery > 0 ? step % cfg.evalEvery == 0 : epochEnd) && step < totalSteps) {
+                    evaluate(step, metrics);
+                    model.setTraining(true);
+                }
+                boolean stopNow = (signal != null && signal.requested()) || step == stopAfter;
+                if ((cfg.saveEvery > 0 && step % cfg.saveEvery == 0) || stopNow || step == totalSteps) {
+                    last = save(ckpts, step, cursor);
+                }
+                if (stopNow && step < totalSteps) {
+                    stopped = true;
+                    log.printf("%nstopped at step %d; checkpoint %s (continue with --resume %s)%n", step, last, out);
+                    break;
+                }
+            }
+        } finally {
+            model.setTraining(false);
+            if (signal != null) signal.finished();
+        }
+        if (!stopped) {
+            if (!validation.isEmpty()) try (MetricsLog m = MetricsLog.resume(out.resolve("metrics.jsonl"), Long.MAX_VALUE)) {
+                evaluate(step, m);
+            }
+            model.save(out.resolve("adapter"));
+        }
+        return new Result(step, totalSteps, stopped, lastLoss, last);
+    }
+
+    /** Items of global batch {@code g}, in the seeded order of its epoch, pairs possibly flipped. */
+    List<TrainItem> batch(long g) {
+        int epoch = Math.toIntExact(g / batchesPerEpoch);
+        int b = Math.toIntExact(g % batchesPerEpoch);
+        int[] perm = permutation(epoch);
+        List<TrainItem> items = new ArrayList<>(cfg.batchSize);
+        for (int i = b * cfg.batchSize; i < Math.min(train.size(), (b + 1) * cfg.batchSize); i++) {
+            int idx = perm[i];
+            TrainItem it = train.get(idx);
+            items.add(cfg.shuffle && EpochOrder.swapResponses(cfg.seed, epoch, idx) ? it.swapped() : it);
+        }
+        return items;
+    }
+
+    private int cachedEpoch = -1;
+    private int[] cachedPerm;
+
+    private int[] permutation(int epoch) {
+        if (epoch != cachedEpoch) {
+            cachedPerm = EpochOrder.permutation(train.size(), cfg.seed, epoch, cfg.shuffle);
+            cachedEpoch = epoch;
+        }
+        return cachedPerm;
+    }
+
+    /** Mean loss of a batch: pairs by the Safe-RLHF cost loss, single responses by −log σ(s·c), weighted by count. */
+    Tensor loss(List<TrainItem> batch) {
+        return batchLoss(model, batch, cfg.regularization);
+    }
+
+    static Tensor batchLoss(TrainableCostModel model, List<TrainItem> batch, double lambda) {
+        List<int[]> seqs = new ArrayList<>();
+        List<Integer> saferIdx = new ArrayList<>(), otherIdx = new ArrayList<>(), singleIdx = new ArrayList<>();
+        List<Boolean> saferSafe = new ArrayList<>(), otherSafe = new ArrayList<>(), singleSafe = new ArrayList<>();
+        for (TrainItem it : batch) {
+            int base = seqs.size();
+            for (int[] s : it.ids()) seqs.add(s);
+            if (it.isPair()) {
+                saferIdx.add(base + it.saferId());
+                otherIdx.add(base + 1 - it.saferId());
+                saferSafe.add(it.safe()[it.saferId()]);
+                otherSafe.add(it.safe()[1 - it.saferId()]);
+            } else {
+                singleIdx.add(base);
+                singleSafe.add(it.safe()[0]);
+            }
+        }
+        CostInputs.Batch b = CostInputs.pad(seqs);
+        Tensor costs = model.costs(b.ids(), b.mask());
+        Tensor col = Ops.reshape(costs, seqs.size(), 1);
+        int nPairs = saferIdx.size(), nSingle = singleIdx.size();
+        Tensor pairLoss = null, singleLoss = null;
+        if (nPairs > 0) {
+            pairLoss = CostLoss.pairLoss(pick(col, saferIdx), pick(col, otherIdx), bools(saferSafe), bools(otherSafe), lambda);
+        }
+        if (nSingle > 0) singleLoss = CostLoss.signLoss(pick(col, singleIdx), bools(singleSafe), lambda);
+        if (singleLoss == null) return pairLoss;
+        if (pairLoss == null) return singleLoss;
+        double n = nPairs + nSingle;
+        return Ops.add(Ops.scale(pairLoss, nPairs / n), Ops.scale(singleLoss, nSingle / n));
+    }
+
+    private static Tensor pick(Tensor col, List<Integer> idx) {
+        int[] a = idx.stream().mapToInt(Integer::intValue).toArray();
+        boolean identity = a.length == col.size(0);
+        for (int i = 0; identity && i < a.length; i++) identity = a[i] == i;
+        Tensor rows = identity ? col : Ops.gatherRows(col, a);
+        return Ops.reshape(rows, a.length);
+    }
+
+    private static boolean[] bools(List<Boolean> l) {
+        boolean[] b = new boolean[l.size()];
+        for (int i = 0; i < b.length; i++) b[i] = l.get(i);
+        return b;
+    }
+
+    /** Validation loss, sign accuracy over responses and ranking accuracy over pairs; one metrics line. */
+    Map<String, Object> evaluate(long step, MetricsLog metrics) throws IOException {
+        Map<String, Object> m = validationMetrics(model, validation, cfg.evalBatchSize, cfg.regularization);
+        metrics.eval(step, "validation", m);
+        log.printf("%nstep %d validation: loss %.4f accuracy %.4f%n", step, (Double) m.get("loss"), (Double) m.get("accuracy"));
+        return m;
+    }
+
+    public static Map<String, Object> validationMetrics(TrainableCostModel model, List<TrainItem> items, int batchSize, double lambda) {
+        model.setTraining(false);
+        double lossSum = 0;
+        List<Double> costs = new ArrayList<>();
+        List<Boolean> unsafe = new ArrayList<>();
+        List<double[]> pairs = new ArrayList<>();
+        try (var off = GradMode.off()) {
+            for (int s = 0; s < items.size(); s += batchSize) {
+                List<TrainItem> batch = items.subList(s, Math.min(items.size(), s + batchSize));
+                List<int[]> seqs = new ArrayList<>();
+                for (TrainItem it : batch) for (int[] q : it.ids()) seqs.add(q);
+                CostInputs.Batch b = CostInputs.pad(seqs);
+                INDArray c = model.costs(b.ids(), b.mask()).data();
+                int k = 0;
+                for (TrainItem it : batch) {
+                    for (int j = 0; j < it.ids().length; j++) { costs.add(c.getDouble(k + j)); unsafe.add(!it.safe()[j]); }
+                    if (it.isPair()) pairs.add(new double[] {c.getDouble(k + it.saferId()), c.getDouble(k + 1 - it.saferId())});
+                    k += it.ids().length;
+                }
+                lossSum += batchLoss(model, batch, lambda).item() * batch.size();
+            }
+        }
+        double[] cs = costs.stream().mapToDouble(Double::doubleValue).toArray();
+        boolean[] us = new boolean[cs.length];
+        for (int i = 0; i < us.length; i++) us[i] = unsafe.get(i);
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("loss", lossSum / items.size());
+        BinaryMetrics bm = BinaryMetrics.of(cs, us);
+        m.put("accuracy", bm.accuracy());
+        if (Double.isFinite(bm.auroc())) m.put("auroc", bm.auroc());
+        if (!pairs.isEmpty()) {
+            m.put("ranking_accuracy", BinaryMetrics.rankingAccuracy(pairs.stream().mapToDouble(p -> p[0]).toArray(),
+                    pairs.stream().mapToDouble(p -> p[1]).toArray()));
+        }
+        m.put("n", items.size());
+        return m;
+    }
+
+    // ---- checkpoints ---------------------------------------------------------------------------------------
+
+    private Path save(CheckpointManager ckpts, long step, long cursor) throws IOException {
+        return ckpts.save(step, dir -> {
+            Map<String, INDArray> t = new LinkedHashMap<>();
+            params.forEach((k, v) -> t.put(k, v.data()));
+            SafeTensorsWriter.write(dir.resolve(TRAINABLE_FILE), t, Map.of("format", "pt"));
+            SafeTensorsWriter.write(dir.resolve(OPTIMIZER_FILE), optimizer.state(), Map.of("format", "pt"));
+            model.save(dir.resolve("adapter"));
+            ObjectNode st = JSON.createObjectNode();
+            st.put("step", step);
+            st.put("total_steps", totalSteps);
+            st.put("epoch", (double) cursor / batchesPerEpoch);
+            ObjectNode rng = st.putObject("rng");
+            rng.put("seed", cfg.seed);
+            rng.put("batch_cursor", cursor); // order and pair flips of every later batch derive from (seed, cursor)
+            rng.put("dropout", "seed mixed with (step, micro-batch)");
+            st.set("config", cfg.toJson());
+            Files.writeString(dir.resolve(CheckpointManager.STATE_FILE), JSON.writeValueAsString(st) + "\n");
+        });
+    }
+
+    private void loadTrainable(Path file) throws IOException {
+        Map<String, INDArray> saved = readAll(file);
+        for (var e : params.entrySet()) {
+            INDArray a = saved.get(e.getKey());
+            if (a == null) throw new IllegalArgumentException(file + ": no tensor " + e.getKey() + " (checkpoint of a different model or settings?)");
+            e.getValue().setData(a.castTo(e.getValue().dtype()));
+        }
+        if (saved.size() != params.size()) {
+            throw new IllegalArgumentException(file + ": holds " + saved.size() + " tensors, the model trains " + params.size());
+        }
+    }
+
+    private static Map<String, INDArray> readAll(Path file) throws IOException {
+        Map<String, INDArray> m = new LinkedHashMap<>();
+        try (SafeTensorsFile f = SafeTensorsFile.open(file)) {
+            for (String n : f.names()) m.put(n, f.load(n, f.info(n).dtype().naturalDataType()).dup());
+        }
+        return m;
+    }
+
+    /** Seeds of the dropout masks. */
+    static final class EpochOrderSeeds {
+        private EpochOrderSeeds() {}
+
+        static long dropout(long seed, long step, int micro) {
+            long z = seed ^ (step * 0x9E3779B97F4A7C15L) ^ ((long) micro * 0xC2B2AE3D27D4EB4FL);
+            z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
+            z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
+            return z ^ (z >>> 31);
+        }
+    }
+}
