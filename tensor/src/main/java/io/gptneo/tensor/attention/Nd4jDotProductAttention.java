@@ -87,7 +87,8 @@ public final class Nd4jDotProductAttention implements AttentionKernel {
         INDArray kT = featuresFirst(k).reshape('c', (long) b * h, d, t);
         INDArray vT = featuresFirst(v).reshape('c', (long) b * h, d, t);
         INDArray dO = dOut.castTo(q.dataType()).dup('c');
-        zeroInvalidRows(dO, rowValid(AttentionMasks.keyAllowed(keyMask, b, t), b, t, window));  // no grad from them
+        boolean[][] valid = rowValid(AttentionMasks.keyAllowed(keyMask, b, t), b, t, window);
+        zeroInvalidRows(dO, valid);  // no grad from them
         INDArray eT = featuresFirst(dO).reshape('c', (long) b * h, d, t);
         INDArray dqT = Nd4j.create(q.dataType(), (long) b * h, d, t);
         INDArray dkT = Nd4j.create(q.dataType(), (long) b * h, d, t);
@@ -104,6 +105,11 @@ public final class Nd4jDotProductAttention implements AttentionKernel {
             DynamicCustomOp op = DynamicCustomOp.builder("dot_product_attention_bp")
                     .addInputs(in.toArray(new INDArray[0])).addIntegerArguments(0).build();   // iArg 0: unscaled
             INDArray[] g = Nd4j.exec(op);                                          // dq, dk, dv
+            // The bp op yields NaN for a row whose keys are all masked, even with eps = 0: such rows contribute nothing.
+            for (int bi = 0; bi < b; bi++) {
+                if (valid[bi][i]) continue;
+                for (INDArray gi : g) gi.get(interval((long) bi * h, (long) (bi + 1) * h), all(), all()).assign(0);
+            }
             dqT.get(all(), all(), interval(i, i + 1)).assign(g[0]);
             dkT.get(all(), all(), interval(lo, i + 1)).addi(g[1]);
             dvT.get(all(), all(), interval(lo, i + 1)).addi(g[2]);
