@@ -8,7 +8,10 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 
+import io.gptneo.model.CostModel;
+import io.gptneo.model.GptNeoModel;
 import io.gptneo.model.Linear;
+import io.gptneo.model.ScoreHead;
 import io.gptneo.tensor.Tensor;
 
 /**
@@ -31,6 +34,27 @@ public final class LoraModel {
         this.adapters = List.copyOf(adapters);
         this.modulesToSave = Collections.unmodifiableMap(new LinkedHashMap<>(modulesToSave));
         this.baseParamCount = baseParamCount;
+    }
+
+    /**
+     * Injects adapters into a cost model. A {@code "score"} entry of {@code cfg.modulesToSave()} makes the score head
+     * trainable (a leaf over its current data) and part of the trainable set; other modules to save are rejected.
+     * Base weights are left as they are (frozen unless the caller made them trainable).
+     */
+    public static LoraModel inject(CostModel model, LoraConfig cfg, long seed) {
+        Map<String, Tensor> save = new LinkedHashMap<>();
+        for (String m : cfg.modulesToSave()) {
+            if (!m.equals("score")) throw new IllegalArgumentException("modules_to_save entry '" + m + "' is not supported (only 'score')");
+            ScoreHead head = model.head();
+            head.setTrainable(true);
+            save.put("score.weight", head.weight());
+        }
+        return inject(model.model().linears(), model.parameters(), save, cfg, seed);
+    }
+
+    /** Injects adapters into a bare GPT-Neo (causal LM); there is no score head, so modules to save are ignored. */
+    public static LoraModel inject(GptNeoModel model, LoraConfig cfg, long seed) {
+        return inject(model.linears(), model.parameters(), Map.of(), cfg, seed);
     }
 
     /**

@@ -20,6 +20,8 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
+import io.gptneo.model.CostModel;
+import io.gptneo.model.ScoreHead;
 import io.gptneo.tensor.Tensor;
 import io.gptneo.weights.SafeTensorsFile;
 import io.gptneo.weights.SafeTensorsWriter;
@@ -32,18 +34,52 @@ import io.gptneo.weights.SafeTensorsWriter;
 public final class PeftAdapter {
     public static final String CONFIG_FILE = "adapter_config.json";
     public static final String WEIGHTS_FILE = "adapter_model.safetensors";
+    /** PEFT key of the score head saved as a module to save. */
+    public static final String SCORE_KEY = LoraModel.PEFT_PREFIX + "score.weight";
     private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
     private PeftAdapter() {}
 
-    /** Writes {@code lora}'s config and trainable tensors (LoRA matrices and modules to save) to {@code dir}. */
-    public static void save(Path dir, LoraModel lora, String baseModelName) throws IOException {
+    /**
+     * Writes {@code lora}'s config and trainable tensors (LoRA matrices and modules to save) to {@code dir}, plus the
+     * score head as {@code base_model.model.score.weight} when {@code head} is given (then {@code score} is listed in
+     * modules_to_save).
+     */
+    public static void save(Path dir, LoraModel lora, ScoreHead head) throws IOException {
+        save(dir, lora, head, null);
+    }
+
+    /** As {@link #save(Path, LoraModel, ScoreHead)}, recording {@code baseModelName} as base_model_name_or_path. */
+    public static void save(Path dir, LoraModel lora, ScoreHead head, String baseModelName) throws IOException {
         Files.createDirectories(dir);
         Map<String, INDArray> tensors = new LinkedHashMap<>();
         lora.namedTrainable().forEach((k, t) -> tensors.put(k, t.data()));
+        LoraConfig cfg = lora.config();
+        if (head != null) {
+            tensors.put(SCORE_KEY, head.weight().data());
+            if (!cfg.modulesToSave().contains("score")) {
+                List<String> m = new ArrayList<>(cfg.modulesToSave());
+                m.add("score");
+                cfg = new LoraConfig(cfg.r(), cfg.alpha(), cfg.dropout(), cfg.targetModules(), cfg.useRsLora(), cfg.init(), m);
+            }
+        }
         // Weights first, config last: a folder whose config is present has complete weights.
         SafeTensorsWriter.write(dir.resolve(WEIGHTS_FILE), tensors, Map.of("format", "pt"));
-        writeAtomically(dir.resolve(CONFIG_FILE), JSON.writeValueAsBytes(configJson(lora.config(), baseModelName)));
+        writeAtomically(dir.resolve(CONFIG_FILE), JSON.writeValueAsBytes(configJson(cfg, baseModelName)));
+    }
+
+    /**
+     * Loads an adapter folder onto {@code target}: injects adapters per its config (score head made trainable when
+     * {@code score} is a module to save) and copies the saved tensors in. A saved score head is restored even when the
+     * config does not list it.
+     */
+    public static LoraModel load(Path dir, CostModel target) throws IOException {
+        LoraConfig cfg = readConfig(dir);
+        LoraModel lora = LoraModel.inject(target, cfg, 0);
+        Map<String, Tensor> extra = new LinkedHashMap<>();
+        if (!lora.namedTrainable().containsKey(SCORE_KEY)) extra.put(SCORE_KEY, target.head().weight());
+        loadWeights(dir, lora, extra);
+        return lora;
     }
 
     /** PEFT's adapter_config.json fields for a sequence-classification LoRA. */
@@ -106,6 +142,11 @@ public final class PeftAdapter {
      * tensor must be in the file with its shape, and every tensor in the file must be used.
      */
     public static void loadWeights(Path dir, LoraModel lora) throws IOException {
+        loadWeights(dir, lora, Map.of());
+    }
+
+    /** As {@link #loadWeights(Path, LoraModel)}; {@code optional} tensors are filled when the file has them. */
+    static void loadWeights(Path dir, LoraModel lora, Map<String, Tensor> optional) throws IOException {
         Path f = dir.resolve(WEIGHTS_FILE);
         if (!Files.exists(f)) throw new IOException("not a PEFT adapter folder: " + f + " is missing");
         try (SafeTensorsFile st = SafeTensorsFile.open(f)) {
@@ -120,6 +161,15 @@ public final class PeftAdapter {
                 }
                 t.setData(a);
                 unused.remove(key);
+            }
+            for (var e : optional.entrySet()) {
+                if (!unused.remove(e.getKey())) continue;
+                Tensor t = e.getValue();
+                INDArray a = st.load(e.getKey(), t.dtype());
+                if (!Arrays.equals(a.shape(), t.shape())) {
+                    throw new IOException(f + ": " + e.getKey() + " has shape " + Arrays.toString(a.shape()) + ", the model needs " + Arrays.toString(t.shape()));
+                }
+                t.setData(a);
             }
             if (!unused.isEmpty()) throw new IOException(f + ": tensors not matching any adapter of the model: " + unused);
         }

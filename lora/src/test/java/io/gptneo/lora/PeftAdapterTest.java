@@ -76,7 +76,7 @@ class PeftAdapterTest {
         for (LoraLinear l : m.adapters()) l.loraB().setData(Rand.uniform(DataType.FLOAT, 100 + i++, -1, 1, 32, 4));
         f.score().setData(Rand.uniform(DataType.FLOAT, 99, -1, 1, 1, 32));
         Path out = tmp.resolve("adapter");
-        PeftAdapter.save(out, m, "gptneo-tiny");
+        PeftAdapter.save(out, m, null, "gptneo-tiny");
         try (var files = Files.list(out)) {
             assertEquals(List.of("adapter_config.json", "adapter_model.safetensors"), files.map(p -> p.getFileName().toString()).sorted().toList(),
                     "no temporaries left behind");
@@ -105,7 +105,7 @@ class PeftAdapterTest {
         Fake f = Fake.tiny();
         LoraModel m = f.inject(LoraConfig.of(4, 8, 0, List.of("q_proj", "v_proj")), 1);
         Path out = tmp.resolve("a");
-        PeftAdapter.save(out, m, null);
+        PeftAdapter.save(out, m, null, null);
         // a model with k_proj adapters too: missing tensors
         LoraModel wider = Fake.tiny().inject(LoraConfig.of(4, 8, 0, List.of("q_proj", "k_proj", "v_proj")), 1);
         IOException e1 = assertThrows(IOException.class, () -> PeftAdapter.loadWeights(out, wider));
