@@ -21,6 +21,7 @@ public final class GptNeoCli implements Runnable {
         // Subcommands are registered here, one line each.
         cl.addSubcommand(new TokenizeCommand());
         cl.addSubcommand(new InspectCommand());
+        cl.addSubcommand(new TrainCommand());
         cl.setExecutionExceptionHandler((ex, line, parseResult) -> {
             String msg = ex.getMessage() == null ? ex.toString() : ex.getMessage();
             line.getErr().println("gptneo " + (parseResult.subcommand() == null ? "" : parseResult.subcommand().commandSpec().name()) + ": error: " + msg);
