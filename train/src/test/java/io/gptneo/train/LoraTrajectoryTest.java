@@ -42,6 +42,7 @@ class LoraTrajectoryTest {
     static CostInputs inputs;
 
     @BeforeAll static void load() throws Exception {
+        if (json != null) return;
         lora = SharedData.resolve("fixtures/lora-tiny");
         tiny = SharedData.resolve("fixtures/gptneo-tiny");
         json = new ObjectMapper().readTree(lora.resolve("expected.json").toFile());
