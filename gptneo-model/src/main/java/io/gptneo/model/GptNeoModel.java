@@ -206,9 +206,6 @@ public final class GptNeoModel {
 
     /** A KV cache for {@code batch} rows and up to {@code capacity} positions. */
     public KvCache newCache(int batch, int capacity) {
-        if (capacity > config.maxPositionEmbeddings()) {
-            throw new IllegalArgumentException("KV cache capacity " + capacity + " > max_position_embeddings " + config.maxPositionEmbeddings());
-        }
         return new KvCache(config.numLayers(), batch, config.numHeads(), config.headDim(), capacity, dtype);
     }
 
