@@ -355,25 +355,14 @@ public final class Ops {
         return reshape(gatherRows(table, flat), bsz, t, table.size(1));
     }
 
+    /** Zeros of {@code tableShape} with row {@code index[i]} += {@code g[i]} (libnd4j scatter_add accumulates duplicates). */
     private static INDArray scatterAddRows(long[] tableShape, int[] index, INDArray g, DataType dt) {
-        int c = (int) tableShape[1];
-        INDArray gc = g.dup('c');
-        if (dt == DataType.DOUBLE) {
-            double[] src = gc.data().asDouble();
-            double[] dst = new double[Math.toIntExact(tableShape[0] * c)];
-            for (int i = 0; i < index.length; i++) {
-                int o = index[i] * c, s = i * c;
-                for (int j = 0; j < c; j++) dst[o + j] += src[s + j];
-            }
-            return Nd4j.create(dst, tableShape, 'c');
-        }
-        float[] src = gc.data().asFloat();
-        float[] dst = new float[Math.toIntExact(tableShape[0] * c)];
-        for (int i = 0; i < index.length; i++) {
-            int o = index[i] * c, s = i * c;
-            for (int j = 0; j < c; j++) dst[o + j] += src[s + j];
-        }
-        return Nd4j.create(dst, tableShape, 'c');
+        INDArray out = Nd4j.zeros(dt, tableShape);
+        if (index.length == 0) return out;
+        INDArray idx = Nd4j.createFromArray(index);
+        Nd4j.exec(org.nd4j.linalg.api.ops.DynamicCustomOp.builder("scatter_add")
+                .addInputs(out, idx, g.dup('c')).addOutputs(out).build());
+        return out;
     }
 
     // ---- normalisation and softmax -----------------------------------------------------------------------------
