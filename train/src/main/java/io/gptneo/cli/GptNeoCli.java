@@ -21,6 +21,8 @@ public final class GptNeoCli implements Runnable {
         // Subcommands are registered here, one line each.
         cl.addSubcommand(new TokenizeCommand());
         cl.addSubcommand(new InspectCommand());
+        cl.addSubcommand(new ForwardCommand());
+        cl.addSubcommand(new GenerateCommand());
         cl.addSubcommand(new TrainCommand());
         cl.setExecutionExceptionHandler((ex, line, parseResult) -> {
             String msg = ex.getMessage() == null ? ex.toString() : ex.getMessage();
