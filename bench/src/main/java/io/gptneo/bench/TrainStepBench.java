@@ -1,0 +1,476 @@
+package io.gptneo.bench;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.lang.management.ManagementFactory;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.time.LocalDate;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+import io.gptneo.lora.LoraConfig;
+import io.gptneo.model.CostModel;
+import io.gptneo.model.GptNeoModel;
+import io.gptneo.model.ScoreHead;
+import io.gptneo.tensor.GradMode;
+import io.gptneo.tensor.Tensor;
+import io.gptneo.train.CostLoss;
+import io.gptneo.train.GptNeoCostModel;
+import io.gptneo.train.optim.AdamW;
+import io.gptneo.train.optim.GradClip;
+import io.gptneo.train.optim.ParamGroup;
+import io.gptneo.weights.GptNeoConfig;
+import io.gptneo.weights.SharedData;
+
+/**
+ * {@code ./gptneo bench train-step [--quick] [--no-torch] [--warmup N] [--reps N] [--cases LIST] [--out FILE]}
+ * (issues 5 and 7): the LoRA cost-model training step at the 125M config with random FLOAT weights, LoRA r 8
+ * (alpha 16, dropout 0.05) on q_proj/v_proj, score head [1, H], single-response cost loss, global-norm clip 1.0,
+ * AdamW (torch variant, lr 1e-5, weight decay 0.05). A timed step is forward + loss + backward + clip + optimizer
+ * step + zero grad. Cases: forward-only at B=2,T=256; training at B=2,T=256 and B=1,T=1024, each with gradient
+ * checkpointing off and on.
+ *
+ * <p>Each case runs in a fresh JVM (same java, JVM flags and classpath), so its peak RSS ({@code VmHWM}) is its own.
+ * The PyTorch anchor ({@code bench/python/torch_anchor.py} on {@code /usr/bin/python3}) runs right after the Java
+ * case it is compared with, so each ratio pairs measurements taken seconds apart. The machine's single-precision
+ * matmul peak (best of several 2048³ sgemm, ND4J and torch) is measured in the same invocation; MFU is model FLOP/s
+ * over that peak (see {@link TrainStepFlops} for what is counted).
+ */
+public final class TrainStepBench {
+    static final String RESULT_TAG = "TRAINSTEP-RESULT ";
+    static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+    static final int LORA_R = 8;
+    static final double LORA_ALPHA = 16, LORA_DROPOUT = 0.05, LR = 1e-5, WEIGHT_DECAY = 0.05, MAX_GRAD_NORM = 1.0;
+
+    /** The issue-7 anchor figures (PyTorch 1.13, OpenBLAS pthread, 2 threads): tokens/s. */
+    static final Map<String, Double> ISSUE_ANCHOR = Map.of("forward-b2-t256", 333.0, "train-b2-t256", 143.0, "train-b1-t1024", 87.0);
+    static final double GOAL_FACTOR = 1.5;
+
+    /** One benchmark case. */
+    record Case(String mode, int batch, int seq, boolean checkpointing) {
+        String key() { return mode + "-b" + batch + "-t" + seq; }
+        String id() { return key() + (mode.equals("train") ? (checkpointing ? "-ckpt" : "") : ""); }
+        static Case parse(String s) {
+            // forward-b2-t256 | train-b2-t256 | train-b1-t1024-ckpt
+            String[] p = s.split("-");
+            if (p.length < 3 || !(p[0].equals("forward") || p[0].equals("train")) || !p[1].startsWith("b") || !p[2].startsWith("t")) {
+                throw new IllegalArgumentException("bad case '" + s + "' (e.g. forward-b2-t256, train-b1-t1024-ckpt)");
+            }
+            return new Case(p[0], Integer.parseInt(p[1].substring(1)), Integer.parseInt(p[2].substring(1)), p.length > 3 && p[3].equals("ckpt"));
+        }
+    }
+
+    static final List<Case> ALL = List.of(
+            new Case("forward", 2, 256, false),
+            new Case("train", 2, 256, false), new Case("train", 2, 256, true),
+            new Case("train", 1, 1024, false), new Case("train", 1, 1024, true));
+    static final List<Case> QUICK = List.of(new Case("forward", 2, 256, false), new Case("train", 2, 256, false));
+
+    private TrainStepBench() {}
+
+    public static void main(String[] args) throws Exception {
+        boolean quick = false, torch = true;
+        Integer warmup = null, reps = null;
+        List<Case> cases = null;
+        Path out = null;
+        String child = null;
+        for (int i = 0; i < args.length; i++) {
+            switch (args[i]) {
+                case "--quick" -> quick = true;
+                case "--no-torch" -> torch = false;
+                case "--warmup" -> warmup = Integer.parseInt(args[++i]);
+                case "--reps" -> reps = Integer.parseInt(args[++i]);
+                case "--cases" -> cases = Arrays.stream(args[++i].split(",")).map(String::trim).map(Case::parse).toList();
+                case "--out" -> out = Path.of(args[++i]);
+                case "--child" -> child = args[++i];
+                case "--help" -> {
+                    System.out.println("""
+                            usage: ./gptneo bench train-step [--quick] [--no-torch] [--warmup N] [--reps N] [--cases LIST] [--out FILE]
+                              125M config, random FLOAT weights, LoRA r8 q,v + score head, AdamW; tokens/s, peak RSS, MFU
+                              --quick      smoke run: forward-b2-t256 and train-b2-t256, 1 warmup + 2 timed steps
+                              --no-torch   skip the PyTorch anchor (/usr/bin/python3 + torch)
+                              --cases      comma list of forward-bB-tT | train-bB-tT[-ckpt] (default: all five issue cases)
+                              --child CASE run one case in this JVM and print its JSON (what the parent forks)""");
+                    return;
+                }
+                default -> throw new IllegalArgumentException("unknown option " + args[i] + " (see --help)");
+            }
+        }
+        int w = warmup != null ? warmup : quick ? 1 : 2;
+        int r = reps != null ? reps : quick ? 2 : 4;
+        if (child != null) {
+            ObjectNode res = runCase(Case.parse(child), w, r);
+            System.out.println(RESULT_TAG + new ObjectMapper().writeValueAsString(res));
+            return;
+        }
+        if (cases == null) cases = quick ? QUICK : ALL;
+        parent(cases, w, r, torch, out);
+    }
+
+    // ---- parent: peaks, forks, table, JSON ---------------------------------------------------------------------
+
+    static void parent(List<Case> cases, int warmup, int reps, boolean torch, Path out) throws Exception {
+        GptNeoConfig cfg = config125m();
+        Path script = Path.of(System.getProperty("gptneo.root", "."), "bench", "python", "torch_anchor.py").toAbsolutePath().normalize();
+        String torchWhy = null;
+        if (torch) torchWhy = torchAvailable(script);
+        boolean runTorch = torch && torchWhy == null;
+        ObjectNode root = JSON.createObjectNode();
+        root.put("benchmark", "train-step");
+        root.put("date", Instant.now().toString());
+        root.put("config", "gpt-neo-125M (" + cfg.hiddenSize() + " hidden, " + cfg.numLayers() + " layers, " + cfg.numHeads()
+                + " heads, window " + cfg.windowSize() + ", vocab " + cfg.vocabSize() + "), random weights, FLOAT");
+        root.put("setup", "LoRA r" + LORA_R + " alpha " + LORA_ALPHA + " dropout " + LORA_DROPOUT + " on q_proj,v_proj; score head [1,H]; "
+                + "loss -mean(logsigmoid(s*c)); clip " + MAX_GRAD_NORM + "; AdamW torch lr " + LR + " wd " + WEIGHT_DECAY);
+        root.put("warmup", warmup);
+        root.put("reps", reps);
+        root.put("cpus", Runtime.getRuntime().availableProcessors());
+        root.put("cpu_model", cpuModel());
+        root.put("flop_convention", TrainStepFlops.CONVENTION);
+        root.put("torch", runTorch ? "run in this invocation: " + script : "not run: " + (torch ? torchWhy : "--no-torch"));
+
+        System.out.printf("train-step bench: %d case(s), %d warmup + %d timed steps each, load %s%n", cases.size(), warmup, reps, loadAvg());
+        // Machine peak: ND4J sgemm here, torch (OpenBLAS) sgemm in its own process; the larger is the MFU denominator.
+        double nd4jPeak = sgemmPeakGflops(2048, 6);
+        ObjectNode peaks = root.putObject("sgemm_peak_gflops");
+        peaks.put("nd4j_2048", nd4jPeak);
+        double peak = nd4jPeak;
+        if (runTorch) {
+            JsonNode tp = runTorch(script, List.of("--mode", "sgemm"));
+            if (tp != null) {
+                peaks.put("torch_2048", tp.get("gflops").asDouble());
+                peak = Math.max(peak, tp.get("gflops").asDouble());
+            }
+        }
+        peaks.put("used_for_mfu", peak);
+        peaks.put("load_avg", loadAvg());
+        System.out.printf("sgemm 2048^3 peak: nd4j %.1f GFLOP/s%s -> MFU denominator %.1f GFLOP/s%n", nd4jPeak,
+                peaks.has("torch_2048") ? String.format(Locale.ROOT, ", torch %.1f GFLOP/s", peaks.get("torch_2048").asDouble()) : "", peak);
+
+        ArrayNode results = root.putArray("results");
+        List<String> torchDone = new ArrayList<>();
+        for (Case c : cases) {
+            System.out.printf("  java  %-22s ... ", c.id());
+            System.out.flush();
+            ObjectNode j = forkCase(c, warmup, reps);
+            addDerived(j, cfg, c, peak);
+            results.add(j);
+            System.out.println(summary(j));
+            if (runTorch && !torchDone.contains(c.key())) {
+                torchDone.add(c.key());
+                System.out.printf("  torch %-22s ... ", c.key());
+                System.out.flush();
+                ObjectNode t = (ObjectNode) runTorch(script, List.of("--mode", c.mode(), "--batch", "" + c.batch(), "--seq", "" + c.seq(),
+                        "--warmup", "" + warmup, "--reps", "" + reps, "--config", SharedData.resolve("models/gpt-neo-125M/config.json").toString()));
+                if (t != null) {
+                    t.put("case", c.key());
+                    t.put("load_after", loadAvg());
+                    addDerived(t, cfg, c, peak);
+                    results.add(t);
+                    System.out.println(summary(t));
+                } else {
+                    System.out.println("failed (see stderr)");
+                }
+            }
+        }
+        root.set("table", table(results, cases, runTorch));
+        if (out == null) out = Path.of(System.getProperty("gptneo.root", "."), "bench", "results", "train-step-" + LocalDate.now() + ".json");
+        Files.createDirectories(out.toAbsolutePath().getParent());
+        JSON.writeValue(out.toFile(), root);
+        System.out.println("wrote " + out);
+    }
+
+    static String summary(JsonNode r) {
+        return String.format(Locale.ROOT, "%.1f tok/s (median of %d, best %.1f), peak RSS %.0f MB, MFU %.1f%%, load %s",
+                r.get("tokens_per_s").asDouble(), r.get("reps").asInt(), r.get("tokens_per_s_best").asDouble(),
+                r.get("peak_rss_mb").asDouble(), 100 * r.get("mfu").asDouble(), r.path("load_after").asText(r.path("load_avg").toString()));
+    }
+
+    static void addDerived(ObjectNode r, GptNeoConfig cfg, Case c, double peakGflops) {
+        double flopsStep = c.mode().equals("train") ? TrainStepFlops.train(cfg, c.batch(), c.seq(), LORA_R) : TrainStepFlops.forward(cfg, c.batch(), c.seq(), LORA_R);
+        double med = r.get("median_s").asDouble();
+        r.put("model_flops_per_step", flopsStep);
+        r.put("achieved_gflops", flopsStep / med / 1e9);
+        r.put("mfu", flopsStep / med / 1e9 / peakGflops);
+        if (c.mode().equals("train")) {
+            double f3 = 3 * TrainStepFlops.forward(cfg, c.batch(), c.seq(), LORA_R);
+            r.put("mfu_3x_forward_convention", f3 / med / 1e9 / peakGflops);
+        }
+    }
+
+    /** Side-by-side rows: ours vs torch (this run) vs the issue's anchor and its 1.5× goal. */
+    static ArrayNode table(ArrayNode results, List<Case> cases, boolean torch) {
+        ArrayNode rows = JSON.createArrayNode();
+        System.out.println();
+        System.out.printf("%-22s %10s %10s %8s %10s %10s %8s %9s %9s %7s %7s%n", "case", "ours tok/s", "torch", "ours/tt",
+                "issue ref", "goal 1.5x", "ours/goal", "ours MB", "torch MB", "ours MFU", "tt MFU");
+        for (Case c : cases) {
+            JsonNode ours = find(results, "java", c.id());
+            JsonNode tt = torch ? find(results, "torch", c.key()) : null;
+            if (ours == null) continue;
+            ObjectNode row = rows.addObject();
+            row.put("case", c.id());
+            double o = ours.get("tokens_per_s").asDouble();
+            row.put("ours_tokens_per_s", o);
+            row.put("ours_peak_rss_mb", ours.get("peak_rss_mb").asDouble());
+            row.put("ours_mfu", ours.get("mfu").asDouble());
+            Double ref = ISSUE_ANCHOR.get(c.key());
+            if (ref != null) {
+                row.put("issue_anchor_tokens_per_s", ref);
+                row.put("goal_tokens_per_s", ref * GOAL_FACTOR);
+                row.put("ours_over_goal", o / (ref * GOAL_FACTOR));
+            }
+            String ttS = "-", ratio = "-", ttMb = "-", ttMfu = "-";
+            if (tt != null) {
+                double t = tt.get("tokens_per_s").asDouble();
+                row.put("torch_tokens_per_s", t);
+                row.put("torch_peak_rss_mb", tt.get("peak_rss_mb").asDouble());
+                row.put("torch_mfu", tt.get("mfu").asDouble());
+                row.put("ours_over_torch", o / t);
+                row.put("goal_vs_torch_this_run", GOAL_FACTOR);
+                ttS = fmt(t);
+                ratio = String.format(Locale.ROOT, "%.2fx", o / t);
+                ttMb = String.format(Locale.ROOT, "%.0f", tt.get("peak_rss_mb").asDouble());
+                ttMfu = String.format(Locale.ROOT, "%.1f%%", 100 * tt.get("mfu").asDouble());
+            }
+            System.out.printf("%-22s %10s %10s %8s %10s %10s %8s %9.0f %9s %7.1f%% %7s%n", c.id(), fmt(o), ttS, ratio,
+                    ref == null ? "-" : fmt(ref), ref == null ? "-" : fmt(ref * GOAL_FACTOR),
+                    ref == null ? "-" : String.format(Locale.ROOT, "%.2fx", o / (ref * GOAL_FACTOR)),
+                    ours.get("peak_rss_mb").asDouble(), ttMb, 100 * ours.get("mfu").asDouble(), ttMfu);
+        }
+        System.out.println("(ours/tt: Java over PyTorch measured in this run, goal 1.5x; ours/goal: over 1.5x the issue's anchor figure)");
+        return rows;
+    }
+
+    static String fmt(double v) { return String.format(Locale.ROOT, "%.1f", v); }
+
+    static JsonNode find(ArrayNode results, String impl, String id) {
+        for (JsonNode n : results) if (n.path("impl").asText().equals(impl) && n.path("case").asText().equals(id)) return n;
+        return null;
+    }
+
+    /** Runs one case in a fresh JVM with this JVM's java, flags and classpath; returns its JSON. */
+    static ObjectNode forkCase(Case c, int warmup, int reps) throws IOException, InterruptedException {
+        String java = ProcessHandle.current().info().command().orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        List<String> cmd = new ArrayList<>();
+        cmd.add(java);
+        cmd.addAll(ManagementFactory.getRuntimeMXBean().getInputArguments());
+        cmd.add("-cp");
+        cmd.add(System.getProperty("java.class.path"));
+        cmd.add(TrainStepBench.class.getName());
+        cmd.addAll(List.of("--child", c.id(), "--warmup", "" + warmup, "--reps", "" + reps));
+        String line = runForResult(new ProcessBuilder(cmd), RESULT_TAG);
+        if (line == null) throw new IllegalStateException("case " + c.id() + " failed (no result line)");
+        ObjectNode n = (ObjectNode) JSON.readTree(line);
+        n.put("load_after", loadAvg());
+        return n;
+    }
+
+    /** Runs a process, passes its stderr through, returns the last stdout line starting with {@code tag} (tag removed). */
+    static String runForResult(ProcessBuilder pb, String tag) throws IOException, InterruptedException {
+        pb.redirectError(ProcessBuilder.Redirect.INHERIT);
+        Process p = pb.start();
+        String found = null;
+        try (BufferedReader rd = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
+            for (String l; (l = rd.readLine()) != null; ) {
+                if (tag.isEmpty() ? l.startsWith("{") : l.startsWith(tag)) found = l.substring(tag.length());
+            }
+        }
+        int rc = p.waitFor();
+        return rc == 0 ? found : null;
+    }
+
+    static JsonNode runTorch(Path script, List<String> args) throws IOException, InterruptedException {
+        List<String> cmd = new ArrayList<>(List.of("/usr/bin/python3", script.toString()));
+        cmd.addAll(args);
+        ProcessBuilder pb = new ProcessBuilder(cmd);
+        pb.environment().put("OMP_NUM_THREADS", "2");
+        String line = runForResult(pb, "");
+        return line == null ? null : JSON.readTree(line);
+    }
+
+    /** null when /usr/bin/python3 can import torch and the anchor script exists, else why not. */
+    static String torchAvailable(Path script) {
+        if (!Files.isRegularFile(script)) return "anchor script not found at " + script;
+        try {
+            Process p = new ProcessBuilder("/usr/bin/python3", "-c", "import torch").redirectErrorStream(true).start();
+            p.getInputStream().readAllBytes();
+            if (!p.waitFor(120, TimeUnit.SECONDS)) { p.destroyForcibly(); return "python3 -c 'import torch' timed out"; }
+            return p.exitValue() == 0 ? null : "/usr/bin/python3 cannot import torch (apt-get install python3-torch libopenblas0-pthread)";
+        } catch (IOException | InterruptedException e) {
+            return "/usr/bin/python3 not runnable: " + e.getMessage();
+        }
+    }
+
+    // ---- child: one case in this JVM ---------------------------------------------------------------------------
+
+    static ObjectNode runCase(Case c, int warmup, int reps) throws IOException {
+        GptNeoConfig cfg = config125m();
+        ObjectNode r = new ObjectMapper().createObjectNode();
+        r.put("impl", "java");
+        r.put("case", c.id());
+        r.put("mode", c.mode());
+        r.put("batch", c.batch());
+        r.put("seq", c.seq());
+        r.put("gradient_checkpointing", c.checkpointing());
+        r.put("warmup", warmup);
+        r.put("reps", reps);
+        long t0 = System.nanoTime();
+        GptNeoModel base = GptNeoModel.random(cfg, 1234, DataType.FLOAT);
+        LoraConfig lc = LoraConfig.of(LORA_R, LORA_ALPHA, LORA_DROPOUT, List.of("q_proj", "v_proj"));
+        GptNeoCostModel model = GptNeoCostModel.withLora(new CostModel(base, ScoreHead.normal(1, cfg.hiddenSize(), 1234, DataType.FLOAT)),
+                lc, null, 1234, "random-125M");
+        base.setGradientCheckpointing(c.checkpointing());
+        r.put("build_s", (System.nanoTime() - t0) / 1e9);
+        r.put("attention_kernel", base.attentionKernel().name());
+        r.put("trainable_params", model.lora().trainableParamCount());
+        r.put("all_params", model.lora().allParamCount());
+        r.put("rss_after_build_mb", procStatusMb("VmRSS"));
+
+        java.util.Random rnd = new java.util.Random(1235);
+        int[][] ids = new int[c.batch()][c.seq()];
+        int[][] mask = new int[c.batch()][c.seq()];
+        boolean[] safe = new boolean[c.batch()];
+        for (int i = 0; i < c.batch(); i++) {
+            for (int j = 0; j < c.seq(); j++) { ids[i][j] = rnd.nextInt(cfg.vocabSize()); mask[i][j] = 1; }
+            safe[i] = i % 2 == 0;
+        }
+
+        double[] times = new double[reps];
+        double[][] phases = new double[reps][];   // forward, loss, backward, clip+optimizer
+        if (c.mode().equals("forward")) {
+            model.setTraining(false);
+            for (int i = 0; i < warmup + reps; i++) {
+                long s = System.nanoTime();
+                try (var off = GradMode.off()) {
+                    model.costs(ids, mask).data().sumNumber();
+                }
+                if (i >= warmup) times[i - warmup] = (System.nanoTime() - s) / 1e9;
+            }
+        } else {
+            Map<String, Tensor> params = model.trainable();
+            AdamW opt = AdamW.torch(ParamGroup.single(params, WEIGHT_DECAY));
+            model.setTraining(true);
+            for (int i = 0; i < warmup + reps; i++) {
+                model.setStepSeed(i);
+                long s = System.nanoTime();
+                Tensor costs = model.costs(ids, mask);
+                long f = System.nanoTime();
+                Tensor loss = CostLoss.signLoss(costs, safe);
+                double lv = loss.item();
+                long l = System.nanoTime();
+                if (i == 0) {       // retained activations for backward (engine accounting), once, outside timing
+                    r.put("graph_saved_mb", loss.graphSavedBytes() / 1e6);
+                    r.put("graph_ops", loss.graphSize());
+                }
+                long l2 = System.nanoTime();
+                loss.backward();
+                long b = System.nanoTime();
+                GradClip.clipGlobalNorm(opt.parameters(), MAX_GRAD_NORM);
+                opt.step(LR);
+                opt.zeroGrad();
+                long e = System.nanoTime();
+                if (!Double.isFinite(lv)) throw new IllegalStateException("loss " + lv + " at step " + i);
+                if (i >= warmup) {
+                    int k = i - warmup;
+                    times[k] = ((f - s) + (l - f) + (b - l2) + (e - b)) / 1e9;
+                    phases[k] = new double[] {(f - s) / 1e9, (l - f) / 1e9, (b - l2) / 1e9, (e - b) / 1e9};
+                }
+                r.put("last_loss", lv);
+            }
+            ObjectNode ph = r.putObject("phase_median_s");
+            String[] names = {"forward", "loss", "backward", "clip_optimizer"};
+            for (int p = 0; p < names.length; p++) {
+                double[] col = new double[reps];
+                for (int k = 0; k < reps; k++) col[k] = phases[k][p];
+                ph.put(names[p], median(col));
+            }
+        }
+        int tokens = c.batch() * c.seq();
+        double med = median(times), best = Arrays.stream(times).min().orElse(Double.NaN);
+        ArrayNode ts = r.putArray("step_s");
+        for (double t : times) ts.add(t);
+        r.put("median_s", med);
+        r.put("best_s", best);
+        r.put("tokens_per_s", tokens / med);
+        r.put("tokens_per_s_best", tokens / best);
+        r.put("peak_rss_mb", procStatusMb("VmHWM"));
+        r.put("load_avg", loadAvg());
+        return r;
+    }
+
+    // ---- helpers -----------------------------------------------------------------------------------------------
+
+    static GptNeoConfig config125m() throws IOException {
+        return GptNeoConfig.load(SharedData.resolve("models/gpt-neo-125M/config.json"));
+    }
+
+    /** Best single-precision GFLOP/s of n³ ND4J gemm into a preallocated result. */
+    static double sgemmPeakGflops(int n, int reps) {
+        INDArray a = Nd4j.rand(DataType.FLOAT, n, n), b = Nd4j.rand(DataType.FLOAT, n, n);
+        INDArray c = Nd4j.create(DataType.FLOAT, new long[] {n, n}, 'f');
+        Nd4j.gemm(a, b, c, false, false, 1.0, 0.0);
+        double best = Double.MAX_VALUE;
+        for (int i = 0; i < reps; i++) {
+            long s = System.nanoTime();
+            Nd4j.gemm(a, b, c, false, false, 1.0, 0.0);
+            best = Math.min(best, (System.nanoTime() - s) / 1e9);
+        }
+        return 2.0 * n * n * (double) n / best / 1e9;
+    }
+
+    static double median(double[] v) {
+        double[] s = v.clone();
+        Arrays.sort(s);
+        int n = s.length;
+        return n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+    }
+
+    /** A {@code /proc/self/status} kB field in MB (−1 if unavailable). */
+    static double procStatusMb(String field) {
+        try {
+            for (String l : Files.readAllLines(Path.of("/proc/self/status"))) {
+                if (l.startsWith(field + ":")) return Long.parseLong(l.replaceAll("[^0-9]", "")) / 1024.0;
+            }
+        } catch (IOException | NumberFormatException ignored) {
+            // not Linux
+        }
+        return -1;
+    }
+
+    static String loadAvg() {
+        try {
+            String[] p = Files.readString(Path.of("/proc/loadavg")).trim().split("\\s+");
+            return p[0] + " " + p[1] + " " + p[2];
+        } catch (IOException e) {
+            return "?";
+        }
+    }
+
+    static String cpuModel() {
+        try {
+            for (String l : Files.readAllLines(Path.of("/proc/cpuinfo"))) if (l.startsWith("model name")) return l.substring(l.indexOf(':') + 1).trim();
+        } catch (IOException ignored) {
+            // not Linux
+        }
+        return "?";
+    }
+
+}
