@@ -24,6 +24,9 @@ public final class GptNeoCli implements Runnable {
         cl.addSubcommand(new ForwardCommand());
         cl.addSubcommand(new GenerateCommand());
         cl.addSubcommand(new TrainCommand());
+        cl.addSubcommand(new EvalCommand());
+        cl.addSubcommand(new ClassifyCommand());
+        cl.addSubcommand(new PipelineCommand());
         cl.setExecutionExceptionHandler((ex, line, parseResult) -> {
             String msg = ex.getMessage() == null ? ex.toString() : ex.getMessage();
             line.getErr().println("gptneo " + (parseResult.subcommand() == null ? "" : parseResult.subcommand().commandSpec().name()) + ": error: " + msg);
