@@ -4,12 +4,13 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.gptneo.cli.ServeCommand;
 import io.gptneo.serve.MicroBatcher;
 import io.gptneo.serve.PromptResponse;
 import io.gptneo.serve.ScoreServer;
-import io.gptneo.serve.Scorer;
 import io.gptneo.serve.ServeLimits;
 import io.gptneo.weights.SharedData;
+import picocli.CommandLine;
 
 import java.io.BufferedReader;
 import java.io.IOException;
@@ -51,10 +52,10 @@ public final class ServeLoadBench {
 
     public static void main(String[] args) throws Exception {
         int[] clients = {1, 8, 32};
-        int requests = 5000, warmup = 200, batch = 16, maxLen = 256;
+        int requests = 5000, warmup = 200, batch = 16, maxLen = 512;
         long waitMs = 5;
         double seconds = 20;
-        String scorerKind = "none";
+        String scorerKind = "model";
         Path model = null, adapter = null, jsonOut = null;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
@@ -72,7 +73,7 @@ public final class ServeLoadBench {
                 case "--help" -> {
                     System.out.println("usage: ./gptneo bench serve [--clients 1,8,32] [--requests N per level (5000)] "
                             + "[--seconds S per level (20)] [--warmup N (200)] [--batch N (16)] [--max-wait-ms M (5)] "
-                            + "[--scorer model|none] [--model DIR --adapter DIR] [--max-len N (256)] [--json FILE]");
+                            + "[--scorer model|none] [--model DIR --adapter DIR] [--max-len N (512, capped at the model's positions)] [--json FILE]");
                     return;
                 }
                 default -> throw new IllegalArgumentException("unknown option " + args[i] + " (see --help)");
@@ -81,20 +82,30 @@ public final class ServeLoadBench {
         if (requests < 1 || seconds <= 0) throw new IllegalArgumentException("--requests and --seconds must be positive");
         List<PromptResponse> texts = texts(2000);
 
-        Scorer scorer;
         String scorerInfo;
+        ScoreServer started;
         switch (scorerKind) {
             case "none" -> {
-                scorer = ServeLoadBench::noModel;
                 scorerInfo = "none (service overhead only: no model work)";
+                started = ScoreServer.start(ScoreServer.Config.defaults().withBatching(batch, waitMs)
+                        .withLimits(ServeLimits.DEFAULT).withModelInfo(scorerInfo), ServeLoadBench::noModel);
+            }
+            case "model" -> {
+                if (model == null) model = SharedData.resolve("fixtures/gptneo-tiny");
+                if (adapter == null) adapter = SharedData.resolve("fixtures/lora-tiny/adapter_init");
+                scorerInfo = "cost model " + model + " + " + adapter + ", max_len " + maxLen;
+                // exactly what ./gptneo serve starts, on an ephemeral port
+                ServeCommand cmd = new ServeCommand();
+                new CommandLine(cmd).parseArgs("--model", model.toString(), "--adapter", adapter.toString(), "--port", "0",
+                        "--max-length", Integer.toString(maxLen), "--batch-size", Integer.toString(batch),
+                        "--max-wait-ms", Long.toString(waitMs));
+                started = cmd.start();
             }
             default -> throw new IllegalArgumentException("--scorer must be model or none, got " + scorerKind);
         }
 
-        ScoreServer.Config cfg = ScoreServer.Config.defaults().withBatching(batch, waitMs)
-                .withLimits(ServeLimits.DEFAULT).withModelInfo(scorerInfo);
         List<Level> results = new ArrayList<>();
-        try (ScoreServer server = ScoreServer.start(cfg, scorer)) {
+        try (ScoreServer server = started) {
             HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
                     .connectTimeout(Duration.ofSeconds(5)).build();
             URI uri = server.uri().resolve("/v1/score");
