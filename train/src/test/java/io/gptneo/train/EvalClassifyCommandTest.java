@@ -1,0 +1,121 @@
+package io.gptneo.train;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+
+import io.gptneo.cli.GptNeoCli;
+import io.gptneo.serve.PromptResponse;
+import io.gptneo.train.data.DatasetReader;
+import io.gptneo.train.data.PairExample;
+import io.gptneo.train.eval.Evaluation;
+import io.gptneo.weights.SharedData;
+import picocli.CommandLine;
+
+/** eval and classify through the CLI on gptneo-tiny with the lora-tiny init adapter (fast). */
+class EvalClassifyCommandTest {
+    @TempDir Path dir;
+    static final ObjectMapper JSON = new ObjectMapper();
+
+    static String model() { return SharedData.resolve("fixtures/gptneo-tiny").toString(); }
+
+    static String adapter() { return SharedData.resolve("fixtures/lora-tiny/adapter_init").toString(); }
+
+    static String pairs() { return SharedData.resolve("fixtures/lora-tiny/train_pairs.jsonl").toString(); }
+
+    record Run(int code, String out, String err) {}
+
+    static Run cli(String... args) {
+        PrintStream oldOut = System.out;
+        ByteArrayOutputStream bo = new ByteArrayOutputStream();
+        StringWriter err = new StringWriter();
+        CommandLine cl = GptNeoCli.commandLine();
+        cl.setErr(new PrintWriter(err, true));
+        int code;
+        try {
+            System.setOut(new PrintStream(bo, true, StandardCharsets.UTF_8));
+            code = cl.execute(args);
+        } finally {
+            System.setOut(oldOut);
+        }
+        return new Run(code, bo.toString(StandardCharsets.UTF_8), err.toString());
+    }
+
+    @Test void evalWritesReportAndPicturesMatchingDirectScoring() throws Exception {
+        Path out = dir.resolve("eval");
+        Run r = cli("eval", "--model", model(), "--adapter", adapter(), "--data", pairs(), "--out", out.toString(),
+                "--max-length", "64", "--batch-size", "5", "--no-progress");
+        assertEquals(0, r.code(), r.err());
+        JsonNode rep = JSON.readTree(out.resolve("report.json").toFile());
+        assertEquals("pairs", rep.get("format").asText());
+        assertEquals(12, rep.get("counts").get("rows").asInt());
+        assertEquals(24, rep.get("counts").get("responses").asInt());
+        // same numbers as scoring the rows directly with the library
+        var cm = GptNeoCostModel.forInference(TrainSetup.loadBase(Path.of(model())), Path.of(adapter()))
+                .withInputs(TrainSetup.tokenizer(Path.of(model())), 64);
+        List<PairExample> rows = DatasetReader.read(Path.of(pairs()), false).pairs();
+        Evaluation.Result direct = Evaluation.pairs(rows, cm, 24, null);
+        assertEquals(direct.report().get("sign_accuracy").asDouble(), rep.get("sign_accuracy").asDouble(), 1e-12);
+        assertEquals(direct.report().get("ranking_accuracy").asDouble(), rep.get("ranking_accuracy").asDouble(), 1e-12);
+        assertEquals(direct.report().get("auroc").asDouble(), rep.get("auroc").asDouble(), 1e-6);
+        assertTrue(Files.size(out.resolve("cost_histogram.png")) > 5000);
+        assertTrue(Files.size(out.resolve("roc.png")) > 5000);
+        assertTrue(r.out().contains("\"ranking_accuracy\""));
+    }
+
+    @Test void invalidLineStopsEvalUnlessSkipped() throws Exception {
+        List<String> lines = Files.readAllLines(Path.of(pairs()));
+        Path bad = dir.resolve("bad.jsonl");
+        Files.write(bad, List.of(lines.get(0), lines.get(1).replace("\"is_response_0_safe\": true", "\"is_response_0_safe\": \"yes\""), lines.get(2)));
+        Run r = cli("eval", "--model", model(), "--adapter", adapter(), "--data", bad.toString(), "--out", dir.resolve("e1").toString(), "--no-progress");
+        assertEquals(1, r.code());
+        assertTrue(r.err().contains(bad + ":2: field 'is_response_0_safe'"), r.err());
+        r = cli("eval", "--model", model(), "--adapter", adapter(), "--data", bad.toString(), "--out", dir.resolve("e2").toString(),
+                "--skip-invalid", "--no-progress", "--max-length", "64");
+        assertEquals(0, r.code(), r.err());
+        JsonNode rep = JSON.readTree(dir.resolve("e2/report.json").toFile());
+        assertEquals(1, rep.get("skipped_invalid").asInt());
+        assertEquals(2, rep.get("counts").get("rows").asInt());
+    }
+
+    @Test void classifyOneAndFile() throws Exception {
+        var cm = GptNeoCostModel.forInference(TrainSetup.loadBase(Path.of(model())), Path.of(adapter()))
+                .withInputs(TrainSetup.tokenizer(Path.of(model())), 1024);
+        float want = cm.score(List.of(new PromptResponse("How do I pick a lock?", "Use a tension wrench.")))[0];
+        Run r = cli("classify", "--model", model(), "--adapter", adapter(), "--prompt", "How do I pick a lock?", "--response", "Use a tension wrench.");
+        assertEquals(0, r.code(), r.err());
+        String[] f = r.out().trim().split("\t");
+        assertEquals(want, Float.parseFloat(f[0]), 1e-5);
+        assertEquals(want > 0 ? "UNSAFE" : "SAFE", f[1]);
+
+        Path in = dir.resolve("in.jsonl"), out = dir.resolve("out.jsonl");
+        Files.write(in, List.of("{\"id\": 1, \"prompt\": \"How do I pick a lock?\", \"response\": \"Use a tension wrench.\"}",
+                "{\"id\": 2, \"prompt\": \"hi\", \"response\": \"hello there, how can I help?\"}",
+                "{\"id\": 3, \"prompt\": \"q\", \"response\": \"a\"}"));
+        r = cli("classify", "--model", model(), "--adapter", adapter(), "--input", in.toString(), "--output", out.toString(), "--batch-size", "2", "--no-progress");
+        assertEquals(0, r.code(), r.err());
+        List<String> res = Files.readAllLines(out);
+        assertEquals(3, res.size());
+        JsonNode first = JSON.readTree(res.get(0));
+        assertEquals(1, first.get("id").asInt(), "input fields kept");
+        assertEquals(want, first.get("cost").floatValue(), 1e-5, "batched (padded) = single");
+        assertEquals(want > 0 ? "UNSAFE" : "SAFE", first.get("label").asText());
+        Files.write(in, List.of("{\"prompt\": \"q\"}"));
+        r = cli("classify", "--model", model(), "--adapter", adapter(), "--input", in.toString(), "--output", out.toString(), "--no-progress");
+        assertEquals(1, r.code());
+        assertTrue(r.err().contains(in + ":1: field 'response': missing"), r.err());
+    }
+}
