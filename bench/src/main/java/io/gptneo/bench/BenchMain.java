@@ -12,6 +12,7 @@ public final class BenchMain {
         if (args[0].equals("attention")) { AttentionBenchmark.main(java.util.Arrays.copyOfRange(args, 1, args.length)); return; }
         if (args[0].equals("serve")) { ServeLoadBench.main(java.util.Arrays.copyOfRange(args, 1, args.length)); return; }
         if (args[0].equals("train-step")) { TrainStepBench.main(java.util.Arrays.copyOfRange(args, 1, args.length)); return; }
+        if (args[0].equals("forward")) { ForwardBench.main(java.util.Arrays.copyOfRange(args, 1, args.length)); return; }
         if (args[0].equals("tokenizer")) { TokenizerBench.main(java.util.Arrays.copyOfRange(args, 1, args.length)); return; }
         System.err.println("unknown benchmark: " + args[0]);
         System.exit(2);

@@ -1,0 +1,164 @@
+package io.gptneo.bench;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.lang.management.ManagementFactory;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+
+import io.gptneo.model.GptNeoModel;
+import io.gptneo.tensor.GradMode;
+import io.gptneo.tensor.Tensor;
+import io.gptneo.weights.GptNeoConfig;
+import io.gptneo.weights.SafeTensorsWriter;
+import io.gptneo.weights.SharedData;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+/**
+ * {@code ./gptneo bench forward}: inference throughput of the real GPT-Neo 125M shape (random weights, float32,
+ * no tape) for B=2,T=256 and B=1,T=1024 — hidden states plus LM logits at every position, as HF's forward — and the
+ * peak resident memory (VmHWM) of a fresh JVM that loads the 125M checkpoint from safetensors and runs one T=1024
+ * forward.
+ */
+public final class ForwardBench {
+    /** PyTorch 1.13 forward on this machine kind, B=2, T=256 (tokens/s). */
+    static final double PYTORCH_B2_T256 = 333;
+
+    private ForwardBench() {}
+
+    public static void main(String[] args) throws Exception {
+        int warmup = 2, reps = 5;
+        Path config = null;
+        boolean memory = true;
+        for (int i = 0; i < args.length; i++) {
+            switch (args[i]) {
+                case "--warmup" -> warmup = Integer.parseInt(args[++i]);
+                case "--reps" -> reps = Integer.parseInt(args[++i]);
+                case "--config" -> config = Path.of(args[++i]);
+                case "--no-memory" -> memory = false;
+                case "--memory-probe" -> { memoryProbe(Path.of(args[++i])); return; }
+                case "--help" -> {
+                    System.out.println("usage: ./gptneo bench forward [--warmup N (2)] [--reps N (5)] [--config config.json] [--no-memory]");
+                    return;
+                }
+                default -> throw new IllegalArgumentException("unknown option " + args[i]);
+            }
+        }
+        if (config == null) config = SharedData.resolve("models/gpt-neo-125M/config.json");
+        GptNeoConfig cfg = GptNeoConfig.load(config);
+        long t0 = System.nanoTime();
+        GptNeoModel model = GptNeoModel.random(cfg, 0, DataType.FLOAT);
+        System.out.printf("model: %s, %,d parameters (%.0f MB fp32), random init in %.1f s; %d cores, %d warmup + %d timed reps%n",
+                model, model.parameterCount(), model.parameterCount() * 4 / 1e6, (System.nanoTime() - t0) / 1e9,
+                Runtime.getRuntime().availableProcessors(), warmup, reps);
+
+        double tps256 = 0;
+        for (int[] bt : new int[][] {{2, 256}, {1, 1024}}) {
+            double[] s = time(model, bt[0], bt[1], warmup, reps);
+            double tps = bt[0] * bt[1] / s[1];
+            if (bt[1] == 256) tps256 = tps;
+            System.out.printf("forward B=%d T=%d: median %.3f s, min %.3f s -> %.0f tokens/s%n", bt[0], bt[1], s[1], s[0], tps);
+        }
+        System.out.printf("B=2,T=256: ours %.0f tokens/s vs PyTorch 1.13 anchor %.0f tokens/s (ratio %.2f)%n",
+                tps256, PYTORCH_B2_T256, tps256 / PYTORCH_B2_T256);
+
+        if (memory) {
+            Path dir = Files.createTempDirectory("gptneo-bench-125m");
+            try {
+                saveCheckpoint(model, cfg, dir);
+                model = null;
+                runProbe(dir);
+            } finally {
+                try (var files = Files.list(dir)) {
+                    for (Path p : files.toList()) Files.deleteIfExists(p);
+                }
+                Files.deleteIfExists(dir);
+            }
+        }
+    }
+
+    /** {min, median} seconds of hidden + logits for a [B, T] batch of random ids. */
+    static double[] time(GptNeoModel model, int b, int t, int warmup, int reps) {
+        SplittableRandom r = new SplittableRandom(b * 31L + t);
+        int[][] ids = new int[b][t];
+        for (int[] row : ids) for (int i = 0; i < t; i++) row[i] = r.nextInt(model.config().vocabSize());
+        double[] secs = new double[reps];
+        try (var off = GradMode.off()) {
+            for (int i = 0; i < warmup + reps; i++) {
+                long s = System.nanoTime();
+                Tensor logits = model.logits(model.forward(ids, null, null));
+                if (logits.size(2) != model.config().vocabSize()) throw new IllegalStateException("bad logits");
+                if (i >= warmup) secs[i - warmup] = (System.nanoTime() - s) / 1e9;
+            }
+        }
+        Arrays.sort(secs);
+        return new double[] {secs[0], secs[reps / 2]};
+    }
+
+    static void saveCheckpoint(GptNeoModel model, GptNeoConfig cfg, Path dir) throws IOException {
+        Map<String, INDArray> w = new LinkedHashMap<>();
+        for (var e : model.parameters().entrySet()) w.put(e.getKey(), e.getValue().data());
+        SafeTensorsWriter.write(dir.resolve("model.safetensors"), w, Map.of("format", "pt"));
+        cfg.save(dir.resolve("config.json"));
+    }
+
+    /** Starts a fresh JVM (same flags and classpath) running {@link #memoryProbe} and relays its report. */
+    static void runProbe(Path dir) throws IOException, InterruptedException {
+        List<String> cmd = new ArrayList<>();
+        cmd.add(ProcessHandle.current().info().command().orElse("java"));
+        cmd.addAll(ManagementFactory.getRuntimeMXBean().getInputArguments());
+        cmd.add("-cp");
+        cmd.add(System.getProperty("java.class.path"));
+        cmd.add(ForwardBench.class.getName());
+        cmd.add("--memory-probe");
+        cmd.add(dir.toString());
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        try (BufferedReader in = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
+            for (String line; (line = in.readLine()) != null; ) if (line.startsWith("memory")) System.out.println(line);
+        }
+        if (p.waitFor() != 0) throw new IllegalStateException("memory probe exited with " + p.exitValue());
+    }
+
+    /** In a fresh JVM: VmHWM after JVM + ND4J start, after loading, after one T=1024 forward (hidden + logits). */
+    static void memoryProbe(Path dir) throws IOException {
+        try (var off = GradMode.off()) {
+            Tensor warm = Tensor.constant(org.nd4j.linalg.factory.Nd4j.ones(DataType.FLOAT, 2, 2));   // load native libraries
+            long base = vmHwmKb();
+            long t0 = System.nanoTime();
+            GptNeoModel m = GptNeoModel.load(dir, DataType.FLOAT);
+            double loadS = (System.nanoTime() - t0) / 1e9;
+            long loaded = vmHwmKb(), fileBacked = statusKb("RssFile:");
+            int t = 1024;
+            int[][] ids = new int[1][t];
+            SplittableRandom r = new SplittableRandom(1);
+            for (int i = 0; i < t; i++) ids[0][i] = r.nextInt(m.config().vocabSize());
+            Tensor logits = m.logits(m.forward(ids, null, null));
+            long peak = vmHwmKb();
+            System.out.printf("memory (fresh JVM, %s): VmHWM %.0f MB after JVM/ND4J start, %.0f MB after loading (%.1f s; %.0f MB of it file-backed mmap pages), "
+                            + "%.0f MB after one B=1,T=1024 forward with logits %s (goal < 1500 MB)%n",
+                    ManagementFactory.getRuntimeMXBean().getInputArguments().stream().filter(a -> a.startsWith("-Xmx")).findFirst().orElse("default heap"),
+                    base / 1024.0, loaded / 1024.0, loadS, fileBacked / 1024.0, peak / 1024.0, Arrays.toString(logits.shape()));
+            if (warm.size(0) != 2) throw new IllegalStateException();
+        }
+    }
+
+    /** Peak resident set size of this process in kB (VmHWM of /proc/self/status). */
+    static long vmHwmKb() throws IOException { return statusKb("VmHWM:"); }
+
+    /** A kB field of /proc/self/status. */
+    static long statusKb(String field) throws IOException {
+        for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+            if (line.startsWith(field)) return Long.parseLong(line.replaceAll("[^0-9]", ""));
+        }
+        throw new IllegalStateException("no " + field + " in /proc/self/status");
+    }
+}
