@@ -229,6 +229,11 @@ public final class GptNeoModel {
         return Ops.crossEntropy(logits, targets, IGNORE_INDEX);
     }
 
+    /** Generates after each prompt (left-padded with the config's pad id); see {@link Generator}. */
+    public Generator.Result generate(int[][] prompts, GenerationConfig cfg) {
+        return new Generator(this).generate(prompts, cfg);
+    }
+
     /** A KV cache for {@code batch} rows and up to {@code capacity} positions. */
     public KvCache newCache(int batch, int capacity) {
         return new KvCache(config.numLayers(), batch, config.numHeads(), config.headDim(), capacity, dtype);

@@ -35,7 +35,8 @@ class GenerationTest {
         GptNeoModel m = GptNeoModel.load(f.modelDir, DataType.FLOAT);
         var g = f.expected.get("greedy");
         int[] expected = ints(g.get("new_ids"));
-        for (boolean cache : new boolean[] {true, false}) {
+        // Without the cache too on the base fixture (the cache-vs-recompute test below covers the rest).
+        for (boolean cache : model.equals("gptneo-tiny") ? new boolean[] {true, false} : new boolean[] {true}) {
             int[] got = new Generator(m).generate(new int[][] {ints(g.get("prompt_ids"))},
                     GenerationConfig.greedy(expected.length).withCache(cache)).first();
             assertArrayEquals(expected, got, model + " greedy ids (cache " + cache + ")");
