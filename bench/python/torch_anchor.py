@@ -191,6 +191,7 @@ def run_mode(args):
         "tokens_per_s": tokens / med, "tokens_per_s_best": tokens / min(times),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
         "trainable_params": n_trainable, "all_params": n_all,
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
         "load_avg": os.getloadavg(),
     }
 

@@ -83,6 +83,9 @@ public final class TrainStepBench {
             new Case("train", 1, 1024, false), new Case("train", 1, 1024, true));
     static final List<Case> QUICK = List.of(new Case("forward", 2, 256, false), new Case("train", 2, 256, false));
 
+    /** OMP_WAIT_POLICY given to every forked child (ND4J's libnd4j and torch both use libgomp). */
+    static String OMP_WAIT = "passive";
+
     private TrainStepBench() {}
 
     public static void main(String[] args) throws Exception {
@@ -91,6 +94,7 @@ public final class TrainStepBench {
         List<Case> cases = null;
         Path out = null;
         String child = null;
+        String ompWait = System.getenv("OMP_WAIT_POLICY") != null ? System.getenv("OMP_WAIT_POLICY") : "passive";
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--quick" -> quick = true;
@@ -100,6 +104,7 @@ public final class TrainStepBench {
                 case "--cases" -> cases = Arrays.stream(args[++i].split(",")).map(String::trim).map(Case::parse).toList();
                 case "--out" -> out = Path.of(args[++i]);
                 case "--child" -> child = args[++i];
+                case "--omp-wait" -> ompWait = args[++i];
                 case "--help" -> {
                     System.out.println("""
                             usage: ./gptneo bench train-step [--quick] [--no-torch] [--warmup N] [--reps N] [--cases LIST] [--out FILE]
@@ -107,6 +112,8 @@ public final class TrainStepBench {
                               --quick      smoke run: forward-b2-t256 and train-b2-t256, 1 warmup + 2 timed steps
                               --no-torch   skip the PyTorch anchor (/usr/bin/python3 + torch)
                               --cases      comma list of forward-bB-tT | train-bB-tT[-ckpt] (default: all five issue cases)
+                              --omp-wait P OMP_WAIT_POLICY for both Java and torch children: passive (default unless set in the
+                                           environment) or active (libgomp's spin-wait default; collapses on an oversubscribed CPU)
                               --child CASE run one case in this JVM and print its JSON (what the parent forks)""");
                     return;
                 }
@@ -121,6 +128,7 @@ public final class TrainStepBench {
             return;
         }
         if (cases == null) cases = quick ? QUICK : ALL;
+        OMP_WAIT = ompWait;
         parent(cases, w, r, torch, out);
     }
 
@@ -139,6 +147,7 @@ public final class TrainStepBench {
                 + " heads, window " + cfg.windowSize() + ", vocab " + cfg.vocabSize() + "), random weights, FLOAT");
         root.put("setup", "LoRA r" + LORA_R + " alpha " + LORA_ALPHA + " dropout " + LORA_DROPOUT + " on q_proj,v_proj; score head [1,H]; "
                 + "loss -mean(logsigmoid(s*c)); clip " + MAX_GRAD_NORM + "; AdamW torch lr " + LR + " wd " + WEIGHT_DECAY);
+        root.put("omp_wait_policy", OMP_WAIT);
         root.put("warmup", warmup);
         root.put("reps", reps);
         root.put("cpus", Runtime.getRuntime().availableProcessors());
@@ -146,7 +155,8 @@ public final class TrainStepBench {
         root.put("flop_convention", TrainStepFlops.CONVENTION);
         root.put("torch", runTorch ? "run in this invocation: " + script : "not run: " + (torch ? torchWhy : "--no-torch"));
 
-        System.out.printf("train-step bench: %d case(s), %d warmup + %d timed steps each, load %s%n", cases.size(), warmup, reps, loadAvg());
+        System.out.printf("train-step bench: %d case(s), %d warmup + %d timed steps each, OMP_WAIT_POLICY=%s, load %s%n",
+                cases.size(), warmup, reps, OMP_WAIT, loadAvg());
         // Machine peak: ND4J sgemm here, torch (OpenBLAS) sgemm in its own process; the larger is the MFU denominator.
         double nd4jPeak = sgemmPeakGflops(2048, 6);
         ObjectNode peaks = root.putObject("sgemm_peak_gflops");
@@ -276,7 +286,9 @@ public final class TrainStepBench {
         cmd.add(System.getProperty("java.class.path"));
         cmd.add(TrainStepBench.class.getName());
         cmd.addAll(List.of("--child", c.id(), "--warmup", "" + warmup, "--reps", "" + reps));
-        String line = runForResult(new ProcessBuilder(cmd), RESULT_TAG);
+        ProcessBuilder pb = new ProcessBuilder(cmd);
+        pb.environment().put("OMP_WAIT_POLICY", OMP_WAIT);
+        String line = runForResult(pb, RESULT_TAG);
         if (line == null) throw new IllegalStateException("case " + c.id() + " failed (no result line)");
         ObjectNode n = (ObjectNode) JSON.readTree(line);
         n.put("load_after", loadAvg());
@@ -302,6 +314,7 @@ public final class TrainStepBench {
         cmd.addAll(args);
         ProcessBuilder pb = new ProcessBuilder(cmd);
         pb.environment().put("OMP_NUM_THREADS", "2");
+        pb.environment().put("OMP_WAIT_POLICY", OMP_WAIT);
         String line = runForResult(pb, "");
         return line == null ? null : JSON.readTree(line);
     }
@@ -332,6 +345,7 @@ public final class TrainStepBench {
         r.put("gradient_checkpointing", c.checkpointing());
         r.put("warmup", warmup);
         r.put("reps", reps);
+        r.put("omp_wait_policy", String.valueOf(System.getenv("OMP_WAIT_POLICY")));
         long t0 = System.nanoTime();
         GptNeoModel base = GptNeoModel.random(cfg, 1234, DataType.FLOAT);
         LoraConfig lc = LoraConfig.of(LORA_R, LORA_ALPHA, LORA_DROPOUT, List.of("q_proj", "v_proj"));
