@@ -208,7 +208,7 @@ def blas_name(torch):
         return "unknown"
 
 
-def sgemm_peak(threads, n=2048, reps=5):
+def sgemm_peak(threads, n=2048, reps=10):
     import torch
     torch.set_num_threads(threads)
     a = torch.randn(n, n)

@@ -158,7 +158,7 @@ public final class TrainStepBench {
         System.out.printf("train-step bench: %d case(s), %d warmup + %d timed steps each, OMP_WAIT_POLICY=%s, load %s%n",
                 cases.size(), warmup, reps, OMP_WAIT, loadAvg());
         // Machine peak: ND4J sgemm here, torch (OpenBLAS) sgemm in its own process; the larger is the MFU denominator.
-        double nd4jPeak = sgemmPeakGflops(2048, 6);
+        double nd4jPeak = sgemmPeakGflops(2048, 10);
         ObjectNode peaks = root.putObject("sgemm_peak_gflops");
         peaks.put("nd4j_2048", nd4jPeak);
         double peak = nd4jPeak;
@@ -200,6 +200,24 @@ public final class TrainStepBench {
                 }
             }
         }
+        // Peak again at the end (the machine is shared): the larger of the two sessions is the denominator, and every
+        // MFU is recomputed against it.
+        double nd4jEnd = sgemmPeakGflops(2048, 10);
+        peaks.put("nd4j_2048_end", nd4jEnd);
+        double peakEnd = Math.max(peak, nd4jEnd);
+        if (runTorch) {
+            JsonNode tp = runTorch(script, List.of("--mode", "sgemm"));
+            if (tp != null) { peaks.put("torch_2048_end", tp.get("gflops").asDouble()); peakEnd = Math.max(peakEnd, tp.get("gflops").asDouble()); }
+        }
+        if (peakEnd > peak) {
+            peak = peakEnd;
+            peaks.put("used_for_mfu", peak);
+            for (JsonNode n : results) {
+                Case c = Case.parse(n.get("case").asText());
+                addDerived((ObjectNode) n, cfg, c, peak);
+            }
+        }
+        System.out.printf("sgemm peak at the end: nd4j %.1f GFLOP/s -> MFU denominator %.1f GFLOP/s%n", nd4jEnd, peak);
         root.set("table", table(results, cases, runTorch));
         if (out == null) out = Path.of(System.getProperty("gptneo.root", "."), "bench", "results", "train-step-" + LocalDate.now() + ".json");
         Files.createDirectories(out.toAbsolutePath().getParent());
