@@ -77,6 +77,8 @@ public final class Plots {
                 .xAxisTitle("false positive rate").yAxisTitle("true positive rate").build();
         chart.getStyler().setLegendPosition(Styler.LegendPosition.InsideSE);
         chart.getStyler().setXAxisMin(0.0).setXAxisMax(1.0).setYAxisMin(0.0).setYAxisMax(1.0);
+        // fixed tick format: with the data's own values XChart labels every distinct rate on the axis
+        chart.getStyler().setXAxisDecimalPattern("0.0").setYAxisDecimalPattern("0.0");
         chart.getStyler().setChartBackgroundColor(Color.WHITE);
         XYSeries s = chart.addSeries("cost model", x, y);
         s.setMarker(SeriesMarkers.NONE);
