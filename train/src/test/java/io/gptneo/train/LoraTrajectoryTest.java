@@ -143,7 +143,8 @@ class LoraTrajectoryTest {
         Map<String, INDArray> plain = gradsWithDropout(false), ckpt = gradsWithDropout(true);
         for (var e : plain.entrySet()) {
             INDArray a = e.getValue(), b = ckpt.get(e.getKey());
-            assertTrue(a.equalsWithEps(b, 1e-7 * Math.max(1, a.amaxNumber().doubleValue())), e.getKey() + " differs with checkpointing");
+            double r = relErr(b, a);
+            assertTrue(r < 1e-12, e.getKey() + " differs with checkpointing: " + r);
         }
         // and the mask really depends on the step seed (so the equality above is not vacuous)
         assertFalse(plain.equals(gradsWithDropoutSeed(false, 8)), "another step seed gives another dropout mask");
@@ -151,8 +152,10 @@ class LoraTrajectoryTest {
 
     private Map<String, INDArray> gradsWithDropout(boolean checkpointing) throws Exception { return gradsWithDropoutSeed(checkpointing, 7); }
 
+    // float64: the recompute is the same arithmetic, but the residual gradient sums its branches in another order,
+    // which float32 turns into ~1e-7 differences at the first layer.
     private Map<String, INDArray> gradsWithDropoutSeed(boolean checkpointing, long stepSeed) throws Exception {
-        CostModel cm = CostModel.load(tiny, DataType.FLOAT);
+        CostModel cm = CostModel.load(tiny, DataType.DOUBLE);
         LoraModel lm = PeftAdapter.load(lora.resolve("adapter_init"), cm);
         // dropout 0.3 on every adapter: same A/B values, new adapters with dropout
         var cfg = lm.config().withDropout(0.3);
@@ -170,11 +173,13 @@ class LoraTrajectoryTest {
         return g;
     }
 
+    // float64: the identity is exact in real arithmetic, but the one-pair micro-batches pad to a shorter length than
+    // the two-pair batch, so float32 summation order alone moves small entries by ~1e-5 relative.
     @Test void accumulatingTwoMicroBatchesEqualsTheFullBatchGradient() throws Exception {
-        CostModel a = CostModel.load(tiny, DataType.FLOAT);
+        CostModel a = CostModel.load(tiny, DataType.DOUBLE);
         LoraModel la = PeftAdapter.load(lora.resolve("adapter_init"), a);
         batchLoss(a, 0, 2).backward();
-        CostModel b = CostModel.load(tiny, DataType.FLOAT);
+        CostModel b = CostModel.load(tiny, DataType.DOUBLE);
         LoraModel lb = PeftAdapter.load(lora.resolve("adapter_init"), b);
         GradAccumulator acc = new GradAccumulator(2);
         for (int i = 0; i < 2; i++) {
@@ -183,7 +188,7 @@ class LoraTrajectoryTest {
         }
         for (var e : la.namedTrainable().entrySet()) {
             double r = relErr(lb.namedTrainable().get(e.getKey()).grad(), e.getValue().grad());
-            assertTrue(r < 1e-5, e.getKey() + " accumulated vs full " + r);
+            assertTrue(r < 1e-10, e.getKey() + " accumulated vs full " + r);
         }
     }
 }
