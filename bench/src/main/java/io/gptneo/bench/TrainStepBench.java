@@ -31,6 +31,7 @@ import io.gptneo.model.GptNeoModel;
 import io.gptneo.model.ScoreHead;
 import io.gptneo.tensor.GradMode;
 import io.gptneo.tensor.Tensor;
+import io.gptneo.tensor.Workspaces;
 import io.gptneo.train.CostLoss;
 import io.gptneo.train.GptNeoCostModel;
 import io.gptneo.train.optim.AdamW;
@@ -64,23 +65,39 @@ public final class TrainStepBench {
     static final double GOAL_FACTOR = 1.5;
 
     /** One benchmark case. */
-    record Case(String mode, int batch, int seq, boolean checkpointing) {
+    /**
+     * One measured case. {@code workspace}: the training step runs in the step workspace as {@code Trainer} does
+     * (suffix {@code -nows} leaves its temporaries to the garbage collector instead, for the side-by-side ratio).
+     */
+    record Case(String mode, int batch, int seq, boolean checkpointing, boolean workspace) {
+        Case(String mode, int batch, int seq, boolean checkpointing) { this(mode, batch, seq, checkpointing, true); }
         String key() { return mode + "-b" + batch + "-t" + seq; }
-        String id() { return key() + (mode.equals("train") ? (checkpointing ? "-ckpt" : "") : ""); }
+        String id() {
+            if (!mode.equals("train")) return key();
+            return key() + (checkpointing ? "-ckpt" : "") + (workspace ? "" : "-nows");
+        }
         static Case parse(String s) {
-            // forward-b2-t256 | train-b2-t256 | train-b1-t1024-ckpt
+            // forward-b2-t256 | train-b2-t256 | train-b1-t1024-ckpt | train-b2-t256-nows | train-b1-t1024-ckpt-nows
             String[] p = s.split("-");
             if (p.length < 3 || !(p[0].equals("forward") || p[0].equals("train")) || !p[1].startsWith("b") || !p[2].startsWith("t")) {
-                throw new IllegalArgumentException("bad case '" + s + "' (e.g. forward-b2-t256, train-b1-t1024-ckpt)");
+                throw new IllegalArgumentException("bad case '" + s + "' (e.g. forward-b2-t256, train-b1-t1024-ckpt, train-b2-t256-nows)");
             }
-            return new Case(p[0], Integer.parseInt(p[1].substring(1)), Integer.parseInt(p[2].substring(1)), p.length > 3 && p[3].equals("ckpt"));
+            boolean ckpt = false, ws = true;
+            for (int i = 3; i < p.length; i++) {
+                switch (p[i]) {
+                    case "ckpt" -> ckpt = true;
+                    case "nows" -> ws = false;
+                    default -> throw new IllegalArgumentException("bad case '" + s + "': unknown flag '" + p[i] + "' (ckpt, nows)");
+                }
+            }
+            return new Case(p[0], Integer.parseInt(p[1].substring(1)), Integer.parseInt(p[2].substring(1)), ckpt, ws);
         }
     }
 
     static final List<Case> ALL = List.of(
             new Case("forward", 2, 256, false),
-            new Case("train", 2, 256, false), new Case("train", 2, 256, true),
-            new Case("train", 1, 1024, false), new Case("train", 1, 1024, true));
+            new Case("train", 2, 256, false), new Case("train", 2, 256, true), new Case("train", 2, 256, false, false),
+            new Case("train", 1, 1024, false), new Case("train", 1, 1024, true), new Case("train", 1, 1024, true, false));
     static final List<Case> QUICK = List.of(new Case("forward", 2, 256, false), new Case("train", 2, 256, false));
 
     /** OMP_WAIT_POLICY given to every forked child (ND4J's libnd4j and torch both use libgomp). */
@@ -361,6 +378,7 @@ public final class TrainStepBench {
         r.put("batch", c.batch());
         r.put("seq", c.seq());
         r.put("gradient_checkpointing", c.checkpointing());
+        r.put("step_workspace", c.mode().equals("train") && c.workspace());
         r.put("warmup", warmup);
         r.put("reps", reps);
         r.put("omp_wait_policy", String.valueOf(System.getenv("OMP_WAIT_POLICY")));
@@ -402,19 +420,23 @@ public final class TrainStepBench {
             model.setTraining(true);
             for (int i = 0; i < warmup + reps; i++) {
                 model.setStepSeed(i);
-                long s = System.nanoTime();
-                Tensor costs = model.costs(ids, mask);
-                long f = System.nanoTime();
-                Tensor loss = CostLoss.signLoss(costs, safe);
-                double lv = loss.item();
-                long l = System.nanoTime();
-                if (i == 0) {       // retained activations for backward (engine accounting), once, outside timing
-                    r.put("graph_saved_mb", loss.graphSavedBytes() / 1e6);
-                    r.put("graph_ops", loss.graphSize());
+                long s, f, l, l2, b;
+                double lv;
+                try (var ws = c.workspace() ? Workspaces.open(Workspaces.STEP) : Workspaces.outside()) {
+                    s = System.nanoTime();
+                    Tensor costs = model.costs(ids, mask);
+                    f = System.nanoTime();
+                    Tensor loss = CostLoss.signLoss(costs, safe);
+                    lv = loss.item();
+                    l = System.nanoTime();
+                    if (i == 0) {       // retained activations for backward (engine accounting), once, outside timing
+                        r.put("graph_saved_mb", loss.graphSavedBytes() / 1e6);
+                        r.put("graph_ops", loss.graphSize());
+                    }
+                    l2 = System.nanoTime();
+                    loss.backward();
+                    b = System.nanoTime();
                 }
-                long l2 = System.nanoTime();
-                loss.backward();
-                long b = System.nanoTime();
                 GradClip.clipGlobalNorm(opt.parameters(), MAX_GRAD_NORM);
                 opt.step(LR);
                 opt.zeroGrad();

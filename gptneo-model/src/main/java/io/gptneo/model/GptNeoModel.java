@@ -12,18 +12,13 @@ import io.gptneo.tensor.Checkpoint;
 import io.gptneo.tensor.GradMode;
 import io.gptneo.tensor.Ops;
 import io.gptneo.tensor.Tensor;
+import io.gptneo.tensor.Workspaces;
 import io.gptneo.tensor.attention.AttentionKernel;
 import io.gptneo.tensor.attention.AttentionKernels;
 import io.gptneo.weights.AttentionType;
 import io.gptneo.weights.GptNeoConfig;
 import io.gptneo.weights.GptNeoWeights;
 import org.nd4j.linalg.api.buffer.DataType;
-import org.nd4j.linalg.api.memory.MemoryWorkspace;
-import org.nd4j.linalg.api.memory.conf.WorkspaceConfiguration;
-import org.nd4j.linalg.api.memory.enums.AllocationPolicy;
-import org.nd4j.linalg.api.memory.enums.LearningPolicy;
-import org.nd4j.linalg.api.memory.enums.ResetPolicy;
-import org.nd4j.linalg.api.memory.enums.SpillPolicy;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
@@ -189,15 +184,10 @@ public final class GptNeoModel {
      * else allocated in the block (adapters included) must not be kept past the call.
      */
     private static Tensor inWorkspace(Block block, Tensor x, INDArray keyMask, KvCache cache) {
-        try (MemoryWorkspace ws = Nd4j.getWorkspaceManager().getAndActivateWorkspace(INFERENCE_WS, "gptneo-inference-block")) {
-            return Tensor.constant(block.forward(x, keyMask, cache).data().detach());
+        try (var ws = Workspaces.open(Workspaces.INFERENCE_BLOCK)) {
+            return Tensor.constant(Workspaces.leverage(block.forward(x, keyMask, cache).data()));
         }
     }
-
-    private static final WorkspaceConfiguration INFERENCE_WS = WorkspaceConfiguration.builder()
-            .initialSize(0).overallocationLimit(0.2).policyAllocation(AllocationPolicy.OVERALLOCATE)
-            .policyLearning(LearningPolicy.FIRST_LOOP).policyReset(ResetPolicy.BLOCK_LEFT).policySpill(SpillPolicy.REALLOCATE)
-            .build();
 
     /** LM logits {@code hidden [B, T, H] -> [B, T, V]} (any leading dims). */
     public Tensor logits(Tensor hidden) {

@@ -17,8 +17,10 @@ public final class Checkpoint {
     public static Tensor apply(Function<Tensor[], Tensor> segment, Tensor... inputs) {
         if (!GradMode.isEnabled()) return segment.apply(inputs);
         Tensor out;
-        try (var ignored = GradMode.off()) {
-            out = segment.apply(inputs);                     // forward only: no tape, nothing saved
+        // forward only: no tape, nothing saved; the segment's temporaries die with its workspace, the output is
+        // copied into the enclosing one (or out of workspaces)
+        try (var ignored = GradMode.off(); var ws = Workspaces.open(Workspaces.SEGMENT_FORWARD)) {
+            out = Tensor.constant(Workspaces.leverage(segment.apply(inputs).data()));
         }
         // Record one node over the inputs. It is recorded even when no input needs a gradient, because parameters
         // captured by the segment may need one; the cost is one recompute.
@@ -27,19 +29,23 @@ public final class Checkpoint {
         final Tensor[] recordInputs = anyInputGrad ? inputs : java.util.Arrays.copyOf(inputs, inputs.length + 1);
         if (!anyInputGrad) recordInputs[inputs.length] = Tensor.of(out.data(), true); // a handle so the node is recorded
         final int n = inputs.length;
+        // The recompute and its nested backward run in their own workspace, reused by every segment in turn; what
+        // leaves it are leaf gradients (the inputs' and captured parameters'), which Tensor allocates outside.
         return Tensor.result("checkpoint", out.data(), recordInputs, g -> {
-            Tensor[] detached = new Tensor[n];
-            for (int i = 0; i < n; i++) detached[i] = Tensor.of(inputs[i].data(), inputs[i].requiresGrad());
-            Tensor again;
-            try (var on = GradMode.on()) {
-                again = segment.apply(detached);
+            try (var ws = Workspaces.open(Workspaces.SEGMENT_BACKWARD)) {
+                Tensor[] detached = new Tensor[n];
+                for (int i = 0; i < n; i++) detached[i] = Tensor.of(inputs[i].data(), inputs[i].requiresGrad());
+                Tensor again;
+                try (var on = GradMode.on()) {
+                    again = segment.apply(detached);
+                }
+                INDArray[] grads = new INDArray[recordInputs.length];
+                if (again.requiresGrad()) {
+                    again.backward(g);
+                    for (int i = 0; i < n; i++) grads[i] = detached[i].grad();
+                }
+                return grads;
             }
-            INDArray[] grads = new INDArray[recordInputs.length];
-            if (again.requiresGrad()) {
-                again.backward(g);
-                for (int i = 0; i < n; i++) grads[i] = detached[i].grad();
-            }
-            return grads;
         });
     }
 }

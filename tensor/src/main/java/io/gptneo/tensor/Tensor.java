@@ -172,8 +172,10 @@ public final class Tensor {
     }
 
     private void accumulate(INDArray g) {
-        if (grad == null) grad = g.dup('c');
-        else grad.addi(g);
+        if (grad != null) grad.addi(g);
+        else try (var out = Workspaces.outside()) {    // a leaf gradient outlives any step workspace
+            grad = g.dup('c');
+        }
     }
 
     /** Tensors reachable from {@code root}, inputs before their consumers. Iterative: graphs can be deep. */

@@ -39,7 +39,7 @@ public final class Progress implements AutoCloseable {
         if (!Double.isNaN(loss)) runningLoss = Double.isNaN(runningLoss) ? loss : 0.9 * runningLoss + 0.1 * loss;
         if (bar == null) return;
         bar.step();
-        bar.setExtraMessage(message());
+        bar.setExtraMessage(" " + message());   // the bar prints it right after the speed, unspaced
     }
 
     String message() {

@@ -18,6 +18,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import io.gptneo.tensor.GradMode;
 import io.gptneo.tensor.Ops;
 import io.gptneo.tensor.Tensor;
+import io.gptneo.tensor.Workspaces;
 import io.gptneo.train.data.EpochOrder;
 import io.gptneo.train.eval.BinaryMetrics;
 import io.gptneo.train.optim.AdamW;
@@ -115,9 +116,11 @@ public final class Trainer {
                 for (int micro = 0; micro < cfg.gradAccum; micro++) {
                     List<TrainItem> batch = batch(cursor++);
                     model.setStepSeed(EpochOrderSeeds.dropout(cfg.seed, step, micro));
-                    Tensor loss = loss(batch);
-                    lossSum += loss.item();
-                    (cfg.gradAccum == 1 ? loss : Ops.scale(loss, 1.0 / cfg.gradAccum)).backward();
+                    try (var ws = Workspaces.open(Workspaces.STEP)) {   // activations reuse one buffer step after step
+                        Tensor loss = loss(batch);
+                        lossSum += loss.item();
+                        (cfg.gradAccum == 1 ? loss : Ops.scale(loss, 1.0 / cfg.gradAccum)).backward();
+                    }
                     for (TrainItem it : batch) tokens += it.tokens();
                 }
                 List<Tensor> ps = optimizer.parameters();
