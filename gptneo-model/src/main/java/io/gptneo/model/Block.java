@@ -22,10 +22,10 @@ final class Block {
         this.mlp = mlp;
     }
 
-    /** {@code x [B, T, H] -> [B, T, H]}; keyMask/cache as in {@link Attention#forward}. */
-    Tensor forward(Tensor x, INDArray keyMask, KvCache cache) {
-        Tensor h = Ops.add(x, attn.forward(ln1.forward(x), keyMask, cache, index));
-        return Ops.add(h, mlp.forward(ln2.forward(h)));
+    /** {@code x [B, T, H] -> [B, T, H]}; keyMask/cache as in {@link Attention#forward}; dropout only when training. */
+    Tensor forward(Tensor x, INDArray keyMask, KvCache cache, Dropout drop) {
+        Tensor h = Ops.add(x, drop.apply(attn.forward(ln1.forward(x), keyMask, cache, index), index, 0));   // resid_dropout
+        return Ops.add(h, drop.apply(mlp.forward(ln2.forward(h)), index, 1));                             // MLP dropout
     }
 
     void collect(Map<String, Tensor> out) {

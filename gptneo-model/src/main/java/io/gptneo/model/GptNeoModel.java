@@ -44,6 +44,7 @@ public final class GptNeoModel {
     private Tensor lmHead;                 // [V, H], or null when tied to wte
     private AttentionKernel kernel;
     private boolean checkpointing;
+    private Dropout dropout = Dropout.NONE;
 
     private GptNeoModel(GptNeoConfig config, DataType dtype, Map<String, INDArray> w, AttentionKernel kernel) {
         this.config = config;
@@ -165,13 +166,14 @@ public final class GptNeoModel {
         }
         INDArray keyMask = maskArray(attentionMask);
 
-        Tensor x = embedding.forward(ids, pos);                                  // [B, T, H]
+        Dropout drop = dropout;                                                  // one mask set per forward
+        Tensor x = drop.apply(embedding.forward(ids, pos), -1, 0);               // [B, T, H]
         boolean recompute = checkpointing && cache == null && GradMode.isEnabled();
         boolean inference = !GradMode.isEnabled();
         for (Block block : blocks) {
-            if (recompute) x = Checkpoint.apply(in -> block.forward(in[0], keyMask, null), x);
-            else if (inference) x = inWorkspace(block, x, keyMask, cache);
-            else x = block.forward(x, keyMask, cache);
+            if (recompute) x = Checkpoint.apply(in -> block.forward(in[0], keyMask, null, drop), x);
+            else if (inference) x = inWorkspace(block, x, keyMask, cache, drop);
+            else x = block.forward(x, keyMask, cache, drop);
         }
         if (cache != null) cache.advance(t);
         return lnF.forward(x);
@@ -183,9 +185,9 @@ public final class GptNeoModel {
      * ~0.1 GB of transient native memory). Only the block output leaves the workspace (one [B, T, H] copy); anything
      * else allocated in the block (adapters included) must not be kept past the call.
      */
-    private static Tensor inWorkspace(Block block, Tensor x, INDArray keyMask, KvCache cache) {
+    private static Tensor inWorkspace(Block block, Tensor x, INDArray keyMask, KvCache cache, Dropout drop) {
         try (var ws = Workspaces.open(Workspaces.INFERENCE_BLOCK)) {
-            return Tensor.constant(Workspaces.leverage(block.forward(x, keyMask, cache).data()));
+            return Tensor.constant(Workspaces.leverage(block.forward(x, keyMask, cache, drop).data()));
         }
     }
 
@@ -268,6 +270,18 @@ public final class GptNeoModel {
         lnF.setTrainable(trainable);
         lmHead = Params.leaf(lmHead, trainable);
     }
+
+    /**
+     * Training dropout on the embeddings and the residual branches (see {@link Dropout}); 0 and 0 (the default, and
+     * what EleutherAI's configs use) disable it. Active only between {@code setTraining(true)} and {@code setTraining(false)}.
+     */
+    public void setDropout(double embed, double resid) { dropout = new Dropout(embed, resid, dropout.training(), dropout.stepSeed()); }
+
+    /** Training mode switches the dropout of {@link #setDropout} on; evaluation and generation run with it off. */
+    public void setTraining(boolean on) { dropout = new Dropout(dropout.embed(), dropout.resid(), on, dropout.stepSeed()); }
+
+    /** Seed of the next forward passes' dropout masks (one per micro-batch keeps a run reproducible). */
+    public void setStepSeed(long seed) { dropout = new Dropout(dropout.embed(), dropout.resid(), dropout.training(), seed); }
 
     /** Per-block recomputation in backward ({@link Checkpoint}): less memory, one extra forward per block. */
     public void setGradientCheckpointing(boolean on) { this.checkpointing = on; }

@@ -83,9 +83,15 @@ public final class GptNeoCostModel implements TrainableCostModel, Scorer {
         return new LinkedHashMap<>(model.parameters()); // body + score.weight
     }
 
-    @Override public void setTraining(boolean on) { if (lora != null) lora.setTraining(on); }
+    @Override public void setTraining(boolean on) {
+        if (lora != null) lora.setTraining(on);
+        model.model().setTraining(on);
+    }
 
-    @Override public void setStepSeed(long seed) { if (lora != null) lora.setStepSeed(seed); }
+    @Override public void setStepSeed(long seed) {
+        if (lora != null) lora.setStepSeed(seed);
+        model.model().setStepSeed(seed);
+    }
 
     @Override public void save(Path dir) throws IOException {
         if (lora != null) {

@@ -44,6 +44,7 @@ public final class TrainConfig {
     public double loraDropout = 0.05;
     public List<String> targets = List.of("q_proj", "v_proj");
     public boolean trainBase = false;
+    public double dropout = 0.0;      // base model: embedding and residual dropout in training (GPT-Neo's configs: 0)
     // optimizer and schedule
     public String optimizer = "adamw";
     public double lr = 1e-5;
@@ -121,6 +122,7 @@ public final class TrainConfig {
     public TrainConfig validate() {
         req(loraR >= 1, "--lora-r must be >= 1");
         req(loraDropout >= 0 && loraDropout < 1, "--lora-dropout must be in [0, 1)");
+        req(dropout >= 0 && dropout < 1, "--dropout must be in [0, 1)");
         req(lr >= 0, "--lr must be >= 0");
         req(weightDecay >= 0, "--weight-decay must be >= 0");
         req(warmupSteps >= 0, "--warmup-steps must be >= 0");

@@ -56,6 +56,7 @@ public final class TrainSetup {
     /** The cost model a config trains: LoRA on a loaded/given base, or the base in full with --train-base. */
     public static GptNeoCostModel costModel(TrainConfig c, CostModel base, String baseName) throws IOException {
         base.model().setGradientCheckpointing(c.gradientCheckpointing);
+        base.model().setDropout(c.dropout, c.dropout);
         if (c.trainBase) return GptNeoCostModel.full(base, baseName);
         return GptNeoCostModel.withLora(base, loraConfig(c), c.initAdapter == null ? null : Path.of(c.initAdapter), c.seed, baseName);
     }
