@@ -97,19 +97,10 @@ public final class Ops {
                 g -> new INDArray[] {g.mul(Transforms.sigmoid(x.neg(), false))}, x);
     }
 
-    /** GPT-2/GPT-Neo {@code gelu_new}: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))). */
+    /** GPT-2/GPT-Neo {@code gelu_new}: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))); one fused pass each way ({@link GeluKernel}). */
     public static Tensor gelu(Tensor a) {
-        final double c = Math.sqrt(2.0 / Math.PI), k = 0.044715;
         INDArray x = a.data();
-        INDArray x2 = x.mul(x);
-        INDArray t = Transforms.tanh(x2.mul(k).addi(1.0).muli(x).muli(c), false);   // tanh(u)
-        INDArray out = t.add(1.0).muli(x).muli(0.5);
-        return Tensor.result("gelu", out, new Tensor[] {a}, g -> {
-            // d/dx = 0.5(1+t) + 0.5·x·(1−t²)·c·(1 + 3k·x²)
-            INDArray du = x2.mul(3 * k).addi(1.0).muli(c);
-            INDArray d = t.mul(t).rsubi(1.0).muli(du).muli(x).addi(t.add(1.0)).muli(0.5);
-            return new INDArray[] {g.mul(d)};
-        }, x, t);
+        return Tensor.result("gelu", GeluKernel.forward(x), new Tensor[] {a}, g -> new INDArray[] {GeluKernel.backward(x, g)}, x);
     }
 
     /** x where mask == 0, {@code value} where mask != 0; mask broadcasts to x and is not differentiated. */
@@ -355,13 +346,32 @@ public final class Ops {
         return reshape(gatherRows(table, flat), bsz, t, table.size(1));
     }
 
-    /** Zeros of {@code tableShape} with row {@code index[i]} += {@code g[i]} (libnd4j scatter_add accumulates duplicates). */
+    /**
+     * Zeros of {@code tableShape} with row {@code index[i]} += {@code g[i]}. Duplicate indices (a token that occurs
+     * twice, every position id of a batch) are summed here in index order, and libnd4j's scatter_add then sees each
+     * row once: called with duplicates it sums them in a thread-dependent order, so two runs differed in the last bits.
+     */
     private static INDArray scatterAddRows(long[] tableShape, int[] index, INDArray g, DataType dt) {
         INDArray out = Nd4j.zeros(dt, tableShape);
         if (index.length == 0) return out;
-        INDArray idx = Nd4j.createFromArray(index);
+        int c = Math.toIntExact(tableShape[1]);
+        java.util.Map<Integer, Integer> slotOf = new java.util.HashMap<>();
+        int[] slot = new int[index.length];
+        for (int i = 0; i < index.length; i++) slot[i] = slotOf.computeIfAbsent(index[i], k -> slotOf.size());
+        int[] rows = new int[slotOf.size()];
+        slotOf.forEach((row, k) -> rows[k] = row);
+        INDArray sums;
+        if (dt == DataType.DOUBLE) {
+            double[] gs = JavaArrays.doubles(g), acc = new double[rows.length * c];
+            for (int i = 0; i < index.length; i++) for (int j = 0, a = slot[i] * c, b = i * c; j < c; j++) acc[a + j] += gs[b + j];
+            sums = JavaArrays.array(acc, rows.length, c);
+        } else {
+            float[] gs = JavaArrays.floats(g), acc = new float[rows.length * c];
+            for (int i = 0; i < index.length; i++) for (int j = 0, a = slot[i] * c, b = i * c; j < c; j++) acc[a + j] += gs[b + j];
+            sums = JavaArrays.array(acc, rows.length, c);
+        }
         Nd4j.exec(org.nd4j.linalg.api.ops.DynamicCustomOp.builder("scatter_add")
-                .addInputs(out, idx, g.dup('c')).addOutputs(out).build());
+                .addInputs(out, Nd4j.createFromArray(rows), sums).addOutputs(out).build());
         return out;
     }
 

@@ -44,8 +44,9 @@ public final class Progress implements AutoCloseable {
 
     String message() {
         double secs = Math.max(1e-9, (System.nanoTime() - startNanos) / 1e9);
-        String tps = String.format("%.0f tok/s", tokens / secs);
-        return Double.isNaN(runningLoss) ? tps : String.format("%s loss %.4f", tps, runningLoss);
+        String tps = tokens == 0 ? "" : String.format("%.0f tok/s", tokens / secs);   // eval/classify count rows only
+        if (Double.isNaN(runningLoss)) return tps;
+        return (tps.isEmpty() ? "" : tps + " ") + String.format("loss %.4f", runningLoss);
     }
 
     public double runningLoss() { return runningLoss; }

@@ -1,5 +1,6 @@
 package io.gptneo.tensor.attention;
 
+import io.gptneo.tensor.VectorMath;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
@@ -76,11 +77,11 @@ final class FloatKernels {
         if (to - from >= L) {
             FloatVector sh = FloatVector.broadcast(SP, shift), acc = FloatVector.zero(SP);
             for (; x + L <= to; x += L) {
-                FloatVector e = FloatVector.fromArray(SP, s, x).sub(sh).lanewise(VectorOperators.EXP);
+                FloatVector e = VectorMath.exp(FloatVector.fromArray(SP, s, x).sub(sh));
                 e.intoArray(s, x);
                 acc = acc.add(e);
             }
-            sum = acc.reduceLanes(VectorOperators.ADD);
+            sum = VectorMath.sum(acc);
         }
         for (; x < to; x++) {
             float e = (float) Math.exp(s[x] - shift);
@@ -95,7 +96,7 @@ final class FloatKernels {
         int x = from;
         FloatVector sh = FloatVector.broadcast(SP, shift);
         for (; x + L <= to; x += L)
-            FloatVector.fromArray(SP, s, x).sub(sh).lanewise(VectorOperators.EXP).intoArray(s, x);
+            VectorMath.exp(FloatVector.fromArray(SP, s, x).sub(sh)).intoArray(s, x);
         for (; x < to; x++) s[x] = (float) Math.exp(s[x] - shift);
     }
 
@@ -114,7 +115,7 @@ final class FloatKernels {
             FloatVector acc = FloatVector.zero(SP);
             for (; x + L <= n; x += L)
                 acc = FloatVector.fromArray(SP, a, ao + x).fma(FloatVector.fromArray(SP, b, bo + x), acc);
-            sum = acc.reduceLanes(VectorOperators.ADD);
+            sum = VectorMath.sum(acc);
         }
         for (; x < n; x++) sum += a[ao + x] * b[bo + x];
         return sum;

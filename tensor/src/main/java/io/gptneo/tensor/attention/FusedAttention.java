@@ -2,7 +2,7 @@ package io.gptneo.tensor.attention;
 
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.factory.Nd4j;
+import io.gptneo.tensor.JavaArrays;
 
 /**
  * Fused (flash-attention style) kernel: never materialises [T,T]. Copies q, k, v ([B,H,T,D], O(T*D)) into Java arrays
@@ -33,11 +33,11 @@ public final class FusedAttention implements AttentionKernel {
         if (q.dataType() == DataType.FLOAT) {
             float[] out = new float[b * h * t * d], lse = new float[b * h * t];
             new FusedFloat(b, h, t, d, window, scale, keyOk).forward(floats(q), floats(k), floats(v), out, lse);
-            return new Forward(Nd4j.create(out, s, 'c'), needBackward ? new Saved(lse) : null);
+            return new Forward(JavaArrays.array(out, s), needBackward ? new Saved(lse) : null);
         }
         double[] out = new double[b * h * t * d], lse = new double[b * h * t];
         new FusedDouble(b, h, t, d, window, scale, keyOk).forward(doubles(q), doubles(k), doubles(v), out, lse);
-        return new Forward(Nd4j.create(out, s, 'c'), needBackward ? new Saved(lse) : null);
+        return new Forward(JavaArrays.array(out, s), needBackward ? new Saved(lse) : null);
     }
 
     @Override
@@ -54,12 +54,12 @@ public final class FusedAttention implements AttentionKernel {
             float[] dq = new float[n], dk = new float[n], dv = new float[n];
             new FusedFloat(b, h, t, d, window, scale, keyOk).backward(floats(q), floats(k), floats(v),
                     floats(fwd.out()), floats(dOut), (float[]) saved.lse(), dq, dk, dv);
-            return new Grads(Nd4j.create(dq, s, 'c'), Nd4j.create(dk, s, 'c'), Nd4j.create(dv, s, 'c'));
+            return new Grads(JavaArrays.array(dq, s), JavaArrays.array(dk, s), JavaArrays.array(dv, s));
         }
         double[] dq = new double[n], dk = new double[n], dv = new double[n];
         new FusedDouble(b, h, t, d, window, scale, keyOk).backward(doubles(q), doubles(k), doubles(v),
                 doubles(fwd.out()), doubles(dOut), (double[]) saved.lse(), dq, dk, dv);
-        return new Grads(Nd4j.create(dq, s, 'c'), Nd4j.create(dk, s, 'c'), Nd4j.create(dv, s, 'c'));
+        return new Grads(JavaArrays.array(dq, s), JavaArrays.array(dk, s), JavaArrays.array(dv, s));
     }
 
     private static void checkSize(long[] s) {
@@ -68,13 +68,7 @@ public final class FusedAttention implements AttentionKernel {
     }
 
     /** c-order copy of a into float[] (converting dtype if needed). */
-    static float[] floats(INDArray a) {
-        INDArray c = a.dataType() == DataType.FLOAT ? a : a.castTo(DataType.FLOAT);
-        return AttentionMasks.contiguous(c).data().asFloat();
-    }
+    static float[] floats(INDArray a) { return JavaArrays.floats(a); }
 
-    static double[] doubles(INDArray a) {
-        INDArray c = a.dataType() == DataType.DOUBLE ? a : a.castTo(DataType.DOUBLE);
-        return AttentionMasks.contiguous(c).data().asDouble();
-    }
+    static double[] doubles(INDArray a) { return JavaArrays.doubles(a); }
 }

@@ -1,0 +1,85 @@
+package io.gptneo.tensor;
+
+import java.util.stream.IntStream;
+
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+/**
+ * {@code gelu_new} and its derivative in one pass each over Java arrays, parallel over chunks:
+ * <pre>
+ *   u = c·(x + k·x³),  t = tanh(u),  y = 0.5·x·(1 + t)
+ *   dy/dx = 0.5·(1 + t) + 0.5·x·(1 − t²)·c·(1 + 3k·x²)        c = √(2/π), k = 0.044715
+ * </pre>
+ * Why: as ND4J ops this is nine elementwise passes forward and eleven backward over the [B·T, 4H] MLP activation,
+ * with libnd4j's scalar tanh; profiling the 125M forward put it at a third of the matmul time. Backward recomputes t
+ * from x, so only x is saved. Float uses the Vector API ({@link GeluVector}) when the JVM has the incubator module,
+ * else the scalar loop; double (gradient checks) is always the scalar loop.
+ */
+final class GeluKernel {
+    static final double C = Math.sqrt(2.0 / Math.PI), K = 0.044715;
+    private static final int CHUNK = 1 << 15;
+    private static final boolean VECTOR = ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent();
+
+    private GeluKernel() {}
+
+    /** y = gelu_new(x), same shape, c-order. */
+    static INDArray forward(INDArray x) {
+        long[] shape = x.shape();
+        if (x.dataType() == DataType.DOUBLE) {
+            double[] a = doubles(x), y = new double[a.length];
+            chunks(a.length, (lo, hi) -> {
+                for (int i = lo; i < hi; i++) {
+                    double v = a[i], t = Math.tanh(C * (v + K * v * v * v));
+                    y[i] = 0.5 * v * (1 + t);
+                }
+            });
+            return JavaArrays.array(y, shape);
+        }
+        float[] a = floats(x), y = new float[a.length];
+        chunks(a.length, (lo, hi) -> {
+            if (VECTOR) GeluVector.forward(a, y, lo, hi);
+            else for (int i = lo; i < hi; i++) {
+                float v = a[i], t = (float) Math.tanh(C * (v + K * v * v * v));
+                y[i] = 0.5f * v * (1 + t);
+            }
+        });
+        return JavaArrays.array(y, shape);
+    }
+
+    /** dL/dx = g ⊙ gelu_new'(x). */
+    static INDArray backward(INDArray x, INDArray g) {
+        long[] shape = x.shape();
+        if (x.dataType() == DataType.DOUBLE) {
+            double[] a = doubles(x), gs = doubles(g), d = new double[a.length];
+            chunks(a.length, (lo, hi) -> {
+                for (int i = lo; i < hi; i++) {
+                    double v = a[i], t = Math.tanh(C * (v + K * v * v * v));
+                    d[i] = gs[i] * (0.5 * (1 + t) + 0.5 * v * (1 - t * t) * C * (1 + 3 * K * v * v));
+                }
+            });
+            return JavaArrays.array(d, shape);
+        }
+        float[] a = floats(x), gs = floats(g), d = new float[a.length];
+        chunks(a.length, (lo, hi) -> {
+            if (VECTOR) GeluVector.backward(a, gs, d, lo, hi);
+            else for (int i = lo; i < hi; i++) {
+                float v = a[i], t = (float) Math.tanh(C * (v + K * v * v * v));
+                d[i] = gs[i] * (0.5f * (1 + t) + 0.5f * v * (1 - t * t) * (float) C * (1 + 3 * (float) K * v * v));
+            }
+        });
+        return JavaArrays.array(d, shape);
+    }
+
+    interface Range { void run(int lo, int hi); }
+
+    private static void chunks(int n, Range body) {
+        int k = (n + CHUNK - 1) / CHUNK;
+        if (k <= 1) { body.run(0, n); return; }
+        IntStream.range(0, k).parallel().forEach(c -> body.run(c * CHUNK, Math.min(n, (c + 1) * CHUNK)));
+    }
+
+    private static float[] floats(INDArray a) { return JavaArrays.floats(a); }
+
+    private static double[] doubles(INDArray a) { return JavaArrays.doubles(a); }
+}

@@ -1,0 +1,68 @@
+package io.gptneo.tensor;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * Vector-API exp, tanh and lane sums built only from IEEE-exact lane operations (add, mul, fma, compare, bit shifts).
+ *
+ * <p>Why not {@code VectorOperators.EXP}/{@code TANH} and {@code reduceLanes(ADD)}: their results depend on the JIT
+ * tier. Compiled code calls Intel's SVML stubs and a tree-shaped reduction; the interpreter and C1 fall back to
+ * per-lane {@code Math} calls and another summation order. The same JVM therefore computed different float bits for the
+ * first training step than for later ones, and a fresh JVM (a resumed run) diverged from an uninterrupted one.
+ * These give one answer everywhere.
+ */
+public final class VectorMath {
+    private static final float LOG2E = 1.44269504088896341f;
+    private static final float LN2_HI = 0.693359375f, LN2_LO = -2.12194440e-4f;   // LN2_HI has 10 bits: k·LN2_HI is exact
+    private static final float ROUND = 12582912f;                                     // 1.5·2^23: x + ROUND - ROUND rounds to nearest
+    private static final float MAX_ARG = 88.3762626647949f, MIN_ARG = -87.3365447505531f;
+
+    private VectorMath() {}
+
+    /**
+     * e^x per lane: x = k·ln2 + r with |r| ≤ ln2/2, e^r by its degree-7 Taylor polynomial (relative error < 1e-8 there),
+     * times 2^k built in the exponent bits. Below −87.34 (including −∞) gives 0, above 88.38 +∞.
+     */
+    public static FloatVector exp(FloatVector x) {
+        VectorSpecies<Float> sp = x.species();
+        VectorMask<Float> under = x.lt(MIN_ARG), over = x.compare(VectorOperators.GT, MAX_ARG);
+        FloatVector c = x.max(MIN_ARG).min(MAX_ARG);
+        FloatVector k = c.mul(LOG2E).add(ROUND).sub(ROUND);
+        FloatVector r = k.fma(FloatVector.broadcast(sp, -LN2_HI), c);
+        r = k.fma(FloatVector.broadcast(sp, -LN2_LO), r);
+        FloatVector p = FloatVector.broadcast(sp, 1f / 5040);
+        p = p.fma(r, FloatVector.broadcast(sp, 1f / 720));
+        p = p.fma(r, FloatVector.broadcast(sp, 1f / 120));
+        p = p.fma(r, FloatVector.broadcast(sp, 1f / 24));
+        p = p.fma(r, FloatVector.broadcast(sp, 1f / 6));
+        p = p.fma(r, FloatVector.broadcast(sp, 0.5f));
+        p = p.fma(r, FloatVector.broadcast(sp, 1f));
+        p = p.fma(r, FloatVector.broadcast(sp, 1f));
+        // 2^k: k in [-126, 128]; split in two factors so k = 128 and k = -126 stay representable
+        IntVector ki = (IntVector) k.convert(VectorOperators.F2I, 0);
+        IntVector half = ki.lanewise(VectorOperators.ASHR, 1);
+        FloatVector s1 = half.add(127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
+        FloatVector s2 = ki.sub(half).add(127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
+        FloatVector e = p.mul(s1).mul(s2);
+        return e.blend(0f, under).blend(Float.POSITIVE_INFINITY, over);
+    }
+
+    /** tanh per lane as sign(u)·(1 − 2/(e^{2|u|} + 1)); absolute error ~1e-7 (it is used as 1 + tanh). */
+    public static FloatVector tanh(FloatVector u) {
+        FloatVector a = u.abs();
+        FloatVector e = exp(a.add(a));
+        FloatVector t = FloatVector.broadcast(u.species(), 1f).sub(FloatVector.broadcast(u.species(), 2f).div(e.add(1f)));
+        return t.blend(t.neg(), u.lt(0f));
+    }
+
+    /** Sum of the lanes, left to right (a fixed order, unlike {@code reduceLanes(ADD)}). */
+    public static float sum(FloatVector v) {
+        float s = 0f;
+        for (float x : v.toArray()) s += x;
+        return s;
+    }
+}
