@@ -36,15 +36,16 @@ final class GeluKernel {
             });
             return JavaArrays.array(y, shape);
         }
-        float[] a = floats(x), y = new float[a.length];
-        chunks(a.length, (lo, hi) -> {
+        int n = (int) x.length();
+        float[] a = JavaArrays.floats(x, scratch(0, n)), y = scratch(1, n);
+        chunks(n, (lo, hi) -> {
             if (VECTOR) GeluVector.forward(a, y, lo, hi);
             else for (int i = lo; i < hi; i++) {
                 float v = a[i], t = (float) Math.tanh(C * (v + K * v * v * v));
                 y[i] = 0.5f * v * (1 + t);
             }
         });
-        return JavaArrays.array(y, shape);
+        return JavaArrays.arrayPrefix(y, shape);
     }
 
     /** dL/dx = g ⊙ gelu_new'(x). */
@@ -60,15 +61,29 @@ final class GeluKernel {
             });
             return JavaArrays.array(d, shape);
         }
-        float[] a = floats(x), gs = floats(g), d = new float[a.length];
-        chunks(a.length, (lo, hi) -> {
+        int n = (int) x.length();
+        float[] a = JavaArrays.floats(x, scratch(0, n)), gs = JavaArrays.floats(g, scratch(1, n)), d = scratch(2, n);
+        chunks(n, (lo, hi) -> {
             if (VECTOR) GeluVector.backward(a, gs, d, lo, hi);
             else for (int i = lo; i < hi; i++) {
                 float v = a[i], t = (float) Math.tanh(C * (v + K * v * v * v));
                 d[i] = gs[i] * (0.5f * (1 + t) + 0.5f * v * (1 - t * t) * (float) C * (1 + 3 * (float) K * v * v));
             }
         });
-        return JavaArrays.array(d, shape);
+        return JavaArrays.arrayPrefix(d, shape);
+    }
+
+    /**
+     * Per-thread float scratch, grown to the largest call: the MLP activation is [B·T, 4H] (6 MB at B=2, T=256 of the
+     * 125M model), and fresh arrays for each of the 24 calls per step made the young generation grow by GBs.
+     * Safe because a call uses its thread's arrays only until it returns (the chunks run inside the call).
+     */
+    private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[3][0]);
+
+    private static float[] scratch(int slot, int n) {
+        float[][] s = SCRATCH.get();
+        if (s[slot].length < n) s[slot] = new float[n];
+        return s[slot];
     }
 
     interface Range { void run(int lo, int hi); }
@@ -79,7 +94,6 @@ final class GeluKernel {
         IntStream.range(0, k).parallel().forEach(c -> body.run(c * CHUNK, Math.min(n, (c + 1) * CHUNK)));
     }
 
-    private static float[] floats(INDArray a) { return JavaArrays.floats(a); }
 
     private static double[] doubles(INDArray a) { return JavaArrays.doubles(a); }
 }

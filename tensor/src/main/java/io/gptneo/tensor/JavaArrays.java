@@ -24,6 +24,22 @@ public final class JavaArrays {
         return out;
     }
 
+    /** The elements of {@code a} in c-order into {@code dst[0, a.length())} ({@code dst} may be longer); returns dst. */
+    public static float[] floats(INDArray a, float[] dst) {
+        INDArray c = contiguous(a.dataType() == DataType.FLOAT ? a : a.castTo(DataType.FLOAT));
+        if (dst.length < c.length()) throw new IllegalArgumentException("destination holds " + dst.length + " < " + c.length());
+        c.data().asNio().order(java.nio.ByteOrder.nativeOrder()).asFloatBuffer().get(dst, 0, (int) c.length());
+        return dst;
+    }
+
+    /** A new c-order FLOAT array of {@code shape} holding {@code v[0, prod(shape))} ({@code v} may be longer). */
+    public static INDArray arrayPrefix(float[] v, long... shape) {
+        INDArray r = Nd4j.createUninitialized(DataType.FLOAT, shape, 'c');
+        if (v.length < r.length()) throw new IllegalArgumentException(v.length + " values for shape " + Arrays.toString(r.shape()));
+        r.data().asNio().order(java.nio.ByteOrder.nativeOrder()).asFloatBuffer().put(v, 0, (int) r.length());
+        return r;
+    }
+
     /** The elements of {@code a} in c-order, as double (converting if needed). */
     public static double[] doubles(INDArray a) {
         INDArray c = contiguous(a.dataType() == DataType.DOUBLE ? a : a.castTo(DataType.DOUBLE));
