@@ -71,7 +71,11 @@ public final class JavaArrays {
     /** {@code a} itself when its buffer is exactly its c-order elements from offset 0, else a c-order copy. */
     public static INDArray contiguous(INDArray a) {
         if (a.length() > Integer.MAX_VALUE - 16) throw new IllegalArgumentException("tensor too large for a Java array: " + Arrays.toString(a.shape()));
-        boolean exact = !a.isView() && a.ordering() == 'c' && a.offset() == 0 && a.data().length() == a.length();
-        return exact ? a : a.dup('c');
+        return exactCOrder(a) ? a : a.dup('c');
+    }
+
+    /** Whether {@code a}'s buffer holds exactly its elements, in c-order, from offset 0 (no copy needed to flatten it). */
+    public static boolean exactCOrder(INDArray a) {
+        return !a.isView() && a.ordering() == 'c' && a.offset() == 0 && a.data().length() == a.length();
     }
 }

@@ -71,6 +71,6 @@ final class AttentionMasks {
 
     /** c-order contiguous, non-view copy-free where possible. */
     static INDArray contiguous(INDArray a) {
-        return (a.isView() || a.ordering() != 'c' || a.offset() != 0 || a.data().length() != a.length()) ? a.dup('c') : a;
+        return io.gptneo.tensor.JavaArrays.exactCOrder(a) ? a : a.dup('c');
     }
 }

@@ -67,8 +67,7 @@ public final class FusedAttention implements AttentionKernel {
             throw new IllegalArgumentException("fused attention supports < 2^31 elements per tensor");
     }
 
-    /** c-order copy of a into float[] (converting dtype if needed). */
-    static float[] floats(INDArray a) { return JavaArrays.floats(a); }
+    private static float[] floats(INDArray a) { return JavaArrays.floats(a); }
 
-    static double[] doubles(INDArray a) { return JavaArrays.doubles(a); }
+    private static double[] doubles(INDArray a) { return JavaArrays.doubles(a); }
 }
