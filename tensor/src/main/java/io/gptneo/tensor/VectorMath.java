@@ -31,7 +31,8 @@ public final class VectorMath {
         VectorSpecies<Float> sp = x.species();
         VectorMask<Float> under = x.lt(MIN_ARG), over = x.compare(VectorOperators.GT, MAX_ARG);
         FloatVector c = x.max(MIN_ARG).min(MAX_ARG);
-        FloatVector k = c.mul(LOG2E).add(ROUND).sub(ROUND);
+        FloatVector kr = c.mul(LOG2E).add(ROUND);                  // k + 1.5·2^23: k sits in the low mantissa bits
+        FloatVector k = kr.sub(ROUND);
         FloatVector r = k.fma(FloatVector.broadcast(sp, -LN2_HI), c);
         r = k.fma(FloatVector.broadcast(sp, -LN2_LO), r);
         FloatVector p = FloatVector.broadcast(sp, 1f / 5040);
@@ -42,8 +43,10 @@ public final class VectorMath {
         p = p.fma(r, FloatVector.broadcast(sp, 0.5f));
         p = p.fma(r, FloatVector.broadcast(sp, 1f));
         p = p.fma(r, FloatVector.broadcast(sp, 1f));
-        // 2^k: k in [-126, 128]; split in two factors so k = 128 and k = -126 stay representable
-        IntVector ki = (IntVector) k.convert(VectorOperators.F2I, 0);
+        // 2^k: k in [-126, 128], read from kr's bits without a float-to-int conversion (kr's bits are
+        // 0x4B400000 + k, and shifting by 23 below drops the constant); split in two factors so k = 128 and
+        // k = -126 stay representable
+        IntVector ki = kr.reinterpretAsInts().sub(0x4B400000);
         IntVector half = ki.lanewise(VectorOperators.ASHR, 1);
         FloatVector s1 = half.add(127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
         FloatVector s2 = ki.sub(half).add(127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
