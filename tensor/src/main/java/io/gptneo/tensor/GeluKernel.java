@@ -27,7 +27,7 @@ final class GeluKernel {
     static INDArray forward(INDArray x) {
         long[] shape = x.shape();
         if (x.dataType() == DataType.DOUBLE) {
-            double[] a = doubles(x), y = new double[a.length];
+            double[] a = JavaArrays.doubles(x), y = new double[a.length];
             chunks(a.length, (lo, hi) -> {
                 for (int i = lo; i < hi; i++) {
                     double v = a[i], t = Math.tanh(C * (v + K * v * v * v));
@@ -40,10 +40,7 @@ final class GeluKernel {
         float[] a = JavaArrays.floats(x, scratch(0, n)), y = scratch(1, n);
         chunks(n, (lo, hi) -> {
             if (VECTOR) GeluVector.forward(a, y, lo, hi);
-            else for (int i = lo; i < hi; i++) {
-                float v = a[i], t = (float) Math.tanh(C * (v + K * v * v * v));
-                y[i] = 0.5f * v * (1 + t);
-            }
+            else forward(a, y, lo, hi);
         });
         return JavaArrays.arrayPrefix(y, shape);
     }
@@ -52,7 +49,7 @@ final class GeluKernel {
     static INDArray backward(INDArray x, INDArray g) {
         long[] shape = x.shape();
         if (x.dataType() == DataType.DOUBLE) {
-            double[] a = doubles(x), gs = doubles(g), d = new double[a.length];
+            double[] a = JavaArrays.doubles(x), gs = JavaArrays.doubles(g), d = new double[a.length];
             chunks(a.length, (lo, hi) -> {
                 for (int i = lo; i < hi; i++) {
                     double v = a[i], t = Math.tanh(C * (v + K * v * v * v));
@@ -65,10 +62,7 @@ final class GeluKernel {
         float[] a = JavaArrays.floats(x, scratch(0, n)), gs = JavaArrays.floats(g, scratch(1, n)), d = scratch(2, n);
         chunks(n, (lo, hi) -> {
             if (VECTOR) GeluVector.backward(a, gs, d, lo, hi);
-            else for (int i = lo; i < hi; i++) {
-                float v = a[i], t = (float) Math.tanh(C * (v + K * v * v * v));
-                d[i] = gs[i] * (0.5f * (1 + t) + 0.5f * v * (1 - t * t) * (float) C * (1 + 3 * (float) K * v * v));
-            }
+            else backward(a, gs, d, lo, hi);
         });
         return JavaArrays.arrayPrefix(d, shape);
     }
@@ -86,6 +80,24 @@ final class GeluKernel {
         return s[slot];
     }
 
+    /** Scalar float loop over [lo, hi): the fallback without the Vector API, and {@link GeluVector}'s tails. */
+    static void forward(float[] x, float[] y, int lo, int hi) {
+        final float c = (float) C, k = (float) K;
+        for (int i = lo; i < hi; i++) {
+            float v = x[i], t = (float) Math.tanh(c * (v + k * v * v * v));
+            y[i] = 0.5f * v * (1 + t);
+        }
+    }
+
+    /** Scalar float loop over [lo, hi): d = g ⊙ gelu_new'(x). */
+    static void backward(float[] x, float[] g, float[] d, int lo, int hi) {
+        final float c = (float) C, k = (float) K;
+        for (int i = lo; i < hi; i++) {
+            float v = x[i], t = (float) Math.tanh(c * (v + k * v * v * v));
+            d[i] = g[i] * (0.5f * (1 + t) + 0.5f * v * (1 - t * t) * c * (1 + 3 * k * v * v));
+        }
+    }
+
     interface Range { void run(int lo, int hi); }
 
     private static void chunks(int n, Range body) {
@@ -94,6 +106,4 @@ final class GeluKernel {
         IntStream.range(0, k).parallel().forEach(c -> body.run(c * CHUNK, Math.min(n, (c + 1) * CHUNK)));
     }
 
-
-    private static double[] doubles(INDArray a) { return JavaArrays.doubles(a); }
 }

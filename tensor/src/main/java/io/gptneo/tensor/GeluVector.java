@@ -17,10 +17,7 @@ final class GeluVector {
             FloatVector t = VectorMath.tanh(v.mul(v).mul(K).add(1f).mul(v).mul(C));
             t.add(1f).mul(v).mul(0.5f).intoArray(y, i);
         }
-        for (; i < hi; i++) {
-            float v = x[i], t = (float) Math.tanh(C * (v + K * v * v * v));
-            y[i] = 0.5f * v * (1 + t);
-        }
+        GeluKernel.forward(x, y, i, hi);
     }
 
     static void backward(float[] x, float[] g, float[] d, int lo, int hi) {
@@ -32,9 +29,6 @@ final class GeluVector {
             FloatVector dd = t.mul(t).neg().add(1f).mul(du).mul(v).add(t.add(1f)).mul(0.5f);
             FloatVector.fromArray(SP, g, i).mul(dd).intoArray(d, i);
         }
-        for (; i < hi; i++) {
-            float v = x[i], t = (float) Math.tanh(C * (v + K * v * v * v));
-            d[i] = g[i] * (0.5f * (1 + t) + 0.5f * v * (1 - t * t) * C * (1 + 3 * K * v * v));
-        }
+        GeluKernel.backward(x, g, d, i, hi);
     }
 }

@@ -18,10 +18,7 @@ public final class JavaArrays {
 
     /** The elements of {@code a} in c-order, as float (converting if needed). */
     public static float[] floats(INDArray a) {
-        INDArray c = contiguous(a.dataType() == DataType.FLOAT ? a : a.castTo(DataType.FLOAT));
-        float[] out = new float[(int) c.length()];
-        c.data().asNio().order(java.nio.ByteOrder.nativeOrder()).asFloatBuffer().get(out);
-        return out;
+        return floats(a, new float[Math.toIntExact(a.length())]);
     }
 
     /** The elements of {@code a} in c-order into {@code dst[0, a.length())} ({@code dst} may be longer); returns dst. */
@@ -48,12 +45,12 @@ public final class JavaArrays {
         return out;
     }
 
-    /** A new c-order FLOAT array of {@code shape} holding {@code v} (in the current workspace, if any). */
+    /** A new c-order FLOAT array of {@code shape} holding exactly {@code v} (in the current workspace, if any). */
     public static INDArray array(float[] v, long... shape) {
-        INDArray r = Nd4j.createUninitialized(DataType.FLOAT, shape, 'c');
-        checkLength(r, v.length);
-        r.data().asNio().order(java.nio.ByteOrder.nativeOrder()).asFloatBuffer().put(v);
-        return r;
+        long n = 1;
+        for (long d : shape) n *= d;
+        if (n != v.length) throw new IllegalArgumentException(v.length + " values for shape " + Arrays.toString(shape));
+        return arrayPrefix(v, shape);
     }
 
     /** A new c-order DOUBLE array of {@code shape} holding {@code v}. */
