@@ -71,8 +71,17 @@ public final class JavaArrays {
         return exactCOrder(a) ? a : a.dup('c');
     }
 
-    /** Whether {@code a}'s buffer holds exactly its elements, in c-order, from offset 0 (no copy needed to flatten it). */
+    /**
+     * Whether {@code a}'s buffer holds exactly its elements, in c-order, from offset 0 (no copy needed to flatten it).
+     * A c-order reshape of a whole array counts (ND4J marks it a view, but its buffer is the same elements).
+     */
     public static boolean exactCOrder(INDArray a) {
-        return !a.isView() && a.ordering() == 'c' && a.offset() == 0 && a.data().length() == a.length();
+        if (a.ordering() != 'c' || a.offset() != 0 || a.data().length() != a.length()) return false;
+        long expected = 1;
+        for (int d = a.rank() - 1; d >= 0; d--) {
+            if (a.size(d) != 1 && a.stride(d) != expected) return false;
+            expected *= a.size(d);
+        }
+        return true;
     }
 }

@@ -278,12 +278,12 @@ public final class Ops {
             INDArray x2 = x.reshape('c', x.length() / k, k);                  // [N*, K]
             long[] outShape = as.clone();
             outShape[as.length - 1] = bs[1];
-            INDArray out = x2.mmul(y).reshape('c', outShape);
+            INDArray out = Gemm.mm(x2, y, false, false).reshape('c', outShape);
             return Tensor.result("matmul", out, new Tensor[] {a, b}, g -> {
                 INDArray g2 = g.reshape('c', x2.size(0), bs[1]);              // [N*, N]
                 return new INDArray[] {
-                        a.requiresGrad() ? Nd4j.gemm(g2, y, false, true).reshape('c', as) : null,
-                        b.requiresGrad() ? Nd4j.gemm(x2, g2, true, false) : null};
+                        a.requiresGrad() ? Gemm.mm(g2, y, false, true).reshape('c', as) : null,
+                        b.requiresGrad() ? Gemm.mm(x2, g2, true, false) : null};
             }, x2, y);
         }
         INDArray out = Nd4j.matmul(x, y, null, false, false, false);
@@ -305,7 +305,7 @@ public final class Ops {
         }
         long in = ws[1], outF = ws[0];
         INDArray x2 = x.data().reshape('c', x.data().length() / in, in);     // [N, in]
-        INDArray y2 = Nd4j.gemm(x2, w.data(), false, true);                    // [N, out]
+        INDArray y2 = Gemm.mm(x2, w.data(), false, true);                      // [N, out]
         if (b != null) y2.addiRowVector(b.data());
         long[] outShape = xs.clone();
         outShape[xs.length - 1] = outF;
@@ -314,8 +314,8 @@ public final class Ops {
         return Tensor.result("linear", y2.reshape('c', outShape), inputs, g -> {
             INDArray g2 = g.reshape('c', x2.size(0), outF);                     // [N, out]
             INDArray[] r = new INDArray[inputs.length];
-            if (x.requiresGrad()) r[0] = Nd4j.gemm(g2, wd, false, false).reshape('c', xs);  // [N, in]
-            if (w.requiresGrad()) r[1] = Nd4j.gemm(g2, x2, true, false);                    // [out, in]
+            if (x.requiresGrad()) r[0] = Gemm.mm(g2, wd, false, false).reshape('c', xs);    // [N, in]
+            if (w.requiresGrad()) r[1] = Gemm.mm(g2, x2, true, false);                      // [out, in]
             if (b != null && b.requiresGrad()) r[2] = g2.sum(0);
             return r;
         }, x2);

@@ -1,0 +1,102 @@
+package io.gptneo.tensor;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.Function;
+
+import org.junit.jupiter.api.Test;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.NDArrayIndex;
+
+/**
+ * {@link Gemm} against a plain triple loop in double, for every operand layout it maps without a copy (c-order,
+ * f-order, transpose views, row slices with a larger leading dimension, views at an offset) and the ones it must copy
+ * (column slices, permuted reshapes), both transpose flags, FLOAT and DOUBLE.
+ */
+class GemmTest {
+
+    /** Ways to present a logical [r, c] matrix to gemm. */
+    static List<Function<INDArray, INDArray>> layouts() {
+        List<Function<INDArray, INDArray>> l = new ArrayList<>();
+        l.add(m -> m.dup('c'));
+        l.add(m -> m.dup('f'));
+        l.add(m -> m.transpose().dup('c').transpose());                                   // f-order view of a c array
+        l.add(m -> {                                                                       // rows of a wider matrix, at an offset
+            INDArray big = Rand.normal(m.dataType(), 9, 1.0, m.rows() + 3, m.columns() + 5);
+            INDArray v = big.get(NDArrayIndex.interval(2, 2 + m.rows()), NDArrayIndex.interval(1, 1 + m.columns()));
+            v.assign(m);
+            return v;
+        });
+        l.add(m -> {                                                                       // every other column: no BLAS form
+            INDArray big = Nd4j.zeros(m.dataType(), m.rows(), 2 * m.columns());
+            INDArray v = big.get(NDArrayIndex.all(), NDArrayIndex.interval(0, 2, 2 * m.columns()));
+            v.assign(m);
+            return v;
+        });
+        return l;
+    }
+
+    static double[][] naive(double[][] a, double[][] b) {
+        int m = a.length, k = b.length, n = b[0].length;
+        double[][] c = new double[m][n];
+        for (int i = 0; i < m; i++) for (int j = 0; j < n; j++) {
+            double s = 0;
+            for (int p = 0; p < k; p++) s += a[i][p] * b[p][j];
+            c[i][j] = s;
+        }
+        return c;
+    }
+
+    @Test void matchesTripleLoopForEveryLayoutAndFlag() {
+        int[][] shapes = {{7, 5, 3}, {1, 9, 4}, {6, 1, 8}, {33, 17, 65}};
+        for (DataType dt : new DataType[] {DataType.FLOAT, DataType.DOUBLE}) {
+            double tol = dt == DataType.FLOAT ? 1e-5 : 1e-12;
+            long seed = 1;
+            for (int[] s : shapes) {
+                int m = s[0], n = s[1], k = s[2];
+                INDArray a = Rand.normal(dt, seed++, 1.0, m, k), b = Rand.normal(dt, seed++, 1.0, k, n);
+                double[][] want = naive(a.toDoubleMatrix(), b.toDoubleMatrix());
+                for (boolean ta : new boolean[] {false, true}) for (boolean tb : new boolean[] {false, true}) {
+                    for (var la : layouts()) for (var lb : layouts()) {
+                        INDArray pa = la.apply(ta ? a.transpose().dup('c') : a), pb = lb.apply(tb ? b.transpose().dup('c') : b);
+                        INDArray got = Gemm.mm(pa, pb, ta, tb);
+                        assertArrayEquals(new long[] {m, n}, got.shape());
+                        assertEquals('c', got.ordering());
+                        double[][] g = got.toDoubleMatrix();
+                        for (int i = 0; i < m; i++) for (int j = 0; j < n; j++) {
+                            assertEquals(want[i][j], g[i][j], tol * (1 + Math.abs(want[i][j])),
+                                    dt + " " + m + "x" + n + "x" + k + " ta=" + ta + " tb=" + tb + " at " + i + "," + j
+                                            + " strides " + java.util.Arrays.toString(pa.stride()) + " / " + java.util.Arrays.toString(pb.stride()));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test void sameResultsAsNd4jGemmInsideAWorkspace() {
+        INDArray a = Rand.normal(DataType.FLOAT, 3, 1.0, 64, 48), w = Rand.normal(DataType.FLOAT, 4, 1.0, 32, 48);
+        INDArray want = Nd4j.gemm(a, w, false, true);
+        try (var ws = Workspaces.open(Workspaces.STEP)) {
+            INDArray got = Gemm.mm(a, w, false, true);
+            assertTrue(got.isAttached(), "result belongs to the active workspace");
+            assertTrue(want.equalsWithEps(got, 1e-5), "max diff " + want.sub(got).amaxNumber());
+        }
+    }
+
+    @Test void badOperandsAreNamed() {
+        INDArray a = Nd4j.zeros(DataType.FLOAT, 4, 3), b = Nd4j.zeros(DataType.FLOAT, 5, 2);
+        var e = assertThrows(IllegalArgumentException.class, () -> Gemm.mm(a, b, false, false));
+        assertTrue(e.getMessage().contains("[4, 3]") && e.getMessage().contains("[5, 2]"), e.getMessage());
+        var d = assertThrows(IllegalArgumentException.class, () -> Gemm.mm(a, Nd4j.zeros(DataType.DOUBLE, 3, 2), false, false));
+        assertTrue(d.getMessage().contains("DOUBLE"), d.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> Gemm.mm(Nd4j.zeros(DataType.FLOAT, 2, 3, 4), a, false, false));
+    }
+}
