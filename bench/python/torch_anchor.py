@@ -12,6 +12,8 @@ masked scores set to finfo(float32).min, softmax, then out_proj with bias. gelu_
 
 Modes (one per process, so ru_maxrss is the peak of that mode alone):
   --mode forward   cost forward under torch.no_grad() at B, T
+  --mode lm        HF-style causal-LM forward under torch.no_grad(): final hidden states and logits at every position
+                   (LM head tied to wte), as `./gptneo bench forward` measures it (issue 4)
   --mode train     full step: forward, loss, backward, clip, AdamW step, zero_grad
 Without --mode it runs the three issue-7 cases (forward B=2,T=256; train B=2,T=256; train B=1,T=1024), each in a
 fresh subprocess of itself, and prints one JSON object with a list of results.
@@ -126,7 +128,7 @@ def build(cfg, seed, lora_r, lora_alpha, lora_dropout):
             self.score = nn.Linear(H, 1, bias=False)      # trainable head (PEFT modules_to_save)
             nn.init.normal_(self.score.weight, 0.0, std)
 
-        def forward(self, ids):
+        def forward(self, ids, lm=False):
             b, T = ids.shape
             pos = torch.arange(T, device=ids.device).unsqueeze(0)
             i = torch.arange(T).view(T, 1)
@@ -137,6 +139,8 @@ def build(cfg, seed, lora_r, lora_alpha, lora_dropout):
             for blk in self.h:
                 x = blk(x, (glob, loc))
             x = self.ln_f(x)
+            if lm:
+                return x, F.linear(x, self.wte.weight)     # hidden [B, T, H], logits [B, T, V] (tied head)
             return self.score(x[:, -1, :]).squeeze(-1)     # cost at the last token (no padding here)
 
     torch.manual_seed(seed)
@@ -174,7 +178,14 @@ def run_mode(args):
         with torch.no_grad():
             return float(model(ids).sum())
 
-    fn = train_step if args.mode == "train" else forward
+    def lm_forward():
+        model.eval()
+        with torch.no_grad():
+            hidden, logits = model(ids, lm=True)
+            assert logits.shape[-1] == cfg["vocab_size"]
+            return float(hidden[0, 0, 0])
+
+    fn = {"train": train_step, "forward": forward, "lm": lm_forward}[args.mode]
     for _ in range(args.warmup):
         fn()
     times = []
@@ -227,7 +238,7 @@ def _timed(f):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", default=DEFAULT_CONFIG)
-    ap.add_argument("--mode", choices=["forward", "train", "sgemm"])
+    ap.add_argument("--mode", choices=["forward", "train", "lm", "sgemm"])
     ap.add_argument("--batch", type=int, default=2)
     ap.add_argument("--seq", type=int, default=256)
     ap.add_argument("--warmup", type=int, default=2)

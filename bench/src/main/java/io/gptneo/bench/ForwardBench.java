@@ -38,22 +38,25 @@ public final class ForwardBench {
     public static void main(String[] args) throws Exception {
         int warmup = 2, reps = 5;
         Path config = null;
-        boolean memory = true;
+        boolean memory = true, torch = true;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--warmup" -> warmup = Integer.parseInt(args[++i]);
                 case "--reps" -> reps = Integer.parseInt(args[++i]);
                 case "--config" -> config = Path.of(args[++i]);
                 case "--no-memory" -> memory = false;
+                case "--no-torch" -> torch = false;
                 case "--memory-probe" -> { memoryProbe(Path.of(args[++i])); return; }
                 case "--help" -> {
-                    System.out.println("usage: ./gptneo bench forward [--warmup N (2)] [--reps N (5)] [--config config.json] [--no-memory]");
+                    System.out.println("usage: ./gptneo bench forward [--warmup N (2)] [--reps N (5)] [--config config.json] [--no-memory] [--no-torch]");
+                    System.out.println("  --no-torch  skip the PyTorch side-by-side run (bench/python/torch_anchor.py --mode lm on /usr/bin/python3)");
                     return;
                 }
                 default -> throw new IllegalArgumentException("unknown option " + args[i]);
             }
         }
         if (config == null) config = SharedData.resolve("models/gpt-neo-125M/config.json");
+        TrainStepBench.OMP_WAIT = System.getenv().getOrDefault("OMP_WAIT_POLICY", "passive");
         GptNeoConfig cfg = GptNeoConfig.load(config);
         long t0 = System.nanoTime();
         GptNeoModel model = GptNeoModel.random(cfg, 0, DataType.FLOAT);
@@ -61,15 +64,25 @@ public final class ForwardBench {
                 model, model.parameterCount(), model.parameterCount() * 4 / 1e6, (System.nanoTime() - t0) / 1e9,
                 Runtime.getRuntime().availableProcessors(), warmup, reps);
 
+        Path script = Path.of(System.getProperty("gptneo.root", "."), "bench", "python", "torch_anchor.py").toAbsolutePath().normalize();
+        String torchWhy = torch ? TrainStepBench.torchAvailable(script) : "--no-torch";
         double tps256 = 0;
         for (int[] bt : new int[][] {{2, 256}, {1, 1024}}) {
             double[] s = time(model, bt[0], bt[1], warmup, reps);
             double tps = bt[0] * bt[1] / s[1];
             if (bt[1] == 256) tps256 = tps;
             System.out.printf("forward B=%d T=%d: median %.3f s, min %.3f s -> %.0f tokens/s%n", bt[0], bt[1], s[1], s[0], tps);
+            if (torchWhy != null) continue;
+            // PyTorch right after, same shapes, hidden + logits at every position: the ratio pairs runs seconds apart.
+            var t = TrainStepBench.runTorch(script, List.of("--mode", "lm", "--batch", "" + bt[0], "--seq", "" + bt[1],
+                    "--warmup", "" + warmup, "--reps", "" + reps, "--config", config.toString()));
+            if (t == null) { System.out.println("  torch: failed (see stderr)"); continue; }
+            double tt = t.get("tokens_per_s").asDouble();
+            System.out.printf("  torch %s B=%d T=%d: median %.3f s -> %.0f tokens/s; ours / torch = %.2fx%n", t.get("torch_version").asText(),
+                    bt[0], bt[1], t.get("median_s").asDouble(), tt, tps / tt);
         }
-        System.out.printf("B=2,T=256: ours %.0f tokens/s vs PyTorch 1.13 anchor %.0f tokens/s (ratio %.2f)%n",
-                tps256, PYTORCH_B2_T256, tps256 / PYTORCH_B2_T256);
+        System.out.printf("B=2,T=256: ours %.0f tokens/s vs the issue's PyTorch 1.13 anchor figure %.0f tokens/s (ratio %.2f)%s%n",
+                tps256, PYTORCH_B2_T256, tps256 / PYTORCH_B2_T256, torchWhy == null ? "" : "; PyTorch not run: " + torchWhy);
 
         if (memory) {
             Path dir = Files.createTempDirectory("gptneo-bench-125m");

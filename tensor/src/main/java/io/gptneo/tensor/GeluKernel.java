@@ -37,7 +37,7 @@ final class GeluKernel {
             return JavaArrays.array(y, shape);
         }
         int n = (int) x.length();
-        float[] a = JavaArrays.floats(x, scratch(0, n)), y = scratch(1, n);
+        float[] a = JavaArrays.floats(x, JavaArrays.scratch(0, n)), y = JavaArrays.scratch(1, n);
         chunks(n, (lo, hi) -> {
             if (VECTOR) GeluVector.forward(a, y, lo, hi);
             else forward(a, y, lo, hi);
@@ -59,25 +59,12 @@ final class GeluKernel {
             return JavaArrays.array(d, shape);
         }
         int n = (int) x.length();
-        float[] a = JavaArrays.floats(x, scratch(0, n)), gs = JavaArrays.floats(g, scratch(1, n)), d = scratch(2, n);
+        float[] a = JavaArrays.floats(x, JavaArrays.scratch(0, n)), gs = JavaArrays.floats(g, JavaArrays.scratch(1, n)), d = JavaArrays.scratch(2, n);
         chunks(n, (lo, hi) -> {
             if (VECTOR) GeluVector.backward(a, gs, d, lo, hi);
             else backward(a, gs, d, lo, hi);
         });
         return JavaArrays.arrayPrefix(d, shape);
-    }
-
-    /**
-     * Per-thread float scratch, grown to the largest call: the MLP activation is [B·T, 4H] (6 MB at B=2, T=256 of the
-     * 125M model), and fresh arrays for each of the 24 calls per step made the young generation grow by GBs.
-     * Safe because a call uses its thread's arrays only until it returns (the chunks run inside the call).
-     */
-    private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[3][0]);
-
-    private static float[] scratch(int slot, int n) {
-        float[][] s = SCRATCH.get();
-        if (s[slot].length < n) s[slot] = new float[n];
-        return s[slot];
     }
 
     /** Scalar float loop over [lo, hi): the fallback without the Vector API, and {@link GeluVector}'s tails. */

@@ -37,6 +37,20 @@ public final class JavaArrays {
         return r;
     }
 
+    /**
+     * Per-thread float scratch, grown to the largest request: the Java kernels stage [B·T, 4H]-sized operands here (6 MB
+     * at B=2, T=256 of the 125M model), and fresh arrays for each of the dozens of calls per step made the young
+     * generation grow by GBs. A kernel uses its thread's slots only until it returns (its parallel chunks run inside
+     * the call and never call a kernel themselves), so kernels can share slots.
+     */
+    static float[] scratch(int slot, int n) {
+        float[][] s = SCRATCH.get();
+        if (s[slot].length < n) s[slot] = new float[n];
+        return s[slot];
+    }
+
+    private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[3][0]);
+
     /** The elements of {@code a} in c-order, as double (converting if needed). */
     public static double[] doubles(INDArray a) {
         INDArray c = contiguous(a.dataType() == DataType.DOUBLE ? a : a.castTo(DataType.DOUBLE));

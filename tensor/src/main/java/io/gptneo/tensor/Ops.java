@@ -131,11 +131,11 @@ public final class Ops {
         if (x.dataType() == DataType.DOUBLE) {
             double[] m = new double[(int) n];
             for (int i = 0; i < m.length; i++) m[i] = rng.nextDouble() >= p ? keepScale : 0.0;
-            mask = Nd4j.create(m, x.shape(), 'c');
+            mask = JavaArrays.array(m, x.shape());
         } else {
             float[] m = new float[(int) n];
             for (int i = 0; i < m.length; i++) m[i] = rng.nextDouble() >= p ? (float) keepScale : 0f;
-            mask = Nd4j.create(m, x.shape(), 'c');
+            mask = JavaArrays.array(m, x.shape());
         }
         return Tensor.result("dropout", x.mul(mask), new Tensor[] {a}, g -> new INDArray[] {g.mul(mask)}, mask);
     }
@@ -385,29 +385,16 @@ public final class Ops {
                     + ", beta " + Arrays.toString(beta.shape()));
         }
         sameDtype("layerNorm", x, gamma);
+        sameDtype("layerNorm", x, beta);
         long[] xs = x.shape();
         INDArray x2 = x.data().reshape('c', x.data().length() / c, c);         // [N, C]
-        INDArray mu = x2.mean(true, 1);                                         // [N, 1]
-        INDArray xc = x2.subColumnVector(mu);
-        INDArray var = xc.mul(xc).mean(true, 1);
-        INDArray rstd = Transforms.pow(var.addi(eps), -0.5, false);            // [N, 1]
-        INDArray xhat = xc.muliColumnVector(rstd);                              // [N, C]
-        INDArray y = xhat.mulRowVector(gamma.data()).addiRowVector(beta.data());
+        LayerNormKernel.Forward f = LayerNormKernel.forward(x2, gamma.data(), beta.data(), eps);
         INDArray gd = gamma.data();
-        return Tensor.result("layerNorm", y.reshape('c', xs), new Tensor[] {x, gamma, beta}, g -> {
-            INDArray g2 = g.reshape('c', xhat.size(0), c);
-            INDArray[] r = new INDArray[3];
-            if (x.requiresGrad()) {
-                // dx = rstd · (dxhat − mean(dxhat) − xhat · mean(dxhat ⊙ xhat))
-                INDArray dxhat = g2.mulRowVector(gd);
-                INDArray m1 = dxhat.mean(true, 1);
-                INDArray m2 = dxhat.mul(xhat).mean(true, 1);
-                r[0] = dxhat.subiColumnVector(m1).subi(xhat.mulColumnVector(m2)).muliColumnVector(rstd).reshape('c', xs);
-            }
-            if (gamma.requiresGrad()) r[1] = g2.mul(xhat).sum(0);
-            if (beta.requiresGrad()) r[2] = g2.sum(0);
-            return r;
-        }, xhat, rstd);
+        return Tensor.result("layerNorm", f.y().reshape('c', xs), new Tensor[] {x, gamma, beta}, g -> {
+            LayerNormKernel.Grads r = LayerNormKernel.backward(x2, g.reshape('c', x2.size(0), c), gd, f,
+                    x.requiresGrad(), gamma.requiresGrad(), beta.requiresGrad());
+            return new INDArray[] {r.dx() == null ? null : r.dx().reshape('c', xs), r.dGamma(), r.dBeta()};
+        }, x2);
     }
 
     /** Softmax over the last dim. */
