@@ -4,6 +4,7 @@ import java.util.Locale;
 
 import io.gptneo.tensor.Gemm;
 import io.gptneo.tensor.Rand;
+import io.gptneo.tensor.Workspaces;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -11,7 +12,8 @@ import org.nd4j.linalg.factory.Nd4j;
 /**
  * {@code ./gptneo bench gemm [--reps N]}: the model's matrix products (125M config, B·T = 512 rows) through
  * {@code Nd4j.gemm} and through {@link Gemm} (cblas on the same buffers), interleaved rep by rep in one JVM so the
- * ratio pairs timings taken milliseconds apart. Each row: best GFLOP/s of each and their ratio.
+ * ratio pairs timings taken milliseconds apart, each result allocated in a reused workspace. Each row: best GFLOP/s of
+ * each and their ratio.
  */
 public final class GemmBench {
     private GemmBench() {}
@@ -40,21 +42,23 @@ public final class GemmBench {
             INDArray a = Rand.normal(DataType.FLOAT, 2L * s + 1, 1.0, m, k);
             INDArray b = tb ? Rand.normal(DataType.FLOAT, 2L * s + 2, 1.0, n, k) : Rand.normal(DataType.FLOAT, 2L * s + 2, 1.0, k, n);
             double bestNd4j = Double.MAX_VALUE, bestDirect = Double.MAX_VALUE;
-            for (int r = 0; r < reps + 1; r++) {       // the first round warms both up and is not counted
-                long t0 = System.nanoTime();
-                INDArray c1 = Nd4j.gemm(a, b, false, tb);
-                long t1 = System.nanoTime();
-                INDArray c2 = Gemm.mm(a, b, false, tb);
-                long t2 = System.nanoTime();
-                if (r == 0) {
-                    double diff = c1.sub(c2).amaxNumber().doubleValue();
-                    if (diff > 1e-3) throw new IllegalStateException("results differ by " + diff + " at " + names[s]);
-                    continue;
+            // Both results come from one reused workspace, as in the model's step and inference blocks: fresh native
+            // memory costs page faults (on this VM ~0.3 s per 100 MB) that would swamp the products themselves.
+            for (int r = 0; r < reps + 2; r++) {       // the first two rounds warm up (and size the workspace)
+                try (var ws = Workspaces.open("gptneo-bench-gemm")) {
+                    long t0 = System.nanoTime();
+                    INDArray c1 = Nd4j.gemm(a, b, false, tb);
+                    long t1 = System.nanoTime();
+                    INDArray c2 = Gemm.mm(a, b, false, tb);
+                    long t2 = System.nanoTime();
+                    if (r == 0) {
+                        double diff = c1.sub(c2).amaxNumber().doubleValue();
+                        if (diff > 1e-3) throw new IllegalStateException("results differ by " + diff + " at " + names[s]);
+                    }
+                    if (r < 2) continue;
+                    bestNd4j = Math.min(bestNd4j, (t1 - t0) / 1e9);
+                    bestDirect = Math.min(bestDirect, (t2 - t1) / 1e9);
                 }
-                bestNd4j = Math.min(bestNd4j, (t1 - t0) / 1e9);
-                bestDirect = Math.min(bestDirect, (t2 - t1) / 1e9);
-                c1.close();
-                c2.close();
             }
             double f = 2.0 * m * n * (double) k / 1e9;
             System.out.printf(Locale.ROOT, "%-24s %-18s %12.1f %12.1f %6.2fx%n", names[s], m + "x" + n + "x" + k, f / bestNd4j, f / bestDirect,

@@ -16,9 +16,11 @@ import org.slf4j.LoggerFactory;
  * Matrix products of 2-D FLOAT/DOUBLE arrays, {@code C = op(A)·op(B)}, handed straight to OpenBLAS's
  * {@code cblas_sgemm}/{@code cblas_dgemm} (the library ND4J's CPU backend itself links) on the arrays' own buffers.
  *
- * <p>Why not {@code Nd4j.gemm} / {@code mmul}: on the model's shapes they ran at a third to a half of the speed of
- * the very same OpenBLAS call on the very same buffers (e.g. [512, 768]·[768, 768]ᵀ 62 vs 187 GFLOP/s; ND4J copies
- * and re-lays-out operands around the call). {@code ./gptneo bench gemm} measures both side by side.
+ * <p>Why not {@code Nd4j.gemm} / {@code mmul}: the wrapper around the same OpenBLAS call costs 1-8% at the model's
+ * shapes when the result comes from a reused workspace ({@code ./gptneo bench gemm}: [512, 768]·[768, 768]ᵀ 164 vs
+ * 174 GFLOP/s), and it copies views that BLAS can read in place. (Outside a workspace both are dominated by the page
+ * faults of a fresh result on this VM: an early probe that preallocated only the direct path's result showed a
+ * misleading 3x.)
  *
  * <p>Operands may be c-order, f-order (a transpose view) or row slices with a larger leading dimension: those map to
  * a BLAS layout without a copy; anything else is copied to c-order first. The result is a new c-order array in the
