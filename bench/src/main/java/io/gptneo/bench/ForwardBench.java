@@ -67,29 +67,55 @@ public final class ForwardBench {
         Path script = Path.of(System.getProperty("gptneo.root", "."), "bench", "python", "torch_anchor.py").toAbsolutePath().normalize();
         String torchWhy = torch ? TrainStepBench.torchAvailable(script) : "--no-torch";
         double tps256 = 0;
+        var root = TrainStepBench.JSON.createObjectNode();
+        root.put("benchmark", "forward");
+        root.put("date", java.time.Instant.now().toString());
+        root.put("what", "125M config, random FLOAT weights, no tape: final hidden states and LM logits at every position");
+        root.put("cpu_model", TrainStepBench.cpuModel());
+        root.put("cpus", Runtime.getRuntime().availableProcessors());
+        root.put("warmup", warmup);
+        root.put("reps", reps);
+        root.put("attention_kernel", model.attentionKernel().name());
+        root.set("env", TrainStepBench.envJson());
+        root.put("issue_anchor_b2_t256_tokens_per_s", PYTORCH_B2_T256);
+        var rows = root.putArray("results");
         for (int[] bt : new int[][] {{2, 256}, {1, 1024}}) {
             double[] s = time(model, bt[0], bt[1], warmup, reps);
             double tps = bt[0] * bt[1] / s[1];
             if (bt[1] == 256) tps256 = tps;
             System.out.printf("forward B=%d T=%d: median %.3f s, min %.3f s -> %.0f tokens/s%n", bt[0], bt[1], s[1], s[0], tps);
+            var row = rows.addObject();
+            row.put("batch", bt[0]);
+            row.put("seq", bt[1]);
+            row.put("ours_median_s", s[1]);
+            row.put("ours_best_s", s[0]);
+            row.put("ours_tokens_per_s", tps);
+            row.put("load_avg", TrainStepBench.loadAvg());
             if (torchWhy != null) continue;
             // PyTorch right after, same shapes, hidden + logits at every position: the ratio pairs runs seconds apart.
             var t = TrainStepBench.runTorch(script, List.of("--mode", "lm", "--batch", "" + bt[0], "--seq", "" + bt[1],
                     "--warmup", "" + warmup, "--reps", "" + reps, "--config", config.toString()));
             if (t == null) { System.out.println("  torch: failed (see stderr)"); continue; }
             double tt = t.get("tokens_per_s").asDouble();
+            row.put("torch_version", t.get("torch_version").asText());
+            row.put("torch_median_s", t.get("median_s").asDouble());
+            row.put("torch_tokens_per_s", tt);
+            row.put("torch_peak_rss_mb", t.get("peak_rss_mb").asDouble());
+            row.put("ours_over_torch", tps / tt);
             System.out.printf("  torch %s B=%d T=%d: median %.3f s -> %.0f tokens/s; ours / torch = %.2fx%n", t.get("torch_version").asText(),
                     bt[0], bt[1], t.get("median_s").asDouble(), tt, tps / tt);
         }
         System.out.printf("B=2,T=256: ours %.0f tokens/s vs the issue's PyTorch 1.13 anchor figure %.0f tokens/s (ratio %.2f)%s%n",
                 tps256, PYTORCH_B2_T256, tps256 / PYTORCH_B2_T256, torchWhy == null ? "" : "; PyTorch not run: " + torchWhy);
+        root.put("torch", torchWhy == null ? "run side by side: " + script : "not run: " + torchWhy);
+        Path outFile = Path.of(System.getProperty("gptneo.root", "."), "bench", "results", "forward-" + java.time.LocalDate.now() + ".json");
 
         if (memory) {
             Path dir = Files.createTempDirectory("gptneo-bench-125m");
             try {
                 saveCheckpoint(model, cfg, dir);
                 model = null;
-                runProbe(dir);
+                root.put("memory_probe", runProbe(dir));
             } finally {
                 try (var files = Files.list(dir)) {
                     for (Path p : files.toList()) Files.deleteIfExists(p);
@@ -97,6 +123,9 @@ public final class ForwardBench {
                 Files.deleteIfExists(dir);
             }
         }
+        Files.createDirectories(outFile.getParent());
+        TrainStepBench.JSON.writeValue(outFile.toFile(), root);
+        System.out.println("wrote " + outFile);
     }
 
     /** {min, median} seconds of hidden + logits for a [B, T] batch of random ids. */
@@ -125,7 +154,7 @@ public final class ForwardBench {
     }
 
     /** Starts a fresh JVM (same flags and classpath) running {@link #memoryProbe} and relays its report. */
-    static void runProbe(Path dir) throws IOException, InterruptedException {
+    static String runProbe(Path dir) throws IOException, InterruptedException {
         List<String> cmd = new ArrayList<>();
         cmd.add(ProcessHandle.current().info().command().orElse("java"));
         cmd.addAll(ManagementFactory.getRuntimeMXBean().getInputArguments());
@@ -135,10 +164,14 @@ public final class ForwardBench {
         cmd.add("--memory-probe");
         cmd.add(dir.toString());
         Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        String report = null;
         try (BufferedReader in = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
-            for (String line; (line = in.readLine()) != null; ) if (line.startsWith("memory")) System.out.println(line);
+            for (String line; (line = in.readLine()) != null; ) {
+                if (line.startsWith("memory")) { System.out.println(line); report = line; }
+            }
         }
         if (p.waitFor() != 0) throw new IllegalStateException("memory probe exited with " + p.exitValue());
+        return report;
     }
 
     /** In a fresh JVM: VmHWM after JVM + ND4J start, after loading, after one T=1024 forward (hidden + logits). */

@@ -165,6 +165,7 @@ public final class TrainStepBench {
         root.put("setup", "LoRA r" + LORA_R + " alpha " + LORA_ALPHA + " dropout " + LORA_DROPOUT + " on q_proj,v_proj; score head [1,H]; "
                 + "loss -mean(logsigmoid(s*c)); clip " + MAX_GRAD_NORM + "; AdamW torch lr " + LR + " wd " + WEIGHT_DECAY);
         root.put("omp_wait_policy", OMP_WAIT);
+        root.set("env", envJson());
         root.put("warmup", warmup);
         root.put("reps", reps);
         root.put("cpus", Runtime.getRuntime().availableProcessors());
@@ -507,6 +508,17 @@ public final class TrainStepBench {
             // not Linux
         }
         return -1;
+    }
+
+    /** The environment settings that move these numbers (set by the launcher unless given), for the result files. */
+    static ObjectNode envJson() {
+        ObjectNode e = JSON.createObjectNode();
+        for (String k : List.of("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_THREAD_TIMEOUT", "GLIBC_TUNABLES", "OMP_WAIT_POLICY")) {
+            e.put(k, System.getenv().getOrDefault(k, "(unset)"));
+        }
+        e.put("java", System.getProperty("java.vm.version"));
+        e.put("direct_gemm", io.gptneo.tensor.Gemm.direct());
+        return e;
     }
 
     static String loadAvg() {
