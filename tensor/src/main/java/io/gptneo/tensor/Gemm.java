@@ -54,6 +54,15 @@ public final class Gemm {
      * @throws IllegalArgumentException on rank, dtype or inner-dimension mismatch, naming the shapes
      */
     public static INDArray mm(INDArray a, INDArray b, boolean transA, boolean transB) {
+        return mm(a, b, transA, transB, null);
+    }
+
+    /**
+     * {@code op(a) · op(b) + bias} with {@code bias [N]} added to every row (null: none). The direct path writes the
+     * bias rows first, as a K = 1 product of a ones column and the bias row, and lets the main product accumulate onto
+     * them (beta = 1): one BLAS pass instead of a separate broadcast add over [M, N].
+     */
+    public static INDArray mm(INDArray a, INDArray b, boolean transA, boolean transB, INDArray bias) {
         if (a.rank() != 2 || b.rank() != 2 || a.dataType() != b.dataType()
                 || (a.dataType() != DataType.FLOAT && a.dataType() != DataType.DOUBLE)) {
             throw new IllegalArgumentException("gemm: needs two 2-D FLOAT or DOUBLE arrays of one dtype, got " + a.dataType()
@@ -65,20 +74,38 @@ public final class Gemm {
             throw new IllegalArgumentException("gemm: inner dimensions differ: op(A) " + Arrays.toString(new long[] {m, k})
                     + " · op(B) " + Arrays.toString(new long[] {kb, n}));
         }
+        if (bias != null && (bias.dataType() != a.dataType() || bias.length() != n || bias.rank() > 2)) {
+            throw new IllegalArgumentException("gemm: bias " + bias.dataType() + Arrays.toString(bias.shape()) + " for " + n + " output columns of "
+                    + a.dataType());
+        }
         if (!DIRECT || m == 0 || n == 0 || k == 0 || Math.max(Math.max(m, n), k) > Integer.MAX_VALUE) {
-            return Nd4j.gemm(a, b, transA, transB);
+            INDArray c = Nd4j.gemm(a, b, transA, transB);
+            return bias == null ? c : c.addiRowVector(bias.reshape(n));
         }
         Operand pa = Operand.of(a, transA), pb = Operand.of(b, transB);
         INDArray c = Nd4j.createUninitialized(a.dataType(), new long[] {m, n}, 'c');
+        Operand pbias = null;
+        INDArray ones = null;
+        if (bias != null) {
+            pbias = Operand.of(bias.reshape(1, n), false);
+            ones = ones(a.dataType(), m);
+        }
+        int im = (int) m, in = (int) n, ik = (int) k;
         if (a.dataType() == DataType.FLOAT) {
-            openblas.cblas_sgemm(openblas.CblasRowMajor, pa.trans, pb.trans, (int) m, (int) n, (int) k,
-                    1f, floats(pa.array), pa.ld, floats(pb.array), pb.ld, 0f, floats(c), (int) n);
+            if (bias != null) openblas.cblas_sgemm(openblas.CblasRowMajor, openblas.CblasNoTrans, pbias.trans, im, in, 1,
+                    1f, floats(ones), 1, floats(pbias.array), pbias.ld, 0f, floats(c), in);
+            openblas.cblas_sgemm(openblas.CblasRowMajor, pa.trans, pb.trans, im, in, ik,
+                    1f, floats(pa.array), pa.ld, floats(pb.array), pb.ld, bias == null ? 0f : 1f, floats(c), in);
         } else {
-            openblas.cblas_dgemm(openblas.CblasRowMajor, pa.trans, pb.trans, (int) m, (int) n, (int) k,
-                    1.0, doubles(pa.array), pa.ld, doubles(pb.array), pb.ld, 0.0, doubles(c), (int) n);
+            if (bias != null) openblas.cblas_dgemm(openblas.CblasRowMajor, openblas.CblasNoTrans, pbias.trans, im, in, 1,
+                    1.0, doubles(ones), 1, doubles(pbias.array), pbias.ld, 0.0, doubles(c), in);
+            openblas.cblas_dgemm(openblas.CblasRowMajor, pa.trans, pb.trans, im, in, ik,
+                    1.0, doubles(pa.array), pa.ld, doubles(pb.array), pb.ld, bias == null ? 0.0 : 1.0, doubles(c), in);
         }
         Reference.reachabilityFence(pa);   // the arrays own the buffers: keep them alive past the native call
         Reference.reachabilityFence(pb);
+        Reference.reachabilityFence(pbias);
+        Reference.reachabilityFence(ones);
         Reference.reachabilityFence(c);
         return c;
     }
@@ -98,6 +125,20 @@ public final class Gemm {
 
         private static int flag(boolean t) { return t ? openblas.CblasTrans : openblas.CblasNoTrans; }
     }
+
+    /** A column of at least {@code m} ones per thread and dtype, outside any workspace (the bias product's left factor). */
+    private static INDArray ones(DataType dt, long m) {
+        INDArray[] o = ONES.get();
+        int i = dt == DataType.DOUBLE ? 1 : 0;
+        if (o[i] == null || o[i].length() < m) {
+            try (var ws = Workspaces.outside()) {
+                o[i] = Nd4j.ones(dt, Math.max(m, 1024));
+            }
+        }
+        return o[i];
+    }
+
+    private static final ThreadLocal<INDArray[]> ONES = ThreadLocal.withInitial(() -> new INDArray[2]);
 
     /** Pointer to the first element of {@code a} (its buffer's address already includes the buffer's own offset). */
     private static FloatPointer floats(INDArray a) {

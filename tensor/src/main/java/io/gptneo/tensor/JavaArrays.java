@@ -51,6 +51,20 @@ public final class JavaArrays {
 
     private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[3][0]);
 
+    /** Copies {@code src[0, dst.length())} into {@code dst}, a whole c-order FLOAT array (one memcpy). */
+    public static void put(float[] src, INDArray dst) {
+        if (dst.dataType() != DataType.FLOAT || !exactCOrder(dst) || src.length < dst.length())
+            throw new IllegalArgumentException("put: " + src.length + " floats into " + dst.dataType() + Arrays.toString(dst.shape()));
+        dst.data().asNio().order(java.nio.ByteOrder.nativeOrder()).asFloatBuffer().put(src, 0, (int) dst.length());
+    }
+
+    /** Copies {@code src[0, dst.length())} into {@code dst}, a whole c-order DOUBLE array. */
+    public static void put(double[] src, INDArray dst) {
+        if (dst.dataType() != DataType.DOUBLE || !exactCOrder(dst) || src.length < dst.length())
+            throw new IllegalArgumentException("put: " + src.length + " doubles into " + dst.dataType() + Arrays.toString(dst.shape()));
+        dst.data().asNio().order(java.nio.ByteOrder.nativeOrder()).asDoubleBuffer().put(src, 0, (int) dst.length());
+    }
+
     /** The elements of {@code a} in c-order, as double (converting if needed). */
     public static double[] doubles(INDArray a) {
         INDArray c = contiguous(a.dataType() == DataType.DOUBLE ? a : a.castTo(DataType.DOUBLE));

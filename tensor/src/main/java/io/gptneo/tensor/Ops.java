@@ -305,8 +305,7 @@ public final class Ops {
         }
         long in = ws[1], outF = ws[0];
         INDArray x2 = x.data().reshape('c', x.data().length() / in, in);     // [N, in]
-        INDArray y2 = Gemm.mm(x2, w.data(), false, true);                      // [N, out]
-        if (b != null) y2.addiRowVector(b.data());
+        INDArray y2 = Gemm.mm(x2, w.data(), false, true, b == null ? null : b.data());   // [N, out], bias added in BLAS
         long[] outShape = xs.clone();
         outShape[xs.length - 1] = outF;
         Tensor[] inputs = b == null ? new Tensor[] {x, w} : new Tensor[] {x, w, b};

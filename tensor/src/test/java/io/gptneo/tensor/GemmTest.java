@@ -81,6 +81,24 @@ class GemmTest {
         }
     }
 
+    @Test void biasIsAddedToEveryRow() {
+        for (DataType dt : new DataType[] {DataType.FLOAT, DataType.DOUBLE}) {
+            for (int m : new int[] {1, 5, 2000}) {       // 2000 rows: more than the cached ones column starts with
+                INDArray a = Rand.normal(dt, 21, 1.0, m, 6), w = Rand.normal(dt, 22, 1.0, 4, 6), bias = Rand.normal(dt, 23, 1.0, 4);
+                double[][] want = naive(a.toDoubleMatrix(), w.transpose().toDoubleMatrix());
+                double[] bv = bias.toDoubleVector();
+                double[][] got = Gemm.mm(a, w, false, true, bias).toDoubleMatrix();
+                double tol = dt == DataType.FLOAT ? 1e-5 : 1e-12;
+                for (int i = 0; i < m; i++) for (int j = 0; j < 4; j++) {
+                    assertEquals(want[i][j] + bv[j], got[i][j], tol * (1 + Math.abs(want[i][j] + bv[j])), dt + " m=" + m + " at " + i + "," + j);
+                }
+            }
+        }
+        INDArray a = Nd4j.zeros(DataType.FLOAT, 3, 2), w = Nd4j.zeros(DataType.FLOAT, 4, 2);
+        var e = assertThrows(IllegalArgumentException.class, () -> Gemm.mm(a, w, false, true, Nd4j.zeros(DataType.FLOAT, 5)));
+        assertTrue(e.getMessage().contains("bias"), e.getMessage());
+    }
+
     @Test void sameResultsAsNd4jGemmInsideAWorkspace() {
         INDArray a = Rand.normal(DataType.FLOAT, 3, 1.0, 64, 48), w = Rand.normal(DataType.FLOAT, 4, 1.0, 32, 48);
         INDArray want = Nd4j.gemm(a, w, false, true);

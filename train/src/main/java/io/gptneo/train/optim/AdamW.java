@@ -12,6 +12,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.ops.transforms.Transforms;
 
+import io.gptneo.tensor.JavaArrays;
 import io.gptneo.tensor.Tensor;
 
 /**
@@ -85,6 +86,10 @@ public final class AdamW {
                 INDArray m = expAvg.computeIfAbsent(name, k -> Nd4j.zeros(dt, w.shape()));
                 INDArray v = expAvgSq.computeIfAbsent(name, k -> Nd4j.zeros(dt, w.shape()));
                 long t = paramSteps.merge(name, 1L, Long::sum);
+                if (w.length() <= JAVA_MAX) {
+                    p.setData(stepInJava(name, w, gr, m, v, lr, wd, t));
+                    continue;
+                }
                 m.muli(beta1).addi(gr.mul(1 - beta1));
                 v.muli(beta2).addi(gr.mul(gr).muli(1 - beta2));
                 double bc1 = 1 - Math.pow(beta1, t), bc2 = 1 - Math.pow(beta2, t);
@@ -101,6 +106,51 @@ public final class AdamW {
             }
         }
         steps++;
+    }
+
+    /**
+     * Parameters up to this many elements are updated by one Java loop instead of ~13 ND4J operations: a LoRA step
+     * has dozens of small matrices, where the per-operation overhead, not the arithmetic, was the optimizer's cost.
+     * Both paths compute the same formulas; the Java one in double per element (float parameters are rounded once at
+     * the end), so results agree to float rounding. Larger tensors (full fine-tuning's embeddings) stay on ND4J.
+     */
+    static int JAVA_MAX = 1 << 20;
+
+    /** One AdamW update of w (returned as a new array) with m, v updated in place; see the class formulas. */
+    private INDArray stepInJava(String name, INDArray w, INDArray g, INDArray m, INDArray v, double lr, double wd, long t) {
+        if (!io.gptneo.tensor.JavaArrays.exactCOrder(m)) expAvg.put(name, m = m.dup('c'));
+        if (!io.gptneo.tensor.JavaArrays.exactCOrder(v)) expAvgSq.put(name, v = v.dup('c'));
+        double bc1 = 1 - Math.pow(beta1, t), bc2 = 1 - Math.pow(beta2, t), sbc2 = Math.sqrt(bc2);
+        boolean torch = variant == Variant.TORCH;
+        int n = (int) w.length();
+        if (w.dataType() == DataType.DOUBLE) {
+            double[] wa = JavaArrays.doubles(w), ga = JavaArrays.doubles(g), ma = JavaArrays.doubles(m), va = JavaArrays.doubles(v);
+            for (int i = 0; i < n; i++) {
+                ma[i] = beta1 * ma[i] + (1 - beta1) * ga[i];
+                va[i] = beta2 * va[i] + (1 - beta2) * ga[i] * ga[i];
+                wa[i] = updated(wa[i], ma[i], va[i], lr, wd, bc1, sbc2, torch);
+            }
+            JavaArrays.put(ma, m);
+            JavaArrays.put(va, v);
+            return JavaArrays.array(wa, w.shape());
+        }
+        float[] wa = JavaArrays.floats(w), ga = JavaArrays.floats(g), ma = JavaArrays.floats(m), va = JavaArrays.floats(v);
+        for (int i = 0; i < n; i++) {
+            double gi = ga[i];
+            ma[i] = (float) (beta1 * ma[i] + (1 - beta1) * gi);
+            va[i] = (float) (beta2 * va[i] + (1 - beta2) * gi * gi);
+            wa[i] = (float) updated(wa[i], ma[i], va[i], lr, wd, bc1, sbc2, torch);
+        }
+        JavaArrays.put(ma, m);
+        JavaArrays.put(va, v);
+        return JavaArrays.array(wa, w.shape());
+    }
+
+    /** The new value of one weight (decoupled decay before the step for torch, after it for HF). */
+    private double updated(double w, double m, double v, double lr, double wd, double bc1, double sbc2, boolean torch) {
+        if (torch) return w * (1 - lr * wd) - (lr / bc1) * m / (Math.sqrt(v) / sbc2 + eps);
+        double next = w - (lr * sbc2 / bc1) * m / (Math.sqrt(v) + eps);
+        return wd > 0 ? next * (1 - lr * wd) : next;
     }
 
     /** Clears every parameter's gradient. */

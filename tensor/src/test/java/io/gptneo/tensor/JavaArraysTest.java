@@ -1,0 +1,38 @@
+package io.gptneo.tensor;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import org.junit.jupiter.api.Test;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.indexing.NDArrayIndex;
+
+/** Which arrays the Java kernels read without a copy, and that every layout still reads back in c-order. */
+class JavaArraysTest {
+
+    @Test void wholeArrayReshapesAreExactButViewsAreNot() {
+        INDArray a = Rand.normal(DataType.FLOAT, 1, 1.0, 6, 8);
+        INDArray r = a.reshape('c', 2, 3, 8);
+        assertTrue(JavaArrays.exactCOrder(a));
+        assertTrue(JavaArrays.exactCOrder(r), "a c-order reshape of a whole array shares its buffer in c-order");
+        assertSame(r, JavaArrays.contiguous(r));
+        assertFalse(JavaArrays.exactCOrder(a.transpose()), "transpose");
+        assertFalse(JavaArrays.exactCOrder(r.permute(1, 0, 2)), "permute");
+        assertFalse(JavaArrays.exactCOrder(a.get(NDArrayIndex.interval(1, 3), NDArrayIndex.all())), "row slice at an offset");
+        assertFalse(JavaArrays.exactCOrder(a.get(NDArrayIndex.interval(0, 3), NDArrayIndex.all())), "prefix of the buffer");
+        assertFalse(JavaArrays.exactCOrder(a.dup('f')), "f-order");
+    }
+
+    @Test void everyLayoutReadsBackInCOrder() {
+        INDArray a = Rand.normal(DataType.FLOAT, 2, 1.0, 4, 5);
+        float[] want = a.dup('c').data().asFloat();
+        for (INDArray x : new INDArray[] {a, a.dup('f'), a.transpose().dup('c').transpose(), a.reshape('c', 2, 10).reshape('c', 4, 5)}) {
+            assertArrayEquals(want, JavaArrays.floats(x), 0f);
+        }
+        INDArray p = Rand.normal(DataType.FLOAT, 3, 1.0, 2, 3, 4).permute(2, 0, 1);
+        assertArrayEquals(p.dup('c').data().asFloat(), JavaArrays.floats(p), 0f);
+    }
+}
