@@ -64,7 +64,7 @@ public final class ForwardBench {
                 model, model.parameterCount(), model.parameterCount() * 4 / 1e6, (System.nanoTime() - t0) / 1e9,
                 Runtime.getRuntime().availableProcessors(), warmup, reps);
 
-        Path script = Path.of(System.getProperty("gptneo.root", "."), "bench", "python", "torch_anchor.py").toAbsolutePath().normalize();
+        Path script = TrainStepBench.torchScript();
         String torchWhy = torch ? TrainStepBench.torchAvailable(script) : "--no-torch";
         double tps256 = 0;
         var root = TrainStepBench.JSON.createObjectNode();

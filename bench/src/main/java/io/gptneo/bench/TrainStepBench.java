@@ -153,7 +153,7 @@ public final class TrainStepBench {
 
     static void parent(List<Case> cases, int warmup, int reps, boolean torch, Path out) throws Exception {
         GptNeoConfig cfg = config125m();
-        Path script = Path.of(System.getProperty("gptneo.root", "."), "bench", "python", "torch_anchor.py").toAbsolutePath().normalize();
+        Path script = torchScript();
         String torchWhy = null;
         if (torch) torchWhy = torchAvailable(script);
         boolean runTorch = torch && torchWhy == null;
@@ -353,6 +353,11 @@ public final class TrainStepBench {
         pb.environment().put("OMP_WAIT_POLICY", OMP_WAIT);
         String line = runForResult(pb, "");
         return line == null ? null : JSON.readTree(line);
+    }
+
+    /** The PyTorch anchor script, {@code bench/python/torch_anchor.py} under the project root. */
+    static Path torchScript() {
+        return Path.of(System.getProperty("gptneo.root", "."), "bench", "python", "torch_anchor.py").toAbsolutePath().normalize();
     }
 
     /** null when /usr/bin/python3 can import torch and the anchor script exists, else why not. */

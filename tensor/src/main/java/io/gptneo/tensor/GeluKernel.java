@@ -1,7 +1,5 @@
 package io.gptneo.tensor;
 
-import java.util.stream.IntStream;
-
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
@@ -85,12 +83,6 @@ final class GeluKernel {
         }
     }
 
-    interface Range { void run(int lo, int hi); }
-
-    private static void chunks(int n, Range body) {
-        int k = (n + CHUNK - 1) / CHUNK;
-        if (k <= 1) { body.run(0, n); return; }
-        IntStream.range(0, k).parallel().forEach(c -> body.run(c * CHUNK, Math.min(n, (c + 1) * CHUNK)));
-    }
+    private static void chunks(int n, Blocks.Range body) { Blocks.run(n, CHUNK, body); }
 
 }

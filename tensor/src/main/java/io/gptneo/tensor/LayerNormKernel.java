@@ -1,7 +1,5 @@
 package io.gptneo.tensor;
 
-import java.util.stream.IntStream;
-
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
@@ -36,7 +34,7 @@ final class LayerNormKernel {
             rows(n, c, (lo, hi) -> {
                 for (int i = lo; i < hi; i++) {
                     int o = i * c;
-                    stats(xs, o, c, eps, mean, rstd, i);
+                    stats(xs, null, o, c, eps, mean, rstd, i);
                     double m = mean[i], r = rstd[i];
                     for (int j = 0; j < c; j++) y[o + j] = (xs[o + j] - m) * r * gs[j] + bs[j];
                 }
@@ -48,7 +46,7 @@ final class LayerNormKernel {
         rows(n, c, (lo, hi) -> {
             for (int i = lo; i < hi; i++) {
                 int o = i * c;
-                stats(xs, o, c, eps, mean, rstd, i);
+                stats(null, xs, o, c, eps, mean, rstd, i);
                 float m = (float) mean[i], r = (float) rstd[i];
                 for (int j = 0; j < c; j++) y[o + j] = (xs[o + j] - m) * r * gs[j] + bs[j];
             }
@@ -92,21 +90,13 @@ final class LayerNormKernel {
         return new Grads(dx, wantGamma ? sumBlocks(dg, c, x.dataType()) : null, wantBeta ? sumBlocks(db, c, x.dataType()) : null);
     }
 
-    /** Row mean and 1/√(var + eps) of x[o, o + c), into mean[i], rstd[i]. */
-    private static void stats(double[] x, int o, int c, double eps, double[] mean, double[] rstd, int i) {
+    /** Row mean and 1/√(var + eps) of x[o, o + c), into mean[i], rstd[i]; x is xd (DOUBLE) or, when that is null, xf. */
+    private static void stats(double[] xd, float[] xf, int o, int c, double eps, double[] mean, double[] rstd, int i) {
+        boolean dbl = xd != null;
         double s = 0;
-        for (int j = 0; j < c; j++) s += x[o + j];
+        for (int j = 0; j < c; j++) s += dbl ? xd[o + j] : xf[o + j];
         double m = s / c, v = 0;
-        for (int j = 0; j < c; j++) { double d = x[o + j] - m; v += d * d; }
-        mean[i] = m;
-        rstd[i] = 1.0 / Math.sqrt(v / c + eps);
-    }
-
-    private static void stats(float[] x, int o, int c, double eps, double[] mean, double[] rstd, int i) {
-        double s = 0;
-        for (int j = 0; j < c; j++) s += x[o + j];
-        double m = s / c, v = 0;
-        for (int j = 0; j < c; j++) { double d = x[o + j] - m; v += d * d; }
+        for (int j = 0; j < c; j++) { double d = (dbl ? xd[o + j] : xf[o + j]) - m; v += d * d; }
         mean[i] = m;
         rstd[i] = 1.0 / Math.sqrt(v / c + eps);
     }
@@ -121,10 +111,6 @@ final class LayerNormKernel {
 
     private static int rowsPerBlock(int c) { return Math.max(1, BLOCK_ELEMS / Math.max(1, c)); }
 
-    /** body(lo, hi) over fixed row blocks [k·R, (k+1)·R), in parallel when there is more than one. */
-    private static void rows(int n, int c, GeluKernel.Range body) {
-        int r = rowsPerBlock(c), k = (n + r - 1) / r;
-        if (k <= 1) { body.run(0, n); return; }
-        IntStream.range(0, k).parallel().forEach(b -> body.run(b * r, Math.min(n, (b + 1) * r)));
-    }
+    /** body(lo, hi) over fixed row blocks of {@link #rowsPerBlock} rows, in parallel when there is more than one. */
+    private static void rows(int n, int c, Blocks.Range body) { Blocks.run(n, rowsPerBlock(c), body); }
 }

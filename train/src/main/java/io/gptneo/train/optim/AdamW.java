@@ -118,8 +118,8 @@ public final class AdamW {
 
     /** One AdamW update of w (returned as a new array) with m, v updated in place; see the class formulas. */
     private INDArray stepInJava(String name, INDArray w, INDArray g, INDArray m, INDArray v, double lr, double wd, long t) {
-        if (!io.gptneo.tensor.JavaArrays.exactCOrder(m)) expAvg.put(name, m = m.dup('c'));
-        if (!io.gptneo.tensor.JavaArrays.exactCOrder(v)) expAvgSq.put(name, v = v.dup('c'));
+        if (!JavaArrays.exactCOrder(m)) expAvg.put(name, m = m.dup('c'));
+        if (!JavaArrays.exactCOrder(v)) expAvgSq.put(name, v = v.dup('c'));
         double bc1 = 1 - Math.pow(beta1, t), bc2 = 1 - Math.pow(beta2, t), sbc2 = Math.sqrt(bc2);
         boolean torch = variant == Variant.TORCH;
         int n = (int) w.length();
