@@ -139,10 +139,14 @@ public final class Tensor {
         }
         List<Tensor> order = topologicalOrder(this);
         Map<Tensor, INDArray> pending = new IdentityHashMap<>();
+        // Sums this loop allocated and has not handed to any backward function yet: only those may be added to in
+        // place (a backward function may return its upstream gradient, or one array for several inputs).
+        Set<INDArray> owned = Collections.newSetFromMap(new IdentityHashMap<>());
         pending.put(this, seed);
         for (int i = order.size() - 1; i >= 0; i--) {
             Tensor t = order.get(i);
             INDArray g = pending.remove(t);
+            if (g != null) owned.remove(g);
             if (t.node == null) {
                 if (g != null) t.accumulate(g);
                 continue;
@@ -163,7 +167,15 @@ public final class Tensor {
                         in.accumulate(gj);
                     } else {
                         INDArray prev = pending.get(in);
-                        pending.put(in, prev == null ? gj : prev.add(gj)); // not in place: gj may alias other buffers
+                        if (prev == null) {
+                            pending.put(in, gj);
+                        } else if (owned.contains(prev)) {
+                            prev.addi(gj);                              // a sum of our own: the third and later terms
+                        } else {
+                            INDArray sum = prev.add(gj);                // prev may alias another tensor's gradient
+                            owned.add(sum);
+                            pending.put(in, sum);
+                        }
                     }
                 }
             }

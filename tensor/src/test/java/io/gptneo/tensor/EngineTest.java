@@ -72,6 +72,23 @@ class EngineTest {
      * 500 forward/backward steps of a model-like graph must not grow off-heap memory beyond a fixed bound: every
      * step allocates ~2 MB of intermediates, so a leak would add ~1 GB.
      */
+    @Test void fanOutGradientsSumExactlyWhenBackwardFunctionsAliasTheirUpstream() {
+        // h feeds five consumers; add's backward hands the same array to both of its inputs, and the sums of the
+        // third and later terms are accumulated in place: none of that may leak into another tensor's gradient.
+        double[] xv = {0.5, -1.25, 2.0};
+        Tensor x = Tensor.parameter(Nd4j.createFromArray(xv));
+        Tensor h = Ops.scale(x, 3.0);                                     // dh/dx = 3
+        Tensor u = Ops.add(h, h);                                         // 2h, one upstream array for both inputs
+        Tensor v = Ops.mul(h, h);                                         // h^2
+        Tensor w = Ops.add(Ops.add(u, v), Ops.scale(h, -4.0));            // 2h + h^2 - 4h
+        Tensor z = Ops.add(w, u);                                         // u used twice: 4h + h^2 - 4h = h^2
+        Ops.sum(z).backward();
+        for (int i = 0; i < xv.length; i++) {
+            double hv = 3 * xv[i];
+            assertEquals(2 * hv * 3, x.grad().getDouble(i), 1e-12, "d/dx sum(h^2) at " + i);
+        }
+    }
+
     @Test void offHeapMemoryStaysBoundedOver500Steps() {
         TinyNet net = new TinyNet(3, 64, DataType.FLOAT, 9);
         Tensor x = Tensor.constant(Rand.normal(DataType.FLOAT, 3, 1, 2, 32, 64));
