@@ -45,26 +45,26 @@ final class Attention {
      */
     Tensor forward(Tensor x, INDArray keyMask, KvCache cache, int layer) {
         long b = x.size(0), t = x.size(1), c = x.size(2);
-        Tensor q = splitHeads(qProj.forward(x), b, t);          // [B, nh, T, D]
-        Tensor k = splitHeads(kProj.forward(x), b, t);
-        Tensor v = splitHeads(vProj.forward(x), b, t);
-        Tensor y;
+        Tensor q = qProj.forward(x);                            // [B, T, nh*D]: heads side by side in each row
+        Tensor k = kProj.forward(x);
+        Tensor v = vProj.forward(x);
+        Tensor y;                                               // [B, T, nh*D]
         if (cache == null || cache.length() == 0) {
-            y = Ops.attention(q, k, v, keyMask, window, 1.0, kernel);
-            if (cache != null) cache.write(layer, k.data(), v.data());
+            y = Ops.attentionPacked(q, k, v, heads, keyMask, window, 1.0, kernel);
+            if (cache != null) cache.write(layer, splitHeads(k.data(), b, t), splitHeads(v.data(), b, t));
         } else {
             if (GradMode.isEnabled() && q.requiresGrad()) {
                 throw new IllegalStateException("KV-cached attention is inference-only (records no tape): run it under GradMode.off()");
             }
-            y = Tensor.constant(cachedAttention(q.data(), k.data(), v.data(), keyMask, cache, layer));
+            INDArray o = cachedAttention(splitHeads(q.data(), b, t), splitHeads(k.data(), b, t), splitHeads(v.data(), b, t), keyMask, cache, layer);
+            y = Tensor.constant(o.permute(0, 2, 1, 3).dup('c').reshape('c', b, t, c));
         }
-        Tensor merged = Ops.reshape(Ops.permute(y, 0, 2, 1, 3), b, t, c); // [B, T, nh*D]
-        return outProj.forward(merged);
+        return outProj.forward(y);
     }
 
-    /** [B, T, nh*D] -> [B, nh, T, D]. */
-    private Tensor splitHeads(Tensor a, long b, long t) {
-        return Ops.permute(Ops.reshape(a, b, t, heads, headDim), 0, 2, 1, 3);
+    /** [B, T, nh*D] -> a [B, nh, T, D] view. */
+    private INDArray splitHeads(INDArray a, long b, long t) {
+        return a.reshape('c', b, t, heads, headDim).permute(0, 2, 1, 3);
     }
 
     /**

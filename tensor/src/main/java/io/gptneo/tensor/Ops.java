@@ -486,6 +486,30 @@ public final class Ops {
         }, qd, kd, vd, fwd.out());
     }
 
+    /**
+     * {@link #attention} on the packed layout of the projections: q, k, v {@code [B, T, heads*D]} -> {@code [B, T, heads*D]}
+     * (head h in columns {@code [h*D, (h+1)*D)}), so the model needs no split/merge permutes around it. Kernels that
+     * index packed rows directly (fused) copy nothing; others go through {@link AttentionKernel#forwardPacked}'s
+     * permuting default.
+     */
+    public static Tensor attentionPacked(Tensor q, Tensor k, Tensor v, int heads, INDArray keyMask, int window, double scale,
+                                         AttentionKernel kernel) {
+        long[] s = q.shape();
+        if (s.length != 3 || !Arrays.equals(s, k.shape()) || !Arrays.equals(s, v.shape()) || heads <= 0 || s[2] % heads != 0) {
+            throw new IllegalArgumentException("attention: q, k, v must be equal [B, T, H*D] with H = " + heads + "; got "
+                    + Arrays.toString(q.shape()) + ", " + Arrays.toString(k.shape()) + ", " + Arrays.toString(v.shape()));
+        }
+        sameDtype("attention", q, k);
+        sameDtype("attention", q, v);
+        INDArray qd = q.data(), kd = k.data(), vd = v.data();
+        boolean needBackward = GradMode.isEnabled() && (q.requiresGrad() || k.requiresGrad() || v.requiresGrad());
+        AttentionKernel.Forward fwd = kernel.forwardPacked(qd, kd, vd, heads, keyMask, window, scale, needBackward);
+        return Tensor.result("attention[" + kernel.name() + "]", fwd.out(), new Tensor[] {q, k, v}, g -> {
+            AttentionKernel.Grads gr = kernel.backwardPacked(fwd, qd, kd, vd, heads, keyMask, window, scale, g);
+            return new INDArray[] {gr.dq(), gr.dk(), gr.dv()};
+        }, qd, kd, vd, fwd.out());
+    }
+
     // ---- helpers -----------------------------------------------------------------------------------------------
 
     /** Reduces a broadcast gradient back to {@code shape} by summing the broadcast dims. */

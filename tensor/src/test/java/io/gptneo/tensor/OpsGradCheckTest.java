@@ -99,6 +99,10 @@ class OpsGradCheckTest {
             // Fully padded query rows are ignored by callers: check through the rows that have a real key.
             check(name + " padded", t -> Ops.slice(Ops.attention(t[0], t[1], t[2], pad, 3, 1.0, kernel), 2, 2, 5),
                     p(2, 1, 5, 3), p(2, 1, 5, 3), p(2, 1, 5, 3));
+            // packed [B, T, H*D] with two heads of 3
+            check(name + " packed global", t -> Ops.attentionPacked(t[0], t[1], t[2], 2, null, 0, 1.0, kernel), p(2, 5, 6), p(2, 5, 6), p(2, 5, 6));
+            check(name + " packed padded local", t -> Ops.slice(Ops.attentionPacked(t[0], t[1], t[2], 2, pad, 3, 1.0, kernel), 1, 2, 5),
+                    p(2, 5, 6), p(2, 5, 6), p(2, 5, 6));
         }
     }
 

@@ -28,6 +28,28 @@ public interface AttentionKernel {
     /** Gradients of a scalar loss with respect to q, k, v given {@code dOut = dL/dout}. */
     Grads backward(Forward fwd, INDArray q, INDArray k, INDArray v, INDArray keyMask, int window, double scale, INDArray dOut);
 
+    /**
+     * The same attention on the packed layout the model's projections produce: q, k, v and out {@code [B, T, H*D]}
+     * (head h in columns {@code [h*D, (h+1)*D)} of every row, c-order). This default permutes to {@code [B, H, T, D]},
+     * runs {@link #forward} and permutes back; kernels that can index the packed rows directly override it and save
+     * those copies. Pair it with {@link #backwardPacked}.
+     */
+    default Forward forwardPacked(INDArray q, INDArray k, INDArray v, int heads, INDArray keyMask, int window, double scale,
+                                  boolean needBackward) {
+        Forward f = forward(Packing.toHeads(q, heads), Packing.toHeads(k, heads), Packing.toHeads(v, heads), keyMask, window, scale, needBackward);
+        return new Forward(Packing.fromHeads(f.out()), needBackward ? f : null);
+    }
+
+    /** Gradients for {@link #forwardPacked}, in the packed layout; {@code dOut [B, T, H*D]}. */
+    default Grads backwardPacked(Forward fwd, INDArray q, INDArray k, INDArray v, int heads, INDArray keyMask, int window, double scale,
+                                 INDArray dOut) {
+        if (!(fwd.saved() instanceof Forward inner))
+            throw new IllegalStateException(name() + ": backwardPacked needs forwardPacked(..., needBackward=true)");
+        Grads g = backward(inner, Packing.toHeads(q, heads), Packing.toHeads(k, heads), Packing.toHeads(v, heads), keyMask, window, scale,
+                Packing.toHeads(dOut, heads));
+        return new Grads(Packing.fromHeads(g.dq()), Packing.fromHeads(g.dk()), Packing.fromHeads(g.dv()));
+    }
+
     /** Output plus whatever the kernel keeps for backward (e.g. log-sum-exp per row, or the probabilities). */
     record Forward(INDArray out, Object saved) {}
 

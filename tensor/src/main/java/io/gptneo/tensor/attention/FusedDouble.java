@@ -10,9 +10,13 @@ import java.util.Arrays;
 import java.util.stream.IntStream;
 
 /**
- * Tiled attention on flat c-order [B,H,T,D] double arrays (flash-attention style): per (batch, head) task, query
- * tiles of BQ rows visit only key tiles that intersect the causal/local band, with an online softmax (running max m
- * and sum l per row). Backward recomputes P = exp(S - lse) tile by tile. Memory: O(T*D) per task, never T*T.
+ * Tiled attention on flat c-order double arrays (flash-attention style): per (batch, head) task, query tiles of BQ
+ * rows visit only key tiles that intersect the causal/local band, with an online softmax (running max m and sum l
+ * per row). Backward recomputes P = exp(S - lse) tile by tile. Memory: O(T*D) per task, never T*T.
+ *
+ * <p>Two layouts of q, k, v, out and their gradients: heads-major [B,H,T,D], and packed [B,T,H*D] (heads side by
+ * side in each row, as the q/k/v projections produce them and out_proj consumes them, so the model needs no
+ * permuted copies). They differ only in where a head's row i starts: {@code head(bh) + i * rowStride}.
  *
  * <p>GENERATED from FusedFloat.java by sed (float -> double, see FusedAttention); edit FusedFloat and regenerate.
  */
@@ -20,22 +24,32 @@ final class FusedDouble {
     static final int BQ = 64, BK = 64;
 
     final int nB, nH, nT, nD, window;
+    /** Elements between consecutive rows of one head: D (heads-major) or H*D (packed). */
+    final int rs;
+    final boolean packed;
     /** Row stride of transposed [D][T] copies: T + 16 so that rows do not alias in L1 when T is a power of two
      *  (measured: the score kernel ran at 22 GFLOP/s with stride 2048, 48 with 2064). */
     final int ldT;
     final double scale;
     final boolean[][] keyOk;   // [B][T] or null
 
-    FusedDouble(int b, int h, int t, int d, int window, double scale, boolean[][] keyOk) {
+    FusedDouble(int b, int h, int t, int d, int window, double scale, boolean[][] keyOk, boolean packed) {
         this.nB = b; this.nH = h; this.nT = t; this.nD = d; this.ldT = t + 16; this.window = window; this.scale = (double) scale; this.keyOk = keyOk;
+        this.packed = packed;
+        this.rs = packed ? h * d : d;
     }
 
-    /** out [B*H*T*D] and lse [B*H*T] (log-sum-exp of the scaled, allowed scores; +inf for rows with no key). */
+    /** Index of row 0 of head task bh (= b*H + h). */
+    private int head(int bh) {
+        return packed ? (bh / nH) * nT * nH * nD + (bh % nH) * nD : bh * nT * nD;
+    }
+
+    /** out (the layout of q) and lse [B*H*T] (log-sum-exp of the scaled, allowed scores; +inf for rows with no key). */
     void forward(double[] q, double[] k, double[] v, double[] out, double[] lse) {
         IntStream.range(0, nB * nH).parallel().forEach(bh -> forwardHead(bh, q, k, v, out, lse));
     }
 
-    /** dq, dk, dv [B*H*T*D] (zero-initialised by the caller) from o, dO and the forward's lse. */
+    /** dq, dk, dv in the layout of q (zero-initialised by the caller) from o, dO and the forward's lse. */
     void backward(double[] q, double[] k, double[] v, double[] o, double[] dO, double[] lse, double[] dq, double[] dk, double[] dv) {
         IntStream.range(0, nB * nH).parallel().forEach(bh -> backwardHead(bh, q, k, v, o, dO, lse, dq, dk, dv));
     }
@@ -56,16 +70,17 @@ final class FusedDouble {
         return r;
     }
 
-    /** [T][D] slice at base, transposed to [D][ldT] so that score rows are row-times-matrix (vectorises over keys). */
+    /** One head's [T][D] rows from base, transposed to [D][ldT] so that score rows are row-times-matrix (vectorises over keys). */
     private double[] transpose(double[] a, int base) {
         double[] t = new double[nD * ldT];
-        for (int i = 0; i < nT; i++) for (int d = 0; d < nD; d++) t[d * ldT + i] = a[base + i * nD + d];
+        for (int i = 0; i < nT; i++) for (int d = 0; d < nD; d++) t[d * ldT + i] = a[base + i * rs + d];
         return t;
     }
 
+    /** One head's rows times the score scale, as a dense [T][D]. */
     private double[] scaledCopy(double[] a, int base) {
         double[] r = new double[nT * nD];
-        for (int x = 0; x < r.length; x++) r[x] = a[base + x] * scale;
+        for (int i = 0; i < nT; i++) for (int d = 0; d < nD; d++) r[i * nD + d] = a[base + i * rs + d] * scale;
         return r;
     }
 
@@ -81,7 +96,7 @@ final class FusedDouble {
     }
 
     private void forwardHead(int bh, double[] q, double[] k, double[] v, double[] out, double[] lse) {
-        final int T = nT, D = nD, base = bh * T * D;
+        final int T = nT, D = nD, R = rs, base = head(bh);
         double[] qs = scaledCopy(q, base);
         double[] kt = transpose(k, base);
         double[] kb = keyBias(bh / nH);
@@ -113,11 +128,11 @@ final class FusedDouble {
                     }
                     l[r] += expShiftSum(s, a, e, mNew);                     // s[a,e) now holds p = exp(s - m)
                     m[r] = mNew;
-                    rowCombine(s, a, 1, e - a, v, base + lo * D, D, acc, r * D, D, true);   // acc += p V
+                    rowCombine(s, a, 1, e - a, v, base + lo * R, R, acc, r * D, D, true);   // acc += p V
                 }
             }
             for (int r = 0; r < nq; r++) {
-                int i = i0 + r, ob = base + i * D;
+                int i = i0 + r, ob = base + i * R;
                 if (l[r] > 0.0) {
                     double inv = 1.0 / l[r];
                     for (int x = 0; x < D; x++) out[ob + x] = acc[r * D + x] * inv;
@@ -132,13 +147,13 @@ final class FusedDouble {
 
     private void backwardHead(int bh, double[] q, double[] k, double[] v, double[] o, double[] dO, double[] lse,
                               double[] dq, double[] dk, double[] dv) {
-        final int T = nT, D = nD, base = bh * T * D;
+        final int T = nT, D = nD, R = rs, base = head(bh);
         double[] qs = scaledCopy(q, base);
         double[] kt = transpose(k, base);
         double[] vt = transpose(v, base);
         double[] kb = keyBias(bh / nH);
         double[] delta = new double[T];                                        // rowsum(dO * O)
-        for (int i = 0; i < T; i++) delta[i] = DoubleKernels.dot(dO, base + i * D, o, base + i * D, D);
+        for (int i = 0; i < T; i++) delta[i] = DoubleKernels.dot(dO, base + i * R, o, base + i * R, D);
         double[] gq = new double[T * D];                                       // dq / scale
         double[] p = new double[BQ * BK], ds = new double[BQ * BK];             // tiles [BQ][BK]
         for (int j0 = 0; j0 < T; j0 += BK) {
@@ -160,21 +175,21 @@ final class FusedDouble {
                     scoreRow(qs, i * D, kt, j0, j1, lo, hi, p, ro);
                     if (kb != null) for (int j = lo; j < hi; j++) p[ro + j - j0] += kb[j];
                     expShift(p, ro + a, ro + e, li);                         // P = exp(S - lse)
-                    scoreRow(dO, base + i * D, vt, j0, j1, lo, hi, ds, ro);   // dP = dO V^T
+                    scoreRow(dO, base + i * R, vt, j0, j1, lo, hi, ds, ro);   // dP = dO V^T
                     double di = delta[i];
                     for (int x = ro + a; x < ro + e; x++) ds[x] = p[x] * (ds[x] - di);   // dS = P (dP - delta)
-                    rowCombine(ds, ro + a, 1, e - a, k, base + lo * D, D, gq, i * D, D, true);   // dQ += dS K
+                    rowCombine(ds, ro + a, 1, e - a, k, base + lo * R, R, gq, i * D, D, true);   // dQ += dS K
                 }
                 for (int j = j0; j < j1; j++) {
                     if (kb != null && kb[j] != 0.0) continue;                 // padding key: no gradient
                     int ra = Math.max(j, i0), rb = Math.min(i1, window > 0 ? j + window : T);
                     if (ra >= rb) continue;
-                    int w0 = (ra - i0) * BK + (j - j0), jb = base + j * D;
-                    rowCombine(p, w0, BK, rb - ra, dO, base + ra * D, D, dv, jb, D, true);   // dV += P^T dO
+                    int w0 = (ra - i0) * BK + (j - j0), jb = base + j * R;
+                    rowCombine(p, w0, BK, rb - ra, dO, base + ra * R, R, dv, jb, D, true);   // dV += P^T dO
                     rowCombine(ds, w0, BK, rb - ra, qs, ra * D, D, dk, jb, D, true);         // dK += dS^T (scale Q)
                 }
             }
         }
-        for (int x = 0; x < T * D; x++) dq[base + x] = gq[x] * scale;
+        for (int i = 0; i < T; i++) for (int d = 0; d < D; d++) dq[base + i * R + d] = gq[i * D + d] * scale;
     }
 }

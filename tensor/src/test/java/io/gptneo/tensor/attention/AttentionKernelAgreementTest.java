@@ -64,5 +64,21 @@ class AttentionKernelAgreementTest {
                 assertTrue(relDiff(a, r) <= TOL, kern.name() + " " + n + " diff " + relDiff(a, r));
             }
         }
+
+        // the packed layout [B, T, H*D] (fused indexes it in place; the others go through the permuting default)
+        INDArray qp = Packing.fromHeads(q), kp = Packing.fromHeads(k), vp = Packing.fromHeads(v), dp = Packing.fromHeads(dOut);
+        for (AttentionKernel kern : nd4jTooSlow ? List.of(new FusedAttention(), ref)
+                : List.of(new FusedAttention(), new Nd4jDotProductAttention(), ref)) {
+            Forward f = kern.forwardPacked(qp, kp, vp, H, mask, window, scale, true);
+            assertEquals(List.of((long) B, (long) t, (long) H * d), List.of(f.out().size(0), f.out().size(1), f.out().size(2)));
+            INDArray ro = Packing.fromHeads(rf.out());
+            assertTrue(relDiff(f.out(), ro) <= TOL, kern.name() + " packed out diff " + relDiff(f.out(), ro));
+            Grads g = kern.backwardPacked(f, qp, kp, vp, H, mask, window, scale, dp);
+            INDArray[] got = {g.dq(), g.dk(), g.dv()}, want = {rg.dq(), rg.dk(), rg.dv()};
+            for (int i = 0; i < 3; i++) {
+                INDArray r = Packing.fromHeads(want[i]);
+                assertTrue(relDiff(got[i], r) <= TOL, kern.name() + " packed grad " + i + " diff " + relDiff(got[i], r));
+            }
+        }
     }
 }
