@@ -24,8 +24,7 @@ public final class Linear {
 
     /** {@code x [..., in] -> [..., out]}. */
     public Tensor forward(Tensor x) {
-        Tensor y = Ops.linear(x, weight, bias);
-        return adapter == null ? y : Ops.add(y, adapter.delta(x));
+        return adapter == null ? Ops.linear(x, weight, bias) : adapter.forward(x, weight, bias);
     }
 
     /** HF module path, e.g. {@code transformer.h.0.attn.attention.q_proj}. */

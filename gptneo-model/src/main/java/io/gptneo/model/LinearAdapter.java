@@ -2,6 +2,7 @@ package io.gptneo.model;
 
 import java.util.List;
 
+import io.gptneo.tensor.Ops;
 import io.gptneo.tensor.Tensor;
 
 /**
@@ -11,6 +12,14 @@ import io.gptneo.tensor.Tensor;
 public interface LinearAdapter {
     /** The additive term for input {@code x [..., in]}; returns {@code [..., out]}. */
     Tensor delta(Tensor x);
+
+    /**
+     * The adapted layer's whole output {@code x Wᵀ + b + delta(x)}. This default composes the two; an adapter may
+     * compute it as one fused operation with the same values and gradients.
+     */
+    default Tensor forward(Tensor x, Tensor weight, Tensor bias) {
+        return Ops.add(Ops.linear(x, weight, bias), delta(x));
+    }
 
     /** The adapter's trainable tensors. */
     List<Tensor> parameters();

@@ -56,6 +56,12 @@ public final class LoraLinear implements LinearAdapter {
         return Ops.scale(Ops.linear(h, b, null), scaling);  // [..., out]
     }
 
+    /** The base layer plus this side path as one fused operation ({@link Ops#loraLinear}), same values as the composition. */
+    @Override public Tensor forward(Tensor x, Tensor weight, Tensor bias) {
+        if (merged) throw new IllegalStateException(base.name() + ": adapter is merged into the weight; unmerge first");
+        return Ops.loraLinear(x, weight, bias, a, b, scaling, training ? dropout : 0, dropoutSeed());
+    }
+
     /** Seed of this adapter's dropout mask: a pure function of (step seed, adapter index), never of a call count. */
     long dropoutSeed() {
         long z = stepSeed * 0x9E3779B97F4A7C15L + (index + 1) * 0xBF58476D1CE4E5B9L;

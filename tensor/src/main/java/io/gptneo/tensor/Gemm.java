@@ -111,6 +111,43 @@ public final class Gemm {
     }
 
     /**
+     * {@code c += alpha · op(a) · op(b)} in place; {@code c [M, N]} must be a 2-D array whose rows BLAS can address
+     * (c-order, or rows of a larger c-order matrix) and must not overlap {@code a} or {@code b}. Lets a second product
+     * land on the first one's result (a LoRA side path on its base projection) without a separate add.
+     */
+    public static void mmAccumulate(INDArray a, INDArray b, boolean transA, boolean transB, double alpha, INDArray c) {
+        if (a.rank() != 2 || b.rank() != 2 || c.rank() != 2 || a.dataType() != b.dataType() || c.dataType() != a.dataType()
+                || (a.dataType() != DataType.FLOAT && a.dataType() != DataType.DOUBLE)) {
+            throw new IllegalArgumentException("gemm accumulate: needs 2-D FLOAT or DOUBLE arrays of one dtype, got " + a.dataType()
+                    + Arrays.toString(a.shape()) + ", " + b.dataType() + Arrays.toString(b.shape()) + " into " + c.dataType() + Arrays.toString(c.shape()));
+        }
+        long m = transA ? a.size(1) : a.size(0), k = transA ? a.size(0) : a.size(1);
+        long kb = transB ? b.size(1) : b.size(0), n = transB ? b.size(0) : b.size(1);
+        if (k != kb || c.size(0) != m || c.size(1) != n) {
+            throw new IllegalArgumentException("gemm accumulate: op(A) " + Arrays.toString(new long[] {m, k}) + " · op(B) "
+                    + Arrays.toString(new long[] {kb, n}) + " into C " + Arrays.toString(c.shape()));
+        }
+        if (m == 0 || n == 0 || k == 0) return;
+        boolean rowsAddressable = c.ordering() == 'c' && (c.stride(1) == 1 || n == 1) && (c.stride(0) >= n || m == 1);
+        if (!DIRECT || !rowsAddressable || Math.max(Math.max(m, n), k) > Integer.MAX_VALUE) {
+            c.addi(Nd4j.gemm(a, b, transA, transB).muli(alpha));
+            return;
+        }
+        Operand pa = Operand.of(a, transA), pb = Operand.of(b, transB);
+        int im = (int) m, in = (int) n, ik = (int) k, ldc = (int) Math.max(n, m == 1 ? n : c.stride(0));
+        if (a.dataType() == DataType.FLOAT) {
+            openblas.cblas_sgemm(openblas.CblasRowMajor, pa.trans, pb.trans, im, in, ik,
+                    (float) alpha, floats(pa.array), pa.ld, floats(pb.array), pb.ld, 1f, floats(c), ldc);
+        } else {
+            openblas.cblas_dgemm(openblas.CblasRowMajor, pa.trans, pb.trans, im, in, ik,
+                    alpha, doubles(pa.array), pa.ld, doubles(pb.array), pb.ld, 1.0, doubles(c), ldc);
+        }
+        Reference.reachabilityFence(pa);
+        Reference.reachabilityFence(pb);
+        Reference.reachabilityFence(c);
+    }
+
+    /**
      * An operand as BLAS sees it, row-major: the array (perhaps a c-order copy), whether to transpose it and its
      * leading dimension. An f-order [r, c] array is a row-major [c, r] one, so it is passed with the flag flipped.
      */

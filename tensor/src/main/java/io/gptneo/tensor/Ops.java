@@ -3,7 +3,6 @@ package io.gptneo.tensor;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.SplittableRandom;
 
 import io.gptneo.tensor.attention.AttentionKernel;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -124,17 +123,19 @@ public final class Ops {
         if (p == 0) return a;
         INDArray x = a.data();
         long n = x.length();
-        if (n > Integer.MAX_VALUE) throw new IllegalArgumentException("dropout: tensor too large " + Arrays.toString(x.shape()));
-        SplittableRandom rng = new SplittableRandom(seed);
+        if (n > Integer.MAX_VALUE - 16) throw new IllegalArgumentException("dropout: tensor too large " + Arrays.toString(x.shape()));
+        long[] keep = DropoutMask.keep((int) n, p, seed);
         double keepScale = 1.0 / (1.0 - p);
         INDArray mask;
         if (x.dataType() == DataType.DOUBLE) {
             double[] m = new double[(int) n];
-            for (int i = 0; i < m.length; i++) m[i] = rng.nextDouble() >= p ? keepScale : 0.0;
+            Arrays.fill(m, 1.0);
+            DropoutMask.apply(m, m.length, keep, keepScale);
             mask = JavaArrays.array(m, x.shape());
         } else {
             float[] m = new float[(int) n];
-            for (int i = 0; i < m.length; i++) m[i] = rng.nextDouble() >= p ? (float) keepScale : 0f;
+            Arrays.fill(m, 1f);
+            DropoutMask.apply(m, m.length, keep, (float) keepScale);
             mask = JavaArrays.array(m, x.shape());
         }
         return Tensor.result("dropout", x.mul(mask), new Tensor[] {a}, g -> new INDArray[] {g.mul(mask)}, mask);
@@ -318,6 +319,16 @@ public final class Ops {
             if (b != null && b.requiresGrad()) r[2] = g2.sum(0);
             return r;
         }, x2);
+    }
+
+    /**
+     * {@code linear(x, w, bias) + scaling · linear(linear(dropout(x, p, seed), a), b)} as one operation: a frozen or
+     * trainable linear with a LoRA side path, A {@code [r, in]}, B {@code [out, r]}. Same values and gradients as that
+     * composition (the dropout mask is drawn exactly as {@link #dropout} draws it), fewer passes over memory; see
+     * {@link LoraLinearOp}. {@code p = 0}: no dropout.
+     */
+    public static Tensor loraLinear(Tensor x, Tensor w, Tensor bias, Tensor a, Tensor b, double scaling, double p, long seed) {
+        return LoraLinearOp.apply(x, w, bias, a, b, scaling, p, seed);
     }
 
     // ---- lookup ------------------------------------------------------------------------------------------------
@@ -535,7 +546,7 @@ public final class Ops {
         }
     }
 
-    private static void sameDtype(String op, Tensor a, Tensor b) {
+    static void sameDtype(String op, Tensor a, Tensor b) {
         if (a.dtype() != b.dtype()) {
             throw new IllegalArgumentException(op + ": dtype mismatch " + a.dtype() + Arrays.toString(a.shape()) + " vs "
                     + b.dtype() + Arrays.toString(b.shape()));

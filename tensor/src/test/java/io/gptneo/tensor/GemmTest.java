@@ -99,6 +99,34 @@ class GemmTest {
         assertTrue(e.getMessage().contains("bias"), e.getMessage());
     }
 
+    @Test void accumulateAddsAScaledProductIntoAnyAddressableTarget() {
+        for (DataType dt : new DataType[] {DataType.FLOAT, DataType.DOUBLE}) {
+            double tol = dt == DataType.FLOAT ? 1e-5 : 1e-12;
+            INDArray a = Rand.normal(dt, 31, 1.0, 7, 3), b = Rand.normal(dt, 32, 1.0, 5, 3);
+            double[][] prod = naive(a.toDoubleMatrix(), b.transpose().toDoubleMatrix());
+            // targets: a c-order matrix, rows of a wider one at an offset, and an f-order one (no BLAS row form)
+            List<INDArray> targets = List.of(Rand.normal(dt, 33, 1.0, 7, 5),
+                    Rand.normal(dt, 34, 1.0, 9, 8).get(NDArrayIndex.interval(1, 8), NDArrayIndex.interval(2, 7)),
+                    Rand.normal(dt, 35, 1.0, 7, 5).dup('f'));
+            for (INDArray c : targets) {
+                double[][] before = c.toDoubleMatrix();
+                for (var la : layouts()) {
+                    INDArray cc = c.dup(c.ordering());
+                    INDArray target = c.isView() ? c : cc;
+                    if (c.isView()) c.assign(Nd4j.create(before).castTo(dt));
+                    Gemm.mmAccumulate(la.apply(a), b, false, true, -0.5, target);
+                    double[][] got = target.toDoubleMatrix();
+                    for (int i = 0; i < 7; i++) for (int j = 0; j < 5; j++) {
+                        double want = before[i][j] - 0.5 * prod[i][j];
+                        assertEquals(want, got[i][j], tol * (1 + Math.abs(want)), dt + " strides " + java.util.Arrays.toString(target.stride()) + " at " + i + "," + j);
+                    }
+                }
+            }
+            var e = assertThrows(IllegalArgumentException.class, () -> Gemm.mmAccumulate(a, b, false, true, 1, Nd4j.zeros(dt, 7, 4)));
+            assertTrue(e.getMessage().contains("[7, 4]"), e.getMessage());
+        }
+    }
+
     @Test void sameResultsAsNd4jGemmInsideAWorkspace() {
         INDArray a = Rand.normal(DataType.FLOAT, 3, 1.0, 64, 48), w = Rand.normal(DataType.FLOAT, 4, 1.0, 32, 48);
         INDArray want = Nd4j.gemm(a, w, false, true);

@@ -106,6 +106,37 @@ class OpsGradCheckTest {
         }
     }
 
+    /** The fused LoRA linear: every input trainable, with and without dropout, on a permuted (non-contiguous) input. */
+    @Test void loraLinear() {
+        check("loraLinear dropout 0.3", t -> Ops.loraLinear(t[0], t[1], t[2], t[3], t[4], 2.0, 0.3, 77), p(2, 3, 5), p(4, 5), p(4), p(2, 5), p(4, 2));
+        check("loraLinear no dropout, no bias", t -> Ops.loraLinear(t[0], t[1], null, t[2], t[3], 0.5, 0, 1), p(3, 5), p(4, 5), p(2, 5), p(4, 2));
+        check("loraLinear on permuted", t -> Ops.loraLinear(permuted(t[0], 1, 0, 2), t[1], t[2], t[3], t[4], 1.5, 0.2, 5),
+                p(3, 2, 5), p(4, 5), p(4), p(3, 5), p(4, 3));
+    }
+
+    /** Fused and composed LoRA layers agree in float32: output and every gradient, dropout drawn alike. */
+    @Test void loraLinearMatchesTheComposition() {
+        for (double drop : new double[] {0, 0.25}) {
+            DataType f = DataType.FLOAT;
+            INDArray x = Rand.normal(f, 1, 1.0, 2, 9, 16), w = Rand.normal(f, 2, 0.2, 12, 16), bias = Rand.normal(f, 3, 1.0, 12);
+            INDArray a = Rand.normal(f, 4, 0.3, 4, 16), b = Rand.normal(f, 5, 0.3, 12, 4), up = Rand.normal(f, 6, 1.0, 2, 9, 12);
+            Tensor[] fused = {Tensor.parameter(x.dup()), Tensor.parameter(w.dup()), Tensor.parameter(bias.dup()), Tensor.parameter(a.dup()), Tensor.parameter(b.dup())};
+            Tensor[] comp = {Tensor.parameter(x.dup()), Tensor.parameter(w.dup()), Tensor.parameter(bias.dup()), Tensor.parameter(a.dup()), Tensor.parameter(b.dup())};
+            Tensor yf = Ops.loraLinear(fused[0], fused[1], fused[2], fused[3], fused[4], 2.0, drop, 4242);
+            Tensor yc = Ops.add(Ops.linear(comp[0], comp[1], comp[2]),
+                    Ops.scale(Ops.linear(Ops.linear(Ops.dropout(comp[0], drop, 4242), comp[3], null), comp[4], null), 2.0));
+            assertTrue(yf.data().equalsWithEps(yc.data(), 1e-5), "drop " + drop + " output max diff " + yf.data().sub(yc.data()).amaxNumber());
+            yf.backward(up.dup());
+            yc.backward(up.dup());
+            String[] names = {"x", "W", "bias", "A", "B"};
+            for (int i = 0; i < names.length; i++) {
+                INDArray gf = fused[i].grad(), gc = comp[i].grad();
+                double scale = 1 + gc.amaxNumber().doubleValue();
+                assertTrue(gf.sub(gc).amaxNumber().doubleValue() <= 1e-5 * scale, "drop " + drop + " d" + names[i] + " max diff " + gf.sub(gc).amaxNumber());
+            }
+        }
+    }
+
     @Test void crossEntropyMatchesDefinition() {
         INDArray logits = Rand.uniform(DataType.DOUBLE, 11, -3, 3, 3, 5);
         int[] targets = {4, 0, 2};
