@@ -1,0 +1,46 @@
+package io.gptneo.tensor;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.SplittableRandom;
+
+import org.junit.jupiter.api.Test;
+
+/** The integer-threshold mask equals the definition (keep iff nextDouble() >= p) draw for draw. */
+class DropoutMaskTest {
+
+    @Test void keepBitsMatchTheNextDoubleDefinition() {
+        double[] ps = {0.05, 0.3, 0.5, 0.999, 1e-9, Math.nextUp(0.25), 0x1.0p-53 * 3};
+        int[] sizes = {1, 63, 64, 65, 1000};
+        long seed = 17;
+        for (double p : ps) {
+            for (int n : sizes) {
+                long[] bits = DropoutMask.keep(n, p, ++seed);
+                SplittableRandom rng = new SplittableRandom(seed);
+                int kept = 0;
+                for (int i = 0; i < n; i++) {
+                    boolean want = rng.nextDouble() >= p;
+                    assertEquals(want, DropoutMask.kept(bits, i), "p=" + p + " n=" + n + " element " + i);
+                    if (want) kept++;
+                }
+                for (int i = n; i < bits.length * 64; i++) assertTrue(!DropoutMask.kept(bits, i), "bit past the end set: " + i);
+                if (n == 1000 && p == 0.5) assertTrue(kept > 400 && kept < 600, "kept " + kept);
+            }
+        }
+    }
+
+    @Test void applyZeroesDroppedAndScalesKept() {
+        long[] bits = DropoutMask.keep(130, 0.4, 3);
+        float[] v = new float[130];
+        double[] d = new double[130];
+        for (int i = 0; i < v.length; i++) { v[i] = i + 1; d[i] = -(i + 1); }
+        DropoutMask.apply(v, v.length, bits, 2.5f);
+        DropoutMask.apply(d, d.length, bits, 2.5);
+        for (int i = 0; i < v.length; i++) {
+            boolean k = DropoutMask.kept(bits, i);
+            assertEquals(k ? (i + 1) * 2.5f : 0f, v[i], 0f);
+            assertEquals(k ? -(i + 1) * 2.5 : 0.0, d[i], 0.0);
+        }
+    }
+}
