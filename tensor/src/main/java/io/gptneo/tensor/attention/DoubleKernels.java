@@ -17,6 +17,12 @@ final class DoubleKernels {
         }
     }
 
+    /** {@code rowCombine} for four output rows (rows ρ of w and out at wOff + ρ*wRow, o + ρ*oRow). */
+    static void rowCombine4(double[] w, int wOff, int wRow, int wStride, int count,
+                            double[] m, int mOff, int mStride, double[] out, int o, int oRow, int n, boolean accumulate) {
+        for (int r = 0; r < 4; r++) rowCombine(w, wOff + r * wRow, wStride, count, m, mOff, mStride, out, o + r * oRow, n, accumulate);
+    }
+
     static double max(double[] s, int from, int to) {
         double mx = Double.NEGATIVE_INFINITY;
         for (int x = from; x < to; x++) mx = Math.max(mx, s[x]);

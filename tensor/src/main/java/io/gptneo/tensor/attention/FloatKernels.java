@@ -57,6 +57,80 @@ final class FloatKernels {
         }
     }
 
+    /**
+     * {@link #rowCombine} for four output rows at once: {@code out[o + ρ*oRow + x] (+)= sum_c w[wOff + ρ*wRow + c*wStride]
+     * * m[mOff + c*mStride + x]} for ρ in [0, 4). Each loaded vector of m feeds four rows (16 accumulators, within
+     * AVX-512's 32 registers), so a row of the matrix is read once per four output rows instead of once per row.
+     */
+    static void rowCombine4(float[] w, int wOff, int wRow, int wStride, int count,
+                            float[] m, int mOff, int mStride, float[] out, int o, int oRow, int n, boolean accumulate) {
+        int x = 0;
+        for (; x + 4 * L <= n; x += 4 * L) {
+            FloatVector a00, a01, a02, a03, a10, a11, a12, a13, a20, a21, a22, a23, a30, a31, a32, a33;
+            if (accumulate) {
+                a00 = FloatVector.fromArray(SP, out, o + x + 0 * L);
+                a01 = FloatVector.fromArray(SP, out, o + x + 1 * L);
+                a02 = FloatVector.fromArray(SP, out, o + x + 2 * L);
+                a03 = FloatVector.fromArray(SP, out, o + x + 3 * L);
+                a10 = FloatVector.fromArray(SP, out, o + 1 * oRow + x + 0 * L);
+                a11 = FloatVector.fromArray(SP, out, o + 1 * oRow + x + 1 * L);
+                a12 = FloatVector.fromArray(SP, out, o + 1 * oRow + x + 2 * L);
+                a13 = FloatVector.fromArray(SP, out, o + 1 * oRow + x + 3 * L);
+                a20 = FloatVector.fromArray(SP, out, o + 2 * oRow + x + 0 * L);
+                a21 = FloatVector.fromArray(SP, out, o + 2 * oRow + x + 1 * L);
+                a22 = FloatVector.fromArray(SP, out, o + 2 * oRow + x + 2 * L);
+                a23 = FloatVector.fromArray(SP, out, o + 2 * oRow + x + 3 * L);
+                a30 = FloatVector.fromArray(SP, out, o + 3 * oRow + x + 0 * L);
+                a31 = FloatVector.fromArray(SP, out, o + 3 * oRow + x + 1 * L);
+                a32 = FloatVector.fromArray(SP, out, o + 3 * oRow + x + 2 * L);
+                a33 = FloatVector.fromArray(SP, out, o + 3 * oRow + x + 3 * L);
+            } else {
+                a00 = a01 = a02 = a03 = a10 = a11 = a12 = a13 = a20 = a21 = a22 = a23 = a30 = a31 = a32 = a33 = FloatVector.zero(SP);
+            }
+            int wi = wOff, mi = mOff + x;
+            for (int c = 0; c < count; c++, wi += wStride, mi += mStride) {
+                FloatVector m0 = FloatVector.fromArray(SP, m, mi), m1 = FloatVector.fromArray(SP, m, mi + L);
+                FloatVector m2 = FloatVector.fromArray(SP, m, mi + 2 * L), m3 = FloatVector.fromArray(SP, m, mi + 3 * L);
+                FloatVector w0 = FloatVector.broadcast(SP, w[wi]);
+                a00 = m0.fma(w0, a00); a01 = m1.fma(w0, a01); a02 = m2.fma(w0, a02); a03 = m3.fma(w0, a03);
+                FloatVector w1 = FloatVector.broadcast(SP, w[wi + wRow]);
+                a10 = m0.fma(w1, a10); a11 = m1.fma(w1, a11); a12 = m2.fma(w1, a12); a13 = m3.fma(w1, a13);
+                FloatVector w2 = FloatVector.broadcast(SP, w[wi + 2 * wRow]);
+                a20 = m0.fma(w2, a20); a21 = m1.fma(w2, a21); a22 = m2.fma(w2, a22); a23 = m3.fma(w2, a23);
+                FloatVector w3 = FloatVector.broadcast(SP, w[wi + 3 * wRow]);
+                a30 = m0.fma(w3, a30); a31 = m1.fma(w3, a31); a32 = m2.fma(w3, a32); a33 = m3.fma(w3, a33);
+            }
+            a00.intoArray(out, o + x + 0 * L); a01.intoArray(out, o + x + 1 * L); a02.intoArray(out, o + x + 2 * L); a03.intoArray(out, o + x + 3 * L);
+            a10.intoArray(out, o + 1 * oRow + x + 0 * L); a11.intoArray(out, o + 1 * oRow + x + 1 * L); a12.intoArray(out, o + 1 * oRow + x + 2 * L); a13.intoArray(out, o + 1 * oRow + x + 3 * L);
+            a20.intoArray(out, o + 2 * oRow + x + 0 * L); a21.intoArray(out, o + 2 * oRow + x + 1 * L); a22.intoArray(out, o + 2 * oRow + x + 2 * L); a23.intoArray(out, o + 2 * oRow + x + 3 * L);
+            a30.intoArray(out, o + 3 * oRow + x + 0 * L); a31.intoArray(out, o + 3 * oRow + x + 1 * L); a32.intoArray(out, o + 3 * oRow + x + 2 * L); a33.intoArray(out, o + 3 * oRow + x + 3 * L);
+        }
+        for (; x < n; x += L) {                                  // remaining columns, one (masked) vector per row
+            var mask = SP.indexInRange(x, n);
+            FloatVector b0, b1, b2, b3;
+            if (accumulate) {
+                b0 = FloatVector.fromArray(SP, out, o + x, mask);
+                b1 = FloatVector.fromArray(SP, out, o + oRow + x, mask);
+                b2 = FloatVector.fromArray(SP, out, o + 2 * oRow + x, mask);
+                b3 = FloatVector.fromArray(SP, out, o + 3 * oRow + x, mask);
+            } else {
+                b0 = b1 = b2 = b3 = FloatVector.zero(SP);
+            }
+            int wi = wOff, mi = mOff + x;
+            for (int c = 0; c < count; c++, wi += wStride, mi += mStride) {
+                FloatVector mv = FloatVector.fromArray(SP, m, mi, mask);
+                b0 = mv.fma(FloatVector.broadcast(SP, w[wi]), b0);
+                b1 = mv.fma(FloatVector.broadcast(SP, w[wi + wRow]), b1);
+                b2 = mv.fma(FloatVector.broadcast(SP, w[wi + 2 * wRow]), b2);
+                b3 = mv.fma(FloatVector.broadcast(SP, w[wi + 3 * wRow]), b3);
+            }
+            b0.intoArray(out, o + x, mask);
+            b1.intoArray(out, o + oRow + x, mask);
+            b2.intoArray(out, o + 2 * oRow + x, mask);
+            b3.intoArray(out, o + 3 * oRow + x, mask);
+        }
+    }
+
     /** Max of s[from, to). */
     static float max(float[] s, int from, int to) {
         int x = from;

@@ -25,6 +25,8 @@ import java.util.stream.IntStream;
  */
 final class FusedFloat {
     static final int BQ = 64, BK = 64;
+    /** Query rows (forward, backward) and keys (backward) that one micro-kernel call serves together. */
+    static final int G = 4;
 
     final int nB, nH, nT, nD, window;
     /** Elements between consecutive rows of one head: D (heads-major) or H*D (packed). */
@@ -100,16 +102,27 @@ final class FusedFloat {
     }
 
     /**
-     * Dot products of the D-row a[ao, ao+D) with columns [j0, j1) of mt ([D][ldT], a transposed K or V), restricted
-     * to an L-aligned cover of [lo, hi), written to s[so + (j - j0)]. Columns outside [lo, hi) may hold junk and are
-     * never read.
+     * {@code out} rows ρ in [0, g) (at o + ρ*oRow) (+)= rows of w (at wOff + ρ*wRow, stepping wStride) times the
+     * [count][n] matrix m: four rows per call of the register-blocked micro-kernel, the rest one by one.
      */
-    private void scoreRow(float[] a, int ao, float[] mt, int j0, int j1, int lo, int hi, float[] s, int so) {
-        int c0 = alignDown(lo - j0, L);
-        int c1 = Math.min(j1 - j0, alignDown(hi - j0 + L - 1, L));
-        rowCombine(a, ao, 1, nD, mt, j0 + c0, ldT, s, so + c0, c1 - c0, false);
+    private static void combine(int g, float[] w, int wOff, int wRow, int wStride, int count,
+                                float[] m, int mOff, int mStride, float[] out, int o, int oRow, int n, boolean accumulate) {
+        int r = 0;
+        for (; r + 4 <= g; r += 4)
+            FloatKernels.rowCombine4(w, wOff + r * wRow, wRow, wStride, count, m, mOff, mStride, out, o + r * oRow, oRow, n, accumulate);
+        for (; r < g; r++) rowCombine(w, wOff + r * wRow, wStride, count, m, mOff, mStride, out, o + r * oRow, n, accumulate);
     }
 
+    /** Keys [lo, hi) that query row i may see within the key tile [j0, j1) (empty when lo >= hi). */
+    private int lo(int i, int j0) { return Math.max(j0, firstKey(i)); }
+
+    private static int hi(int i, int j1) { return Math.min(j1, i + 1); }
+
+    /**
+     * Forward of one (batch, head): query rows go through in groups of G = 4 that share every loaded key and value
+     * vector (scores and P·V both through {@link #combine}). A group computes scores over the L-aligned cover of the
+     * union of its rows' key ranges; each row then masks what it may not see to -inf, so its softmax is its own.
+     */
     private void forwardHead(int bh, float[] q, float[] k, float[] v, float[] out, float[] lse) {
         final int T = nT, D = nD, R = rs, base = head(bh);
         float[] qs = scaledCopy(q, base);
@@ -117,7 +130,7 @@ final class FusedFloat {
         float[] vh = packed ? gather(v, base) : v;                          // V rows, D apart from vb
         final int vb = packed ? 0 : base;
         float[] kb = keyBias(bh / nH);
-        float[] s = new float[BK];
+        float[] s = new float[G * BK];                                       // scores / probabilities [G][BK]
         float[] acc = new float[BQ * D];
         float[] m = new float[BQ], l = new float[BQ];
         for (int i0 = 0; i0 < T; i0 += BQ) {
@@ -128,24 +141,40 @@ final class FusedFloat {
             // only key tiles that intersect the band of this query tile: [firstKey(i0), i1)
             for (int j0 = alignDown(firstKey(i0), L); j0 < i1; j0 += BK) {
                 int j1 = Math.min(i1, j0 + BK);
-                for (int r = 0; r < nq; r++) {
-                    int i = i0 + r;
-                    int lo = Math.max(j0, firstKey(i)), hi = Math.min(j1, i + 1);
-                    if (lo >= hi) continue;
-                    scoreRow(qs, i * D, kt, j0, j1, lo, hi, s, 0);
-                    int a = lo - j0, e = hi - j0;
-                    if (kb != null) for (int j = lo; j < hi; j++) s[j - j0] += kb[j];
-                    float mt = max(s, a, e);
-                    if (mt == Float.NEGATIVE_INFINITY) continue;            // every key here is padding
-                    float mOld = m[r], mNew = Math.max(mOld, mt);
-                    if (mNew != mOld && l[r] != 0f) {                       // rescale what we have so far
-                        float corr = (float) Math.exp(mOld - mNew);
-                        FloatKernels.scale(acc, r * D, r * D + D, corr);
-                        l[r] *= corr;
+                for (int r0 = 0; r0 < nq; r0 += G) {
+                    int g = Math.min(G, nq - r0), ulo = Integer.MAX_VALUE, uhi = Integer.MIN_VALUE;
+                    for (int ro = 0; ro < g; ro++) {
+                        int i = i0 + r0 + ro, lo = lo(i, j0), hi = hi(i, j1);
+                        if (lo < hi) { ulo = Math.min(ulo, lo); uhi = Math.max(uhi, hi); }
                     }
-                    l[r] += expShiftSum(s, a, e, mNew);                     // s[a,e) now holds p = exp(s - m)
-                    m[r] = mNew;
-                    rowCombine(s, a, 1, e - a, vh, vb + lo * D, D, acc, r * D, D, true);   // acc += p V
+                    if (ulo >= uhi) continue;
+                    int c0 = alignDown(ulo - j0, L), c1 = Math.min(j1 - j0, alignDown(uhi - j0 + L - 1, L));
+                    combine(g, qs, (i0 + r0) * D, D, 1, D, kt, j0 + c0, ldT, s, c0, BK, c1 - c0, false);   // S = Q K^T
+                    int a = ulo - j0, e = uhi - j0;
+                    for (int ro = 0; ro < g; ro++) {
+                        int r = r0 + ro, i = i0 + r, so = ro * BK, lo = lo(i, j0), hi = hi(i, j1);
+                        if (lo >= hi) {
+                            Arrays.fill(s, so + a, so + e, 0f);
+                            continue;
+                        }
+                        Arrays.fill(s, so + a, so + lo - j0, Float.NEGATIVE_INFINITY);     // keys this row may not see
+                        Arrays.fill(s, so + hi - j0, so + e, Float.NEGATIVE_INFINITY);
+                        if (kb != null) for (int j = lo; j < hi; j++) s[so + j - j0] += kb[j];
+                        float mt = max(s, so + a, so + e);
+                        if (mt == Float.NEGATIVE_INFINITY) {                   // every key here is padding
+                            Arrays.fill(s, so + a, so + e, 0f);
+                            continue;
+                        }
+                        float mOld = m[r], mNew = Math.max(mOld, mt);
+                        if (mNew != mOld && l[r] != 0f) {                       // rescale what we have so far
+                            float corr = (float) Math.exp(mOld - mNew);
+                            FloatKernels.scale(acc, r * D, r * D + D, corr);
+                            l[r] *= corr;
+                        }
+                        l[r] += expShiftSum(s, so + a, so + e, mNew);           // s now holds p = exp(s - m), 0 where masked
+                        m[r] = mNew;
+                    }
+                    combine(g, s, a, BK, 1, e - a, vh, vb + ulo * D, D, acc, r0 * D, D, D, true);   // acc += P V
                 }
             }
             for (int r = 0; r < nq; r++) {
@@ -162,6 +191,11 @@ final class FusedFloat {
         }
     }
 
+    /**
+     * Backward of one (batch, head), recomputing P tile by tile. Query rows go through in groups of G (S, dP = dO V^T
+     * and dQ += dS K), then keys in groups of G (dV += P^T dO, dK += dS^T Q). Both tiles P and dS hold exact zeros
+     * wherever a query may not see a key, so the groups may run over the union of their members' ranges.
+     */
     private void backwardHead(int bh, float[] q, float[] k, float[] v, float[] o, float[] dO, float[] lse,
                               float[] dq, float[] dk, float[] dv) {
         final int T = nT, D = nD, R = rs, base = head(bh);
@@ -178,36 +212,50 @@ final class FusedFloat {
         float[] gq = new float[T * D];                                       // dq / scale
         float[] p = new float[BQ * BK], ds = new float[BQ * BK];             // tiles [BQ][BK]
         for (int j0 = 0; j0 < T; j0 += BK) {
-            int j1 = Math.min(T, j0 + BK);
+            int j1 = Math.min(T, j0 + BK), nk = j1 - j0;
             int iEnd = window > 0 ? Math.min(T, j1 - 1 + window) : T;        // rows that can see a key of this tile
             for (int i0 = alignDown(j0, BQ); i0 < iEnd; i0 += BQ) {
                 int i1 = Math.min(T, i0 + BQ), nq = i1 - i0;
-                for (int r = 0; r < nq; r++) {
-                    int i = i0 + r, ro = r * BK;
-                    int lo = Math.max(j0, firstKey(i)), hi = Math.min(j1, i + 1);
-                    if (lo >= hi) continue;
-                    int a = lo - j0, e = hi - j0;
-                    float li = lse[bh * T + i];
-                    if (li == Float.POSITIVE_INFINITY) {                    // row without keys: no gradient
-                        Arrays.fill(p, ro + a, ro + e, 0f);
-                        Arrays.fill(ds, ro + a, ro + e, 0f);
-                        continue;
+                Arrays.fill(p, 0, nq * BK, 0f);
+                Arrays.fill(ds, 0, nq * BK, 0f);
+                for (int r0 = 0; r0 < nq; r0 += G) {
+                    int g = Math.min(G, nq - r0), ulo = Integer.MAX_VALUE, uhi = Integer.MIN_VALUE;
+                    for (int ro = 0; ro < g; ro++) {
+                        int i = i0 + r0 + ro, lo = lo(i, j0), hi = hi(i, j1);
+                        if (lo < hi && lse[bh * T + i] != Float.POSITIVE_INFINITY) { ulo = Math.min(ulo, lo); uhi = Math.max(uhi, hi); }
                     }
-                    scoreRow(qs, i * D, kt, j0, j1, lo, hi, p, ro);
-                    if (kb != null) for (int j = lo; j < hi; j++) p[ro + j - j0] += kb[j];
-                    expShift(p, ro + a, ro + e, li);                         // P = exp(S - lse)
-                    scoreRow(dOh, hb + i * D, vt, j0, j1, lo, hi, ds, ro);   // dP = dO V^T
-                    float di = delta[i];
-                    for (int x = ro + a; x < ro + e; x++) ds[x] = p[x] * (ds[x] - di);   // dS = P (dP - delta)
-                    rowCombine(ds, ro + a, 1, e - a, kh, hb + lo * D, D, gq, i * D, D, true);   // dQ += dS K
+                    if (ulo >= uhi) continue;                                // nothing to see (rows without keys: no gradient)
+                    int c0 = alignDown(ulo - j0, L), c1 = Math.min(nk, alignDown(uhi - j0 + L - 1, L));
+                    int to = r0 * BK;
+                    combine(g, qs, (i0 + r0) * D, D, 1, D, kt, j0 + c0, ldT, p, to + c0, BK, c1 - c0, false);    // S = Q K^T
+                    combine(g, dOh, hb + (i0 + r0) * D, D, 1, D, vt, j0 + c0, ldT, ds, to + c0, BK, c1 - c0, false);   // dP = dO V^T
+                    for (int ro = 0; ro < g; ro++) {
+                        int i = i0 + r0 + ro, ro0 = to + ro * BK, lo = lo(i, j0), hi = hi(i, j1);
+                        float li = lse[bh * T + i];
+                        if (lo >= hi || li == Float.POSITIVE_INFINITY) {
+                            Arrays.fill(p, ro0 + c0, ro0 + c1, 0f);
+                            Arrays.fill(ds, ro0 + c0, ro0 + c1, 0f);
+                            continue;
+                        }
+                        int a = lo - j0, e = hi - j0;
+                        Arrays.fill(p, ro0 + c0, ro0 + a, 0f);                  // outside this row's keys: exact zeros
+                        Arrays.fill(p, ro0 + e, ro0 + c1, 0f);
+                        Arrays.fill(ds, ro0 + c0, ro0 + a, 0f);
+                        Arrays.fill(ds, ro0 + e, ro0 + c1, 0f);
+                        if (kb != null) for (int j = lo; j < hi; j++) p[ro0 + j - j0] += kb[j];
+                        expShift(p, ro0 + a, ro0 + e, li);                      // P = exp(S - lse)
+                        float di = delta[i];
+                        for (int x = ro0 + a; x < ro0 + e; x++) ds[x] = p[x] * (ds[x] - di);   // dS = P (dP - delta)
+                    }
+                    combine(g, ds, to + c0, BK, 1, c1 - c0, kh, hb + (j0 + c0) * D, D, gq, (i0 + r0) * D, D, D, true);   // dQ += dS K
                 }
-                for (int j = j0; j < j1; j++) {
-                    if (kb != null && kb[j] != 0f) continue;                 // padding key: no gradient
-                    int ra = Math.max(j, i0), rb = Math.min(i1, window > 0 ? j + window : T);
+                for (int j = j0; j < j1; j += G) {
+                    int g = Math.min(G, j1 - j);
+                    int ra = Math.max(j, i0), rb = Math.min(i1, window > 0 ? j + g - 1 + window : T);   // rows any of the group sees
                     if (ra >= rb) continue;
                     int w0 = (ra - i0) * BK + (j - j0), jb = hb + j * D;
-                    rowCombine(p, w0, BK, rb - ra, dOh, hb + ra * D, D, dvh, jb, D, true);   // dV += P^T dO
-                    rowCombine(ds, w0, BK, rb - ra, qs, ra * D, D, dkh, jb, D, true);        // dK += dS^T (scale Q)
+                    combine(g, p, w0, 1, BK, rb - ra, dOh, hb + ra * D, D, dvh, jb, D, D, true);   // dV += P^T dO
+                    combine(g, ds, w0, 1, BK, rb - ra, qs, ra * D, D, dkh, jb, D, D, true);        // dK += dS^T (scale Q)
                 }
             }
         }
