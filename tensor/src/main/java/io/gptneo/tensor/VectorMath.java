@@ -30,7 +30,9 @@ public final class VectorMath {
     public static FloatVector exp(FloatVector x) {
         VectorSpecies<Float> sp = x.species();
         VectorMask<Float> under = x.lt(MIN_ARG), over = x.compare(VectorOperators.GT, MAX_ARG);
-        FloatVector c = x.max(MIN_ARG).min(MAX_ARG);
+        // out-of-range lanes compute exp(0) and are blended away below; clamped to MIN_ARG they would produce a
+        // subnormal product (masked attention scores are -inf), which x86 may handle with a slow microcode assist
+        FloatVector c = x.blend(0f, under.or(over));
         FloatVector kr = c.mul(LOG2E).add(ROUND);                  // k + 1.5·2^23: k sits in the low mantissa bits
         FloatVector k = kr.sub(ROUND);
         FloatVector r = k.fma(FloatVector.broadcast(sp, -LN2_HI), c);

@@ -21,12 +21,14 @@ class VectorMathTest {
         }
         assertTrue(worst < 3e-7, "exp max relative error " + worst);
         float[] edge = new float[SP.length()];
-        edge[0] = Float.NEGATIVE_INFINITY; edge[1] = -100f; edge[2] = 100f; edge[3] = 0f;
+        edge[0] = Float.NEGATIVE_INFINITY; edge[1] = -100f; edge[2] = 100f; edge[3] = 0f; edge[4] = Float.NaN; edge[5] = -87.3f;
         float[] e = VectorMath.exp(FloatVector.fromArray(SP, edge, 0)).toArray();
         assertEquals(0f, e[0]);
         assertEquals(0f, e[1]);
         assertEquals(Float.POSITIVE_INFINITY, e[2]);
         assertEquals(1f, e[3]);
+        assertTrue(Float.isNaN(e[4]), "exp(NaN) = " + e[4]);
+        assertEquals(Math.exp(-87.3f), e[5], 3e-7 * Math.exp(-87.3f));
     }
 
     @Test void tanhAndSum() {
