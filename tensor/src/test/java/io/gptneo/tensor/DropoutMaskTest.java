@@ -28,6 +28,11 @@ class DropoutMaskTest {
                 if (n == 1000 && p == 0.5) assertTrue(kept > 400 && kept < 600, "kept " + kept);
             }
         }
+        // several parallel blocks of 64K draws, and a ragged end
+        int n = 200_003;
+        long[] bits = DropoutMask.keep(n, 0.05, 99);
+        SplittableRandom rng = new SplittableRandom(99);
+        for (int i = 0; i < n; i++) assertEquals(rng.nextDouble() >= 0.05, DropoutMask.kept(bits, i), "element " + i + " of " + n);
     }
 
     @Test void applyZeroesDroppedAndScalesKept() {
