@@ -46,7 +46,7 @@ final class LayerNormKernel {
         rows(n, c, (lo, hi) -> {
             for (int i = lo; i < hi; i++) {
                 int o = i * c;
-                stats(null, xs, o, c, eps, mean, rstd, i);
+                statsFloat(xs, o, c, eps, mean, rstd, i);
                 float m = (float) mean[i], r = (float) rstd[i];
                 for (int j = 0; j < c; j++) y[o + j] = (xs[o + j] - m) * r * gs[j] + bs[j];
             }
@@ -63,31 +63,86 @@ final class LayerNormKernel {
         double[] dxd = dbl && wantX ? new double[n * c] : null;
         float[] xf = dbl ? null : JavaArrays.floats(x, JavaArrays.scratch(0, n * c)), gf = dbl ? null : JavaArrays.floats(g, JavaArrays.scratch(1, n * c));
         float[] gamf = dbl ? null : JavaArrays.floats(gamma), dxf = !dbl && wantX ? JavaArrays.scratch(2, n * c) : null;
-        rows(n, c, (lo, hi) -> {
+        if (!dbl) {
+            rows(n, c, (lo, hi) -> backwardRowsFloat(lo, hi, c, xf, gf, gamf, mean, rstd, dg, db, dxf));
+        } else rows(n, c, (lo, hi) -> {
             int b = lo / rowsPerBlock(c);
             for (int i = lo; i < hi; i++) {
                 int o = i * c;
                 double m = mean[i], r = rstd[i], s1 = 0, s2 = 0;
                 for (int j = 0; j < c; j++) {
-                    double xh = ((dbl ? xd[o + j] : xf[o + j]) - m) * r, gj = dbl ? gd[o + j] : gf[o + j];
-                    double dxh = gj * (dbl ? gamd[j] : gamf[j]);
+                    double xh = (xd[o + j] - m) * r, gj = gd[o + j];
+                    double dxh = gj * gamd[j];
                     s1 += dxh;
                     s2 += dxh * xh;
                     if (dg != null) dg[b][j] += gj * xh;
                     if (db != null) db[b][j] += gj;
                 }
-                if (!wantX) continue;
+                if (dxd == null) continue;
                 double a1 = s1 / c, a2 = s2 / c;
                 for (int j = 0; j < c; j++) {
-                    double xh = ((dbl ? xd[o + j] : xf[o + j]) - m) * r;
-                    double v = r * ((dbl ? gd[o + j] : gf[o + j]) * (dbl ? gamd[j] : gamf[j]) - a1 - xh * a2);
-                    if (dbl) dxd[o + j] = v;
-                    else dxf[o + j] = (float) v;
+                    double xh = (xd[o + j] - m) * r;
+                    dxd[o + j] = r * (gd[o + j] * gamd[j] - a1 - xh * a2);
                 }
             }
         });
         INDArray dx = !wantX ? null : dbl ? JavaArrays.array(dxd, n, c) : JavaArrays.arrayPrefix(dxf, n, c);
         return new Grads(dx, wantGamma ? sumBlocks(dg, c, x.dataType()) : null, wantBeta ? sumBlocks(db, c, x.dataType()) : null);
+    }
+
+    /**
+     * Float rows [lo, hi) of backward. The two row sums run in four independent double accumulators each (one chain
+     * of dependent adds was the kernel's bottleneck: ~4 cycles per element), and dx is computed in float.
+     */
+    private static void backwardRowsFloat(int lo, int hi, int c, float[] x, float[] g, float[] gam, double[] mean, double[] rstd,
+                                          double[][] dg, double[][] db, float[] dx) {
+        int b = lo / rowsPerBlock(c);
+        double[] dgb = dg == null ? null : dg[b], dbb = db == null ? null : db[b];
+        for (int i = lo; i < hi; i++) {
+            int o = i * c;
+            double m = mean[i], r = rstd[i];
+            double p0 = 0, p1 = 0, p2 = 0, p3 = 0, q0 = 0, q1 = 0, q2 = 0, q3 = 0;   // Σ dx̂ and Σ dx̂·x̂, by j mod 4
+            int j = 0;
+            for (; j + 4 <= c; j += 4) {
+                double x0 = (x[o + j] - m) * r, x1 = (x[o + j + 1] - m) * r, x2 = (x[o + j + 2] - m) * r, x3 = (x[o + j + 3] - m) * r;
+                double d0 = g[o + j] * gam[j], d1 = g[o + j + 1] * gam[j + 1], d2 = g[o + j + 2] * gam[j + 2], d3 = g[o + j + 3] * gam[j + 3];
+                p0 += d0; p1 += d1; p2 += d2; p3 += d3;
+                q0 += d0 * x0; q1 += d1 * x1; q2 += d2 * x2; q3 += d3 * x3;
+            }
+            for (; j < c; j++) {
+                double xh = (x[o + j] - m) * r, d = g[o + j] * gam[j];
+                p0 += d;
+                q0 += d * xh;
+            }
+            if (dgb != null) for (int k = 0; k < c; k++) dgb[k] += g[o + k] * ((x[o + k] - m) * r);
+            if (dbb != null) for (int k = 0; k < c; k++) dbb[k] += g[o + k];
+            if (dx == null) continue;
+            float a1 = (float) (((p0 + p1) + (p2 + p3)) / c), a2 = (float) (((q0 + q1) + (q2 + q3)) / c), mf = (float) m, rf = (float) r;
+            for (int k = 0; k < c; k++) dx[o + k] = rf * (g[o + k] * gam[k] - a1 - (x[o + k] - mf) * rf * a2);
+        }
+    }
+
+    /** {@link #stats} for a float row, with eight independent double accumulators per sum instead of one chain. */
+    private static void statsFloat(float[] x, int o, int c, double eps, double[] mean, double[] rstd, int i) {
+        double s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
+        int j = 0;
+        for (; j + 8 <= c; j += 8) {
+            s0 += x[o + j]; s1 += x[o + j + 1]; s2 += x[o + j + 2]; s3 += x[o + j + 3];
+            s4 += x[o + j + 4]; s5 += x[o + j + 5]; s6 += x[o + j + 6]; s7 += x[o + j + 7];
+        }
+        for (; j < c; j++) s0 += x[o + j];
+        double m = (((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))) / c;
+        s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0;
+        j = 0;
+        for (; j + 8 <= c; j += 8) {
+            double d0 = x[o + j] - m, d1 = x[o + j + 1] - m, d2 = x[o + j + 2] - m, d3 = x[o + j + 3] - m;
+            double d4 = x[o + j + 4] - m, d5 = x[o + j + 5] - m, d6 = x[o + j + 6] - m, d7 = x[o + j + 7] - m;
+            s0 += d0 * d0; s1 += d1 * d1; s2 += d2 * d2; s3 += d3 * d3; s4 += d4 * d4; s5 += d5 * d5; s6 += d6 * d6; s7 += d7 * d7;
+        }
+        for (; j < c; j++) { double d = x[o + j] - m; s0 += d * d; }
+        double v = (((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))) / c;
+        mean[i] = m;
+        rstd[i] = 1.0 / Math.sqrt(v + eps);
     }
 
     /** Row mean and 1/√(var + eps) of x[o, o + c), into mean[i], rstd[i]; x is xd (DOUBLE) or, when that is null, xf. */
