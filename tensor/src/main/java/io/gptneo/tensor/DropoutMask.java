@@ -13,8 +13,8 @@ final class DropoutMask {
     private DropoutMask() {}
 
     private static final long GOLDEN_GAMMA = 0x9e3779b97f4a7c15L;     // SplittableRandom(seed)'s gamma
-    private static final VectorSpecies<Long> LS = LongVector.SPECIES_512;  // 8 draws per vector (scalar fallback below)
-    private static final boolean VECTOR = LongVector.SPECIES_PREFERRED.length() >= 8;
+    /** 512-bit lanes available (the Vector API module is in the boot layer and the CPU has them); else scalar. */
+    private static final boolean VECTOR = ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent() && Lanes.wide();
 
     /**
      * Keep bits for {@code n} elements, bit i of word i/64 set when element i is kept.
@@ -38,19 +38,7 @@ final class DropoutMask {
 
     /** Words [w0, w1) of the keep bits. */
     private static void fill(long[] bits, int w0, int w1, int n, long threshold, long seed) {
-        int w = w0;
-        if (VECTOR) {
-            LongVector step = LongVector.broadcast(LS, 8 * GOLDEN_GAMMA);
-            LongVector lane = LongVector.zero(LS).addIndex(1).mul(GOLDEN_GAMMA);      // j·γ for lanes j = 0..7
-            for (; w < w1 && (w + 1) << 6 <= n; w++) {
-                LongVector z = lane.add(seed + (((long) w << 6) + 1) * GOLDEN_GAMMA);  // seed + (i+1)·γ
-                long word = 0;
-                for (int j = 0; j < 64; j += 8, z = z.add(step)) {
-                    word |= mix64(z).lanewise(VectorOperators.LSHR, 11).compare(VectorOperators.GE, threshold).toLong() << j;
-                }
-                bits[w] = word;
-            }
-        }
+        int w = VECTOR ? Lanes.fill(bits, w0, w1, n, threshold, seed) : w0;
         for (int i = w << 6, end = Math.min(n, w1 << 6); i < end; i++) {   // the tail (and everything without 512-bit lanes)
             long u = mix64(seed + (i + 1L) * GOLDEN_GAMMA) >>> 11;
             bits[i >>> 6] |= ((threshold - 1 - u) >>> 63) << i;    // 1 iff u >= threshold
@@ -63,10 +51,33 @@ final class DropoutMask {
         return z ^ (z >>> 31);
     }
 
-    private static LongVector mix64(LongVector z) {
-        z = z.lanewise(VectorOperators.XOR, z.lanewise(VectorOperators.LSHR, 30)).mul(0xbf58476d1ce4e5b9L);
-        z = z.lanewise(VectorOperators.XOR, z.lanewise(VectorOperators.LSHR, 27)).mul(0x94d049bb133111ebL);
-        return z.lanewise(VectorOperators.XOR, z.lanewise(VectorOperators.LSHR, 31));
+    /** The vector path, in its own class so that nothing loads jdk.incubator.vector when the module is absent. */
+    private static final class Lanes {
+        private static final VectorSpecies<Long> LS = LongVector.SPECIES_512;   // 8 draws per vector
+
+        static boolean wide() { return LongVector.SPECIES_PREFERRED.length() >= 8; }
+
+        /** Whole words from w0 while below w1 and n; returns the first word not done. */
+        static int fill(long[] bits, int w0, int w1, int n, long threshold, long seed) {
+            LongVector step = LongVector.broadcast(LS, 8 * GOLDEN_GAMMA);
+            LongVector lane = LongVector.zero(LS).addIndex(1).mul(GOLDEN_GAMMA);      // j·γ for lanes j = 0..7
+            int w = w0;
+            for (; w < w1 && (w + 1) << 6 <= n; w++) {
+                LongVector z = lane.add(seed + (((long) w << 6) + 1) * GOLDEN_GAMMA);  // seed + (i+1)·γ
+                long word = 0;
+                for (int j = 0; j < 64; j += 8, z = z.add(step)) {
+                    word |= mix64(z).lanewise(VectorOperators.LSHR, 11).compare(VectorOperators.GE, threshold).toLong() << j;
+                }
+                bits[w] = word;
+            }
+            return w;
+        }
+
+        private static LongVector mix64(LongVector z) {
+            z = z.lanewise(VectorOperators.XOR, z.lanewise(VectorOperators.LSHR, 30)).mul(0xbf58476d1ce4e5b9L);
+            z = z.lanewise(VectorOperators.XOR, z.lanewise(VectorOperators.LSHR, 27)).mul(0x94d049bb133111ebL);
+            return z.lanewise(VectorOperators.XOR, z.lanewise(VectorOperators.LSHR, 31));
+        }
     }
 
     static boolean kept(long[] bits, int i) {
