@@ -70,9 +70,9 @@ public final class FusedAttention implements AttentionKernel {
         int b = (int) s[0], t = (int) s[1], d = (int) (s[2] / heads), n = b * t * heads * d;
         boolean[][] keyOk = AttentionMasks.keyAllowed(keyMask, b, t);
         if (q.dataType() == DataType.FLOAT) {
-            float[] out = new float[n], lse = new float[b * heads * t];
-            new FusedFloat(b, heads, t, d, window, scale, keyOk, true).forward(floats(q), floats(k), floats(v), out, lse);
-            return new Forward(JavaArrays.array(out, s), needBackward ? new Saved(lse) : null);
+            float[] out = scratch(3, n), lse = new float[b * heads * t];     // every element of out is written
+            new FusedFloat(b, heads, t, d, window, scale, keyOk, true).forward(floats(q, 0), floats(k, 1), floats(v, 2), out, lse);
+            return new Forward(JavaArrays.arrayPrefix(out, s), needBackward ? new Saved(lse) : null);
         }
         double[] out = new double[n], lse = new double[b * heads * t];
         new FusedDouble(b, heads, t, d, window, scale, keyOk, true).forward(doubles(q), doubles(k), doubles(v), out, lse);
@@ -90,10 +90,10 @@ public final class FusedAttention implements AttentionKernel {
         int b = (int) s[0], t = (int) s[1], d = (int) (s[2] / heads), n = b * t * heads * d;
         boolean[][] keyOk = AttentionMasks.keyAllowed(keyMask, b, t);
         if (q.dataType() == DataType.FLOAT) {
-            float[] dq = new float[n], dk = new float[n], dv = new float[n];
-            new FusedFloat(b, heads, t, d, window, scale, keyOk, true).backward(floats(q), floats(k), floats(v),
-                    floats(fwd.out()), floats(dOut), (float[]) saved.lse(), dq, dk, dv);
-            return new Grads(JavaArrays.array(dq, s), JavaArrays.array(dk, s), JavaArrays.array(dv, s));
+            float[] dq = scratch(5, n), dk = scratch(6, n), dv = scratch(7, n);   // packed: every element is written
+            new FusedFloat(b, heads, t, d, window, scale, keyOk, true).backward(floats(q, 0), floats(k, 1), floats(v, 2),
+                    floats(fwd.out(), 3), floats(dOut, 4), (float[]) saved.lse(), dq, dk, dv);
+            return new Grads(JavaArrays.arrayPrefix(dq, s), JavaArrays.arrayPrefix(dk, s), JavaArrays.arrayPrefix(dv, s));
         }
         double[] dq = new double[n], dk = new double[n], dv = new double[n];
         new FusedDouble(b, heads, t, d, window, scale, keyOk, true).backward(doubles(q), doubles(k), doubles(v),
@@ -122,6 +122,21 @@ public final class FusedAttention implements AttentionKernel {
     }
 
     private static float[] floats(INDArray a) { return JavaArrays.floats(a); }
+
+    /** {@code a}'s elements in this thread's scratch slot (packed path: only that call uses the copy). */
+    private static float[] floats(INDArray a, int slot) { return JavaArrays.floats(a, scratch(slot, (int) a.length())); }
+
+    /**
+     * Per-thread operand copies of the packed path, grown to the largest call and reused (contents undefined): the
+     * [B, T, H*D] copies in and out of a call are 1.5 MB each at B=2, T=256, eight per backward.
+     */
+    private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[8][0]);
+
+    private static float[] scratch(int slot, int n) {
+        float[][] sc = SCRATCH.get();
+        if (sc[slot].length < n) sc[slot] = new float[n];
+        return sc[slot];
+    }
 
     private static double[] doubles(INDArray a) { return JavaArrays.doubles(a); }
 }

@@ -44,6 +44,27 @@ final class FusedDouble {
         this.rs = packed ? h * d : d;
     }
 
+    /**
+     * Per-thread buffers of a head task, grown to the largest size asked for and reused: a task needs about ten
+     * [T][D]-sized arrays, and allocating them fresh for every head made a 125M training step's tasks allocate
+     * ~0.5 GB of garbage. Slots are per task role; a task never runs inside another on the same thread.
+     */
+    private static final ThreadLocal<double[][]> BUF = ThreadLocal.withInitial(() -> new double[11][0]);
+
+    /** Slot {@code slot} with room for n values (contents undefined). */
+    private static double[] buf(int slot, int n) {
+        double[][] b = BUF.get();
+        if (b[slot].length < n) b[slot] = new double[n];
+        return b[slot];
+    }
+
+    /** Slot {@code slot} with its first n values zero. */
+    private static double[] zeroed(int slot, int n) {
+        double[] a = buf(slot, n);
+        Arrays.fill(a, 0, n, 0.0);
+        return a;
+    }
+
     /** Index of row 0 of head task bh (= b*H + h). */
     private int head(int bh) {
         return packed ? (bh / nH) * nT * nH * nD + (bh % nH) * nD : bh * nT * nD;
@@ -76,15 +97,15 @@ final class FusedDouble {
     }
 
     /** One head's [T][D] rows from base, transposed to [D][ldT] so that score rows are row-times-matrix (vectorises over keys). */
-    private double[] transpose(double[] a, int base) {
-        double[] t = new double[nD * ldT];
+    private double[] transpose(double[] a, int base, int slot) {
+        double[] t = buf(slot, nD * ldT);
         for (int i = 0; i < nT; i++) for (int d = 0; d < nD; d++) t[d * ldT + i] = a[base + i * rs + d];
         return t;
     }
 
     /** One head's rows as a dense [T][D] (packed layout: the caller streams over them). */
-    private double[] gather(double[] a, int base) {
-        double[] r = new double[nT * nD];
+    private double[] gather(double[] a, int base, int slot) {
+        double[] r = buf(slot, nT * nD);
         for (int i = 0; i < nT; i++) System.arraycopy(a, base + i * rs, r, i * nD, nD);
         return r;
     }
@@ -95,8 +116,8 @@ final class FusedDouble {
     }
 
     /** One head's rows times the score scale, as a dense [T][D]. */
-    private double[] scaledCopy(double[] a, int base) {
-        double[] r = new double[nT * nD];
+    private double[] scaledCopy(double[] a, int base, int slot) {
+        double[] r = buf(slot, nT * nD);
         for (int i = 0; i < nT; i++) for (int d = 0; d < nD; d++) r[i * nD + d] = a[base + i * rs + d] * scale;
         return r;
     }
@@ -125,14 +146,14 @@ final class FusedDouble {
      */
     private void forwardHead(int bh, double[] q, double[] k, double[] v, double[] out, double[] lse) {
         final int T = nT, D = nD, R = rs, base = head(bh);
-        double[] qs = scaledCopy(q, base);
-        double[] kt = transpose(k, base);
-        double[] vh = packed ? gather(v, base) : v;                          // V rows, D apart from vb
+        double[] qs = scaledCopy(q, base, 0);
+        double[] kt = transpose(k, base, 1);
+        double[] vh = packed ? gather(v, base, 2) : v;                       // V rows, D apart from vb
         final int vb = packed ? 0 : base;
         double[] kb = keyBias(bh / nH);
-        double[] s = new double[G * BK];                                       // scores / probabilities [G][BK]
-        double[] acc = new double[BQ * D];
-        double[] m = new double[BQ], l = new double[BQ];
+        double[] s = buf(3, G * BK);                                          // scores / probabilities [G][BK]
+        double[] acc = buf(4, BQ * D);
+        double[] m = buf(5, BQ), l = buf(6, BQ);
         for (int i0 = 0; i0 < T; i0 += BQ) {
             int i1 = Math.min(T, i0 + BQ), nq = i1 - i0;
             Arrays.fill(m, Double.NEGATIVE_INFINITY);
@@ -199,18 +220,18 @@ final class FusedDouble {
     private void backwardHead(int bh, double[] q, double[] k, double[] v, double[] o, double[] dO, double[] lse,
                               double[] dq, double[] dk, double[] dv) {
         final int T = nT, D = nD, R = rs, base = head(bh);
-        double[] qs = scaledCopy(q, base);
-        double[] kt = transpose(k, base);
-        double[] vt = transpose(v, base);
+        double[] qs = scaledCopy(q, base, 0);
+        double[] kt = transpose(k, base, 1);
+        double[] vt = transpose(v, base, 2);
         // K and dO rows (streamed over below) and the dK, dV accumulators, D apart from hb
-        double[] kh = packed ? gather(k, base) : k, dOh = packed ? gather(dO, base) : dO;
-        double[] dkh = packed ? new double[T * D] : dk, dvh = packed ? new double[T * D] : dv;
+        double[] kh = packed ? gather(k, base, 3) : k, dOh = packed ? gather(dO, base, 4) : dO;
+        double[] dkh = packed ? zeroed(5, T * D) : dk, dvh = packed ? zeroed(6, T * D) : dv;
         final int hb = packed ? 0 : base;
         double[] kb = keyBias(bh / nH);
-        double[] delta = new double[T];                                        // rowsum(dO * O)
+        double[] delta = buf(7, T);                                           // rowsum(dO * O)
         for (int i = 0; i < T; i++) delta[i] = DoubleKernels.dot(dO, base + i * R, o, base + i * R, D);
-        double[] gq = new double[T * D];                                       // dq / scale
-        double[] p = new double[BQ * BK], ds = new double[BQ * BK];             // tiles [BQ][BK]
+        double[] gq = zeroed(8, T * D);                                       // dq / scale
+        double[] p = buf(9, BQ * BK), ds = buf(10, BQ * BK);                  // tiles [BQ][BK]
         for (int j0 = 0; j0 < T; j0 += BK) {
             int j1 = Math.min(T, j0 + BK), nk = j1 - j0;
             int iEnd = window > 0 ? Math.min(T, j1 - 1 + window) : T;        // rows that can see a key of this tile

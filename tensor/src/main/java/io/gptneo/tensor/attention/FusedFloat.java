@@ -44,6 +44,27 @@ final class FusedFloat {
         this.rs = packed ? h * d : d;
     }
 
+    /**
+     * Per-thread buffers of a head task, grown to the largest size asked for and reused: a task needs about ten
+     * [T][D]-sized arrays, and allocating them fresh for every head made a 125M training step's tasks allocate
+     * ~0.5 GB of garbage. Slots are per task role; a task never runs inside another on the same thread.
+     */
+    private static final ThreadLocal<float[][]> BUF = ThreadLocal.withInitial(() -> new float[11][0]);
+
+    /** Slot {@code slot} with room for n values (contents undefined). */
+    private static float[] buf(int slot, int n) {
+        float[][] b = BUF.get();
+        if (b[slot].length < n) b[slot] = new float[n];
+        return b[slot];
+    }
+
+    /** Slot {@code slot} with its first n values zero. */
+    private static float[] zeroed(int slot, int n) {
+        float[] a = buf(slot, n);
+        Arrays.fill(a, 0, n, 0f);
+        return a;
+    }
+
     /** Index of row 0 of head task bh (= b*H + h). */
     private int head(int bh) {
         return packed ? (bh / nH) * nT * nH * nD + (bh % nH) * nD : bh * nT * nD;
@@ -76,15 +97,15 @@ final class FusedFloat {
     }
 
     /** One head's [T][D] rows from base, transposed to [D][ldT] so that score rows are row-times-matrix (vectorises over keys). */
-    private float[] transpose(float[] a, int base) {
-        float[] t = new float[nD * ldT];
+    private float[] transpose(float[] a, int base, int slot) {
+        float[] t = buf(slot, nD * ldT);
         for (int i = 0; i < nT; i++) for (int d = 0; d < nD; d++) t[d * ldT + i] = a[base + i * rs + d];
         return t;
     }
 
     /** One head's rows as a dense [T][D] (packed layout: the caller streams over them). */
-    private float[] gather(float[] a, int base) {
-        float[] r = new float[nT * nD];
+    private float[] gather(float[] a, int base, int slot) {
+        float[] r = buf(slot, nT * nD);
         for (int i = 0; i < nT; i++) System.arraycopy(a, base + i * rs, r, i * nD, nD);
         return r;
     }
@@ -95,8 +116,8 @@ final class FusedFloat {
     }
 
     /** One head's rows times the score scale, as a dense [T][D]. */
-    private float[] scaledCopy(float[] a, int base) {
-        float[] r = new float[nT * nD];
+    private float[] scaledCopy(float[] a, int base, int slot) {
+        float[] r = buf(slot, nT * nD);
         for (int i = 0; i < nT; i++) for (int d = 0; d < nD; d++) r[i * nD + d] = a[base + i * rs + d] * scale;
         return r;
     }
@@ -125,14 +146,14 @@ final class FusedFloat {
      */
     private void forwardHead(int bh, float[] q, float[] k, float[] v, float[] out, float[] lse) {
         final int T = nT, D = nD, R = rs, base = head(bh);
-        float[] qs = scaledCopy(q, base);
-        float[] kt = transpose(k, base);
-        float[] vh = packed ? gather(v, base) : v;                          // V rows, D apart from vb
+        float[] qs = scaledCopy(q, base, 0);
+        float[] kt = transpose(k, base, 1);
+        float[] vh = packed ? gather(v, base, 2) : v;                       // V rows, D apart from vb
         final int vb = packed ? 0 : base;
         float[] kb = keyBias(bh / nH);
-        float[] s = new float[G * BK];                                       // scores / probabilities [G][BK]
-        float[] acc = new float[BQ * D];
-        float[] m = new float[BQ], l = new float[BQ];
+        float[] s = buf(3, G * BK);                                          // scores / probabilities [G][BK]
+        float[] acc = buf(4, BQ * D);
+        float[] m = buf(5, BQ), l = buf(6, BQ);
         for (int i0 = 0; i0 < T; i0 += BQ) {
             int i1 = Math.min(T, i0 + BQ), nq = i1 - i0;
             Arrays.fill(m, Float.NEGATIVE_INFINITY);
@@ -199,18 +220,18 @@ final class FusedFloat {
     private void backwardHead(int bh, float[] q, float[] k, float[] v, float[] o, float[] dO, float[] lse,
                               float[] dq, float[] dk, float[] dv) {
         final int T = nT, D = nD, R = rs, base = head(bh);
-        float[] qs = scaledCopy(q, base);
-        float[] kt = transpose(k, base);
-        float[] vt = transpose(v, base);
+        float[] qs = scaledCopy(q, base, 0);
+        float[] kt = transpose(k, base, 1);
+        float[] vt = transpose(v, base, 2);
         // K and dO rows (streamed over below) and the dK, dV accumulators, D apart from hb
-        float[] kh = packed ? gather(k, base) : k, dOh = packed ? gather(dO, base) : dO;
-        float[] dkh = packed ? new float[T * D] : dk, dvh = packed ? new float[T * D] : dv;
+        float[] kh = packed ? gather(k, base, 3) : k, dOh = packed ? gather(dO, base, 4) : dO;
+        float[] dkh = packed ? zeroed(5, T * D) : dk, dvh = packed ? zeroed(6, T * D) : dv;
         final int hb = packed ? 0 : base;
         float[] kb = keyBias(bh / nH);
-        float[] delta = new float[T];                                        // rowsum(dO * O)
+        float[] delta = buf(7, T);                                           // rowsum(dO * O)
         for (int i = 0; i < T; i++) delta[i] = FloatKernels.dot(dO, base + i * R, o, base + i * R, D);
-        float[] gq = new float[T * D];                                       // dq / scale
-        float[] p = new float[BQ * BK], ds = new float[BQ * BK];             // tiles [BQ][BK]
+        float[] gq = zeroed(8, T * D);                                       // dq / scale
+        float[] p = buf(9, BQ * BK), ds = buf(10, BQ * BK);                  // tiles [BQ][BK]
         for (int j0 = 0; j0 < T; j0 += BK) {
             int j1 = Math.min(T, j0 + BK), nk = j1 - j0;
             int iEnd = window > 0 ? Math.min(T, j1 - 1 + window) : T;        // rows that can see a key of this tile
