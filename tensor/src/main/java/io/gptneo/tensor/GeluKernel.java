@@ -35,11 +35,15 @@ final class GeluKernel {
             return JavaArrays.array(y, shape);
         }
         int n = (int) x.length();
+        if (VECTOR && JavaArrays.bytesFit(x)) {                       // in place on the arrays' own memory
+            INDArray xc = JavaArrays.contiguous(x), out = org.nd4j.linalg.factory.Nd4j.createUninitialized(DataType.FLOAT, shape, 'c');
+            java.nio.ByteBuffer xb = JavaArrays.bytes(xc), yb = JavaArrays.bytes(out);
+            chunks(n, (lo, hi) -> GeluVector.forward(xb, yb, lo, hi));
+            java.lang.ref.Reference.reachabilityFence(xc);
+            return out;
+        }
         float[] a = JavaArrays.floats(x, JavaArrays.scratch(0, n)), y = JavaArrays.scratch(1, n);
-        chunks(n, (lo, hi) -> {
-            if (VECTOR) GeluVector.forward(a, y, lo, hi);
-            else forward(a, y, lo, hi);
-        });
+        chunks(n, (lo, hi) -> forward(a, y, lo, hi));
         return JavaArrays.arrayPrefix(y, shape);
     }
 
@@ -57,11 +61,17 @@ final class GeluKernel {
             return JavaArrays.array(d, shape);
         }
         int n = (int) x.length();
+        if (VECTOR && JavaArrays.bytesFit(x)) {
+            INDArray xc = JavaArrays.contiguous(x), gc = JavaArrays.contiguous(g.dataType() == DataType.FLOAT ? g : g.castTo(DataType.FLOAT));
+            INDArray out = org.nd4j.linalg.factory.Nd4j.createUninitialized(DataType.FLOAT, shape, 'c');
+            java.nio.ByteBuffer xb = JavaArrays.bytes(xc), gb = JavaArrays.bytes(gc), db = JavaArrays.bytes(out);
+            chunks(n, (lo, hi) -> GeluVector.backward(xb, gb, db, lo, hi));
+            java.lang.ref.Reference.reachabilityFence(xc);
+            java.lang.ref.Reference.reachabilityFence(gc);
+            return out;
+        }
         float[] a = JavaArrays.floats(x, JavaArrays.scratch(0, n)), gs = JavaArrays.floats(g, JavaArrays.scratch(1, n)), d = JavaArrays.scratch(2, n);
-        chunks(n, (lo, hi) -> {
-            if (VECTOR) GeluVector.backward(a, gs, d, lo, hi);
-            else backward(a, gs, d, lo, hi);
-        });
+        chunks(n, (lo, hi) -> backward(a, gs, d, lo, hi));
         return JavaArrays.arrayPrefix(d, shape);
     }
 

@@ -1,5 +1,8 @@
 package io.gptneo.tensor;
 
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -18,6 +21,41 @@ final class GeluVector {
             t.add(1f).mul(v).mul(0.5f).intoArray(y, i);
         }
         GeluKernel.forward(x, y, i, hi);
+    }
+
+    private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
+
+    /**
+     * {@link #forward(float[], float[], int, int)} straight on native buffers (the ND4J arrays' own memory, elements
+     * [lo, hi)): no copies in or out, which had taken about as long as the arithmetic ([512, 3072]: 1.34 -> 0.62 ms).
+     */
+    static void forward(ByteBuffer x, ByteBuffer y, int lo, int hi) {
+        int i = lo, end = lo + SP.loopBound(hi - lo);
+        for (; i < end; i += SP.length()) {
+            FloatVector v = FloatVector.fromByteBuffer(SP, x, i * 4, NATIVE);
+            FloatVector t = VectorMath.tanh(v.mul(v).mul(K).add(1f).mul(v).mul(C));
+            t.add(1f).mul(v).mul(0.5f).intoByteBuffer(y, i * 4, NATIVE);
+        }
+        for (; i < hi; i++) {
+            float v = x.getFloat(i * 4), t = (float) Math.tanh(C * (v + K * v * v * v));
+            y.putFloat(i * 4, 0.5f * v * (1 + t));
+        }
+    }
+
+    /** {@link #backward(float[], float[], float[], int, int)} on native buffers. */
+    static void backward(ByteBuffer x, ByteBuffer g, ByteBuffer d, int lo, int hi) {
+        int i = lo, end = lo + SP.loopBound(hi - lo);
+        for (; i < end; i += SP.length()) {
+            FloatVector v = FloatVector.fromByteBuffer(SP, x, i * 4, NATIVE), v2 = v.mul(v);
+            FloatVector t = VectorMath.tanh(v2.mul(K).add(1f).mul(v).mul(C));
+            FloatVector du = v2.mul(3 * K).add(1f).mul(C);
+            FloatVector dd = t.mul(t).neg().add(1f).mul(du).mul(v).add(t.add(1f)).mul(0.5f);
+            FloatVector.fromByteBuffer(SP, g, i * 4, NATIVE).mul(dd).intoByteBuffer(d, i * 4, NATIVE);
+        }
+        for (; i < hi; i++) {
+            float v = x.getFloat(i * 4), t = (float) Math.tanh(C * (v + K * v * v * v));
+            d.putFloat(i * 4, g.getFloat(i * 4) * (0.5f * (1 + t) + 0.5f * v * (1 - t * t) * C * (1 + 3 * K * v * v)));
+        }
     }
 
     static void backward(float[] x, float[] g, float[] d, int lo, int hi) {

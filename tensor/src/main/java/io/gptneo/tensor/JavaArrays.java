@@ -93,6 +93,22 @@ public final class JavaArrays {
         if (r.length() != n) throw new IllegalArgumentException(n + " values for shape " + Arrays.toString(r.shape()));
     }
 
+    /**
+     * The native memory of {@code a}, a whole c-order array ({@link #exactCOrder}), as a native-order ByteBuffer for
+     * kernels that read and write ND4J memory in place (absolute indices only: safe to share between threads that
+     * touch disjoint ranges). The array must stay reachable while the buffer is used.
+     */
+    static java.nio.ByteBuffer bytes(INDArray a) {
+        if (!exactCOrder(a) || !bytesFit(a)) throw new IllegalArgumentException("bytes: needs a whole c-order array under 2 GB, got "
+                + a.dataType() + Arrays.toString(a.shape()));
+        return a.data().asNio().order(java.nio.ByteOrder.nativeOrder());
+    }
+
+    /** Whether {@code a}'s elements fit one ByteBuffer (under 2 GB). */
+    static boolean bytesFit(INDArray a) {
+        return a.length() * a.dataType().width() < Integer.MAX_VALUE - 64;
+    }
+
     /** {@code a} itself when its buffer is exactly its c-order elements from offset 0, else a c-order copy. */
     public static INDArray contiguous(INDArray a) {
         if (a.length() > Integer.MAX_VALUE - 16) throw new IllegalArgumentException("tensor too large for a Java array: " + Arrays.toString(a.shape()));
