@@ -41,8 +41,15 @@ final class LayerNormKernel {
             });
             return new Forward(JavaArrays.array(y, n, c), mean, rstd);
         }
-        float[] xs = JavaArrays.floats(x, JavaArrays.scratch(0, n * c)), y = JavaArrays.scratch(1, n * c);
         float[] gs = JavaArrays.floats(gamma), bs = JavaArrays.floats(beta);
+        if (VECTOR && JavaArrays.bytesFit(x)) {                      // in place on the arrays' own memory
+            INDArray xc = JavaArrays.contiguous(x), out = org.nd4j.linalg.factory.Nd4j.createUninitialized(DataType.FLOAT, new long[] {n, c}, 'c');
+            java.nio.ByteBuffer xb = JavaArrays.bytes(xc), yb = JavaArrays.bytes(out);
+            rows(n, c, (lo, hi) -> LayerNormVector.forward(xb, yb, gs, bs, c, eps, mean, rstd, lo, hi));
+            java.lang.ref.Reference.reachabilityFence(xc);
+            return new Forward(out, mean, rstd);
+        }
+        float[] xs = JavaArrays.floats(x, JavaArrays.scratch(0, n * c)), y = JavaArrays.scratch(1, n * c);
         rows(n, c, (lo, hi) -> {
             for (int i = lo; i < hi; i++) {
                 int o = i * c;
@@ -59,6 +66,20 @@ final class LayerNormKernel {
         double[] mean = f.mean(), rstd = f.rstd();
         double[][] dg = wantGamma ? new double[blocks][c] : null, db = wantBeta ? new double[blocks][c] : null;
         boolean dbl = x.dataType() == DataType.DOUBLE;
+        if (!dbl && VECTOR && JavaArrays.bytesFit(x)) {
+            float[][] dgf = wantGamma ? new float[blocks][c] : null, dbf = wantBeta ? new float[blocks][c] : null;
+            float[] gam = JavaArrays.floats(gamma);
+            INDArray xc = JavaArrays.contiguous(x), gc = JavaArrays.contiguous(g);
+            INDArray dx = wantX ? org.nd4j.linalg.factory.Nd4j.createUninitialized(DataType.FLOAT, new long[] {n, c}, 'c') : null;
+            java.nio.ByteBuffer xb = JavaArrays.bytes(xc), gb = JavaArrays.bytes(gc), dxb = dx == null ? null : JavaArrays.bytes(dx);
+            rows(n, c, (lo, hi) -> {
+                int b = lo / rowsPerBlock(c);
+                LayerNormVector.backward(xb, gb, dxb, gam, c, mean, rstd, dgf == null ? null : dgf[b], dbf == null ? null : dbf[b], lo, hi);
+            });
+            java.lang.ref.Reference.reachabilityFence(xc);
+            java.lang.ref.Reference.reachabilityFence(gc);
+            return new Grads(dx, wantGamma ? sumBlocks(toDouble(dgf), c, x.dataType()) : null, wantBeta ? sumBlocks(toDouble(dbf), c, x.dataType()) : null);
+        }
         double[] xd = dbl ? JavaArrays.doubles(x) : null, gd = dbl ? JavaArrays.doubles(g) : null, gamd = dbl ? JavaArrays.doubles(gamma) : null;
         double[] dxd = dbl && wantX ? new double[n * c] : null;
         float[] xf = dbl ? null : JavaArrays.floats(x, JavaArrays.scratch(0, n * c)), gf = dbl ? null : JavaArrays.floats(g, JavaArrays.scratch(1, n * c));
@@ -163,6 +184,18 @@ final class LayerNormKernel {
         INDArray a = JavaArrays.array(s, c);
         return dt == DataType.DOUBLE ? a : a.castTo(dt);
     }
+
+    private static double[][] toDouble(float[][] parts) {
+        double[][] d = new double[parts.length][];
+        for (int b = 0; b < parts.length; b++) {
+            d[b] = new double[parts[b].length];
+            for (int j = 0; j < parts[b].length; j++) d[b][j] = parts[b][j];
+        }
+        return d;
+    }
+
+    /** The Vector API row kernels on native memory ({@link LayerNormVector}) when the module is present. */
+    private static final boolean VECTOR = ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent();
 
     private static int rowsPerBlock(int c) { return Math.max(1, BLOCK_ELEMS / Math.max(1, c)); }
 
