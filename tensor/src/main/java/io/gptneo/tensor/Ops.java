@@ -25,7 +25,7 @@ public final class Ops {
     public static Tensor add(Tensor a, Tensor b) {
         long[] as = a.shape(), bs = b.shape();
         broadcastShape("add", a, b);
-        return Tensor.result("add", a.data().add(b.data()), new Tensor[] {a, b},
+        return Tensor.result("add", FastAdd.add(a.data(), b.data()), new Tensor[] {a, b},
                 g -> new INDArray[] {sumTo(g, as), sumTo(g, bs)});
     }
 

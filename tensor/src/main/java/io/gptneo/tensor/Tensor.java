@@ -170,9 +170,9 @@ public final class Tensor {
                         if (prev == null) {
                             pending.put(in, gj);
                         } else if (owned.contains(prev)) {
-                            prev.addi(gj);                              // a sum of our own: the third and later terms
+                            FastAdd.addi(prev, gj);                     // a sum of our own: the third and later terms
                         } else {
-                            INDArray sum = prev.add(gj);                // prev may alias another tensor's gradient
+                            INDArray sum = FastAdd.add(prev, gj);       // prev may alias another tensor's gradient
                             owned.add(sum);
                             pending.put(in, sum);
                         }
