@@ -71,11 +71,16 @@ final class LoraLinearOp {
 
     /** A new c-order copy of {@code x2} with dropped elements zeroed and kept ones scaled. */
     private static INDArray masked(INDArray x2, long[] keep, double keepScale) {
+        if (x2.dataType() == DataType.FLOAT && JavaArrays.exactCOrder(x2)) {
+            INDArray out = org.nd4j.linalg.factory.Nd4j.createUninitialized(DataType.FLOAT, x2.shape(), 'c');
+            if (DropoutMask.applyInPlace(x2, out, keep, (float) keepScale)) return out;
+        }
         return masked(x2, keep, keepScale, null);
     }
 
     /** {@code x2} masked into {@code into} (a whole c-order array, may be x2 itself) or, when null, a new array. */
     private static INDArray masked(INDArray x2, long[] keep, double keepScale, INDArray into) {
+        if (into != null && DropoutMask.applyInPlace(x2, into, keep, (float) keepScale)) return into;
         int n = (int) x2.length();
         if (x2.dataType() == DataType.DOUBLE) {
             double[] v = JavaArrays.doubles(x2);
