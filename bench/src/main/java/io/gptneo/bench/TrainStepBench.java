@@ -108,6 +108,7 @@ public final class TrainStepBench {
     public static void main(String[] args) throws Exception {
         boolean quick = false, torch = true;
         Integer warmup = null, reps = null;
+        int pairs = 1;
         List<Case> cases = null;
         Path out = null;
         String child = null;
@@ -120,6 +121,10 @@ public final class TrainStepBench {
                 case "--reps" -> reps = Integer.parseInt(args[++i]);
                 case "--cases" -> cases = Arrays.stream(args[++i].split(",")).map(String::trim).map(Case::parse).toList();
                 case "--out" -> out = Path.of(args[++i]);
+                case "--pairs" -> {
+                    pairs = Integer.parseInt(args[++i]);
+                    if (pairs < 1) throw new IllegalArgumentException("--pairs must be at least 1, got " + pairs);
+                }
                 case "--child" -> child = args[++i];
                 case "--omp-wait" -> ompWait = args[++i];
                 case "--help" -> {
@@ -129,6 +134,8 @@ public final class TrainStepBench {
                               --quick      smoke run: forward-b2-t256 and train-b2-t256, 1 warmup + 2 timed steps
                               --no-torch   skip the PyTorch anchor (/usr/bin/python3 + torch)
                               --cases      comma list of forward-bB-tT | train-bB-tT[-ckpt] (default: all five issue cases)
+                              --pairs N    run each case and its PyTorch anchor N times, alternating, and report medians and the
+                                           median of the N paired ratios (default 1: PyTorch once per shape)
                               --omp-wait P OMP_WAIT_POLICY for both Java and torch children: passive (default unless set in the
                                            environment) or active (libgomp's spin-wait default; collapses on an oversubscribed CPU)
                               --child CASE run one case in this JVM and print its JSON (what the parent forks)""");
@@ -146,12 +153,12 @@ public final class TrainStepBench {
         }
         if (cases == null) cases = quick ? QUICK : ALL;
         OMP_WAIT = ompWait;
-        parent(cases, w, r, torch, out);
+        parent(cases, w, r, torch, out, pairs);
     }
 
     // ---- parent: peaks, forks, table, JSON ---------------------------------------------------------------------
 
-    static void parent(List<Case> cases, int warmup, int reps, boolean torch, Path out) throws Exception {
+    static void parent(List<Case> cases, int warmup, int reps, boolean torch, Path out, int pairs) throws Exception {
         GptNeoConfig cfg = config125m();
         Path script = torchScript();
         String torchWhy = null;
@@ -168,6 +175,7 @@ public final class TrainStepBench {
         root.set("env", envJson());
         root.put("warmup", warmup);
         root.put("reps", reps);
+        root.put("pairs", pairs);
         root.put("cpus", Runtime.getRuntime().availableProcessors());
         root.put("cpu_model", cpuModel());
         root.put("flop_convention", TrainStepFlops.CONVENTION);
@@ -195,26 +203,32 @@ public final class TrainStepBench {
         ArrayNode results = root.putArray("results");
         List<String> torchDone = new ArrayList<>();
         for (Case c : cases) {
-            System.out.printf("  java  %-22s ... ", c.id());
-            System.out.flush();
-            ObjectNode j = forkCase(c, warmup, reps);
-            addDerived(j, cfg, c, peak);
-            results.add(j);
-            System.out.println(summary(j));
-            if (runTorch && !torchDone.contains(c.key())) {
-                torchDone.add(c.key());
-                System.out.printf("  torch %-22s ... ", c.key());
+            for (int p = 0; p < pairs; p++) {
+                System.out.printf("  java  %-22s ... ", c.id() + (pairs > 1 ? " #" + (p + 1) : ""));
                 System.out.flush();
-                ObjectNode t = (ObjectNode) runTorch(script, List.of("--mode", c.mode(), "--batch", "" + c.batch(), "--seq", "" + c.seq(),
-                        "--warmup", "" + warmup, "--reps", "" + reps, "--config", SharedData.resolve("models/gpt-neo-125M/config.json").toString()));
-                if (t != null) {
-                    t.put("case", c.key());
-                    t.put("load_after", loadAvg());
-                    addDerived(t, cfg, c, peak);
-                    results.add(t);
-                    System.out.println(summary(t));
-                } else {
-                    System.out.println("failed (see stderr)");
+                ObjectNode j = forkCase(c, warmup, reps);
+                j.put("pair", p);
+                addDerived(j, cfg, c, peak);
+                results.add(j);
+                System.out.println(summary(j));
+                // PyTorch once per shape, right after its first case; with --pairs, right after every run of every case
+                if (runTorch && (pairs > 1 || !torchDone.contains(c.key()))) {
+                    torchDone.add(c.key());
+                    System.out.printf("  torch %-22s ... ", c.key() + (pairs > 1 ? " #" + (p + 1) : ""));
+                    System.out.flush();
+                    ObjectNode t = (ObjectNode) runTorch(script, List.of("--mode", c.mode(), "--batch", "" + c.batch(), "--seq", "" + c.seq(),
+                            "--warmup", "" + warmup, "--reps", "" + reps, "--config", SharedData.resolve("models/gpt-neo-125M/config.json").toString()));
+                    if (t != null) {
+                        t.put("case", c.key());
+                        t.put("after_case", c.id());
+                        t.put("pair", p);
+                        t.put("load_after", loadAvg());
+                        addDerived(t, cfg, c, peak);
+                        results.add(t);
+                        System.out.println(summary(t));
+                    } else {
+                        System.out.println("failed (see stderr)");
+                    }
                 }
             }
         }
@@ -268,12 +282,34 @@ public final class TrainStepBench {
         System.out.printf("%-22s %10s %10s %8s %10s %10s %8s %9s %9s %7s %7s%n", "case", "ours tok/s", "torch", "ours/tt",
                 "issue ref", "goal 1.5x", "ours/goal", "ours MB", "torch MB", "ours MFU", "tt MFU");
         for (Case c : cases) {
-            JsonNode ours = find(results, "java", c.id());
-            JsonNode tt = torch ? find(results, "torch", c.key()) : null;
-            if (ours == null) continue;
+            List<JsonNode> oursAll = findAll(results, "java", c.id());
+            List<JsonNode> ttAll = torch ? findAll(results, "torch", c.key()) : List.of();
+            if (oursAll.isEmpty()) continue;
+            JsonNode ours = medianRun(oursAll), tt = ttAll.isEmpty() ? null : medianRun(ttAll);
             ObjectNode row = rows.addObject();
             row.put("case", c.id());
             double o = ours.get("tokens_per_s").asDouble();
+            if (oursAll.size() > 1) {                                   // --pairs: each run against the PyTorch run right after it
+                ArrayNode pr = row.putArray("pairs");
+                List<Double> ratios = new ArrayList<>();
+                for (JsonNode j : oursAll) {
+                    JsonNode t = null;
+                    for (JsonNode n : ttAll) if (n.path("after_case").asText().equals(c.id()) && n.path("pair").asInt() == j.path("pair").asInt()) t = n;
+                    ObjectNode e = pr.addObject();
+                    e.put("ours_tokens_per_s", j.get("tokens_per_s").asDouble());
+                    if (t != null) {
+                        e.put("torch_tokens_per_s", t.get("tokens_per_s").asDouble());
+                        e.put("ours_over_torch", j.get("tokens_per_s").asDouble() / t.get("tokens_per_s").asDouble());
+                        ratios.add(j.get("tokens_per_s").asDouble() / t.get("tokens_per_s").asDouble());
+                    }
+                }
+                if (!ratios.isEmpty()) {
+                    double[] rr = ratios.stream().mapToDouble(Double::doubleValue).toArray();
+                    row.put("ours_over_torch_median_of_pairs", median(rr));
+                    System.out.printf("%-22s pairs ours/torch: %s -> median %.2fx%n", c.id(),
+                            ratios.stream().map(x -> String.format(Locale.ROOT, "%.2fx", x)).toList(), median(rr));
+                }
+            }
             row.put("ours_tokens_per_s", o);
             row.put("ours_peak_rss_mb", ours.get("peak_rss_mb").asDouble());
             row.put("ours_mfu", ours.get("mfu").asDouble());
@@ -307,9 +343,17 @@ public final class TrainStepBench {
 
     static String fmt(double v) { return String.format(Locale.ROOT, "%.1f", v); }
 
-    static JsonNode find(ArrayNode results, String impl, String id) {
-        for (JsonNode n : results) if (n.path("impl").asText().equals(impl) && n.path("case").asText().equals(id)) return n;
-        return null;
+    static List<JsonNode> findAll(ArrayNode results, String impl, String id) {
+        List<JsonNode> all = new ArrayList<>();
+        for (JsonNode n : results) if (n.path("impl").asText().equals(impl) && n.path("case").asText().equals(id)) all.add(n);
+        return all;
+    }
+
+    /** The run whose tokens/s is the median (the lower middle one for an even count). */
+    static JsonNode medianRun(List<JsonNode> runs) {
+        List<JsonNode> sorted = new ArrayList<>(runs);
+        sorted.sort(java.util.Comparator.comparingDouble(n -> n.get("tokens_per_s").asDouble()));
+        return sorted.get((sorted.size() - 1) / 2);
     }
 
     /** Runs one case in a fresh JVM with this JVM's java, flags and classpath; returns its JSON. */
