@@ -84,29 +84,11 @@ public final class Gemm {
         }
         Operand pa = Operand.of(a, transA), pb = Operand.of(b, transB);
         INDArray c = Nd4j.createUninitialized(a.dataType(), new long[] {m, n}, 'c');
-        Operand pbias = null;
-        INDArray ones = null;
-        if (bias != null) {
-            pbias = Operand.of(bias.reshape(1, n), false);
-            ones = ones(a.dataType(), m);
-        }
         int im = (int) m, in = (int) n, ik = (int) k;
-        if (a.dataType() == DataType.FLOAT) {
-            if (bias != null) openblas.cblas_sgemm(openblas.CblasRowMajor, openblas.CblasNoTrans, pbias.trans, im, in, 1,
-                    1f, floats(ones), 1, floats(pbias.array), pbias.ld, 0f, floats(c), in);
-            openblas.cblas_sgemm(openblas.CblasRowMajor, pa.trans, pb.trans, im, in, ik,
-                    1f, floats(pa.array), pa.ld, floats(pb.array), pb.ld, bias == null ? 0f : 1f, floats(c), in);
-        } else {
-            if (bias != null) openblas.cblas_dgemm(openblas.CblasRowMajor, openblas.CblasNoTrans, pbias.trans, im, in, 1,
-                    1.0, doubles(ones), 1, doubles(pbias.array), pbias.ld, 0.0, doubles(c), in);
-            openblas.cblas_dgemm(openblas.CblasRowMajor, pa.trans, pb.trans, im, in, ik,
-                    1.0, doubles(pa.array), pa.ld, doubles(pb.array), pb.ld, bias == null ? 0.0 : 1.0, doubles(c), in);
+        if (bias != null) {                                       // C = ones [M, 1] · bias [1, N]
+            blas(new Operand(ones(a.dataType(), m), openblas.CblasNoTrans, 1), Operand.of(bias.reshape(1, n), false), im, in, 1, 1.0, 0.0, c, in);
         }
-        Reference.reachabilityFence(pa);   // the arrays own the buffers: keep them alive past the native call
-        Reference.reachabilityFence(pb);
-        Reference.reachabilityFence(pbias);
-        Reference.reachabilityFence(ones);
-        Reference.reachabilityFence(c);
+        blas(pa, pb, im, in, ik, 1.0, bias == null ? 0.0 : 1.0, c, in);
         return c;
     }
 
@@ -133,16 +115,20 @@ public final class Gemm {
             c.addi(Nd4j.gemm(a, b, transA, transB).muli(alpha));
             return;
         }
-        Operand pa = Operand.of(a, transA), pb = Operand.of(b, transB);
-        int im = (int) m, in = (int) n, ik = (int) k, ldc = (int) Math.max(n, m == 1 ? n : c.stride(0));
-        if (a.dataType() == DataType.FLOAT) {
-            openblas.cblas_sgemm(openblas.CblasRowMajor, pa.trans, pb.trans, im, in, ik,
-                    (float) alpha, floats(pa.array), pa.ld, floats(pb.array), pb.ld, 1f, floats(c), ldc);
+        blas(Operand.of(a, transA), Operand.of(b, transB), (int) m, (int) n, (int) k, alpha, 1.0, c,
+                (int) Math.max(n, m == 1 ? n : c.stride(0)));
+    }
+
+    /** {@code C = alpha · op(A) · op(B) + beta · C} (row-major, C's rows ldc apart) through cblas_sgemm or cblas_dgemm. */
+    private static void blas(Operand pa, Operand pb, int m, int n, int k, double alpha, double beta, INDArray c, int ldc) {
+        if (c.dataType() == DataType.FLOAT) {
+            openblas.cblas_sgemm(openblas.CblasRowMajor, pa.trans, pb.trans, m, n, k,
+                    (float) alpha, floats(pa.array), pa.ld, floats(pb.array), pb.ld, (float) beta, floats(c), ldc);
         } else {
-            openblas.cblas_dgemm(openblas.CblasRowMajor, pa.trans, pb.trans, im, in, ik,
-                    alpha, doubles(pa.array), pa.ld, doubles(pb.array), pb.ld, 1.0, doubles(c), ldc);
+            openblas.cblas_dgemm(openblas.CblasRowMajor, pa.trans, pb.trans, m, n, k,
+                    alpha, doubles(pa.array), pa.ld, doubles(pb.array), pb.ld, beta, doubles(c), ldc);
         }
-        Reference.reachabilityFence(pa);
+        Reference.reachabilityFence(pa);   // the arrays own the buffers: keep them alive past the native call
         Reference.reachabilityFence(pb);
         Reference.reachabilityFence(c);
     }
