@@ -1,11 +1,17 @@
 package io.gptneo.tensor;
 
+import java.lang.ref.Reference;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.LongVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
  * Which elements inverted dropout keeps: element i is kept iff the i-th draw of {@code SplittableRandom(seed)}'s
@@ -17,7 +23,7 @@ final class DropoutMask {
 
     private static final long GOLDEN_GAMMA = 0x9e3779b97f4a7c15L;     // SplittableRandom(seed)'s gamma
     /** 512-bit lanes available (the Vector API module is in the boot layer and the CPU has them); else scalar. */
-    private static final boolean VECTOR = ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent() && Lanes.wide();
+    private static final boolean VECTOR = VectorApi.PRESENT && Lanes.wide();
 
     /**
      * Keep bits for {@code n} elements, bit i of word i/64 set when element i is kept.
@@ -54,16 +60,16 @@ final class DropoutMask {
      * 16-float vectors, or arrays that are not whole c-order FLOAT). A [512, 768] mask: 0.08 ms, against 0.3 ms to
      * copy out, mask in a Java array and copy back.
      */
-    static boolean applyInPlace(org.nd4j.linalg.api.ndarray.INDArray src, org.nd4j.linalg.api.ndarray.INDArray dst, long[] bits, float keepScale) {
-        if (!VECTOR16 || src.dataType() != org.nd4j.linalg.api.buffer.DataType.FLOAT || dst.dataType() != src.dataType()
+    static boolean applyNative(INDArray src, INDArray dst, long[] bits, float keepScale) {
+        if (!VECTOR16 || src.dataType() != DataType.FLOAT || dst.dataType() != src.dataType()
                 || src.length() != dst.length() || !JavaArrays.exactCOrder(src) || !JavaArrays.exactCOrder(dst) || !JavaArrays.bytesFit(src)) {
             return false;
         }
         int n = (int) src.length();
-        java.nio.ByteBuffer sb = JavaArrays.bytes(src), db = JavaArrays.bytes(dst);
+        ByteBuffer sb = JavaArrays.bytes(src), db = JavaArrays.bytes(dst);
         Blocks.run(n, 1 << 16, (lo, hi) -> Lanes.apply(sb, db, bits, keepScale, lo, hi));
-        java.lang.ref.Reference.reachabilityFence(src);
-        java.lang.ref.Reference.reachabilityFence(dst);
+        Reference.reachabilityFence(src);
+        Reference.reachabilityFence(dst);
         return true;
     }
 
@@ -100,12 +106,12 @@ final class DropoutMask {
 
         private static final VectorSpecies<Float> FS = FloatVector.SPECIES_512;
         private static final VectorSpecies<Integer> IS = IntVector.SPECIES_512;
-        private static final java.nio.ByteOrder NATIVE = java.nio.ByteOrder.nativeOrder();
+        private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
 
         static boolean floats16() { return FloatVector.SPECIES_PREFERRED.length() == 16; }
 
         /** Elements [lo, hi) (lo a multiple of 16): 16 keep bits become a lane mask, kept lanes scaled, others 0. */
-        static void apply(java.nio.ByteBuffer src, java.nio.ByteBuffer dst, long[] bits, float keepScale, int lo, int hi) {
+        static void apply(ByteBuffer src, ByteBuffer dst, long[] bits, float keepScale, int lo, int hi) {
             IntVector laneBit = IntVector.broadcast(IS, 1).lanewise(VectorOperators.LSHL, IntVector.zero(IS).addIndex(1));
             int i = lo, end = lo + ((hi - lo) & ~15);
             for (; i < end; i += 16) {

@@ -17,7 +17,6 @@ import org.nd4j.linalg.factory.Nd4j;
  * one at [512, 768] (op setup and waking its OpenMP team for 1.5 MB of work); this is ~0.1 ms.
  */
 final class FastAdd {
-    private static final boolean VECTOR = ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent();
     private static final int BLOCK = 1 << 16;
 
     private FastAdd() {}
@@ -39,7 +38,7 @@ final class FastAdd {
     }
 
     private static boolean applies(INDArray a, INDArray b) {
-        return VECTOR && a.dataType() == DataType.FLOAT && b.dataType() == DataType.FLOAT && Arrays.equals(a.shape(), b.shape())
+        return VectorApi.PRESENT && a.dataType() == DataType.FLOAT && b.dataType() == DataType.FLOAT && Arrays.equals(a.shape(), b.shape())
                 && a.length() >= 1024 && JavaArrays.bytesFit(a);
     }
 

@@ -4,6 +4,7 @@ import java.util.Arrays;
 
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * A linear layer with a LoRA side path as one tape operation (see {@link Ops#loraLinear}):
@@ -44,7 +45,7 @@ final class LoraLinearOp {
         INDArray y = Gemm.mm(x2, wd, false, true, bias == null ? null : bias.data());      // [N, out]
         long[] keep = p > 0 ? DropoutMask.keep((int) (rows * in), p, seed) : null;
         double keepScale = 1.0 / (1.0 - p);
-        INDArray xd = keep == null ? x2 : masked(x2, keep, keepScale);                     // [N, in]
+        INDArray xd = keep == null ? x2 : masked(x2, keep, keepScale, null);                     // [N, in]
         INDArray h = Gemm.mm(xd, ad, false, true);                                          // [N, r]
         Gemm.mmAccumulate(h, bd, false, true, scaling, y);                                  // y += s · h Bᵀ
 
@@ -69,30 +70,24 @@ final class LoraLinearOp {
         }, xd, h);
     }
 
-    /** A new c-order copy of {@code x2} with dropped elements zeroed and kept ones scaled. */
-    private static INDArray masked(INDArray x2, long[] keep, double keepScale) {
-        if (x2.dataType() == DataType.FLOAT && JavaArrays.exactCOrder(x2)) {
-            INDArray out = org.nd4j.linalg.factory.Nd4j.createUninitialized(DataType.FLOAT, x2.shape(), 'c');
-            if (DropoutMask.applyInPlace(x2, out, keep, (float) keepScale)) return out;
-        }
-        return masked(x2, keep, keepScale, null);
-    }
-
-    /** {@code x2} masked into {@code into} (a whole c-order array, may be x2 itself) or, when null, a new array. */
+    /**
+     * {@code x2} with dropped elements zeroed and kept ones scaled, written into {@code into} (a whole c-order array,
+     * may be x2 itself) or, when null, into a new one: with vectors on the arrays' own memory where that path applies,
+     * else through a Java copy.
+     */
     private static INDArray masked(INDArray x2, long[] keep, double keepScale, INDArray into) {
-        if (into != null && DropoutMask.applyInPlace(x2, into, keep, (float) keepScale)) return into;
+        INDArray dst = into != null ? into : Nd4j.createUninitialized(x2.dataType(), x2.shape(), 'c');
+        if (DropoutMask.applyNative(x2, dst, keep, (float) keepScale)) return dst;
         int n = (int) x2.length();
         if (x2.dataType() == DataType.DOUBLE) {
             double[] v = JavaArrays.doubles(x2);
             DropoutMask.apply(v, n, keep, keepScale);
-            if (into == null) return JavaArrays.array(v, x2.shape());
-            JavaArrays.put(v, into);
-            return into;
+            JavaArrays.put(v, dst);
+        } else {
+            float[] v = JavaArrays.floats(x2, JavaArrays.scratch(0, n));
+            DropoutMask.apply(v, n, keep, (float) keepScale);
+            JavaArrays.put(v, dst);
         }
-        float[] v = JavaArrays.floats(x2, JavaArrays.scratch(0, n));
-        DropoutMask.apply(v, n, keep, (float) keepScale);
-        if (into == null) return JavaArrays.arrayPrefix(v, x2.shape());
-        JavaArrays.put(v, into);
-        return into;
+        return dst;
     }
 }

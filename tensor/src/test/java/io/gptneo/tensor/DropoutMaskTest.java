@@ -35,16 +35,16 @@ class DropoutMaskTest {
         for (int i = 0; i < n; i++) assertEquals(rng.nextDouble() >= 0.05, DropoutMask.kept(bits, i), "element " + i + " of " + n);
     }
 
-    @Test void applyInPlaceOnNativeMemoryMatchesTheArrayLoop() {
+    @Test void applyNativeMatchesTheArrayLoop() {
         for (int n : new int[] {16, 1000, 200_003}) {
             org.nd4j.linalg.api.ndarray.INDArray x = Rand.normal(org.nd4j.linalg.api.buffer.DataType.FLOAT, n, 1.0, n);
             long[] bits = DropoutMask.keep(n, 0.3, n);
             float[] want = JavaArrays.floats(x);
             DropoutMask.apply(want, n, bits, 1f / 0.7f);
             org.nd4j.linalg.api.ndarray.INDArray out = org.nd4j.linalg.factory.Nd4j.createUninitialized(org.nd4j.linalg.api.buffer.DataType.FLOAT, n);
-            if (!DropoutMask.applyInPlace(x, out, bits, 1f / 0.7f)) return;     // no 16-float vectors on this CPU: nothing to check
+            if (!DropoutMask.applyNative(x, out, bits, 1f / 0.7f)) return;     // no 16-float vectors on this CPU: nothing to check
             org.junit.jupiter.api.Assertions.assertArrayEquals(want, JavaArrays.floats(out), "into another array, n=" + n);
-            DropoutMask.applyInPlace(x, x, bits, 1f / 0.7f);
+            DropoutMask.applyNative(x, x, bits, 1f / 0.7f);
             org.junit.jupiter.api.Assertions.assertArrayEquals(want, JavaArrays.floats(x), "in place, n=" + n);
         }
     }

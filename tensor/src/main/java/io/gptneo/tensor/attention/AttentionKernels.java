@@ -40,6 +40,6 @@ public final class AttentionKernels {
     }
 
     static boolean vectorApiAvailable() {
-        return ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent();
+        return io.gptneo.tensor.VectorApi.PRESENT;
     }
 }
