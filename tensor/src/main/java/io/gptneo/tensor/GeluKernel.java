@@ -17,7 +17,6 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 final class GeluKernel {
     static final double C = Math.sqrt(2.0 / Math.PI), K = 0.044715;
     private static final int CHUNK = 1 << 15;
-    private static final boolean VECTOR = ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent();
 
     private GeluKernel() {}
 
@@ -35,7 +34,7 @@ final class GeluKernel {
             return JavaArrays.array(y, shape);
         }
         int n = (int) x.length();
-        if (VECTOR && JavaArrays.bytesFit(x)) {                       // in place on the arrays' own memory
+        if (VectorApi.PRESENT && JavaArrays.bytesFit(x)) {                       // in place on the arrays' own memory
             INDArray xc = JavaArrays.contiguous(x), out = org.nd4j.linalg.factory.Nd4j.createUninitialized(DataType.FLOAT, shape, 'c');
             java.nio.ByteBuffer xb = JavaArrays.bytes(xc), yb = JavaArrays.bytes(out);
             chunks(n, (lo, hi) -> GeluVector.forward(xb, yb, lo, hi));
@@ -61,7 +60,7 @@ final class GeluKernel {
             return JavaArrays.array(d, shape);
         }
         int n = (int) x.length();
-        if (VECTOR && JavaArrays.bytesFit(x)) {
+        if (VectorApi.PRESENT && JavaArrays.bytesFit(x)) {
             INDArray xc = JavaArrays.contiguous(x), gc = JavaArrays.contiguous(g.dataType() == DataType.FLOAT ? g : g.castTo(DataType.FLOAT));
             INDArray out = org.nd4j.linalg.factory.Nd4j.createUninitialized(DataType.FLOAT, shape, 'c');
             java.nio.ByteBuffer xb = JavaArrays.bytes(xc), gb = JavaArrays.bytes(gc), db = JavaArrays.bytes(out);
@@ -75,22 +74,28 @@ final class GeluKernel {
         return JavaArrays.arrayPrefix(d, shape);
     }
 
-    /** Scalar float loop over [lo, hi): the fallback without the Vector API, and {@link GeluVector}'s tails. */
+    /** Scalar float loop over [lo, hi): the fallback without the Vector API. */
     static void forward(float[] x, float[] y, int lo, int hi) {
-        final float c = (float) C, k = (float) K;
-        for (int i = lo; i < hi; i++) {
-            float v = x[i], t = (float) Math.tanh(c * (v + k * v * v * v));
-            y[i] = 0.5f * v * (1 + t);
-        }
+        for (int i = lo; i < hi; i++) y[i] = value(x[i]);
     }
 
     /** Scalar float loop over [lo, hi): d = g ⊙ gelu_new'(x). */
     static void backward(float[] x, float[] g, float[] d, int lo, int hi) {
+        for (int i = lo; i < hi; i++) d[i] = g[i] * derivative(x[i]);
+    }
+
+    /** gelu_new(v) in float (the scalar loops and the vector loops' tails). */
+    static float value(float v) {
         final float c = (float) C, k = (float) K;
-        for (int i = lo; i < hi; i++) {
-            float v = x[i], t = (float) Math.tanh(c * (v + k * v * v * v));
-            d[i] = g[i] * (0.5f * (1 + t) + 0.5f * v * (1 - t * t) * c * (1 + 3 * k * v * v));
-        }
+        float t = (float) Math.tanh(c * (v + k * v * v * v));
+        return 0.5f * v * (1 + t);
+    }
+
+    /** gelu_new'(v) in float. */
+    static float derivative(float v) {
+        final float c = (float) C, k = (float) K;
+        float t = (float) Math.tanh(c * (v + k * v * v * v));
+        return 0.5f * (1 + t) + 0.5f * v * (1 - t * t) * c * (1 + 3 * k * v * v);
     }
 
     private static void chunks(int n, Blocks.Range body) { Blocks.run(n, CHUNK, body); }

@@ -6,28 +6,17 @@ import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 
-/** Vector API bodies of {@link GeluKernel}'s float loops (loaded only when jdk.incubator.vector is present); tanh from {@link VectorMath}. */
+/** Vector API bodies of {@link GeluKernel}'s float path (loaded only when jdk.incubator.vector is present); tanh from {@link VectorMath}. */
 final class GeluVector {
     private static final VectorSpecies<Float> SP = FloatVector.SPECIES_PREFERRED;
+    private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
     private static final float C = (float) GeluKernel.C, K = (float) GeluKernel.K;
 
     private GeluVector() {}
 
-    static void forward(float[] x, float[] y, int lo, int hi) {
-        int i = lo, end = lo + SP.loopBound(hi - lo);
-        for (; i < end; i += SP.length()) {
-            FloatVector v = FloatVector.fromArray(SP, x, i);
-            FloatVector t = VectorMath.tanh(v.mul(v).mul(K).add(1f).mul(v).mul(C));
-            t.add(1f).mul(v).mul(0.5f).intoArray(y, i);
-        }
-        GeluKernel.forward(x, y, i, hi);
-    }
-
-    private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
-
     /**
-     * {@link #forward(float[], float[], int, int)} straight on native buffers (the ND4J arrays' own memory, elements
-     * [lo, hi)): no copies in or out, which had taken about as long as the arithmetic ([512, 3072]: 1.34 -> 0.62 ms).
+     * y = gelu_new(x) over elements [lo, hi) of native buffers (the ND4J arrays' own memory): no copies in or out,
+     * which had taken about as long as the arithmetic ([512, 3072]: 1.34 -> 0.62 ms).
      */
     static void forward(ByteBuffer x, ByteBuffer y, int lo, int hi) {
         int i = lo, end = lo + SP.loopBound(hi - lo);
@@ -36,13 +25,10 @@ final class GeluVector {
             FloatVector t = VectorMath.tanh(v.mul(v).mul(K).add(1f).mul(v).mul(C));
             t.add(1f).mul(v).mul(0.5f).intoByteBuffer(y, i * 4, NATIVE);
         }
-        for (; i < hi; i++) {
-            float v = x.getFloat(i * 4), t = (float) Math.tanh(C * (v + K * v * v * v));
-            y.putFloat(i * 4, 0.5f * v * (1 + t));
-        }
+        for (; i < hi; i++) y.putFloat(i * 4, GeluKernel.value(x.getFloat(i * 4)));
     }
 
-    /** {@link #backward(float[], float[], float[], int, int)} on native buffers. */
+    /** d = g ⊙ gelu_new'(x) over elements [lo, hi) of native buffers. */
     static void backward(ByteBuffer x, ByteBuffer g, ByteBuffer d, int lo, int hi) {
         int i = lo, end = lo + SP.loopBound(hi - lo);
         for (; i < end; i += SP.length()) {
@@ -52,21 +38,6 @@ final class GeluVector {
             FloatVector dd = t.mul(t).neg().add(1f).mul(du).mul(v).add(t.add(1f)).mul(0.5f);
             FloatVector.fromByteBuffer(SP, g, i * 4, NATIVE).mul(dd).intoByteBuffer(d, i * 4, NATIVE);
         }
-        for (; i < hi; i++) {
-            float v = x.getFloat(i * 4), t = (float) Math.tanh(C * (v + K * v * v * v));
-            d.putFloat(i * 4, g.getFloat(i * 4) * (0.5f * (1 + t) + 0.5f * v * (1 - t * t) * C * (1 + 3 * K * v * v)));
-        }
-    }
-
-    static void backward(float[] x, float[] g, float[] d, int lo, int hi) {
-        int i = lo, end = lo + SP.loopBound(hi - lo);
-        for (; i < end; i += SP.length()) {
-            FloatVector v = FloatVector.fromArray(SP, x, i), v2 = v.mul(v);
-            FloatVector t = VectorMath.tanh(v2.mul(K).add(1f).mul(v).mul(C));
-            FloatVector du = v2.mul(3 * K).add(1f).mul(C);
-            FloatVector dd = t.mul(t).neg().add(1f).mul(du).mul(v).add(t.add(1f)).mul(0.5f);
-            FloatVector.fromArray(SP, g, i).mul(dd).intoArray(d, i);
-        }
-        GeluKernel.backward(x, g, d, i, hi);
+        for (; i < hi; i++) d.putFloat(i * 4, g.getFloat(i * 4) * GeluKernel.derivative(x.getFloat(i * 4)));
     }
 }
