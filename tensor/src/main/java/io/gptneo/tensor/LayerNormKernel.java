@@ -34,7 +34,7 @@ final class LayerNormKernel {
             rows(n, c, (lo, hi) -> {
                 for (int i = lo; i < hi; i++) {
                     int o = i * c;
-                    stats(xs, null, o, c, eps, mean, rstd, i);
+                    stats(xs, o, c, eps, mean, rstd, i);
                     double m = mean[i], r = rstd[i];
                     for (int j = 0; j < c; j++) y[o + j] = (xs[o + j] - m) * r * gs[j] + bs[j];
                 }
@@ -42,7 +42,7 @@ final class LayerNormKernel {
             return new Forward(JavaArrays.array(y, n, c), mean, rstd);
         }
         float[] gs = JavaArrays.floats(gamma), bs = JavaArrays.floats(beta);
-        if (VECTOR && JavaArrays.bytesFit(x)) {                      // in place on the arrays' own memory
+        if (VectorApi.PRESENT && JavaArrays.bytesFit(x)) {                      // in place on the arrays' own memory
             INDArray xc = JavaArrays.contiguous(x), out = org.nd4j.linalg.factory.Nd4j.createUninitialized(DataType.FLOAT, new long[] {n, c}, 'c');
             java.nio.ByteBuffer xb = JavaArrays.bytes(xc), yb = JavaArrays.bytes(out);
             rows(n, c, (lo, hi) -> LayerNormVector.forward(xb, yb, gs, bs, c, eps, mean, rstd, lo, hi));
@@ -64,50 +64,53 @@ final class LayerNormKernel {
     static Grads backward(INDArray x, INDArray g, INDArray gamma, Forward f, boolean wantX, boolean wantGamma, boolean wantBeta) {
         int n = (int) x.size(0), c = (int) x.size(1), blocks = (n + rowsPerBlock(c) - 1) / rowsPerBlock(c);
         double[] mean = f.mean(), rstd = f.rstd();
-        double[][] dg = wantGamma ? new double[blocks][c] : null, db = wantBeta ? new double[blocks][c] : null;
-        boolean dbl = x.dataType() == DataType.DOUBLE;
-        if (!dbl && VECTOR && JavaArrays.bytesFit(x)) {
-            float[][] dgf = wantGamma ? new float[blocks][c] : null, dbf = wantBeta ? new float[blocks][c] : null;
+        if (x.dataType() == DataType.FLOAT && VectorApi.PRESENT && JavaArrays.bytesFit(x)) {   // on the arrays' own memory
+            float[][] dg = wantGamma ? new float[blocks][c] : null, db = wantBeta ? new float[blocks][c] : null;
             float[] gam = JavaArrays.floats(gamma);
             INDArray xc = JavaArrays.contiguous(x), gc = JavaArrays.contiguous(g);
             INDArray dx = wantX ? org.nd4j.linalg.factory.Nd4j.createUninitialized(DataType.FLOAT, new long[] {n, c}, 'c') : null;
             java.nio.ByteBuffer xb = JavaArrays.bytes(xc), gb = JavaArrays.bytes(gc), dxb = dx == null ? null : JavaArrays.bytes(dx);
             rows(n, c, (lo, hi) -> {
                 int b = lo / rowsPerBlock(c);
-                LayerNormVector.backward(xb, gb, dxb, gam, c, mean, rstd, dgf == null ? null : dgf[b], dbf == null ? null : dbf[b], lo, hi);
+                LayerNormVector.backward(xb, gb, dxb, gam, c, mean, rstd, dg == null ? null : dg[b], db == null ? null : db[b], lo, hi);
             });
             java.lang.ref.Reference.reachabilityFence(xc);
             java.lang.ref.Reference.reachabilityFence(gc);
-            return new Grads(dx, wantGamma ? sumBlocks(toDouble(dgf), c, x.dataType()) : null, wantBeta ? sumBlocks(toDouble(dbf), c, x.dataType()) : null);
+            return new Grads(dx, wantGamma ? sumBlocks(toDouble(dg), c, x.dataType()) : null, wantBeta ? sumBlocks(toDouble(db), c, x.dataType()) : null);
         }
-        double[] xd = dbl ? JavaArrays.doubles(x) : null, gd = dbl ? JavaArrays.doubles(g) : null, gamd = dbl ? JavaArrays.doubles(gamma) : null;
-        double[] dxd = dbl && wantX ? new double[n * c] : null;
-        float[] xf = dbl ? null : JavaArrays.floats(x, JavaArrays.scratch(0, n * c)), gf = dbl ? null : JavaArrays.floats(g, JavaArrays.scratch(1, n * c));
-        float[] gamf = dbl ? null : JavaArrays.floats(gamma), dxf = !dbl && wantX ? JavaArrays.scratch(2, n * c) : null;
-        if (!dbl) {
+        double[][] dg = wantGamma ? new double[blocks][c] : null, db = wantBeta ? new double[blocks][c] : null;
+        INDArray dx;
+        if (x.dataType() == DataType.FLOAT) {
+            float[] xf = JavaArrays.floats(x, JavaArrays.scratch(0, n * c)), gf = JavaArrays.floats(g, JavaArrays.scratch(1, n * c));
+            float[] gamf = JavaArrays.floats(gamma), dxf = wantX ? JavaArrays.scratch(2, n * c) : null;
             rows(n, c, (lo, hi) -> backwardRowsFloat(lo, hi, c, xf, gf, gamf, mean, rstd, dg, db, dxf));
-        } else rows(n, c, (lo, hi) -> {
-            int b = lo / rowsPerBlock(c);
-            for (int i = lo; i < hi; i++) {
-                int o = i * c;
-                double m = mean[i], r = rstd[i], s1 = 0, s2 = 0;
-                for (int j = 0; j < c; j++) {
-                    double xh = (xd[o + j] - m) * r, gj = gd[o + j];
-                    double dxh = gj * gamd[j];
-                    s1 += dxh;
-                    s2 += dxh * xh;
-                    if (dg != null) dg[b][j] += gj * xh;
-                    if (db != null) db[b][j] += gj;
+            dx = wantX ? JavaArrays.arrayPrefix(dxf, n, c) : null;
+        } else {
+            double[] xd = JavaArrays.doubles(x), gd = JavaArrays.doubles(g), gamd = JavaArrays.doubles(gamma);
+            double[] dxd = wantX ? new double[n * c] : null;
+            rows(n, c, (lo, hi) -> {
+                int b = lo / rowsPerBlock(c);
+                for (int i = lo; i < hi; i++) {
+                    int o = i * c;
+                    double m = mean[i], r = rstd[i], s1 = 0, s2 = 0;
+                    for (int j = 0; j < c; j++) {
+                        double xh = (xd[o + j] - m) * r, gj = gd[o + j];
+                        double dxh = gj * gamd[j];
+                        s1 += dxh;
+                        s2 += dxh * xh;
+                        if (dg != null) dg[b][j] += gj * xh;
+                        if (db != null) db[b][j] += gj;
+                    }
+                    if (dxd == null) continue;
+                    double a1 = s1 / c, a2 = s2 / c;
+                    for (int j = 0; j < c; j++) {
+                        double xh = (xd[o + j] - m) * r;
+                        dxd[o + j] = r * (gd[o + j] * gamd[j] - a1 - xh * a2);
+                    }
                 }
-                if (dxd == null) continue;
-                double a1 = s1 / c, a2 = s2 / c;
-                for (int j = 0; j < c; j++) {
-                    double xh = (xd[o + j] - m) * r;
-                    dxd[o + j] = r * (gd[o + j] * gamd[j] - a1 - xh * a2);
-                }
-            }
-        });
-        INDArray dx = !wantX ? null : dbl ? JavaArrays.array(dxd, n, c) : JavaArrays.arrayPrefix(dxf, n, c);
+            });
+            dx = wantX ? JavaArrays.array(dxd, n, c) : null;
+        }
         return new Grads(dx, wantGamma ? sumBlocks(dg, c, x.dataType()) : null, wantBeta ? sumBlocks(db, c, x.dataType()) : null);
     }
 
@@ -166,13 +169,12 @@ final class LayerNormKernel {
         rstd[i] = 1.0 / Math.sqrt(v + eps);
     }
 
-    /** Row mean and 1/√(var + eps) of x[o, o + c), into mean[i], rstd[i]; x is xd (DOUBLE) or, when that is null, xf. */
-    private static void stats(double[] xd, float[] xf, int o, int c, double eps, double[] mean, double[] rstd, int i) {
-        boolean dbl = xd != null;
+    /** Row mean and 1/√(var + eps) of the double row x[o, o + c), into mean[i], rstd[i]. */
+    private static void stats(double[] x, int o, int c, double eps, double[] mean, double[] rstd, int i) {
         double s = 0;
-        for (int j = 0; j < c; j++) s += dbl ? xd[o + j] : xf[o + j];
+        for (int j = 0; j < c; j++) s += x[o + j];
         double m = s / c, v = 0;
-        for (int j = 0; j < c; j++) { double d = (dbl ? xd[o + j] : xf[o + j]) - m; v += d * d; }
+        for (int j = 0; j < c; j++) { double d = x[o + j] - m; v += d * d; }
         mean[i] = m;
         rstd[i] = 1.0 / Math.sqrt(v / c + eps);
     }
@@ -193,9 +195,6 @@ final class LayerNormKernel {
         }
         return d;
     }
-
-    /** The Vector API row kernels on native memory ({@link LayerNormVector}) when the module is present. */
-    private static final boolean VECTOR = ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent();
 
     private static int rowsPerBlock(int c) { return Math.max(1, BLOCK_ELEMS / Math.max(1, c)); }
 
