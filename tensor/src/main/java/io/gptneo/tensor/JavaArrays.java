@@ -38,18 +38,22 @@ public final class JavaArrays {
     }
 
     /**
-     * Per-thread float scratch, grown to the largest request: the Java kernels stage [B·T, 4H]-sized operands here (6 MB
-     * at B=2, T=256 of the 125M model), and fresh arrays for each of the dozens of calls per step made the young
-     * generation grow by GBs. A kernel uses its thread's slots only until it returns (its parallel chunks run inside
-     * the call and never call a kernel themselves), so kernels can share slots.
+     * Per-thread float scratch slot {@code slot} (0 to {@link #SCRATCH_SLOTS} − 1) with room for n values, contents
+     * undefined, grown to the largest request: the Java kernels stage [B·T, 4H]-sized operands here (6 MB at B=2,
+     * T=256 of the 125M model), and fresh arrays for each of the dozens of calls per step made the young generation
+     * grow by GBs. A kernel uses its thread's slots only until it returns (its parallel chunks run inside the call and
+     * never call a kernel themselves), so kernels can share slots.
      */
-    static float[] scratch(int slot, int n) {
+    public static float[] scratch(int slot, int n) {
         float[][] s = SCRATCH.get();
         if (s[slot].length < n) s[slot] = new float[n];
         return s[slot];
     }
 
-    private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[3][0]);
+    /** Scratch slots per thread (the packed attention backward stages eight operands). */
+    public static final int SCRATCH_SLOTS = 8;
+
+    private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[SCRATCH_SLOTS][0]);
 
     /** Copies {@code src[0, dst.length())} into {@code dst}, a whole c-order FLOAT array (one memcpy). */
     public static void put(float[] src, INDArray dst) {
