@@ -6,7 +6,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.gptneo.cli.ServeCommand;
 import io.gptneo.serve.MicroBatcher;
-import io.gptneo.serve.PromptResponse;
+import io.gptneo.PromptResponse;
 import io.gptneo.serve.ScoreServer;
 import io.gptneo.serve.ServeLimits;
 import io.gptneo.weights.SharedData;

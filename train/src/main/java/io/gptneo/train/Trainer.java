@@ -15,6 +15,8 @@ import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
+import io.gptneo.TrainingListener;
+import io.gptneo.TrainingStep;
 import io.gptneo.tensor.GradMode;
 import io.gptneo.tensor.Ops;
 import io.gptneo.tensor.Tensor;
@@ -58,6 +60,7 @@ public final class Trainer {
     private final int batchesPerEpoch;
     private final long totalSteps;
     private long stopAfter = -1; // tests: behave as if a signal arrived after this many steps
+    private TrainingListener listener = TrainingListener.NONE;
 
     public Trainer(TrainableCostModel model, TrainConfig cfg, List<TrainItem> train, List<TrainItem> validation, Path out, PrintStream log) {
         if (train.isEmpty()) throw new IllegalArgumentException("no training examples");
@@ -80,6 +83,9 @@ public final class Trainer {
     public long totalSteps() { return totalSteps; }
 
     public int batchesPerEpoch() { return batchesPerEpoch; }
+
+    /** Receives every step and validation pass of {@link #run}. */
+    public Trainer listener(TrainingListener l) { this.listener = l == null ? TrainingListener.NONE : l; return this; }
 
     /** Test hook: stop (with a checkpoint) after {@code steps} optimizer steps, as a signal would. */
     public Trainer stopAfter(long steps) { this.stopAfter = steps; return this; }
@@ -106,8 +112,8 @@ public final class Trainer {
         boolean stopped = false;
         double lastLoss = Double.NaN;
         Path last = null;
-        try (metrics; Progress bar = Progress.start("train", totalSteps, "steps", cfg.progress, log)) {
-            bar.stepTo(step);
+        try (metrics) {
+            listener.onStart(step, totalSteps);
             model.setTraining(true);
             while (step < totalSteps) {
                 double lr = schedule.lr(cfg.lr, Math.toIntExact(step));
@@ -130,7 +136,7 @@ public final class Trainer {
                 step++;
                 lastLoss = lossSum / cfg.gradAccum;
                 metrics.step(step, lr, lastLoss, norm);
-                bar.step(tokens, lastLoss);
+                listener.onStep(new TrainingStep(step, totalSteps, lr, lastLoss, norm, tokens));
                 if (!Double.isFinite(lastLoss)) throw new IllegalStateException("loss is " + lastLoss + " at step " + step + " (lower --lr?)");
                 boolean epochEnd = cursor % ((long) batchesPerEpoch) < cfg.gradAccum && cursor >= batchesPerEpoch;
                 if (!validation.isEmpty() && (cfg.evalEvery > 0 ? step % cfg.evalEvery == 0 : epochEnd) && step < totalSteps) {
@@ -148,6 +154,7 @@ public final class Trainer {
                 }
             }
         } finally {
+            listener.onEnd();
             model.setTraining(false);
             if (signal != null) signal.finished();
         }
@@ -240,6 +247,7 @@ public final class Trainer {
     Map<String, Object> evaluate(long step, MetricsLog metrics) throws IOException {
         Map<String, Object> m = validationMetrics(model, validation, cfg.evalBatchSize, cfg.regularization);
         metrics.eval(step, "validation", m);
+        listener.onValidation(step, m);
         log.printf("%nstep %d validation: loss %.4f accuracy %.4f%n", step, (Double) m.get("loss"), (Double) m.get("accuracy"));
         return m;
     }

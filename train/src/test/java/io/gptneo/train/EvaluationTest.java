@@ -2,7 +2,6 @@ package io.gptneo.train;
 
 import static org.junit.jupiter.api.Assertions.*;
 
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 
@@ -11,7 +10,7 @@ import org.junit.jupiter.api.Test;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 
-import io.gptneo.serve.Scorer;
+import io.gptneo.Scorer;
 import io.gptneo.train.data.DatasetReader;
 import io.gptneo.train.data.PairExample;
 import io.gptneo.train.data.QaExample;
@@ -42,7 +41,7 @@ class EvaluationTest {
         assertEquals(1.0, j.get("recall_unsafe").doubleValue(), 1e-12);
     }
 
-    @Test void qaReportWithCategoriesAndPictures() throws Exception {
+    @Test void qaReportWithCategories() throws Exception {
         List<QaExample> rows = DatasetReader.read(TestFiles.beavertails(), false).qa().subList(0, 300);
         Evaluation.Result r = Evaluation.qa(rows, FAKE, 16, null);
         JsonNode j = r.report();
@@ -63,7 +62,5 @@ class EvaluationTest {
         Evaluation.write(out, r);
         JsonNode back = new ObjectMapper().readTree(out.resolve("report.json").toFile());
         assertEquals(j, back);
-        assertTrue(Files.size(out.resolve("cost_histogram.png")) > 5000);
-        assertTrue(Files.size(out.resolve("roc.png")) > 5000);
     }
 }

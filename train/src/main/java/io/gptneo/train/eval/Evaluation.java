@@ -7,14 +7,14 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.IntConsumer;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
-import io.gptneo.serve.PromptResponse;
-import io.gptneo.serve.Scorer;
-import io.gptneo.train.Progress;
+import io.gptneo.PromptResponse;
+import io.gptneo.Scorer;
 import io.gptneo.train.data.PairExample;
 import io.gptneo.train.data.QaExample;
 
@@ -36,7 +36,7 @@ public final class Evaluation {
 
     private Evaluation() {}
 
-    public static Result pairs(List<PairExample> rows, Scorer scorer, int batchSize, Progress progress) {
+    public static Result pairs(List<PairExample> rows, Scorer scorer, int batchSize, IntConsumer progress) {
         List<PromptResponse> items = new ArrayList<>(rows.size() * 2);
         boolean[] unsafe = new boolean[rows.size() * 2];
         for (int i = 0; i < rows.size(); i++) {
@@ -60,7 +60,7 @@ public final class Evaluation {
         return new Result(c, unsafe, r);
     }
 
-    public static Result qa(List<QaExample> rows, Scorer scorer, int batchSize, Progress progress) {
+    public static Result qa(List<QaExample> rows, Scorer scorer, int batchSize, IntConsumer progress) {
         List<PromptResponse> items = new ArrayList<>(rows.size());
         boolean[] unsafe = new boolean[rows.size()];
         for (int i = 0; i < rows.size(); i++) {
@@ -130,26 +130,22 @@ public final class Evaluation {
         if (Double.isFinite(v)) o.put(k, v); else o.putNull(k);
     }
 
-    /** Scores in batches; the progress bar counts responses. */
-    public static double[] score(List<PromptResponse> items, Scorer scorer, int batchSize, Progress progress) {
+    /** Scores in batches; {@code progress} (may be null) is told how many responses each batch scored. */
+    public static double[] score(List<PromptResponse> items, Scorer scorer, int batchSize, IntConsumer progress) {
         double[] out = new double[items.size()];
         for (int s = 0; s < items.size(); s += batchSize) {
             List<PromptResponse> b = items.subList(s, Math.min(items.size(), s + batchSize));
             float[] c = scorer.score(b);
             if (c.length != b.size()) throw new IllegalStateException("scorer returned " + c.length + " costs for " + b.size() + " inputs");
-            for (int i = 0; i < c.length; i++) {
-                out[s + i] = c[i];
-                if (progress != null) progress.step(0, Double.NaN);
-            }
+            for (int i = 0; i < c.length; i++) out[s + i] = c[i];
+            if (progress != null) progress.accept(c.length);
         }
         return out;
     }
 
-    /** Writes report.json, cost_histogram.png and roc.png into {@code dir}. */
+    /** Writes report.json into {@code dir} (the command line adds the plots). */
     public static void write(Path dir, Result r) throws IOException {
         Files.createDirectories(dir);
         Files.writeString(dir.resolve("report.json"), JSON.writeValueAsString(r.report()) + "\n");
-        Plots.costHistogram(r.costs(), r.unsafe(), 40, dir.resolve("cost_histogram.png"));
-        Plots.roc(r.costs(), r.unsafe(), BinaryMetrics.auroc(r.costs(), r.unsafe()), dir.resolve("roc.png"));
     }
 }

@@ -14,9 +14,9 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
-import io.gptneo.serve.PromptResponse;
+import io.gptneo.PromptResponse;
 import io.gptneo.train.GptNeoCostModel;
-import io.gptneo.train.Progress;
+
 import io.gptneo.train.data.DataException;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;

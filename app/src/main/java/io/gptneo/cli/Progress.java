@@ -1,12 +1,16 @@
-package io.gptneo.train;
+package io.gptneo.cli;
 
 import java.io.PrintStream;
 import java.time.Duration;
+import java.util.function.IntConsumer;
 
 import me.tongfei.progressbar.ConsoleProgressBarConsumer;
 import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
 import me.tongfei.progressbar.ProgressBarStyle;
+
+import io.gptneo.TrainingListener;
+import io.gptneo.TrainingStep;
 
 /**
  * A progress bar on stderr (ETA from the bar, plus tokens/s and the running loss in its message) or, when
@@ -29,6 +33,25 @@ public final class Progress implements AutoCloseable {
                 .build();
         return new Progress(bar);
     }
+
+    /** The training bar as a listener: opened when the run starts (at its resume step), one tick per optimizer step. */
+    public static TrainingListener training(boolean enabled, PrintStream err) {
+        return new TrainingListener() {
+            private Progress bar = new Progress(null);
+
+            @Override public void onStart(long step, long totalSteps) {
+                bar = start("train", totalSteps, "steps", enabled, err);
+                bar.stepTo(step);
+            }
+
+            @Override public void onStep(TrainingStep s) { bar.step(s.tokens(), s.loss()); }
+
+            @Override public void onEnd() { bar.close(); }
+        };
+    }
+
+    /** Counts scored responses (no tokens, no loss), for {@code Evaluation}. */
+    public IntConsumer responses() { return n -> { for (int i = 0; i < n; i++) step(0, Double.NaN); }; }
 
     /** Sets the position (e.g. after a resume). */
     public void stepTo(long n) { if (bar != null) bar.stepTo(n); }

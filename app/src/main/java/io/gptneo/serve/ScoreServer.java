@@ -27,6 +27,8 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
+import io.gptneo.PromptResponse;
+import io.gptneo.Scorer;
 
 /**
  * The safety check service: an HTTP server on the loopback interface (the JDK's com.sun.net.httpserver) in front of

@@ -26,6 +26,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.*;
+import io.gptneo.PromptResponse;
 
 /**
  * End to end with the real cost model: {@code ./gptneo serve}'s own start-up path on the tiny fixture model and

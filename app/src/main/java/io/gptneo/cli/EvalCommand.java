@@ -5,7 +5,7 @@ import java.util.List;
 import java.util.concurrent.Callable;
 
 import io.gptneo.train.GptNeoCostModel;
-import io.gptneo.train.Progress;
+
 import io.gptneo.train.data.DataFormat;
 import io.gptneo.train.data.Dataset;
 import io.gptneo.train.data.DatasetReader;
@@ -42,18 +42,18 @@ public final class EvalCommand implements Callable<Integer> {
         if (d.format() == DataFormat.PAIRS) {
             List<PairExample> rows = pick(Splits.byPrompt(d.pairs(), PairExample::prompt, validationFraction, testFraction, seed), d.pairs());
             try (Progress p = Progress.start("eval", rows.size() * 2L, "responses", !noProgress, System.err)) {
-                r = Evaluation.pairs(rows, m, model.batchSize, p);
+                r = Evaluation.pairs(rows, m, model.batchSize, p.responses());
             }
         } else {
             List<QaExample> rows = pick(Splits.byPrompt(d.qa(), QaExample::prompt, validationFraction, testFraction, seed), d.qa());
             try (Progress p = Progress.start("eval", rows.size(), "responses", !noProgress, System.err)) {
-                r = Evaluation.qa(rows, m, model.batchSize, p);
+                r = Evaluation.qa(rows, m, model.batchSize, p.responses());
             }
         }
         r.report().put("data", data.toString());
         r.report().put("split", split);
         r.report().put("skipped_invalid", d.skippedCount());
-        Evaluation.write(out, r);
+        Plots.write(out, r);
         System.out.println(r.report().toPrettyString());
         return 0;
     }

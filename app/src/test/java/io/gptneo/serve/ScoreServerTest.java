@@ -19,6 +19,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.*;
+import io.gptneo.Scorer;
 
 class ScoreServerTest {
     private static final ObjectMapper JSON = new ObjectMapper();

@@ -17,7 +17,7 @@ import io.gptneo.model.GptNeoModel;
 import io.gptneo.model.ScoreHead;
 import io.gptneo.train.CostInputs;
 import io.gptneo.train.GptNeoCostModel;
-import io.gptneo.train.Progress;
+
 import io.gptneo.train.TrainConfig;
 import io.gptneo.train.TrainSetup;
 import io.gptneo.train.Trainer;
@@ -120,9 +120,9 @@ public final class PipelineCommand implements Callable<Integer> {
         Splits.Split<QaExample> bs = Splits.byPrompt(btRows, QaExample::prompt, c.validationFraction, c.testFraction, c.seed);
         Evaluation.Result btEval;
         try (Progress p = Progress.start("eval beavertails", bs.test().size(), "responses", c.progress, log)) {
-            btEval = Evaluation.qa(bs.test(), scorer, c.evalBatchSize, p);
+            btEval = Evaluation.qa(bs.test(), scorer, c.evalBatchSize, p.responses());
         }
-        Evaluation.write(out.resolve("eval-beavertails"), btEval);
+        Plots.write(out.resolve("eval-beavertails"), btEval);
         Evaluation.Result pkEval = null;
         if (pk != null) {
             List<PairExample> pkRows = DatasetReader.read(pk, c.skipInvalid).pairs();
@@ -132,9 +132,9 @@ public final class PipelineCommand implements Callable<Integer> {
             bs.train().forEach(q -> seen.add(q.prompt()));
             List<PairExample> pkTest = ps.test().stream().filter(x -> !seen.contains(x.prompt())).toList();
             try (Progress p = Progress.start("eval pku", pkTest.size() * 2L, "responses", c.progress, log)) {
-                pkEval = Evaluation.pairs(pkTest, scorer, c.evalBatchSize, p);
+                pkEval = Evaluation.pairs(pkTest, scorer, c.evalBatchSize, p.responses());
             }
-            Evaluation.write(out.resolve("eval-pku"), pkEval);
+            Plots.write(out.resolve("eval-pku"), pkEval);
         }
 
         // Baseline on the same BeaverTails training rows, same test rows.

@@ -2,7 +2,7 @@ package io.gptneo.cli;
 
 import io.gptneo.serve.ReferenceHistogram;
 import io.gptneo.serve.ScoreServer;
-import io.gptneo.serve.Scorer;
+import io.gptneo.Scorer;
 import io.gptneo.serve.ServeLimits;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;

@@ -1,9 +1,12 @@
-package io.gptneo.train.eval;
+package io.gptneo.cli;
 
 import java.awt.Color;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.List;
+
+import io.gptneo.train.eval.BinaryMetrics;
+import io.gptneo.train.eval.Evaluation;
 
 import org.knowm.xchart.BitmapEncoder;
 import org.knowm.xchart.XYChart;
@@ -19,6 +22,13 @@ public final class Plots {
     static {
         // Charts are drawn off-screen; without this a server JVM without a display could try to open one.
         if (System.getProperty("java.awt.headless") == null) System.setProperty("java.awt.headless", "true");
+    }
+
+    /** Writes report.json, cost_histogram.png and roc.png into {@code dir}. */
+    public static void write(Path dir, Evaluation.Result r) throws IOException {
+        Evaluation.write(dir, r);
+        costHistogram(r.costs(), r.unsafe(), 40, dir.resolve("cost_histogram.png"));
+        roc(r.costs(), r.unsafe(), BinaryMetrics.auroc(r.costs(), r.unsafe()), dir.resolve("roc.png"));
     }
 
     /** Overlaid histograms of the costs of safe and unsafe responses over shared bins; the line x=0 is the decision boundary. */

@@ -7,7 +7,7 @@ import picocli.CommandLine.Command;
  * Entry point of {@code ./gptneo}. Subcommand names and flags are a public contract: scripts call them.
  * {@code ./gptneo bench ...} is dispatched by the launcher to the bench module.
  */
-@Command(name = "gptneo", mixinStandardHelpOptions = true, version = "gptneo-java 0.1.0",
+@Command(name = "gptneo", mixinStandardHelpOptions = true, versionProvider = GptNeoCli.Version.class,
         description = "GPT-Neo in pure Java: inspect, tokenize, forward, generate, train/eval/classify a safety cost model, serve.",
         footer = {"", "Benchmarks: ./gptneo bench (attention | train-step | forward | tokenizer) [--help]"})
 public final class GptNeoCli implements Runnable {
@@ -35,6 +35,18 @@ public final class GptNeoCli implements Runnable {
             return 1;
         });
         return cl;
+    }
+
+    /** {@code -V}: the version the build wrote into the core jar, so it always matches the artifacts. */
+    static final class Version implements CommandLine.IVersionProvider {
+        @Override public String[] getVersion() throws java.io.IOException {
+            var p = new java.util.Properties();
+            try (var in = GptNeoCli.class.getResourceAsStream("/io/gptneo/version.properties")) {
+                if (in == null) throw new java.io.IOException("io/gptneo/version.properties is not on the class path");
+                p.load(in);
+            }
+            return new String[] {"gptneo-java " + p.getProperty("version")};
+        }
     }
 
     public static void main(String[] args) {

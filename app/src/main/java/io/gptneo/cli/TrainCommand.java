@@ -63,7 +63,7 @@ public final class TrainCommand implements Callable<Integer> {
         GptNeoCostModel cm = TrainSetup.costModel(c, base, baseName);
         log.printf("train: %d examples, validation %d, held-out test %d pairs + %d responses; %s%n", d.train().size(), d.validation().size(),
                 d.testPairs().size(), d.testQa().size(), cm.lora() != null ? cm.lora().trainableSummary() : "full training of " + base.model().parameterCount() + " parameters + score head");
-        Trainer t = new Trainer(cm, c, d.train(), d.validation(), Path.of(c.out), log);
+        Trainer t = new Trainer(cm, c, d.train(), d.validation(), Path.of(c.out), log).listener(Progress.training(c.progress, log));
         try (StopSignal sig = new StopSignal(10 * 60_000L).install()) {
             Trainer.Result r = t.run(sig);
             if (r.stopped()) log.printf("stopped at step %d of %d%n", r.steps(), r.totalSteps());

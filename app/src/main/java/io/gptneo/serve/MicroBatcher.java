@@ -9,6 +9,8 @@ import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicLongArray;
+import io.gptneo.PromptResponse;
+import io.gptneo.Scorer;
 
 /**
  * Gathers pairs from concurrent callers into batches for one {@link Scorer}, run by a single worker thread.

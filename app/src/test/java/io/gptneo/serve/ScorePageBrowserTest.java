@@ -15,7 +15,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 /**
  * The page in a real headless Chromium, driven over the W3C WebDriver protocol: type a prompt and a response, click,
  * read the verdict, the cost and the histogram marker; screenshots go to {@code target/serve-browser/}.
- * Skipped (with the reason) when Chromium or chromedriver is absent; {@code train/src/test/browser/run.sh}
+ * Skipped (with the reason) when Chromium or chromedriver is absent; {@code app/src/test/browser/run.sh}
  * installs both and runs it. Paths: -Dchromium=..., -Dchromedriver=... (defaults /usr/bin/chromium, /usr/bin/chromedriver).
  */
 class ScorePageBrowserTest {
@@ -29,9 +29,9 @@ class ScorePageBrowserTest {
     @BeforeAll
     static void start() throws Exception {
         assumeTrue(Files.isExecutable(CHROMIUM), "no Chromium at " + CHROMIUM
-                + " (apt-get install chromium chromium-driver, or run train/src/test/browser/run.sh)");
+                + " (apt-get install chromium chromium-driver, or run app/src/test/browser/run.sh)");
         assumeTrue(Files.isExecutable(CHROMEDRIVER), "no chromedriver at " + CHROMEDRIVER
-                + " (apt-get install chromium-driver, or run train/src/test/browser/run.sh)");
+                + " (apt-get install chromium-driver, or run app/src/test/browser/run.sh)");
         // A reference set with the shape of an evaluation split: safe costs around -2, unsafe around +2.
         Random rnd = new Random(7);
         double[] costs = new double[400];

@@ -1,4 +1,4 @@
-package io.gptneo.serve;
+package io.gptneo;
 
 import java.util.List;
 

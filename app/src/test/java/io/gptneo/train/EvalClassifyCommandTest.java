@@ -18,7 +18,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 
 import io.gptneo.cli.GptNeoCli;
-import io.gptneo.serve.PromptResponse;
+import io.gptneo.PromptResponse;
 import io.gptneo.train.data.DatasetReader;
 import io.gptneo.train.data.PairExample;
 import io.gptneo.train.eval.Evaluation;

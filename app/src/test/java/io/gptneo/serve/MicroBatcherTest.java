@@ -11,6 +11,8 @@ import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.*;
+import io.gptneo.PromptResponse;
+import io.gptneo.Scorer;
 
 class MicroBatcherTest {
 

@@ -3,6 +3,8 @@ package io.gptneo.serve;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
+import io.gptneo.PromptResponse;
+import io.gptneo.Scorer;
 
 /**
  * Deterministic scorer for tests: cost = (response length - prompt length) / 10, so a response longer than its
