@@ -16,7 +16,7 @@ import io.gptneo.tensor.Seeds;
 import io.gptneo.tensor.Tensor;
 import io.gptneo.tensor.Workspaces;
 import io.gptneo.tensor.attention.AttentionKernel;
-import io.gptneo.tensor.attention.AttentionKernels;
+import io.gptneo.tensor.Kernels;
 import io.gptneo.weights.AttentionType;
 import io.gptneo.weights.GptNeoConfig;
 import io.gptneo.weights.GptNeoWeights;
@@ -90,7 +90,7 @@ public final class GptNeoModel {
     /** Wraps already loaded weights (the arrays are used as they are, not copied). */
     public static GptNeoModel fromWeights(GptNeoWeights weights) {
         INDArray wte = weights.get(GptNeoWeights.WTE);
-        return new GptNeoModel(weights.config(), wte.dataType(), weights.tensors(), AttentionKernels.defaultKernel());
+        return new GptNeoModel(weights.config(), wte.dataType(), weights.tensors(), Kernels.get().attention());
     }
 
     /**
@@ -109,7 +109,7 @@ public final class GptNeoModel {
             else a = Rand.normal(dtype, seed * Seeds.GOLDEN + (++stream), 0.02, shape);
             w.put(n, a);
         }
-        return new GptNeoModel(cfg, dtype, w, AttentionKernels.defaultKernel());
+        return new GptNeoModel(cfg, dtype, w, Kernels.get().attention());
     }
 
 

@@ -20,8 +20,6 @@ import java.util.stream.IntStream;
  * layout a task first gathers the rows its inner loops stream over (V, and K and dO in backward) into dense [T][D]
  * copies and accumulates dK, dV densely: rows H*D floats apart map to a few L1 sets (a stride of 3 KB hits 4 of 64),
  * and streaming them directly measured 4-5x slower.
- *
- * <p>FusedDouble.java is generated from this file by sed (float -> double, see FusedAttention); edit both.
  */
 final class FusedFloat {
     static final int BQ = 64, BK = 64;
@@ -81,7 +79,7 @@ final class FusedFloat {
     }
 
     private int firstKey(int i) {
-        return window > 0 ? Math.max(0, i - window + 1) : 0;
+        return AttentionMasks.firstKey(i, window);
     }
 
     private static int alignDown(int x, int a) {
