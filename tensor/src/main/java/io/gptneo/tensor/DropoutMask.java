@@ -29,7 +29,7 @@ final class DropoutMask {
      * {@code nextDouble()} is {@code (nextLong() >>> 11)·2^-53}, so {@code nextDouble() >= p} is exactly
      * {@code (mix64(seed + (i+1)·γ) >>> 11) >= ceil(p·2^53)}: every draw is independent of the others, so they are
      * computed eight at a time in 64-bit vector lanes, in parallel blocks (the test checks them against
-     * SplittableRandom itself). Per [512, 768] mask: 0.95 ms as a scalar loop, 0.65 ms in vector lanes.
+     * SplittableRandom itself).
      */
     static long[] keep(int n, double p, long seed) {
         if (!(p > 0 && p < 1)) throw new IllegalArgumentException("dropout: p must be in (0, 1), got " + p);

@@ -2,8 +2,6 @@ package io.gptneo.tensor;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.util.HashMap;
-import java.util.Map;
 
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
@@ -62,11 +60,8 @@ final class FastAdd {
         INDArray out = Nd4j.zeros(g.dataType(), tableShape);
         if (index.length == 0) return out;
         int c = Math.toIntExact(tableShape[1]);
-        Map<Integer, Integer> slotOf = new HashMap<>();
-        int[] slot = new int[index.length];
-        for (int i = 0; i < index.length; i++) slot[i] = slotOf.computeIfAbsent(index[i], k -> slotOf.size());
-        int[] rows = new int[slotOf.size()];
-        slotOf.forEach((row, k) -> rows[k] = row);
+        Reference.Slots s = Reference.Slots.of(index);
+        int[] rows = s.rows(), slot = s.slot();
         float[] gs = JavaArrays.floats(g), acc = new float[rows.length * c];
         for (int i = 0; i < index.length; i++) for (int j = 0, a = slot[i] * c, b = i * c; j < c; j++) acc[a + j] += gs[b + j];
         Reference.scatterAdd(out, rows, JavaArrays.array(acc, rows.length, c));

@@ -11,7 +11,7 @@ import org.nd4j.linalg.factory.Nd4j;
  * Bulk copies between ND4J arrays and Java arrays (fused attention's staging copies, the optimizer's loops).
  *
  * <p>Why not {@code data().asFloat()} / {@code Nd4j.create(float[], ...)}: inside a workspace both copy element by
- * element through an indexer, which profiling showed at a quarter of the Java-side time of a 125M training step.
+ * element through an indexer (a large share of the Java-side time of a training step).
  * These go through the buffer's NIO view instead: one memcpy each way.
  */
 public final class JavaArrays {

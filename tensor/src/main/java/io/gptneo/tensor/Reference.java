@@ -3,7 +3,6 @@ package io.gptneo.tensor;
 import java.util.HashMap;
 import java.util.Map;
 
-import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.api.ops.DynamicCustomOp;
 import org.nd4j.linalg.factory.Nd4j;
@@ -70,11 +69,8 @@ final class Reference {
     static INDArray scatterAddRows(long[] tableShape, int[] index, INDArray g) {
         INDArray out = Nd4j.zeros(g.dataType(), tableShape);
         if (index.length == 0) return out;
-        Map<Integer, Integer> slotOf = new HashMap<>();
-        int[] slot = new int[index.length];
-        for (int i = 0; i < index.length; i++) slot[i] = slotOf.computeIfAbsent(index[i], k -> slotOf.size());
-        int[] rows = new int[slotOf.size()];
-        slotOf.forEach((row, k) -> rows[k] = row);
+        Slots s = Slots.of(index);
+        int[] rows = s.rows(), slot = s.slot();
         INDArray oneHot = Nd4j.zeros(g.dataType(), rows.length, index.length);
         for (int i = 0; i < index.length; i++) oneHot.putScalar(slot[i], i, 1.0);
         INDArray sums = Gemm.mm(oneHot, g.reshape('c', index.length, tableShape[1]), false, false);
@@ -82,13 +78,20 @@ final class Reference {
         return out;
     }
 
+    /** The distinct values of {@code index} in first-seen order ({@code rows}), and each position's place among them. */
+    record Slots(int[] rows, int[] slot) {
+        static Slots of(int[] index) {
+            Map<Integer, Integer> slotOf = new HashMap<>();
+            int[] slot = new int[index.length];
+            for (int i = 0; i < index.length; i++) slot[i] = slotOf.computeIfAbsent(index[i], k -> slotOf.size());
+            int[] rows = new int[slotOf.size()];
+            slotOf.forEach((row, k) -> rows[k] = row);
+            return new Slots(rows, slot);
+        }
+    }
+
     /** out[rows[k]] += sums[k] (each row once). */
     static void scatterAdd(INDArray out, int[] rows, INDArray sums) {
         Nd4j.exec(DynamicCustomOp.builder("scatter_add").addInputs(out, Nd4j.createFromArray(rows), sums).addOutputs(out).build());
-    }
-
-    /** {@code a} as {@code dt} (no copy when it already is). */
-    static INDArray as(INDArray a, DataType dt) {
-        return a.dataType() == dt ? a : a.castTo(dt);
     }
 }

@@ -4,8 +4,8 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
  * Named per-thread float buffers that the Java kernels stage operands in, each grown to the largest request and
- * reused, contents undefined. Why: the kernels copy [B·T, 4H]-sized operands (6 MB at B=2, T=256 of the 125M model)
- * dozens of times per step, and fresh arrays each time made the young generation grow by GBs. A kernel uses its
+ * reused, contents undefined. Why: the kernels copy [B·T, H]-sized operands dozens of
+ * times per step, and fresh arrays each time made the young generation grow without bound. A kernel uses its
  * thread's buffers only until it returns (its parallel chunks run inside the call and call no kernel themselves),
  * so kernels may share them.
  */

@@ -1,5 +1,7 @@
 package io.gptneo.tensor;
 
+import java.util.Arrays;
+
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -130,7 +132,7 @@ class OpsGradCheckTest {
             Tensor yf = Ops.loraLinear(fused[0], fused[1], fused[2], fused[3], fused[4], 2.0, drop, 4242);
             Tensor yc = Ops.add(Ops.linear(comp[0], comp[1], comp[2]),
                     Ops.scale(Ops.linear(Ops.linear(Ops.dropout(comp[0], drop, 4242), comp[3], null), comp[4], null), 2.0));
-            String at = java.util.Arrays.toString(sh) + " drop " + drop;
+            String at = Arrays.toString(sh) + " drop " + drop;
             assertTrue(yf.data().equalsWithEps(yc.data(), 1e-4), at + " output max diff " + yf.data().sub(yc.data()).amaxNumber());
             yf.backward(up.dup());
             yc.backward(up.dup());

@@ -15,6 +15,7 @@ import io.gptneo.tensor.Kernels;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.NDArrayIndex;
 
 class AttentionKernelsTest {
 
@@ -49,16 +50,16 @@ class AttentionKernelsTest {
                 Grads g = kern.backward(f, q, k, v, mask, window, 1.0, dOut);
                 assertTrue(allFinite(f.out()) && allFinite(g.dq()) && allFinite(g.dk()) && allFinite(g.dv()), name);
                 for (int i = 0; i < t; i++) {
-                    double rowMax = f.out().get(org.nd4j.linalg.indexing.NDArrayIndex.all(),
-                            org.nd4j.linalg.indexing.NDArrayIndex.all(), org.nd4j.linalg.indexing.NDArrayIndex.point(i))
+                    double rowMax = f.out().get(NDArrayIndex.all(),
+                            NDArrayIndex.all(), NDArrayIndex.point(i))
                             .amaxNumber().doubleValue();
                     if (i < pad) assertEquals(0.0, rowMax, name + " padding row " + i);
                     else assertTrue(rowMax > 0, name + " real row " + i);
                 }
                 // padding keys get no gradient
                 for (int j = 0; j < pad; j++)
-                    assertEquals(0.0, g.dk().get(org.nd4j.linalg.indexing.NDArrayIndex.all(),
-                            org.nd4j.linalg.indexing.NDArrayIndex.all(), org.nd4j.linalg.indexing.NDArrayIndex.point(j))
+                    assertEquals(0.0, g.dk().get(NDArrayIndex.all(),
+                            NDArrayIndex.all(), NDArrayIndex.point(j))
                             .amaxNumber().doubleValue(), name + " dk of padding key " + j);
             }
     }
