@@ -1,17 +1,17 @@
 package io.gptneo.tensor.attention;
 
+import static org.nd4j.linalg.indexing.NDArrayIndex.all;
+import static org.nd4j.linalg.indexing.NDArrayIndex.interval;
+
 import java.util.ArrayList;
 import java.util.List;
 
-import static NDArrayIndex.all;
-import static NDArrayIndex.interval;
-
+import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.api.ops.DynamicCustomOp;
 import org.nd4j.linalg.api.ops.impl.transforms.custom.DotProductAttention;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.indexing.NDArrayIndex;
-import org.nd4j.linalg.api.buffer.DataType;
 
 /**
  * ND4J's {@code dot_product_attention} op (libnd4j), see tensor/ATTENTION.md for what it can express. It takes
