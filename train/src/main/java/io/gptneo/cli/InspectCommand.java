@@ -26,7 +26,7 @@ import picocli.CommandLine.Spec;
 @Command(name = "inspect", mixinStandardHelpOptions = true,
         description = {"Prints a GPT-Neo model's config, attention layout, parameter count and dtypes/bytes.",
                 "--model is a local directory (config.json + model.safetensors or model.safetensors.index.json) or a Hub id "
-                        + "(downloaded into ~/.cache/gptneo-java/hub; env GPTNEO_CACHE, GPTNEO_HUB_URL, HF_TOKEN, HF_HUB_OFFLINE)."})
+                        + "(HF cache: HF_HUB_CACHE, HF_HOME/hub or ~/.cache/huggingface/hub; env GPTNEO_CACHE, GPTNEO_HUB_URL, HF_TOKEN, HF_HUB_OFFLINE)."})
 public final class InspectCommand implements Callable<Integer> {
 
     @Spec CommandSpec spec;
