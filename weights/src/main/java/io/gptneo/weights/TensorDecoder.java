@@ -66,7 +66,7 @@ final class TensorDecoder {
         BytePointer bp = new BytePointer(base);
         bp.capacity(off + len);
         bp.position(off);
-        return bp.asByteBuffer().order(ByteOrder.nativeOrder());
+        return bp.asByteBuffer().slice().order(ByteOrder.nativeOrder());   // slice: absolute indices start at off
     }
 
     private static void convert(ByteBuffer in, Dtype src, ByteBuffer out, DataType dst, int n,
