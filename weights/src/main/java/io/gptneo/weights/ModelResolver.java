@@ -165,12 +165,15 @@ public final class ModelResolver {
     }
 
     /** {@code <cacheRoot>/models--ORG--NAME}. */
-    public Path repoDir(String id) { return settings.cacheRoot().resolve("models--" + id.replace("/", "--")); }
+    public Path repoDir(String id) { return repoDir("models", id); }
+
+    /** {@code <cacheRoot>/TYPE--ORG--NAME}, TYPE = models or datasets. */
+    public Path repoDir(String type, String id) { return settings.cacheRoot().resolve(type + "--" + id.replace("/", "--")); }
 
     /** The commit a revision stands for in the cache: itself when it is one, else {@code refs/REVISION}; null when unknown. */
-    String cachedCommit(String id, String revision) {
+    String cachedCommit(String type, String id, String revision) {
         if (COMMIT.matcher(revision).matches()) return revision;
-        Path ref = repoDir(id).resolve("refs").resolve(revision);
+        Path ref = repoDir(type, id).resolve("refs").resolve(revision);
         try {
             String c = Files.isRegularFile(ref) ? Files.readString(ref).strip() : "";
             return COMMIT.matcher(c).matches() ? c : null;
@@ -181,16 +184,28 @@ public final class ModelResolver {
 
     /** One snapshot being filled: the commit is learnt from the first answer when the revision is a branch or tag. */
     private final class Snapshot {
-        final String id, revision;
+        final String type, id, revision;
         String commit;
 
-        Snapshot(String id, String revision, String commit) {
+        Snapshot(String type, String id, String revision) {
+            this.type = type;
             this.id = id;
             this.revision = revision;
-            this.commit = commit;
+            this.commit = COMMIT.matcher(revision).matches() ? revision : null;
         }
 
-        Path dir() { return repoDir(id).resolve("snapshots").resolve(commit); }
+        Path repo() { return repoDir(type, id); }
+
+        Path dir() { return repo().resolve("snapshots").resolve(commit); }
+
+        /** {@code {base}/[datasets/]ID/resolve/REVISION/FILE}. */
+        URI uri(String file) {
+            String base = settings.baseUrl().toString();
+            if (base.endsWith("/")) base = base.substring(0, base.length() - 1);
+            return URI.create(base + "/" + (type.equals("models") ? "" : type + "/") + id + "/resolve/"
+                    + URLEncoder.encode(revision, StandardCharsets.UTF_8).replace("%2F", "/")
+                    + "/" + URLEncoder.encode(file, StandardCharsets.UTF_8).replace("%2F", "/").replace("+", "%20"));
+        }
     }
 
     /**
@@ -198,11 +213,11 @@ public final class ModelResolver {
      * files, generation config, then safetensors or, failing that, pytorch_model.bin weights).
      */
     public Path download(String id, String revision) throws IOException {
-        String known = cachedCommit(id, revision);
+        String known = cachedCommit("models", id, revision);
         Path repo = repoDir(id);
         if (known != null && complete(repo.resolve("snapshots").resolve(known))) return repo.resolve("snapshots").resolve(known);
         if (settings.offline()) throw offline(id, revision, "HF_HUB_OFFLINE is set", null);
-        Snapshot s = new Snapshot(id, revision, COMMIT.matcher(revision).matches() ? revision : null);
+        Snapshot s = new Snapshot("models", id, revision);
         try {
             fetch(s, "config.json", true);
             for (String f : TOKENIZER_FILES) fetch(s, f, false);
@@ -226,6 +241,45 @@ public final class ModelResolver {
         }
         if (!s.commit.equals(revision)) writeAtomically(repo.resolve("refs").resolve(revision), s.commit);
         return s.dir();
+    }
+
+    /**
+     * One file of a Hub dataset, {@code hf://datasets/ORG/NAME/PATH[@REVISION]} (or {@code ORG/NAME@REVISION/PATH}),
+     * from the cache ({@code datasets--ORG--NAME/snapshots/COMMIT/PATH}) or downloaded into it with the same resume and
+     * checksum rules as model files.
+     */
+    public Path datasetFile(String ref) throws IOException {
+        String prefix = HUB_PREFIX + "datasets/";
+        String[] p = ref.startsWith(prefix) ? ref.substring(prefix.length()).split("/", 3) : new String[0];
+        if (p.length < 3 || p[2].isEmpty())
+            throw new HubException(ref + ": a Hub dataset file is written " + prefix + "ORG/NAME/PATH[@REVISION]");
+        String name = p[1], path = p[2], revision = "main";
+        if (name.contains("@")) {
+            revision = name.substring(name.indexOf('@') + 1);
+            name = name.substring(0, name.indexOf('@'));
+        } else if (path.lastIndexOf('@') > path.lastIndexOf('/')) {
+            revision = path.substring(path.lastIndexOf('@') + 1);
+            path = path.substring(0, path.lastIndexOf('@'));
+        }
+        String id = p[0] + "/" + name;
+        if (!HUB_ID.matcher(id).matches() || !REVISION.matcher(revision).matches() || revision.contains("..")
+                || path.contains("..") || path.startsWith("/") || path.contains("\\"))
+            throw new HubException(ref + ": not a valid dataset reference (" + prefix + "ORG/NAME/PATH[@REVISION])");
+        String known = cachedCommit("datasets", id, revision);
+        Path repo = repoDir("datasets", id);
+        if (known != null && Files.isRegularFile(repo.resolve("snapshots").resolve(known).resolve(path)))
+            return repo.resolve("snapshots").resolve(known).resolve(path);
+        if (settings.offline())
+            throw new HubException("cannot download " + ref + ": HF_HUB_OFFLINE is set and " + repo + " has no snapshot of "
+                    + revision + " holding " + path);
+        Snapshot s = new Snapshot("datasets", id, revision);
+        try {
+            fetch(s, path, true);
+        } catch (java.net.ConnectException | java.net.http.HttpConnectTimeoutException | java.nio.channels.UnresolvedAddressException e) {
+            throw new HubException("cannot download " + ref + ": cannot connect to " + settings.baseUrl() + " (" + e + ")", e);
+        }
+        if (!s.commit.equals(revision)) writeAtomically(repo.resolve("refs").resolve(revision), s.commit);
+        return s.dir().resolve(path);
     }
 
     /** config.json plus the first weights format present, with every shard an index names. */
@@ -270,20 +324,13 @@ public final class ModelResolver {
         return new ArrayList<>(files);
     }
 
-    URI fileUri(String id, String revision, String file) {
-        String base = settings.baseUrl().toString();
-        if (base.endsWith("/")) base = base.substring(0, base.length() - 1);
-        return URI.create(base + "/" + id + "/resolve/" + URLEncoder.encode(revision, StandardCharsets.UTF_8).replace("%2F", "/")
-                + "/" + URLEncoder.encode(file, StandardCharsets.UTF_8).replace("%2F", "/"));
-    }
-
     /**
      * Makes {@code snapshots/COMMIT/file} present: linked to an existing blob, or downloaded into {@code blobs/}
      * (resuming a partial blob). Returns false for a 404 on an optional file.
      */
     private boolean fetch(Snapshot s, String file, boolean required) throws IOException {
         String where = s.id + "@" + s.revision + ": " + file;
-        Fetched head = get("HEAD", fileUri(s.id, s.revision, file), 0);
+        Fetched head = get("HEAD", s.uri(file), 0);
         head.response.body().close();
         int status = head.response.statusCode();
         if (status == 404) {
@@ -294,7 +341,7 @@ public final class ModelResolver {
         if (s.commit == null) s.commit = head.commit != null ? head.commit : s.revision;
         Path target = s.dir().resolve(file);
         if (Files.isRegularFile(target)) return true;
-        Path blobs = repoDir(s.id).resolve("blobs");
+        Path blobs = s.repo().resolve("blobs");
         Files.createDirectories(blobs);
         Path blob = head.etag == null ? null : blobs.resolve(head.etag);
         if (blob == null || !Files.isRegularFile(blob)) {

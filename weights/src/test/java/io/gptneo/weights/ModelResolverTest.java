@@ -59,11 +59,12 @@ class ModelResolverTest {
             String range = ex.getRequestHeaders().getFirst("Range");
             boolean head = ex.getRequestMethod().equals("HEAD");
             requests.add((head ? "HEAD " : "") + path + (range == null ? "" : " " + range));
-            String[] p = path.substring(1).split("/");
+            boolean dataset = path.startsWith("/datasets/");
+            String[] p = path.substring(dataset ? "/datasets/".length() : 1).split("/");
             boolean cdn = p[0].equals("cdn");
             if (!cdn) authHeaders.add(String.valueOf(ex.getRequestHeaders().getFirst("Authorization")));
             // /{org}/{name}/resolve/{rev}/{file}  or  /cdn/{org}/{name}/{file}
-            String repo = cdn ? p[1] + "/" + p[2] : p[0] + "/" + p[1];
+            String repo = (dataset ? "datasets/" : "") + (cdn ? p[1] + "/" + p[2] : p[0] + "/" + p[1]);
             String file = cdn ? p[3] : p.length == 5 && p[2].equals("resolve") ? p[4] : null;
             if (!cdn && p.length == 5) revisions.add(p[3]);
             if (!cdn) ex.getResponseHeaders().add("X-Repo-Commit", commit(repo));
@@ -308,6 +309,30 @@ class ModelResolverTest {
         // hf:// forces the Hub even where a same-named local folder's parent exists
         Path forced = resolver(false).resolve(ModelResolver.HUB_PREFIX + "test-org/tiny");
         assertEquals(snapshot("test-org/tiny"), forced);
+    }
+
+    @Test
+    void hubDatasetFilesLandInTheDatasetsCache(@TempDir Path repoDir) throws Exception {
+        byte[] data = "{\"prompt\":\"p\"}\n".repeat(1000).getBytes();
+        Files.write(repoDir.resolve("train.jsonl.gz"), data);
+        repos.put("datasets/test-org/safe", repoDir);
+        Path f = resolver(false).datasetFile("hf://datasets/test-org/safe/train.jsonl.gz");
+        Path repo = cache.resolve("datasets--test-org--safe");
+        assertEquals(repo.resolve("snapshots").resolve(commit("datasets/test-org/safe")).resolve("train.jsonl.gz"), f);
+        assertArrayEquals(data, Files.readAllBytes(f));
+        assertEquals(commit("datasets/test-org/safe"), Files.readString(repo.resolve("refs/main")));
+        assertTrue(requests.contains("HEAD /datasets/test-org/safe/resolve/main/train.jsonl.gz"), requests.toString());
+        assertEquals(f, resolver(false).datasetFile("hf://datasets/test-org/safe/train.jsonl.gz@v2"));
+        assertTrue(revisions.contains("v2"), revisions.toString());
+        int before = requests.size();
+        assertEquals(f, resolver(true).datasetFile("hf://datasets/test-org/safe@v2/train.jsonl.gz"));   // cached: offline is fine
+        assertEquals(before, requests.size());
+        var off = assertThrows(HubException.class, () -> resolver(true).datasetFile("hf://datasets/test-org/safe/other.jsonl"));
+        assertTrue(off.getMessage().contains("HF_HUB_OFFLINE") && off.getMessage().contains("other.jsonl"), off.getMessage());
+        var missing = assertThrows(HubException.class, () -> resolver(false).datasetFile("hf://datasets/test-org/safe/absent.jsonl"));
+        assertTrue(missing.getMessage().contains("absent.jsonl not found"), missing.getMessage());
+        for (String bad : List.of("hf://datasets/test-org", "hf://datasets/a/b/../../x", "hf://models/a/b/c"))
+            assertThrows(HubException.class, () -> resolver(false).datasetFile(bad), bad);
     }
 
     static int freePort() throws IOException {
