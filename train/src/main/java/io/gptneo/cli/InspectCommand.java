@@ -51,7 +51,7 @@ public final class InspectCommand implements Callable<Integer> {
         try (TensorSource src = Checkpoints.open(dir)) {
             Map<String, String> plan = GptNeoWeights.plan(src, c, dir.toString());
             out.printf("checkpoint: %s%n", src instanceof ShardedCheckpoint s
-                    ? Checkpoints.INDEX + " with " + s.shards().size() + " shards" : Checkpoints.SINGLE);
+                    ? s.path().getFileName() + " with " + s.shards().size() + " shards" : src.path().getFileName());
             long params = 0;
             for (String sourceName : plan.values()) params += src.info(sourceName).numel();
             int buffers = src.names().size() - plan.size();

@@ -98,8 +98,13 @@ public final class ModelResolver {
 
     public static ModelResolver fromEnvironment() { return new ModelResolver(Settings.fromEnvironment()); }
 
-    /** Resolves with the environment's settings. */
-    public static Path resolveModel(String model) throws IOException { return fromEnvironment().resolve(model); }
+    /** System property holding a default revision (the CLI's {@code --revision}); unset = the id's {@code @rev}, else main. */
+    public static final String REVISION_PROPERTY = "gptneo.revision";
+
+    /** Resolves with the environment's settings, at the revision in {@link #REVISION_PROPERTY} when set. */
+    public static Path resolveModel(String model) throws IOException {
+        return fromEnvironment().resolve(model, System.getProperty(REVISION_PROPERTY));
+    }
 
     /** Resolves with the environment's settings at a revision (null = the one in the id, else main). */
     public static Path resolveModel(String model, String revision) throws IOException { return fromEnvironment().resolve(model, revision); }

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.*;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
@@ -135,5 +136,28 @@ class TorchCheckpointTest {
     void theAllowlistIsExactlyTheStateDictSubset() {
         assertEquals(14, PickleReader.ALLOWED.size());
         for (String g : PickleReader.ALLOWED) assertTrue(g.startsWith("torch.") || g.equals("collections.OrderedDict"), g);
+    }
+
+    @Test
+    void convertWritesSafetensorsWithTheSameValuesAndDropsTheTiedHead(@TempDir Path out) throws Exception {
+        Path bin = DIR.resolve("tiny-bf16-bin");
+        List<String> names = SafetensorsConversion.convert(bin, out, null);
+        assertFalse(names.contains("lm_head.weight"), "the tied head shares wte's storage");
+        assertTrue(Files.isRegularFile(out.resolve("config.json")));
+        try (SafeTensorsFile st = SafeTensorsFile.open(out.resolve(Checkpoints.SINGLE)); TensorSource src = Checkpoints.open(bin)) {
+            assertEquals(src.names().size() - 1, st.names().size());
+            for (String n : st.names()) {
+                assertEquals(Dtype.BF16, st.info(n).dtype(), n);
+                assertEquals(src.load(n), st.load(n), n);
+            }
+        }
+        GptNeoWeights a = GptNeoWeights.load(out), b = GptNeoWeights.load(fixture("gptneo-tiny-bf16-sharded"));
+        for (String n : b.tensors().keySet()) assertEquals(b.get(n), a.get(n), n);
+        assertFalse(a.hasLmHead());
+        Path f32 = out.resolve("f32");
+        SafetensorsConversion.convert(bin, f32, Dtype.F32);
+        try (SafeTensorsFile st = SafeTensorsFile.open(f32.resolve(Checkpoints.SINGLE))) {
+            assertEquals(Dtype.F32, st.info("transformer.wte.weight").dtype());
+        }
     }
 }
