@@ -35,7 +35,7 @@ final class PickleReader {
             "IntStorage", Dtype.I32, "LongStorage", Dtype.I64, "ByteStorage", Dtype.U8, "BoolStorage", Dtype.BOOL);
     /** A storage key names an entry {@code data/KEY} inside the archive: no separators, no dots-only names. */
     private static final Pattern STORAGE_KEY = Pattern.compile("[A-Za-z0-9_]{1,64}");
-    private static final int MAX_STACK = 1 << 20, MAX_STRING = 1 << 24;
+    private static final int MAX_STACK = 1 << 20, MAX_STRING = 1 << 24, MAX_MEMO = 1 << 22;
 
     record Tuple(List<Object> items) {}
     record Global(String module, String name) {
@@ -89,7 +89,7 @@ final class PickleReader {
                     case 'K' -> push((long) (in.get() & 0xff));
                     case 'M' -> push((long) (in.getShort() & 0xffff));
                     case 0x8a -> push(long1());
-                    case 'G' -> push(in.order(ByteOrder.BIG_ENDIAN).getDouble()); // BINFLOAT is big-endian
+                    case 'G' -> push(Double.longBitsToDouble(Long.reverseBytes(in.getLong())));   // BINFLOAT is big-endian
                     case 'X' -> push(text(in.getInt() & 0xffffffffL, true));
                     case 0x8c -> push(text(in.get() & 0xff, true));
                     case 0x8d -> push(text(in.getLong(), true));
@@ -97,9 +97,9 @@ final class PickleReader {
                     case 'U' -> push(text(in.get() & 0xff, false));
                     case 'B' -> push(bytes(in.getInt() & 0xffffffffL));
                     case 'C' -> push(bytes(in.get() & 0xff));
-                    case 'q' -> memo.put((long) (in.get() & 0xff), top());
-                    case 'r' -> memo.put(in.getInt() & 0xffffffffL, top());
-                    case 0x94 -> memo.put((long) memo.size(), top());
+                    case 'q' -> memoPut(in.get() & 0xff);
+                    case 'r' -> memoPut(in.getInt() & 0xffffffffL);
+                    case 0x94 -> memoPut(memo.size());
                     case 'h' -> push(memoGet(in.get() & 0xff));
                     case 'j' -> push(memoGet(in.getInt() & 0xffffffffL));
                     case 'c' -> push(global(line(), line()));
@@ -158,6 +158,11 @@ final class PickleReader {
     }
 
     private static List<Object> listOf(Object... xs) { return java.util.Arrays.asList(xs); }
+
+    private void memoPut(long i) throws PickleException {
+        if (memo.size() >= MAX_MEMO && !memo.containsKey(i)) throw fail("memo grows past " + MAX_MEMO + " entries");
+        memo.put(i, top());
+    }
 
     private Object memoGet(long i) throws PickleException {
         if (!memo.containsKey(i)) throw fail("memo index " + i + " was never stored (BINGET of a missing entry)");

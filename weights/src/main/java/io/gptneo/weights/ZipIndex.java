@@ -72,6 +72,8 @@ final class ZipIndex {
                 }
                 x += 4 + len;
             }
+            if (method == 0 && csize != usize)
+                throw SafeTensorsException.of(file, name, "stored zip entry declares " + usize + " bytes but occupies " + csize);
             if (csize < 0 || usize < 0 || local < 0 || local > size - 30)
                 throw SafeTensorsException.of(file, name, "zip entry offsets/sizes are outside the file");
             ByteBuffer lh = read(ch, local, 30, file);

@@ -160,4 +160,18 @@ class TorchCheckpointTest {
             assertEquals(Dtype.F32, st.info("transformer.wte.weight").dtype());
         }
     }
+
+    /** Plain data as Python's pickle (protocol 2) writes it: floats are big-endian, ints of every width, tuples, None. */
+    @Test
+    void plainPythonValuesDecode() throws Exception {
+        byte[] b = java.util.HexFormat.of().parseHex("80027d7100285801000000617101473ff800000000000058010000006271025d7103284b014afeffffff4d2c014a701101008a060000000000018a060000000000ff6558010000006371048858010000006471054e58010000006571064b0185710758010000006671085801000000787109580100000079710a86710b752e");
+        var m = (Map<?, ?>) PickleReader.read("t", b);
+        assertEquals(1.5, m.get("a"));
+        assertEquals(List.of(1L, -2L, 300L, 70000L, 1L << 40, -(1L << 40)), m.get("b"));
+        assertEquals(Boolean.TRUE, m.get("c"));
+        assertNull(m.get("d"));
+        assertTrue(m.containsKey("d"));
+        assertEquals(new PickleReader.Tuple(List.of(1L)), m.get("e"));
+        assertEquals(new PickleReader.Tuple(List.of("x", "y")), m.get("f"));
+    }
 }
