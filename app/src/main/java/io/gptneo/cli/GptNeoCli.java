@@ -28,6 +28,9 @@ public final class GptNeoCli implements Runnable {
         cl.addSubcommand(new ClassifyCommand());
         cl.addSubcommand(new PipelineCommand());
         cl.addSubcommand(new ServeCommand());
+        cl.addSubcommand(new ConvertCommand());
+        cl.addSubcommand(new ExportCommand());
+        RevisionOption.addTo(cl);
         cl.setExecutionExceptionHandler((ex, line, parseResult) -> {
             String msg = ex.getMessage() == null ? ex.toString() : ex.getMessage();
             line.getErr().println("gptneo " + (parseResult.subcommand() == null ? "" : parseResult.subcommand().commandSpec().name()) + ": error: " + msg);

@@ -26,7 +26,7 @@ import picocli.CommandLine.Spec;
 @Command(name = "inspect", mixinStandardHelpOptions = true,
         description = {"Prints a GPT-Neo model's config, attention layout, parameter count and dtypes/bytes.",
                 "--model is a local directory (config.json + model.safetensors or model.safetensors.index.json) or a Hub id "
-                        + "(downloaded into ~/.cache/gptneo-java/hub; env GPTNEO_CACHE, GPTNEO_HUB_URL, HF_TOKEN, HF_HUB_OFFLINE)."})
+                        + "(HF cache: HF_HUB_CACHE, HF_HOME/hub or ~/.cache/huggingface/hub; env GPTNEO_CACHE, GPTNEO_HUB_URL, HF_TOKEN, HF_HUB_OFFLINE)."})
 public final class InspectCommand implements Callable<Integer> {
 
     @Spec CommandSpec spec;
@@ -51,7 +51,7 @@ public final class InspectCommand implements Callable<Integer> {
         try (TensorSource src = Checkpoints.open(dir)) {
             Map<String, String> plan = GptNeoWeights.plan(src, c, dir.toString());
             out.printf("checkpoint: %s%n", src instanceof ShardedCheckpoint s
-                    ? Checkpoints.INDEX + " with " + s.shards().size() + " shards" : Checkpoints.SINGLE);
+                    ? s.path().getFileName() + " with " + s.shards().size() + " shards" : src.path().getFileName());
             long params = 0;
             for (String sourceName : plan.values()) params += src.info(sourceName).numel();
             int buffers = src.names().size() - plan.size();

@@ -22,9 +22,13 @@ final class Fixture {
     final JsonNode expected;
     private final Path arrays;
 
-    /** {@code model} = folder to load; {@code oracle} = folder holding the expected values (legacy uses tiny's). */
+    /**
+     * {@code model} = folder to load ({@code torch:NAME} = a PyTorch checkpoint the weights module's tests commit);
+     * {@code oracle} = folder holding the expected values (legacy uses tiny's).
+     */
     Fixture(String model, String oracle) throws IOException {
-        this.modelDir = SharedData.resolve("fixtures/" + model);
+        this.modelDir = model.startsWith("torch:") ? Path.of("..", "weights", "src", "test", "resources", "torch", model.substring(6))
+                : SharedData.resolve("fixtures/" + model);
         Path o = SharedData.resolve("fixtures/" + oracle);
         this.expected = new ObjectMapper().readTree(Files.readString(o.resolve("expected.json")));
         this.arrays = o.resolve("expected.safetensors");

@@ -26,7 +26,8 @@ class GptNeoParityTest {
 
     static Stream<Arguments> fixtures() {
         return Stream.of(Arguments.of("gptneo-tiny", "gptneo-tiny"), Arguments.of("gptneo-tiny-legacy", "gptneo-tiny"),
-                Arguments.of("gptneo-tiny-bf16-sharded", "gptneo-tiny-bf16-sharded"), Arguments.of("gptneo-tiny-f16", "gptneo-tiny-f16"));
+                Arguments.of("gptneo-tiny-bf16-sharded", "gptneo-tiny-bf16-sharded"), Arguments.of("gptneo-tiny-f16", "gptneo-tiny-f16"),
+                Arguments.of("torch:tiny-bf16-bin", "gptneo-tiny-bf16-sharded"));   // pytorch_model.bin shards, tied lm_head
     }
 
     @ParameterizedTest(name = "{0}")

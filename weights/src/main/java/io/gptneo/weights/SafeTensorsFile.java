@@ -34,7 +34,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * {@code {"dtype":..,"shape":[..],"data_offsets":[begin,end]}} with offsets relative to the data region; the
  * optional {@code __metadata__} entry maps strings to strings.
  */
-public final class SafeTensorsFile implements TensorSource {
+public final class SafeTensorsFile implements TensorSource, MappedSource {
     /** Headers above this size are rejected before reading them (the reference implementation uses 100 MB too). */
     public static final long MAX_HEADER_BYTES = 100L * 1000 * 1000;
 
@@ -191,7 +191,7 @@ public final class SafeTensorsFile implements TensorSource {
     }
 
     /** The file this was opened from. */
-    public Path path() { return file; }
+    @Override public Path path() { return file; }
 
     @Override public Set<String> names() { return tensors.keySet(); }
 
@@ -219,7 +219,7 @@ public final class SafeTensorsFile implements TensorSource {
     }
 
     /** Maps {@code len} bytes of a tensor starting {@code off} bytes into it. */
-    ByteBuffer map(TensorInfo t, long off, long len) throws IOException {
+    @Override public ByteBuffer map(TensorInfo t, long off, long len) throws IOException {
         if (len == 0) return ByteBuffer.allocate(0).order(ByteOrder.LITTLE_ENDIAN);
         ensureOpen();
         return channel.map(FileChannel.MapMode.READ_ONLY, dataStart + t.begin() + off, len).order(ByteOrder.LITTLE_ENDIAN);

@@ -19,18 +19,19 @@ import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
- * A checkpoint split over several safetensors files, described by {@code model.safetensors.index.json}:
+ * A checkpoint split over several safetensors files ({@code model.safetensors.index.json}) or PyTorch files
+ * ({@code pytorch_model.bin.index.json}, shards ending in {@code .bin}), described by an index:
  * {@code {"metadata": {...}, "weight_map": {"tensor name": "shard file name", ...}}}.
  * Opening reads the index and every shard's header and checks that each shard exists and holds the tensors the index
  * assigns to it.
  */
 public final class ShardedCheckpoint implements TensorSource {
     private final Path index;
-    private final Map<String, SafeTensorsFile> byTensor;     // sorted by tensor name
-    private final List<SafeTensorsFile> shards;
+    private final Map<String, TensorSource> byTensor;     // sorted by tensor name
+    private final List<TensorSource> shards;
     private final Map<String, String> metadata;
 
-    private ShardedCheckpoint(Path index, Map<String, SafeTensorsFile> byTensor, List<SafeTensorsFile> shards,
+    private ShardedCheckpoint(Path index, Map<String, TensorSource> byTensor, List<TensorSource> shards,
                               Map<String, String> metadata) {
         this.index = index;
         this.byTensor = byTensor;
@@ -69,25 +70,25 @@ public final class ShardedCheckpoint implements TensorSource {
             shardOf.put(e.getKey(), shard);
         }
         Path dir = indexJson.toAbsolutePath().getParent();
-        Map<String, SafeTensorsFile> files = new LinkedHashMap<>();
-        Map<String, SafeTensorsFile> byTensor = new TreeMap<>();
+        Map<String, TensorSource> files = new LinkedHashMap<>();
+        Map<String, TensorSource> byTensor = new TreeMap<>();
         try {
             for (String shard : new TreeSet<>(shardOf.values())) {
                 Path p = dir.resolve(shard);
                 if (!Files.isRegularFile(p))
                     throw new SafeTensorsException(indexJson + ": shard '" + shard + "' is missing (expected at " + p + ")");
-                files.put(shard, SafeTensorsFile.open(p));
+                files.put(shard, shard.endsWith(".bin") ? TorchCheckpoint.open(p) : SafeTensorsFile.open(p));
             }
             List<String> absent = new ArrayList<>();
             for (var e : shardOf.entrySet()) {
-                SafeTensorsFile f = files.get(e.getValue());
+                TensorSource f = files.get(e.getValue());
                 if (!f.names().contains(e.getKey())) absent.add("'" + e.getKey() + "' (in " + e.getValue() + ")");
                 byTensor.put(e.getKey(), f);
             }
             if (!absent.isEmpty())
                 throw new SafeTensorsException(indexJson + ": the index names tensors their shard lacks: " + String.join(", ", absent));
         } catch (IOException | RuntimeException e) {
-            for (SafeTensorsFile f : files.values()) {
+            for (TensorSource f : files.values()) {
                 try { f.close(); } catch (IOException ignored) { /* already failing */ }
             }
             throw e;
@@ -97,10 +98,10 @@ public final class ShardedCheckpoint implements TensorSource {
     }
 
     /** The index file. */
-    public Path path() { return index; }
+    @Override public Path path() { return index; }
 
     /** The shards, in file-name order. */
-    public List<SafeTensorsFile> shards() { return shards; }
+    public List<TensorSource> shards() { return shards; }
 
     /** The index's {@code metadata} (e.g. {@code total_size}), values as strings. */
     public Map<String, String> metadata() { return metadata; }
@@ -112,15 +113,15 @@ public final class ShardedCheckpoint implements TensorSource {
     @Override public INDArray load(String name, DataType dtype) throws IOException { return shard(name).load(name, dtype); }
 
     /** The shard holding a tensor. */
-    public SafeTensorsFile shard(String name) {
-        SafeTensorsFile f = byTensor.get(name);
+    public TensorSource shard(String name) {
+        TensorSource f = byTensor.get(name);
         if (f == null) throw new IllegalArgumentException(index + ": no tensor named '" + name + "'");
         return f;
     }
 
     @Override public void close() throws IOException {
         IOException first = null;
-        for (SafeTensorsFile f : shards) {
+        for (TensorSource f : shards) {
             try { f.close(); } catch (IOException e) { if (first == null) first = e; }
         }
         if (first != null) throw first;

@@ -20,12 +20,12 @@ final class TensorDecoder {
 
     private TensorDecoder() {}
 
-    static INDArray decode(SafeTensorsFile f, TensorInfo t, DataType target) throws IOException {
+    static INDArray decode(MappedSource f, TensorInfo t, DataType target) throws IOException {
         return decode(f, t, target, WINDOW_BYTES);
     }
 
     /** {@code window}: the most bytes mapped or written in one step (tests use small windows to cover the seams). */
-    static INDArray decode(SafeTensorsFile f, TensorInfo t, DataType target, long window) throws IOException {
+    static INDArray decode(MappedSource f, TensorInfo t, DataType target, long window) throws IOException {
         Dtype src = t.dtype();
         if (target == null) target = src.naturalDataType();
         checkSupported(f, t, target);
@@ -46,7 +46,7 @@ final class TensorDecoder {
         return arr;
     }
 
-    static void checkSupported(SafeTensorsFile f, TensorInfo t, DataType target) throws SafeTensorsException {
+    static void checkSupported(MappedSource f, TensorInfo t, DataType target) throws SafeTensorsException {
         boolean ok = switch (target) {
             case FLOAT, DOUBLE, HALF, BFLOAT16 -> true;                   // float targets take any source
             case LONG, INT, SHORT, BYTE, UBYTE, BOOL -> !t.dtype().isFloating();
@@ -66,12 +66,12 @@ final class TensorDecoder {
         BytePointer bp = new BytePointer(base);
         bp.capacity(off + len);
         bp.position(off);
-        return bp.asByteBuffer().order(ByteOrder.nativeOrder());
+        return bp.asByteBuffer().slice().order(ByteOrder.nativeOrder());   // slice: absolute indices start at off
     }
 
     private static void convert(ByteBuffer in, Dtype src, ByteBuffer out, DataType dst, int n,
-                                SafeTensorsFile f, TensorInfo t) throws SafeTensorsException {
-        if (LITTLE && sameLayout(src, dst)) {             // identical bytes: one bulk copy
+                                MappedSource f, TensorInfo t) throws SafeTensorsException {
+        if (LITTLE && in.order() == ByteOrder.LITTLE_ENDIAN && sameLayout(src, dst)) {   // identical bytes: one bulk copy
             out.put(in);
             return;
         }

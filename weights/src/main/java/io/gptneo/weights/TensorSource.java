@@ -1,12 +1,16 @@
 package io.gptneo.weights;
 
 import java.io.IOException;
+import java.nio.file.Path;
 import java.util.Set;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /** A named collection of tensors read lazily: a single safetensors file or a sharded checkpoint. */
 public interface TensorSource extends AutoCloseable {
+    /** The file this was opened from (a weights file or an index). */
+    Path path();
+
     /** Tensor names, sorted. */
     Set<String> names();
 

@@ -1,6 +1,13 @@
 package io.gptneo.train.data;
 
+import io.gptneo.weights.ModelResolver;
+import java.io.BufferedInputStream;
 import java.io.BufferedReader;
+import java.io.InputStream;
+import java.io.InputStreamReader;
+import java.nio.charset.CodingErrorAction;
+import java.util.zip.GZIPInputStream;
+import org.tukaani.xz.XZInputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.CharacterCodingException;
@@ -21,7 +28,10 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 
 /**
- * Reads PKU-SafeRLHF pair files and BeaverTails QA files (JSONL, one object a line, UTF-8).
+ * Reads PKU-SafeRLHF pair files and BeaverTails QA files (JSONL, one object a line, UTF-8; plain, {@code .gz} or
+ * {@code .xz}; a local path or a Hub dataset file {@code hf://datasets/ORG/NAME/PATH[@REVISION]}). Rows in the
+ * published schemas read as they are: fields this reader does not use (sources, harm categories, severity levels)
+ * are ignored, and {@code better_response_id} is optional.
  *
  * <p>Every field is checked for presence and type. An invalid line stops the read with a {@link DataException}
  * naming {@code file:line} and the field, unless {@code skipInvalid} is set: then the line is left out and its
@@ -35,14 +45,19 @@ public final class DatasetReader {
     /** Reads {@code file}, detecting the format from the first JSON object that has a response field. */
     public static Dataset read(Path file, boolean skipInvalid) { return read(file, null, skipInvalid); }
 
-    /** Reads {@code file} as {@code format} (null: detect). */
+    /**
+     * Reads {@code file} as {@code format} (null: detect). {@code .gz} and {@code .xz} files are decompressed while
+     * streaming; {@code hf://datasets/ORG/NAME/PATH[@REVISION]} (which a Path shows as {@code hf:/datasets/...}) is
+     * taken from the HuggingFace cache or downloaded into it first.
+     */
     public static Dataset read(Path file, DataFormat format, boolean skipInvalid) {
+        file = locate(file);
         List<PairExample> pairs = new ArrayList<>();
         List<QaExample> qa = new ArrayList<>();
         List<String> skipped = new ArrayList<>();
-        try (BufferedReader in = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
+        int lineNo = 0;
+        try (BufferedReader in = open(file)) {
             String line;
-            int lineNo = 0;
             while ((line = in.readLine()) != null) {
                 lineNo++;
                 if (line.isBlank()) continue;
@@ -60,13 +75,43 @@ public final class DatasetReader {
         } catch (NoSuchFileException e) {
             throw new IllegalArgumentException("data file not found: " + file);
         } catch (CharacterCodingException e) {
-            throw new IllegalArgumentException("data file is not valid UTF-8: " + file);
+            throw new IllegalArgumentException("data file is not valid UTF-8: " + file + ":" + (lineNo + 1));
+        } catch (java.util.zip.ZipException | java.io.EOFException | org.tukaani.xz.XZIOException e) {
+            throw new IllegalArgumentException("data file " + file + ": corrupt or truncated compressed data after line " + lineNo + " (" + e.getMessage() + ")");
         } catch (IOException e) {
             throw new UncheckedIOException("reading " + file, e);
         }
         if (format == null) format = DataFormat.QA; // empty file: no rows either way
         return new Dataset(file, format, Collections.unmodifiableList(pairs), Collections.unmodifiableList(qa),
                 Collections.unmodifiableList(skipped));
+    }
+
+    /** A path as given, or the local copy of a Hub dataset file ({@code hf://datasets/...}). */
+    public static Path locate(Path file) {
+        String s = file.toString();
+        if (!s.startsWith("hf:/") || Files.exists(file)) return file;
+        String ref = ModelResolver.HUB_PREFIX + s.substring(s.startsWith("hf://") ? 5 : 4);
+        try {
+            return ModelResolver.fromEnvironment().datasetFile(ref);
+        } catch (IOException e) {
+            throw new IllegalArgumentException(e.getMessage(), e);
+        }
+    }
+
+    /** UTF-8 lines (malformed bytes reported), through gzip or xz when the name ends so. */
+    static BufferedReader open(Path file) throws IOException {
+        String n = file.getFileName().toString();
+        InputStream raw = Files.newInputStream(file);
+        InputStream in;
+        try {
+            in = n.endsWith(".gz") ? new GZIPInputStream(raw, 1 << 16)
+                    : n.endsWith(".xz") ? new XZInputStream(new BufferedInputStream(raw, 1 << 16)) : raw;
+        } catch (IOException e) {
+            raw.close();
+            throw new IllegalArgumentException("data file " + file + ": not a valid " + (n.endsWith(".gz") ? "gzip" : "xz") + " file (" + e.getMessage() + ")");
+        }
+        return new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8.newDecoder()
+                .onMalformedInput(CodingErrorAction.REPORT).onUnmappableCharacter(CodingErrorAction.REPORT)), 1 << 16);
     }
 
     static JsonNode parse(String line, String loc) {
