@@ -15,7 +15,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
 import io.gptneo.PromptResponse;
-import io.gptneo.train.GptNeoCostModel;
+import io.gptneo.SafetyModel;
 
 import io.gptneo.train.data.DataException;
 import picocli.CommandLine.ArgGroup;
@@ -52,7 +52,7 @@ public final class ClassifyCommand implements Callable<Integer> {
     private static final ObjectMapper JSON = new ObjectMapper();
 
     @Override public Integer call() throws Exception {
-        GptNeoCostModel m = model.load();
+        SafetyModel m = model.load();
         if (mode.one != null) {
             float c = m.score(List.of(new PromptResponse(mode.one.prompt, mode.one.response)))[0];
             System.out.println(String.format(Locale.ROOT, "%.6f\t%s", c, c > 0 ? "UNSAFE" : "SAFE"));

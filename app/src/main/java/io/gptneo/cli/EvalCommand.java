@@ -4,7 +4,7 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.Callable;
 
-import io.gptneo.train.GptNeoCostModel;
+import io.gptneo.SafetyModel;
 
 import io.gptneo.train.data.DataFormat;
 import io.gptneo.train.data.Dataset;
@@ -37,7 +37,7 @@ public final class EvalCommand implements Callable<Integer> {
 
     @Override public Integer call() throws Exception {
         Dataset d = DatasetReader.read(data, skipInvalid);
-        GptNeoCostModel m = model.load();
+        SafetyModel m = model.load();
         Evaluation.Result r;
         if (d.format() == DataFormat.PAIRS) {
             List<PairExample> rows = pick(Splits.byPrompt(d.pairs(), PairExample::prompt, validationFraction, testFraction, seed), d.pairs());

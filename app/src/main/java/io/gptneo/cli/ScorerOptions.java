@@ -2,9 +2,7 @@ package io.gptneo.cli;
 
 import java.nio.file.Path;
 
-import io.gptneo.model.CostModel;
-import io.gptneo.train.GptNeoCostModel;
-import io.gptneo.train.TrainSetup;
+import io.gptneo.SafetyModel;
 import picocli.CommandLine.Option;
 
 /** Model flags shared by eval and classify: a base model plus a PEFT adapter, or a fully trained model folder. */
@@ -19,9 +17,7 @@ public final class ScorerOptions {
     @Option(names = "--batch-size", paramLabel = "N", defaultValue = "8", description = "Sequences per forward pass (default ${DEFAULT-VALUE}).")
     int batchSize;
 
-    GptNeoCostModel load() throws Exception {
-        Path dir = TrainSetup.resolveModel(model);
-        CostModel cm = TrainSetup.loadBase(dir);
-        return GptNeoCostModel.forInference(cm, adapter).withInputs(TrainSetup.tokenizer(dir), maxLength);
+    SafetyModel load() throws Exception {
+        return SafetyModel.load(model, adapter).withMaxLength(maxLength);
     }
 }
