@@ -51,7 +51,7 @@ import picocli.CommandLine.Option;
                         + "With --model DIR|HUB_ID: the LoRA recipe (r 8, alpha 16, lr 1e-5, 2 epochs, batch 2, max length 1024).",
                 "Last stdout line: 'RESULT beavertails_test_accuracy=<model> bow_baseline_accuracy=<bow> pku_test_accuracy=... pku_ranking_accuracy=...'"})
 public final class PipelineCommand implements Callable<Integer> {
-    @Option(names = "--model", paramLabel = "DIR|HUB_ID", description = "Pretrained GPT-Neo to fine-tune with LoRA (default: a small model from scratch).")
+    @Option(names = "--model", paramLabel = "DIR|HUB_ID", description = "Optional. Pretrained GPT-Neo folder or Hugging Face Hub id to fine-tune with LoRA; without it a small model is trained from scratch.")
     String model;
     @Option(names = "--out", defaultValue = "pipeline-out", paramLabel = "DIR", description = "Output folder (default ${DEFAULT-VALUE}).")
     Path out;

@@ -23,13 +23,13 @@ import picocli.CommandLine.Option;
                 "SIGINT/SIGTERM stop at the next step boundary after writing a checkpoint; --resume OUT continues exactly.",
                 "Precedence: defaults < --config FILE (JSON, keys = flag names) < flags."})
 public final class TrainCommand implements Callable<Integer> {
-    @Option(names = "--model", paramLabel = "DIR|HUB_ID", description = "GPT-Neo model folder or Hugging Face Hub id.")
+    @Option(names = "--model", paramLabel = "DIR|HUB_ID", description = "Required (here or in --config). GPT-Neo model folder or Hugging Face Hub id (org/name[@revision]).")
     String model;
-    @Option(names = "--data", paramLabel = "FILE", description = "JSONL data (pairs or QA); repeat for several files.")
+    @Option(names = "--data", paramLabel = "FILE", description = "Required (here or in --config). A JSONL data file (PKU-SafeRLHF pairs or BeaverTails QA); repeat the flag for several files.")
     List<Path> data;
-    @Option(names = "--out", paramLabel = "DIR", description = "Output folder.")
+    @Option(names = "--out", paramLabel = "DIR", description = "Required (here or in --config). The output folder.")
     String out;
-    @Option(names = "--config", paramLabel = "FILE", description = "JSON settings (keys as the flags: lora-r, lr, ...).")
+    @Option(names = "--config", paramLabel = "FILE", description = "A JSON file of settings whose keys are the flag names (lora-r, lr, ...); flags override it.")
     Path config;
     @Mixin TrainOptions options;
 
