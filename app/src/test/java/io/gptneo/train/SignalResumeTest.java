@@ -14,6 +14,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 import com.fasterxml.jackson.databind.JsonNode;
 
+import io.gptneo.tensor.Kernels;
 import io.gptneo.cli.GptNeoCli;
 import io.gptneo.weights.SharedData;
 
@@ -36,22 +37,15 @@ class SignalResumeTest {
     }
 
     @Test void sigtermCheckpointsAndResumeIsExact() throws Exception {
-        String before = System.getProperty("gptneo.attention");
-        System.setProperty("gptneo.attention", "reference");
-        try {
-            run();
-        } finally {
-            if (before == null) System.clearProperty("gptneo.attention"); else System.setProperty("gptneo.attention", before);
-        }
-    }
-
-    private void run() throws Exception {
         Path full = dir.resolve("full");
         assertEquals(0, GptNeoCli.commandLine().execute(args(full).toArray(String[]::new)));
 
         Path cut = dir.resolve("cut");
         List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "--add-modules", "jdk.incubator.vector", "-Xmx1g", "-Dgptneo.attention=reference", "-Dgptneo.shared=" + SharedData.root(),
+                "--add-modules", "jdk.incubator.vector", "-Xmx1g",
+                // the kernels this JVM chose at startup, so that both processes run the same arithmetic
+                "-D" + Kernels.PROPERTY + "=" + (Kernels.get().fast() ? "fast" : "reference"),
+                "-D" + Kernels.ATTENTION_PROPERTY + "=" + Kernels.get().attention().name(), "-Dgptneo.shared=" + SharedData.root(),
                 "-cp", System.getProperty("java.class.path"), GptNeoCli.class.getName()));
         cmd.addAll(args(cut));
         Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(dir.resolve("cut.log").toFile()).start();

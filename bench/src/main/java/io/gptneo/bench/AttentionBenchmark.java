@@ -1,7 +1,7 @@
 package io.gptneo.bench;
 
 import io.gptneo.tensor.attention.AttentionKernel;
-import io.gptneo.tensor.attention.AttentionKernels;
+import io.gptneo.tensor.Kernels;
 import java.io.File;
 import java.time.LocalDate;
 import java.util.ArrayList;
@@ -60,7 +60,7 @@ public class AttentionBenchmark {
 
     @Setup(Level.Trial)
     public void setUp() {
-        kern = AttentionKernels.byName(kernel);
+        kern = Kernels.attention(kernel);
         window = attention.equals("local") ? LOCAL_WINDOW : 0;
         Nd4j.getRandom().setSeed(42);
         q = Nd4j.randn(DataType.FLOAT, 1, HEADS, t, HEAD_DIM);

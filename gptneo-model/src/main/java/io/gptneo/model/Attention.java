@@ -4,7 +4,7 @@ import io.gptneo.tensor.GradMode;
 import io.gptneo.tensor.Ops;
 import io.gptneo.tensor.Tensor;
 import io.gptneo.tensor.attention.AttentionKernel;
-import org.nd4j.linalg.api.buffer.DataType;
+import io.gptneo.tensor.attention.AttentionMasks;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.api.ops.impl.transforms.custom.SoftMax;
 import org.nd4j.linalg.factory.Nd4j;
@@ -15,9 +15,6 @@ import org.nd4j.linalg.factory.Nd4j;
  * then {@code out_proj} (with bias).
  */
 final class Attention {
-    /** HF fills masked scores with {@code torch.finfo(float32).min}. */
-    static final double MASK_VALUE = -Float.MAX_VALUE;
-
     final Linear qProj, kProj, vProj, outProj;
     private final int heads;
     private final int headDim;
@@ -80,34 +77,16 @@ final class Attention {
             throw new IllegalArgumentException("attention mask covers " + keyMask.size(1) + " positions, expected past + new = " + total);
         }
         cache.write(layer, k, v);
-        DataType dt = q.dataType();
         INDArray q3 = q.dup('c').reshape('c', (long) b * heads, tn, headDim);
         INDArray kAll = cache.keys(layer).reshape('c', (long) b * heads, cap, headDim);
         INDArray vAll = cache.values(layer).reshape('c', (long) b * heads, cap, headDim);
         INDArray scores = Nd4j.matmul(q3, kAll, false, true, false).reshape('c', b, heads, tn, cap); // [B, nh, Tn, cap]
 
-        // Additive mask [B, 1, Tn, cap]: 0 where allowed, float32 min elsewhere.
-        double[] m = keyMask == null ? null : keyMask.dup('c').data().asDouble();
-        float[] bias = new float[b * tn * cap];
-        float[] valid = new float[b * tn];
-        boolean allValid = true;
-        for (int bi = 0; bi < b; bi++) {
-            for (int qi = 0; qi < tn; qi++) {
-                int i = past + qi, lo = window > 0 ? Math.max(0, i - window + 1) : 0, row = (bi * tn + qi) * cap;
-                boolean any = false;
-                for (int j = 0; j < cap; j++) {
-                    boolean ok = j >= lo && j <= i && (m == null || m[bi * total + j] != 0);
-                    bias[row + j] = ok ? 0f : (float) MASK_VALUE;
-                    any |= ok;
-                }
-                if (!any) java.util.Arrays.fill(bias, row, row + cap, 0f);  // keep softmax finite; zeroed below
-                valid[bi * tn + qi] = any ? 1f : 0f;
-                allValid &= any;
-            }
-        }
-        scores.addi(Nd4j.create(bias, new long[] {b, 1, tn, cap}, 'c').castTo(dt));
+        // the one GPT-Neo mask rule (positions past.. against the whole buffer; unfilled positions are never allowed)
+        AttentionMasks.Masks masks = AttentionMasks.masks(AttentionMasks.keyAllowed(keyMask, b, total), b, tn, past, cap, window, q.dataType());
+        scores.addi(masks.bias());                              // + [B, 1, Tn, cap] broadcast over heads
         Nd4j.exec(new SoftMax(scores, scores, -1));
-        if (!allValid) scores.muli(Nd4j.create(valid, new long[] {b, 1, tn, 1}, 'c').castTo(dt));
+        if (masks.rowValid() != null) scores.muli(masks.rowValid());
         INDArray p = scores.reshape('c', (long) b * heads, tn, cap);
         return Nd4j.matmul(p, vAll, false, false, false).reshape('c', b, heads, tn, headDim);
     }

@@ -1,6 +1,7 @@
 package io.gptneo.model;
 
 import io.gptneo.tensor.Ops;
+import io.gptneo.tensor.Seeds;
 import io.gptneo.tensor.Tensor;
 
 /**
@@ -24,8 +25,6 @@ record Dropout(double embed, double resid, boolean training, long stepSeed) {
     Tensor apply(Tensor x, int layer, int site) {
         double p = layer < 0 ? embed : resid;
         if (!training || p == 0) return x;
-        long z = stepSeed * 0x9E3779B97F4A7C15L + (layer + 2) * 0xBF58476D1CE4E5B9L + (site + 1) * 0x94D049BB133111EBL;
-        z = (z ^ (z >>> 31)) * 0xD6E8FEB86659FD93L;
-        return Ops.dropout(x, p, z ^ (z >>> 32));
+        return Ops.dropout(x, p, Seeds.mixShort(stepSeed, layer + 2, site + 1));
     }
 }

@@ -11,10 +11,12 @@ import java.util.Map;
 import io.gptneo.tensor.Checkpoint;
 import io.gptneo.tensor.GradMode;
 import io.gptneo.tensor.Ops;
+import io.gptneo.tensor.Rand;
+import io.gptneo.tensor.Seeds;
 import io.gptneo.tensor.Tensor;
 import io.gptneo.tensor.Workspaces;
 import io.gptneo.tensor.attention.AttentionKernel;
-import io.gptneo.tensor.attention.AttentionKernels;
+import io.gptneo.tensor.Kernels;
 import io.gptneo.weights.AttentionType;
 import io.gptneo.weights.GptNeoConfig;
 import io.gptneo.weights.GptNeoWeights;
@@ -88,7 +90,7 @@ public final class GptNeoModel {
     /** Wraps already loaded weights (the arrays are used as they are, not copied). */
     public static GptNeoModel fromWeights(GptNeoWeights weights) {
         INDArray wte = weights.get(GptNeoWeights.WTE);
-        return new GptNeoModel(weights.config(), wte.dataType(), weights.tensors(), AttentionKernels.defaultKernel());
+        return new GptNeoModel(weights.config(), wte.dataType(), weights.tensors(), Kernels.get().attention());
     }
 
     /**
@@ -104,26 +106,12 @@ public final class GptNeoModel {
             INDArray a;
             if (n.contains("ln_")) a = n.endsWith(".weight") ? Nd4j.ones(dtype, shape) : Nd4j.zeros(dtype, shape);
             else if (n.endsWith(".bias")) a = Nd4j.zeros(dtype, shape);
-            else a = normal(dtype, seed * 0x9E3779B97F4A7C15L + (++stream), 0.02, shape);
+            else a = Rand.normal(dtype, seed * Seeds.GOLDEN + (++stream), 0.02, shape);
             w.put(n, a);
         }
-        return new GptNeoModel(cfg, dtype, w, AttentionKernels.defaultKernel());
+        return new GptNeoModel(cfg, dtype, w, Kernels.get().attention());
     }
 
-    /** normal(0, std) filled through a float/double Java array of one tensor (no extra full-size temporaries). */
-    static INDArray normal(DataType dtype, long seed, double std, long... shape) {
-        long n = 1;
-        for (long s : shape) n *= s;
-        java.util.Random r = new java.util.Random(seed);
-        if (dtype == DataType.DOUBLE) {
-            double[] v = new double[Math.toIntExact(n)];
-            for (int i = 0; i < v.length; i++) v[i] = std * r.nextGaussian();
-            return Nd4j.create(v, shape, 'c');
-        }
-        float[] v = new float[Math.toIntExact(n)];
-        for (int i = 0; i < v.length; i++) v[i] = (float) (std * r.nextGaussian());
-        return Nd4j.create(v, shape, 'c');
-    }
 
     // ---- forward -----------------------------------------------------------------------------------------------
 

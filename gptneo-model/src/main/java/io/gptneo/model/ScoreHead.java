@@ -3,6 +3,7 @@ package io.gptneo.model;
 import java.util.Arrays;
 
 import io.gptneo.tensor.Ops;
+import io.gptneo.tensor.Rand;
 import io.gptneo.tensor.Tensor;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.factory.Nd4j;
@@ -21,7 +22,7 @@ public final class ScoreHead {
 
     /** HF init: normal(0, 0.02) from {@code seed}, frozen until {@link #setTrainable}. */
     public static ScoreHead normal(int numLabels, int hidden, long seed, DataType dtype) {
-        return new ScoreHead(Tensor.constant(GptNeoModel.normal(dtype, seed, 0.02, numLabels, hidden)));
+        return new ScoreHead(Tensor.constant(Rand.normal(dtype, seed, 0.02, numLabels, hidden)));
     }
 
     /** All-zero weight (every score 0 until trained). */

@@ -9,6 +9,7 @@ import org.nd4j.linalg.factory.Nd4j;
 import io.gptneo.model.Linear;
 import io.gptneo.model.LinearAdapter;
 import io.gptneo.tensor.Ops;
+import io.gptneo.tensor.Seeds;
 import io.gptneo.tensor.Rand;
 import io.gptneo.tensor.Tensor;
 
@@ -64,10 +65,7 @@ public final class LoraLinear implements LinearAdapter {
 
     /** Seed of this adapter's dropout mask: a pure function of (step seed, adapter index), never of a call count. */
     long dropoutSeed() {
-        long z = stepSeed * 0x9E3779B97F4A7C15L + (index + 1) * 0xBF58476D1CE4E5B9L;
-        z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;           // splitmix64 finaliser
-        z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
-        return z ^ (z >>> 31);
+        return Seeds.mix(stepSeed, index + 1, 0);
     }
 
     @Override public List<Tensor> parameters() { return List.of(a, b); }

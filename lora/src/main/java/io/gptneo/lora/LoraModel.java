@@ -12,6 +12,7 @@ import io.gptneo.model.CostModel;
 import io.gptneo.model.GptNeoModel;
 import io.gptneo.model.Linear;
 import io.gptneo.model.ScoreHead;
+import io.gptneo.tensor.Seeds;
 import io.gptneo.tensor.Tensor;
 
 /**
@@ -90,10 +91,7 @@ public final class LoraModel {
     }
 
     static long mix(long seed, long i) {
-        long z = seed + (i + 1) * 0x9E3779B97F4A7C15L;
-        z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
-        z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
-        return z ^ (z >>> 31);
+        return Seeds.stream(seed, i);
     }
 
     /** Compares dotted paths segment by segment, numeric segments numerically (h.2 before h.10). */

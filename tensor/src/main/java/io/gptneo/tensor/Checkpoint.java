@@ -1,5 +1,7 @@
 package io.gptneo.tensor;
 
+import java.util.Arrays;
+
 import java.util.function.Function;
 
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -26,7 +28,7 @@ public final class Checkpoint {
         // captured by the segment may need one; the cost is one recompute.
         boolean anyInputGrad = false;
         for (Tensor t : inputs) anyInputGrad |= t.requiresGrad();
-        final Tensor[] recordInputs = anyInputGrad ? inputs : java.util.Arrays.copyOf(inputs, inputs.length + 1);
+        final Tensor[] recordInputs = anyInputGrad ? inputs : Arrays.copyOf(inputs, inputs.length + 1);
         if (!anyInputGrad) recordInputs[inputs.length] = Tensor.of(out.data(), true); // a handle so the node is recorded
         final int n = inputs.length;
         // The recompute and its nested backward run in their own workspace, reused by every segment in turn; what

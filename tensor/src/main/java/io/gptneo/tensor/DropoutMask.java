@@ -1,6 +1,5 @@
 package io.gptneo.tensor;
 
-import java.lang.ref.Reference;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 
@@ -10,7 +9,6 @@ import jdk.incubator.vector.LongVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
-import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
@@ -21,7 +19,6 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 final class DropoutMask {
     private DropoutMask() {}
 
-    private static final long GOLDEN_GAMMA = 0x9e3779b97f4a7c15L;     // SplittableRandom(seed)'s gamma
     /** 512-bit lanes available (the Vector API module is in the boot layer and the CPU has them); else scalar. */
     private static final boolean VECTOR = VectorApi.PRESENT && Lanes.wide();
 
@@ -32,7 +29,7 @@ final class DropoutMask {
      * {@code nextDouble()} is {@code (nextLong() >>> 11)·2^-53}, so {@code nextDouble() >= p} is exactly
      * {@code (mix64(seed + (i+1)·γ) >>> 11) >= ceil(p·2^53)}: every draw is independent of the others, so they are
      * computed eight at a time in 64-bit vector lanes, in parallel blocks (the test checks them against
-     * SplittableRandom itself). Per [512, 768] mask: 0.95 ms as a scalar loop, 0.65 ms in vector lanes.
+     * SplittableRandom itself).
      */
     static long[] keep(int n, double p, long seed) {
         if (!(p > 0 && p < 1)) throw new IllegalArgumentException("dropout: p must be in (0, 1), got " + p);
@@ -49,38 +46,26 @@ final class DropoutMask {
     private static void fill(long[] bits, int w0, int w1, int n, long threshold, long seed) {
         int w = VECTOR ? Lanes.fill(bits, w0, w1, n, threshold, seed) : w0;
         for (int i = w << 6, end = Math.min(n, w1 << 6); i < end; i++) {   // the tail (and everything without 512-bit lanes)
-            long u = mix64(seed + (i + 1L) * GOLDEN_GAMMA) >>> 11;
+            long u = Seeds.stream(seed, i) >>> 11;
             bits[i >>> 6] |= ((threshold - 1 - u) >>> 63) << i;    // 1 iff u >= threshold
         }
     }
 
     /**
-     * {@code dst[i] = kept(i) ? src[i] * keepScale : 0} for all n elements of two whole c-order FLOAT arrays (they may
-     * be the same array), on their own memory; returns false, doing nothing, where that path is unavailable (no
-     * 16-float vectors, or arrays that are not whole c-order FLOAT). A [512, 768] mask: 0.08 ms, against 0.3 ms to
-     * copy out, mask in a Java array and copy back.
+     * Fast float32 masking: {@code dst = kept ? src·keepScale : 0} over two FLOAT arrays (they may be the same), on
+     * their own memory, 16 elements per keep-bit chunk; {@link Reference#dropout} is its reference. Only where
+     * {@link #FAST} holds. Why: a [512, 768] mask is one pass, against a mask array and an ND4J multiply.
      */
-    static boolean applyNative(INDArray src, INDArray dst, long[] bits, float keepScale) {
-        if (!VECTOR16 || src.dataType() != DataType.FLOAT || dst.dataType() != src.dataType()
-                || src.length() != dst.length() || !JavaArrays.exactCOrder(src) || !JavaArrays.exactCOrder(dst) || !JavaArrays.bytesFit(src)) {
-            return false;
+    static INDArray apply(INDArray src, long[] bits, float keepScale, INDArray into) {
+        try (FloatView s = FloatView.read(src); FloatView d = into == null ? FloatView.create(src.shape()) : FloatView.update(into)) {
+            ByteBuffer sb = s.buf, db = d.buf;
+            Blocks.run(s.length(), 1 << 16, (lo, hi) -> Lanes.apply(sb, db, bits, keepScale, lo, hi));
+            return into == null ? d.array() : into;
         }
-        int n = (int) src.length();
-        ByteBuffer sb = JavaArrays.bytes(src), db = JavaArrays.bytes(dst);
-        Blocks.run(n, 1 << 16, (lo, hi) -> Lanes.apply(sb, db, bits, keepScale, lo, hi));
-        Reference.reachabilityFence(src);
-        Reference.reachabilityFence(dst);
-        return true;
     }
 
-    /** 16-float vectors (the mask of 16 elements is 16 bits of one keep word). */
-    private static final boolean VECTOR16 = VECTOR && Lanes.floats16();
-
-    private static long mix64(long z) {
-        z = (z ^ (z >>> 30)) * 0xbf58476d1ce4e5b9L;
-        z = (z ^ (z >>> 27)) * 0x94d049bb133111ebL;
-        return z ^ (z >>> 31);
-    }
+    /** {@link #apply} is available: 16-float vectors (the mask of 16 elements is 16 bits of one keep word). */
+    static final boolean FAST = VECTOR && Lanes.floats16();
 
     /** The vector path, in its own class so that nothing loads jdk.incubator.vector when the module is absent. */
     private static final class Lanes {
@@ -90,11 +75,11 @@ final class DropoutMask {
 
         /** Whole words from w0 while below w1 and n; returns the first word not done. */
         static int fill(long[] bits, int w0, int w1, int n, long threshold, long seed) {
-            LongVector step = LongVector.broadcast(LS, 8 * GOLDEN_GAMMA);
-            LongVector lane = LongVector.zero(LS).addIndex(1).mul(GOLDEN_GAMMA);      // j·γ for lanes j = 0..7
+            LongVector step = LongVector.broadcast(LS, 8 * Seeds.GOLDEN);
+            LongVector lane = LongVector.zero(LS).addIndex(1).mul(Seeds.GOLDEN);      // j·γ for lanes j = 0..7
             int w = w0;
             for (; w < w1 && (w + 1) << 6 <= n; w++) {
-                LongVector z = lane.add(seed + (((long) w << 6) + 1) * GOLDEN_GAMMA);  // seed + (i+1)·γ
+                LongVector z = lane.add(seed + (((long) w << 6) + 1) * Seeds.GOLDEN);  // seed + (i+1)·γ
                 long word = 0;
                 for (int j = 0; j < 64; j += 8, z = z.add(step)) {
                     word |= mix64(z).lanewise(VectorOperators.LSHR, 11).compare(VectorOperators.GE, threshold).toLong() << j;
@@ -130,16 +115,8 @@ final class DropoutMask {
         }
     }
 
+    /** Whether element i is kept. */
     static boolean kept(long[] bits, int i) {
         return (bits[i >>> 6] & (1L << i)) != 0;
-    }
-
-    /** {@code v[i] = kept(i) ? v[i] * keepScale : 0} for i in [0, n) (a multiply by keepScale or 0: no branch). */
-    static void apply(float[] v, int n, long[] bits, float keepScale) {
-        for (int i = 0; i < n; i++) v[i] *= (int) ((bits[i >>> 6] >>> i) & 1L) * keepScale;
-    }
-
-    static void apply(double[] v, int n, long[] bits, double keepScale) {
-        for (int i = 0; i < n; i++) v[i] *= (int) ((bits[i >>> 6] >>> i) & 1L) * keepScale;
     }
 }

@@ -17,10 +17,8 @@ import org.slf4j.LoggerFactory;
  * {@code cblas_sgemm}/{@code cblas_dgemm} (the library ND4J's CPU backend itself links) on the arrays' own buffers.
  *
  * <p>Why not {@code Nd4j.gemm} / {@code mmul}: the wrapper around the same OpenBLAS call costs 1-8% at the model's
- * shapes when the result comes from a reused workspace ({@code ./gptneo bench gemm}: [512, 768]·[768, 768]ᵀ 164 vs
- * 174 GFLOP/s), and it copies views that BLAS can read in place. (Outside a workspace both are dominated by the page
- * faults of a fresh result on this VM: an early probe that preallocated only the direct path's result showed a
- * misleading 3x.)
+ * shapes when the result comes from a reused workspace ({@code ./gptneo bench gemm}; figures in bench/RESULTS.md),
+ * and it copies views that BLAS can read in place.
  *
  * <p>Operands may be c-order, f-order (a transpose view) or row slices with a larger leading dimension: those map to
  * a BLAS layout without a copy; anything else is copied to c-order first. The result is a new c-order array in the

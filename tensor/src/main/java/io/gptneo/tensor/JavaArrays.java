@@ -1,5 +1,6 @@
 package io.gptneo.tensor;
 
+import java.nio.ByteOrder;
 import java.util.Arrays;
 
 import org.nd4j.linalg.api.buffer.DataType;
@@ -7,10 +8,10 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
 /**
- * Bulk copies between ND4J arrays and Java arrays for the kernels written in Java (fused attention, gelu).
+ * Bulk copies between ND4J arrays and Java arrays (fused attention's staging copies, the optimizer's loops).
  *
  * <p>Why not {@code data().asFloat()} / {@code Nd4j.create(float[], ...)}: inside a workspace both copy element by
- * element through an indexer, which profiling showed at a quarter of the Java-side time of a 125M training step.
+ * element through an indexer (a large share of the Java-side time of a training step).
  * These go through the buffer's NIO view instead: one memcpy each way.
  */
 public final class JavaArrays {
@@ -25,7 +26,7 @@ public final class JavaArrays {
     public static float[] floats(INDArray a, float[] dst) {
         INDArray c = contiguous(a.dataType() == DataType.FLOAT ? a : a.castTo(DataType.FLOAT));
         if (dst.length < c.length()) throw new IllegalArgumentException("destination holds " + dst.length + " < " + c.length());
-        c.data().asNio().order(java.nio.ByteOrder.nativeOrder()).asFloatBuffer().get(dst, 0, (int) c.length());
+        c.data().asNio().order(ByteOrder.nativeOrder()).asFloatBuffer().get(dst, 0, (int) c.length());
         return dst;
     }
 
@@ -33,47 +34,29 @@ public final class JavaArrays {
     public static INDArray arrayPrefix(float[] v, long... shape) {
         INDArray r = Nd4j.createUninitialized(DataType.FLOAT, shape, 'c');
         if (v.length < r.length()) throw new IllegalArgumentException(v.length + " values for shape " + Arrays.toString(r.shape()));
-        r.data().asNio().order(java.nio.ByteOrder.nativeOrder()).asFloatBuffer().put(v, 0, (int) r.length());
+        r.data().asNio().order(ByteOrder.nativeOrder()).asFloatBuffer().put(v, 0, (int) r.length());
         return r;
     }
-
-    /**
-     * Per-thread float scratch slot {@code slot} (0 to {@link #SCRATCH_SLOTS} − 1) with room for n values, contents
-     * undefined, grown to the largest request: the Java kernels stage [B·T, 4H]-sized operands here (6 MB at B=2,
-     * T=256 of the 125M model), and fresh arrays for each of the dozens of calls per step made the young generation
-     * grow by GBs. A kernel uses its thread's slots only until it returns (its parallel chunks run inside the call and
-     * never call a kernel themselves), so kernels can share slots.
-     */
-    public static float[] scratch(int slot, int n) {
-        float[][] s = SCRATCH.get();
-        if (s[slot].length < n) s[slot] = new float[n];
-        return s[slot];
-    }
-
-    /** Scratch slots per thread (the packed attention backward stages eight operands). */
-    public static final int SCRATCH_SLOTS = 8;
-
-    private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[SCRATCH_SLOTS][0]);
 
     /** Copies {@code src[0, dst.length())} into {@code dst}, a whole c-order FLOAT array (one memcpy). */
     public static void put(float[] src, INDArray dst) {
         if (dst.dataType() != DataType.FLOAT || !exactCOrder(dst) || src.length < dst.length())
             throw new IllegalArgumentException("put: " + src.length + " floats into " + dst.dataType() + Arrays.toString(dst.shape()));
-        dst.data().asNio().order(java.nio.ByteOrder.nativeOrder()).asFloatBuffer().put(src, 0, (int) dst.length());
+        dst.data().asNio().order(ByteOrder.nativeOrder()).asFloatBuffer().put(src, 0, (int) dst.length());
     }
 
     /** Copies {@code src[0, dst.length())} into {@code dst}, a whole c-order DOUBLE array. */
     public static void put(double[] src, INDArray dst) {
         if (dst.dataType() != DataType.DOUBLE || !exactCOrder(dst) || src.length < dst.length())
             throw new IllegalArgumentException("put: " + src.length + " doubles into " + dst.dataType() + Arrays.toString(dst.shape()));
-        dst.data().asNio().order(java.nio.ByteOrder.nativeOrder()).asDoubleBuffer().put(src, 0, (int) dst.length());
+        dst.data().asNio().order(ByteOrder.nativeOrder()).asDoubleBuffer().put(src, 0, (int) dst.length());
     }
 
     /** The elements of {@code a} in c-order, as double (converting if needed). */
     public static double[] doubles(INDArray a) {
         INDArray c = contiguous(a.dataType() == DataType.DOUBLE ? a : a.castTo(DataType.DOUBLE));
         double[] out = new double[(int) c.length()];
-        c.data().asNio().order(java.nio.ByteOrder.nativeOrder()).asDoubleBuffer().get(out);
+        c.data().asNio().order(ByteOrder.nativeOrder()).asDoubleBuffer().get(out);
         return out;
     }
 
@@ -89,28 +72,12 @@ public final class JavaArrays {
     public static INDArray array(double[] v, long... shape) {
         INDArray r = Nd4j.createUninitialized(DataType.DOUBLE, shape, 'c');
         checkLength(r, v.length);
-        r.data().asNio().order(java.nio.ByteOrder.nativeOrder()).asDoubleBuffer().put(v);
+        r.data().asNio().order(ByteOrder.nativeOrder()).asDoubleBuffer().put(v);
         return r;
     }
 
     private static void checkLength(INDArray r, int n) {
         if (r.length() != n) throw new IllegalArgumentException(n + " values for shape " + Arrays.toString(r.shape()));
-    }
-
-    /**
-     * The native memory of {@code a}, a whole c-order array ({@link #exactCOrder}), as a native-order ByteBuffer for
-     * kernels that read and write ND4J memory in place (absolute indices only: safe to share between threads that
-     * touch disjoint ranges). The array must stay reachable while the buffer is used.
-     */
-    static java.nio.ByteBuffer bytes(INDArray a) {
-        if (!exactCOrder(a) || !bytesFit(a)) throw new IllegalArgumentException("bytes: needs a whole c-order array under 2 GB, got "
-                + a.dataType() + Arrays.toString(a.shape()));
-        return a.data().asNio().order(java.nio.ByteOrder.nativeOrder());
-    }
-
-    /** Whether {@code a}'s elements fit one ByteBuffer (under 2 GB). */
-    static boolean bytesFit(INDArray a) {
-        return a.length() * a.dataType().width() < Integer.MAX_VALUE - 64;
     }
 
     /** {@code a} itself when its buffer is exactly its c-order elements from offset 0, else a c-order copy. */

@@ -2,9 +2,7 @@ package io.gptneo.tensor;
 
 import java.util.Arrays;
 
-import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * A linear layer with a LoRA side path as one tape operation (see {@link Ops#loraLinear}):
@@ -45,7 +43,7 @@ final class LoraLinearOp {
         INDArray y = Gemm.mm(x2, wd, false, true, bias == null ? null : bias.data());      // [N, out]
         long[] keep = p > 0 ? DropoutMask.keep((int) (rows * in), p, seed) : null;
         double keepScale = 1.0 / (1.0 - p);
-        INDArray xd = keep == null ? x2 : masked(x2, keep, keepScale, null);                     // [N, in]
+        INDArray xd = keep == null ? x2 : Kernels.get().dropout(x2, keep, keepScale, null);                   // [N, in]
         INDArray h = Gemm.mm(xd, ad, false, true);                                          // [N, r]
         Gemm.mmAccumulate(h, bd, false, true, scaling, y);                                  // y += s · h Bᵀ
 
@@ -58,7 +56,7 @@ final class LoraLinearOp {
             INDArray dh = Gemm.mm(g2, bd, false, false).muli(scaling);                      // [N, r]
             if (x.requiresGrad()) {
                 INDArray dx = Gemm.mm(dh, ad, false, false);                                 // [N, in]: side path first,
-                if (keep != null) masked(dx, keep, keepScale, dx);                           // through the dropout mask,
+                if (keep != null) Kernels.get().dropout(dx, keep, keepScale, dx);                         // through the dropout mask,
                 Gemm.mmAccumulate(g2, wd, false, false, 1.0, dx);                           // then the base path onto it
                 r[0] = dx.reshape('c', xs);
             }
@@ -68,26 +66,5 @@ final class LoraLinearOp {
             if (b.requiresGrad()) r[4] = Gemm.mm(g2, h, true, false).muli(scaling);         // [out, r]
             return r;
         }, xd, h);
-    }
-
-    /**
-     * {@code x2} with dropped elements zeroed and kept ones scaled, written into {@code into} (a whole c-order array,
-     * may be x2 itself) or, when null, into a new one: with vectors on the arrays' own memory where that path applies,
-     * else through a Java copy.
-     */
-    private static INDArray masked(INDArray x2, long[] keep, double keepScale, INDArray into) {
-        INDArray dst = into != null ? into : Nd4j.createUninitialized(x2.dataType(), x2.shape(), 'c');
-        if (DropoutMask.applyNative(x2, dst, keep, (float) keepScale)) return dst;
-        int n = (int) x2.length();
-        if (x2.dataType() == DataType.DOUBLE) {
-            double[] v = JavaArrays.doubles(x2);
-            DropoutMask.apply(v, n, keep, keepScale);
-            JavaArrays.put(v, dst);
-        } else {
-            float[] v = JavaArrays.floats(x2, JavaArrays.scratch(0, n));
-            DropoutMask.apply(v, n, keep, (float) keepScale);
-            JavaArrays.put(v, dst);
-        }
-        return dst;
     }
 }

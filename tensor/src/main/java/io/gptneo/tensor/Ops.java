@@ -21,13 +21,16 @@ import org.nd4j.linalg.ops.transforms.Transforms;
 public final class Ops {
     private Ops() {}
 
+    /** Which implementation serves the operations that have a fast kernel (decided once; see {@link Kernels}). */
+    private static final Kernels KERNELS = Kernels.get();
+
     // ---- elementwise with numpy broadcasting -------------------------------------------------------------------
 
     /** a + b, elementwise with numpy broadcasting. */
     public static Tensor add(Tensor a, Tensor b) {
         long[] as = a.shape(), bs = b.shape();
         broadcastShape("add", a, b);
-        return Tensor.result("add", FastAdd.add(a.data(), b.data()), new Tensor[] {a, b},
+        return Tensor.result("add", KERNELS.add(a.data(), b.data()), new Tensor[] {a, b},
                 g -> new INDArray[] {sumTo(g, as), sumTo(g, bs)});
     }
 
@@ -103,10 +106,10 @@ public final class Ops {
                 g -> new INDArray[] {g.mul(Transforms.sigmoid(x.neg(), false))}, x);
     }
 
-    /** GPT-2/GPT-Neo {@code gelu_new}: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))); one fused pass each way ({@link GeluKernel}). */
+    /** GPT-2/GPT-Neo {@code gelu_new}: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))); {@link FastGelu} or {@link Reference#gelu}. */
     public static Tensor gelu(Tensor a) {
         INDArray x = a.data();
-        return Tensor.result("gelu", GeluKernel.forward(x), new Tensor[] {a}, g -> new INDArray[] {GeluKernel.backward(x, g)}, x);
+        return Tensor.result("gelu", KERNELS.gelu(x), new Tensor[] {a}, g -> new INDArray[] {KERNELS.geluBackward(x, g)}, x);
     }
 
     /** x where mask == 0, {@code value} where mask != 0; mask broadcasts to x and is not differentiated. */
@@ -133,19 +136,8 @@ public final class Ops {
         if (n > Integer.MAX_VALUE - 16) throw new IllegalArgumentException("dropout: tensor too large " + Arrays.toString(x.shape()));
         long[] keep = DropoutMask.keep((int) n, p, seed);
         double keepScale = 1.0 / (1.0 - p);
-        INDArray mask;
-        if (x.dataType() == DataType.DOUBLE) {
-            double[] m = new double[(int) n];
-            Arrays.fill(m, 1.0);
-            DropoutMask.apply(m, m.length, keep, keepScale);
-            mask = JavaArrays.array(m, x.shape());
-        } else {
-            float[] m = new float[(int) n];
-            Arrays.fill(m, 1f);
-            DropoutMask.apply(m, m.length, keep, (float) keepScale);
-            mask = JavaArrays.array(m, x.shape());
-        }
-        return Tensor.result("dropout", x.mul(mask), new Tensor[] {a}, g -> new INDArray[] {g.mul(mask)}, mask);
+        return Tensor.result("dropout", KERNELS.dropout(x, keep, keepScale, null), new Tensor[] {a},
+                g -> new INDArray[] {KERNELS.dropout(g, keep, keepScale, null)});
     }
 
     // ---- reductions --------------------------------------------------------------------------------------------
@@ -351,7 +343,7 @@ public final class Ops {
         }
         long[] ts = table.shape();
         INDArray out = Nd4j.pullRows(table.data(), 1, index);                  // [len, C]
-        return Tensor.result("gatherRows", out, new Tensor[] {table}, g -> new INDArray[] {scatterAddRows(ts, index, g, table.dtype())});
+        return Tensor.result("gatherRows", out, new Tensor[] {table}, g -> new INDArray[] {KERNELS.scatterAddRows(ts, index, g)});
     }
 
     /** Token embedding: {@code table [V, C]}, ids [B][T] -> [B, T, C]. */
@@ -363,35 +355,6 @@ public final class Ops {
             System.arraycopy(ids[b], 0, flat, b * t, t);
         }
         return reshape(gatherRows(table, flat), bsz, t, table.size(1));
-    }
-
-    /**
-     * Zeros of {@code tableShape} with row {@code index[i]} += {@code g[i]}. Duplicate indices (a token that occurs
-     * twice, every position id of a batch) are summed here in index order, and libnd4j's scatter_add then sees each
-     * row once: called with duplicates it sums them in a thread-dependent order, so two runs differed in the last bits.
-     */
-    private static INDArray scatterAddRows(long[] tableShape, int[] index, INDArray g, DataType dt) {
-        INDArray out = Nd4j.zeros(dt, tableShape);
-        if (index.length == 0) return out;
-        int c = Math.toIntExact(tableShape[1]);
-        java.util.Map<Integer, Integer> slotOf = new java.util.HashMap<>();
-        int[] slot = new int[index.length];
-        for (int i = 0; i < index.length; i++) slot[i] = slotOf.computeIfAbsent(index[i], k -> slotOf.size());
-        int[] rows = new int[slotOf.size()];
-        slotOf.forEach((row, k) -> rows[k] = row);
-        INDArray sums;
-        if (dt == DataType.DOUBLE) {
-            double[] gs = JavaArrays.doubles(g), acc = new double[rows.length * c];
-            for (int i = 0; i < index.length; i++) for (int j = 0, a = slot[i] * c, b = i * c; j < c; j++) acc[a + j] += gs[b + j];
-            sums = JavaArrays.array(acc, rows.length, c);
-        } else {
-            float[] gs = JavaArrays.floats(g), acc = new float[rows.length * c];
-            for (int i = 0; i < index.length; i++) for (int j = 0, a = slot[i] * c, b = i * c; j < c; j++) acc[a + j] += gs[b + j];
-            sums = JavaArrays.array(acc, rows.length, c);
-        }
-        Nd4j.exec(org.nd4j.linalg.api.ops.DynamicCustomOp.builder("scatter_add")
-                .addInputs(out, Nd4j.createFromArray(rows), sums).addOutputs(out).build());
-        return out;
     }
 
     // ---- normalisation and softmax -----------------------------------------------------------------------------
@@ -407,10 +370,9 @@ public final class Ops {
         sameDtype("layerNorm", x, beta);
         long[] xs = x.shape();
         INDArray x2 = x.data().reshape('c', x.data().length() / c, c);         // [N, C]
-        LayerNormKernel.Forward f = LayerNormKernel.forward(x2, gamma.data(), beta.data(), eps);
-        INDArray gd = gamma.data();
+        Kernels.LayerNormForward f = KERNELS.layerNorm(x2, gamma.data(), beta.data(), eps);    // FastLayerNorm or Reference
         return Tensor.result("layerNorm", f.y().reshape('c', xs), new Tensor[] {x, gamma, beta}, g -> {
-            LayerNormKernel.Grads r = LayerNormKernel.backward(x2, g.reshape('c', x2.size(0), c), gd, f,
+            Kernels.LayerNormGrads r = f.backward().apply(g.reshape('c', x2.size(0), c),
                     x.requiresGrad(), gamma.requiresGrad(), beta.requiresGrad());
             return new INDArray[] {r.dx() == null ? null : r.dx().reshape('c', xs), r.dGamma(), r.dBeta()};
         }, x2);
@@ -486,7 +448,7 @@ public final class Ops {
      * Causal (optionally windowed) attention as one operation; see {@link AttentionKernel} for the semantics.
      * q, k, v {@code [B, H, T, D]}; keyMask [B, T] (1 real, 0 pad) or null; window ≤ 0 means global.
      */
-    public static Tensor attention(Tensor q, Tensor k, Tensor v, INDArray keyMask, int window, double scale, AttentionKernel kernel) {
+    public static Tensor attention(Tensor q, Tensor k, Tensor v, INDArray keyMask, int window, double scale, AttentionKernel chosen) {
         long[] s = q.shape();
         if (s.length != 4 || !Arrays.equals(s, k.shape()) || !Arrays.equals(s, v.shape())) {
             throw new IllegalArgumentException("attention: q, k, v must be equal [B, H, T, D]; got " + Arrays.toString(q.shape())
@@ -498,6 +460,7 @@ public final class Ops {
             throw new IllegalArgumentException("attention: key mask " + Arrays.toString(keyMask.shape()) + " for [B, T] = [" + s[0] + ", " + s[2] + "]");
         }
         INDArray qd = q.data().dup('c'), kd = k.data().dup('c'), vd = v.data().dup('c');
+        AttentionKernel kernel = Kernels.attentionFor(chosen, q.dtype());
         boolean needBackward = GradMode.isEnabled() && (q.requiresGrad() || k.requiresGrad() || v.requiresGrad());
         AttentionKernel.Forward fwd = kernel.forward(qd, kd, vd, keyMask, window, scale, needBackward);
         return Tensor.result("attention[" + kernel.name() + "]", fwd.out(), new Tensor[] {q, k, v}, g -> {
@@ -513,7 +476,7 @@ public final class Ops {
      * permuting default.
      */
     public static Tensor attentionPacked(Tensor q, Tensor k, Tensor v, int heads, INDArray keyMask, int window, double scale,
-                                         AttentionKernel kernel) {
+                                         AttentionKernel chosen) {
         long[] s = q.shape();
         if (s.length != 3 || !Arrays.equals(s, k.shape()) || !Arrays.equals(s, v.shape()) || heads <= 0 || s[2] % heads != 0) {
             throw new IllegalArgumentException("attention: q, k, v must be equal [B, T, H*D] with H = " + heads + "; got "
@@ -522,6 +485,7 @@ public final class Ops {
         sameDtype("attention", q, k);
         sameDtype("attention", q, v);
         INDArray qd = q.data(), kd = k.data(), vd = v.data();
+        AttentionKernel kernel = Kernels.attentionFor(chosen, q.dtype());
         boolean needBackward = GradMode.isEnabled() && (q.requiresGrad() || k.requiresGrad() || v.requiresGrad());
         AttentionKernel.Forward fwd = kernel.forwardPacked(qd, kd, vd, heads, keyMask, window, scale, needBackward);
         return Tensor.result("attention[" + kernel.name() + "]", fwd.out(), new Tensor[] {q, k, v}, g -> {

@@ -1,5 +1,6 @@
 package io.gptneo.tensor;
 
+import java.util.Random;
 import java.util.SplittableRandom;
 
 import org.nd4j.linalg.api.buffer.DataType;
@@ -17,11 +18,22 @@ public final class Rand {
         return Nd4j.create(v, shape, 'c').castTo(dt);
     }
 
+    /**
+     * normal(0, std) from {@code java.util.Random(seed)}'s {@code nextGaussian()}, drawn straight into a float or double
+     * Java array (no full-size double temporary for float weights).
+     */
     public static INDArray normal(DataType dt, long seed, double std, long... shape) {
-        java.util.Random r = new java.util.Random(seed);
-        double[] v = new double[Math.toIntExact(count(shape))];
-        for (int i = 0; i < v.length; i++) v[i] = std * r.nextGaussian();
-        return Nd4j.create(v, shape, 'c').castTo(dt);
+        Random r = new Random(seed);
+        int n = Math.toIntExact(count(shape));
+        if (dt == DataType.FLOAT) {
+            float[] v = new float[n];
+            for (int i = 0; i < n; i++) v[i] = (float) (std * r.nextGaussian());
+            return Nd4j.create(v, shape, 'c');
+        }
+        double[] v = new double[n];
+        for (int i = 0; i < n; i++) v[i] = std * r.nextGaussian();
+        INDArray a = Nd4j.create(v, shape, 'c');
+        return dt == DataType.DOUBLE ? a : a.castTo(dt);
     }
 
     private static long count(long[] shape) {

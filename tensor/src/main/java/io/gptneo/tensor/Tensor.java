@@ -172,9 +172,9 @@ public final class Tensor {
                         if (prev == null) {
                             pending.put(in, gj);
                         } else if (owned.contains(prev)) {
-                            FastAdd.addi(prev, gj);                     // a sum of our own: the third and later terms
+                            Kernels.get().addi(prev, gj);                   // a sum of our own: the third and later terms
                         } else {
-                            INDArray sum = FastAdd.add(prev, gj);       // prev may alias another tensor's gradient
+                            INDArray sum = Kernels.get().add(prev, gj);     // prev may alias another tensor's gradient
                             owned.add(sum);
                             pending.put(in, sum);
                         }

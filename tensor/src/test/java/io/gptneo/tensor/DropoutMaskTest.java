@@ -6,6 +6,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.util.SplittableRandom;
 
 import org.junit.jupiter.api.Test;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
 
 /** The integer-threshold mask equals the definition (keep iff nextDouble() >= p) draw for draw. */
 class DropoutMaskTest {
@@ -35,31 +38,15 @@ class DropoutMaskTest {
         for (int i = 0; i < n; i++) assertEquals(rng.nextDouble() >= 0.05, DropoutMask.kept(bits, i), "element " + i + " of " + n);
     }
 
-    @Test void applyNativeMatchesTheArrayLoop() {
-        for (int n : new int[] {16, 1000, 200_003}) {
-            org.nd4j.linalg.api.ndarray.INDArray x = Rand.normal(org.nd4j.linalg.api.buffer.DataType.FLOAT, n, 1.0, n);
-            long[] bits = DropoutMask.keep(n, 0.3, n);
-            float[] want = JavaArrays.floats(x);
-            DropoutMask.apply(want, n, bits, 1f / 0.7f);
-            org.nd4j.linalg.api.ndarray.INDArray out = org.nd4j.linalg.factory.Nd4j.createUninitialized(org.nd4j.linalg.api.buffer.DataType.FLOAT, n);
-            if (!DropoutMask.applyNative(x, out, bits, 1f / 0.7f)) return;     // no 16-float vectors on this CPU: nothing to check
-            org.junit.jupiter.api.Assertions.assertArrayEquals(want, JavaArrays.floats(out), "into another array, n=" + n);
-            DropoutMask.applyNative(x, x, bits, 1f / 0.7f);
-            org.junit.jupiter.api.Assertions.assertArrayEquals(want, JavaArrays.floats(x), "in place, n=" + n);
-        }
-    }
-
-    @Test void applyZeroesDroppedAndScalesKept() {
+    @Test void referenceZeroesDroppedAndScalesKept() {
         long[] bits = DropoutMask.keep(130, 0.4, 3);
-        float[] v = new float[130];
-        double[] d = new double[130];
-        for (int i = 0; i < v.length; i++) { v[i] = i + 1; d[i] = -(i + 1); }
-        DropoutMask.apply(v, v.length, bits, 2.5f);
-        DropoutMask.apply(d, d.length, bits, 2.5);
-        for (int i = 0; i < v.length; i++) {
+        INDArray v = Nd4j.arange(1, 131).castTo(DataType.FLOAT), d = Nd4j.arange(1, 131).castTo(DataType.DOUBLE).negi();
+        float[] vf = JavaArrays.floats(Reference.dropout(v, bits, 2.5, null));
+        double[] dd = JavaArrays.doubles(Reference.dropout(d, bits, 2.5, null));
+        for (int i = 0; i < 130; i++) {
             boolean k = DropoutMask.kept(bits, i);
-            assertEquals(k ? (i + 1) * 2.5f : 0f, v[i], 0f);
-            assertEquals(k ? -(i + 1) * 2.5 : 0.0, d[i], 0.0);
+            assertEquals(k ? (i + 1) * 2.5f : 0f, vf[i], 0f);
+            assertEquals(k ? -(i + 1) * 2.5 : 0.0, dd[i], 0.0);
         }
     }
 }

@@ -1,5 +1,7 @@
 package io.gptneo.tensor;
 
+import java.util.Arrays;
+
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -73,7 +75,7 @@ class GemmTest {
                         for (int i = 0; i < m; i++) for (int j = 0; j < n; j++) {
                             assertEquals(want[i][j], g[i][j], tol * (1 + Math.abs(want[i][j])),
                                     dt + " " + m + "x" + n + "x" + k + " ta=" + ta + " tb=" + tb + " at " + i + "," + j
-                                            + " strides " + java.util.Arrays.toString(pa.stride()) + " / " + java.util.Arrays.toString(pb.stride()));
+                                            + " strides " + Arrays.toString(pa.stride()) + " / " + Arrays.toString(pb.stride()));
                         }
                     }
                 }
@@ -118,7 +120,7 @@ class GemmTest {
                     double[][] got = target.toDoubleMatrix();
                     for (int i = 0; i < 7; i++) for (int j = 0; j < 5; j++) {
                         double want = before[i][j] - 0.5 * prod[i][j];
-                        assertEquals(want, got[i][j], tol * (1 + Math.abs(want)), dt + " strides " + java.util.Arrays.toString(target.stride()) + " at " + i + "," + j);
+                        assertEquals(want, got[i][j], tol * (1 + Math.abs(want)), dt + " strides " + Arrays.toString(target.stride()) + " at " + i + "," + j);
                     }
                 }
             }

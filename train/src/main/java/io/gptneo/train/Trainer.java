@@ -19,6 +19,7 @@ import io.gptneo.TrainingListener;
 import io.gptneo.TrainingStep;
 import io.gptneo.tensor.GradMode;
 import io.gptneo.tensor.Ops;
+import io.gptneo.tensor.Seeds;
 import io.gptneo.tensor.Tensor;
 import io.gptneo.tensor.Workspaces;
 import io.gptneo.train.data.EpochOrder;
@@ -337,10 +338,7 @@ public final class Trainer {
         private EpochOrderSeeds() {}
 
         static long dropout(long seed, long step, int micro) {
-            long z = seed ^ (step * 0x9E3779B97F4A7C15L) ^ ((long) micro * 0xC2B2AE3D27D4EB4FL);
-            z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
-            z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
-            return z ^ (z >>> 31);
+            return Seeds.mix64(seed ^ (step * Seeds.GOLDEN) ^ ((long) micro * 0xC2B2AE3D27D4EB4FL));
         }
     }
 }

@@ -18,10 +18,8 @@ import java.util.stream.IntStream;
  * side in each row, as the q/k/v projections produce them and out_proj consumes them, so the model needs no
  * permuted copies). They differ only in where a head's row i starts: {@code head(bh) + i * rowStride}. In the packed
  * layout a task first gathers the rows its inner loops stream over (V, and K and dO in backward) into dense [T][D]
- * copies and accumulates dK, dV densely: rows H*D floats apart map to a few L1 sets (a stride of 3 KB hits 4 of 64),
- * and streaming them directly measured 4-5x slower.
- *
- * <p>FusedDouble.java is generated from this file by sed (float -> double, see FusedAttention); edit both.
+ * copies and accumulates dK, dV densely: rows H*D floats apart map to a few L1 sets, so streaming them directly is
+ * several times slower (bench/RESULTS.md).
  */
 final class FusedFloat {
     static final int BQ = 64, BK = 64;
@@ -32,8 +30,7 @@ final class FusedFloat {
     /** Elements between consecutive rows of one head: D (heads-major) or H*D (packed). */
     final int rs;
     final boolean packed;
-    /** Row stride of transposed [D][T] copies: T + 16 so that rows do not alias in L1 when T is a power of two
-     *  (measured: the score kernel ran at 22 GFLOP/s with stride 2048, 48 with 2064). */
+    /** Row stride of transposed [D][T] copies: T + 16 so that rows do not alias in L1 when T is a power of two. */
     final int ldT;
     final float scale;
     final boolean[][] keyOk;   // [B][T] or null
@@ -46,8 +43,7 @@ final class FusedFloat {
 
     /**
      * Per-thread buffers of a head task, grown to the largest size asked for and reused: a task needs about ten
-     * [T][D]-sized arrays, and allocating them fresh for every head made a 125M training step's tasks allocate
-     * ~0.5 GB of garbage. Slots are per task role; a task never runs inside another on the same thread.
+     * [T][D]-sized arrays, and allocating them fresh for every head filled the young generation. Slots are per task role; a task never runs inside another on the same thread.
      */
     private static final ThreadLocal<float[][]> BUF = ThreadLocal.withInitial(() -> new float[11][0]);
 
@@ -81,7 +77,7 @@ final class FusedFloat {
     }
 
     private int firstKey(int i) {
-        return window > 0 ? Math.max(0, i - window + 1) : 0;
+        return AttentionMasks.firstKey(i, window);
     }
 
     private static int alignDown(int x, int a) {

@@ -5,7 +5,7 @@ import org.nd4j.linalg.api.ops.impl.transforms.custom.SoftMax;
 import org.nd4j.linalg.factory.Nd4j;
 
 /**
- * Reference attention as a composition of ND4J ops, materialising the [B,H,T,T] scores:
+ * Reference attention (float32 and float64) as a composition of ND4J ops, materialising the [B,H,T,T] scores:
  * {@code P = softmax(scale q k^T + bias)}, {@code out = P v}, with the HF additive mask (float32 minimum).
  * Query rows with no allowed key get P = 0 (so out = 0 and zero gradients) rather than HF's uniform garbage;
  * callers ignore those rows, and all kernels agree on them this way.
@@ -28,12 +28,11 @@ public final class ReferenceAttention implements AttentionKernel {
 
         INDArray scores = Nd4j.matmul(q3, k3, false, true, false);              // [BH,T,T]
         if (scale != 1.0) scores.muli(scale);
-        INDArray[] masks = AttentionMasks.biasAndRowValid(
-                AttentionMasks.keyAllowed(keyMask, b, t), b, t, window, q.dataType());
+        AttentionMasks.Masks masks = AttentionMasks.masks(AttentionMasks.keyAllowed(keyMask, b, t), b, t, 0, t, window, q.dataType());
         INDArray scores4 = scores.reshape('c', b, h, t, t);
-        scores4.addi(masks[0]);                                                  // + [B,1,T,T] broadcast over heads
+        scores4.addi(masks.bias());                                              // + [B,1,T,T] broadcast over heads
         Nd4j.exec(new SoftMax(scores4, scores4, -1));                            // softmax over keys, in place
-        scores4.muli(masks[1]);                                                  // rows without any key -> 0
+        if (masks.rowValid() != null) scores4.muli(masks.rowValid());            // rows without any key -> 0
         INDArray p = scores4.reshape('c', b * h, t, t);
         INDArray out = Nd4j.matmul(p, v3, false, false, false).reshape('c', b, h, t, d);
         return new Forward(out, needBackward ? p : null);

@@ -1,5 +1,7 @@
 package io.gptneo.tensor.attention;
 
+import java.util.Arrays;
+
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -23,7 +25,7 @@ final class AttentionTestSupport {
     static INDArray keyMask(Pad pad, int b, int t) {
         if (pad == Pad.NONE) return null;
         float[][] m = new float[b][t];
-        for (float[] row : m) java.util.Arrays.fill(row, 1f);
+        for (float[] row : m) Arrays.fill(row, 1f);
         int n = Math.max(t > 1 ? 1 : 0, t / 3);
         if (pad == Pad.RIGHT) for (int j = t - n; j < t; j++) m[Math.min(1, b - 1)][j] = 0f;
         else for (int j = 0; j < n; j++) m[0][j] = 0f;

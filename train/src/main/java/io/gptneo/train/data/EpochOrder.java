@@ -2,6 +2,8 @@ package io.gptneo.train.data;
 
 import java.util.SplittableRandom;
 
+import io.gptneo.tensor.Seeds;
+
 /**
  * Seeded example order per epoch and seeded response-order flips for pairs. Both are pure functions of
  * (seed, epoch[, index]), so a resumed run recomputes exactly the order the interrupted run used.
@@ -27,11 +29,8 @@ public final class EpochOrder {
         return (new SplittableRandom(mix(seed, epoch, 0x5EED_0002L + 31L * index)).nextInt() & 1) == 1;
     }
 
-    /** SplitMix64-style mixing so nearby (seed, epoch) pairs give unrelated streams. */
+    /** {@link Seeds#mix}: nearby (seed, epoch) pairs give unrelated streams. */
     static long mix(long seed, long a, long b) {
-        long z = seed * 0x9E3779B97F4A7C15L + a * 0xBF58476D1CE4E5B9L + b * 0x94D049BB133111EBL;
-        z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
-        z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
-        return z ^ (z >>> 31);
+        return Seeds.mix(seed, a, b);
     }
 }

@@ -34,6 +34,7 @@ public final class AdamW {
     private final List<ParamGroup> groups;
     private final double beta1, beta2, eps;
     private final Variant variant;
+    private final int javaMax;
     private final Map<String, Tensor> byName = new LinkedHashMap<>();
     private final Map<String, INDArray> expAvg = new HashMap<>();
     private final Map<String, INDArray> expAvgSq = new HashMap<>();
@@ -41,6 +42,11 @@ public final class AdamW {
     private long steps;
 
     public AdamW(List<ParamGroup> groups, double beta1, double beta2, double eps, Variant variant) {
+        this(groups, beta1, beta2, eps, variant, JAVA_MAX);
+    }
+
+    /** @param javaMax parameters up to this many elements take the Java loop, larger ones ND4J ({@link #JAVA_MAX} by default) */
+    public AdamW(List<ParamGroup> groups, double beta1, double beta2, double eps, Variant variant, int javaMax) {
         if (!(beta1 >= 0 && beta1 < 1) || !(beta2 >= 0 && beta2 < 1)) throw new IllegalArgumentException("betas must be in [0, 1): " + beta1 + ", " + beta2);
         if (!(eps >= 0)) throw new IllegalArgumentException("eps must be >= 0, got " + eps);
         this.groups = List.copyOf(groups);
@@ -48,6 +54,7 @@ public final class AdamW {
         this.beta2 = beta2;
         this.eps = eps;
         this.variant = variant;
+        this.javaMax = javaMax;
         for (ParamGroup g : groups) {
             g.params().forEach((k, v) -> {
                 if (byName.put(k, v) != null) throw new IllegalArgumentException("parameter " + k + " is in two groups");
@@ -86,7 +93,7 @@ public final class AdamW {
                 INDArray m = expAvg.computeIfAbsent(name, k -> Nd4j.zeros(dt, w.shape()));
                 INDArray v = expAvgSq.computeIfAbsent(name, k -> Nd4j.zeros(dt, w.shape()));
                 long t = paramSteps.merge(name, 1L, Long::sum);
-                if (w.length() <= JAVA_MAX) {
+                if (w.length() <= javaMax) {
                     p.setData(stepInJava(name, w, gr, m, v, lr, wd, t));
                     continue;
                 }
@@ -114,7 +121,7 @@ public final class AdamW {
      * Both paths compute the same formulas; the Java one in double per element (float parameters are rounded once at
      * the end), so results agree to float rounding. Larger tensors (full fine-tuning's embeddings) stay on ND4J.
      */
-    static int JAVA_MAX = 1 << 20;
+    public static final int JAVA_MAX = 1 << 20;
 
     /** One AdamW update of w (returned as a new array) with m, v updated in place; see the class formulas. */
     private INDArray stepInJava(String name, INDArray w, INDArray g, INDArray m, INDArray v, double lr, double wd, long t) {

@@ -11,6 +11,8 @@ import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
+import io.gptneo.tensor.Ops;
+import io.gptneo.tensor.Rand;
 import io.gptneo.tensor.Tensor;
 
 class AdamWTest {
@@ -48,7 +50,7 @@ class AdamWTest {
     private static void setGrad(Tensor p, double[] g) {
         p.zeroGrad();
         // backward of sum(p ⊙ g) leaves exactly g in p.grad
-        io.gptneo.tensor.Ops.sum(io.gptneo.tensor.Ops.mul(p, Tensor.constant(Nd4j.createFromArray(g.clone())))).backward();
+        Ops.sum(Ops.mul(p, Tensor.constant(Nd4j.createFromArray(g.clone())))).backward();
     }
 
     @Test void torchVariantMatchesReferenceOverThreeSteps() {
@@ -78,26 +80,20 @@ class AdamWTest {
     /** Small parameters take the Java loop, large ones the ND4J operations: both give the same trajectory. */
     @Test void javaLoopAndNd4jOperationsAgree() {
         for (AdamW.Variant variant : AdamW.Variant.values()) {
-            for (org.nd4j.linalg.api.buffer.DataType dt : new org.nd4j.linalg.api.buffer.DataType[] {
-                    org.nd4j.linalg.api.buffer.DataType.FLOAT, org.nd4j.linalg.api.buffer.DataType.DOUBLE}) {
+            for (DataType dt : new DataType[] {DataType.FLOAT, DataType.DOUBLE}) {
                 double[][] results = new double[2][];
-                int saved = AdamW.JAVA_MAX;
-                try {
-                    for (int path = 0; path < 2; path++) {
-                        AdamW.JAVA_MAX = path == 0 ? 1 << 20 : 0;          // 0: every parameter through ND4J
-                        Tensor p = Tensor.parameter(io.gptneo.tensor.Rand.normal(dt, 5, 1.0, 7, 3));
-                        AdamW opt = new AdamW(ParamGroup.single(Map.of("w", p), 0.05), B1, B2, EPS, variant);
-                        for (int s = 0; s < 4; s++) {
-                            p.zeroGrad();
-                            io.gptneo.tensor.Ops.sum(io.gptneo.tensor.Ops.mul(p, Tensor.constant(io.gptneo.tensor.Rand.normal(dt, 10 + s, 1.0, 7, 3)))).backward();
-                            opt.step(0.01 * (s + 1));
-                        }
-                        results[path] = p.data().dup().castTo(org.nd4j.linalg.api.buffer.DataType.DOUBLE).data().asDouble();
+                for (int path = 0; path < 2; path++) {
+                    int javaMax = path == 0 ? AdamW.JAVA_MAX : 0;          // 0: every parameter through ND4J
+                    Tensor p = Tensor.parameter(Rand.normal(dt, 5, 1.0, 7, 3));
+                    AdamW opt = new AdamW(ParamGroup.single(Map.of("w", p), 0.05), B1, B2, EPS, variant, javaMax);
+                    for (int s = 0; s < 4; s++) {
+                        p.zeroGrad();
+                        Ops.sum(Ops.mul(p, Tensor.constant(Rand.normal(dt, 10 + s, 1.0, 7, 3)))).backward();
+                        opt.step(0.01 * (s + 1));
                     }
-                } finally {
-                    AdamW.JAVA_MAX = saved;
+                    results[path] = p.data().dup().castTo(DataType.DOUBLE).data().asDouble();
                 }
-                double tol = dt == org.nd4j.linalg.api.buffer.DataType.FLOAT ? 2e-6 : 1e-14;
+                double tol = dt == DataType.FLOAT ? 2e-6 : 1e-14;
                 for (int i = 0; i < results[0].length; i++) {
                     assertEquals(results[1][i], results[0][i], tol * (1 + Math.abs(results[1][i])), variant + " " + dt + " element " + i);
                 }

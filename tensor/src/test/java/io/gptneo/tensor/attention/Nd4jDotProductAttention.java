@@ -3,10 +3,15 @@ package io.gptneo.tensor.attention;
 import static org.nd4j.linalg.indexing.NDArrayIndex.all;
 import static org.nd4j.linalg.indexing.NDArrayIndex.interval;
 
+import java.util.ArrayList;
+import java.util.List;
+
+import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.api.ops.DynamicCustomOp;
 import org.nd4j.linalg.api.ops.impl.transforms.custom.DotProductAttention;
 import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.NDArrayIndex;
 
 /**
  * ND4J's {@code dot_product_attention} op (libnd4j), see tensor/ATTENTION.md for what it can express. It takes
@@ -29,7 +34,7 @@ public final class Nd4jDotProductAttention implements AttentionKernel {
     }
 
     /** [B,1,1,T] mask broadcast over heads, flattened with them: the op masks per [batch, key]. */
-    private static INDArray maskFor(INDArray keyMask, int b, int h, int lo, int hi, org.nd4j.linalg.api.buffer.DataType dt) {
+    private static INDArray maskFor(INDArray keyMask, int b, int h, int lo, int hi, DataType dt) {
         if (keyMask == null) return null;
         INDArray m = keyMask.castTo(dt).get(all(), interval(lo, hi)).reshape('c', b, 1, hi - lo);
         return m.repeat(1, h).reshape('c', (long) b * h, hi - lo);
@@ -74,8 +79,8 @@ public final class Nd4jDotProductAttention implements AttentionKernel {
     private static void zeroInvalidRows(INDArray x, boolean[][] valid) {
         for (int bi = 0; bi < valid.length; bi++)
             for (int i = 0; i < valid[bi].length; i++)
-                if (!valid[bi][i]) x.get(org.nd4j.linalg.indexing.NDArrayIndex.point(bi), all(),
-                        org.nd4j.linalg.indexing.NDArrayIndex.point(i), all()).assign(0);
+                if (!valid[bi][i]) x.get(NDArrayIndex.point(bi), all(),
+                        NDArrayIndex.point(i), all()).assign(0);
     }
 
     @Override
@@ -96,7 +101,7 @@ public final class Nd4jDotProductAttention implements AttentionKernel {
         for (int i = 0; i < t; i++) {
             int lo = AttentionMasks.firstKey(i, window);
             INDArray m = maskFor(keyMask, b, h, lo, i + 1, q.dataType());
-            java.util.List<INDArray> in = new java.util.ArrayList<>(java.util.List.of(
+            List<INDArray> in = new ArrayList<>(List.of(
                     qT.get(all(), all(), interval(i, i + 1)).dup('c'),
                     kT.get(all(), all(), interval(lo, i + 1)).dup('c'),
                     vT.get(all(), all(), interval(lo, i + 1)).dup('c'),

@@ -6,22 +6,70 @@ import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
- * Vector API rows of {@link LayerNormKernel}'s float path, straight on the ND4J arrays' native memory (no copies in
- * or out). Row sums are taken in float lanes (C/L terms per lane, the mean's around the row's first value) and
- * combined in double; the per-block dγ, dβ
- * partials are float lanes over the block's rows, summed in block order by the caller in double.
+ * Fast float32 LayerNorm over the last dim of {@code x [N, C]} (reference: {@link Reference#layerNorm}), one Vector API
+ * pass each way on the arrays' own memory, fixed row blocks in parallel:
+ * <pre>
+ *   μ = mean(x),  r = 1/√(var(x) + eps),  x̂ = (x − μ)·r,  y = x̂·γ + β
+ *   dx = r·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂)),  dx̂ = g·γ;   dγ = Σₙ g·x̂,  dβ = Σₙ g
+ * </pre>
+ * Why: as ND4J ops the forward is seven passes (two with hidden copies for the broadcasts) and the backward nine.
+ * Backward rebuilds x̂ from x and the per-row μ, r, so only those two [N] vectors are saved beside the input. Row
+ * sums are taken in float lanes (the mean's around the row's first value) and combined in double; dγ and dβ are
+ * float partials per fixed row block, added in block order in double, so results do not depend on thread scheduling.
  */
-final class LayerNormVector {
+final class FastLayerNorm {
     private static final VectorSpecies<Float> SP = FloatVector.SPECIES_PREFERRED;
     private static final int L = SP.length();
     private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
+    /** Rows per parallel block: about 32K elements at C = 768. */
+    private static final int BLOCK_ELEMS = 1 << 15;
 
-    private LayerNormVector() {}
+    private FastLayerNorm() {}
+
+    /** y [N, C] and its backward; x, gamma [C], beta [C] FLOAT. */
+    static Kernels.LayerNormForward forward(INDArray x, INDArray gamma, INDArray beta, double eps) {
+        int n = (int) x.size(0), c = (int) x.size(1);
+        double[] mean = new double[n], rstd = new double[n];
+        float[] gs = JavaArrays.floats(gamma), bs = JavaArrays.floats(beta);
+        try (FloatView xv = FloatView.read(x); FloatView y = FloatView.create(n, c)) {
+            rows(n, c, (lo, hi) -> forward(xv.buf, y.buf, gs, bs, c, eps, mean, rstd, lo, hi));
+            return new Kernels.LayerNormForward(y.array(), (g, wantX, wantGamma, wantBeta) ->
+                    backward(x, g, gs, mean, rstd, wantX, wantGamma, wantBeta));
+        }
+    }
+
+    private static Kernels.LayerNormGrads backward(INDArray x, INDArray g, float[] gam, double[] mean, double[] rstd,
+                                                  boolean wantX, boolean wantGamma, boolean wantBeta) {
+        int n = (int) x.size(0), c = (int) x.size(1), blocks = (n + rowsPerBlock(c) - 1) / rowsPerBlock(c);
+        float[][] dg = wantGamma ? new float[blocks][c] : null, db = wantBeta ? new float[blocks][c] : null;
+        try (FloatView xv = FloatView.read(x); FloatView gv = FloatView.read(g); FloatView dx = wantX ? FloatView.create(n, c) : null) {
+            ByteBuffer dxb = dx == null ? null : dx.buf;
+            rows(n, c, (lo, hi) -> {
+                int b = lo / rowsPerBlock(c);
+                backward(xv.buf, gv.buf, dxb, gam, c, mean, rstd, dg == null ? null : dg[b], db == null ? null : db[b], lo, hi);
+            });
+            return new Kernels.LayerNormGrads(dx == null ? null : dx.array(), wantGamma ? sumBlocks(dg, c) : null, wantBeta ? sumBlocks(db, c) : null);
+        }
+    }
+
+    /** Σ over blocks, in block order, in double, as a FLOAT [C]. */
+    private static INDArray sumBlocks(float[][] parts, int c) {
+        double[] s = new double[c];
+        for (float[] p : parts) for (int j = 0; j < c; j++) s[j] += p[j];
+        return JavaArrays.array(s, c).castTo(DataType.FLOAT);
+    }
+
+    private static int rowsPerBlock(int c) { return Math.max(1, BLOCK_ELEMS / Math.max(1, c)); }
+
+    /** body(lo, hi) over fixed row blocks of {@link #rowsPerBlock} rows, in parallel when there is more than one. */
+    private static void rows(int n, int c, Blocks.Range body) { Blocks.run(n, rowsPerBlock(c), body); }
 
     /** Rows [lo, hi) of y = (x − μ)·r·γ + β, with μ and r written to mean[i], rstd[i]. */
-    static void forward(ByteBuffer x, ByteBuffer y, float[] gam, float[] bet, int c, double eps, double[] mean, double[] rstd, int lo, int hi) {
+    private static void forward(ByteBuffer x, ByteBuffer y, float[] gam, float[] bet, int c, double eps, double[] mean, double[] rstd, int lo, int hi) {
         int vc = SP.loopBound(c);
         for (int i = lo; i < hi; i++) {
             int o = i * c;
@@ -57,7 +105,7 @@ final class LayerNormVector {
      * Rows [lo, hi) of backward: dx (when {@code dx != null}) and this block's dγ, dβ partials (float [c] each,
      * accumulated; null when not wanted).
      */
-    static void backward(ByteBuffer x, ByteBuffer g, ByteBuffer dx, float[] gam, int c, double[] mean, double[] rstd,
+    private static void backward(ByteBuffer x, ByteBuffer g, ByteBuffer dx, float[] gam, int c, double[] mean, double[] rstd,
                          float[] dgb, float[] dbb, int lo, int hi) {
         int vc = SP.loopBound(c);
         for (int i = lo; i < hi; i++) {

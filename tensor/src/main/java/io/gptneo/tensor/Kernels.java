@@ -1,0 +1,142 @@
+package io.gptneo.tensor;
+
+import java.util.Arrays;
+import java.util.Locale;
+
+import io.gptneo.tensor.attention.AttentionKernel;
+import io.gptneo.tensor.attention.FusedAttention;
+import io.gptneo.tensor.attention.ReferenceAttention;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The one place that decides which implementation serves each operation that has a fast kernel: the fast float32
+ * kernel (Java, Vector API, on the arrays' own memory) or the reference (a composition of ND4J ops, float32 and
+ * float64; {@link Reference}, {@link ReferenceAttention}). A float64 array always goes to the reference.
+ *
+ * <p>{@link #get()} is decided once at startup: fast where the JVM has {@code --add-modules jdk.incubator.vector},
+ * else reference; {@code -Dgptneo.kernels=fast|reference} overrides it, and {@code -Dgptneo.attention=fused|reference}
+ * overrides attention alone. It logs its choice once. Tests and benchmarks construct their own ({@link #Kernels(boolean,
+ * boolean)}) instead of changing global state. See tensor/README.md for the map of operations.
+ */
+public final class Kernels {
+    /** System property: {@code fast} or {@code reference} for every operation. */
+    public static final String PROPERTY = "gptneo.kernels";
+    /** System property: {@code fused} or {@code reference} for attention only. */
+    public static final String ATTENTION_PROPERTY = "gptneo.attention";
+
+    private static final Kernels DEFAULT = fromProperties();
+
+    private final boolean fast;
+    private final AttentionKernel attention;
+
+    /**
+     * @param fast          fast float32 kernels for gelu, layer norm, add, dropout, scatter-add (else the reference)
+     * @param fastAttention fused attention for float32 (else the reference)
+     * @throws IllegalStateException when a fast kernel is asked for without the Vector API
+     */
+    public Kernels(boolean fast, boolean fastAttention) {
+        if ((fast || fastAttention) && !VectorApi.PRESENT) {
+            throw new IllegalStateException("fast kernels need the JVM flag --add-modules jdk.incubator.vector");
+        }
+        this.fast = fast;
+        this.attention = fastAttention ? new FusedAttention() : new ReferenceAttention();
+    }
+
+    /** Every operation on the reference. */
+    public static Kernels reference() { return new Kernels(false, false); }
+
+    /** The startup choice. */
+    public static Kernels get() { return DEFAULT; }
+
+    private static Kernels fromProperties() {
+        String all = System.getProperty(PROPERTY, VectorApi.PRESENT ? "fast" : "reference").trim().toLowerCase(Locale.ROOT);
+        if (!all.equals("fast") && !all.equals("reference")) {
+            throw new IllegalArgumentException("-D" + PROPERTY + "=" + all + ": expected fast or reference");
+        }
+        String att = System.getProperty(ATTENTION_PROPERTY, "");
+        boolean fastAttention = att.isBlank() ? all.equals("fast") : attention(att) instanceof FusedAttention;
+        Kernels k = new Kernels(all.equals("fast"), fastAttention);
+        LoggerFactory.getLogger(Kernels.class).info("kernels: {} for gelu, layerNorm, add, dropout, scatterAddRows; {} attention{}",
+                all, k.attention.name(), VectorApi.PRESENT ? "" : " (no jdk.incubator.vector: add --add-modules jdk.incubator.vector)");
+        return k;
+    }
+
+    /** Attention by name: {@code reference} or {@code fused} (case-insensitive). */
+    public static AttentionKernel attention(String name) {
+        switch (name.trim().toLowerCase(Locale.ROOT)) {
+            case "reference": return new ReferenceAttention();
+            case "fused":
+                if (!VectorApi.PRESENT) throw new IllegalStateException("fused attention needs the JVM flag --add-modules jdk.incubator.vector");
+                return new FusedAttention();
+            default: throw new IllegalArgumentException("unknown attention kernel '" + name + "' (reference|fused)");
+        }
+    }
+
+    /** Whether the fast kernels serve float32. */
+    public boolean fast() { return fast; }
+
+    /** The attention kernel for float32 (float64 always runs {@link #attentionFor}'s reference). */
+    public AttentionKernel attention() { return attention; }
+
+    /** {@code kernel} for float32 operands, the reference for any other dtype. */
+    public static AttentionKernel attentionFor(AttentionKernel kernel, DataType dt) {
+        return dt == DataType.FLOAT || kernel instanceof ReferenceAttention ? kernel : new ReferenceAttention();
+    }
+
+    private boolean fast(INDArray x) { return fast && FloatView.fits(x); }
+
+    // ---- gelu: FastGelu | Reference.gelu --------------------------------------------------------------------------
+
+    public INDArray gelu(INDArray x) { return fast(x) ? FastGelu.forward(x) : Reference.gelu(x); }
+
+    public INDArray geluBackward(INDArray x, INDArray g) {
+        return fast(x) ? FastGelu.backward(x, g.castTo(DataType.FLOAT)) : Reference.geluBackward(x, g);
+    }
+
+    // ---- layer norm: FastLayerNorm | Reference.layerNorm ----------------------------------------------------------
+
+    /** y and the function that gives its gradients. */
+    public record LayerNormForward(INDArray y, LayerNormBackward backward) {}
+
+    /** Gradients of a layer norm from dL/dy {@code g [N, C]}; a slot is null when not asked for. */
+    public interface LayerNormBackward {
+        LayerNormGrads apply(INDArray g, boolean wantX, boolean wantGamma, boolean wantBeta);
+    }
+
+    public record LayerNormGrads(INDArray dx, INDArray dGamma, INDArray dBeta) {}
+
+    /** LayerNorm over the last dim of {@code x [N, C]}, gamma and beta [C]. */
+    public LayerNormForward layerNorm(INDArray x, INDArray gamma, INDArray beta, double eps) {
+        return fast(x) ? FastLayerNorm.forward(x, gamma, beta, eps) : Reference.layerNorm(x, gamma, beta, eps);
+    }
+
+    // ---- add: FastAdd | ND4J ------------------------------------------------------------------------------------
+
+    /** a + b, same shape (broadcasting goes to ND4J). */
+    public INDArray add(INDArray a, INDArray b) { return fastAdd(a, b) ? FastAdd.add(a, b) : a.add(b); }
+
+    /** a += b in place. */
+    public INDArray addi(INDArray a, INDArray b) {
+        return fastAdd(a, b) && JavaArrays.exactCOrder(a) ? FastAdd.addi(a, b) : a.addi(b);
+    }
+
+    private boolean fastAdd(INDArray a, INDArray b) {
+        return fast(a) && fast(b) && Arrays.equals(a.shape(), b.shape()) && a.length() >= 1024;
+    }
+
+    // ---- dropout masking: DropoutMask.apply | Reference.dropout ----------------------------------------------------
+
+    /** {@code x} with dropped elements 0 and kept ones times keepScale, into {@code into} (may be x) or a new array. */
+    public INDArray dropout(INDArray x, long[] keep, double keepScale, INDArray into) {
+        return fast(x) && DropoutMask.FAST ? DropoutMask.apply(x, keep, (float) keepScale, into) : Reference.dropout(x, keep, keepScale, into);
+    }
+
+    // ---- gather backward: FastAdd.scatterAddRows | Reference.scatterAddRows ----------------------------------------
+
+    /** Zeros of {@code tableShape [N, C]} with row {@code index[i]} += {@code g[i]}, duplicates summed in index order. */
+    public INDArray scatterAddRows(long[] tableShape, int[] index, INDArray g) {
+        return fast(g) ? FastAdd.scatterAddRows(tableShape, index, g) : Reference.scatterAddRows(tableShape, index, g);
+    }
+}
