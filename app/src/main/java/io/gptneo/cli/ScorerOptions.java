@@ -10,7 +10,7 @@ public final class ScorerOptions {
     @Option(names = "--model", required = true, paramLabel = "DIR|HUB_ID",
             description = "Required. GPT-Neo model folder or Hugging Face Hub id (org/name[@revision]); the adapter/ folder of a --train-base run is a model folder with its score head.")
     String model;
-    @Option(names = "--adapter", paramLabel = "DIR", description = "PEFT adapter folder (LoRA weights and score head), e.g. OUT/adapter of the train command; without it the model's own score head is used.")
+    @Option(names = "--adapter", paramLabel = "DIR", description = "PEFT adapter folder (LoRA weights and score head), e.g. OUT/adapter of the train command; without it the model's own score.weight is used (a seeded random head when it has none).")
     Path adapter;
     @Option(names = "--max-length", paramLabel = "N", defaultValue = "1024", description = "Tokens kept per pair (default ${DEFAULT-VALUE}; capped by the model's positions).")
     int maxLength;
