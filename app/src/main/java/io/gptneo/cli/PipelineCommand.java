@@ -16,11 +16,12 @@ import io.gptneo.model.CostModel;
 import io.gptneo.model.GptNeoModel;
 import io.gptneo.model.ScoreHead;
 import io.gptneo.train.CostInputs;
+import io.gptneo.SafetyModel;
+import io.gptneo.TrainingResult;
 import io.gptneo.train.GptNeoCostModel;
 
 import io.gptneo.train.TrainConfig;
 import io.gptneo.train.TrainSetup;
-import io.gptneo.train.Trainer;
 import io.gptneo.train.baseline.BagOfWordsBaseline;
 import io.gptneo.train.data.DatasetReader;
 import io.gptneo.train.data.PairExample;
@@ -50,7 +51,7 @@ import picocli.CommandLine.Option;
                         + "With --model DIR|HUB_ID: the LoRA recipe (r 8, alpha 16, lr 1e-5, 2 epochs, batch 2, max length 1024).",
                 "Last stdout line: 'RESULT beavertails_test_accuracy=<model> bow_baseline_accuracy=<bow> pku_test_accuracy=... pku_ranking_accuracy=...'"})
 public final class PipelineCommand implements Callable<Integer> {
-    @Option(names = "--model", paramLabel = "DIR|HUB_ID", description = "Pretrained GPT-Neo to fine-tune with LoRA (default: a small model from scratch).")
+    @Option(names = "--model", paramLabel = "DIR|HUB_ID", description = "Optional. Pretrained GPT-Neo folder or Hugging Face Hub id to fine-tune with LoRA; without it a small model is trained from scratch.")
     String model;
     @Option(names = "--out", defaultValue = "pipeline-out", paramLabel = "DIR", description = "Output folder (default ${DEFAULT-VALUE}).")
     Path out;
@@ -106,7 +107,7 @@ public final class PipelineCommand implements Callable<Integer> {
                     hidden, layers, heads, positions, base.model().parameterCount());
         }
         Files.createDirectories(out);
-        Trainer.Result tr = TrainCommand.train(c, base, tokDir, baseName, log);
+        TrainingResult tr = TrainCommand.train(c, base, tokDir, baseName, log);
         if (tr.stopped()) {
             log.println("pipeline: training was stopped; evaluation skipped (resume with --resume " + out + ")");
             return 130;
@@ -114,8 +115,8 @@ public final class PipelineCommand implements Callable<Integer> {
         double trainSecs = (System.nanoTime() - t0) / 1e9;
 
         // Evaluate the trained model (still in memory) on the held-out test sides, exactly the rows training never saw.
-        GptNeoCostModel scorer = GptNeoCostModel.forInference(base, null).withInputs(TrainSetup.tokenizer(tokDir), c.maxLength);
-        if (!c.trainBase) scorer = GptNeoCostModel.forInference(TrainSetup.loadBase(tokDir), out.resolve("adapter")).withInputs(TrainSetup.tokenizer(tokDir), c.maxLength);
+        SafetyModel scorer = c.trainBase ? SafetyModel.of(GptNeoCostModel.forInference(base, null), TrainSetup.tokenizer(tokDir), c.maxLength)
+                : SafetyModel.load(tokDir.toString(), out.resolve("adapter")).withMaxLength(c.maxLength);
         List<QaExample> btRows = DatasetReader.read(bt, c.skipInvalid).qa();
         Splits.Split<QaExample> bs = Splits.byPrompt(btRows, QaExample::prompt, c.validationFraction, c.testFraction, c.seed);
         Evaluation.Result btEval;
