@@ -57,7 +57,7 @@ public final class TrainCommand implements Callable<Integer> {
     static Trainer.Result train(TrainConfig c, CostModel base, Path tokenizerDir, String baseName, PrintStream log) throws Exception {
         var tok = TrainSetup.tokenizer(tokenizerDir);
         int maxLen = Math.min(c.maxLength, base.model().config().maxPositionEmbeddings());
-        CostInputs inputs = new CostInputs(tok, maxLen);
+        CostInputs inputs = new CostInputs(tok, maxLen, CostInputs.Truncation.parse(c.truncation));
         List<Path> files = java.util.Arrays.stream(c.data.split(",")).map(Path::of).toList();
         TrainSetup.Data d = TrainSetup.data(files, c, inputs, log);
         GptNeoCostModel cm = TrainSetup.costModel(c, base, baseName);

@@ -15,6 +15,7 @@ import io.gptneo.lora.LoraModel;
 import io.gptneo.lora.PeftAdapter;
 import io.gptneo.model.CostModel;
 import io.gptneo.model.ScoreHead;
+import io.gptneo.NonFiniteCostException;
 import io.gptneo.PromptResponse;
 import io.gptneo.Scorer;
 import io.gptneo.tensor.GradMode;
@@ -106,14 +107,27 @@ public final class GptNeoCostModel implements TrainableCostModel, Scorer {
         model.model().config().save(dir.resolve("config.json"));
     }
 
-    /** Costs of (prompt, response) rows, no tape (serve/eval/classify). */
+    /**
+     * Costs of (prompt, response) rows, no tape (serve/eval/classify).
+     *
+     * @throws NonFiniteCostException when a cost is NaN or infinite (fail closed: never a label)
+     */
     @Override public float[] score(List<PromptResponse> batch) {
         if (inputs == null) throw new IllegalStateException("call withInputs(tokenizer, maxLength) first");
         List<int[]> seqs = batch.stream().map(p -> inputs.encode(p.prompt(), p.response())).toList();
         CostInputs.Batch b = CostInputs.pad(seqs);
+        float[] c;
         try (var off = GradMode.off()) {
-            return costs(b.ids(), b.mask()).data().castTo(DataType.FLOAT).toFloatVector();
+            c = costs(b.ids(), b.mask()).data().castTo(DataType.FLOAT).toFloatVector();
         }
+        return NonFiniteCostException.check(c);
+    }
+
+    @Override public boolean[] truncated(List<PromptResponse> batch) {
+        if (inputs == null) throw new IllegalStateException("call withInputs(tokenizer, maxLength) first");
+        boolean[] t = new boolean[batch.size()];
+        for (int i = 0; i < t.length; i++) t[i] = inputs.encodeChecked(batch.get(i).prompt(), batch.get(i).response()).truncated();
+        return t;
     }
 
     /** A new score head for a randomly initialised body: normal(0, 0.02) from {@code seed}. */
