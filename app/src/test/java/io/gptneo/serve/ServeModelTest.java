@@ -90,7 +90,7 @@ class ServeModelTest {
             for (int rep = 0; rep < 3; rep++) {
                 for (PromptResponse pr : rows) {
                     inFlight.add(http.sendAsync(HttpRequest.newBuilder(server.uri().resolve("/v1/score"))
-                            .POST(HttpRequest.BodyPublishers.ofString(item(pr).toString())).build(), HttpResponse.BodyHandlers.ofString()));
+                            .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(item(pr).toString())).build(), HttpResponse.BodyHandlers.ofString()));
                 }
             }
             for (int i = 0; i < inFlight.size(); i++) {
@@ -108,7 +108,7 @@ class ServeModelTest {
 
     private static JsonNode post(HttpClient http, ScoreServer server, String body) throws Exception {
         HttpResponse<String> r = http.send(HttpRequest.newBuilder(server.uri().resolve("/v1/score")).timeout(Duration.ofSeconds(60))
-                .POST(HttpRequest.BodyPublishers.ofString(body)).build(), HttpResponse.BodyHandlers.ofString());
+                .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(body)).build(), HttpResponse.BodyHandlers.ofString());
         assertEquals(200, r.statusCode(), r.body());
         return JSON.readTree(r.body());
     }
