@@ -3,6 +3,7 @@ package io.gptneo.cli;
 import java.nio.file.Path;
 
 import io.gptneo.model.CostModel;
+import io.gptneo.train.CostInputs;
 import io.gptneo.train.GptNeoCostModel;
 import io.gptneo.train.TrainSetup;
 import picocli.CommandLine.Option;
@@ -16,12 +17,15 @@ public final class ScorerOptions {
     Path adapter;
     @Option(names = "--max-length", paramLabel = "N", defaultValue = "1024", description = "Tokens per sequence (default ${DEFAULT-VALUE}; capped by the model's positions).")
     int maxLength;
+    @Option(names = "--truncation", paramLabel = "keep-response|first-tokens", defaultValue = "keep-response", hidden = true,
+            description = "Cut of an over-long pair: keep the response and the prompt's end (default), or the first tokens (only to reproduce the lora-tiny fixture).")
+    String truncation;
     @Option(names = "--batch-size", paramLabel = "N", defaultValue = "8", description = "Sequences per forward pass (default ${DEFAULT-VALUE}).")
     int batchSize;
 
     GptNeoCostModel load() throws Exception {
         Path dir = TrainSetup.resolveModel(model);
         CostModel cm = TrainSetup.loadBase(dir);
-        return GptNeoCostModel.forInference(cm, adapter).withInputs(TrainSetup.tokenizer(dir), maxLength);
+        return GptNeoCostModel.forInference(cm, adapter).withInputs(TrainSetup.tokenizer(dir), maxLength, CostInputs.Truncation.parse(truncation));
     }
 }

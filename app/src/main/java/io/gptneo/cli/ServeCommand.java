@@ -128,7 +128,7 @@ public final class ServeCommand implements Callable<Integer> {
         ServeAccess access = new ServeAccess(host, allowHosts, allowOrigin, tokenFile == null ? null : token(tokenFile));
         ScoreServer.Config cfg = new ScoreServer.Config(port, limits, scorer.batchSize, maxWaitMs, threads, histogram,
                 scorer.model + (scorer.adapter == null ? "" : " + " + scorer.adapter), access);   // checks the numbers first
-        ScoreServer.setTimeoutsIfUnset(readTimeoutS, idleTimeoutS);
+        ScoreServer.setTimeoutsIfUnset(readTimeoutS, idleTimeoutS, (timeoutMs + 999) / 1000 + readTimeoutS);
         if (!access.loopback()) {
             System.err.println("serve: WARNING: listening on " + host + ", not loopback: other machines can reach the model"
                     + (tokenFile == null ? " and NOTHING checks who they are (give --token-file FILE)" : "; requests need the bearer token of " + tokenFile));

@@ -95,7 +95,8 @@ public final class ScoreServer implements AutoCloseable {
         // waits for the client's delayed ACK (~40 ms on Linux) on every keep-alive request. The property is read once,
         // when the JDK's server configuration is first loaded, so it must be set before the first server starts.
         if (System.getProperty("sun.net.httpserver.nodelay") == null) System.setProperty("sun.net.httpserver.nodelay", "true");
-        setTimeoutsIfUnset(ScoreServer.DEFAULT_READ_TIMEOUT_S, ScoreServer.DEFAULT_IDLE_TIMEOUT_S);
+        setTimeoutsIfUnset(ScoreServer.DEFAULT_READ_TIMEOUT_S, ScoreServer.DEFAULT_IDLE_TIMEOUT_S,
+                ServeLimits.DEFAULT.timeoutMillis() / 1000 + ScoreServer.DEFAULT_READ_TIMEOUT_S);
     }
 
     /** Default whole-request read deadline and keep-alive idle timeout, seconds. */
@@ -103,16 +104,18 @@ public final class ScoreServer implements AutoCloseable {
 
     /**
      * The JDK server's deadlines (JVM-wide, read once when the first server starts): a request (line, headers and
-     * body) must arrive within {@code readSeconds} of its first byte, a response must be taken by the client within
-     * as long, and a keep-alive connection idle for {@code idleSeconds} is closed. A stalled or slow client
-     * (slowloris) thus holds a handler thread for at most about {@code readSeconds + 1}. Values set before (by
-     * {@code -D} or an earlier call) are kept.
+     * body) must arrive within {@code readSeconds} of its first byte; from then its answer must be computed and taken
+     * by the client within {@code responseSeconds} (more than the scoring timeout); a keep-alive connection idle for
+     * {@code idleSeconds} is closed. A stalled or slow client (slowloris) thus holds a handler thread for at most
+     * about {@code readSeconds + 1}. Values set before (by {@code -D} or an earlier call) are kept.
      */
-    public static void setTimeoutsIfUnset(int readSeconds, int idleSeconds) {
-        if (readSeconds < 1 || idleSeconds < 1) throw new IllegalArgumentException("timeouts must be >= 1 s: read " + readSeconds + ", idle " + idleSeconds);
-        if (System.getProperty("sun.net.httpserver.maxReqTime") == null) System.setProperty("sun.net.httpserver.maxReqTime", Integer.toString(readSeconds));
-        if (System.getProperty("sun.net.httpserver.maxRspTime") == null) System.setProperty("sun.net.httpserver.maxRspTime", Integer.toString(readSeconds));
-        if (System.getProperty("sun.net.httpserver.idleInterval") == null) System.setProperty("sun.net.httpserver.idleInterval", Integer.toString(idleSeconds));
+    public static void setTimeoutsIfUnset(long readSeconds, long idleSeconds, long responseSeconds) {
+        if (readSeconds < 1 || idleSeconds < 1 || responseSeconds < 1) {
+            throw new IllegalArgumentException("timeouts must be >= 1 s: read " + readSeconds + ", idle " + idleSeconds + ", response " + responseSeconds);
+        }
+        if (System.getProperty("sun.net.httpserver.maxReqTime") == null) System.setProperty("sun.net.httpserver.maxReqTime", Long.toString(readSeconds));
+        if (System.getProperty("sun.net.httpserver.maxRspTime") == null) System.setProperty("sun.net.httpserver.maxRspTime", Long.toString(responseSeconds));
+        if (System.getProperty("sun.net.httpserver.idleInterval") == null) System.setProperty("sun.net.httpserver.idleInterval", Long.toString(idleSeconds));
     }
 
     private static long seconds(String property) { return Long.getLong(property, -1); }

@@ -71,8 +71,11 @@ public final class GptNeoCostModel implements TrainableCostModel, Scorer {
     public LoraModel lora() { return lora; }
 
     /** Tokenization for {@link #score(List)}. */
-    public GptNeoCostModel withInputs(Gpt2Tokenizer tok, int maxLength) {
-        this.inputs = new CostInputs(tok, Math.min(maxLength, model.model().config().maxPositionEmbeddings()));
+    public GptNeoCostModel withInputs(Gpt2Tokenizer tok, int maxLength) { return withInputs(tok, maxLength, CostInputs.Truncation.KEEP_RESPONSE); }
+
+    /** As {@link #withInputs(Gpt2Tokenizer, int)} with an explicit cut of over-long pairs (first-tokens: fixture parity only). */
+    public GptNeoCostModel withInputs(Gpt2Tokenizer tok, int maxLength, CostInputs.Truncation truncation) {
+        this.inputs = new CostInputs(tok, Math.min(maxLength, model.model().config().maxPositionEmbeddings()), truncation);
         return this;
     }
 
