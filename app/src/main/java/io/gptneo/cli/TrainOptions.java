@@ -71,6 +71,9 @@ public final class TrainOptions {
     Integer keepCheckpoints;
     @Option(names = "--resume", paramLabel = "DIR", description = "Continue from a checkpoint folder, or the newest checkpoint of a training output.")
     String resume;
+    @Option(names = "--resume-override", paramLabel = "KEY", split = ",",
+            description = "Settings that --resume may change although they alter the run (e.g. lr,max-steps); recorded in metrics.jsonl.")
+    List<String> resumeOverride;
     Boolean progress;
 
     @Option(names = "--no-shuffle", description = "Keep file order and response order (no per-epoch shuffling).")

@@ -71,6 +71,15 @@ public final class MetricsLog implements Closeable {
         write(m);
     }
 
+    /** An event line: {@code {"step": step, "event": name, ...values}} (e.g. settings changed on resume). */
+    public synchronized void event(long step, String name, Map<String, ?> values) throws IOException {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("step", step);
+        m.put("event", name);
+        m.putAll(values);
+        write(m);
+    }
+
     private void write(Map<String, Object> m) throws IOException {
         out.write(JSON.writeValueAsString(m));
         out.newLine();

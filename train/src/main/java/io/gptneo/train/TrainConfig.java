@@ -33,6 +33,7 @@ public final class TrainConfig {
     public String out;
     public String initAdapter;
     public String resume;
+    public List<String> resumeOverride = List.of();   // settings --resume may change although they alter the trajectory
     public boolean shuffle = true;
     public long seed = 42;
     public boolean skipInvalid = false;

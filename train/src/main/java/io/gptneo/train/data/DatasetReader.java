@@ -40,6 +40,7 @@ public final class DatasetReader {
         List<PairExample> pairs = new ArrayList<>();
         List<QaExample> qa = new ArrayList<>();
         List<String> skipped = new ArrayList<>();
+        if (Files.isDirectory(file)) throw new IllegalArgumentException("data file " + file + " is a folder; give the JSONL file(s) in it");
         try (BufferedReader in = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
             String line;
             int lineNo = 0;
