@@ -209,7 +209,12 @@ public final class Trainer {
         Path target = out.resolve("adapter");
         Path tmp = Files.createTempDirectory(out, ".tmp-adapter-");
         try {
-            model.save(tmp);
+            try {
+                model.save(tmp);
+            } catch (IOException e) {   // e.g. a full disk, whose message names no file
+                throw new IOException("cannot write the adapter to " + target + " (" + e.getMessage() + "); the last checkpoint in "
+                        + out.resolve(CheckpointManager.DIR) + " holds it: free space and run again with --resume " + out, e);
+            }
             Path old = null;
             if (Files.exists(target)) {
                 old = out.resolve(".old-adapter-" + System.nanoTime());

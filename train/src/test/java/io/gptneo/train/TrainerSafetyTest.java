@@ -137,4 +137,39 @@ class TrainerSafetyTest {
         assertTrue(adapterAtExit.get(), "the adapter was complete when the process would have exited");
         assertTrue(validatedAtExit.get(), "the final validation was written before exit");
     }
+
+    /** Item 10: a damaged checkpoint state, a full disk, a data folder and an empty data file name what they are about. */
+    @Test void errorsNameTheirFile() throws Exception {
+        Path out = dir.resolve("run");
+        trainer(TrainerResumeTest.cfg(out), out).stopAfter(4).run(null);
+        Path state = out.resolve("checkpoints/checkpoint-4/trainer_state.json");
+        String json = Files.readString(state);
+        Files.writeString(state, json.substring(0, json.length() / 2));
+        TrainConfig c = TrainerResumeTest.cfg(out);
+        c.resume = out.toString();
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> trainer(c, out).run(null));
+        assertTrue(e.getMessage().startsWith(state + ": damaged checkpoint state"), e.getMessage());
+
+        Path full = dir.resolve("full");
+        TinyModel tiny = new TinyModel();
+        TrainableCostModel diskFull = new TrainableCostModel() {   // the tiny model on a full disk
+            @Override public io.gptneo.tensor.Tensor costs(int[][] ids, int[][] mask) { return tiny.costs(ids, mask); }
+            @Override public java.util.Map<String, io.gptneo.tensor.Tensor> trainable() { return tiny.trainable(); }
+            @Override public void setTraining(boolean on) { tiny.setTraining(on); }
+            @Override public void setStepSeed(long seed) { tiny.setStepSeed(seed); }
+            @Override public void save(Path d) throws java.io.IOException { throw new java.io.IOException("No space left on device"); }
+        };
+        java.io.IOException ioe = assertThrows(java.io.IOException.class,
+                () -> new Trainer(diskFull, TrainerResumeTest.cfg(full), train, val, full, log).run(null));
+        assertTrue(ioe.getMessage().contains("cannot write checkpoint " + full.resolve("checkpoints/checkpoint-4")), ioe.getMessage());
+        assertTrue(ioe.getMessage().contains("No space left on device"), ioe.getMessage());
+
+        TrainConfig d = TrainerResumeTest.cfg(dir.resolve("x"));
+        CostInputs in = new CostInputs(io.gptneo.tokenizer.Gpt2Tokenizer.load(io.gptneo.weights.SharedData.resolve("tokenizer/gpt2")), 64);
+        e = assertThrows(IllegalArgumentException.class, () -> TrainSetup.data(List.of(dir), d, in, log));
+        assertTrue(e.getMessage().contains(dir + " is a folder"), e.getMessage());
+        Path empty = Files.writeString(dir.resolve("empty.jsonl"), "");
+        e = assertThrows(IllegalArgumentException.class, () -> TrainSetup.data(List.of(empty), d, in, log));
+        assertTrue(e.getMessage().contains("no training examples in [" + empty + "]"), e.getMessage());
+    }
 }
