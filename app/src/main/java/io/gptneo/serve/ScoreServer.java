@@ -378,6 +378,12 @@ public final class ScoreServer implements AutoCloseable {
                     + root.getNodeType().toString().toLowerCase());
         }
 
+        ClientProbe.State client = ClientProbe.probe(ex);
+        if (client == ClientProbe.State.GONE) {   // sent and reset at once: queue nothing
+            clientsGone.incrementAndGet();
+            throw new ClientGone();
+        }
+        if (client == ClientProbe.State.PIPELINED) ex.getResponseHeaders().set("Connection", "close");
         List<CompletableFuture<Float>> futures;
         try {
             futures = batcher.submit(pairs);
