@@ -67,19 +67,15 @@ public final class MetricsLog implements Closeable {
     }
 
     /** An evaluation line: {@code {"step": step, "eval": split, ...values}}. */
-    public synchronized void eval(long step, String split, Map<String, ?> values) throws IOException {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("step", step);
-        m.put("eval", split);
-        m.putAll(values);
-        write(m);
-    }
+    public synchronized void eval(long step, String split, Map<String, ?> values) throws IOException { tagged(step, "eval", split, values); }
 
     /** An event line: {@code {"step": step, "event": name, ...values}} (e.g. settings changed on resume). */
-    public synchronized void event(long step, String name, Map<String, ?> values) throws IOException {
+    public synchronized void event(long step, String name, Map<String, ?> values) throws IOException { tagged(step, "event", name, values); }
+
+    private void tagged(long step, String key, String name, Map<String, ?> values) throws IOException {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("step", step);
-        m.put("event", name);
+        m.put(key, name);
         m.putAll(values);
         write(m);
     }
