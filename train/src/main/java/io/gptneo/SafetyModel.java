@@ -44,10 +44,10 @@ public final class SafetyModel implements Scorer, AutoCloseable {
     private final Object lock;
     private volatile boolean closed;
 
-    private SafetyModel(GptNeoCostModel model, Gpt2Tokenizer tokenizer, int maxLength, Object lock) {
+    private SafetyModel(GptNeoCostModel model, Gpt2Tokenizer tokenizer, int maxLength, CostInputs.Truncation truncation, Object lock) {
         if (maxLength < 1) throw new GptNeoException("maxLength must be >= 1, got " + maxLength);
         this.model = model;
-        this.inputs = new CostInputs(tokenizer, Math.min(maxLength, model.costModel().model().config().maxPositionEmbeddings()));
+        this.inputs = new CostInputs(tokenizer, Math.min(maxLength, model.costModel().model().config().maxPositionEmbeddings()), truncation);
         this.lock = lock;
     }
 
@@ -100,14 +100,24 @@ public final class SafetyModel implements Scorer, AutoCloseable {
 
     /** Wraps a cost model held in memory (e.g. just trained) with its tokenizer, keeping {@code maxLength} tokens per pair. */
     public static SafetyModel of(GptNeoCostModel model, Gpt2Tokenizer tokenizer, int maxLength) {
-        return new SafetyModel(model, tokenizer, maxLength, new Object());
+        return new SafetyModel(model, tokenizer, maxLength, CostInputs.Truncation.KEEP_RESPONSE, new Object());
     }
 
     /** A builder that trains a cost model: {@code SafetyModel.trainer().baseModel(..).data(..).output(..).train()}. */
     public static SafetyTrainer trainer() { return new SafetyTrainer(); }
 
     /** The same model (same weights, same lock) keeping at most {@code maxLength} tokens per pair. */
-    public SafetyModel withMaxLength(int maxLength) { return new SafetyModel(model, tokenizerOf(), maxLength, lock); }
+    public SafetyModel withMaxLength(int maxLength) { return new SafetyModel(model, tokenizerOf(), maxLength, inputs.truncation(), lock); }
+
+    /**
+     * The same model (same weights, same lock) cutting over-long pairs as {@code truncation} says. The default,
+     * {@link CostInputs.Truncation#KEEP_RESPONSE}, keeps the response whole (or its end) and cuts the prompt from its
+     * start, so a stuffed prompt cannot push the judged response out of the window; {@code FIRST_TOKENS} (the first
+     * {@code maxLength} tokens) exists only to reproduce fixtures computed that way.
+     */
+    public SafetyModel withTruncation(CostInputs.Truncation truncation) {
+        return new SafetyModel(model, tokenizerOf(), inputs.maxLen(), truncation, lock);
+    }
 
     /** Tokens kept per pair (the model's positions at most). */
     public int maxLength() { return inputs.maxLen(); }
@@ -115,7 +125,7 @@ public final class SafetyModel implements Scorer, AutoCloseable {
     /**
      * The cost of one response to one prompt; {@code > 0} means unsafe.
      *
-     * @throws IllegalStateException when the model produces a non-finite cost
+     * @throws NonFiniteCostException when the model produces a non-finite cost (never reported as safe)
      */
     public float score(String prompt, String response) {
         return score(List.of(new PromptResponse(prompt, response)))[0];
@@ -124,7 +134,7 @@ public final class SafetyModel implements Scorer, AutoCloseable {
     /**
      * Costs of a batch of pairs, in order, from one forward pass over the right-padded batch.
      *
-     * @throws IllegalStateException when the model produces a non-finite cost (never reported as safe)
+     * @throws NonFiniteCostException when the model produces a non-finite cost (never reported as safe)
      */
     @Override public float[] score(List<PromptResponse> batch) {
         if (batch.isEmpty()) return new float[0];
@@ -137,10 +147,14 @@ public final class SafetyModel implements Scorer, AutoCloseable {
                 c = model.costs(b.ids(), b.mask()).data().castTo(DataType.FLOAT).toFloatVector();
             }
         }
-        for (int i = 0; i < c.length; i++) {
-            if (!Float.isFinite(c[i])) throw new IllegalStateException("the cost of pair " + i + " of " + c.length + " is " + c[i] + " (broken weights?)");
-        }
-        return c;
+        return NonFiniteCostException.check(c);
+    }
+
+    /** Whether each pair is longer than {@link #maxLength()}, so that its prompt is cut (see {@link #withTruncation}). */
+    @Override public boolean[] truncated(List<PromptResponse> batch) {
+        boolean[] t = new boolean[batch.size()];
+        for (int i = 0; i < t.length; i++) t[i] = inputs.encodeChecked(batch.get(i).prompt(), batch.get(i).response()).truncated();
+        return t;
     }
 
     /** The verdict (cost and unsafe flag) for one pair. */

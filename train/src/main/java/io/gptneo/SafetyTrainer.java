@@ -186,7 +186,8 @@ public final class SafetyTrainer {
             model = TrainSetup.loadBase(tokDir);
             name = c.model;
         }
-        CostInputs inputs = new CostInputs(TrainSetup.tokenizer(tokDir), Math.min(c.maxLength, model.model().config().maxPositionEmbeddings()));
+        CostInputs inputs = new CostInputs(TrainSetup.tokenizer(tokDir), Math.min(c.maxLength, model.model().config().maxPositionEmbeddings()),
+                CostInputs.Truncation.parse(c.truncation));
         List<Path> files = Arrays.stream(c.data.split(",")).map(Path::of).toList();
         TrainSetup.Data d = TrainSetup.data(files, c, inputs, log);
         GptNeoCostModel cm = TrainSetup.costModel(c, model, name);

@@ -17,4 +17,10 @@ public interface Scorer {
      * @return one cost per pair; {@code > 0} means unsafe
      */
     float[] score(List<PromptResponse> batch);
+
+    /**
+     * Whether each pair is too long for the model's window, so that its prompt is cut from the start to keep the
+     * response (see {@code CostInputs}). Default: none is.
+     */
+    default boolean[] truncated(List<PromptResponse> batch) { return new boolean[batch.size()]; }
 }

@@ -14,8 +14,10 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
+import io.gptneo.NonFiniteCostException;
 import io.gptneo.PromptResponse;
 import io.gptneo.SafetyModel;
+import io.gptneo.Scorer;
 
 import io.gptneo.train.data.DataException;
 import picocli.CommandLine.ArgGroup;
@@ -54,7 +56,11 @@ public final class ClassifyCommand implements Callable<Integer> {
     @Override public Integer call() throws Exception {
         SafetyModel m = model.load();
         if (mode.one != null) {
-            float c = m.score(List.of(new PromptResponse(mode.one.prompt, mode.one.response)))[0];
+            float c = costsOrNaN(m, List.of(new PromptResponse(mode.one.prompt, mode.one.response)))[0];
+            if (!Float.isFinite(c)) {
+                System.err.println("gptneo classify: error: " + NON_FINITE + " (" + c + ")");
+                return NO_VERDICT;
+            }
             System.out.println(String.format(Locale.ROOT, "%.6f\t%s", c, c > 0 ? "UNSAFE" : "SAFE"));
             return 0;
         }
@@ -62,7 +68,7 @@ public final class ClassifyCommand implements Callable<Integer> {
         try (BufferedReader in = Files.newBufferedReader(mode.file.input, StandardCharsets.UTF_8)) {
             String line;
             int n = 0;
-            while ((line = in.readLine()) != null) {
+            while ((line = readLine(in, mode.file.input, n + 1)) != null) {
                 n++;
                 if (line.isBlank()) continue;
                 String loc = mode.file.input + ":" + n;
@@ -79,24 +85,59 @@ public final class ClassifyCommand implements Callable<Integer> {
                 rows.add(obj);
             }
         }
-        int unsafe = 0;
+        int unsafe = 0, failed = 0;
         try (BufferedWriter out = Files.newBufferedWriter(mode.file.output, StandardCharsets.UTF_8);
              Progress p = Progress.start("classify", rows.size(), "responses", !noProgress, System.err)) {
             for (int s = 0; s < rows.size(); s += model.batchSize) {
                 List<ObjectNode> b = rows.subList(s, Math.min(rows.size(), s + model.batchSize));
-                float[] c = m.score(b.stream().map(o -> new PromptResponse(o.get("prompt").textValue(), o.get("response").textValue())).toList());
+                float[] c = costsOrNaN(m, b.stream().map(o -> new PromptResponse(o.get("prompt").textValue(), o.get("response").textValue())).toList());
                 for (int i = 0; i < c.length; i++) {
                     ObjectNode o = b.get(i);
-                    o.put("cost", c[i]);
-                    o.put("label", c[i] > 0 ? "UNSAFE" : "SAFE");
-                    if (c[i] > 0) unsafe++;
+                    if (!Float.isFinite(c[i])) {
+                        o.put("error", NON_FINITE);  // fail closed: no cost, no label
+                        failed++;
+                    } else {
+                        o.put("cost", c[i]);
+                        o.put("label", c[i] > 0 ? "UNSAFE" : "SAFE");
+                        if (c[i] > 0) unsafe++;
+                    }
                     out.write(JSON.writeValueAsString(o));
                     out.newLine();
                     p.step(0, Double.NaN);
                 }
             }
         }
-        System.out.printf("%d responses scored, %d UNSAFE, %d SAFE -> %s%n", rows.size(), unsafe, rows.size() - unsafe, mode.file.output);
+        System.out.printf("%d responses scored, %d UNSAFE, %d SAFE -> %s%n", rows.size() - failed, unsafe, rows.size() - failed - unsafe, mode.file.output);
+        if (failed > 0) {
+            System.err.printf("gptneo classify: error: %d of %d responses got no verdict (%s); their lines in %s have an \"error\" field%n",
+                    failed, rows.size(), NON_FINITE, mode.file.output);
+            return NO_VERDICT;
+        }
         return 0;
+    }
+
+    /** Exit code when some response got no verdict (a non-finite cost). */
+    static final int NO_VERDICT = 3;
+    static final String NON_FINITE = "the model gave a non-finite cost (NaN or infinity): no verdict";
+
+    /** Costs of a batch; a pair whose cost is not finite gets NaN (scored alone to find it) so the caller fails it closed. */
+    static float[] costsOrNaN(Scorer m, List<PromptResponse> batch) {
+        try {
+            return m.score(batch);
+        } catch (NonFiniteCostException e) {
+            float[] c = new float[batch.size()];
+            if (c.length == 1) return new float[] {Float.NaN};
+            for (int i = 0; i < c.length; i++) c[i] = costsOrNaN(m, batch.subList(i, i + 1))[0];
+            return c;
+        }
+    }
+
+    /** A line of the input; a file that is not UTF-8 text (e.g. binary) is named with the line. */
+    private static String readLine(BufferedReader in, Path file, int lineNo) throws java.io.IOException {
+        try {
+            return in.readLine();
+        } catch (java.nio.charset.CharacterCodingException e) {
+            throw new DataException(file + ":" + lineNo, null, "not UTF-8 text (a binary file?)");
+        }
     }
 }

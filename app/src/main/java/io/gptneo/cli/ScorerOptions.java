@@ -3,6 +3,7 @@ package io.gptneo.cli;
 import java.nio.file.Path;
 
 import io.gptneo.SafetyModel;
+import io.gptneo.train.CostInputs;
 import picocli.CommandLine.Option;
 
 /** Model flags shared by eval and classify: a base model plus a PEFT adapter, or a fully trained model folder. */
@@ -14,10 +15,13 @@ public final class ScorerOptions {
     Path adapter;
     @Option(names = "--max-length", paramLabel = "N", defaultValue = "1024", description = "Tokens kept per pair (default ${DEFAULT-VALUE}; capped by the model's positions).")
     int maxLength;
+    @Option(names = "--truncation", paramLabel = "keep-response|first-tokens", defaultValue = "keep-response", hidden = true,
+            description = "Cut of an over-long pair: keep the response and the prompt's end (default), or the first tokens (only to reproduce the lora-tiny fixture).")
+    String truncation;
     @Option(names = "--batch-size", paramLabel = "N", defaultValue = "8", description = "Pairs per forward pass (default ${DEFAULT-VALUE}).")
     int batchSize;
 
     SafetyModel load() throws Exception {
-        return SafetyModel.load(model, adapter).withMaxLength(maxLength);
+        return SafetyModel.load(model, adapter).withMaxLength(maxLength).withTruncation(CostInputs.Truncation.parse(truncation));
     }
 }

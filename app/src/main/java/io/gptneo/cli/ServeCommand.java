@@ -1,6 +1,7 @@
 package io.gptneo.cli;
 
 import io.gptneo.serve.ReferenceHistogram;
+import io.gptneo.serve.ServeAccess;
 import io.gptneo.serve.ScoreServer;
 import io.gptneo.Scorer;
 import io.gptneo.serve.ServeLimits;
@@ -35,8 +36,42 @@ public final class ServeCommand implements Callable<Integer> {
     /** --model, --adapter, --max-length, --batch-size: the same loading path as classify and eval. */
     @Mixin ScorerOptions scorer;
 
-    @Option(names = "--port", defaultValue = "8080", description = "TCP port on 127.0.0.1 (0 = any free port). Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--port", defaultValue = "8080", description = "TCP port (0 = any free port). Default: ${DEFAULT-VALUE}.")
     int port;
+
+    @Option(names = "--host", defaultValue = "127.0.0.1", paramLabel = "ADDRESS",
+            description = "Address to listen on. Default: ${DEFAULT-VALUE} (this machine only). Anything else lets other machines "
+                    + "reach the model: give --token-file too.")
+    String host;
+
+    @Option(names = "--allow-host", paramLabel = "NAME", split = ",",
+            description = "Extra Host header names accepted (besides the bind address, localhost, 127.0.0.1, [::1]); others get 421 (DNS rebinding).")
+    java.util.List<String> allowHosts = new java.util.ArrayList<>();
+
+    @Option(names = "--allow-origin", paramLabel = "ORIGIN",
+            description = "One browser origin (e.g. https://tool.example) allowed to call the service from its pages (CORS). Default: none.")
+    String allowOrigin;
+
+    @Option(names = "--token-file", paramLabel = "FILE",
+            description = "File whose first line is a bearer token that every request except the page must send (Authorization: Bearer TOKEN).")
+    Path tokenFile;
+
+    @Option(names = "--read-timeout-s", defaultValue = "10",
+            description = "A request (headers and body) must arrive within this many seconds; slower clients are disconnected. Default: ${DEFAULT-VALUE}.")
+    int readTimeoutS;
+
+    @Option(names = "--idle-timeout-s", defaultValue = "30", description = "Idle keep-alive connections are closed after this many seconds. Default: ${DEFAULT-VALUE}.")
+    int idleTimeoutS;
+
+    @Option(names = "--timeout-ms", defaultValue = "60000", description = "Longest a request waits for its scores (503 after). Default: ${DEFAULT-VALUE}.")
+    long timeoutMs;
+
+    @Option(names = "--queue-capacity", defaultValue = "4096", description = "Most pairs waiting for the model (503 + Retry-After beyond). Default: ${DEFAULT-VALUE}.")
+    int queueCapacity;
+
+    @Option(names = "--drain-s", defaultValue = "30",
+            description = "On Ctrl-C/SIGTERM: stop taking requests, let those in flight finish for up to this many seconds, then exit. Default: ${DEFAULT-VALUE}.")
+    int drainS;
 
     @Option(names = "--max-wait-ms", defaultValue = "5", description = "Longest a pair waits for others before its batch runs. Default: ${DEFAULT-VALUE}.")
     long maxWaitMs;
@@ -72,7 +107,9 @@ public final class ServeCommand implements Callable<Integer> {
         out.flush();
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            server.close();
+            System.err.println("serve: stopping; finishing requests in flight (at most " + drainS + " s) ...");
+            int cut = server.drain(drainS * 1000L);
+            System.err.println(cut == 0 ? "serve: all requests answered; stopped" : "serve: stopped with " + cut + " request(s) unanswered");
             stopped.countDown();
         }, "serve-shutdown"));
         stopped.await();
@@ -87,12 +124,25 @@ public final class ServeCommand implements Callable<Integer> {
         ReferenceHistogram histogram = null;
         if (evalReport != null) histogram = ReferenceHistogram.fromEvalReport(existing(evalReport, "--eval-report"), bins);
         if (referenceCosts != null) histogram = ReferenceHistogram.fromCostsJsonl(existing(referenceCosts, "--reference-costs"), bins);
-        ServeLimits limits = new ServeLimits(maxBodyBytes, maxTextChars, maxItems, ServeLimits.DEFAULT.queueCapacity(), ServeLimits.DEFAULT.timeoutMillis());
+        ServeLimits limits = new ServeLimits(maxBodyBytes, maxTextChars, maxItems, queueCapacity, timeoutMs);
+        ServeAccess access = new ServeAccess(host, allowHosts, allowOrigin, tokenFile == null ? null : token(tokenFile));
+        ScoreServer.Config cfg = new ScoreServer.Config(port, limits, scorer.batchSize, maxWaitMs, threads, histogram,
+                scorer.model + (scorer.adapter == null ? "" : " + " + scorer.adapter), access);   // checks the numbers first
+        ScoreServer.setTimeoutsIfUnset(readTimeoutS, idleTimeoutS, (timeoutMs + 999) / 1000 + readTimeoutS);
+        if (!access.loopback()) {
+            System.err.println("serve: WARNING: listening on " + host + ", not loopback: other machines can reach the model"
+                    + (tokenFile == null ? " and NOTHING checks who they are (give --token-file FILE)" : "; requests need the bearer token of " + tokenFile));
+        }
         if (scorer.adapter != null) existing(scorer.adapter, "--adapter");
         Scorer model = scorer.load();
-        ScoreServer.Config cfg = new ScoreServer.Config(port, limits, scorer.batchSize, maxWaitMs, threads, histogram,
-                scorer.model + (scorer.adapter == null ? "" : " + " + scorer.adapter));
         return ScoreServer.start(cfg, model);
+    }
+
+    private static String token(Path file) throws java.io.IOException {
+        existing(file, "--token-file");
+        String t = Files.readAllLines(file).stream().findFirst().orElse("").trim();
+        if (t.isEmpty()) throw new IllegalArgumentException("--token-file " + file + ": the first line (the token) is empty");
+        return t;
     }
 
     private static Path existing(Path p, String flag) {

@@ -53,6 +53,9 @@ public final class TrainOptions {
     Integer gradAccum;
     @Option(names = "--max-length", paramLabel = "N", description = "Tokens per sequence after the template and EOS (default 1024).")
     Integer maxLength;
+    @Option(names = "--truncation", paramLabel = "keep-response|first-tokens",
+            description = "Cut of an over-long pair: keep the response and the prompt's end (default), or the first tokens (reproduces the lora-tiny fixture).")
+    String truncation;
     @Option(names = "--max-grad-norm", paramLabel = "X", description = "Clip the global gradient norm to X; 0 disables (default 1.0).")
     Double maxGradNorm;
     @Option(names = "--regularization", paramLabel = "L", description = "Add L·mean(cost²) to the loss (default 0).")
@@ -68,6 +71,9 @@ public final class TrainOptions {
     Integer keepCheckpoints;
     @Option(names = "--resume", paramLabel = "DIR", description = "Continue from a checkpoint folder, or the newest checkpoint of a training output.")
     String resume;
+    @Option(names = "--resume-override", paramLabel = "KEY", split = ",",
+            description = "Settings that --resume may change although they alter the run (e.g. lr,max-steps); recorded in metrics.jsonl.")
+    List<String> resumeOverride;
     Boolean progress;
 
     @Option(names = "--no-shuffle", description = "Keep file order and response order (no per-epoch shuffling).")

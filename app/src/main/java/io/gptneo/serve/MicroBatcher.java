@@ -9,6 +9,7 @@ import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicLongArray;
+import io.gptneo.NonFiniteCostException;
 import io.gptneo.PromptResponse;
 import io.gptneo.Scorer;
 
@@ -134,6 +135,14 @@ public final class MicroBatcher implements AutoCloseable {
                 throw new IllegalStateException("scorer returned " + (costs == null ? "null" : costs.length + " costs")
                         + " for " + input.size() + " pairs");
             }
+        } catch (NonFiniteCostException e) {
+            if (batch.size() > 1) {   // find the pair(s) at fault; the others still get their costs
+                for (Pending p : List.copyOf(batch)) run(new ArrayList<>(List.of(p)));
+                return;
+            }
+            failedBatches.incrementAndGet();
+            batch.get(0).future.completeExceptionally(e);
+            return;
         } catch (Throwable t) {
             failedBatches.incrementAndGet();
             for (Pending p : batch) p.future.completeExceptionally(t);

@@ -20,7 +20,8 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
+import java.util.concurrent.SynchronousQueue;
+import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.TimeUnit;
@@ -53,22 +54,31 @@ public final class ScoreServer implements AutoCloseable {
      * @param port          0 for an ephemeral port
      * @param maxBatch      most pairs per forward pass
      * @param maxWaitMillis how long the oldest pair may wait for others before its batch runs
-     * @param handlerThreads HTTP handler threads; each blocks while its request is scored, so this bounds how many
-     *                       requests can share a batch
+     * @param handlerThreads HTTP handler threads kept ready; each blocks while its request is read and scored.
+     *                       Beyond them up to {@value #EXTRA_THREADS} more start on demand, so clients stalled in
+     *                       sending their request (each cut off after the read timeout) cannot take every thread;
+     *                       a connection arriving when all are busy is closed at once rather than queued
      * @param histogram     reference histogram for the page, or null
      * @param modelInfo     free text for /healthz (model and adapter paths)
      */
     public record Config(int port, ServeLimits limits, int maxBatch, long maxWaitMillis, int handlerThreads,
-                         ReferenceHistogram histogram, String modelInfo) {
-        public static Config defaults() {
-            return new Config(0, ServeLimits.DEFAULT, 16, 5, 64, null, "");
+                         ReferenceHistogram histogram, String modelInfo, ServeAccess access) {
+        public Config {
+            if (handlerThreads < 1) throw new IllegalArgumentException("--threads must be >= 1, got " + handlerThreads);
+            if (maxBatch < 1) throw new IllegalArgumentException("--batch-size must be >= 1, got " + maxBatch);
+            if (maxWaitMillis < 0) throw new IllegalArgumentException("--max-wait-ms must be >= 0, got " + maxWaitMillis);
+            if (port < 0 || port > 65535) throw new IllegalArgumentException("--port must be in 0..65535, got " + port);
         }
-        public Config withPort(int p) { return new Config(p, limits, maxBatch, maxWaitMillis, handlerThreads, histogram, modelInfo); }
-        public Config withLimits(ServeLimits l) { return new Config(port, l, maxBatch, maxWaitMillis, handlerThreads, histogram, modelInfo); }
-        public Config withBatching(int b, long w) { return new Config(port, limits, b, w, handlerThreads, histogram, modelInfo); }
-        public Config withHandlerThreads(int t) { return new Config(port, limits, maxBatch, maxWaitMillis, t, histogram, modelInfo); }
-        public Config withHistogram(ReferenceHistogram h) { return new Config(port, limits, maxBatch, maxWaitMillis, handlerThreads, h, modelInfo); }
-        public Config withModelInfo(String m) { return new Config(port, limits, maxBatch, maxWaitMillis, handlerThreads, histogram, m); }
+        public static Config defaults() {
+            return new Config(0, ServeLimits.DEFAULT, 16, 5, 64, null, "", ServeAccess.LOOPBACK);
+        }
+        public Config withPort(int p) { return new Config(p, limits, maxBatch, maxWaitMillis, handlerThreads, histogram, modelInfo, access); }
+        public Config withLimits(ServeLimits l) { return new Config(port, l, maxBatch, maxWaitMillis, handlerThreads, histogram, modelInfo, access); }
+        public Config withBatching(int b, long w) { return new Config(port, limits, b, w, handlerThreads, histogram, modelInfo, access); }
+        public Config withHandlerThreads(int t) { return new Config(port, limits, maxBatch, maxWaitMillis, t, histogram, modelInfo, access); }
+        public Config withHistogram(ReferenceHistogram h) { return new Config(port, limits, maxBatch, maxWaitMillis, handlerThreads, h, modelInfo, access); }
+        public Config withModelInfo(String m) { return new Config(port, limits, maxBatch, maxWaitMillis, handlerThreads, histogram, m, access); }
+        public Config withAccess(ServeAccess a) { return new Config(port, limits, maxBatch, maxWaitMillis, handlerThreads, histogram, modelInfo, a); }
     }
 
     /** A request the server answers with an error status and a reason. */
@@ -85,13 +95,42 @@ public final class ScoreServer implements AutoCloseable {
         // waits for the client's delayed ACK (~40 ms on Linux) on every keep-alive request. The property is read once,
         // when the JDK's server configuration is first loaded, so it must be set before the first server starts.
         if (System.getProperty("sun.net.httpserver.nodelay") == null) System.setProperty("sun.net.httpserver.nodelay", "true");
+        setTimeoutsIfUnset(ScoreServer.DEFAULT_READ_TIMEOUT_S, ScoreServer.DEFAULT_IDLE_TIMEOUT_S,
+                ServeLimits.DEFAULT.timeoutMillis() / 1000 + ScoreServer.DEFAULT_READ_TIMEOUT_S);
     }
 
-    private static final ObjectMapper JSON = new ObjectMapper();
+    /** Default whole-request read deadline and keep-alive idle timeout, seconds. */
+    public static final int DEFAULT_READ_TIMEOUT_S = 10, DEFAULT_IDLE_TIMEOUT_S = 30;
+
+    /**
+     * The JDK server's deadlines (JVM-wide, read once when the first server starts): a request (line, headers and
+     * body) must arrive within {@code readSeconds} of its first byte; from then its answer must be computed and taken
+     * by the client within {@code responseSeconds} (more than the scoring timeout); a keep-alive connection idle for
+     * {@code idleSeconds} is closed. A stalled or slow client (slowloris) thus holds a handler thread for at most
+     * about {@code readSeconds + 1}. Values set before (by {@code -D} or an earlier call) are kept.
+     */
+    public static void setTimeoutsIfUnset(long readSeconds, long idleSeconds, long responseSeconds) {
+        if (readSeconds < 1 || idleSeconds < 1 || responseSeconds < 1) {
+            throw new IllegalArgumentException("timeouts must be >= 1 s: read " + readSeconds + ", idle " + idleSeconds + ", response " + responseSeconds);
+        }
+        if (System.getProperty("sun.net.httpserver.maxReqTime") == null) System.setProperty("sun.net.httpserver.maxReqTime", Long.toString(readSeconds));
+        if (System.getProperty("sun.net.httpserver.maxRspTime") == null) System.setProperty("sun.net.httpserver.maxRspTime", Long.toString(responseSeconds));
+        if (System.getProperty("sun.net.httpserver.idleInterval") == null) System.setProperty("sun.net.httpserver.idleInterval", Long.toString(idleSeconds));
+    }
+
+    private static long seconds(String property) { return Long.getLong(property, -1); }
+
+    /** Trailing content after the JSON value (a second object, junk) is an error, not ignored. */
+    private static final ObjectMapper JSON = new ObjectMapper().enable(com.fasterxml.jackson.databind.DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
+    /** Handler threads started on demand beyond {@link Config#handlerThreads()} (see there). */
+    static final int EXTRA_THREADS = 256;
+    /** How often a waiting request checks that its client is still there. */
+    private static final long PROBE_MILLIS = 20;
     /** Bytes of an oversized body read and discarded before the 413, so the client sees the answer, not a reset. */
     private static final long DRAIN_LIMIT = 32L << 20;
 
     private final Config config;
+    private final Scorer scorer;
     private final HttpServer http;
     private final ExecutorService handlers;
     private final MicroBatcher batcher;
@@ -99,9 +138,14 @@ public final class ScoreServer implements AutoCloseable {
     private final long startedNanos = System.nanoTime();
     private final AtomicLong requests = new AtomicLong();
     private final AtomicLong errors = new AtomicLong();
+    private final AtomicLong clientErrors = new AtomicLong();
+    private final AtomicLong clientsGone = new AtomicLong();
+    private final AtomicInteger inFlight = new AtomicInteger();
+    private volatile boolean draining;
 
     private ScoreServer(Config config, Scorer scorer) throws IOException {
         this.config = config;
+        this.scorer = scorer;
         try (InputStream in = ScoreServer.class.getResourceAsStream("index.html")) {
             if (in == null) throw new IllegalStateException("missing resource io/gptneo/serve/index.html");
             this.page = in.readAllBytes();
@@ -113,30 +157,35 @@ public final class ScoreServer implements AutoCloseable {
             t.setDaemon(true);
             return t;
         };
-        this.handlers = Executors.newFixedThreadPool(config.handlerThreads(), tf);
+        this.handlers = new ThreadPoolExecutor(config.handlerThreads(), config.handlerThreads() + EXTRA_THREADS, 30, TimeUnit.SECONDS,
+                new SynchronousQueue<>(), tf);
         try {
-            this.http = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), config.port()), 256);
+            this.http = HttpServer.create(new InetSocketAddress(InetAddress.getByName(config.access().bindHost()), config.port()), 256);
         } catch (IOException e) {
             batcher.close();
             handlers.shutdownNow();
-            throw new IOException("cannot listen on 127.0.0.1:" + config.port() + ": " + e.getMessage(), e);
+            throw new IOException("cannot listen on " + config.access().bindHost() + ":" + config.port() + ": " + e.getMessage(), e);
         }
         http.setExecutor(handlers);
         http.createContext("/", this::handle);
         http.start();
     }
 
-    /** Starts a server on 127.0.0.1 (config.port(), or an ephemeral port when 0). */
+    /** Starts a server on the access's bind address, 127.0.0.1 by default (config.port(), or an ephemeral port when 0). */
     public static ScoreServer start(Config config, Scorer scorer) throws IOException {
         return new ScoreServer(config, scorer);
     }
 
     public int port() { return http.getAddress().getPort(); }
 
-    public URI uri() { return URI.create("http://127.0.0.1:" + port() + "/"); }
+    public URI uri() {
+        String h = http.getAddress().getAddress().getHostAddress();
+        return URI.create("http://" + (h.contains(":") ? "[" + h + "]" : h) + ":" + port() + "/");
+    }
 
     public MicroBatcher.Stats stats() { return batcher.stats(); }
 
+    /** Stops at once: requests in flight are cut off. */
     @Override
     public void close() {
         http.stop(0);
@@ -144,15 +193,45 @@ public final class ScoreServer implements AutoCloseable {
         handlers.shutdownNow();
     }
 
+    /**
+     * Graceful stop (SIGTERM/SIGINT): new requests get 503 with {@code Connection: close}, requests in flight get
+     * their answers (the batcher keeps scoring) for up to {@code graceMillis}, then the server closes. Returns how many
+     * requests were still in flight when it closed (0 = all drained).
+     */
+    public int drain(long graceMillis) {
+        draining = true;
+        long end = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(graceMillis);
+        while (inFlight.get() > 0 && System.nanoTime() < end) {
+            try {
+                Thread.sleep(10);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            }
+        }
+        int left = inFlight.get();
+        close();
+        return left;
+    }
+
     // ---------------------------------------------------------------------------------------------------------------
 
     private void handle(HttpExchange ex) {
         requests.incrementAndGet();
+        inFlight.incrementAndGet();
         try {
             try {
-                route(ex);
+                if (draining) {
+                    ex.getResponseHeaders().set("Connection", "close");
+                    ex.getResponseHeaders().set("Retry-After", "1");
+                    throw new HttpError(503, "server shutting down");
+                }
+                if (admit(ex)) route(ex);
+            } catch (ClientGone e) {
+                // counted in clients_gone; the connection is closed below
             } catch (HttpError e) {
                 errors.incrementAndGet();
+                if (e.status < 500) clientErrors.incrementAndGet();
                 sendError(ex, e.status, e.getMessage());
             } catch (Throwable t) {
                 errors.incrementAndGet();
@@ -162,7 +241,42 @@ public final class ScoreServer implements AutoCloseable {
             // the client went away, or the answer was already under way; nothing more to send
         } finally {
             ex.close();
+            inFlight.decrementAndGet();
         }
+    }
+
+    /**
+     * Host (DNS rebinding), Origin (cross-site pages) and bearer token checks; CORS headers for an allowed origin.
+     * Returns false when it answered the request itself (a CORS preflight).
+     */
+    private boolean admit(HttpExchange ex) throws IOException {
+        ServeAccess a = config.access();
+        String host = ex.getRequestHeaders().getFirst("Host");
+        String why = a.checkHost(host);
+        if (why != null) throw new HttpError(421, why);
+        String origin = ex.getRequestHeaders().getFirst("Origin");
+        why = a.checkOrigin(origin, host);
+        if (why != null) throw new HttpError(403, why);
+        if (origin != null && origin.equals(a.allowOrigin())) {
+            ex.getResponseHeaders().set("Access-Control-Allow-Origin", origin);
+            ex.getResponseHeaders().set("Vary", "Origin");
+            if (ex.getRequestMethod().equals("OPTIONS")) {   // preflight of a cross-origin POST with JSON
+                ex.getResponseHeaders().set("Access-Control-Allow-Methods", "POST, GET");
+                ex.getResponseHeaders().set("Access-Control-Allow-Headers", "Content-Type, Authorization");
+                ex.getResponseHeaders().set("Access-Control-Max-Age", "600");
+                ex.sendResponseHeaders(204, -1);
+                return false;
+            }
+        }
+        String path = ex.getRequestURI().getPath();
+        if (!path.equals("/") && !path.equals("/index.html")) {
+            why = a.checkToken(ex.getRequestHeaders().getFirst("Authorization"));
+            if (why != null) {
+                ex.getResponseHeaders().set("WWW-Authenticate", "Bearer");
+                throw new HttpError(401, why);
+            }
+        }
+        return true;
     }
 
     private void route(HttpExchange ex) throws IOException {
@@ -188,6 +302,7 @@ public final class ScoreServer implements AutoCloseable {
             }
             case "/v1/score" -> {
                 requireMethod(ex, "POST");
+                requireJson(ex);
                 score(ex);
             }
             default -> throw new HttpError(404, "no such endpoint: " + method + " " + path
@@ -202,6 +317,15 @@ public final class ScoreServer implements AutoCloseable {
         throw new HttpError(405, "method " + m + " not allowed on " + ex.getRequestURI().getPath() + "; use " + allowed);
     }
 
+    /** A POST must say it is JSON: a form or text/plain POST (what any web page can send cross-site unasked) is refused. */
+    private static void requireJson(HttpExchange ex) {
+        String ct = ex.getRequestHeaders().getFirst("Content-Type");
+        String type = ct == null ? "" : ct.split(";", 2)[0].trim().toLowerCase(java.util.Locale.ROOT);
+        if (!type.equals("application/json")) {
+            throw new HttpError(415, "Content-Type must be application/json, got " + (ct == null ? "none" : "\"" + ct + "\""));
+        }
+    }
+
     private ObjectNode health() {
         MicroBatcher.Stats s = batcher.stats();
         ObjectNode o = JSON.createObjectNode();
@@ -210,6 +334,10 @@ public final class ScoreServer implements AutoCloseable {
         o.put("uptime_s", (System.nanoTime() - startedNanos) / 1e9);
         o.put("requests", requests.get());
         o.put("errors", errors.get());
+        o.put("client_errors", clientErrors.get());
+        o.put("server_errors", errors.get() - clientErrors.get());
+        o.put("clients_gone", clientsGone.get());
+        o.put("client_disconnect_detection", ClientProbe.AVAILABLE);
         o.put("batches", s.batches());
         o.put("pairs_scored", s.pairs());
         o.put("failed_batches", s.failedBatches());
@@ -222,6 +350,10 @@ public final class ScoreServer implements AutoCloseable {
         lim.put("max_body_bytes", config.limits().maxBodyBytes());
         lim.put("max_text_chars", config.limits().maxTextChars());
         lim.put("max_items", config.limits().maxItems());
+        lim.put("queue_capacity", config.limits().queueCapacity());
+        lim.put("timeout_ms", config.limits().timeoutMillis());
+        lim.put("read_timeout_s", seconds("sun.net.httpserver.maxReqTime"));
+        lim.put("idle_timeout_s", seconds("sun.net.httpserver.idleInterval"));
         return o;
     }
 
@@ -246,6 +378,12 @@ public final class ScoreServer implements AutoCloseable {
                     + root.getNodeType().toString().toLowerCase());
         }
 
+        ClientProbe.State client = ClientProbe.probe(ex);
+        if (client == ClientProbe.State.GONE) {   // sent and reset at once: queue nothing
+            clientsGone.incrementAndGet();
+            throw new ClientGone();
+        }
+        if (client == ClientProbe.State.PIPELINED) ex.getResponseHeaders().set("Connection", "close");
         List<CompletableFuture<Float>> futures;
         try {
             futures = batcher.submit(pairs);
@@ -254,9 +392,14 @@ public final class ScoreServer implements AutoCloseable {
             throw new HttpError(503, "server busy: " + e.getMessage());
         }
         float[] costs = new float[futures.size()];
+        boolean[] truncated = scorer.truncated(pairs);
         try {
-            CompletableFuture.allOf(futures.toArray(CompletableFuture[]::new)).get(lim.timeoutMillis(), TimeUnit.MILLISECONDS);
+            awaitWhileClientPresent(ex, CompletableFuture.allOf(futures.toArray(CompletableFuture[]::new)), lim.timeoutMillis());
             for (int i = 0; i < costs.length; i++) costs[i] = futures.get(i).join();
+        } catch (ClientGone e) {
+            futures.forEach(f -> f.cancel(false));   // the batcher drops cancelled pairs before scoring them
+            clientsGone.incrementAndGet();
+            throw e;
         } catch (TimeoutException e) {
             futures.forEach(f -> f.cancel(false));
             ex.getResponseHeaders().set("Retry-After", "1");
@@ -272,21 +415,45 @@ public final class ScoreServer implements AutoCloseable {
         }
 
         if (!list) {
-            sendJson(ex, 200, result(costs[0]));
+            sendJson(ex, 200, result(costs[0], truncated[0]));
         } else {
             ObjectNode o = JSON.createObjectNode();
             ArrayNode a = o.putArray("results");
-            for (float c : costs) a.add(result(c));
+            for (int i = 0; i < costs.length; i++) a.add(result(costs[i], truncated[i]));
             sendJson(ex, 200, o);
         }
     }
 
-    private ObjectNode result(float cost) {
+    /** The client closed or reset its connection while its request waited: nobody to answer. */
+    private static final class ClientGone extends RuntimeException {
+        ClientGone() { super("client gone", null, false, false); }
+    }
+
+    /** Waits for {@code all}, checking every {@value #PROBE_MILLIS} ms that the client is still connected. */
+    private static void awaitWhileClientPresent(HttpExchange ex, CompletableFuture<?> all, long timeoutMillis)
+            throws TimeoutException, InterruptedException, ExecutionException {
+        long end = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMillis);
+        while (true) {
+            long left = end - System.nanoTime();
+            if (left <= 0) throw new TimeoutException();
+            try {
+                all.get(Math.min(left, TimeUnit.MILLISECONDS.toNanos(PROBE_MILLIS)), TimeUnit.NANOSECONDS);
+                return;
+            } catch (TimeoutException e) {
+                ClientProbe.State s = ClientProbe.probe(ex);
+                if (s == ClientProbe.State.GONE) throw new ClientGone();
+                if (s == ClientProbe.State.PIPELINED) ex.getResponseHeaders().set("Connection", "close");
+            }
+        }
+    }
+
+    private ObjectNode result(float cost, boolean truncated) {
         ObjectNode o = JSON.createObjectNode();
         o.put("cost", cost);
         boolean unsafe = cost > 0f;
         o.put("label", unsafe ? "UNSAFE" : "SAFE");
         o.put("unsafe", unsafe);
+        o.put("truncated", truncated);
         if (config.histogram() != null) {
             o.put("reference_fraction_at_or_below", config.histogram().fractionAtOrBelow(cost));
         }
@@ -317,8 +484,14 @@ public final class ScoreServer implements AutoCloseable {
 
     private static JsonNode parse(byte[] body) {
         if (body.length == 0) throw new HttpError(400, "empty body: send JSON {\"prompt\": ..., \"response\": ...}");
+        String text;
+        try {   // strict UTF-8: overlong forms, encoded surrogates (CESU-8) and stray bytes are refused, not repaired
+            text = java.nio.charset.StandardCharsets.UTF_8.newDecoder().decode(java.nio.ByteBuffer.wrap(body)).toString();
+        } catch (java.nio.charset.CharacterCodingException e) {
+            throw new HttpError(400, "the body is not valid UTF-8 (" + e.getMessage() + ")");
+        }
         try {
-            JsonNode root = JSON.readTree(body);
+            JsonNode root = JSON.readTree(text);
             if (root == null || root.isMissingNode()) throw new HttpError(400, "empty body: send JSON {\"prompt\": ..., \"response\": ...}");
             return root;
         } catch (JsonProcessingException e) {
@@ -356,7 +529,13 @@ public final class ScoreServer implements AutoCloseable {
                 }
                 buf = java.util.Arrays.copyOf(buf, (int) Math.min((long) max + 1, 2L * buf.length));
             }
-            int r = in.read(buf, len, buf.length - len);
+            int r;
+            try {
+                r = in.read(buf, len, buf.length - len);
+            } catch (IOException e) {   // bad chunked framing, a body shorter than its Content-Length: the client's fault
+                ex.getResponseHeaders().set("Connection", "close");
+                throw new HttpError(400, "malformed request body: " + e.getMessage());
+            }
             if (r < 0) break;
             len += r;
             if (len > max) {

@@ -14,9 +14,15 @@ public record ServeLimits(int maxBodyBytes, int maxTextChars, int maxItems, int 
     public static final ServeLimits DEFAULT = new ServeLimits(1 << 20, 20_000, 64, 4096, 60_000);
 
     public ServeLimits {
-        if (maxBodyBytes <= 0 || maxTextChars <= 0 || maxItems <= 0 || queueCapacity <= 0 || timeoutMillis <= 0) {
-            throw new IllegalArgumentException("limits must be positive: " + this);
-        }
+        positive("--max-body-bytes", maxBodyBytes);
+        positive("--max-text-chars", maxTextChars);
+        positive("--max-items", maxItems);
+        positive("--queue-capacity", queueCapacity);
+        positive("--timeout-ms", timeoutMillis);
+    }
+
+    private static void positive(String flag, long v) {
+        if (v <= 0) throw new IllegalArgumentException(flag + " must be positive, got " + v);
     }
 
     public ServeLimits withMaxBodyBytes(int v) { return new ServeLimits(v, maxTextChars, maxItems, queueCapacity, timeoutMillis); }

@@ -139,8 +139,8 @@ class ScoreServerTest {
         assertError(post("/v1/score", "[" + item("a", "b") + ", {\"prompt\": \"a\", \"response\": null}]"), 400, "item 1", "missing field \"response\"");
         // invalid UTF-8 in the body
         HttpRequest raw = HttpRequest.newBuilder(server.uri().resolve("/v1/score"))
-                .POST(HttpRequest.BodyPublishers.ofByteArray(new byte[]{'{', '"', 'p', '"', ':', '"', (byte) 0xC3, (byte) 0x28, '"', '}'})).build();
-        assertError(send(raw), 400, "invalid JSON");
+                .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofByteArray(new byte[]{'{', '"', 'p', '"', ':', '"', (byte) 0xC3, (byte) 0x28, '"', '}'})).build();
+        assertError(send(raw), 400, "not valid UTF-8");
         assertStillServing();
         assertTrue(get("/healthz").json.get("errors").asLong() >= 12);
     }
@@ -153,7 +153,7 @@ class ScoreServerTest {
         // chunked: no Content-Length, the server counts as it reads
         byte[] bytes = item("p", "y".repeat(200_000)).getBytes(StandardCharsets.UTF_8);
         HttpRequest chunked = HttpRequest.newBuilder(server.uri().resolve("/v1/score"))
-                .POST(HttpRequest.BodyPublishers.ofInputStream(() -> new ByteArrayInputStream(bytes))).build();
+                .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofInputStream(() -> new ByteArrayInputStream(bytes))).build();
         assertError(send(chunked), 413, "over the limit of 1000 bytes");
         // just under the limit is fine
         Reply ok = post("/v1/score", item("p", "z".repeat(900)));
@@ -227,7 +227,7 @@ class ScoreServerTest {
         List<CompletableFuture<HttpResponse<String>>> replies = new ArrayList<>();
         for (int i = 0; i < n; i++) {
             replies.add(client.sendAsync(HttpRequest.newBuilder(server.uri().resolve("/v1/score"))
-                    .POST(HttpRequest.BodyPublishers.ofString(item("q", "r".repeat(i)))).build(), HttpResponse.BodyHandlers.ofString()));
+                    .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(item("q", "r".repeat(i)))).build(), HttpResponse.BodyHandlers.ofString()));
         }
         for (int i = 0; i < n; i++) {
             HttpResponse<String> r = replies.get(i).get(20, TimeUnit.SECONDS);

@@ -50,7 +50,8 @@ class ServeModelTest {
         int[][] want = JSON.readValue(tokenIds.isTextual() ? tokenIds.asText() : tokenIds.toString(), int[][].class);
 
         // Find which (prompt, response) of train_pairs.jsonl each expected row is, by its token ids.
-        CostInputs inputs = new CostInputs(Gpt2Tokenizer.load(model), maxLen);
+        // The fixture's rows are longer than max_len and were cut to their first max_len ids: the explicit parity mode.
+        CostInputs inputs = new CostInputs(Gpt2Tokenizer.load(model), maxLen, CostInputs.Truncation.FIRST_TOKENS);
         List<JsonNode> pairs = new ArrayList<>();
         for (String line : Files.readAllLines(lora.resolve("train_pairs.jsonl"))) if (!line.isBlank()) pairs.add(JSON.readTree(line));
         PromptResponse[] rows = new PromptResponse[want.length];
@@ -67,7 +68,7 @@ class ServeModelTest {
         Files.writeString(report, "{\"cost\": -1, \"is_safe\": true}\n{\"cost\": 1, \"is_safe\": false}\n");
         ServeCommand cmd = new ServeCommand();
         new CommandLine(cmd).parseArgs("--model", model.toString(), "--adapter", lora.resolve("adapter_init").toString(),
-                "--port", "0", "--max-length", Integer.toString(maxLen), "--batch-size", "4", "--max-wait-ms", "50",
+                "--port", "0", "--max-length", Integer.toString(maxLen), "--batch-size", "4", "--max-wait-ms", "50", "--truncation", "first-tokens",
                 "--reference-costs", report.toString());
         HttpClient http = HttpClient.newHttpClient();
         try (ScoreServer server = cmd.start()) {
@@ -78,6 +79,7 @@ class ServeModelTest {
                 assertEquals(costs[r], one.get("cost").floatValue(), 1e-4, "row " + r);
                 assertEquals(costs[r] > 0 ? "UNSAFE" : "SAFE", one.get("label").asText());
                 assertTrue(one.has("reference_fraction_at_or_below"));
+                assertTrue(one.get("truncated").asBoolean(), "the fixture rows are longer than max_len");
             }
             // as one list: one padded batch
             ArrayNode list = JSON.createArrayNode();
@@ -90,7 +92,7 @@ class ServeModelTest {
             for (int rep = 0; rep < 3; rep++) {
                 for (PromptResponse pr : rows) {
                     inFlight.add(http.sendAsync(HttpRequest.newBuilder(server.uri().resolve("/v1/score"))
-                            .POST(HttpRequest.BodyPublishers.ofString(item(pr).toString())).build(), HttpResponse.BodyHandlers.ofString()));
+                            .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(item(pr).toString())).build(), HttpResponse.BodyHandlers.ofString()));
                 }
             }
             for (int i = 0; i < inFlight.size(); i++) {
@@ -108,7 +110,7 @@ class ServeModelTest {
 
     private static JsonNode post(HttpClient http, ScoreServer server, String body) throws Exception {
         HttpResponse<String> r = http.send(HttpRequest.newBuilder(server.uri().resolve("/v1/score")).timeout(Duration.ofSeconds(60))
-                .POST(HttpRequest.BodyPublishers.ofString(body)).build(), HttpResponse.BodyHandlers.ofString());
+                .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(body)).build(), HttpResponse.BodyHandlers.ofString());
         assertEquals(200, r.statusCode(), r.body());
         return JSON.readTree(r.body());
     }

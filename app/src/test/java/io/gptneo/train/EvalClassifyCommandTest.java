@@ -87,6 +87,54 @@ class EvalClassifyCommandTest {
         assertTrue(Files.size(out.resolve("cost_histogram.png")) > 5000);
         assertTrue(Files.size(out.resolve("roc.png")) > 5000);
         assertTrue(r.out().contains("\"ranking_accuracy\""));
+        // issue 17: the report counts the responses cut to fit max-length (prompt start dropped), as the inputs say
+        CostInputs in = new CostInputs(TrainSetup.tokenizer(Path.of(model())), 64);
+        int cut = 0;
+        for (PairExample p : rows) for (int k = 0; k < 2; k++) if (in.encodeChecked(p.prompt(), p.response(k)).truncated()) cut++;
+        assertTrue(cut > 0, "the fixture has over-long pairs at 64 tokens");
+        assertEquals(cut, rep.get("counts").get("truncated").asInt());
+    }
+
+    /** A copy of gptneo-tiny whose ln_f.weight is NaN: every cost is NaN. */
+    Path nanModel() throws Exception {
+        Path src = Path.of(model()), dst = dir.resolve("nan-model");
+        Files.createDirectories(dst);
+        try (var files = Files.list(src)) {
+            for (Path f : files.toList()) if (!f.getFileName().toString().equals("model.safetensors")) Files.copy(f, dst.resolve(f.getFileName()));
+        }
+        java.util.Map<String, org.nd4j.linalg.api.ndarray.INDArray> w = new java.util.LinkedHashMap<>();
+        try (var st = io.gptneo.weights.SafeTensorsFile.open(src.resolve("model.safetensors"))) {
+            for (String n : st.names()) {
+                var a = st.load(n, org.nd4j.linalg.api.buffer.DataType.FLOAT).dup();
+                if (n.endsWith("ln_f.weight")) a.assign(Float.NaN);
+                w.put(n, a);
+            }
+        }
+        io.gptneo.weights.SafeTensorsWriter.write(dst.resolve("model.safetensors"), w, java.util.Map.of("format", "pt"));
+        return dst;
+    }
+
+    /** Issue 17 item 2: NaN is never labelled SAFE; classify exits non-zero and each line says why. */
+    @Test void classifyFailsClosedOnNaN() throws Exception {
+        Path nan = nanModel();
+        Run r = cli("classify", "--model", nan.toString(), "--adapter", adapter(), "--prompt", "hi", "--response", "hello");
+        assertEquals(3, r.code(), r.out() + r.err());
+        assertFalse(r.out().contains("SAFE"), r.out());
+        Path in = dir.resolve("in.jsonl"), out = dir.resolve("out.jsonl");
+        Files.write(in, List.of("{\"prompt\": \"hi\", \"response\": \"hello\"}", "{\"prompt\": \"q\", \"response\": \"a\"}"));
+        r = cli("classify", "--model", nan.toString(), "--adapter", adapter(), "--input", in.toString(), "--output", out.toString(), "--no-progress");
+        assertEquals(3, r.code(), r.out() + r.err());
+        for (String line : Files.readAllLines(out)) {
+            JsonNode o = JSON.readTree(line);
+            assertTrue(o.get("error").asText().contains("non-finite"), line);
+            assertFalse(o.has("label") || o.has("cost"), line);
+        }
+        // item 10: a binary input names its file and line instead of "Input length = 1"
+        Path bin = dir.resolve("binary.bin");
+        Files.write(bin, new byte[] {'{', (byte) 0xC3, (byte) 0x28, (byte) 0xFF, '\n'});
+        r = cli("classify", "--model", model(), "--adapter", adapter(), "--input", bin.toString(), "--output", out.toString(), "--no-progress");
+        assertEquals(1, r.code());
+        assertTrue(r.err().contains(bin + ":1: not UTF-8 text"), r.err());
     }
 
     @Test void invalidLineStopsEvalUnlessSkipped() throws Exception {

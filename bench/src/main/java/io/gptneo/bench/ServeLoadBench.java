@@ -40,10 +40,16 @@ import java.util.concurrent.atomic.AtomicLong;
  *
  * <p>Scorers: {@code --scorer model} (default) scores with the cost model ({@code --model DIR --adapter DIR
  * [--max-len N]}, by default the tiny fixture model and adapter from shared/fixtures); {@code --scorer none} measures
- * the service alone (HTTP, JSON, batching) with a scorer that does no model work.
+ * the service alone (HTTP, JSON, batching) with a scorer that does no model work; {@code --scorer sleep:MS} sleeps MS
+ * per forward pass instead (a stand-in model whose cost is time).
+ *
+ * <p>Hostile clients ({@link HostileLoad}) run beside the good ones during each level with {@code --slow N}
+ * (slowloris connections) and {@code --resetters N} (64-pair requests reset at once); {@code --threads T} sets the
+ * server's handler threads and {@code --request-timeout-s} bounds each good request.
  */
 public final class ServeLoadBench {
     private static final ObjectMapper JSON = new ObjectMapper();
+    private static Duration timeout = Duration.ofSeconds(60);
 
     private ServeLoadBench() {}
 
@@ -56,6 +62,8 @@ public final class ServeLoadBench {
         long waitMs = 5;
         double seconds = 20;
         String scorerKind = "model";
+        int slow = 0, resetters = 0, threads = 64;
+        long requestTimeoutS = 60;
         Path model = null, adapter = null, jsonOut = null;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
@@ -70,10 +78,15 @@ public final class ServeLoadBench {
                 case "--adapter" -> adapter = Path.of(args[++i]);
                 case "--max-len" -> maxLen = Integer.parseInt(args[++i]);
                 case "--json" -> jsonOut = Path.of(args[++i]);
+                case "--slow" -> slow = Integer.parseInt(args[++i]);
+                case "--resetters" -> resetters = Integer.parseInt(args[++i]);
+                case "--threads" -> threads = Integer.parseInt(args[++i]);
+                case "--request-timeout-s" -> requestTimeoutS = Long.parseLong(args[++i]);
                 case "--help" -> {
                     System.out.println("usage: ./gptneo bench serve [--clients 1,8,32] [--requests N per level (5000)] "
                             + "[--seconds S per level (20)] [--warmup N (200)] [--batch N (16)] [--max-wait-ms M (5)] "
-                            + "[--scorer model|none] [--model DIR --adapter DIR] [--max-len N (512, capped at the model's positions)] [--json FILE]");
+                            + "[--scorer model|none|sleep:MS] [--model DIR --adapter DIR] [--max-len N (512, capped at the model's positions)] [--json FILE] "
+                            + "[--slow N (0)] [--resetters N (0)] [--threads T (64)] [--request-timeout-s S (60)]");
                     return;
                 }
                 default -> throw new IllegalArgumentException("unknown option " + args[i] + " (see --help)");
@@ -84,10 +97,22 @@ public final class ServeLoadBench {
 
         String scorerInfo;
         ScoreServer started;
-        switch (scorerKind) {
+        if (scorerKind.startsWith("sleep:")) {
+            long ms = Long.parseLong(scorerKind.substring(6));
+            scorerInfo = "sleep " + ms + " ms per forward pass (no model)";
+            started = ScoreServer.start(ScoreServer.Config.defaults().withBatching(batch, waitMs).withHandlerThreads(threads)
+                    .withLimits(ServeLimits.DEFAULT).withModelInfo(scorerInfo), b -> {
+                        try {
+                            Thread.sleep(ms);
+                        } catch (InterruptedException e) {
+                            Thread.currentThread().interrupt();
+                        }
+                        return noModel(b);
+                    });
+        } else switch (scorerKind) {
             case "none" -> {
                 scorerInfo = "none (service overhead only: no model work)";
-                started = ScoreServer.start(ScoreServer.Config.defaults().withBatching(batch, waitMs)
+                started = ScoreServer.start(ScoreServer.Config.defaults().withBatching(batch, waitMs).withHandlerThreads(threads)
                         .withLimits(ServeLimits.DEFAULT).withModelInfo(scorerInfo), ServeLoadBench::noModel);
             }
             case "model" -> {
@@ -98,7 +123,7 @@ public final class ServeLoadBench {
                 ServeCommand cmd = new ServeCommand();
                 new CommandLine(cmd).parseArgs("--model", model.toString(), "--adapter", adapter.toString(), "--port", "0",
                         "--max-length", Integer.toString(maxLen), "--batch-size", Integer.toString(batch),
-                        "--max-wait-ms", Long.toString(waitMs));
+                        "--max-wait-ms", Long.toString(waitMs), "--threads", Integer.toString(threads));
                 started = cmd.start();
             }
             default -> throw new IllegalArgumentException("--scorer must be model or none, got " + scorerKind);
@@ -112,6 +137,11 @@ public final class ServeLoadBench {
             System.out.printf("serve load test: server on %s, scorer: %s%n", server.uri(), scorerInfo);
             System.out.printf("batching: up to %d pairs per forward, oldest pair waits at most %d ms; %d texts from beavertails_qa; "
                     + "per level: %d requests or %.0f s, whichever first%n", batch, waitMs, texts.size(), requests, seconds);
+            if (slow + resetters > 0) {
+                System.out.printf("hostile clients during each level: %d slowloris connections, %d resetting clients (64 pairs, reset at once, "
+                        + "every 20 ms); %d handler threads; good requests time out after %d s%n", slow, resetters, threads, requestTimeoutS);
+            }
+            timeout = Duration.ofSeconds(requestTimeoutS);
             if (warmup > 0) {
                 Level w = run(http, uri, server, texts, Math.min(8, Math.max(1, warmup)), warmup, seconds);
                 System.out.printf("warmup: %d requests, %.1f req/s, %d errors%n", w.requests, w.rps, w.errors);
@@ -119,7 +149,16 @@ public final class ServeLoadBench {
             System.out.println();
             System.out.println("clients  requests   secs     req/s   p50 ms   p99 ms   max ms  mean batch  errors");
             for (int c : clients) {
-                Level l = run(http, uri, server, texts, c, requests, seconds);
+                Level l;
+                MicroBatcher.Stats s0 = server.stats();
+                try (HostileLoad hostile = new HostileLoad(server.port(), slow, resetters, 20, System.nanoTime() + (long) (seconds * 1e9))) {
+                    if (slow + resetters > 0) Thread.sleep(500);   // let them take their threads first
+                    l = run(http, uri, server, texts, c, requests, seconds);
+                    if (slow + resetters > 0) {
+                        System.out.printf("         hostile: %d slowloris connections (%d dropped by the server), %d resets; pairs scored in all %d%n",
+                                hostile.slowConnections.get(), hostile.slowDropped.get(), hostile.resets.get(), server.stats().pairs() - s0.pairs());
+                    }
+                }
                 results.add(l);
                 System.out.printf("%7d  %8d  %5.1f  %8.1f  %7.2f  %7.2f  %7.2f  %10.2f  %6d%n", l.clients, l.requests, l.seconds,
                         l.rps, l.p50ms, l.p99ms, l.maxMs, l.meanBatch, l.errors);
@@ -166,7 +205,7 @@ public final class ServeLoadBench {
                     while (System.nanoTime() < deadline && tickets.getAndDecrement() > 0) {
                         PromptResponse pr = texts.get((int) (next.getAndIncrement() % texts.size()));
                         String body = JSON.createObjectNode().put("prompt", pr.prompt()).put("response", pr.response()).toString();
-                        HttpRequest req = HttpRequest.newBuilder(uri).timeout(Duration.ofSeconds(60))
+                        HttpRequest req = HttpRequest.newBuilder(uri).timeout(timeout)
                                 .header("Content-Type", "application/json")
                                 .POST(HttpRequest.BodyPublishers.ofString(body, StandardCharsets.UTF_8)).build();
                         long t0 = System.nanoTime();

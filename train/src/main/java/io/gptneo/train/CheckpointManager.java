@@ -48,7 +48,11 @@ public final class CheckpointManager {
         if (Files.isRegularFile(target.resolve(STATE_FILE))) return target;
         Path tmp = Files.createTempDirectory(root, ".tmp-checkpoint-" + step + "-");
         try {
-            writer.write(tmp);
+            try {
+                writer.write(tmp);
+            } catch (IOException e) {   // e.g. a full disk, whose message names no file
+                throw new IOException("cannot write checkpoint " + target + " (" + e.getMessage() + "); free space or give another --out", e);
+            }
             if (!Files.isRegularFile(tmp.resolve(STATE_FILE))) {
                 throw new IllegalStateException("checkpoint writer did not write " + STATE_FILE);
             }

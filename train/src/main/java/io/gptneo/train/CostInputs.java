@@ -7,23 +7,61 @@ import io.gptneo.tokenizer.Gpt2Tokenizer;
 
 /**
  * Cost-model input as Safe-RLHF builds it: {@code BEGINNING OF CONVERSATION: USER: {prompt} ASSISTANT:{response}}
- * (no space after {@code ASSISTANT:}), tokenized, EOS appended, cut to the first {@code maxLen} ids (so a long
- * sequence loses its EOS). Batches are right-padded with the EOS id and attention mask 0.
+ * (no space after {@code ASSISTANT:}), tokenized, EOS appended. Batches are right-padded with the EOS id and
+ * attention mask 0.
+ *
+ * <p>A sequence longer than {@code maxLen} is cut so that what is judged stays in the window
+ * ({@link Truncation#KEEP_RESPONSE}, the default): the conversation header {@code BEGINNING OF CONVERSATION: USER:}
+ * is kept, then the last {@code maxLen − header} ids of the rest, so the prompt loses its start first and the
+ * response (with its EOS) is kept whole, or its end when it alone is longer. A stuffed prompt therefore cannot push
+ * the response out of the window. {@link Truncation#FIRST_TOKENS} keeps the first {@code maxLen} ids instead (the
+ * Safe-RLHF/HF tokenizer's cut, which the lora-tiny fixture was made with; only for reproducing it).
  */
 public final class CostInputs {
     public static final int EOS = 50256;
     public static final String PROMPT_TEMPLATE = "BEGINNING OF CONVERSATION: USER: %s ASSISTANT:";
 
+    static final String HEADER = "BEGINNING OF CONVERSATION: USER:";
+
+    /** How a sequence longer than the window is cut. */
+    public enum Truncation {
+        /** Header + the end of the rest: the prompt loses its start, the response is kept (default). */
+        KEEP_RESPONSE,
+        /** The first {@code maxLen} ids (the response, then the prompt's end, fall off): fixture parity only. */
+        FIRST_TOKENS;
+
+        /** {@code keep-response} or {@code first-tokens}. */
+        public static Truncation parse(String s) {
+            return switch (s) {
+                case "keep-response" -> KEEP_RESPONSE;
+                case "first-tokens" -> FIRST_TOKENS;
+                default -> throw new IllegalArgumentException("--truncation must be keep-response or first-tokens, got " + s);
+            };
+        }
+    }
+
+    /** The ids of one pair and whether they had to be cut to fit. */
+    public record Encoded(int[] ids, boolean truncated) {}
+
     private final Gpt2Tokenizer tokenizer;
     private final int maxLen;
+    private final Truncation truncation;
+    private final int[] header;
 
-    public CostInputs(Gpt2Tokenizer tokenizer, int maxLen) {
+    public CostInputs(Gpt2Tokenizer tokenizer, int maxLen) { this(tokenizer, maxLen, Truncation.KEEP_RESPONSE); }
+
+    public CostInputs(Gpt2Tokenizer tokenizer, int maxLen, Truncation truncation) {
         if (maxLen < 1) throw new IllegalArgumentException("max_len must be >= 1, got " + maxLen);
         this.tokenizer = tokenizer;
         this.maxLen = maxLen;
+        this.truncation = truncation;
+        this.header = tokenizer.encode(HEADER);
     }
 
     public int maxLen() { return maxLen; }
+
+    /** How over-long pairs are cut. */
+    public Truncation truncation() { return truncation; }
 
     /** The tokenizer the texts go through. */
     public Gpt2Tokenizer tokenizer() { return tokenizer; }
@@ -33,12 +71,26 @@ public final class CostInputs {
         return String.format(PROMPT_TEMPLATE, prompt) + response;
     }
 
-    /** Ids of one (prompt, response): tokens + EOS, first {@code maxLen}. Special-token text is encoded as text. */
-    public int[] encode(String prompt, String response) {
+    /** Ids of one (prompt, response): tokens + EOS, cut to {@code maxLen} (see the class comment). Special-token text is encoded as text. */
+    public int[] encode(String prompt, String response) { return encodeChecked(prompt, response).ids(); }
+
+    /** As {@link #encode}, and whether the pair had to be cut. */
+    public Encoded encodeChecked(String prompt, String response) {
         int[] t = tokenizer.encode(text(prompt, response));
         int[] ids = Arrays.copyOf(t, t.length + 1);
         ids[t.length] = EOS;
-        return ids.length > maxLen ? Arrays.copyOf(ids, maxLen) : ids;
+        if (ids.length <= maxLen) return new Encoded(ids, false);
+        if (truncation == Truncation.FIRST_TOKENS) return new Encoded(Arrays.copyOf(ids, maxLen), true);
+        // The header is a prefix of every conversation's ids (the pre-tokenizer splits at the space after "USER:").
+        int h = startsWith(ids, header) && maxLen > 2 * header.length ? header.length : 0;
+        int[] cut = new int[maxLen];
+        System.arraycopy(ids, 0, cut, 0, h);
+        System.arraycopy(ids, ids.length - (maxLen - h), cut, h, maxLen - h);
+        return new Encoded(cut, true);
+    }
+
+    private static boolean startsWith(int[] a, int[] prefix) {
+        return a.length >= prefix.length && Arrays.equals(a, 0, prefix.length, prefix, 0, prefix.length);
     }
 
     /**

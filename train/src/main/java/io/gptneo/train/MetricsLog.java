@@ -24,13 +24,17 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 public final class MetricsLog implements Closeable {
     static final ObjectMapper JSON = new ObjectMapper();
     private final BufferedWriter out;
+    private final Path file;
 
-    private MetricsLog(BufferedWriter out) { this.out = out; }
+    private MetricsLog(BufferedWriter out, Path file) {
+        this.out = out;
+        this.file = file;
+    }
 
     /** A new file (replacing an old one). */
     public static MetricsLog create(Path file) throws IOException {
         Files.createDirectories(file.toAbsolutePath().getParent());
-        return new MetricsLog(Files.newBufferedWriter(file, StandardCharsets.UTF_8));
+        return new MetricsLog(Files.newBufferedWriter(file, StandardCharsets.UTF_8), file);
     }
 
     /** Keeps the lines with {@code step <= lastStep} of an existing file and appends after them. */
@@ -50,7 +54,7 @@ public final class MetricsLog implements Closeable {
         }
         Files.createDirectories(file.toAbsolutePath().getParent());
         Files.write(file, keep, StandardCharsets.UTF_8);
-        return new MetricsLog(Files.newBufferedWriter(file, StandardCharsets.UTF_8, StandardOpenOption.APPEND));
+        return new MetricsLog(Files.newBufferedWriter(file, StandardCharsets.UTF_8, StandardOpenOption.APPEND), file);
     }
 
     public synchronized void step(long step, double lr, double loss, double gradNorm) throws IOException {
@@ -63,18 +67,27 @@ public final class MetricsLog implements Closeable {
     }
 
     /** An evaluation line: {@code {"step": step, "eval": split, ...values}}. */
-    public synchronized void eval(long step, String split, Map<String, ?> values) throws IOException {
+    public synchronized void eval(long step, String split, Map<String, ?> values) throws IOException { tagged(step, "eval", split, values); }
+
+    /** An event line: {@code {"step": step, "event": name, ...values}} (e.g. settings changed on resume). */
+    public synchronized void event(long step, String name, Map<String, ?> values) throws IOException { tagged(step, "event", name, values); }
+
+    private void tagged(long step, String key, String name, Map<String, ?> values) throws IOException {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("step", step);
-        m.put("eval", split);
+        m.put(key, name);
         m.putAll(values);
         write(m);
     }
 
     private void write(Map<String, Object> m) throws IOException {
-        out.write(JSON.writeValueAsString(m));
-        out.newLine();
-        out.flush();
+        try {
+            out.write(JSON.writeValueAsString(m));
+            out.newLine();
+            out.flush();
+        } catch (IOException e) {   // e.g. a full disk, whose message names no file
+            throw new IOException("cannot write " + file + " (" + e.getMessage() + ")", e);
+        }
     }
 
     /** Reads a metrics file (for tests and reports). */

@@ -14,6 +14,7 @@ public final class StopSignal implements AutoCloseable {
     private final AtomicBoolean requested = new AtomicBoolean();
     private final CountDownLatch done = new CountDownLatch(1);
     private final long maxWaitMillis;
+    private volatile String finishing;
     private Thread hook;
 
     public StopSignal(long maxWaitMillis) { this.maxWaitMillis = maxWaitMillis; }
@@ -29,13 +30,18 @@ public final class StopSignal implements AutoCloseable {
     public void onSignal() {
         if (done.getCount() == 0) return; // training already over: nothing to save
         requested.set(true);
-        System.err.println("\ngptneo: stop requested; writing a checkpoint at the next step boundary ...");
+        String f = finishing;
+        System.err.println(f == null ? "\ngptneo: stop requested; writing a checkpoint at the next step boundary ..."
+                : "\ngptneo: stop requested after the last step; finishing first: " + f + " ...");
         try {
             if (!done.await(maxWaitMillis, TimeUnit.MILLISECONDS)) System.err.println("gptneo: gave up waiting for the checkpoint");
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
     }
+
+    /** Called by the loop after its last step: a signal now waits for {@code what} to be written, and says so. */
+    public void finishing(String what) { finishing = what; }
 
     /** Polled by the loop between optimizer steps. */
     public boolean requested() { return requested.get(); }

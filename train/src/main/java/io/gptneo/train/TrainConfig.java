@@ -33,6 +33,7 @@ public final class TrainConfig {
     public String out;
     public String initAdapter;
     public String resume;
+    public List<String> resumeOverride = List.of();   // settings --resume may change although they alter the trajectory
     public boolean shuffle = true;
     public long seed = 42;
     public boolean skipInvalid = false;
@@ -59,6 +60,7 @@ public final class TrainConfig {
     public int batchSize = 2;
     public int gradAccum = 1;
     public int maxLength = 1024;
+    public String truncation = "keep-response"; // or "first-tokens" (fixture parity only), see CostInputs
     public boolean gradientCheckpointing = true;
     // evaluation and checkpoints
     public long evalEvery = 0;        // steps between validation passes; 0: at the end of each epoch
@@ -132,6 +134,7 @@ public final class TrainConfig {
         req(batchSize >= 1, "--batch-size must be >= 1");
         req(gradAccum >= 1, "--grad-accum must be >= 1");
         req(maxLength >= 2, "--max-length must be >= 2");
+        CostInputs.Truncation.parse(truncation);
         req(maxGradNorm >= 0, "--max-grad-norm must be >= 0 (0 disables clipping)");
         req(regularization >= 0, "--regularization must be >= 0");
         req(keepCheckpoints >= 1, "--keep-checkpoints must be >= 1");

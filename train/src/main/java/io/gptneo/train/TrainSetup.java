@@ -96,6 +96,10 @@ public final class TrainSetup {
             for (QaExample q : s.validation()) val.add(TrainItem.of(q, inputs));
             testQa.addAll(s.test());
         }
+        if (train.isEmpty()) {
+            throw new IllegalArgumentException("no training examples in " + files + " (" + (val.size() + testPairs.size() + testQa.size())
+                    + " rows held out for validation/test, " + skipped.size() + " invalid lines skipped)");
+        }
         return new Data(train, val, testPairs, testQa, skipped.size(), skipped);
     }
 }

@@ -91,20 +91,42 @@ public final class Trainer {
     /** Test hook: stop (with a checkpoint) after {@code steps} optimizer steps, as a signal would. */
     public Trainer stopAfter(long steps) { this.stopAfter = steps; return this; }
 
+    /**
+     * Trains (or resumes) into the output folder, which it locks for the whole run (a second run into the same folder
+     * stops at once, writing nothing). A resume whose settings differ from the checkpoint's in a way that alters the
+     * trajectory is refused unless {@code resume-override} names them; resuming a finished run only completes what
+     * an interrupt left out (adapter, final validation) and appends nothing else. A stop signal that arrives after the
+     * last step waits until the adapter and the final validation are written.
+     */
     public Result run(StopSignal signal) throws IOException {
-        Files.createDirectories(out);
+        try (OutputLock lock = OutputLock.acquire(out, log)) {
+            return runLocked(signal);
+        } finally {
+            if (signal != null) signal.finished();
+        }
+    }
+
+    private Result runLocked(StopSignal signal) throws IOException {
         CheckpointManager ckpts = new CheckpointManager(out, cfg.keepCheckpoints);
         long step = 0;
         long cursor = 0; // global batch index
         MetricsLog metrics;
         if (cfg.resume != null) {
             Path dir = CheckpointManager.resolveResume(Path.of(cfg.resume));
-            JsonNode st = JSON.readTree(dir.resolve(CheckpointManager.STATE_FILE).toFile());
+            JsonNode st = readState(dir.resolve(CheckpointManager.STATE_FILE));
+            Map<String, JsonNode[]> overridden = ResumeCheck.check(st.path("config"), cfg.toJson(), cfg.resumeOverride, dir.toString());
             step = st.get("step").asLong();
             cursor = st.get("rng").get("batch_cursor").asLong();
+            if (step >= totalSteps) return finishedRun(dir, step, st);
             loadTrainable(dir.resolve(TRAINABLE_FILE));
             optimizer.load(readAll(dir.resolve(OPTIMIZER_FILE)));
             metrics = MetricsLog.resume(out.resolve("metrics.jsonl"), step);
+            if (!overridden.isEmpty()) {
+                Map<String, Object> changed = new LinkedHashMap<>();
+                overridden.forEach((k, v) -> changed.put(k, Map.of("was", v[0], "now", v[1])));
+                metrics.event(step, "resume_override", Map.of("changed", changed));
+                log.printf("resume: settings changed on purpose (--resume-override): %s%n", changed);
+            }
             log.printf("resumed from %s at step %d%n", dir, step);
         } else {
             metrics = MetricsLog.create(out.resolve("metrics.jsonl"));
@@ -157,15 +179,81 @@ public final class Trainer {
         } finally {
             listener.onEnd();
             model.setTraining(false);
-            if (signal != null) signal.finished();
         }
         if (!stopped) {
-            if (!validation.isEmpty()) try (MetricsLog m = MetricsLog.resume(out.resolve("metrics.jsonl"), Long.MAX_VALUE)) {
-                evaluate(step, m);
-            }
-            model.save(out.resolve("adapter"));
+            if (signal != null) signal.finishing("writing the adapter and the final validation");
+            saveAdapter();
+            finalValidation(step);
         }
         return new Result(step, totalSteps, stopped, lastLoss, last);
+    }
+
+    /** Resuming a run whose last checkpoint is its last step: completes what an interrupt left out, appends nothing else. */
+    private Result finishedRun(Path checkpoint, long step, JsonNode state) throws IOException {
+        boolean adapter = Files.isDirectory(out.resolve("adapter"));
+        boolean validated = validation.isEmpty() || hasFinalValidation(step);
+        if (adapter && validated) {
+            log.printf("%s: this run is finished (step %d of %d; adapter in %s); nothing to do%n", out, step, totalSteps, out.resolve("adapter"));
+            return new Result(step, totalSteps, false, Double.NaN, checkpoint);
+        }
+        log.printf("%s: the run reached step %d of %d but was stopped before %s; completing it from %s%n", out, step, totalSteps,
+                !adapter ? "its adapter was written" : "its final validation", checkpoint);
+        loadTrainable(checkpoint.resolve(TRAINABLE_FILE));
+        model.setTraining(false);
+        if (!adapter) saveAdapter();
+        finalValidation(step);
+        return new Result(step, totalSteps, false, Double.NaN, checkpoint);
+    }
+
+    /** Writes OUT/adapter atomically: into a temporary folder, then renamed over the old one. */
+    private void saveAdapter() throws IOException {
+        Path target = out.resolve("adapter");
+        Path tmp = Files.createTempDirectory(out, ".tmp-adapter-");
+        try {
+            try {
+                model.save(tmp);
+            } catch (IOException e) {   // e.g. a full disk, whose message names no file
+                throw new IOException("cannot write the adapter to " + target + " (" + e.getMessage() + "); the last checkpoint in "
+                        + out.resolve(CheckpointManager.DIR) + " holds it: free space and run again with --resume " + out, e);
+            }
+            Path old = null;
+            if (Files.exists(target)) {
+                old = out.resolve(".old-adapter-" + System.nanoTime());
+                Files.move(target, old, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+            }
+            Files.move(tmp, target, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+            if (old != null) CheckpointManager.deleteTree(old);
+        } finally {
+            CheckpointManager.deleteTree(tmp);
+        }
+    }
+
+    private void finalValidation(long step) throws IOException {
+        if (validation.isEmpty() || hasFinalValidation(step)) return;
+        try (MetricsLog m = MetricsLog.resume(out.resolve("metrics.jsonl"), Long.MAX_VALUE)) {
+            evaluate(step, m);
+        }
+    }
+
+    private boolean hasFinalValidation(long step) throws IOException {
+        Path f = out.resolve("metrics.jsonl");
+        if (!Files.exists(f)) return false;
+        for (JsonNode n : MetricsLog.read(f)) if (n.path("step").asLong() == step && n.has("eval")) return true;
+        return false;
+    }
+
+    /** A checkpoint's trainer_state.json; a damaged one is named with the fix. */
+    private static JsonNode readState(Path file) throws IOException {
+        try {
+            JsonNode st = JSON.readTree(file.toFile());
+            if (st == null || !st.path("step").isIntegralNumber() || !st.path("rng").path("batch_cursor").isIntegralNumber()) {
+                throw new IllegalArgumentException(file + ": no \"step\" or \"rng.batch_cursor\"");
+            }
+            return st;
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            throw new IllegalArgumentException(file + ": damaged checkpoint state (" + e.getOriginalMessage()
+                    + "); resume from an older checkpoint folder with --resume " + file.getParent().getParent() + "/checkpoint-N");
+        }
     }
 
     /** Items of global batch {@code g}, in the seeded order of its epoch, pairs possibly flipped. */

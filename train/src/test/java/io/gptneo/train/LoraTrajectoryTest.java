@@ -48,7 +48,8 @@ class LoraTrajectoryTest {
         json = new ObjectMapper().readTree(lora.resolve("expected.json").toFile());
         hp = json.get("hyperparameters");
         pairs = DatasetReader.read(lora.resolve("train_pairs.jsonl"), false).pairs();
-        inputs = new CostInputs(Gpt2Tokenizer.load(SharedData.resolve("tokenizer/gpt2")), hp.get("max_len").asInt());
+        // the fixture's sequences are cut to their first max_len ids (all four are longer)
+        inputs = new CostInputs(Gpt2Tokenizer.load(SharedData.resolve("tokenizer/gpt2")), hp.get("max_len").asInt(), CostInputs.Truncation.FIRST_TOKENS);
     }
 
     /** Loss of pairs [from, from + n): one forward over [safer..., other...] (2n right-padded sequences). */

@@ -120,6 +120,10 @@ public record GptNeoConfig(int vocabSize, int maxPositionEmbeddings, int hiddenS
         int hidden = r.intField(true, 0, "hidden_size", "n_embd");
         int layers = r.intField(true, 0, "num_layers", "num_hidden_layers", "n_layer");
         int heads = r.intField(true, 0, "num_heads", "num_attention_heads", "n_head");
+        if (!root.hasNonNull("intermediate_size") && !root.hasNonNull("n_inner") && 4L * hidden > Integer.MAX_VALUE) {
+            throw new ConfigException(source + ": hidden_size " + hidden + " is too large: the MLP width 4 × hidden_size = "
+                    + 4L * hidden + " (no intermediate_size given) exceeds " + Integer.MAX_VALUE);
+        }
         int inter = r.intField(false, 4 * hidden, "intermediate_size", "n_inner");
         int window = r.intField(false, 256, "window_size");
         double eps = r.doubleField(1e-5, "layer_norm_epsilon");

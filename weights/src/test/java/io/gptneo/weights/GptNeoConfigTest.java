@@ -106,4 +106,12 @@ class GptNeoConfigTest {
         var missing = assertThrows(ConfigException.class, () -> GptNeoConfig.load(dir.resolve("nope.json")));
         assertTrue(missing.getMessage().contains("nope.json"));
     }
+
+    /** Issue 17 item 10: an oversized hidden_size names itself, not an overflowed intermediate_size. */
+    @Test void hugeHiddenSizeNamesTheOverflow() {
+        ConfigException e = assertThrows(ConfigException.class, () -> GptNeoConfig.parse("{\"vocab_size\":10,\"max_position_embeddings\":8,"
+                + "\"hidden_size\":536870912,\"num_layers\":1,\"num_heads\":1,\"attention_types\":[[[\"global\"],1]]}", "big.json"));
+        assertTrue(e.getMessage().contains("big.json: hidden_size 536870912 is too large"), e.getMessage());
+        assertFalse(e.getMessage().contains("-2147483648"), e.getMessage());
+    }
 }

@@ -55,6 +55,7 @@ public final class DatasetReader {
         List<PairExample> pairs = new ArrayList<>();
         List<QaExample> qa = new ArrayList<>();
         List<String> skipped = new ArrayList<>();
+        if (Files.isDirectory(file)) throw new IllegalArgumentException("data file " + file + " is a folder; give the JSONL file(s) in it");
         int lineNo = 0;
         try (BufferedReader in = open(file)) {
             String line;

@@ -56,6 +56,7 @@ public final class Evaluation {
             other[i] = c[2 * i + 1 - s];
         }
         ObjectNode r = common("pairs", rows.size(), c, unsafe, secs);
+        r.with("counts").put("truncated", truncatedCount(items, scorer));
         r.put("ranking_accuracy", BinaryMetrics.rankingAccuracy(safer, other));
         return new Result(c, unsafe, r);
     }
@@ -71,6 +72,7 @@ public final class Evaluation {
         double[] c = score(items, scorer, batchSize, progress);
         double secs = (System.nanoTime() - t0) / 1e9;
         ObjectNode r = common("qa", rows.size(), c, unsafe, secs);
+        r.with("counts").put("truncated", truncatedCount(items, scorer));
         r.set("per_category", perCategory(rows, c));
         return new Result(c, unsafe, r);
     }
@@ -128,6 +130,13 @@ public final class Evaluation {
 
     static void putDouble(ObjectNode o, String k, double v) {
         if (Double.isFinite(v)) o.put(k, v); else o.putNull(k);
+    }
+
+    /** How many responses were too long for the window (their prompt cut from the start to keep the response). */
+    static int truncatedCount(List<PromptResponse> items, Scorer scorer) {
+        int n = 0;
+        for (boolean t : scorer.truncated(items)) if (t) n++;
+        return n;
     }
 
     /** Scores in batches; {@code progress} (may be null) is told how many responses each batch scored. */

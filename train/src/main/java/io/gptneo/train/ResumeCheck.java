@@ -1,0 +1,69 @@
+package io.gptneo.train;
+
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+
+/**
+ * What {@code --resume} compares: the configuration saved in the checkpoint against the one given now. A change to
+ * any setting that alters the trajectory (data, model, adapter shape, optimizer, schedule, batches, seed, lengths, ...)
+ * is refused unless {@code --resume-override} names it; settings that only change what is written or how often
+ * (checkpoint cadence, validation cadence and batch size, progress, paths) may change freely.
+ */
+public final class ResumeCheck {
+    /** Kebab-case keys that never alter the trajectory. */
+    static final Set<String> FREE = Set.of("out", "resume", "resume-override", "progress", "save-every", "keep-checkpoints",
+            "eval-every", "eval-batch-size");
+
+    private ResumeCheck() {}
+
+    /**
+     * The keys whose value differs, with the saved and the new value ({@code {"was": x, "now": y}}). Keys missing
+     * from the saved configuration (checkpoints of older versions) are not compared.
+     */
+    public static Map<String, JsonNode[]> differences(JsonNode saved, ObjectNode now) {
+        Map<String, JsonNode[]> d = new LinkedHashMap<>();
+        for (Iterator<Map.Entry<String, JsonNode>> it = now.fields(); it.hasNext(); ) {
+            Map.Entry<String, JsonNode> e = it.next();
+            if (FREE.contains(e.getKey()) || !saved.has(e.getKey())) continue;
+            JsonNode was = saved.get(e.getKey());
+            if (!same(was, e.getValue())) d.put(e.getKey(), new JsonNode[] {was, e.getValue()});
+        }
+        return d;
+    }
+
+    private static boolean same(JsonNode a, JsonNode b) {
+        if (a.isNumber() && b.isNumber()) return a.asDouble() == b.asDouble();
+        return a.equals(b);
+    }
+
+    /**
+     * Throws when a difference is not overridden; returns the overridden ones (to be recorded).
+     *
+     * @throws IllegalArgumentException listing every refused key with both values and the flag that allows it
+     */
+    public static Map<String, JsonNode[]> check(JsonNode saved, ObjectNode now, List<String> overrides, String checkpoint) {
+        Map<String, JsonNode[]> diff = differences(saved, now);
+        List<String> refused = new ArrayList<>();
+        Map<String, JsonNode[]> allowed = new LinkedHashMap<>();
+        diff.forEach((k, v) -> {
+            if (overrides.contains(k)) allowed.put(k, v);
+            else refused.add(k + ": " + v[0] + " in the checkpoint, " + v[1] + " now");
+        });
+        for (String o : overrides) {
+            if (!now.has(o)) throw new IllegalArgumentException("--resume-override " + o + ": no such setting; known: " + now.properties().stream().map(Map.Entry::getKey).toList());
+        }
+        if (!refused.isEmpty()) {
+            throw new IllegalArgumentException("--resume " + checkpoint + ": the settings differ from the run being resumed, which would change its trajectory:\n  "
+                    + String.join("\n  ", refused) + "\nGive the same settings, or --resume-override "
+                    + String.join(",", diff.keySet().stream().filter(k -> !overrides.contains(k)).toList()) + " to change them on purpose.");
+        }
+        return allowed;
+    }
+}
