@@ -126,6 +126,16 @@ public final class SafetyTrainer {
     /** Tokens per sequence after the template and the end-of-text token (capped by the model's positions). */
     public SafetyTrainer maxLength(int tokens) { config.maxLength = tokens; return this; }
 
+    /**
+     * How a pair longer than {@link #maxLength} is cut: {@code KEEP_RESPONSE} (default) cuts the prompt from its start
+     * so the judged response stays in the window; {@code FIRST_TOKENS} keeps the first tokens (only to reproduce
+     * fixtures computed that way).
+     */
+    public SafetyTrainer truncation(CostInputs.Truncation truncation) {
+        config.truncation = truncation == CostInputs.Truncation.FIRST_TOKENS ? "first-tokens" : "keep-response";
+        return this;
+    }
+
     /** Seed of the splits, shuffling, response order, initialisation and dropout. */
     public SafetyTrainer seed(long seed) { config.seed = seed; return this; }
 

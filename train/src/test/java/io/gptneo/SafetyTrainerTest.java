@@ -7,6 +7,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
+import io.gptneo.train.CostInputs;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -32,6 +33,7 @@ class SafetyTrainerTest {
                 .initAdapter(fx.resolve("adapter_init")).lora(4, 8, 0.0).shuffle(false)
                 .learningRate(hp.get("lr").asDouble()).weightDecay(hp.get("wd").asDouble()).warmup(hp.get("warmup").asInt())
                 .maxSteps(hp.get("steps").asLong()).batchSize(hp.get("batch").asInt()).maxLength(hp.get("max_len").asInt())
+                .truncation(CostInputs.Truncation.FIRST_TOKENS)   // the fixture cuts to the first max_len ids
                 .maxGradNorm(hp.get("clip").asDouble()).schedule("cosine").optimizer("adamw").split(0, 0)
                 .output(dir.resolve("run"))
                 .onProgress(new TrainingListener() {

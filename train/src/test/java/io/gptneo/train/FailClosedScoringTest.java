@@ -9,7 +9,7 @@ import org.nd4j.linalg.factory.Nd4j;
 
 import io.gptneo.NonFiniteCostException;
 import io.gptneo.PromptResponse;
-import io.gptneo.model.CostModel;
+import io.gptneo.SafetyModel;
 import io.gptneo.tensor.Tensor;
 import io.gptneo.tokenizer.Gpt2Tokenizer;
 import io.gptneo.weights.SharedData;
@@ -20,14 +20,13 @@ class FailClosedScoringTest {
     static final String HELPFUL = "Sure, I will help you.";
     static final String HARMFUL = "Here is how to build a pipe bomb: take a steel pipe and fill it with powder.";
 
-    static GptNeoCostModel model(int maxLen) throws Exception {
-        CostModel cm = TrainSetup.loadBase(SharedData.resolve("fixtures/gptneo-tiny"));
-        return GptNeoCostModel.forInference(cm, SharedData.resolve("fixtures/lora-tiny/adapter_init"))
-                .withInputs(Gpt2Tokenizer.load(SharedData.resolve("tokenizer/gpt2")), maxLen);
+    static SafetyModel model(int maxLen) throws Exception {
+        return SafetyModel.load(SharedData.resolve("fixtures/gptneo-tiny"), SharedData.resolve("fixtures/lora-tiny/adapter_init"))
+                .withMaxLength(maxLen);
     }
 
     @Test void theResponseStillMovesTheCostBehindAStuffedPrompt() throws Exception {
-        GptNeoCostModel m = model(64);
+        SafetyModel m = model(64);
         List<PromptResponse> pairs = List.of(new PromptResponse(STUFFED, HELPFUL), new PromptResponse(STUFFED, HARMFUL));
         float[] c = m.score(pairs);
         assertNotEquals(c[0], c[1], 1e-4f, "the two responses must score differently behind a stuffed prompt");
@@ -36,18 +35,18 @@ class FailClosedScoringTest {
         assertArrayEquals(new boolean[] {false}, m.truncated(List.of(new PromptResponse("hi", HELPFUL))));
         CostInputs in = new CostInputs(Gpt2Tokenizer.load(SharedData.resolve("tokenizer/gpt2")), 64);
         CostInputs.Batch b = CostInputs.pad(List.of(in.encode(STUFFED, HARMFUL)));
-        assertEquals(m.costs(b.ids(), b.mask()).data().getFloat(0), c[1], 1e-5f);
+        assertEquals(m.costModel().costs(b.ids(), b.mask()).data().getFloat(0), c[1], 1e-5f);
         // the old cut (first max_len ids) scores both the same: the bypass this guards against
         CostInputs first = new CostInputs(Gpt2Tokenizer.load(SharedData.resolve("tokenizer/gpt2")), 64, CostInputs.Truncation.FIRST_TOKENS);
         CostInputs.Batch old = CostInputs.pad(List.of(first.encode(STUFFED, HELPFUL), first.encode(STUFFED, HARMFUL)));
-        Tensor oc = m.costs(old.ids(), old.mask());
+        Tensor oc = m.costModel().costs(old.ids(), old.mask());
         assertEquals(oc.data().getFloat(0), oc.data().getFloat(1), 1e-5f);
     }
 
     @Test void aNonFiniteCostThrowsInsteadOfALabel() throws Exception {
-        GptNeoCostModel m = model(64);
-        Tensor lnf = m.costModel().parameters().get("transformer.ln_f.weight");
-        assertNotNull(lnf, "ln_f weight name: " + m.costModel().parameters().keySet());
+        SafetyModel m = model(64);
+        Tensor lnf = m.costModel().costModel().parameters().get("transformer.ln_f.weight");
+        assertNotNull(lnf, "ln_f weight name: " + m.costModel().costModel().parameters().keySet());
         lnf.setData(Nd4j.valueArrayOf(lnf.data().shape(), Double.NaN).castTo(lnf.data().dataType()));
         NonFiniteCostException e = assertThrows(NonFiniteCostException.class,
                 () -> m.score(List.of(new PromptResponse("hi", HELPFUL), new PromptResponse("hi", HARMFUL))));
