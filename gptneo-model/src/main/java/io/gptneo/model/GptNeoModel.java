@@ -7,6 +7,8 @@ import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Function;
+import java.util.function.Supplier;
 
 import io.gptneo.tensor.Checkpoint;
 import io.gptneo.tensor.GradMode;
@@ -159,12 +161,62 @@ public final class GptNeoModel {
         boolean recompute = checkpointing && cache == null && GradMode.isEnabled();
         boolean inference = !GradMode.isEnabled();
         for (Block block : blocks) {
-            if (recompute) x = Checkpoint.apply(in -> block.forward(in[0], keyMask, null, drop), x);
-            else if (inference) x = inWorkspace(block, x, keyMask, cache, drop);
+            Tensor in = x;
+            if (recompute) x = Checkpoint.apply(a -> block.forward(a[0], keyMask, null, drop), x);
+            else if (inference) x = inWorkspace(() -> block.forward(in, keyMask, cache, drop));
             else x = block.forward(x, keyMask, cache, drop);
         }
         if (cache != null) cache.advance(t);
         return lnF.forward(x);
+    }
+
+    /**
+     * Final hidden states (after {@code ln_f}) at each row's last real token only, {@code [B, H]}: what a score head
+     * reads. Equal (to float32 rounding), forward and backward, to gathering those rows from {@link #forward}, but
+     * the last block computes its query, attention output and MLP only there (keys and values at every position).
+     * Residual dropout or LoRA dropout after attention (training) draws masks over every position, so then the last
+     * block runs in full.
+     *
+     * @param last index of each row's last real token ({@link ScoreHead#lastRealIndex})
+     */
+    public Tensor forwardLast(int[][] ids, int[][] attentionMask, int[][] positionIds, int[] last) {
+        int b = ids.length;
+        if (b == 0 || ids[0].length == 0) throw new IllegalArgumentException("forwardLast: empty input ids");
+        int t = ids[0].length;
+        checkRect("input ids", ids, b, t);
+        if (attentionMask != null) checkRect("attention mask", attentionMask, b, t);
+        if (last.length != b) throw new IllegalArgumentException("forwardLast: " + last.length + " last indices for " + b + " rows");
+        int[] rows = new int[b];
+        for (int i = 0; i < b; i++) {
+            if (last[i] < 0 || last[i] >= t) throw new IllegalArgumentException("forwardLast: row " + i + " last index " + last[i] + " outside [0, " + t + ")");
+            rows[i] = i * t + last[i];
+        }
+        Dropout drop = dropout;
+        if (!blocks.get(blocks.size() - 1).rowwiseAfterAttention(drop)) {
+            Tensor hidden = forward(ids, attentionMask, positionIds);
+            return Ops.gatherRows(Ops.reshape(hidden, (long) b * t, config.hiddenSize()), rows);
+        }
+        int[][] pos = positionIds;
+        if (pos == null) {
+            pos = new int[b][t];
+            for (int[] row : pos) for (int i = 0; i < t; i++) row[i] = i;
+        } else {
+            checkRect("position ids", pos, b, t);
+        }
+        INDArray keyMask = maskArray(attentionMask);
+        Tensor x = drop.apply(embedding.forward(ids, pos), -1, 0);               // [B, T, H]
+        boolean recompute = checkpointing && GradMode.isEnabled();
+        boolean inference = !GradMode.isEnabled();
+        for (int l = 0; l < blocks.size(); l++) {
+            Block block = blocks.get(l);
+            boolean top = l == blocks.size() - 1;
+            Function<Tensor, Tensor> f = in -> top ? block.forwardLast(in, keyMask, rows, last) : block.forward(in, keyMask, null, drop);
+            Tensor in = x;
+            if (recompute) x = Checkpoint.apply(a -> f.apply(a[0]), x);
+            else if (inference) x = inWorkspace(() -> f.apply(in));
+            else x = f.apply(x);
+        }
+        return lnF.forward(x);                                                   // [B, H]
     }
 
     /**
@@ -173,9 +225,9 @@ public final class GptNeoModel {
      * ~0.1 GB of transient native memory). Only the block output leaves the workspace (one [B, T, H] copy); anything
      * else allocated in the block (adapters included) must not be kept past the call.
      */
-    private static Tensor inWorkspace(Block block, Tensor x, INDArray keyMask, KvCache cache, Dropout drop) {
+    private static Tensor inWorkspace(Supplier<Tensor> block) {
         try (var ws = Workspaces.open(Workspaces.INFERENCE_BLOCK)) {
-            return Tensor.constant(Workspaces.leverage(block.forward(x, keyMask, cache, drop).data()));
+            return Tensor.constant(Workspaces.leverage(block.get().data()));
         }
     }
 

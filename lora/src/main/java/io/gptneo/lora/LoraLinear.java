@@ -63,6 +63,9 @@ public final class LoraLinear implements LinearAdapter {
         return Ops.loraLinear(x, weight, bias, a, b, scaling, training ? dropout : 0, dropoutSeed());
     }
 
+    /** Dropout in training: the mask is drawn over the whole input, so a subset of rows alone gives other masks. */
+    @Override public boolean stochastic() { return training && dropout > 0; }
+
     /** Seed of this adapter's dropout mask: a pure function of (step seed, adapter index), never of a call count. */
     long dropoutSeed() {
         return Seeds.mix(stepSeed, index + 1, 0);
