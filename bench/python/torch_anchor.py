@@ -197,7 +197,7 @@ def run_mode(args):
     med = statistics.median(times)
     return {
         "impl": "torch", "torch_version": torch.__version__, "threads": torch.get_num_threads(),
-        "blas": blas_name(torch), "mode": args.mode, "batch": args.batch, "seq": args.seq,
+        "blas": blas_name(torch), **blas_core(torch), "mode": args.mode, "batch": args.batch, "seq": args.seq,
         "warmup": args.warmup, "reps": args.reps, "step_s": times, "median_s": med, "best_s": min(times),
         "tokens_per_s": tokens / med, "tokens_per_s_best": tokens / min(times),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
@@ -219,6 +219,25 @@ def blas_name(torch):
         return "unknown"
 
 
+def blas_core(torch):
+    """OpenBLAS's kernel set in this process (openblas_get_corename of the mapped library), and the requested one."""
+    blas_name(torch)
+    core = "no OpenBLAS mapped"
+    try:
+        import ctypes
+        with open("/proc/self/maps") as f:
+            paths = sorted({l.split()[-1] for l in f if "openblas" in l.lower() and ".so" in l})
+        for path in paths:
+            lib = ctypes.CDLL(path)
+            if hasattr(lib, "openblas_get_corename"):
+                lib.openblas_get_corename.restype = ctypes.c_char_p
+                core = lib.openblas_get_corename().decode()
+                break
+    except OSError:
+        pass
+    return {"blas_core": core, "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", "(unset)")}
+
+
 def sgemm_peak(threads, n=2048, reps=10):
     import torch
     torch.set_num_threads(threads)
@@ -226,7 +245,7 @@ def sgemm_peak(threads, n=2048, reps=10):
     b = torch.randn(n, n)
     torch.mm(a, b)
     best = min(_timed(lambda: torch.mm(a, b)) for _ in range(reps))
-    return {"n": n, "best_s": best, "gflops": 2.0 * n ** 3 / best / 1e9}
+    return {"n": n, "best_s": best, "gflops": 2.0 * n ** 3 / best / 1e9, **blas_core(torch)}
 
 
 def _timed(f):

@@ -69,28 +69,32 @@ public final class TrainStepBench {
      * One measured case. {@code workspace}: the training step runs in the step workspace as {@code Trainer} does
      * (suffix {@code -nows} leaves its temporaries to the garbage collector instead, for the side-by-side ratio).
      */
-    record Case(String mode, int batch, int seq, boolean checkpointing, boolean workspace) {
-        Case(String mode, int batch, int seq, boolean checkpointing) { this(mode, batch, seq, checkpointing, true); }
+    record Case(String mode, int batch, int seq, boolean checkpointing, boolean workspace, boolean fullLastBlock) {
+        Case(String mode, int batch, int seq, boolean checkpointing) { this(mode, batch, seq, checkpointing, true, false); }
+        Case(String mode, int batch, int seq, boolean checkpointing, boolean workspace) { this(mode, batch, seq, checkpointing, workspace, false); }
         String key() { return mode + "-b" + batch + "-t" + seq; }
         String id() {
-            if (!mode.equals("train")) return key();
-            return key() + (checkpointing ? "-ckpt" : "") + (workspace ? "" : "-nows");
+            String full = fullLastBlock ? "-full" : "";
+            if (!mode.equals("train")) return key() + full;
+            return key() + (checkpointing ? "-ckpt" : "") + (workspace ? "" : "-nows") + full;
         }
         static Case parse(String s) {
-            // forward-b2-t256 | train-b2-t256 | train-b1-t1024-ckpt | train-b2-t256-nows | train-b1-t1024-ckpt-nows
+            // forward-b2-t256 | train-b2-t256 | train-b1-t1024-ckpt | train-b2-t256-nows | train-b1-t1024-ckpt-nows;
+            // -full: the cost head's last block over every position (CostModel.costsFull), to measure what forwardLast saves
             String[] p = s.split("-");
             if (p.length < 3 || !(p[0].equals("forward") || p[0].equals("train")) || !p[1].startsWith("b") || !p[2].startsWith("t")) {
-                throw new IllegalArgumentException("bad case '" + s + "' (e.g. forward-b2-t256, train-b1-t1024-ckpt, train-b2-t256-nows)");
+                throw new IllegalArgumentException("bad case '" + s + "' (e.g. forward-b2-t256, train-b1-t1024-ckpt, train-b2-t256-nows, forward-b2-t256-full)");
             }
-            boolean ckpt = false, ws = true;
+            boolean ckpt = false, ws = true, full = false;
             for (int i = 3; i < p.length; i++) {
                 switch (p[i]) {
                     case "ckpt" -> ckpt = true;
                     case "nows" -> ws = false;
-                    default -> throw new IllegalArgumentException("bad case '" + s + "': unknown flag '" + p[i] + "' (ckpt, nows)");
+                    case "full" -> full = true;
+                    default -> throw new IllegalArgumentException("bad case '" + s + "': unknown flag '" + p[i] + "' (ckpt, nows, full)");
                 }
             }
-            return new Case(p[0], Integer.parseInt(p[1].substring(1)), Integer.parseInt(p[2].substring(1)), ckpt, ws);
+            return new Case(p[0], Integer.parseInt(p[1].substring(1)), Integer.parseInt(p[2].substring(1)), ckpt, ws, full);
         }
     }
 
@@ -133,7 +137,8 @@ public final class TrainStepBench {
                               125M config, random FLOAT weights, LoRA r8 q,v + score head, AdamW; tokens/s, peak RSS, MFU
                               --quick      smoke run: forward-b2-t256 and train-b2-t256, 1 warmup + 2 timed steps
                               --no-torch   skip the PyTorch anchor (/usr/bin/python3 + torch)
-                              --cases      comma list of forward-bB-tT | train-bB-tT[-ckpt] (default: all five issue cases)
+                              --cases      comma list of forward-bB-tT | train-bB-tT[-ckpt] (default: all five issue cases);
+                                           suffix -full runs the cost head's last block over every position (before forwardLast)
                               --pairs N    run each case and its PyTorch anchor N times, alternating, and report medians and the
                                            median of the N paired ratios (default 1: PyTorch once per shape)
                               --omp-wait P OMP_WAIT_POLICY for both Java and torch children: passive (default unless set in the
@@ -429,6 +434,7 @@ public final class TrainStepBench {
         r.put("seq", c.seq());
         r.put("gradient_checkpointing", c.checkpointing());
         r.put("step_workspace", c.mode().equals("train") && c.workspace());
+        r.put("cost_head_last_block", c.fullLastBlock() ? "every position (costsFull)" : "last real token only (forwardLast)");
         r.put("warmup", warmup);
         r.put("reps", reps);
         r.put("omp_wait_policy", String.valueOf(System.getenv("OMP_WAIT_POLICY")));
@@ -460,7 +466,7 @@ public final class TrainStepBench {
             for (int i = 0; i < warmup + reps; i++) {
                 long s = System.nanoTime();
                 try (var off = GradMode.off()) {
-                    model.costs(ids, mask).data().sumNumber();
+                    costs(model, c, ids, mask).data().sumNumber();
                 }
                 if (i >= warmup) times[i - warmup] = (System.nanoTime() - s) / 1e9;
             }
@@ -474,7 +480,7 @@ public final class TrainStepBench {
                 double lv;
                 try (var ws = c.workspace() ? Workspaces.open(Workspaces.STEP) : Workspaces.outside()) {
                     s = System.nanoTime();
-                    Tensor costs = model.costs(ids, mask);
+                    Tensor costs = costs(model, c, ids, mask);
                     f = System.nanoTime();
                     Tensor loss = CostLoss.signLoss(costs, safe);
                     lv = loss.item();
@@ -522,6 +528,11 @@ public final class TrainStepBench {
 
     // ---- helpers -----------------------------------------------------------------------------------------------
 
+    /** The cost model's forward: last block at the last token only (the library's path), or over every position (-full). */
+    static Tensor costs(GptNeoCostModel model, Case c, int[][] ids, int[][] mask) {
+        return c.fullLastBlock() ? model.costModel().costsFull(ids, mask) : model.costs(ids, mask);
+    }
+
     static GptNeoConfig config125m() throws IOException {
         return GptNeoConfig.load(SharedData.resolve("models/gpt-neo-125M/config.json"));
     }
@@ -562,7 +573,7 @@ public final class TrainStepBench {
     /** The environment settings that move these numbers (set by the launcher unless given), for the result files. */
     static ObjectNode envJson() {
         ObjectNode e = JSON.createObjectNode();
-        for (String k : List.of("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_THREAD_TIMEOUT", "GLIBC_TUNABLES", "OMP_WAIT_POLICY")) {
+        for (String k : List.of("OPENBLAS_CORETYPE", "GPTNEO_BLAS_CORE", "OPENBLAS_L2_SIZE", "OPENBLAS_THREAD_TIMEOUT", "GLIBC_TUNABLES", "OMP_WAIT_POLICY")) {
             e.put(k, System.getenv().getOrDefault(k, "(unset)"));
         }
         e.put("java", System.getProperty("java.vm.version"));
