@@ -115,6 +115,17 @@ public final class Kernels {
     // ---- add: FastAdd | ND4J ------------------------------------------------------------------------------------
 
     /** a + b, same shape (broadcasting goes to ND4J). */
+    /**
+     * bf16 product {@code op(a) · op(b) + bias}: a FLOAT, b BFLOAT16 (a frozen weight), FLOAT result with float32
+     * accumulation: {@link OneDnnBf16} (oneDNN's bf16 matmul) or {@link Reference#bf16mm}.
+     */
+    public INDArray bf16mm(INDArray a, INDArray b, boolean transA, boolean transB, INDArray bias) {
+        return fast && OneDnnBf16.available() ? OneDnnBf16.mm(a, b, transA, transB, bias) : Reference.bf16mm(a, b, transA, transB, bias);
+    }
+
+    /** Who serves bf16 products here (for logs and benchmark records). */
+    public String bf16Products() { return fast ? OneDnnBf16.describe() : "reference"; }
+
     public INDArray add(INDArray a, INDArray b) { return fastAdd(a, b) ? FastAdd.add(a, b) : a.add(b); }
 
     /** a += b in place. */
