@@ -10,6 +10,7 @@ import java.util.Map;
 import java.util.function.Function;
 import java.util.function.Supplier;
 
+import io.gptneo.tensor.Bf16;
 import io.gptneo.tensor.Checkpoint;
 import io.gptneo.tensor.GradMode;
 import io.gptneo.tensor.Ops;
@@ -302,6 +303,23 @@ public final class GptNeoModel {
         for (Tensor p : parameters().values()) n += p.data().length();
         return n;
     }
+
+    /**
+     * {@code --precision bf16}: every block's linear weight (q, k, v, out_proj, c_fc, c_proj) is replaced by a frozen
+     * BFLOAT16 copy (half their memory), so their products run in bf16 with float32 accumulation ({@link Bf16}).
+     * Embeddings, the LM head, layer norms, biases, attention and everything after stay float32; so do LoRA adapters
+     * and the score head. Needs a FLOAT model whose base weights are frozen (full training stays fp32).
+     */
+    public void holdBaseInBf16() {
+        if (dtype != DataType.FLOAT) throw new IllegalStateException("bf16 base weights need a FLOAT model, this one is " + dtype);
+        for (Linear l : linears().values()) {
+            if (l.weight().requiresGrad()) throw new IllegalStateException(l.name() + ": trainable base weights stay fp32 (bf16 holds frozen weights only)");
+            if (l.weight().dtype() != DataType.BFLOAT16) l.setWeight(Tensor.constant(Bf16.of(l.weight().data())));
+        }
+    }
+
+    /** Whether {@link #holdBaseInBf16} is in effect. */
+    public boolean bf16Base() { return blocks.get(0).attn.qProj.weight().dtype() == DataType.BFLOAT16; }
 
     /** Full-parameter training: every base tensor becomes a trainable leaf over the same data (or frozen again). */
     public void setTrainable(boolean trainable) {

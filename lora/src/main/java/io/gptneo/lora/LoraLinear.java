@@ -33,7 +33,7 @@ public final class LoraLinear implements LinearAdapter {
     public LoraLinear(Linear base, int index, LoraConfig cfg, long seed) {
         this.base = base;
         this.index = index;
-        DataType dt = base.weight().dtype();
+        DataType dt = base.weight().dtype() == DataType.BFLOAT16 ? DataType.FLOAT : base.weight().dtype();   // bf16 base: fp32 adapters
         long in = base.inFeatures(), out = base.outFeatures();
         int r = cfg.r();
         INDArray a0 = switch (cfg.init()) {
@@ -104,6 +104,7 @@ public final class LoraLinear implements LinearAdapter {
     public void merge() {
         if (merged) return;
         Tensor w = base.weight();
+        if (w.dtype() == DataType.BFLOAT16) throw new IllegalStateException(base.name() + ": cannot merge into bf16 base weights (load the base in fp32 to merge)");
         w.setData(w.data().add(deltaWeight()));   // new array: the base buffer may be shared or memory-mapped
         base.setAdapter(null);
         merged = true;
