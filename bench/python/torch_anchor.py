@@ -186,6 +186,12 @@ def run_mode(args):
             return float(hidden[0, 0, 0])
 
     fn = {"train": train_step, "forward": forward, "lm": lm_forward}[args.mode]
+    if args.precision == "bf16":        # the products in bf16 with fp32 accumulation, as torch's CPU autocast does
+        inner = fn
+
+        def fn():
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                return inner()
     for _ in range(args.warmup):
         fn()
     times = []
@@ -197,7 +203,7 @@ def run_mode(args):
     med = statistics.median(times)
     return {
         "impl": "torch", "torch_version": torch.__version__, "threads": torch.get_num_threads(),
-        "blas": blas_name(torch), **blas_core(torch), "mode": args.mode, "batch": args.batch, "seq": args.seq,
+        "blas": blas_name(torch), **blas_core(torch), "precision": args.precision, "mode": args.mode, "batch": args.batch, "seq": args.seq,
         "warmup": args.warmup, "reps": args.reps, "step_s": times, "median_s": med, "best_s": min(times),
         "tokens_per_s": tokens / med, "tokens_per_s_best": tokens / min(times),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
@@ -263,6 +269,8 @@ def main():
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                    help="bf16: run the step under torch.autocast('cpu', dtype=torch.bfloat16)")
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--lora-r", type=int, default=8)
     ap.add_argument("--lora-alpha", type=float, default=16.0)

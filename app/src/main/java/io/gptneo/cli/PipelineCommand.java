@@ -115,7 +115,7 @@ public final class PipelineCommand implements Callable<Integer> {
 
         // Evaluate the trained model (still in memory) on the held-out test sides, exactly the rows training never saw.
         GptNeoCostModel scorer = GptNeoCostModel.forInference(base, null).withInputs(TrainSetup.tokenizer(tokDir), c.maxLength);
-        if (!c.trainBase) scorer = GptNeoCostModel.forInference(TrainSetup.loadBase(tokDir), out.resolve("adapter")).withInputs(TrainSetup.tokenizer(tokDir), c.maxLength);
+        if (!c.trainBase) scorer = GptNeoCostModel.forInference(TrainSetup.withPrecision(TrainSetup.loadBase(tokDir), c.precision), out.resolve("adapter")).withInputs(TrainSetup.tokenizer(tokDir), c.maxLength);
         List<QaExample> btRows = DatasetReader.read(bt, c.skipInvalid).qa();
         Splits.Split<QaExample> bs = Splits.byPrompt(btRows, QaExample::prompt, c.validationFraction, c.testFraction, c.seed);
         Evaluation.Result btEval;

@@ -18,10 +18,12 @@ public final class ScorerOptions {
     int maxLength;
     @Option(names = "--batch-size", paramLabel = "N", defaultValue = "8", description = "Sequences per forward pass (default ${DEFAULT-VALUE}).")
     int batchSize;
+    @Option(names = "--precision", paramLabel = "fp32|bf16", defaultValue = "fp32", description = "Base products: fp32 (default) or bf16 (block weights held in bf16, fp32 accumulation).")
+    String precision;
 
     GptNeoCostModel load() throws Exception {
         Path dir = TrainSetup.resolveModel(model);
-        CostModel cm = TrainSetup.loadBase(dir);
+        CostModel cm = TrainSetup.withPrecision(TrainSetup.loadBase(dir), precision);
         return GptNeoCostModel.forInference(cm, adapter).withInputs(TrainSetup.tokenizer(dir), maxLength);
     }
 }

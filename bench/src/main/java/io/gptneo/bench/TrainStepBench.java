@@ -104,6 +104,9 @@ public final class TrainStepBench {
             new Case("train", 1, 1024, false), new Case("train", 1, 1024, true), new Case("train", 1, 1024, true, false));
     static final List<Case> QUICK = List.of(new Case("forward", 2, 256, false), new Case("train", 2, 256, false));
 
+    /** --precision: fp32, or bf16 (our block weights held in bf16; PyTorch under CPU bf16 autocast). */
+    static String PRECISION = "fp32";
+
     /** OMP_WAIT_POLICY given to every forked child (ND4J's libnd4j and torch both use libgomp). */
     static String OMP_WAIT = "passive";
 
@@ -131,6 +134,10 @@ public final class TrainStepBench {
                 }
                 case "--child" -> child = args[++i];
                 case "--omp-wait" -> ompWait = args[++i];
+                case "--precision" -> {
+                    PRECISION = args[++i];
+                    if (!PRECISION.equals("fp32") && !PRECISION.equals("bf16")) throw new IllegalArgumentException("--precision must be fp32 or bf16, got " + PRECISION);
+                }
                 case "--help" -> {
                     System.out.println("""
                             usage: ./gptneo bench train-step [--quick] [--no-torch] [--warmup N] [--reps N] [--cases LIST] [--out FILE]
@@ -141,6 +148,8 @@ public final class TrainStepBench {
                                            suffix -full runs the cost head's last block over every position (before forwardLast)
                               --pairs N    run each case and its PyTorch anchor N times, alternating, and report medians and the
                                            median of the N paired ratios (default 1: PyTorch once per shape)
+                              --precision P fp32 (default) or bf16: our block weights in bf16 (oneDNN bf16 matmul), PyTorch
+                                           under torch.autocast("cpu", dtype=torch.bfloat16); adds a bf16 2048^3 product peak
                               --omp-wait P OMP_WAIT_POLICY for both Java and torch children: passive (default unless set in the
                                            environment) or active (libgomp's spin-wait default; collapses on an oversubscribed CPU)
                               --child CASE run one case in this JVM and print its JSON (what the parent forks)""");
@@ -202,6 +211,12 @@ public final class TrainStepBench {
         }
         peaks.put("used_for_mfu", peak);
         peaks.put("load_avg", loadAvg());
+        root.put("precision", PRECISION);
+        if (PRECISION.equals("bf16")) {          // the bf16 product peak (our bf16 kernel), for the bf16 MFU
+            peaks.put("bf16_products", io.gptneo.tensor.Kernels.get().bf16Products());
+            peaks.put("bf16_2048", bf16PeakGflops(2048, 10));
+            System.out.printf("bf16 2048^3 product peak: %.1f GFLOP/s (%s)%n", peaks.get("bf16_2048").asDouble(), peaks.get("bf16_products").asText());
+        }
         System.out.printf("sgemm 2048^3 peak: nd4j %.1f GFLOP/s%s -> MFU denominator %.1f GFLOP/s%n", nd4jPeak,
                 peaks.has("torch_2048") ? String.format(Locale.ROOT, ", torch %.1f GFLOP/s", peaks.get("torch_2048").asDouble()) : "", peak);
 
@@ -221,7 +236,7 @@ public final class TrainStepBench {
                     torchDone.add(c.key());
                     System.out.printf("  torch %-22s ... ", c.key() + (pairs > 1 ? " #" + (p + 1) : ""));
                     System.out.flush();
-                    ObjectNode t = (ObjectNode) runTorch(script, List.of("--mode", c.mode(), "--batch", "" + c.batch(), "--seq", "" + c.seq(),
+                    ObjectNode t = (ObjectNode) runTorch(script, List.of("--mode", c.mode(), "--precision", PRECISION, "--batch", "" + c.batch(), "--seq", "" + c.seq(),
                             "--warmup", "" + warmup, "--reps", "" + reps, "--config", SharedData.resolve("models/gpt-neo-125M/config.json").toString()));
                     if (t != null) {
                         t.put("case", c.key());
@@ -370,7 +385,7 @@ public final class TrainStepBench {
         cmd.add("-cp");
         cmd.add(System.getProperty("java.class.path"));
         cmd.add(TrainStepBench.class.getName());
-        cmd.addAll(List.of("--child", c.id(), "--warmup", "" + warmup, "--reps", "" + reps));
+        cmd.addAll(List.of("--child", c.id(), "--warmup", "" + warmup, "--reps", "" + reps, "--precision", PRECISION));
         ProcessBuilder pb = new ProcessBuilder(cmd);
         pb.environment().put("OMP_WAIT_POLICY", OMP_WAIT);
         String line = runForResult(pb, RESULT_TAG);
@@ -440,6 +455,9 @@ public final class TrainStepBench {
         r.put("omp_wait_policy", String.valueOf(System.getenv("OMP_WAIT_POLICY")));
         long t0 = System.nanoTime();
         GptNeoModel base = GptNeoModel.random(cfg, 1234, DataType.FLOAT);
+        if (PRECISION.equals("bf16")) base.holdBaseInBf16();
+        r.put("precision", PRECISION);
+        r.put("bf16_products", PRECISION.equals("bf16") ? io.gptneo.tensor.Kernels.get().bf16Products() : "-");
         LoraConfig lc = LoraConfig.of(LORA_R, LORA_ALPHA, LORA_DROPOUT, List.of("q_proj", "v_proj"));
         GptNeoCostModel model = GptNeoCostModel.withLora(new CostModel(base, ScoreHead.normal(1, cfg.hiddenSize(), 1234, DataType.FLOAT)),
                 lc, null, 1234, "random-125M");
@@ -546,6 +564,19 @@ public final class TrainStepBench {
         for (int i = 0; i < reps; i++) {
             long s = System.nanoTime();
             Nd4j.gemm(a, b, c, false, false, 1.0, 0.0);
+            best = Math.min(best, (System.nanoTime() - s) / 1e9);
+        }
+        return 2.0 * n * n * (double) n / best / 1e9;
+    }
+
+    /** Best GFLOP/s of an n³ bf16 product (FLOAT activation times a BFLOAT16 weight, fp32 accumulation). */
+    static double bf16PeakGflops(int n, int reps) {
+        INDArray a = Nd4j.rand(DataType.FLOAT, n, n), b = io.gptneo.tensor.Bf16.of(Nd4j.rand(DataType.FLOAT, n, n));
+        io.gptneo.tensor.Gemm.mm(a, b, false, true);
+        double best = Double.MAX_VALUE;
+        for (int i = 0; i < reps; i++) {
+            long s = System.nanoTime();
+            io.gptneo.tensor.Gemm.mm(a, b, false, true);
             best = Math.min(best, (System.nanoTime() - s) / 1e9);
         }
         return 2.0 * n * n * (double) n / best / 1e9;
