@@ -9,4 +9,7 @@ import java.util.List;
  */
 public interface Scorer {
     float[] score(List<PromptResponse> batch);
+
+    /** Tokens of this row as {@link #score} would feed it (for length-bucketed batching), or -1 when unknown. */
+    default int tokens(PromptResponse row) { return -1; }
 }

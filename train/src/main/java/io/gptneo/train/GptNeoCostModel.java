@@ -116,6 +116,10 @@ public final class GptNeoCostModel implements TrainableCostModel, Scorer {
         }
     }
 
+    @Override public int tokens(PromptResponse row) {
+        return inputs == null ? -1 : inputs.encode(row.prompt(), row.response()).length;
+    }
+
     /** A new score head for a randomly initialised body: normal(0, 0.02) from {@code seed}. */
     public static ScoreHead newHead(int hidden, long seed, DataType dtype) { return ScoreHead.normal(1, hidden, seed, dtype); }
 }
