@@ -34,16 +34,21 @@ public final class Bf16 {
         if (a.dataType() != DataType.FLOAT) throw new IllegalArgumentException("bf16: needs a FLOAT array, got " + a.dataType() + Arrays.toString(a.shape()));
         INDArray out = Nd4j.createUninitializedDetached(DataType.BFLOAT16, a.shape());
         try (FloatView v = FloatView.read(a)) {
-            ShortPointer dst = new ShortPointer(out.data().addressPointer());
-            int n = v.length();
-            short[] chunk = new short[Math.min(n, 1 << 16)];
-            for (int i0 = 0; i0 < n; i0 += chunk.length) {
-                int len = Math.min(chunk.length, n - i0);
-                for (int i = 0; i < len; i++) chunk[i] = round(v.get(i0 + i));
-                dst.position(i0).put(chunk, 0, len);
-            }
+            roundInto(v, new ShortPointer(out.data().addressPointer()));
         }
         return out;
+    }
+
+    /** Writes {@code v}'s elements rounded to bf16 into {@code dst} (native memory of at least v.length() shorts). */
+    static void roundInto(FloatView v, ShortPointer dst) {
+        int n = v.length();
+        short[] chunk = new short[Math.max(1, Math.min(n, 1 << 16))];
+        for (int i0 = 0; i0 < n; i0 += chunk.length) {
+            int len = Math.min(chunk.length, n - i0);
+            for (int i = 0; i < len; i++) chunk[i] = round(v.get(i0 + i));
+            dst.position(i0).put(chunk, 0, len);
+        }
+        dst.position(0);
     }
 
     /** The FLOAT array whose elements are {@code a}'s rounded to bf16 (what a bf16 product multiplies). */

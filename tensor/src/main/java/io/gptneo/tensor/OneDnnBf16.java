@@ -118,13 +118,7 @@ final class OneDnnBf16 {
         Prim p = PRIMITIVES.computeIfAbsent(new Key(m, k, n, transB), key -> primitive(m, k, n, transB, ENGINE));
         INDArray c = Nd4j.createUninitialized(DataType.FLOAT, new long[] {m, n}, 'c');
         try (ShortPointer a16 = new ShortPointer(m * k); FloatView av = FloatView.read(ac)) {
-            short[] chunk = new short[(int) Math.min(m * k, 1 << 16)];
-            for (int i0 = 0, len = av.length(); i0 < len; i0 += chunk.length) {
-                int l = Math.min(chunk.length, len - i0);
-                for (int i = 0; i < l; i++) chunk[i] = Bf16.round(av.get(i0 + i));
-                a16.position(i0).put(chunk, 0, l);
-            }
-            a16.position(0);
+            Bf16.roundInto(av, a16);
             execute(p, a16, bc.data().addressPointer(), c.data().addressPointer());
         }
         java.lang.ref.Reference.reachabilityFence(bc);
