@@ -80,7 +80,11 @@ public final class BlasCore {
             } catch (RuntimeException e) {
                 v = new Verdict(false, "check crashed: " + e);
             }
-            if (v.ok()) { choice = new Choice(c.core(), c.core() + " passed the self-check: " + v.detail()); break; }
+            if (v.ok()) {
+                String before = failures.isEmpty() ? "" : " (failed before it: " + String.join("; ", failures) + ")";
+                choice = new Choice(c.core(), c.core() + " passed the self-check: " + v.detail() + before);
+                break;
+            }
             failures.add(c.core() + ": " + v.detail());
         }
         if (choice == null) {

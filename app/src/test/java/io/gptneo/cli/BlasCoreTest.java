@@ -72,6 +72,7 @@ class BlasCoreTest {
         Scripted r = new Scripted(Map.of("Cooperlake", false, "SkylakeX", true));
         assertEquals("SkylakeX", choose("auto", AVX512_BF16, r).core());
         assertEquals(List.of("Cooperlake", "SkylakeX"), r.asked);
+        assertTrue(log().contains("Cooperlake: fail sgemm"), "the faster core's failure is named: " + log());
         BlasCore.Choice again = choose("auto", AVX512_BF16, r);
         assertEquals("SkylakeX", again.core());
         assertEquals(2, r.asked.size(), "the cached verdict is used, no second check");
