@@ -1,5 +1,6 @@
 package io.gptneo.tensor;
 
+import java.nio.ByteOrder;
 import java.util.Arrays;
 
 import org.bytedeco.javacpp.ShortPointer;
@@ -39,8 +40,18 @@ public final class Bf16 {
         return out;
     }
 
-    /** Writes {@code v}'s elements rounded to bf16 into {@code dst} (native memory of at least v.length() shorts). */
+    /**
+     * Writes {@code v}'s elements rounded to bf16 into {@code dst} (native memory of at least v.length() shorts):
+     * {@link FastBf16} where the fast kernels run, else {@link #roundIntoReference}.
+     */
     static void roundInto(FloatView v, ShortPointer dst) {
+        if (Kernels.get().fast()) FastBf16.roundInto(v.buf, dst.position(0).capacity(v.length()).asByteBuffer().order(ByteOrder.nativeOrder()), v.length());
+        else roundIntoReference(v, dst);
+        dst.position(0);
+    }
+
+    /** The reference of {@link FastBf16}: a scalar loop through a Java staging array. */
+    static void roundIntoReference(FloatView v, ShortPointer dst) {
         int n = v.length();
         short[] chunk = new short[Math.max(1, Math.min(n, 1 << 16))];
         for (int i0 = 0; i0 < n; i0 += chunk.length) {

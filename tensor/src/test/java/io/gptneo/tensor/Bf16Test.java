@@ -45,6 +45,30 @@ class Bf16Test {
     }
 
     @Test
+    void fastRoundingIsBitExactWithTheReference() {
+        SplittableRandom r = new SplittableRandom(8);
+        for (int n : new int[] {1, 15, 17, 100_003, 200_000}) {             // ragged tails, several parallel blocks
+            float[] x = new float[n];
+            for (int i = 0; i < n; i++) {
+                x[i] = switch (i % 7) {
+                    case 0 -> Float.intBitsToFloat(r.nextInt());                       // anything, NaN and Inf included
+                    case 1 -> Float.intBitsToFloat((r.nextInt(1 << 15) << 16) | 0x8000); // exact ties
+                    default -> (float) r.nextGaussian();
+                };
+            }
+            try (FloatView v = FloatView.read(Nd4j.createFromArray(x)); org.bytedeco.javacpp.ShortPointer fast = new org.bytedeco.javacpp.ShortPointer(n);
+                 org.bytedeco.javacpp.ShortPointer ref = new org.bytedeco.javacpp.ShortPointer(n)) {
+                FastBf16.roundInto(v.buf, fast.capacity(n).asByteBuffer().order(java.nio.ByteOrder.nativeOrder()), n);
+                Bf16.roundIntoReference(v, ref);
+                short[] a = new short[n], b = new short[n];
+                fast.position(0).get(a);
+                ref.position(0).get(b);
+                for (int i = 0; i < n; i++) assertEquals(b[i], a[i], "element " + i + " of " + n + ": " + x[i]);
+            }
+        }
+    }
+
+    @Test
     void bf16ArraysHoldTheRoundedValues() {
         INDArray a = Rand.normal(DataType.FLOAT, 5, 1.0, 37, 29);
         INDArray h = Bf16.of(a);
