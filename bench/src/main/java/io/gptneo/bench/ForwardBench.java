@@ -105,6 +105,7 @@ public final class ForwardBench {
             if (t == null) { System.out.println("  torch: failed (see stderr)"); continue; }
             double tt = t.get("tokens_per_s").asDouble();
             row.put("torch_version", t.get("torch_version").asText());
+            row.put("torch_blas_core", t.path("blas_core").asText("?") + " (OPENBLAS_CORETYPE " + t.path("openblas_coretype").asText("?") + ")");
             row.put("torch_median_s", t.get("median_s").asDouble());
             row.put("torch_tokens_per_s", tt);
             row.put("torch_peak_rss_mb", t.get("peak_rss_mb").asDouble());
