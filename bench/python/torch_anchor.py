@@ -186,6 +186,12 @@ def run_mode(args):
             return float(hidden[0, 0, 0])
 
     fn = {"train": train_step, "forward": forward, "lm": lm_forward}[args.mode]
+    if args.precision == "bf16":        # the products in bf16 with fp32 accumulation, as torch's CPU autocast does
+        inner = fn
+
+        def fn():
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                return inner()
     for _ in range(args.warmup):
         fn()
     times = []
@@ -197,7 +203,7 @@ def run_mode(args):
     med = statistics.median(times)
     return {
         "impl": "torch", "torch_version": torch.__version__, "threads": torch.get_num_threads(),
-        "blas": blas_name(torch), "mode": args.mode, "batch": args.batch, "seq": args.seq,
+        "blas": blas_name(torch), **blas_core(torch), "precision": args.precision, "mode": args.mode, "batch": args.batch, "seq": args.seq,
         "warmup": args.warmup, "reps": args.reps, "step_s": times, "median_s": med, "best_s": min(times),
         "tokens_per_s": tokens / med, "tokens_per_s_best": tokens / min(times),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
@@ -219,6 +225,25 @@ def blas_name(torch):
         return "unknown"
 
 
+def blas_core(torch):
+    """OpenBLAS's kernel set in this process (openblas_get_corename of the mapped library), and the requested one."""
+    blas_name(torch)
+    core = "no OpenBLAS mapped"
+    try:
+        import ctypes
+        with open("/proc/self/maps") as f:
+            paths = sorted({l.split()[-1] for l in f if "openblas" in l.lower() and ".so" in l})
+        for path in paths:
+            lib = ctypes.CDLL(path)
+            if hasattr(lib, "openblas_get_corename"):
+                lib.openblas_get_corename.restype = ctypes.c_char_p
+                core = lib.openblas_get_corename().decode()
+                break
+    except OSError:
+        pass
+    return {"blas_core": core, "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", "(unset)")}
+
+
 def sgemm_peak(threads, n=2048, reps=10):
     import torch
     torch.set_num_threads(threads)
@@ -226,7 +251,7 @@ def sgemm_peak(threads, n=2048, reps=10):
     b = torch.randn(n, n)
     torch.mm(a, b)
     best = min(_timed(lambda: torch.mm(a, b)) for _ in range(reps))
-    return {"n": n, "best_s": best, "gflops": 2.0 * n ** 3 / best / 1e9}
+    return {"n": n, "best_s": best, "gflops": 2.0 * n ** 3 / best / 1e9, **blas_core(torch)}
 
 
 def _timed(f):
@@ -244,6 +269,8 @@ def main():
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                    help="bf16: run the step under torch.autocast('cpu', dtype=torch.bfloat16)")
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--lora-r", type=int, default=8)
     ap.add_argument("--lora-alpha", type=float, default=16.0)

@@ -150,6 +150,9 @@ public final class SafetyModel implements Scorer, AutoCloseable {
         return NonFiniteCostException.check(c);
     }
 
+    /** Tokens of this pair as {@link #score(List)} feeds it (for length-bucketed batching). */
+    @Override public int tokens(PromptResponse row) { return inputs.encode(row.prompt(), row.response()).length; }
+
     /** Whether each pair is longer than {@link #maxLength()}, so that its prompt is cut (see {@link #withTruncation}). */
     @Override public boolean[] truncated(List<PromptResponse> batch) {
         boolean[] t = new boolean[batch.size()];

@@ -23,4 +23,7 @@ public interface Scorer {
      * response (see {@code CostInputs}). Default: none is.
      */
     default boolean[] truncated(List<PromptResponse> batch) { return new boolean[batch.size()]; }
+
+    /** Tokens of this row as {@link #score} would feed it (for length-bucketed batching), or -1 when unknown. */
+    default int tokens(PromptResponse row) { return -1; }
 }

@@ -18,6 +18,8 @@ import io.gptneo.NonFiniteCostException;
 import io.gptneo.PromptResponse;
 import io.gptneo.SafetyModel;
 import io.gptneo.Scorer;
+import io.gptneo.train.eval.Evaluation;
+import io.gptneo.train.eval.LengthBuckets;
 
 import io.gptneo.train.data.DataException;
 import picocli.CommandLine.ArgGroup;
@@ -86,28 +88,42 @@ public final class ClassifyCommand implements Callable<Integer> {
             }
         }
         int unsafe = 0, failed = 0;
-        try (BufferedWriter out = Files.newBufferedWriter(mode.file.output, StandardCharsets.UTF_8);
-             Progress p = Progress.start("classify", rows.size(), "responses", !noProgress, System.err)) {
-            for (int s = 0; s < rows.size(); s += model.batchSize) {
-                List<ObjectNode> b = rows.subList(s, Math.min(rows.size(), s + model.batchSize));
-                float[] c = costsOrNaN(m, b.stream().map(o -> new PromptResponse(o.get("prompt").textValue(), o.get("response").textValue())).toList());
-                for (int i = 0; i < c.length; i++) {
-                    ObjectNode o = b.get(i);
-                    if (!Float.isFinite(c[i])) {
-                        o.put("error", NON_FINITE);  // fail closed: no cost, no label
-                        failed++;
-                    } else {
-                        o.put("cost", c[i]);
-                        o.put("label", c[i] > 0 ? "UNSAFE" : "SAFE");
-                        if (c[i] > 0) unsafe++;
-                    }
-                    out.write(JSON.writeValueAsString(o));
-                    out.newLine();
-                    p.step(0, Double.NaN);
+        // scored in length buckets (each batch padded to its own longest row), written in file order; a batch with a
+        // non-finite cost is rescored row by row so only the rows without a verdict get an error (fail closed)
+        List<PromptResponse> items = rows.stream().map(o -> new PromptResponse(o.get("prompt").textValue(), o.get("response").textValue())).toList();
+        Scorer failClosed = new Scorer() {
+            @Override public float[] score(List<PromptResponse> batch) { return costsOrNaN(m, batch); }
+
+            @Override public int tokens(PromptResponse row) { return m.tokens(row); }
+        };
+        Evaluation.Scored scored;
+        long t0 = System.nanoTime();
+        try (Progress p = Progress.start("classify", rows.size(), "responses", !noProgress, System.err)) {
+            scored = Evaluation.scoreBucketed(items, failClosed, model.batchSize, n -> { for (int i = 0; i < n; i++) p.step(0, Double.NaN); });
+        }
+        double secs = (System.nanoTime() - t0) / 1e9;
+        try (BufferedWriter out = Files.newBufferedWriter(mode.file.output, StandardCharsets.UTF_8)) {
+            for (int i = 0; i < rows.size(); i++) {
+                double c = scored.costs()[i];
+                ObjectNode o = rows.get(i);
+                if (!Double.isFinite(c)) {
+                    o.put("error", NON_FINITE);  // fail closed: no cost, no label
+                    failed++;
+                } else {
+                    o.put("cost", (float) c);
+                    o.put("label", c > 0 ? "UNSAFE" : "SAFE");
+                    if (c > 0) unsafe++;
                 }
+                out.write(JSON.writeValueAsString(o));
+                out.newLine();
             }
         }
         System.out.printf("%d responses scored, %d UNSAFE, %d SAFE -> %s%n", rows.size() - failed, unsafe, rows.size() - failed - unsafe, mode.file.output);
+        LengthBuckets b = scored.buckets();
+        if (b != null) {
+            System.out.printf("padding %.1f%% of tokens (%.1f%% in file order), %.0f useful tokens/s%n", 100 * b.paddingFraction(),
+                    100 * b.paddingFractionUnbucketed(), secs > 0 ? b.usefulTokens() / secs : 0);
+        }
         if (failed > 0) {
             System.err.printf("gptneo classify: error: %d of %d responses got no verdict (%s); their lines in %s have an \"error\" field%n",
                     failed, rows.size(), NON_FINITE, mode.file.output);

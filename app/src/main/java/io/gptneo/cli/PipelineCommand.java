@@ -115,8 +115,9 @@ public final class PipelineCommand implements Callable<Integer> {
         double trainSecs = (System.nanoTime() - t0) / 1e9;
 
         // Evaluate the trained model (still in memory) on the held-out test sides, exactly the rows training never saw.
-        SafetyModel scorer = c.trainBase ? SafetyModel.of(GptNeoCostModel.forInference(base, null), TrainSetup.tokenizer(tokDir), c.maxLength)
-                : SafetyModel.load(tokDir.toString(), out.resolve("adapter")).withMaxLength(c.maxLength);
+        SafetyModel scorer = SafetyModel.of(c.trainBase ? GptNeoCostModel.forInference(base, null)
+                        : GptNeoCostModel.forInference(TrainSetup.withPrecision(TrainSetup.loadBase(tokDir), c.precision), out.resolve("adapter")),
+                TrainSetup.tokenizer(tokDir), c.maxLength).withTruncation(CostInputs.Truncation.parse(c.truncation));
         List<QaExample> btRows = DatasetReader.read(bt, c.skipInvalid).qa();
         Splits.Split<QaExample> bs = Splits.byPrompt(btRows, QaExample::prompt, c.validationFraction, c.testFraction, c.seed);
         Evaluation.Result btEval;

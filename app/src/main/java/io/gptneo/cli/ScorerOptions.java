@@ -3,7 +3,10 @@ package io.gptneo.cli;
 import java.nio.file.Path;
 
 import io.gptneo.SafetyModel;
+import io.gptneo.model.CostModel;
 import io.gptneo.train.CostInputs;
+import io.gptneo.train.GptNeoCostModel;
+import io.gptneo.train.TrainSetup;
 import picocli.CommandLine.Option;
 
 /** Model flags shared by eval and classify: a base model plus a PEFT adapter, or a fully trained model folder. */
@@ -20,8 +23,13 @@ public final class ScorerOptions {
     String truncation;
     @Option(names = "--batch-size", paramLabel = "N", defaultValue = "8", description = "Pairs per forward pass (default ${DEFAULT-VALUE}).")
     int batchSize;
+    @Option(names = "--precision", paramLabel = "fp32|bf16", defaultValue = "fp32", description = "Base products: fp32 (default) or bf16 (block weights held in bf16, fp32 accumulation).")
+    String precision;
 
     SafetyModel load() throws Exception {
-        return SafetyModel.load(model, adapter).withMaxLength(maxLength).withTruncation(CostInputs.Truncation.parse(truncation));
+        Path dir = TrainSetup.resolveModel(model);
+        CostModel cm = TrainSetup.withPrecision(TrainSetup.loadBase(dir), precision);
+        return SafetyModel.of(GptNeoCostModel.forInference(cm, adapter), TrainSetup.tokenizer(dir), maxLength)
+                .withTruncation(CostInputs.Truncation.parse(truncation));
     }
 }

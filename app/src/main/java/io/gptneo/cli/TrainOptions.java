@@ -31,6 +31,8 @@ public final class TrainOptions {
     List<String> targets;
     @Option(names = "--train-base", description = "Train every base weight and the score head (no LoRA).")
     Boolean trainBase;
+    @Option(names = "--precision", paramLabel = "fp32|bf16", description = "Base products: fp32 (default) or bf16 (frozen block weights held in bf16, fp32 accumulation; LoRA, head, norms, loss and optimizer fp32).")
+    String precision;
     @Option(names = "--dropout", paramLabel = "P", description = "Base-model embedding and residual dropout while training, seeded (default 0, as GPT-Neo's configs).")
     Double dropout;
     @Option(names = "--optimizer", paramLabel = "adamw|adamw_hf", description = "torch AdamW or the older HF AdamW (default adamw).")

@@ -39,6 +39,7 @@ public final class ForwardBench {
         int warmup = 2, reps = 5;
         Path config = null;
         boolean memory = true, torch = true;
+        String precision = "fp32";
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--warmup" -> warmup = Integer.parseInt(args[++i]);
@@ -46,9 +47,11 @@ public final class ForwardBench {
                 case "--config" -> config = Path.of(args[++i]);
                 case "--no-memory" -> memory = false;
                 case "--no-torch" -> torch = false;
-                case "--memory-probe" -> { memoryProbe(Path.of(args[++i])); return; }
+                case "--precision" -> precision = args[++i];
+                case "--memory-probe" -> { memoryProbe(Path.of(args[++i]), i + 1 < args.length ? args[++i] : "fp32"); return; }
                 case "--help" -> {
-                    System.out.println("usage: ./gptneo bench forward [--warmup N (2)] [--reps N (5)] [--config config.json] [--no-memory] [--no-torch]");
+                    System.out.println("usage: ./gptneo bench forward [--warmup N (2)] [--reps N (5)] [--config config.json] [--no-memory] [--no-torch] [--precision fp32|bf16]");
+                    System.out.println("  --precision bf16  block weights held in bf16 (oneDNN bf16 matmul); PyTorch under CPU bf16 autocast");
                     System.out.println("  --no-torch  skip the PyTorch side-by-side run (bench/python/torch_anchor.py --mode lm on /usr/bin/python3)");
                     return;
                 }
@@ -60,6 +63,8 @@ public final class ForwardBench {
         GptNeoConfig cfg = GptNeoConfig.load(config);
         long t0 = System.nanoTime();
         GptNeoModel model = GptNeoModel.random(cfg, 0, DataType.FLOAT);
+        if (!precision.equals("fp32") && !precision.equals("bf16")) throw new IllegalArgumentException("--precision must be fp32 or bf16, got " + precision);
+        if (precision.equals("bf16")) model.holdBaseInBf16();
         System.out.printf("model: %s, %,d parameters (%.0f MB fp32), random init in %.1f s; %d cores, %d warmup + %d timed reps%n",
                 model, model.parameterCount(), model.parameterCount() * 4 / 1e6, (System.nanoTime() - t0) / 1e9,
                 Runtime.getRuntime().availableProcessors(), warmup, reps);
@@ -76,6 +81,8 @@ public final class ForwardBench {
         root.put("warmup", warmup);
         root.put("reps", reps);
         root.put("attention_kernel", model.attentionKernel().name());
+        root.put("precision", precision);
+        if (precision.equals("bf16")) root.put("bf16_products", io.gptneo.tensor.Kernels.get().bf16Products());
         root.set("env", TrainStepBench.envJson());
         root.put("issue_anchor_b2_t256_tokens_per_s", PYTORCH_B2_T256);
         var rows = root.putArray("results");
@@ -93,11 +100,12 @@ public final class ForwardBench {
             row.put("load_avg", TrainStepBench.loadAvg());
             if (torchWhy != null) continue;
             // PyTorch right after, same shapes, hidden + logits at every position: the ratio pairs runs seconds apart.
-            var t = TrainStepBench.runTorch(script, List.of("--mode", "lm", "--batch", "" + bt[0], "--seq", "" + bt[1],
+            var t = TrainStepBench.runTorch(script, List.of("--mode", "lm", "--precision", precision, "--batch", "" + bt[0], "--seq", "" + bt[1],
                     "--warmup", "" + warmup, "--reps", "" + reps, "--config", config.toString()));
             if (t == null) { System.out.println("  torch: failed (see stderr)"); continue; }
             double tt = t.get("tokens_per_s").asDouble();
             row.put("torch_version", t.get("torch_version").asText());
+            row.put("torch_blas_core", t.path("blas_core").asText("?") + " (OPENBLAS_CORETYPE " + t.path("openblas_coretype").asText("?") + ")");
             row.put("torch_median_s", t.get("median_s").asDouble());
             row.put("torch_tokens_per_s", tt);
             row.put("torch_peak_rss_mb", t.get("peak_rss_mb").asDouble());
@@ -115,7 +123,7 @@ public final class ForwardBench {
             try {
                 saveCheckpoint(model, cfg, dir);
                 model = null;
-                root.put("memory_probe", runProbe(dir));
+                root.put("memory_probe", runProbe(dir, precision));
             } finally {
                 try (var files = Files.list(dir)) {
                     for (Path p : files.toList()) Files.deleteIfExists(p);
@@ -154,7 +162,7 @@ public final class ForwardBench {
     }
 
     /** Starts a fresh JVM (same flags and classpath) running {@link #memoryProbe} and relays its report. */
-    static String runProbe(Path dir) throws IOException, InterruptedException {
+    static String runProbe(Path dir, String precision) throws IOException, InterruptedException {
         List<String> cmd = new ArrayList<>();
         cmd.add(ProcessHandle.current().info().command().orElse("java"));
         cmd.addAll(ManagementFactory.getRuntimeMXBean().getInputArguments());
@@ -163,6 +171,7 @@ public final class ForwardBench {
         cmd.add(ForwardBench.class.getName());
         cmd.add("--memory-probe");
         cmd.add(dir.toString());
+        cmd.add(precision);
         Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
         String report = null;
         try (BufferedReader in = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
@@ -175,12 +184,13 @@ public final class ForwardBench {
     }
 
     /** In a fresh JVM: VmHWM after JVM + ND4J start, after loading, after one T=1024 forward (hidden + logits). */
-    static void memoryProbe(Path dir) throws IOException {
+    static void memoryProbe(Path dir, String precision) throws IOException {
         try (var off = GradMode.off()) {
             Tensor warm = Tensor.constant(org.nd4j.linalg.factory.Nd4j.ones(DataType.FLOAT, 2, 2));   // load native libraries
             long base = vmHwmKb();
             long t0 = System.nanoTime();
             GptNeoModel m = GptNeoModel.load(dir, DataType.FLOAT);
+            if (precision.equals("bf16")) m.holdBaseInBf16();
             double loadS = (System.nanoTime() - t0) / 1e9;
             long loaded = vmHwmKb(), fileBacked = statusKb("RssFile:");
             int t = 1024;
@@ -189,7 +199,7 @@ public final class ForwardBench {
             for (int i = 0; i < t; i++) ids[0][i] = r.nextInt(m.config().vocabSize());
             Tensor logits = m.logits(m.forward(ids, null, null));
             long peak = vmHwmKb();
-            System.out.printf("memory (fresh JVM, %s): VmHWM %.0f MB after JVM/ND4J start, %.0f MB after loading (%.1f s; %.0f MB of it file-backed mmap pages), "
+            System.out.printf("memory (fresh JVM, " + precision + ", %s): VmHWM %.0f MB after JVM/ND4J start, %.0f MB after loading (%.1f s; %.0f MB of it file-backed mmap pages), "
                             + "%.0f MB after one B=1,T=1024 forward with logits %s (goal < 1500 MB)%n",
                     ManagementFactory.getRuntimeMXBean().getInputArguments().stream().filter(a -> a.startsWith("-Xmx")).findFirst().orElse("default heap"),
                     base / 1024.0, loaded / 1024.0, loadS, fileBacked / 1024.0, peak / 1024.0, Arrays.toString(logits.shape()));

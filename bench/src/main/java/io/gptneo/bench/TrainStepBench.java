@@ -69,28 +69,32 @@ public final class TrainStepBench {
      * One measured case. {@code workspace}: the training step runs in the step workspace as {@code Trainer} does
      * (suffix {@code -nows} leaves its temporaries to the garbage collector instead, for the side-by-side ratio).
      */
-    record Case(String mode, int batch, int seq, boolean checkpointing, boolean workspace) {
-        Case(String mode, int batch, int seq, boolean checkpointing) { this(mode, batch, seq, checkpointing, true); }
+    record Case(String mode, int batch, int seq, boolean checkpointing, boolean workspace, boolean fullLastBlock) {
+        Case(String mode, int batch, int seq, boolean checkpointing) { this(mode, batch, seq, checkpointing, true, false); }
+        Case(String mode, int batch, int seq, boolean checkpointing, boolean workspace) { this(mode, batch, seq, checkpointing, workspace, false); }
         String key() { return mode + "-b" + batch + "-t" + seq; }
         String id() {
-            if (!mode.equals("train")) return key();
-            return key() + (checkpointing ? "-ckpt" : "") + (workspace ? "" : "-nows");
+            String full = fullLastBlock ? "-full" : "";
+            if (!mode.equals("train")) return key() + full;
+            return key() + (checkpointing ? "-ckpt" : "") + (workspace ? "" : "-nows") + full;
         }
         static Case parse(String s) {
-            // forward-b2-t256 | train-b2-t256 | train-b1-t1024-ckpt | train-b2-t256-nows | train-b1-t1024-ckpt-nows
+            // forward-b2-t256 | train-b2-t256 | train-b1-t1024-ckpt | train-b2-t256-nows | train-b1-t1024-ckpt-nows;
+            // -full: the cost head's last block over every position (CostModel.costsFull), to measure what forwardLast saves
             String[] p = s.split("-");
             if (p.length < 3 || !(p[0].equals("forward") || p[0].equals("train")) || !p[1].startsWith("b") || !p[2].startsWith("t")) {
-                throw new IllegalArgumentException("bad case '" + s + "' (e.g. forward-b2-t256, train-b1-t1024-ckpt, train-b2-t256-nows)");
+                throw new IllegalArgumentException("bad case '" + s + "' (e.g. forward-b2-t256, train-b1-t1024-ckpt, train-b2-t256-nows, forward-b2-t256-full)");
             }
-            boolean ckpt = false, ws = true;
+            boolean ckpt = false, ws = true, full = false;
             for (int i = 3; i < p.length; i++) {
                 switch (p[i]) {
                     case "ckpt" -> ckpt = true;
                     case "nows" -> ws = false;
-                    default -> throw new IllegalArgumentException("bad case '" + s + "': unknown flag '" + p[i] + "' (ckpt, nows)");
+                    case "full" -> full = true;
+                    default -> throw new IllegalArgumentException("bad case '" + s + "': unknown flag '" + p[i] + "' (ckpt, nows, full)");
                 }
             }
-            return new Case(p[0], Integer.parseInt(p[1].substring(1)), Integer.parseInt(p[2].substring(1)), ckpt, ws);
+            return new Case(p[0], Integer.parseInt(p[1].substring(1)), Integer.parseInt(p[2].substring(1)), ckpt, ws, full);
         }
     }
 
@@ -99,6 +103,9 @@ public final class TrainStepBench {
             new Case("train", 2, 256, false), new Case("train", 2, 256, true), new Case("train", 2, 256, false, false),
             new Case("train", 1, 1024, false), new Case("train", 1, 1024, true), new Case("train", 1, 1024, true, false));
     static final List<Case> QUICK = List.of(new Case("forward", 2, 256, false), new Case("train", 2, 256, false));
+
+    /** --precision: fp32, or bf16 (our block weights held in bf16; PyTorch under CPU bf16 autocast). */
+    static String PRECISION = "fp32";
 
     /** OMP_WAIT_POLICY given to every forked child (ND4J's libnd4j and torch both use libgomp). */
     static String OMP_WAIT = "passive";
@@ -127,15 +134,22 @@ public final class TrainStepBench {
                 }
                 case "--child" -> child = args[++i];
                 case "--omp-wait" -> ompWait = args[++i];
+                case "--precision" -> {
+                    PRECISION = args[++i];
+                    if (!PRECISION.equals("fp32") && !PRECISION.equals("bf16")) throw new IllegalArgumentException("--precision must be fp32 or bf16, got " + PRECISION);
+                }
                 case "--help" -> {
                     System.out.println("""
                             usage: ./gptneo bench train-step [--quick] [--no-torch] [--warmup N] [--reps N] [--cases LIST] [--out FILE]
                               125M config, random FLOAT weights, LoRA r8 q,v + score head, AdamW; tokens/s, peak RSS, MFU
                               --quick      smoke run: forward-b2-t256 and train-b2-t256, 1 warmup + 2 timed steps
                               --no-torch   skip the PyTorch anchor (/usr/bin/python3 + torch)
-                              --cases      comma list of forward-bB-tT | train-bB-tT[-ckpt] (default: all five issue cases)
+                              --cases      comma list of forward-bB-tT | train-bB-tT[-ckpt] (default: all five issue cases);
+                                           suffix -full runs the cost head's last block over every position (before forwardLast)
                               --pairs N    run each case and its PyTorch anchor N times, alternating, and report medians and the
                                            median of the N paired ratios (default 1: PyTorch once per shape)
+                              --precision P fp32 (default) or bf16: our block weights in bf16 (oneDNN bf16 matmul), PyTorch
+                                           under torch.autocast("cpu", dtype=torch.bfloat16); adds a bf16 2048^3 product peak
                               --omp-wait P OMP_WAIT_POLICY for both Java and torch children: passive (default unless set in the
                                            environment) or active (libgomp's spin-wait default; collapses on an oversubscribed CPU)
                               --child CASE run one case in this JVM and print its JSON (what the parent forks)""");
@@ -197,6 +211,12 @@ public final class TrainStepBench {
         }
         peaks.put("used_for_mfu", peak);
         peaks.put("load_avg", loadAvg());
+        root.put("precision", PRECISION);
+        if (PRECISION.equals("bf16")) {          // the bf16 product peak (our bf16 kernel), for the bf16 MFU
+            peaks.put("bf16_products", io.gptneo.tensor.Kernels.get().bf16Products());
+            peaks.put("bf16_2048", bf16PeakGflops(2048, 10));
+            System.out.printf("bf16 2048^3 product peak: %.1f GFLOP/s (%s)%n", peaks.get("bf16_2048").asDouble(), peaks.get("bf16_products").asText());
+        }
         System.out.printf("sgemm 2048^3 peak: nd4j %.1f GFLOP/s%s -> MFU denominator %.1f GFLOP/s%n", nd4jPeak,
                 peaks.has("torch_2048") ? String.format(Locale.ROOT, ", torch %.1f GFLOP/s", peaks.get("torch_2048").asDouble()) : "", peak);
 
@@ -216,7 +236,7 @@ public final class TrainStepBench {
                     torchDone.add(c.key());
                     System.out.printf("  torch %-22s ... ", c.key() + (pairs > 1 ? " #" + (p + 1) : ""));
                     System.out.flush();
-                    ObjectNode t = (ObjectNode) runTorch(script, List.of("--mode", c.mode(), "--batch", "" + c.batch(), "--seq", "" + c.seq(),
+                    ObjectNode t = (ObjectNode) runTorch(script, List.of("--mode", c.mode(), "--precision", PRECISION, "--batch", "" + c.batch(), "--seq", "" + c.seq(),
                             "--warmup", "" + warmup, "--reps", "" + reps, "--config", SharedData.resolve("models/gpt-neo-125M/config.json").toString()));
                     if (t != null) {
                         t.put("case", c.key());
@@ -365,7 +385,7 @@ public final class TrainStepBench {
         cmd.add("-cp");
         cmd.add(System.getProperty("java.class.path"));
         cmd.add(TrainStepBench.class.getName());
-        cmd.addAll(List.of("--child", c.id(), "--warmup", "" + warmup, "--reps", "" + reps));
+        cmd.addAll(List.of("--child", c.id(), "--warmup", "" + warmup, "--reps", "" + reps, "--precision", PRECISION));
         ProcessBuilder pb = new ProcessBuilder(cmd);
         pb.environment().put("OMP_WAIT_POLICY", OMP_WAIT);
         String line = runForResult(pb, RESULT_TAG);
@@ -429,11 +449,15 @@ public final class TrainStepBench {
         r.put("seq", c.seq());
         r.put("gradient_checkpointing", c.checkpointing());
         r.put("step_workspace", c.mode().equals("train") && c.workspace());
+        r.put("cost_head_last_block", c.fullLastBlock() ? "every position (costsFull)" : "last real token only (forwardLast)");
         r.put("warmup", warmup);
         r.put("reps", reps);
         r.put("omp_wait_policy", String.valueOf(System.getenv("OMP_WAIT_POLICY")));
         long t0 = System.nanoTime();
         GptNeoModel base = GptNeoModel.random(cfg, 1234, DataType.FLOAT);
+        if (PRECISION.equals("bf16")) base.holdBaseInBf16();
+        r.put("precision", PRECISION);
+        r.put("bf16_products", PRECISION.equals("bf16") ? io.gptneo.tensor.Kernels.get().bf16Products() : "-");
         LoraConfig lc = LoraConfig.of(LORA_R, LORA_ALPHA, LORA_DROPOUT, List.of("q_proj", "v_proj"));
         GptNeoCostModel model = GptNeoCostModel.withLora(new CostModel(base, ScoreHead.normal(1, cfg.hiddenSize(), 1234, DataType.FLOAT)),
                 lc, null, 1234, "random-125M");
@@ -460,7 +484,7 @@ public final class TrainStepBench {
             for (int i = 0; i < warmup + reps; i++) {
                 long s = System.nanoTime();
                 try (var off = GradMode.off()) {
-                    model.costs(ids, mask).data().sumNumber();
+                    costs(model, c, ids, mask).data().sumNumber();
                 }
                 if (i >= warmup) times[i - warmup] = (System.nanoTime() - s) / 1e9;
             }
@@ -474,7 +498,7 @@ public final class TrainStepBench {
                 double lv;
                 try (var ws = c.workspace() ? Workspaces.open(Workspaces.STEP) : Workspaces.outside()) {
                     s = System.nanoTime();
-                    Tensor costs = model.costs(ids, mask);
+                    Tensor costs = costs(model, c, ids, mask);
                     f = System.nanoTime();
                     Tensor loss = CostLoss.signLoss(costs, safe);
                     lv = loss.item();
@@ -522,6 +546,11 @@ public final class TrainStepBench {
 
     // ---- helpers -----------------------------------------------------------------------------------------------
 
+    /** The cost model's forward: last block at the last token only (the library's path), or over every position (-full). */
+    static Tensor costs(GptNeoCostModel model, Case c, int[][] ids, int[][] mask) {
+        return c.fullLastBlock() ? model.costModel().costsFull(ids, mask) : model.costs(ids, mask);
+    }
+
     static GptNeoConfig config125m() throws IOException {
         return GptNeoConfig.load(SharedData.resolve("models/gpt-neo-125M/config.json"));
     }
@@ -535,6 +564,19 @@ public final class TrainStepBench {
         for (int i = 0; i < reps; i++) {
             long s = System.nanoTime();
             Nd4j.gemm(a, b, c, false, false, 1.0, 0.0);
+            best = Math.min(best, (System.nanoTime() - s) / 1e9);
+        }
+        return 2.0 * n * n * (double) n / best / 1e9;
+    }
+
+    /** Best GFLOP/s of an n³ bf16 product (FLOAT activation times a BFLOAT16 weight, fp32 accumulation). */
+    static double bf16PeakGflops(int n, int reps) {
+        INDArray a = Nd4j.rand(DataType.FLOAT, n, n), b = io.gptneo.tensor.Bf16.of(Nd4j.rand(DataType.FLOAT, n, n));
+        io.gptneo.tensor.Gemm.mm(a, b, false, true);
+        double best = Double.MAX_VALUE;
+        for (int i = 0; i < reps; i++) {
+            long s = System.nanoTime();
+            io.gptneo.tensor.Gemm.mm(a, b, false, true);
             best = Math.min(best, (System.nanoTime() - s) / 1e9);
         }
         return 2.0 * n * n * (double) n / best / 1e9;
@@ -562,7 +604,7 @@ public final class TrainStepBench {
     /** The environment settings that move these numbers (set by the launcher unless given), for the result files. */
     static ObjectNode envJson() {
         ObjectNode e = JSON.createObjectNode();
-        for (String k : List.of("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_THREAD_TIMEOUT", "GLIBC_TUNABLES", "OMP_WAIT_POLICY")) {
+        for (String k : List.of("OPENBLAS_CORETYPE", "GPTNEO_BLAS_CORE", "OPENBLAS_L2_SIZE", "OPENBLAS_THREAD_TIMEOUT", "GLIBC_TUNABLES", "OMP_WAIT_POLICY")) {
             e.put(k, System.getenv().getOrDefault(k, "(unset)"));
         }
         e.put("java", System.getProperty("java.vm.version"));

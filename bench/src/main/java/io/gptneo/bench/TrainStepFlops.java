@@ -13,7 +13,9 @@ final class TrainStepFlops {
             + "T_eff = mean keys a query may attend causally (global: (T+1)/2; local: mean of min(i+1, window)), plus the score head "
             + "at the last token; no LM head (cost model). Train step = forward + backward with backward = 1x forward base matmuls "
             + "(dX only: base frozen, no dW) + 2x attention (dQ,dK from dS; dP,dV) + 2x LoRA (dX and dA/dB). Gradient-checkpoint "
-            + "recompute is not counted (MFU, not HFU). mfu_3x_forward_convention uses 3x forward instead.";
+            + "recompute is not counted (MFU, not HFU). mfu_3x_forward_convention uses 3x forward instead. The last block is counted "
+            + "at every position for both sides, although ours computes its query, attention output and MLP at the last token only "
+            + "(GptNeoModel.forwardLast; cases with -full run it everywhere).";
 
     private TrainStepFlops() {}
 

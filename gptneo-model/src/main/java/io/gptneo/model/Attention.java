@@ -5,6 +5,7 @@ import io.gptneo.tensor.Ops;
 import io.gptneo.tensor.Tensor;
 import io.gptneo.tensor.attention.AttentionKernel;
 import io.gptneo.tensor.attention.AttentionMasks;
+import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.api.ops.impl.transforms.custom.SoftMax;
 import org.nd4j.linalg.factory.Nd4j;
@@ -57,6 +58,39 @@ final class Attention {
             y = Tensor.constant(o.permute(0, 2, 1, 3).dup('c').reshape('c', b, t, c));
         }
         return outProj.forward(y);
+    }
+
+    /**
+     * Attention output at one query per row ({@link Block#forwardLast}): {@code x [B, T, H]} (the block's normed
+     * input) gives keys and values at every position; the query of row i is at {@code rows[i] = i·T + last[i]}.
+     * Returns {@code [B, H]}, equal (to float32 rounding) to row {@code last[i]} of {@link #forward}: same mask rule
+     * ({@link AttentionMasks#firstKey}, padding keys), same unscaled scores. The query is projected only at those
+     * rows unless q's adapter is stochastic (LoRA dropout in training), whose mask is drawn over the whole input.
+     */
+    Tensor forwardLast(Tensor x, INDArray keyMask, int[] rows, int[] last) {
+        int b = (int) x.size(0), t = (int) x.size(1), c = (int) x.size(2);
+        Tensor q = qProj.adapter() != null && qProj.adapter().stochastic()
+                ? Ops.gatherRows(Ops.reshape(qProj.forward(x), (long) b * t, c), rows)
+                : qProj.forward(Ops.gatherRows(Ops.reshape(x, (long) b * t, c), rows));            // [B, H]
+        Tensor k = Ops.permute(Ops.reshape(kProj.forward(x), b, t, heads, headDim), 0, 2, 3, 1); // [B, nh, D, T]
+        Tensor v = Ops.permute(Ops.reshape(vProj.forward(x), b, t, heads, headDim), 0, 2, 1, 3); // [B, nh, T, D]
+        Tensor q4 = Ops.reshape(q, b, heads, 1, headDim);                                        // [B, nh, 1, D]
+        Tensor scores = Ops.add(Ops.matmul(q4, k), Tensor.constant(lastQueryBias(keyMask, last, b, t, x.dtype()))); // [B, nh, 1, T]
+        Tensor y = Ops.matmul(Ops.softmax(scores), v);                                           // [B, nh, 1, D]
+        return outProj.forward(Ops.reshape(y, b, c));
+    }
+
+    /** Score bias {@code [B, 1, 1, T]}: 0 where row i's query at {@code last[i]} may see key j, the mask value elsewhere. */
+    private INDArray lastQueryBias(INDArray keyMask, int[] last, int b, int t, DataType dt) {
+        boolean[][] keyOk = AttentionMasks.keyAllowed(keyMask, b, t);
+        float[] bias = new float[b * t];
+        for (int i = 0; i < b; i++) {
+            for (int j = 0; j < t; j++) {
+                boolean ok = j >= AttentionMasks.firstKey(last[i], window) && j <= last[i] && (keyOk == null || keyOk[i][j]);
+                bias[i * t + j] = ok ? 0f : AttentionMasks.MASK_VALUE;
+            }
+        }
+        return Nd4j.create(bias, new long[] {b, 1, 1, t}, 'c').castTo(dt);
     }
 
     /** [B, T, nh*D] -> a [B, nh, T, D] view. */

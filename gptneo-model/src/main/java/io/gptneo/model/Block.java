@@ -28,6 +28,29 @@ final class Block {
         return Ops.add(h, drop.apply(mlp.forward(ln2.forward(h)), index, 1));                             // MLP dropout
     }
 
+    /**
+     * This block's output at one position per row, {@code [B, H]}: row i of the result is row {@code rows[i]} of
+     * {@link #forward}'s flattened {@code [B·T, H]} (query at sequence index {@code last[i]}). Keys and values are
+     * still computed at every position; the query, attention output, residual and MLP only at those rows. Only where
+     * {@link #rowwiseAfterAttention} holds; elsewhere the caller runs the full block.
+     */
+    Tensor forwardLast(Tensor x, INDArray keyMask, int[] rows, int[] last) {
+        long c = x.size(2);
+        Tensor xLast = Ops.gatherRows(Ops.reshape(x, x.size(0) * x.size(1), c), rows);          // [B, H]
+        Tensor h = Ops.add(xLast, attn.forwardLast(ln1.forward(x), keyMask, rows, last));
+        return Ops.add(h, mlp.forward(ln2.forward(h)));
+    }
+
+    /**
+     * Whether {@link #forwardLast} gives exactly the rows of {@link #forward}: no residual dropout and no stochastic
+     * adapter after attention (their masks are drawn over every position; q's is handled in {@link Attention}).
+     */
+    boolean rowwiseAfterAttention(Dropout drop) {
+        if (drop.training() && drop.resid() > 0) return false;
+        for (Linear l : new Linear[] {attn.outProj, mlp.cFc, mlp.cProj}) if (l.adapter() != null && l.adapter().stochastic()) return false;
+        return true;
+    }
+
     void collect(Map<String, Tensor> out) {
         ln1.collect(out);
         for (Linear l : new Linear[] {attn.qProj, attn.kProj, attn.vProj, attn.outProj}) put(out, l);

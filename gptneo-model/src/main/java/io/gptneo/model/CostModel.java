@@ -5,6 +5,7 @@ import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
+import io.gptneo.tensor.Ops;
 import io.gptneo.tensor.Tensor;
 import io.gptneo.weights.GptNeoWeights;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -50,8 +51,19 @@ public final class CostModel {
         return new CostModel(m, head);
     }
 
-    /** Costs {@code [B]} of a padded batch (either side): ids, mask [B][T]. */
+    /**
+     * Costs {@code [B]} of a padded batch (either side): ids, mask [B][T]. The body runs its last block only at each
+     * row's last real token ({@link GptNeoModel#forwardLast}); {@link #costsFull} is the same over every position.
+     */
     public Tensor costs(int[][] ids, int[][] mask) {
+        int[][] pos = mask == null ? null : GptNeoModel.positionsFromMask(mask);
+        int[] last = ScoreHead.lastRealIndex(mask, ids.length, ids.length == 0 ? 0 : ids[0].length);
+        if (head.numLabels() != 1) throw new IllegalStateException("costs need a score head with 1 label, this one has " + head.numLabels());
+        return Ops.reshape(head.scoresAtLast(model.forwardLast(ids, mask, pos, last)), ids.length);
+    }
+
+    /** {@link #costs} with the whole last block computed (the definition the fast path is tested against). */
+    public Tensor costsFull(int[][] ids, int[][] mask) {
         int[][] pos = mask == null ? null : GptNeoModel.positionsFromMask(mask);
         return head.costs(model.forward(ids, mask, pos), mask);
     }

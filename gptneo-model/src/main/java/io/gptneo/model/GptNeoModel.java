@@ -7,7 +7,10 @@ import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Function;
+import java.util.function.Supplier;
 
+import io.gptneo.tensor.Bf16;
 import io.gptneo.tensor.Checkpoint;
 import io.gptneo.tensor.GradMode;
 import io.gptneo.tensor.Ops;
@@ -159,12 +162,62 @@ public final class GptNeoModel {
         boolean recompute = checkpointing && cache == null && GradMode.isEnabled();
         boolean inference = !GradMode.isEnabled();
         for (Block block : blocks) {
-            if (recompute) x = Checkpoint.apply(in -> block.forward(in[0], keyMask, null, drop), x);
-            else if (inference) x = inWorkspace(block, x, keyMask, cache, drop);
+            Tensor in = x;
+            if (recompute) x = Checkpoint.apply(a -> block.forward(a[0], keyMask, null, drop), x);
+            else if (inference) x = inWorkspace(() -> block.forward(in, keyMask, cache, drop));
             else x = block.forward(x, keyMask, cache, drop);
         }
         if (cache != null) cache.advance(t);
         return lnF.forward(x);
+    }
+
+    /**
+     * Final hidden states (after {@code ln_f}) at each row's last real token only, {@code [B, H]}: what a score head
+     * reads. Equal (to float32 rounding), forward and backward, to gathering those rows from {@link #forward}, but
+     * the last block computes its query, attention output and MLP only there (keys and values at every position).
+     * Residual dropout or LoRA dropout after attention (training) draws masks over every position, so then the last
+     * block runs in full.
+     *
+     * @param last index of each row's last real token ({@link ScoreHead#lastRealIndex})
+     */
+    public Tensor forwardLast(int[][] ids, int[][] attentionMask, int[][] positionIds, int[] last) {
+        int b = ids.length;
+        if (b == 0 || ids[0].length == 0) throw new IllegalArgumentException("forwardLast: empty input ids");
+        int t = ids[0].length;
+        checkRect("input ids", ids, b, t);
+        if (attentionMask != null) checkRect("attention mask", attentionMask, b, t);
+        if (last.length != b) throw new IllegalArgumentException("forwardLast: " + last.length + " last indices for " + b + " rows");
+        int[] rows = new int[b];
+        for (int i = 0; i < b; i++) {
+            if (last[i] < 0 || last[i] >= t) throw new IllegalArgumentException("forwardLast: row " + i + " last index " + last[i] + " outside [0, " + t + ")");
+            rows[i] = i * t + last[i];
+        }
+        Dropout drop = dropout;
+        if (!blocks.get(blocks.size() - 1).rowwiseAfterAttention(drop)) {
+            Tensor hidden = forward(ids, attentionMask, positionIds);
+            return Ops.gatherRows(Ops.reshape(hidden, (long) b * t, config.hiddenSize()), rows);
+        }
+        int[][] pos = positionIds;
+        if (pos == null) {
+            pos = new int[b][t];
+            for (int[] row : pos) for (int i = 0; i < t; i++) row[i] = i;
+        } else {
+            checkRect("position ids", pos, b, t);
+        }
+        INDArray keyMask = maskArray(attentionMask);
+        Tensor x = drop.apply(embedding.forward(ids, pos), -1, 0);               // [B, T, H]
+        boolean recompute = checkpointing && GradMode.isEnabled();
+        boolean inference = !GradMode.isEnabled();
+        for (int l = 0; l < blocks.size(); l++) {
+            Block block = blocks.get(l);
+            boolean top = l == blocks.size() - 1;
+            Function<Tensor, Tensor> f = in -> top ? block.forwardLast(in, keyMask, rows, last) : block.forward(in, keyMask, null, drop);
+            Tensor in = x;
+            if (recompute) x = Checkpoint.apply(a -> f.apply(a[0]), x);
+            else if (inference) x = inWorkspace(() -> f.apply(in));
+            else x = f.apply(x);
+        }
+        return lnF.forward(x);                                                   // [B, H]
     }
 
     /**
@@ -173,9 +226,9 @@ public final class GptNeoModel {
      * ~0.1 GB of transient native memory). Only the block output leaves the workspace (one [B, T, H] copy); anything
      * else allocated in the block (adapters included) must not be kept past the call.
      */
-    private static Tensor inWorkspace(Block block, Tensor x, INDArray keyMask, KvCache cache, Dropout drop) {
+    private static Tensor inWorkspace(Supplier<Tensor> block) {
         try (var ws = Workspaces.open(Workspaces.INFERENCE_BLOCK)) {
-            return Tensor.constant(Workspaces.leverage(block.forward(x, keyMask, cache, drop).data()));
+            return Tensor.constant(Workspaces.leverage(block.get().data()));
         }
     }
 
@@ -250,6 +303,23 @@ public final class GptNeoModel {
         for (Tensor p : parameters().values()) n += p.data().length();
         return n;
     }
+
+    /**
+     * {@code --precision bf16}: every block's linear weight (q, k, v, out_proj, c_fc, c_proj) is replaced by a frozen
+     * BFLOAT16 copy (half their memory), so their products run in bf16 with float32 accumulation ({@link Bf16}).
+     * Embeddings, the LM head, layer norms, biases, attention and everything after stay float32; so do LoRA adapters
+     * and the score head. Needs a FLOAT model whose base weights are frozen (full training stays fp32).
+     */
+    public void holdBaseInBf16() {
+        if (dtype != DataType.FLOAT) throw new IllegalStateException("bf16 base weights need a FLOAT model, this one is " + dtype);
+        for (Linear l : linears().values()) {
+            if (l.weight().requiresGrad()) throw new IllegalStateException(l.name() + ": trainable base weights stay fp32 (bf16 holds frozen weights only)");
+            if (l.weight().dtype() != DataType.BFLOAT16) l.setWeight(Tensor.constant(Bf16.of(l.weight().data())));
+        }
+    }
+
+    /** Whether {@link #holdBaseInBf16} is in effect. */
+    public boolean bf16Base() { return blocks.get(0).attn.qProj.weight().dtype() == DataType.BFLOAT16; }
 
     /** Full-parameter training: every base tensor becomes a trainable leaf over the same data (or frozen again). */
     public void setTrainable(boolean trainable) {

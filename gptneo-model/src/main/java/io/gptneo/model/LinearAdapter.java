@@ -21,6 +21,12 @@ public interface LinearAdapter {
         return Ops.add(Ops.linear(x, weight, bias), delta(x));
     }
 
+    /**
+     * Whether the output at a position depends on more than that position's input (LoRA dropout in training draws
+     * its mask over the whole input), so it cannot be computed on a subset of rows alone.
+     */
+    default boolean stochastic() { return false; }
+
     /** The adapter's trainable tensors. */
     List<Tensor> parameters();
 }

@@ -38,7 +38,15 @@ public final class ScoreHead {
         int[] rows = new int[(int) b];
         for (int i = 0; i < b; i++) rows[i] = (int) (i * t + last[i]);
         Tensor picked = Ops.gatherRows(Ops.reshape(hidden, b * t, h), rows);  // [B, H]
-        return Ops.linear(picked, weight, null);                               // [B, L]
+        return scoresAtLast(picked);                                           // [B, L]
+    }
+
+    /** Scores of hidden states already taken at each row's last real token: {@code last [B, H] -> [B, L]}. */
+    public Tensor scoresAtLast(Tensor last) {
+        if (last.rank() != 2 || last.size(1) != weight.size(1)) {
+            throw new IllegalArgumentException("score head is for [B, " + weight.size(1) + "], got " + Arrays.toString(last.shape()));
+        }
+        return Ops.linear(last, weight, null);
     }
 
     /** Costs {@code [B]}: the single score of each row at its last real token (needs L = 1). */

@@ -33,7 +33,7 @@ public final class LoraLinear implements LinearAdapter {
     public LoraLinear(Linear base, int index, LoraConfig cfg, long seed) {
         this.base = base;
         this.index = index;
-        DataType dt = base.weight().dtype();
+        DataType dt = base.weight().dtype() == DataType.BFLOAT16 ? DataType.FLOAT : base.weight().dtype();   // bf16 base: fp32 adapters
         long in = base.inFeatures(), out = base.outFeatures();
         int r = cfg.r();
         INDArray a0 = switch (cfg.init()) {
@@ -62,6 +62,9 @@ public final class LoraLinear implements LinearAdapter {
         if (merged) throw new IllegalStateException(base.name() + ": adapter is merged into the weight; unmerge first");
         return Ops.loraLinear(x, weight, bias, a, b, scaling, training ? dropout : 0, dropoutSeed());
     }
+
+    /** Dropout in training: the mask is drawn over the whole input, so a subset of rows alone gives other masks. */
+    @Override public boolean stochastic() { return training && dropout > 0; }
 
     /** Seed of this adapter's dropout mask: a pure function of (step seed, adapter index), never of a call count. */
     long dropoutSeed() {
@@ -101,6 +104,7 @@ public final class LoraLinear implements LinearAdapter {
     public void merge() {
         if (merged) return;
         Tensor w = base.weight();
+        if (w.dtype() == DataType.BFLOAT16) throw new IllegalStateException(base.name() + ": cannot merge into bf16 base weights (load the base in fp32 to merge)");
         w.setData(w.data().add(deltaWeight()));   // new array: the base buffer may be shared or memory-mapped
         base.setAdapter(null);
         merged = true;

@@ -43,6 +43,20 @@ public final class Gemm {
         }
     }
 
+    /**
+     * Whether this is a bf16 product (a FLOAT activation times a BFLOAT16 weight, {@link Bf16}); any other use of a
+     * BFLOAT16 array is an error naming the shapes.
+     */
+    private static boolean bf16(INDArray a, INDArray b, INDArray bias) {
+        if (a.dataType() != DataType.BFLOAT16 && b.dataType() != DataType.BFLOAT16) return false;
+        if (a.rank() != 2 || b.rank() != 2 || a.dataType() != DataType.FLOAT || b.dataType() != DataType.BFLOAT16
+                || (bias != null && bias.dataType() != DataType.FLOAT)) {
+            throw new IllegalArgumentException("gemm: a bf16 product needs a FLOAT [M, K] activation times a BFLOAT16 2-D weight (FLOAT bias), got "
+                    + a.dataType() + Arrays.toString(a.shape()) + " and " + b.dataType() + Arrays.toString(b.shape()));
+        }
+        return true;
+    }
+
     /** Whether products go straight to OpenBLAS (false: through {@code Nd4j.gemm}). */
     public static boolean direct() { return DIRECT; }
 
@@ -61,6 +75,7 @@ public final class Gemm {
      * them (beta = 1): one BLAS pass instead of a separate broadcast add over [M, N].
      */
     public static INDArray mm(INDArray a, INDArray b, boolean transA, boolean transB, INDArray bias) {
+        if (bf16(a, b, bias)) return Kernels.get().bf16mm(a, b, transA, transB, bias);
         if (a.rank() != 2 || b.rank() != 2 || a.dataType() != b.dataType()
                 || (a.dataType() != DataType.FLOAT && a.dataType() != DataType.DOUBLE)) {
             throw new IllegalArgumentException("gemm: needs two 2-D FLOAT or DOUBLE arrays of one dtype, got " + a.dataType()
@@ -96,6 +111,10 @@ public final class Gemm {
      * land on the first one's result (a LoRA side path on its base projection) without a separate add.
      */
     public static void mmAccumulate(INDArray a, INDArray b, boolean transA, boolean transB, double alpha, INDArray c) {
+        if (bf16(a, b, null)) {
+            c.addi(Kernels.get().bf16mm(a, b, transA, transB, null).muli(alpha));
+            return;
+        }
         if (a.rank() != 2 || b.rank() != 2 || c.rank() != 2 || a.dataType() != b.dataType() || c.dataType() != a.dataType()
                 || (a.dataType() != DataType.FLOAT && a.dataType() != DataType.DOUBLE)) {
             throw new IllegalArgumentException("gemm accumulate: needs 2-D FLOAT or DOUBLE arrays of one dtype, got " + a.dataType()

@@ -115,6 +115,31 @@ public final class Kernels {
     // ---- add: FastAdd | ND4J ------------------------------------------------------------------------------------
 
     /** a + b, same shape (broadcasting goes to ND4J). */
+    /**
+     * bf16 product {@code op(a) · op(b) + bias}: a FLOAT, b BFLOAT16 (a frozen weight), FLOAT result with float32
+     * accumulation: {@link OneDnnBf16} (oneDNN's bf16 matmul) or {@link Reference#bf16mm}.
+     */
+    public INDArray bf16mm(INDArray a, INDArray b, boolean transA, boolean transB, INDArray bias) {
+        return fast && OneDnn.OK ? OneDnnBf16.mm(a, b, transA, transB, bias) : Reference.bf16mm(a, b, transA, transB, bias);
+    }
+
+    /** Who serves bf16 products here (for logs and benchmark records). */
+    public String bf16Products() { return fast && OneDnn.OK ? OneDnnBf16.describe() : "reference (fp32 product of bf16-rounded operands)"; }
+
+    /** Whether oneDNN's classes and natives are present and make bf16 matmuls: loaded on the first bf16 product only. */
+    private static final class OneDnn {
+        static final boolean OK = check();
+
+        private static boolean check() {
+            try {
+                return OneDnnBf16.available();
+            } catch (LinkageError e) {       // the dnnl jar is not on the classpath
+                LoggerFactory.getLogger(Kernels.class).info("oneDNN not on the classpath ({}); bf16 products use the reference", e.toString());
+                return false;
+            }
+        }
+    }
+
     public INDArray add(INDArray a, INDArray b) { return fastAdd(a, b) ? FastAdd.add(a, b) : a.add(b); }
 
     /** a += b in place. */

@@ -27,10 +27,10 @@ final class LoraLinearOp {
                     + ", A [r, in] = " + Arrays.toString(as) + ", B [out, r] = " + Arrays.toString(bs) + " do not fit"
                     + (w.name() == null ? "" : " (" + w.name() + ")"));
         }
-        Ops.sameDtype("loraLinear", x, w);
+        Ops.weightDtype("loraLinear", x, w);
         Ops.sameDtype("loraLinear", x, a);
         Ops.sameDtype("loraLinear", x, b);
-        if (bias != null && (bias.rank() != 1 || bias.size(0) != ws[0] || bias.dtype() != w.dtype())) {
+        if (bias != null && (bias.rank() != 1 || bias.size(0) != ws[0] || bias.dtype() != x.dtype())) {
             throw new IllegalArgumentException("loraLinear: bias " + bias.dtype() + Arrays.toString(bias.shape()) + " for weight " + Arrays.toString(ws));
         }
         if (p < 0 || p >= 1) throw new IllegalArgumentException("loraLinear: dropout must be in [0, 1), got " + p);

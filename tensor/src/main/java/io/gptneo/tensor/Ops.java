@@ -301,8 +301,8 @@ public final class Ops {
             throw new IllegalArgumentException("linear: input " + Arrays.toString(xs) + " does not match weight [out, in] = " + Arrays.toString(ws)
                     + (w.name() == null ? "" : " (" + w.name() + ")"));
         }
-        sameDtype("linear", x, w);
-        if (b != null && (b.rank() != 1 || b.size(0) != ws[0] || b.dtype() != w.dtype())) {
+        weightDtype("linear", x, w);
+        if (b != null && (b.rank() != 1 || b.size(0) != ws[0] || b.dtype() != x.dtype())) {
             throw new IllegalArgumentException("linear: bias " + b.dtype() + Arrays.toString(b.shape()) + " for weight " + Arrays.toString(ws));
         }
         long in = ws[1], outF = ws[0];
@@ -517,6 +517,14 @@ public final class Ops {
             throw new IllegalArgumentException(op + ": shapes " + Arrays.toString(a.shape()) + " and " + Arrays.toString(b.shape())
                     + " do not broadcast");
         }
+    }
+
+    /**
+     * A layer's weight has the input's dtype, or is a frozen BFLOAT16 weight of a FLOAT input ({@link Bf16}: the
+     * product is taken in bf16 with float32 accumulation; such a weight never gets a gradient).
+     */
+    static void weightDtype(String op, Tensor x, Tensor w) {
+        if (w.dtype() != DataType.BFLOAT16 || x.dtype() != DataType.FLOAT) sameDtype(op, x, w);   // a BFLOAT16 tensor is always a constant
     }
 
     static void sameDtype(String op, Tensor a, Tensor b) {

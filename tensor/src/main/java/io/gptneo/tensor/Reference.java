@@ -3,6 +3,7 @@ package io.gptneo.tensor;
 import java.util.HashMap;
 import java.util.Map;
 
+import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.api.ops.DynamicCustomOp;
 import org.nd4j.linalg.factory.Nd4j;
@@ -93,5 +94,13 @@ final class Reference {
     /** out[rows[k]] += sums[k] (each row once). */
     static void scatterAdd(INDArray out, int[] rows, INDArray sums) {
         Nd4j.exec(DynamicCustomOp.builder("scatter_add").addInputs(out, Nd4j.createFromArray(rows), sums).addOutputs(out).build());
+    }
+
+    /**
+     * bf16 product reference: the float32 product of {@code a} rounded to bf16 and the BFLOAT16 {@code b} (exact in
+     * float32), {@code op(a) · op(b) + bias} -> FLOAT. What {@link OneDnnBf16} computes up to summation order.
+     */
+    static INDArray bf16mm(INDArray a, INDArray b, boolean transA, boolean transB, INDArray bias) {
+        return Gemm.mm(Bf16.rounded(a), b.castTo(DataType.FLOAT), transA, transB, bias);
     }
 }

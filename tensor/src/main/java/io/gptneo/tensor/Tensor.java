@@ -40,14 +40,16 @@ public final class Tensor {
 
     // ---- construction ------------------------------------------------------------------------------------------
 
-    /** A constant (no gradient). */
-    public static Tensor constant(INDArray data) { return new Tensor(checkData(data), false, null); }
+    /** A constant (no gradient); FLOAT, DOUBLE, or BFLOAT16 (a frozen weight for bf16 products, {@link Bf16}). */
+    public static Tensor constant(INDArray data) {
+        return new Tensor(data != null && data.dataType() == DataType.BFLOAT16 ? data : checkData(data), false, null);
+    }
 
     /** A trainable leaf: gets a gradient buffer on backward. */
     public static Tensor parameter(INDArray data) { return new Tensor(checkData(data), true, null); }
 
-    /** A leaf; {@code requiresGrad} decides whether it gets a gradient. */
-    public static Tensor of(INDArray data, boolean requiresGrad) { return new Tensor(checkData(data), requiresGrad, null); }
+    /** A leaf; {@code requiresGrad} decides whether it gets a gradient (a BFLOAT16 leaf only without). */
+    public static Tensor of(INDArray data, boolean requiresGrad) { return requiresGrad ? parameter(data) : constant(data); }
 
     /** Output of an operation; records {@code backward} only when grad mode is on and some input needs a gradient. */
     static Tensor result(String op, INDArray out, Tensor[] inputs, Node.Backward backward, INDArray... saved) {

@@ -62,6 +62,7 @@ public final class TrainConfig {
     public int maxLength = 1024;
     public String truncation = "keep-response"; // or "first-tokens" (fixture parity only), see CostInputs
     public boolean gradientCheckpointing = true;
+    public String precision = "fp32"; // base products: fp32, or bf16 (frozen block weights held in bf16, fp32 accumulation)
     // evaluation and checkpoints
     public long evalEvery = 0;        // steps between validation passes; 0: at the end of each epoch
     public int evalBatchSize = 8;
@@ -138,6 +139,8 @@ public final class TrainConfig {
         req(maxGradNorm >= 0, "--max-grad-norm must be >= 0 (0 disables clipping)");
         req(regularization >= 0, "--regularization must be >= 0");
         req(keepCheckpoints >= 1, "--keep-checkpoints must be >= 1");
+        req(List.of("fp32", "bf16").contains(precision), "--precision must be fp32 or bf16, got " + precision);
+        req(!(trainBase && precision.equals("bf16")), "--precision bf16 holds the frozen base weights in bf16: not with --train-base (full training stays fp32)");
         req(!targets.isEmpty() || trainBase, "--targets is empty: nothing to train (give --train-base or targets)");
         return this;
     }

@@ -55,6 +55,7 @@ public final class TrainSetup {
 
     /** The cost model a config trains: LoRA on a loaded/given base, or the base in full with --train-base. */
     public static GptNeoCostModel costModel(TrainConfig c, CostModel base, String baseName) throws IOException {
+        withPrecision(base, c.precision);
         base.model().setGradientCheckpointing(c.gradientCheckpointing);
         base.model().setDropout(c.dropout, c.dropout);
         if (c.trainBase) return GptNeoCostModel.full(base, baseName);
@@ -63,6 +64,16 @@ public final class TrainSetup {
 
     /** A model folder as a cost model (its score.weight, or a fresh normal(0, 0.02) head). */
     public static CostModel loadBase(Path dir) throws IOException { return CostModel.load(dir, DataType.FLOAT); }
+
+    /** {@code --precision}: fp32 leaves the model as it is; bf16 holds its frozen block weights in bf16 ({@code GptNeoModel.holdBaseInBf16}). */
+    public static CostModel withPrecision(CostModel m, String precision) {
+        switch (precision) {
+            case "fp32" -> { }
+            case "bf16" -> m.model().holdBaseInBf16();
+            default -> throw new IllegalArgumentException("--precision must be fp32 or bf16, got " + precision);
+        }
+        return m;
+    }
 
     /**
      * Reads every file, splits each by prompt with the config's fractions and seed, and tokenizes the train and

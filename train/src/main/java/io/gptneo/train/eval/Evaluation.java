@@ -47,7 +47,8 @@ public final class Evaluation {
             }
         }
         long t0 = System.nanoTime();
-        double[] c = score(items, scorer, batchSize, progress);
+        Scored sc = scoreBucketed(items, scorer, batchSize, progress);
+        double[] c = sc.costs();
         double secs = (System.nanoTime() - t0) / 1e9;
         double[] safer = new double[rows.size()], other = new double[rows.size()];
         for (int i = 0; i < rows.size(); i++) {
@@ -57,6 +58,7 @@ public final class Evaluation {
         }
         ObjectNode r = common("pairs", rows.size(), c, unsafe, secs);
         r.with("counts").put("truncated", truncatedCount(items, scorer));
+        putPadding(r, sc.buckets(), secs);
         r.put("ranking_accuracy", BinaryMetrics.rankingAccuracy(safer, other));
         return new Result(c, unsafe, r);
     }
@@ -69,10 +71,12 @@ public final class Evaluation {
             unsafe[i] = !rows.get(i).safe();
         }
         long t0 = System.nanoTime();
-        double[] c = score(items, scorer, batchSize, progress);
+        Scored sc = scoreBucketed(items, scorer, batchSize, progress);
+        double[] c = sc.costs();
         double secs = (System.nanoTime() - t0) / 1e9;
         ObjectNode r = common("qa", rows.size(), c, unsafe, secs);
         r.with("counts").put("truncated", truncatedCount(items, scorer));
+        putPadding(r, sc.buckets(), secs);
         r.set("per_category", perCategory(rows, c));
         return new Result(c, unsafe, r);
     }
@@ -141,15 +145,44 @@ public final class Evaluation {
 
     /** Scores in batches; {@code progress} (may be null) is told how many responses each batch scored. */
     public static double[] score(List<PromptResponse> items, Scorer scorer, int batchSize, IntConsumer progress) {
+        return scoreBucketed(items, scorer, batchSize, progress).costs();
+    }
+
+    /** Costs in input order and the length buckets they were scored in (null when the scorer cannot count tokens). */
+    public record Scored(double[] costs, LengthBuckets buckets) {}
+
+    /**
+     * Scores in batches of rows of similar length ({@link LengthBuckets}: each batch padded only to its own longest
+     * row) when the scorer counts tokens, else in input order; the costs come back in input order either way.
+     */
+    public static Scored scoreBucketed(List<PromptResponse> items, Scorer scorer, int batchSize, IntConsumer progress) {
+        int[] lengths = new int[items.size()];
+        boolean known = true;
+        for (int i = 0; i < lengths.length && known; i++) known = (lengths[i] = scorer.tokens(items.get(i))) >= 0;
+        LengthBuckets buckets = known ? LengthBuckets.of(lengths, batchSize) : null;
+        int[] order = buckets != null ? buckets.order() : java.util.stream.IntStream.range(0, items.size()).toArray();
         double[] out = new double[items.size()];
         for (int s = 0; s < items.size(); s += batchSize) {
-            List<PromptResponse> b = items.subList(s, Math.min(items.size(), s + batchSize));
+            int e = Math.min(items.size(), s + batchSize);
+            List<PromptResponse> b = new ArrayList<>(e - s);
+            for (int i = s; i < e; i++) b.add(items.get(order[i]));
             float[] c = scorer.score(b);
             if (c.length != b.size()) throw new IllegalStateException("scorer returned " + c.length + " costs for " + b.size() + " inputs");
-            for (int i = 0; i < c.length; i++) out[s + i] = c[i];
+            for (int i = 0; i < c.length; i++) out[order[s + i]] = c[i];
             if (progress != null) progress.accept(c.length);
         }
-        return out;
+        return new Scored(out, buckets);
+    }
+
+    /** The report's {@code padding} entry: pad fractions with and without bucketing, and useful (non-pad) tokens/s. */
+    private static void putPadding(ObjectNode r, LengthBuckets b, double secs) {
+        if (b == null) return;
+        ObjectNode p = r.putObject("padding");
+        p.put("length_bucketed", true);
+        p.put("padding_fraction", b.paddingFraction());
+        p.put("padding_fraction_input_order", b.paddingFractionUnbucketed());
+        p.put("useful_tokens", b.usefulTokens());
+        p.put("useful_tokens_per_second", secs > 0 ? b.usefulTokens() / secs : 0);
     }
 
     /** Writes report.json into {@code dir} (the command line adds the plots). */
