@@ -61,9 +61,10 @@ public final class SparkTraining {
         ClassTag<String> tag = ClassTag$.MODULE$.apply(String.class);
         RDD<String> replicas = jsc.parallelize(IntStream.range(0, tasks).boxed().toList(), tasks).rdd().barrier()
                 .mapPartitions(new Replica(cfg.toJsonString(), failOnceAtStep), false, tag);
-        List<String> r = new JavaRDD<>(replicas, tag).collect();
+        // The shuffle makes the barrier stage a map stage: Spark reruns a failed barrier map stage, never a result stage.
+        List<String> r = new JavaRDD<>(replicas, tag).repartition(1).collect().stream().filter(x -> x.startsWith("0 ")).toList();
         String[] f = r.get(0).split(" ");
-        return new Result(Long.parseLong(f[0]), Long.parseLong(f[1]), Double.parseDouble(f[2]), tasks, Long.parseLong(f[3]));
+        return new Result(Long.parseLong(f[1]), Long.parseLong(f[2]), Double.parseDouble(f[3]), tasks, Long.parseLong(f[4]));
     }
 
     /** One task: a replica of the model running the training loop. */
@@ -115,7 +116,7 @@ public final class SparkTraining {
             };
             if (rank == 0) log.printf("spark train: %d replicas, %d examples, global batch %d%n", size, d.train().size(), c.batchSize);
             Trainer.Result r = new Trainer(cm, c, d.train(), d.validation(), Path.of(c.out), log).dataParallel(net).listener(fail).run(null);
-            return List.of(r.steps() + " " + r.totalSteps() + " " + r.lastLoss() + " " + net.bytesPerStep());
+            return List.of(rank + " " + r.steps() + " " + r.totalSteps() + " " + r.lastLoss() + " " + net.bytesPerStep());
         }
     }
 }
