@@ -53,13 +53,13 @@ public final class SparkMain implements Runnable {
         @Option(names = "--adapter", paramLabel = "DIR", description = "PEFT adapter folder (LoRA + score head).") String adapter;
         @Option(names = "--input", required = true, paramLabel = "FILE|DIR", description = ".jsonl/.json: JSON Lines; else Parquet.") String input;
         @Option(names = "--output", required = true, paramLabel = "PATH") String output;
-        @Option(names = "--single-file", description = "JSON Lines output as one file (rows in input order) instead of a folder.") boolean singleFile;
+        @Option(names = "--single-file", description = "JSON Lines output as one file (in input order unless --partitions shuffled it) instead of a folder.") boolean singleFile;
         @Option(names = "--pairs", paramLabel = "per-pair|per-response", defaultValue = "per-pair",
                 description = "PKU pairs: one row per pair (cost_0, cost_1, safer) or per response (default ${DEFAULT-VALUE}).") String pairs;
         @Option(names = "--max-length", defaultValue = "1024", paramLabel = "N", description = "Tokens per sequence, longer rows are cut (default ${DEFAULT-VALUE}).") int maxLength;
         @Option(names = "--max-tokens", defaultValue = "0", paramLabel = "N", description = "Rows longer than N tokens get an error instead (0: no limit).") int maxTokens;
         @Option(names = "--batch-size", defaultValue = "8", paramLabel = "N", description = "Rows per forward pass (default ${DEFAULT-VALUE}).") int batchSize;
-        @Option(names = "--partitions", defaultValue = "0", paramLabel = "N", description = "Repartition the input into N tasks (0: as read).") int partitions;
+        @Option(names = "--partitions", defaultValue = "0", paramLabel = "N", description = "Spread the input over N tasks (a shuffle: row order changes; 0: as read).") int partitions;
 
         @Override public Integer call() throws Exception {
             if (!pairs.equals("per-pair") && !pairs.equals("per-response")) throw new IllegalArgumentException("--pairs: per-pair or per-response, got " + pairs);
