@@ -152,6 +152,28 @@ class SparkScoringTest {
         assertEquals(List.of("response: not a string (int)", "prompt: missing"), typed.stream().map(r -> r.<String>getAs("error")).toList());
     }
 
+    @Test void pairsPerPairAndPerResponseAgree() throws Exception {
+        List<String> lines = Files.readAllLines(SharedData.resolve("data/pku_saferlhf_pairs.jsonl")).subList(0, 20);
+        Path input = dir.resolve("pairs.jsonl");
+        Files.write(input, lines);
+        ScoreSettings s = ScoreSettings.of(SparkTestSession.tiny().toString(), SparkTestSession.adapter().toString());
+        Dataset<Row> in = spark.read().json(input.toString());
+        List<Row> pairs = SparkScoring.scorePairs(in, s).collectAsList();
+        List<Row> responses = SparkScoring.scorePairResponses(in, s).collectAsList();
+        assertEquals(20, pairs.size());
+        assertEquals(40, responses.size());
+        Map<String, Float> byResponse = new HashMap<>();
+        for (Row r : responses) byResponse.put(r.<String>getAs("prompt") + "\u0000" + r.<Integer>getAs("response_id"), r.<Float>getAs("cost"));
+        for (Row p : pairs) {
+            assertNull(p.getAs("error"));
+            float c0 = p.getAs("cost_0"), c1 = p.getAs("cost_1");
+            assertEquals(byResponse.get(p.<String>getAs("prompt") + "\u00000"), c0, 1e-5);
+            assertEquals(byResponse.get(p.<String>getAs("prompt") + "\u00001"), c1, 1e-5);
+            assertEquals(c1 < c0 ? 1 : 0, p.<Integer>getAs("safer"));
+            assertEquals(c0 > 0, p.<Boolean>getAs("unsafe_0"));
+        }
+    }
+
     @Test void missingModelFolderFailsTheJob() throws Exception {
         String missing = dir.resolve("no-such-model").toString();
         Dataset<Row> in = spark.createDataFrame(List.of(RowFactory.create("p", "r")),
