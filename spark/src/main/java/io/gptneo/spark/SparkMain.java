@@ -162,6 +162,6 @@ public final class SparkMain implements Runnable {
             if (System.getenv("GPTNEO_DEBUG") != null) ex.printStackTrace(line.getErr());
             return 1;
         }).execute(args);
-        if (code != 0) System.exit(code);
+        System.exit(code);   // Spark and ND4J leave non-daemon threads behind
     }
 }
