@@ -62,6 +62,7 @@ public final class Trainer {
     private final long totalSteps;
     private long stopAfter = -1; // tests: behave as if a signal arrived after this many steps
     private TrainingListener listener = TrainingListener.NONE;
+    private DataParallel replicas = DataParallel.NONE;
 
     public Trainer(TrainableCostModel model, TrainConfig cfg, List<TrainItem> train, List<TrainItem> validation, Path out, PrintStream log) {
         if (train.isEmpty()) throw new IllegalArgumentException("no training examples");
@@ -88,6 +89,9 @@ public final class Trainer {
     /** Receives every step and validation pass of {@link #run}. */
     public Trainer listener(TrainingListener l) { this.listener = l == null ? TrainingListener.NONE : l; return this; }
 
+    /** Data parallelism: this run is one replica of several (rank 0 writes the files). */
+    public Trainer dataParallel(DataParallel dp) { this.replicas = dp; return this; }
+
     /** Test hook: stop (with a checkpoint) after {@code steps} optimizer steps, as a signal would. */
     public Trainer stopAfter(long steps) { this.stopAfter = steps; return this; }
 
@@ -99,7 +103,8 @@ public final class Trainer {
      * last step waits until the adapter and the final validation are written.
      */
     public Result run(StopSignal signal) throws IOException {
-        try (OutputLock lock = OutputLock.acquire(out, log)) {
+        // data-parallel replicas other than rank 0 write only under replicas/rank-N/, so each locks its own folder
+        try (OutputLock lock = OutputLock.acquire(logDir(), log)) {
             return runLocked(signal);
         } finally {
             if (signal != null) signal.finished();
@@ -120,7 +125,7 @@ public final class Trainer {
             if (step >= totalSteps) return finishedRun(dir, step, st);
             loadTrainable(dir.resolve(TRAINABLE_FILE));
             optimizer.load(readAll(dir.resolve(OPTIMIZER_FILE)));
-            metrics = MetricsLog.resume(out.resolve("metrics.jsonl"), step);
+            metrics = MetricsLog.resume(logDir().resolve("metrics.jsonl"), step);
             if (!overridden.isEmpty()) {
                 Map<String, Object> changed = new LinkedHashMap<>();
                 overridden.forEach((k, v) -> changed.put(k, Map.of("was", v[0], "now", v[1])));
@@ -129,9 +134,10 @@ public final class Trainer {
             }
             log.printf("resumed from %s at step %d%n", dir, step);
         } else {
-            metrics = MetricsLog.create(out.resolve("metrics.jsonl"));
+            metrics = MetricsLog.create(logDir().resolve("metrics.jsonl"));
         }
-        Files.writeString(out.resolve("train_config.json"), cfg.toJsonString() + "\n");
+        boolean leader = replicas.rank() == 0;
+        if (leader) Files.writeString(out.resolve("train_config.json"), cfg.toJsonString() + "\n");
         boolean stopped = false;
         double lastLoss = Double.NaN;
         Path last = null;
@@ -144,15 +150,21 @@ public final class Trainer {
                 long tokens = 0;
                 for (int micro = 0; micro < cfg.gradAccum; micro++) {
                     List<TrainItem> batch = batch(cursor++);
+                    List<TrainItem> mine = replicas.shard(batch);
+                    // This shard's share of the batch mean; an empty shard (a short last batch) still runs one row,
+                    // at weight 0, so that its replica holds (zero) gradients for the sum.
+                    double share = (double) mine.size() / batch.size();
                     model.setStepSeed(EpochOrderSeeds.dropout(cfg.seed, step, micro));
                     try (var ws = Workspaces.open(Workspaces.STEP)) {   // activations reuse one buffer step after step
-                        Tensor loss = loss(batch);
-                        lossSum += loss.item();
-                        (cfg.gradAccum == 1 ? loss : Ops.scale(loss, 1.0 / cfg.gradAccum)).backward();
+                        Tensor loss = loss(mine.isEmpty() ? batch.subList(0, 1) : mine);
+                        lossSum += loss.item() * share;
+                        double w = share / cfg.gradAccum;
+                        (w == 1 ? loss : Ops.scale(loss, w)).backward();
                     }
-                    for (TrainItem it : batch) tokens += it.tokens();
+                    for (TrainItem it : mine) tokens += it.tokens();
                 }
                 List<Tensor> ps = optimizer.parameters();
+                lossSum = replicas.allReduce(ps, lossSum);
                 double norm = GradClip.clipGlobalNorm(ps, cfg.maxGradNorm);
                 optimizer.step(lr);
                 optimizer.zeroGrad();
@@ -167,7 +179,7 @@ public final class Trainer {
                     model.setTraining(true);
                 }
                 boolean stopNow = (signal != null && signal.requested()) || step == stopAfter;
-                if ((cfg.saveEvery > 0 && step % cfg.saveEvery == 0) || stopNow || step == totalSteps) {
+                if (leader && ((cfg.saveEvery > 0 && step % cfg.saveEvery == 0) || stopNow || step == totalSteps)) {
                     last = save(ckpts, step, cursor);
                 }
                 if (stopNow && step < totalSteps) {
@@ -182,7 +194,7 @@ public final class Trainer {
         }
         if (!stopped) {
             if (signal != null) signal.finishing("writing the adapter and the final validation");
-            saveAdapter();
+            if (leader) saveAdapter();
             finalValidation(step);
         }
         return new Result(step, totalSteps, stopped, lastLoss, last);
@@ -200,7 +212,7 @@ public final class Trainer {
                 !adapter ? "its adapter was written" : "its final validation", checkpoint);
         loadTrainable(checkpoint.resolve(TRAINABLE_FILE));
         model.setTraining(false);
-        if (!adapter) saveAdapter();
+        if (!adapter && replicas.rank() == 0) saveAdapter();
         finalValidation(step);
         return new Result(step, totalSteps, false, Double.NaN, checkpoint);
     }
@@ -230,13 +242,13 @@ public final class Trainer {
 
     private void finalValidation(long step) throws IOException {
         if (validation.isEmpty() || hasFinalValidation(step)) return;
-        try (MetricsLog m = MetricsLog.resume(out.resolve("metrics.jsonl"), Long.MAX_VALUE)) {
+        try (MetricsLog m = MetricsLog.resume(logDir().resolve("metrics.jsonl"), Long.MAX_VALUE)) {
             evaluate(step, m);
         }
     }
 
     private boolean hasFinalValidation(long step) throws IOException {
-        Path f = out.resolve("metrics.jsonl");
+        Path f = logDir().resolve("metrics.jsonl");
         if (!Files.exists(f)) return false;
         for (JsonNode n : MetricsLog.read(f)) if (n.path("step").asLong() == step && n.has("eval")) return true;
         return false;
@@ -254,6 +266,11 @@ public final class Trainer {
             throw new IllegalArgumentException(file + ": damaged checkpoint state (" + e.getOriginalMessage()
                     + "); resume from an older checkpoint folder with --resume " + file.getParent().getParent() + "/checkpoint-N");
         }
+    }
+
+    /** Where this replica's metrics go: the output folder for rank 0, replicas/rank-N/ inside it for the others. */
+    private Path logDir() {
+        return replicas.rank() == 0 ? out : out.resolve("replicas").resolve("rank-" + replicas.rank());
     }
 
     /** Items of global batch {@code g}, in the seeded order of its epoch, pairs possibly flipped. */
