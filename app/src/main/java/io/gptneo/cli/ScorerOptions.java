@@ -2,6 +2,8 @@ package io.gptneo.cli;
 
 import java.nio.file.Path;
 
+import com.fasterxml.jackson.databind.JsonNode;
+
 import io.gptneo.model.CostModel;
 import io.gptneo.train.GptNeoCostModel;
 import io.gptneo.train.TrainSetup;
@@ -19,9 +21,28 @@ public final class ScorerOptions {
     @Option(names = "--batch-size", paramLabel = "N", defaultValue = "8", description = "Sequences per forward pass (default ${DEFAULT-VALUE}).")
     int batchSize;
 
+    /** A pipeline output folder ({@code ./gptneo pipeline --out DIR}) is read through its model card. */
     GptNeoCostModel load() throws Exception {
         Path dir = TrainSetup.resolveModel(model);
+        Path adapterDir = adapter;
+        JsonNode card = ModelCard.read(dir);
+        if (card != null) {
+            Path weights = dir.resolve(card.get("weights").asText());
+            if (card.path("base_model").isTextual()) {
+                if (adapterDir == null) adapterDir = weights;
+                dir = TrainSetup.resolveModel(card.get("base_model").asText());
+            } else {
+                dir = weights;
+            }
+        }
         CostModel cm = TrainSetup.loadBase(dir);
-        return GptNeoCostModel.forInference(cm, adapter).withInputs(TrainSetup.tokenizer(dir), maxLength);
+        return GptNeoCostModel.forInference(cm, adapterDir).withInputs(TrainSetup.tokenizer(dir), maxLength);
+    }
+
+    /** What is served: the model card's summary for a pipeline output, else the paths. */
+    String describe() throws Exception {
+        JsonNode card = java.nio.file.Files.isDirectory(Path.of(model)) ? ModelCard.read(Path.of(model)) : null;
+        if (card != null) return card.path("summary").asText();
+        return model + (adapter == null ? "" : " + " + adapter);
     }
 }

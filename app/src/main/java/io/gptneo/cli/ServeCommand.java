@@ -91,7 +91,7 @@ public final class ServeCommand implements Callable<Integer> {
         if (scorer.adapter != null) existing(scorer.adapter, "--adapter");
         Scorer model = scorer.load();
         ScoreServer.Config cfg = new ScoreServer.Config(port, limits, scorer.batchSize, maxWaitMs, threads, histogram,
-                scorer.model + (scorer.adapter == null ? "" : " + " + scorer.adapter));
+                scorer.describe());
         return ScoreServer.start(cfg, model);
     }
 
