@@ -139,7 +139,7 @@ public final class Evaluation {
         double lo = 0, hi = 0;
         for (double v : c) if (Double.isFinite(v)) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
         if (hi - lo < 1e-9) { lo -= 0.5; hi += 0.5; }
-        long[] safe = new long[bins], bad = new long[bins];
+        int[] safe = new int[bins], bad = new int[bins];
         for (int i = 0; i < c.length; i++) {
             if (!Double.isFinite(c[i])) continue;
             int b = Math.max(0, Math.min(bins - 1, (int) Math.floor((c[i] - lo) / (hi - lo) * bins)));
@@ -150,9 +150,9 @@ public final class Evaluation {
         for (int i = 0; i <= bins; i++) edges.add(lo + (hi - lo) * i / bins);
         ObjectNode series = h.putObject("series");
         var s = series.putArray("safe");
-        for (long v : safe) s.add(v);
+        for (int v : safe) s.add(v);
         var u = series.putArray("unsafe");
-        for (long v : bad) u.add(v);
+        for (int v : bad) u.add(v);
         return h;
     }
 
