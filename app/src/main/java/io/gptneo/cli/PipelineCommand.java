@@ -45,14 +45,18 @@ import picocli.CommandLine.Option;
  * small GPT-Neo from scratch in full (no pretrained weights exist offline).
  */
 @Command(name = "pipeline", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"End to end: splits BeaverTails QA and PKU-SafeRLHF pairs by prompt, trains a cost model (on the BeaverTails "
-                + "training side; with --model or --train-on-pairs true also on the pair training side), evaluates it on the held-out "
-                + "test sides (OUT/eval-beavertails, OUT/eval-pku: report.json + PNGs), fits the bag-of-words logistic-regression "
-                + "baseline on the same BeaverTails training rows, and prints both accuracies.",
+        description = {"End to end: splits BeaverTails QA and PKU-SafeRLHF pairs by prompt over both files together (a prompt never "
+                + "lands on two sides), randomises each pair's response order by seed, trains a cost model on both training sides "
+                + "in mixed batches (pairs: pairwise + both sign terms; BeaverTails responses: sign term), reports validation metrics, "
+                + "evaluates on the held-out test sides (OUT/eval-beavertails, OUT/eval-pku: report.json with the cost histogram + PNGs), "
+                + "fits the bag-of-words logistic-regression baseline on the same training responses, and prints both with 95% "
+                + "bootstrap intervals (OUT/summary.json). OUT/model_card.json says what was trained; ./gptneo serve --model OUT serves it.",
                 "Without --model: a small GPT-Neo initialised from scratch (hidden 128, 2 layers, 4 heads, 256 positions) trained in "
-                        + "full (lr 5e-4, weight decay 0.1, 2 epochs, batch 16). "
-                        + "With --model DIR|HUB_ID: the LoRA recipe (r 8, alpha 16, lr 1e-5, 2 epochs, batch 2, max length 1024).",
-                "Last stdout line: 'RESULT beavertails_test_accuracy=<model> bow_baseline_accuracy=<bow> pku_test_accuracy=... pku_ranking_accuracy=...'"})
+                        + "full (lr 5e-4, weight decay 0.1, 2 epochs, batch 16). It is not the reference study's model. "
+                        + "With --model DIR|HUB_ID: the study's LoRA recipe (r 8, alpha 16, dropout 0.05 on q_proj/v_proj, adamw_hf, "
+                        + "lr 1e-5, weight decay 0.05, 100 warmup steps, cosine, 2 epochs, batch 2, gradient checkpointing, 1024 tokens).",
+                "Last stdout line: 'RESULT beavertails_test_accuracy=<model> bow_baseline_accuracy=<bow> pku_test_accuracy=... pku_ranking_accuracy=... "
+                        + "beavertails_test_auroc=... beavertails_test_f1=... total_seconds=...'"})
 public final class PipelineCommand implements Callable<Integer> {
     @Option(names = "--model", paramLabel = "DIR|HUB_ID", description = "Pretrained GPT-Neo to fine-tune with LoRA (default: a small model from scratch).")
     String model;
@@ -63,8 +67,7 @@ public final class PipelineCommand implements Callable<Integer> {
     @Option(names = "--pairs", paramLabel = "FILE", description = "PKU-SafeRLHF pair file (default shared data/pku_saferlhf_pairs.jsonl); 'none' to skip.")
     String pairs;
     @Option(names = "--train-on-pairs", arity = "1", paramLabel = "true|false",
-            description = "Also train on the pair file's training side (default: true with --model; false from scratch, where it doubles "
-                    + "the time without helping the BeaverTails test). The pair test side is evaluated either way.")
+            description = "Also train on the pair file's training side (default true). The pair test side is evaluated either way.")
     Boolean trainOnPairs;
     @Option(names = "--config", paramLabel = "FILE", description = "JSON training settings on top of the pipeline's defaults.")
     Path config;
