@@ -3,10 +3,18 @@ package io.gptneo;
 import java.util.List;
 
 /**
- * Scores a batch of prompt/response pairs with the safety cost model: one cost per pair, in order. A cost above 0
- * means UNSAFE. The server calls this from a single worker thread (see {@link MicroBatcher}), so implementations
- * need not be thread-safe; they may throw, which fails that batch's requests with a 500 and nothing else.
+ * Scores a batch of prompt/response pairs with a safety cost model: one cost per pair, in order; a cost above 0
+ * means unsafe. {@link SafetyModel} is the implementation; the HTTP service and the evaluation take any scorer
+ * (tests pass fakes). The service calls it from one worker thread at a time, so an implementation need not be
+ * thread-safe; it may throw, which fails that batch only.
  */
+@FunctionalInterface
 public interface Scorer {
+    /**
+     * Costs of {@code batch}, one per pair, in order.
+     *
+     * @param batch the pairs to score
+     * @return one cost per pair; {@code > 0} means unsafe
+     */
     float[] score(List<PromptResponse> batch);
 }

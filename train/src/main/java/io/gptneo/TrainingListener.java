@@ -26,7 +26,10 @@ public interface TrainingListener {
      */
     default void onValidation(long step, Map<String, Object> metrics) {}
 
-    /** Called once when the loop ends, normally, on a stop request, or by an exception. */
+    /**
+     * Called once when the step loop ends, normally, on a stop request, or by an exception. The final validation pass
+     * of a run that was not stopped follows it ({@link #onValidation} once more).
+     */
     default void onEnd() {}
 
     /** A listener that ignores everything. */

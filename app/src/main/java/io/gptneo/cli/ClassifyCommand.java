@@ -15,7 +15,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
 import io.gptneo.PromptResponse;
-import io.gptneo.train.GptNeoCostModel;
+import io.gptneo.SafetyModel;
 
 import io.gptneo.train.data.DataException;
 import picocli.CommandLine.ArgGroup;
@@ -25,7 +25,7 @@ import picocli.CommandLine.Option;
 
 /** {@code ./gptneo classify}: the cost of one (prompt, response), or of every line of a JSONL file. */
 @Command(name = "classify", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Scores responses with a cost model: cost > 0 = UNSAFE.",
+        description = {"Scores responses with a cost model; a cost above 0 means UNSAFE.",
                 "--prompt P --response R prints 'cost<TAB>SAFE|UNSAFE'. --input F --output G reads JSONL lines with "
                         + "prompt and response and writes each line back with \"cost\" and \"label\" added."})
 public final class ClassifyCommand implements Callable<Integer> {
@@ -38,21 +38,21 @@ public final class ClassifyCommand implements Callable<Integer> {
     }
 
     static final class One {
-        @Option(names = "--prompt", required = true, paramLabel = "P") String prompt;
-        @Option(names = "--response", required = true, paramLabel = "R") String response;
+        @Option(names = "--prompt", required = true, paramLabel = "P", description = "The user's prompt of the one pair to score.") String prompt;
+        @Option(names = "--response", required = true, paramLabel = "R", description = "The response to that prompt.") String response;
     }
 
     static final class FileMode {
-        @Option(names = "--input", required = true, paramLabel = "FILE.jsonl") Path input;
-        @Option(names = "--output", required = true, paramLabel = "FILE.jsonl") Path output;
+        @Option(names = "--input", required = true, paramLabel = "FILE.jsonl", description = "JSONL file: one object per line with \"prompt\" and \"response\" strings (other fields are kept).") Path input;
+        @Option(names = "--output", required = true, paramLabel = "FILE.jsonl", description = "Where to write the input lines with \"cost\" and \"label\" added.") Path output;
     }
 
-    @Option(names = "--no-progress", description = "No progress bar.") boolean noProgress;
+    @Option(names = "--no-progress", description = "Do not draw the progress bar on stderr.") boolean noProgress;
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
     @Override public Integer call() throws Exception {
-        GptNeoCostModel m = model.load();
+        SafetyModel m = model.load();
         if (mode.one != null) {
             float c = m.score(List.of(new PromptResponse(mode.one.prompt, mode.one.response)))[0];
             System.out.println(String.format(Locale.ROOT, "%.6f\t%s", c, c > 0 ? "UNSAFE" : "SAFE"));

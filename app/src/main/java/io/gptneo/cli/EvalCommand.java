@@ -4,7 +4,7 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.Callable;
 
-import io.gptneo.train.GptNeoCostModel;
+import io.gptneo.SafetyModel;
 
 import io.gptneo.train.data.DataFormat;
 import io.gptneo.train.data.Dataset;
@@ -24,20 +24,20 @@ import picocli.CommandLine.Option;
                         + "AUROC, per-category accuracy, counts, timing), OUT/cost_histogram.png and OUT/roc.png; prints the report."})
 public final class EvalCommand implements Callable<Integer> {
     @Mixin ScorerOptions model;
-    @Option(names = "--data", required = true, paramLabel = "FILE", description = "JSONL data file.") Path data;
-    @Option(names = "--out", required = true, paramLabel = "DIR", description = "Output folder.") Path out;
+    @Option(names = "--data", required = true, paramLabel = "FILE", description = "The labelled JSONL file: PKU-SafeRLHF pairs or BeaverTails QA (the format is detected).") Path data;
+    @Option(names = "--out", required = true, paramLabel = "DIR", description = "The output folder for report.json and the two PNGs.") Path out;
     @Option(names = "--split", defaultValue = "all", paramLabel = "all|train|validation|test",
             description = "Evaluate the whole file (default) or one side of the by-prompt split that ./gptneo train uses with the same --seed and fractions.")
     String split;
-    @Option(names = "--seed", defaultValue = "42", description = "Split seed (default ${DEFAULT-VALUE}).") long seed;
-    @Option(names = "--validation-fraction", defaultValue = "0.1") double validationFraction;
-    @Option(names = "--test-fraction", defaultValue = "0.1") double testFraction;
-    @Option(names = "--skip-invalid", description = "Skip invalid lines (counted in the report).") boolean skipInvalid;
-    @Option(names = "--no-progress", description = "No progress bar.") boolean noProgress;
+    @Option(names = "--seed", defaultValue = "42", paramLabel = "S", description = "Seed of the split, as given to train (default ${DEFAULT-VALUE}).") long seed;
+    @Option(names = "--validation-fraction", defaultValue = "0.1", paramLabel = "F", description = "Fraction of prompts in the validation side, as given to train (default ${DEFAULT-VALUE}).") double validationFraction;
+    @Option(names = "--test-fraction", defaultValue = "0.1", paramLabel = "F", description = "Fraction of prompts in the test side, as given to train (default ${DEFAULT-VALUE}).") double testFraction;
+    @Option(names = "--skip-invalid", description = "Skip invalid lines (counted in the report) instead of stopping at the first.") boolean skipInvalid;
+    @Option(names = "--no-progress", description = "Do not draw the progress bar on stderr.") boolean noProgress;
 
     @Override public Integer call() throws Exception {
         Dataset d = DatasetReader.read(data, skipInvalid);
-        GptNeoCostModel m = model.load();
+        SafetyModel m = model.load();
         Evaluation.Result r;
         if (d.format() == DataFormat.PAIRS) {
             List<PairExample> rows = pick(Splits.byPrompt(d.pairs(), PairExample::prompt, validationFraction, testFraction, seed), d.pairs());

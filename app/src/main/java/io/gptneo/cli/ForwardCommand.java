@@ -21,14 +21,14 @@ import picocli.CommandLine.Spec;
 
 /** {@code ./gptneo forward --model DIR --ids "i1 i2 ..." [--out FILE]}: final hidden states and last logits as JSON. */
 @Command(name = "forward", mixinStandardHelpOptions = true,
-        description = {"Runs one forward pass (float32, no padding, positions 0..T-1) and writes JSON",
-                "{\"hidden\": [[H floats] x T], \"logits_last\": [V floats]}: hidden = states after ln_f at every position,",
+        description = {"Runs one forward pass (float32, no padding, positions 0..T-1) and writes the result as JSON.",
+                "The JSON is {\"hidden\": [[H floats] x T], \"logits_last\": [V floats]}: hidden = states after ln_f at every position,",
                 "logits_last = LM logits at the last position. Without --out the JSON goes to stdout."})
 public final class ForwardCommand implements Callable<Integer> {
 
     @Spec CommandSpec spec;
 
-    @Option(names = "--model", required = true, paramLabel = "DIR|HUB_ID", description = "Model directory or Hub id (org/name[@revision]).")
+    @Option(names = "--model", required = true, paramLabel = "DIR|HUB_ID", description = "Required. GPT-Neo model folder or Hugging Face Hub id (org/name[@revision]).")
     String model;
 
     @Option(names = "--ids", required = true, paramLabel = "\"i1 i2 ...\"", description = "Token ids, separated by spaces or commas.")

@@ -25,32 +25,32 @@ import picocli.CommandLine.Spec;
  * available.
  */
 @Command(name = "generate", mixinStandardHelpOptions = true,
-        description = {"Generates tokens after a prompt with a KV cache (float32). Greedy by default; any of --temperature,",
-                "--top-k, --top-p, --seed switches to seeded sampling (temperature, then top-k, then top-p, as HF).",
+        description = {"Generates tokens after a prompt with a KV cache (float32).",
+                "Greedy by default; any of --temperature, --top-k, --top-p, --seed switches to seeded sampling (temperature, then top-k, then top-p, as HF).",
                 "Stops at the config's eos_token_id or after --max-new-tokens.",
                 "Prints the new ids (space-separated) and, when the model folder or --tokenizer has a tokenizer, the decoded new text."})
 public final class GenerateCommand implements Callable<Integer> {
 
     @Spec CommandSpec spec;
 
-    @Option(names = "--model", required = true, paramLabel = "DIR|HUB_ID", description = "Model directory or Hub id (org/name[@revision]).")
+    @Option(names = "--model", required = true, paramLabel = "DIR|HUB_ID", description = "Required. GPT-Neo model folder or Hugging Face Hub id (org/name[@revision]).")
     String model;
 
     @ArgGroup(exclusive = true, multiplicity = "1")
     Prompt prompt;
 
     static final class Prompt {
-        @Option(names = "--ids", required = true, paramLabel = "\"i1 i2 ...\"", description = "Prompt token ids.") String ids;
-        @Option(names = "--text", required = true, paramLabel = "TEXT", description = "Prompt text (needs a tokenizer).") String text;
+        @Option(names = "--ids", required = true, paramLabel = "\"i1 i2 ...\"", description = "The prompt as token ids, separated by spaces or commas.") String ids;
+        @Option(names = "--text", required = true, paramLabel = "TEXT", description = "The prompt as text (needs a tokenizer).") String text;
     }
 
-    @Option(names = "--max-new-tokens", defaultValue = "20", paramLabel = "N", description = "At most N new tokens (default ${DEFAULT-VALUE}).")
+    @Option(names = "--max-new-tokens", defaultValue = "20", paramLabel = "N", description = "Generate at most N new tokens (default ${DEFAULT-VALUE}).")
     int maxNewTokens;
 
-    @Option(names = "--temperature", paramLabel = "T", description = "Sampling temperature (> 0).") Double temperature;
-    @Option(names = "--top-k", paramLabel = "K", description = "Keep the K most likely tokens (0 = all).") Integer topK;
-    @Option(names = "--top-p", paramLabel = "P", description = "Nucleus: smallest set with probability mass >= P.") Double topP;
-    @Option(names = "--seed", paramLabel = "S", description = "Sampling seed (default 0).") Long seed;
+    @Option(names = "--temperature", paramLabel = "T", description = "Divide the logits by T (> 0) before sampling.") Double temperature;
+    @Option(names = "--top-k", paramLabel = "K", description = "Sample among the K most likely tokens only (0 = all).") Integer topK;
+    @Option(names = "--top-p", paramLabel = "P", description = "Sample among the smallest set of tokens whose probability mass reaches P (nucleus sampling).") Double topP;
+    @Option(names = "--seed", paramLabel = "S", description = "Seed of the sampling draws (default 0).") Long seed;
 
     @Option(names = "--tokenizer", paramLabel = "DIR", description = "Tokenizer folder (tokenizer.json or vocab.json + merges.txt); default: the model folder if it has one.")
     Path tokenizerDir;

@@ -8,8 +8,8 @@ import picocli.CommandLine.Command;
  * {@code ./gptneo bench ...} is dispatched by the launcher to the bench module.
  */
 @Command(name = "gptneo", mixinStandardHelpOptions = true, versionProvider = GptNeoCli.Version.class,
-        description = "GPT-Neo in pure Java: inspect, tokenize, forward, generate, train/eval/classify a safety cost model, serve.",
-        footer = {"", "Benchmarks: ./gptneo bench (attention | train-step | forward | tokenizer) [--help]"})
+        description = "GPT-Neo in pure Java: inspect, tokenize, forward and generate with a model; train, evaluate, classify with and serve a safety cost model.",
+        footer = {"", "Benchmarks: ./gptneo bench (attention | train-step | forward | gemm | tokenizer | serve) [--help]"})
 public final class GptNeoCli implements Runnable {
 
     @CommandLine.Spec CommandLine.Model.CommandSpec spec;

@@ -31,7 +31,7 @@ public final class InspectCommand implements Callable<Integer> {
 
     @Spec CommandSpec spec;
 
-    @Option(names = "--model", required = true, paramLabel = "DIR|HUB_ID", description = "Model directory or Hub id (org/name[@revision]).")
+    @Option(names = "--model", required = true, paramLabel = "DIR|HUB_ID", description = "Required. GPT-Neo model folder or Hugging Face Hub id (org/name[@revision]).")
     String model;
 
     @Override

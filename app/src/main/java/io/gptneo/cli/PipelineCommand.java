@@ -17,6 +17,7 @@ import io.gptneo.model.CostModel;
 import io.gptneo.model.GptNeoModel;
 import io.gptneo.tokenizer.Gpt2Tokenizer;
 import io.gptneo.train.CostInputs;
+import io.gptneo.SafetyModel;
 import io.gptneo.train.GptNeoCostModel;
 
 import io.gptneo.train.TrainConfig;
@@ -58,7 +59,7 @@ import picocli.CommandLine.Option;
                 "Last stdout line: 'RESULT beavertails_test_accuracy=<model> bow_baseline_accuracy=<bow> pku_test_accuracy=... pku_ranking_accuracy=... "
                         + "beavertails_test_auroc=... beavertails_test_f1=... total_seconds=...'"})
 public final class PipelineCommand implements Callable<Integer> {
-    @Option(names = "--model", paramLabel = "DIR|HUB_ID", description = "Pretrained GPT-Neo to fine-tune with LoRA (default: a small model from scratch).")
+    @Option(names = "--model", paramLabel = "DIR|HUB_ID", description = "Optional. Pretrained GPT-Neo folder or Hugging Face Hub id to fine-tune with LoRA; without it a small model is trained from scratch.")
     String model;
     @Option(names = "--out", defaultValue = "pipeline-out", paramLabel = "DIR", description = "Output folder (default ${DEFAULT-VALUE}).")
     Path out;
@@ -152,8 +153,8 @@ public final class PipelineCommand implements Callable<Integer> {
         log.println("pipeline: validation " + validation.toString());
 
         // Evaluate the trained model (still in memory) on the held-out test sides, exactly the rows training never saw.
-        GptNeoCostModel scorer = GptNeoCostModel.forInference(base, null).withInputs(tok, c.maxLength);
-        if (!c.trainBase) scorer = GptNeoCostModel.forInference(TrainSetup.loadBase(tokDir), out.resolve("adapter")).withInputs(tok, c.maxLength);
+        SafetyModel scorer = c.trainBase ? SafetyModel.of(GptNeoCostModel.forInference(base, null), tok, c.maxLength)
+                : SafetyModel.load(tokDir.toString(), out.resolve("adapter")).withMaxLength(c.maxLength);
         Evaluation.Result btEval;
         try (Progress p = Progress.start("eval beavertails", bs.test().size(), "responses", c.progress, log)) {
             btEval = Evaluation.qa(bs.test(), scorer, c.evalBatchSize, p.responses());

@@ -1,17 +1,16 @@
 package io.gptneo.cli;
 
+import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.Callable;
 
+import io.gptneo.SafetyModel;
+import io.gptneo.SafetyTrainer;
+import io.gptneo.TrainingResult;
 import io.gptneo.model.CostModel;
-import io.gptneo.train.CostInputs;
-import io.gptneo.train.GptNeoCostModel;
-import io.gptneo.train.StopSignal;
 import io.gptneo.train.TrainConfig;
-import io.gptneo.train.TrainSetup;
-import io.gptneo.train.Trainer;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -24,13 +23,13 @@ import picocli.CommandLine.Option;
                 "SIGINT/SIGTERM stop at the next step boundary after writing a checkpoint; --resume OUT continues exactly.",
                 "Precedence: defaults < --config FILE (JSON, keys = flag names) < flags."})
 public final class TrainCommand implements Callable<Integer> {
-    @Option(names = "--model", paramLabel = "DIR|HUB_ID", description = "GPT-Neo model folder or Hugging Face Hub id.")
+    @Option(names = "--model", paramLabel = "DIR|HUB_ID", description = "Required (here or in --config). GPT-Neo model folder or Hugging Face Hub id (org/name[@revision]).")
     String model;
-    @Option(names = "--data", paramLabel = "FILE", description = "JSONL data (pairs or QA); repeat for several files.")
+    @Option(names = "--data", paramLabel = "FILE", description = "Required (here or in --config). A JSONL data file (PKU-SafeRLHF pairs or BeaverTails QA); repeat the flag for several files.")
     List<Path> data;
-    @Option(names = "--out", paramLabel = "DIR", description = "Output folder.")
+    @Option(names = "--out", paramLabel = "DIR", description = "Required (here or in --config). The output folder.")
     String out;
-    @Option(names = "--config", paramLabel = "FILE", description = "JSON settings (keys as the flags: lora-r, lr, ...).")
+    @Option(names = "--config", paramLabel = "FILE", description = "A JSON file of settings whose keys are the flag names (lora-r, lr, ...); flags override it.")
     Path config;
     @Mixin TrainOptions options;
 
@@ -48,27 +47,12 @@ public final class TrainCommand implements Callable<Integer> {
     }
 
     /** Loads, trains, saves; returns the result. Shared with the pipeline command. */
-    static Trainer.Result run(TrainConfig c, PrintStream log) throws Exception {
-        Path modelDir = TrainSetup.resolveModel(c.model);
-        CostModel base = TrainSetup.loadBase(modelDir);
-        return train(c, base, modelDir, c.model, log);
-    }
+    static TrainingResult run(TrainConfig c, PrintStream log) throws IOException { return train(c, null, null, null, log); }
 
-    static Trainer.Result train(TrainConfig c, CostModel base, Path tokenizerDir, String baseName, PrintStream log) throws Exception {
-        var tok = TrainSetup.tokenizer(tokenizerDir);
-        int maxLen = Math.min(c.maxLength, base.model().config().maxPositionEmbeddings());
-        CostInputs inputs = new CostInputs(tok, maxLen);
-        List<Path> files = java.util.Arrays.stream(c.data.split(",")).map(Path::of).toList();
-        TrainSetup.Data d = TrainSetup.data(files, c, inputs, log);
-        GptNeoCostModel cm = TrainSetup.costModel(c, base, baseName);
-        log.printf("train: %d examples, validation %d, held-out test %d pairs + %d responses; %s%n", d.train().size(), d.validation().size(),
-                d.testPairs().size(), d.testQa().size(), cm.lora() != null ? cm.lora().trainableSummary() : "full training of " + base.model().parameterCount() + " parameters + score head");
-        Trainer t = new Trainer(cm, c, d.train(), d.validation(), Path.of(c.out), log).listener(Progress.training(c.progress, log));
-        try (StopSignal sig = new StopSignal(10 * 60_000L).install()) {
-            Trainer.Result r = t.run(sig);
-            if (r.stopped()) log.printf("stopped at step %d of %d%n", r.steps(), r.totalSteps());
-            else log.printf("trained %d steps; adapter in %s%n", r.steps(), Path.of(c.out).resolve("adapter"));
-            return r;
-        }
+    /** Trains {@code base} (null: load {@code c.model}) through the same builder a Java user calls. */
+    static TrainingResult train(TrainConfig c, CostModel base, Path tokenizerDir, String baseName, PrintStream log) throws IOException {
+        SafetyTrainer t = SafetyModel.trainer().settings(c).log(log).onProgress(Progress.training(c.progress, log)).stopOnSignal(true);
+        if (base != null) t.baseModel(base, tokenizerDir, baseName);
+        return t.train();
     }
 }

@@ -76,6 +76,6 @@ public final class TrainOptions {
     @Option(names = "--no-gradient-checkpointing", description = "Keep activations instead of recomputing them in backward (faster, more memory).")
     void noCheckpointing(boolean on) { gradientCheckpointing = on ? Boolean.FALSE : null; }
 
-    @Option(names = "--no-progress", description = "No progress bar.")
+    @Option(names = "--no-progress", description = "Do not draw the progress bar on stderr.")
     void noProgress(boolean on) { progress = on ? Boolean.FALSE : null; }
 }

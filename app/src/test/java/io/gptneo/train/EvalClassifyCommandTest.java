@@ -19,6 +19,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 
 import io.gptneo.cli.GptNeoCli;
 import io.gptneo.PromptResponse;
+import io.gptneo.Scorer;
+import io.gptneo.tensor.GradMode;
 import io.gptneo.train.data.DatasetReader;
 import io.gptneo.train.data.PairExample;
 import io.gptneo.train.eval.Evaluation;
@@ -54,6 +56,18 @@ class EvalClassifyCommandTest {
         return new Run(code, bo.toString(StandardCharsets.UTF_8), err.toString());
     }
 
+    /** The fixture's cost model scored through the low-level classes (not the CLI's SafetyModel). */
+    private static Scorer direct(int maxLength) throws java.io.IOException {
+        var cm = GptNeoCostModel.forInference(TrainSetup.loadBase(Path.of(model())), Path.of(adapter()));
+        var in = new CostInputs(TrainSetup.tokenizer(Path.of(model())), Math.min(maxLength, cm.costModel().model().config().maxPositionEmbeddings()));
+        return batch -> {
+            CostInputs.Batch b = CostInputs.pad(batch.stream().map(p -> in.encode(p.prompt(), p.response())).toList());
+            try (var off = GradMode.off()) {
+                return cm.costs(b.ids(), b.mask()).data().castTo(org.nd4j.linalg.api.buffer.DataType.FLOAT).toFloatVector();
+            }
+        };
+    }
+
     @Test void evalWritesReportAndPicturesMatchingDirectScoring() throws Exception {
         Path out = dir.resolve("eval");
         Run r = cli("eval", "--model", model(), "--adapter", adapter(), "--data", pairs(), "--out", out.toString(),
@@ -64,8 +78,7 @@ class EvalClassifyCommandTest {
         assertEquals(12, rep.get("counts").get("rows").asInt());
         assertEquals(24, rep.get("counts").get("responses").asInt());
         // same numbers as scoring the rows directly with the library
-        var cm = GptNeoCostModel.forInference(TrainSetup.loadBase(Path.of(model())), Path.of(adapter()))
-                .withInputs(TrainSetup.tokenizer(Path.of(model())), 64);
+        Scorer cm = direct(64);
         List<PairExample> rows = DatasetReader.read(Path.of(pairs()), false).pairs();
         Evaluation.Result direct = Evaluation.pairs(rows, cm, 24, null);
         assertEquals(direct.report().get("sign_accuracy").asDouble(), rep.get("sign_accuracy").asDouble(), 1e-12);
@@ -92,8 +105,7 @@ class EvalClassifyCommandTest {
     }
 
     @Test void classifyOneAndFile() throws Exception {
-        var cm = GptNeoCostModel.forInference(TrainSetup.loadBase(Path.of(model())), Path.of(adapter()))
-                .withInputs(TrainSetup.tokenizer(Path.of(model())), 1024);
+        Scorer cm = direct(1024);
         float want = cm.score(List.of(new PromptResponse("How do I pick a lock?", "Use a tension wrench.")))[0];
         Run r = cli("classify", "--model", model(), "--adapter", adapter(), "--prompt", "How do I pick a lock?", "--response", "Use a tension wrench.");
         assertEquals(0, r.code(), r.err());

@@ -35,14 +35,18 @@ public final class CostModel {
      * drawn from normal(0, 0.02) with seed {@link #DEFAULT_HEAD_SEED} (HF's init of the score layer).
      */
     public static CostModel load(Path dir, DataType dtype) throws IOException {
-        GptNeoWeights w = GptNeoWeights.load(dir, dtype);
+        return fromWeights(GptNeoWeights.load(dir, dtype), dir);
+    }
+
+    /** As {@link #load}, from weights already read from {@code dir} (named in messages). */
+    public static CostModel fromWeights(GptNeoWeights w, Path dir) {
         GptNeoModel m = GptNeoModel.fromWeights(w);
         INDArray score = w.tensors().get(GptNeoWeights.SCORE);
         if (score != null && score.size(0) != 1) {
             throw new IllegalArgumentException(dir + ": score.weight has " + score.size(0) + " labels; a cost model needs 1");
         }
         ScoreHead head = score != null ? new ScoreHead(Tensor.constant(score))
-                : ScoreHead.normal(1, m.config().hiddenSize(), DEFAULT_HEAD_SEED, dtype);
+                : ScoreHead.normal(1, m.config().hiddenSize(), DEFAULT_HEAD_SEED, m.dtype());
         return new CostModel(m, head);
     }
 

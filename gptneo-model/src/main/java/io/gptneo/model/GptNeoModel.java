@@ -32,8 +32,8 @@ import org.nd4j.linalg.factory.Nd4j;
  *   hidden = ln_f(x);  logits = hidden · lm_headᵀ      [B, T, V]  (lm_head tied to wte unless the checkpoint has one)
  * </pre>
  * Weights are the loaded arrays themselves (no second copy). Parameters are frozen constants until
- * {@link #setTrainable(boolean)}; LoRA attaches to {@link #linears()}. Dropout is not modelled (GPT-Neo's released
- * configs use 0, and the fixtures are dropout-free).
+ * {@link #setTrainable(boolean)}; LoRA attaches to {@link #linears()}. Embedding and residual dropout are modelled
+ * ({@link #setDropout}, off by default as in GPT-Neo's released configs); attention-probability dropout is not.
  */
 public final class GptNeoModel {
     public static final int IGNORE_INDEX = -100;

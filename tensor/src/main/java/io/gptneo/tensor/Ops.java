@@ -13,7 +13,8 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
 import org.nd4j.linalg.ops.transforms.Transforms;
 
 /**
- * Differentiable operations. Each forward records its backward beside it (see {@link Tensor#result}); shapes are
+ * Differentiable operations (public API, with {@link Tensor}): build an expression from tensors, call
+ * {@link Tensor#backward()} on the scalar result and read each parameter's {@link Tensor#grad()}. Each forward records its backward beside it (see {@link Tensor#result}); shapes are
  * written {@code [B, T, C]}-style. Inputs are validated up front: a shape or dtype mismatch throws
  * {@link IllegalArgumentException} naming the operation and the shapes, never an opaque native error later.
  */
@@ -25,6 +26,7 @@ public final class Ops {
 
     // ---- elementwise with numpy broadcasting -------------------------------------------------------------------
 
+    /** a + b, elementwise with numpy broadcasting. */
     public static Tensor add(Tensor a, Tensor b) {
         long[] as = a.shape(), bs = b.shape();
         broadcastShape("add", a, b);
@@ -39,6 +41,7 @@ public final class Ops {
                 g -> new INDArray[] {sumTo(g, as), sumTo(g, bs).neg()});
     }
 
+    /** a · b, elementwise with numpy broadcasting. */
     public static Tensor mul(Tensor a, Tensor b) {
         broadcastShape("mul", a, b);
         INDArray x = a.data(), y = b.data();
@@ -49,6 +52,7 @@ public final class Ops {
                 x, y);
     }
 
+    /** a / b, elementwise with numpy broadcasting. */
     public static Tensor div(Tensor a, Tensor b) {
         broadcastShape("div", a, b);
         INDArray x = a.data(), y = b.data();
@@ -64,17 +68,20 @@ public final class Ops {
         return Tensor.result("scale", a.data().mul(s), new Tensor[] {a}, g -> new INDArray[] {g.mul(s)});
     }
 
+    /** a + s for a scalar s. */
     public static Tensor addScalar(Tensor a, double s) {
         return Tensor.result("addScalar", a.data().add(s), new Tensor[] {a}, g -> new INDArray[] {g});
     }
 
     public static Tensor neg(Tensor a) { return scale(a, -1); }
 
+    /** e^a, elementwise. */
     public static Tensor exp(Tensor a) {
         INDArray out = Transforms.exp(a.data(), true);
         return Tensor.result("exp", out, new Tensor[] {a}, g -> new INDArray[] {g.mul(out)}, out);
     }
 
+    /** The natural log of a, elementwise. */
     public static Tensor log(Tensor a) {
         INDArray x = a.data();
         return Tensor.result("log", Transforms.log(x, true), new Tensor[] {a}, g -> new INDArray[] {g.div(x)}, x);
@@ -141,6 +148,7 @@ public final class Ops {
         return Tensor.result("sum", out, new Tensor[] {a}, g -> new INDArray[] {Nd4j.zeros(a.dtype(), s).addi(g.getDouble(0))});
     }
 
+    /** The mean of every element: a scalar []. */
     public static Tensor mean(Tensor a) {
         long n = a.data().length();
         return scale(sum(a), 1.0 / n);
@@ -220,6 +228,7 @@ public final class Ops {
         });
     }
 
+    /** The parts joined along {@code dim}; every other dimension must agree. */
     public static Tensor concat(int dim, Tensor... parts) {
         if (parts.length == 0) throw new IllegalArgumentException("concat: no inputs");
         int r = parts[0].rank();

@@ -15,7 +15,8 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
 /**
- * An ND4J array with reverse-mode autodiff.
+ * An ND4J array with reverse-mode autodiff (public API, with {@link Ops}): {@code Tensor.parameter(array)} makes a
+ * leaf that gets a gradient, {@link Ops} combine tensors, {@link #backward()} on a scalar fills {@link #grad()}.
  *
  * <p>A tensor is a leaf (a parameter or an input) or the output of an operation recorded on the tape. Only leaves
  * created with {@code requiresGrad = true} get a gradient buffer; frozen weights never do, and operations whose
@@ -73,6 +74,7 @@ public final class Tensor {
 
     // ---- accessors ---------------------------------------------------------------------------------------------
 
+    /** The values (an ND4J array, shared, not copied). */
     public INDArray data() { return data; }
 
     /** The accumulated gradient of a leaf that requires one, or null before backward. */

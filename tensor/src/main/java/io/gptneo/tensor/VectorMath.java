@@ -24,7 +24,7 @@ public final class VectorMath {
     private VectorMath() {}
 
     /**
-     * e^x per lane: x = k·ln2 + r with |r| ≤ ln2/2, e^r by its degree-7 Taylor polynomial (relative error < 1e-8 there),
+     * e^x per lane: x = k·ln2 + r with |r| ≤ ln2/2, e^r by its degree-7 Taylor polynomial (relative error {@literal <} 1e-8 there),
      * times 2^k built in the exponent bits. Below −87.34 (including −∞) gives 0, above 88.38 +∞.
      */
     public static FloatVector exp(FloatVector x) {

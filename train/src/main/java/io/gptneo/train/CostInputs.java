@@ -25,6 +25,9 @@ public final class CostInputs {
 
     public int maxLen() { return maxLen; }
 
+    /** The tokenizer the texts go through. */
+    public Gpt2Tokenizer tokenizer() { return tokenizer; }
+
     /** The conversation text of one (prompt, response). */
     public static String text(String prompt, String response) {
         return String.format(PROMPT_TEMPLATE, prompt) + response;

@@ -15,24 +15,20 @@ import io.gptneo.lora.LoraModel;
 import io.gptneo.lora.PeftAdapter;
 import io.gptneo.model.CostModel;
 import io.gptneo.model.ScoreHead;
-import io.gptneo.PromptResponse;
-import io.gptneo.Scorer;
-import io.gptneo.tensor.GradMode;
 import io.gptneo.tensor.Tensor;
-import io.gptneo.tokenizer.Gpt2Tokenizer;
 import io.gptneo.weights.SafeTensorsWriter;
 
 /**
- * A {@link CostModel} (GPT-Neo + score head) as the training loop and the scorers see it. Trained either through
- * LoRA (adapters + score head, saved as a PEFT folder) or in full ({@code --train-base}: every base tensor + score
- * head, saved as a model folder whose {@code model.safetensors} includes {@code score.weight}).
+ * A {@link CostModel} (GPT-Neo + score head) with its trainable part: LoRA adapters + score head (saved as a PEFT
+ * folder), every base tensor + score head ({@code --train-base}, saved as a model folder whose
+ * {@code model.safetensors} includes {@code score.weight}), or nothing (inference). Scoring text goes through
+ * {@link io.gptneo.SafetyModel}, which wraps one of these with a tokenizer.
  */
-public final class GptNeoCostModel implements TrainableCostModel, Scorer {
+public final class GptNeoCostModel implements TrainableCostModel {
     private final CostModel model;
     private final LoraModel lora;          // null when training in full or scoring a full model
     private final boolean fullTraining;
     private final String baseName;
-    private CostInputs inputs;
 
     private GptNeoCostModel(CostModel model, LoraModel lora, boolean fullTraining, String baseName) {
         this.model = model;
@@ -69,12 +65,6 @@ public final class GptNeoCostModel implements TrainableCostModel, Scorer {
 
     public LoraModel lora() { return lora; }
 
-    /** Tokenization for {@link #score(List)}. */
-    public GptNeoCostModel withInputs(Gpt2Tokenizer tok, int maxLength) {
-        this.inputs = new CostInputs(tok, Math.min(maxLength, model.model().config().maxPositionEmbeddings()));
-        return this;
-    }
-
     @Override public Tensor costs(int[][] ids, int[][] mask) { return model.costs(ids, mask); }
 
     @Override public Map<String, Tensor> trainable() {
@@ -104,16 +94,6 @@ public final class GptNeoCostModel implements TrainableCostModel, Scorer {
         model.parameters().forEach((k, v) -> w.put(k, v.data()));
         SafeTensorsWriter.write(dir.resolve("model.safetensors"), w, Map.of("format", "pt"));
         model.model().config().save(dir.resolve("config.json"));
-    }
-
-    /** Costs of (prompt, response) rows, no tape (serve/eval/classify). */
-    @Override public float[] score(List<PromptResponse> batch) {
-        if (inputs == null) throw new IllegalStateException("call withInputs(tokenizer, maxLength) first");
-        List<int[]> seqs = batch.stream().map(p -> inputs.encode(p.prompt(), p.response())).toList();
-        CostInputs.Batch b = CostInputs.pad(seqs);
-        try (var off = GradMode.off()) {
-            return costs(b.ids(), b.mask()).data().castTo(DataType.FLOAT).toFloatVector();
-        }
     }
 
     /** A new score head for a randomly initialised body: normal(0, 0.02) from {@code seed}. */

@@ -139,7 +139,7 @@ public final class TrainConfig {
         return this;
     }
 
-    private static void req(boolean ok, String msg) { if (!ok) throw new IllegalArgumentException(msg); }
+    private static void req(boolean ok, String msg) { if (!ok) throw new io.gptneo.GptNeoException(msg); }
 
     public ObjectNode toJson() {
         ObjectNode o = JSON.createObjectNode();

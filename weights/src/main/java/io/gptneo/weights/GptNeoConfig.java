@@ -62,6 +62,15 @@ public record GptNeoConfig(int vocabSize, int maxPositionEmbeddings, int hiddenS
      * A config made in code (tests, benchmarks): intermediate 4 × hidden, epsilon 1e-5, gelu_new, bos = eos =
      * vocab − 1. {@code types} gives every layer's kind, or a pattern cycled over the layers (empty: global/local
      * alternating, as in the released GPT-Neo models).
+     *
+     * @param vocab     vocab_size
+     * @param positions max_position_embeddings
+     * @param hidden    hidden_size
+     * @param layers    num_layers
+     * @param heads     num_heads
+     * @param window    window_size of the local layers
+     * @param types     attention_types, per layer or a pattern
+     * @return the config
      */
     public static GptNeoConfig of(int vocab, int positions, int hidden, int layers, int heads, int window, AttentionType... types) {
         if (types.length == 0) types = new AttentionType[] {AttentionType.GLOBAL, AttentionType.LOCAL};
