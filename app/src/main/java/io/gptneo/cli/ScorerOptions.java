@@ -1,6 +1,9 @@
 package io.gptneo.cli;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
+
+import com.fasterxml.jackson.databind.JsonNode;
 
 import io.gptneo.SafetyModel;
 import io.gptneo.model.CostModel;
@@ -26,10 +29,22 @@ public final class ScorerOptions {
     @Option(names = "--precision", paramLabel = "fp32|bf16", defaultValue = "fp32", description = "Base products: fp32 (default) or bf16 (block weights held in bf16, fp32 accumulation).")
     String precision;
 
+    /** A pipeline output folder ({@code ./gptneo pipeline --out DIR}, with its model card) loads its {@code adapter/}. */
     SafetyModel load() throws Exception {
+        if (adapter == null && Files.isDirectory(Path.of(model)) && ModelCard.read(Path.of(model)) != null) {
+            // a pipeline output: its adapter/ (or full model) and the base named in it, as SafetyModel.load(folder)
+            return SafetyModel.load(Path.of(model)).withMaxLength(maxLength).withTruncation(CostInputs.Truncation.parse(truncation));
+        }
         Path dir = TrainSetup.resolveModel(model);
         CostModel cm = TrainSetup.withPrecision(TrainSetup.loadBase(dir), precision);
         return SafetyModel.of(GptNeoCostModel.forInference(cm, adapter), TrainSetup.tokenizer(dir), maxLength)
                 .withTruncation(CostInputs.Truncation.parse(truncation));
+    }
+
+    /** What is served: the model card's summary for a pipeline output, else the paths. */
+    String describe() throws Exception {
+        JsonNode card = Files.isDirectory(Path.of(model)) ? ModelCard.read(Path.of(model)) : null;
+        if (card != null) return card.path("summary").asText();
+        return model + (adapter == null ? "" : " + " + adapter);
     }
 }

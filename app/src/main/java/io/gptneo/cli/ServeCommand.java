@@ -127,7 +127,7 @@ public final class ServeCommand implements Callable<Integer> {
         ServeLimits limits = new ServeLimits(maxBodyBytes, maxTextChars, maxItems, queueCapacity, timeoutMs);
         ServeAccess access = new ServeAccess(host, allowHosts, allowOrigin, tokenFile == null ? null : token(tokenFile));
         ScoreServer.Config cfg = new ScoreServer.Config(port, limits, scorer.batchSize, maxWaitMs, threads, histogram,
-                scorer.model + (scorer.adapter == null ? "" : " + " + scorer.adapter), access);   // checks the numbers first
+                scorer.describe(), access);   // checks the numbers first
         ScoreServer.setTimeoutsIfUnset(readTimeoutS, idleTimeoutS, (timeoutMs + 999) / 1000 + readTimeoutS);
         if (!access.loopback()) {
             System.err.println("serve: WARNING: listening on " + host + ", not loopback: other machines can reach the model"

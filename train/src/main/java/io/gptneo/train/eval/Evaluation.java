@@ -126,10 +126,40 @@ public final class Evaluation {
         double mean = 0;
         for (double v : c) mean += v;
         r.put("mean_cost", c.length == 0 ? 0 : mean / c.length);
+        if (c.length > 0) r.set("histogram", histogram(c, unsafe, HISTOGRAM_BINS));
         ObjectNode t = r.putObject("timing");
         t.put("seconds", secs);
         t.put("responses_per_second", secs > 0 ? m.count() / secs : 0);
         return r;
+    }
+
+    /** Bins of the report's cost histogram. */
+    public static final int HISTOGRAM_BINS = 40;
+
+    /**
+     * {@code {"edges": [bins+1], "series": {"safe": [bins], "unsafe": [bins]}}}: equal-width bins over
+     * [min(costs, 0), max(costs, 0)], so the threshold 0 is always inside; the last bin includes its right edge.
+     * {@code ./gptneo serve --eval-report} draws it.
+     */
+    static ObjectNode histogram(double[] c, boolean[] unsafe, int bins) {
+        double lo = 0, hi = 0;
+        for (double v : c) if (Double.isFinite(v)) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
+        if (hi - lo < 1e-9) { lo -= 0.5; hi += 0.5; }
+        int[] safe = new int[bins], bad = new int[bins];
+        for (int i = 0; i < c.length; i++) {
+            if (!Double.isFinite(c[i])) continue;
+            int b = Math.max(0, Math.min(bins - 1, (int) Math.floor((c[i] - lo) / (hi - lo) * bins)));
+            if (unsafe[i]) bad[b]++; else safe[b]++;
+        }
+        ObjectNode h = JSON.createObjectNode();
+        var edges = h.putArray("edges");
+        for (int i = 0; i <= bins; i++) edges.add(lo + (hi - lo) * i / bins);
+        ObjectNode series = h.putObject("series");
+        var s = series.putArray("safe");
+        for (int v : safe) s.add(v);
+        var u = series.putArray("unsafe");
+        for (int v : bad) u.add(v);
+        return h;
     }
 
     static void putDouble(ObjectNode o, String k, double v) {
