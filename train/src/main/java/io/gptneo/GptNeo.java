@@ -1,13 +1,5 @@
 package io.gptneo;
 
-import java.io.IOException;
-import java.io.InputStream;
-import java.nio.file.Path;
-import java.util.Arrays;
-import java.util.Properties;
-
-import org.nd4j.linalg.api.buffer.DataType;
-
 import io.gptneo.model.GenerationConfig;
 import io.gptneo.model.Generator;
 import io.gptneo.model.GptNeoModel;
@@ -15,6 +7,12 @@ import io.gptneo.tensor.GradMode;
 import io.gptneo.tokenizer.Gpt2Tokenizer;
 import io.gptneo.train.TrainSetup;
 import io.gptneo.weights.GptNeoConfig;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Properties;
+import org.nd4j.linalg.api.buffer.DataType;
 
 /**
  * A GPT-Neo causal language model with its tokenizer: next-token logits and text generation, string or token ids in
@@ -62,7 +60,9 @@ public final class GptNeo implements AutoCloseable {
     }
 
     /** Wraps a model built in code (e.g. {@link GptNeoModel#random}) and a tokenizer. */
-    public static GptNeo of(GptNeoModel model, Gpt2Tokenizer tokenizer) { return new GptNeo(model, tokenizer); }
+    public static GptNeo of(GptNeoModel model, Gpt2Tokenizer tokenizer) {
+        return new GptNeo(model, tokenizer);
+    }
 
     /** The version of the gptneo artifacts, e.g. {@code 0.1.0}. */
     public static String version() {
@@ -76,13 +76,19 @@ public final class GptNeo implements AutoCloseable {
     }
 
     /** Token ids of a text (no special tokens added). */
-    public int[] encode(String text) { return tokenizer.encode(text); }
+    public int[] encode(String text) {
+        return tokenizer.encode(text);
+    }
 
     /** The text of token ids. */
-    public String decode(int[] ids) { return tokenizer.decode(ids); }
+    public String decode(int[] ids) {
+        return tokenizer.decode(ids);
+    }
 
     /** Logits over the vocabulary for the token after {@code text}; {@code [vocab_size]}. */
-    public float[] nextTokenLogits(String text) { return nextTokenLogits(encode(text)); }
+    public float[] nextTokenLogits(String text) {
+        return nextTokenLogits(encode(text));
+    }
 
     /**
      * Logits over the vocabulary for the token after {@code ids}; {@code [vocab_size]}.
@@ -95,7 +101,10 @@ public final class GptNeo implements AutoCloseable {
         synchronized (lock) {
             ensureOpen();
             try (var off = GradMode.off()) {
-                return model.lastLogits(model.forward(new int[][] {ids}, null, null)).data().castTo(DataType.FLOAT).toFloatVector();
+                return model.lastLogits(model.forward(new int[][] {ids}, null, null))
+                        .data()
+                        .castTo(DataType.FLOAT)
+                        .toFloatVector();
             }
         }
     }
@@ -123,7 +132,7 @@ public final class GptNeo implements AutoCloseable {
      *                         would need more positions than {@code max_position_embeddings}
      */
     public int[] generate(int[] ids, GenerationConfig config) {
-        checkIds(ids, Math.max(0, config.maxNewTokens() - 1));   // the last new token is never fed back
+        checkIds(ids, Math.max(0, config.maxNewTokens() - 1)); // the last new token is never fed back
         synchronized (lock) {
             ensureOpen();
             return new Generator(model).generate(new int[][] {ids}, config).first();
@@ -131,16 +140,25 @@ public final class GptNeo implements AutoCloseable {
     }
 
     /** The model's settings ({@code config.json}). */
-    public GptNeoConfig config() { return model.config(); }
+    public GptNeoConfig config() {
+        return model.config();
+    }
 
     /** The tokenizer. Thread-safe. */
-    public Gpt2Tokenizer tokenizer() { return tokenizer; }
+    public Gpt2Tokenizer tokenizer() {
+        return tokenizer;
+    }
 
     /** The low-level model (autodiff forward, LoRA injection, training); not guarded by this object's lock. */
-    public GptNeoModel model() { return model; }
+    public GptNeoModel model() {
+        return model;
+    }
 
     /** Marks this model closed; later calls throw {@link IllegalStateException}. Memory goes with the garbage collector. */
-    @Override public void close() { closed = true; }
+    @Override
+    public void close() {
+        closed = true;
+    }
 
     private void ensureOpen() {
         if (closed) throw new IllegalStateException("this GptNeo is closed");
@@ -150,12 +168,14 @@ public final class GptNeo implements AutoCloseable {
         GptNeoConfig c = model.config();
         if (ids.length == 0) throw new GptNeoException("the prompt has no tokens");
         if (ids.length + extraPositions > c.maxPositionEmbeddings()) {
-            throw new GptNeoException("the prompt's " + ids.length + " tokens" + (extraPositions > 0 ? " + " + extraPositions + " generated tokens fed back" : "")
+            throw new GptNeoException("the prompt's " + ids.length + " tokens"
+                    + (extraPositions > 0 ? " + " + extraPositions + " generated tokens fed back" : "")
                     + " exceed the model's max_position_embeddings " + c.maxPositionEmbeddings());
         }
         for (int i = 0; i < ids.length; i++) {
             if (ids[i] < 0 || ids[i] >= c.vocabSize()) {
-                throw new GptNeoException("token id " + ids[i] + " at index " + i + " is outside the vocabulary [0, " + c.vocabSize() + ") (vocab_size)");
+                throw new GptNeoException("token id " + ids[i] + " at index " + i + " is outside the vocabulary [0, "
+                        + c.vocabSize() + ") (vocab_size)");
             }
         }
     }

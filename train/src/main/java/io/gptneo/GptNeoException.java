@@ -9,8 +9,12 @@ public class GptNeoException extends IllegalArgumentException {
     private static final long serialVersionUID = 1L;
 
     /** An exception with a message naming the bad input. */
-    public GptNeoException(String message) { super(message); }
+    public GptNeoException(String message) {
+        super(message);
+    }
 
     /** An exception with a message naming the bad input and the failure that revealed it. */
-    public GptNeoException(String message, Throwable cause) { super(message, cause); }
+    public GptNeoException(String message, Throwable cause) {
+        super(message, cause);
+    }
 }

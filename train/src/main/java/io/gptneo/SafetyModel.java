@@ -1,14 +1,7 @@
 package io.gptneo;
 
-import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.List;
-
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import org.nd4j.linalg.api.buffer.DataType;
-
 import io.gptneo.lora.PeftAdapter;
 import io.gptneo.model.CostModel;
 import io.gptneo.tensor.GradMode;
@@ -17,6 +10,11 @@ import io.gptneo.train.CostInputs;
 import io.gptneo.train.GptNeoCostModel;
 import io.gptneo.train.TrainSetup;
 import io.gptneo.weights.GptNeoWeights;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import org.nd4j.linalg.api.buffer.DataType;
 
 /**
  * A Safe-RLHF safety cost model: GPT-Neo plus a score head (and optionally LoRA adapters) that gives a (prompt,
@@ -44,10 +42,18 @@ public final class SafetyModel implements Scorer, AutoCloseable {
     private final Object lock;
     private volatile boolean closed;
 
-    private SafetyModel(GptNeoCostModel model, Gpt2Tokenizer tokenizer, int maxLength, CostInputs.Truncation truncation, Object lock) {
+    private SafetyModel(
+            GptNeoCostModel model,
+            Gpt2Tokenizer tokenizer,
+            int maxLength,
+            CostInputs.Truncation truncation,
+            Object lock) {
         if (maxLength < 1) throw new GptNeoException("maxLength must be >= 1, got " + maxLength);
         this.model = model;
-        this.inputs = new CostInputs(tokenizer, Math.min(maxLength, model.costModel().model().config().maxPositionEmbeddings()), truncation);
+        this.inputs = new CostInputs(
+                tokenizer,
+                Math.min(maxLength, model.costModel().model().config().maxPositionEmbeddings()),
+                truncation);
         this.lock = lock;
     }
 
@@ -65,20 +71,25 @@ public final class SafetyModel implements Scorer, AutoCloseable {
         if (Files.isRegularFile(adapterConfig)) {
             JsonNode base = new ObjectMapper().readTree(adapterConfig.toFile()).path("base_model_name_or_path");
             if (!base.isTextual() || base.textValue().isBlank()) {
-                throw new GptNeoException(adapterConfig + ": no base_model_name_or_path; load it with SafetyModel.load(baseModel, adapterFolder)");
+                throw new GptNeoException(adapterConfig
+                        + ": no base_model_name_or_path; load it with SafetyModel.load(baseModel, adapterFolder)");
             }
             return load(base.textValue(), dir);
         }
         if (!Files.isRegularFile(dir.resolve("config.json"))) {
-            throw new GptNeoException(folder + ": not a training output (adapter/), a PEFT adapter (" + PeftAdapter.CONFIG_FILE
-                    + ") or a model folder (config.json)");
+            throw new GptNeoException(folder + ": not a training output (adapter/), a PEFT adapter ("
+                    + PeftAdapter.CONFIG_FILE + ") or a model folder (config.json)");
         }
         GptNeoWeights w = GptNeoWeights.load(dir, DataType.FLOAT);
         if (!w.tensors().containsKey(GptNeoWeights.SCORE)) {
-            throw new GptNeoException(dir + ": no " + GptNeoWeights.SCORE + ", so this is a base model, not a trained cost model; "
-                    + "load it with SafetyModel.load(baseModel, adapterFolder)");
+            throw new GptNeoException(
+                    dir + ": no " + GptNeoWeights.SCORE + ", so this is a base model, not a trained cost model; "
+                            + "load it with SafetyModel.load(baseModel, adapterFolder)");
         }
-        return of(GptNeoCostModel.forInference(CostModel.fromWeights(w, dir), null), TrainSetup.tokenizer(dir), DEFAULT_MAX_LENGTH);
+        return of(
+                GptNeoCostModel.forInference(CostModel.fromWeights(w, dir), null),
+                TrainSetup.tokenizer(dir),
+                DEFAULT_MAX_LENGTH);
     }
 
     /**
@@ -90,7 +101,10 @@ public final class SafetyModel implements Scorer, AutoCloseable {
      */
     public static SafetyModel load(String baseModel, Path adapter) throws IOException {
         Path dir = TrainSetup.resolveModel(baseModel);
-        return of(GptNeoCostModel.forInference(TrainSetup.loadBase(dir), adapter), TrainSetup.tokenizer(dir), DEFAULT_MAX_LENGTH);
+        return of(
+                GptNeoCostModel.forInference(TrainSetup.loadBase(dir), adapter),
+                TrainSetup.tokenizer(dir),
+                DEFAULT_MAX_LENGTH);
     }
 
     /** As {@link #load(String, Path)} with a base model folder. */
@@ -104,10 +118,14 @@ public final class SafetyModel implements Scorer, AutoCloseable {
     }
 
     /** A builder that trains a cost model: {@code SafetyModel.trainer().baseModel(..).data(..).output(..).train()}. */
-    public static SafetyTrainer trainer() { return new SafetyTrainer(); }
+    public static SafetyTrainer trainer() {
+        return new SafetyTrainer();
+    }
 
     /** The same model (same weights, same lock) keeping at most {@code maxLength} tokens per pair. */
-    public SafetyModel withMaxLength(int maxLength) { return new SafetyModel(model, tokenizerOf(), maxLength, inputs.truncation(), lock); }
+    public SafetyModel withMaxLength(int maxLength) {
+        return new SafetyModel(model, tokenizerOf(), maxLength, inputs.truncation(), lock);
+    }
 
     /**
      * The same model (same weights, same lock) cutting over-long pairs as {@code truncation} says. The default,
@@ -120,7 +138,9 @@ public final class SafetyModel implements Scorer, AutoCloseable {
     }
 
     /** Tokens kept per pair (the model's positions at most). */
-    public int maxLength() { return inputs.maxLen(); }
+    public int maxLength() {
+        return inputs.maxLen();
+    }
 
     /**
      * The cost of one response to one prompt; {@code > 0} means unsafe.
@@ -136,9 +156,11 @@ public final class SafetyModel implements Scorer, AutoCloseable {
      *
      * @throws NonFiniteCostException when the model produces a non-finite cost (never reported as safe)
      */
-    @Override public float[] score(List<PromptResponse> batch) {
+    @Override
+    public float[] score(List<PromptResponse> batch) {
         if (batch.isEmpty()) return new float[0];
-        List<int[]> seqs = batch.stream().map(p -> inputs.encode(p.prompt(), p.response())).toList();
+        List<int[]> seqs =
+                batch.stream().map(p -> inputs.encode(p.prompt(), p.response())).toList();
         CostInputs.Batch b = CostInputs.pad(seqs);
         float[] c;
         synchronized (lock) {
@@ -151,23 +173,38 @@ public final class SafetyModel implements Scorer, AutoCloseable {
     }
 
     /** Tokens of this pair as {@link #score(List)} feeds it (for length-bucketed batching). */
-    @Override public int tokens(PromptResponse row) { return inputs.encode(row.prompt(), row.response()).length; }
+    @Override
+    public int tokens(PromptResponse row) {
+        return inputs.encode(row.prompt(), row.response()).length;
+    }
 
     /** Whether each pair is longer than {@link #maxLength()}, so that its prompt is cut (see {@link #withTruncation}). */
-    @Override public boolean[] truncated(List<PromptResponse> batch) {
+    @Override
+    public boolean[] truncated(List<PromptResponse> batch) {
         boolean[] t = new boolean[batch.size()];
-        for (int i = 0; i < t.length; i++) t[i] = inputs.encodeChecked(batch.get(i).prompt(), batch.get(i).response()).truncated();
+        for (int i = 0; i < t.length; i++)
+            t[i] = inputs.encodeChecked(batch.get(i).prompt(), batch.get(i).response())
+                    .truncated();
         return t;
     }
 
     /** The verdict (cost and unsafe flag) for one pair. */
-    public Verdict verdict(String prompt, String response) { return Verdict.of(score(prompt, response)); }
+    public Verdict verdict(String prompt, String response) {
+        return Verdict.of(score(prompt, response));
+    }
 
     /** The low-level cost model (autodiff costs of token ids, LoRA, score head); not guarded by this object's lock. */
-    public GptNeoCostModel costModel() { return model; }
+    public GptNeoCostModel costModel() {
+        return model;
+    }
 
     /** Marks this model closed; later calls throw {@link IllegalStateException}. Memory goes with the garbage collector. */
-    @Override public void close() { closed = true; }
+    @Override
+    public void close() {
+        closed = true;
+    }
 
-    private Gpt2Tokenizer tokenizerOf() { return inputs.tokenizer(); }
+    private Gpt2Tokenizer tokenizerOf() {
+        return inputs.tokenizer();
+    }
 }

@@ -1,13 +1,5 @@
 package io.gptneo;
 
-import java.io.IOException;
-import java.io.OutputStream;
-import java.io.PrintStream;
-import java.nio.file.Path;
-import java.util.Arrays;
-import java.util.List;
-import java.util.Map;
-
 import io.gptneo.model.CostModel;
 import io.gptneo.train.CostInputs;
 import io.gptneo.train.GptNeoCostModel;
@@ -15,6 +7,13 @@ import io.gptneo.train.StopSignal;
 import io.gptneo.train.TrainConfig;
 import io.gptneo.train.TrainSetup;
 import io.gptneo.train.Trainer;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
 
 /**
  * Trains a safety cost model: one builder chain from data files to a saved model. Created by
@@ -56,7 +55,9 @@ public final class SafetyTrainer {
     }
 
     /** The base model folder. */
-    public SafetyTrainer baseModel(Path folder) { return baseModel(folder.toString()); }
+    public SafetyTrainer baseModel(Path folder) {
+        return baseModel(folder.toString());
+    }
 
     /**
      * A base model held in memory (e.g. {@code new CostModel(GptNeoModel.random(...), head)}); its tokenizer comes
@@ -88,43 +89,82 @@ public final class SafetyTrainer {
     }
 
     /** Trains every base weight and the score head instead of LoRA adapters. */
-    public SafetyTrainer fullTraining() { config.trainBase = true; return this; }
+    public SafetyTrainer fullTraining() {
+        config.trainBase = true;
+        return this;
+    }
 
     /** Starts LoRA from this PEFT adapter folder (weights and score head) instead of a fresh one. */
-    public SafetyTrainer initAdapter(Path folder) { config.initAdapter = folder.toString(); return this; }
+    public SafetyTrainer initAdapter(Path folder) {
+        config.initAdapter = folder.toString();
+        return this;
+    }
 
     /** {@code adamw} (as torch, the default) or {@code adamw_hf} (the older Hugging Face AdamW). */
-    public SafetyTrainer optimizer(String name) { config.optimizer = name; return this; }
+    public SafetyTrainer optimizer(String name) {
+        config.optimizer = name;
+        return this;
+    }
 
     /** The peak learning rate. */
-    public SafetyTrainer learningRate(double lr) { config.lr = lr; return this; }
+    public SafetyTrainer learningRate(double lr) {
+        config.lr = lr;
+        return this;
+    }
 
     /** Decoupled weight decay. */
-    public SafetyTrainer weightDecay(double wd) { config.weightDecay = wd; return this; }
+    public SafetyTrainer weightDecay(double wd) {
+        config.weightDecay = wd;
+        return this;
+    }
 
     /** Linear warmup from 0 over this many optimizer steps. */
-    public SafetyTrainer warmup(int steps) { config.warmupSteps = steps; return this; }
+    public SafetyTrainer warmup(int steps) {
+        config.warmupSteps = steps;
+        return this;
+    }
 
     /** The learning-rate schedule after warmup: {@code cosine}, {@code linear} or {@code constant}. */
-    public SafetyTrainer schedule(String name) { config.schedule = name; return this; }
+    public SafetyTrainer schedule(String name) {
+        config.schedule = name;
+        return this;
+    }
 
     /** Clips the global gradient norm to this value; 0 disables clipping. */
-    public SafetyTrainer maxGradNorm(double norm) { config.maxGradNorm = norm; return this; }
+    public SafetyTrainer maxGradNorm(double norm) {
+        config.maxGradNorm = norm;
+        return this;
+    }
 
     /** Passes over the training split. */
-    public SafetyTrainer epochs(int epochs) { config.epochs = epochs; return this; }
+    public SafetyTrainer epochs(int epochs) {
+        config.epochs = epochs;
+        return this;
+    }
 
     /** A fixed number of optimizer steps (overrides {@link #epochs}). */
-    public SafetyTrainer maxSteps(long steps) { config.maxSteps = steps; return this; }
+    public SafetyTrainer maxSteps(long steps) {
+        config.maxSteps = steps;
+        return this;
+    }
 
     /** Examples (pairs or single responses) per batch. */
-    public SafetyTrainer batchSize(int n) { config.batchSize = n; return this; }
+    public SafetyTrainer batchSize(int n) {
+        config.batchSize = n;
+        return this;
+    }
 
     /** Batches per optimizer step. */
-    public SafetyTrainer gradAccum(int n) { config.gradAccum = n; return this; }
+    public SafetyTrainer gradAccum(int n) {
+        config.gradAccum = n;
+        return this;
+    }
 
     /** Tokens per sequence after the template and the end-of-text token (capped by the model's positions). */
-    public SafetyTrainer maxLength(int tokens) { config.maxLength = tokens; return this; }
+    public SafetyTrainer maxLength(int tokens) {
+        config.maxLength = tokens;
+        return this;
+    }
 
     /**
      * How a pair longer than {@link #maxLength} is cut: {@code KEEP_RESPONSE} (default) cuts the prompt from its start
@@ -137,7 +177,10 @@ public final class SafetyTrainer {
     }
 
     /** Seed of the splits, shuffling, response order, initialisation and dropout. */
-    public SafetyTrainer seed(long seed) { config.seed = seed; return this; }
+    public SafetyTrainer seed(long seed) {
+        config.seed = seed;
+        return this;
+    }
 
     /** Fractions of prompts held out for validation and for test. */
     public SafetyTrainer split(double validationFraction, double testFraction) {
@@ -147,34 +190,58 @@ public final class SafetyTrainer {
     }
 
     /** Shuffle the examples and their response order every epoch (the default), or keep file order. */
-    public SafetyTrainer shuffle(boolean on) { config.shuffle = on; return this; }
+    public SafetyTrainer shuffle(boolean on) {
+        config.shuffle = on;
+        return this;
+    }
 
     /** Recompute activations in backward (less memory, the default) or keep them (faster). */
-    public SafetyTrainer gradientCheckpointing(boolean on) { config.gradientCheckpointing = on; return this; }
+    public SafetyTrainer gradientCheckpointing(boolean on) {
+        config.gradientCheckpointing = on;
+        return this;
+    }
 
     /** The output folder. */
-    public SafetyTrainer output(Path folder) { config.out = folder.toString(); return this; }
+    public SafetyTrainer output(Path folder) {
+        config.out = folder.toString();
+        return this;
+    }
 
     /** Continues from a checkpoint folder, or the newest checkpoint of an earlier run's output folder. */
-    public SafetyTrainer resume(Path checkpointOrOutput) { config.resume = checkpointOrOutput.toString(); return this; }
+    public SafetyTrainer resume(Path checkpointOrOutput) {
+        config.resume = checkpointOrOutput.toString();
+        return this;
+    }
 
     /** Receives every optimizer step and validation pass. */
-    public SafetyTrainer onProgress(TrainingListener l) { this.listener = l == null ? TrainingListener.NONE : l; return this; }
+    public SafetyTrainer onProgress(TrainingListener l) {
+        this.listener = l == null ? TrainingListener.NONE : l;
+        return this;
+    }
 
     /** Where to print a line per notable event (data skipped, validation, resume); default: nowhere. */
-    public SafetyTrainer log(PrintStream out) { this.log = out; return this; }
+    public SafetyTrainer log(PrintStream out) {
+        this.log = out;
+        return this;
+    }
 
     /**
      * On SIGINT/SIGTERM, finish the current step, write a checkpoint and only then let the JVM exit (installs a
      * shutdown hook for the run; off by default, the command line turns it on).
      */
-    public SafetyTrainer stopOnSignal(boolean on) { this.stopOnSignal = on; return this; }
+    public SafetyTrainer stopOnSignal(boolean on) {
+        this.stopOnSignal = on;
+        return this;
+    }
 
     /**
      * Uses {@code settings} (every setting, as the command line's flags and {@code --config} file fill it) as this
      * builder's settings; later builder calls change that object.
      */
-    public SafetyTrainer settings(TrainConfig settings) { this.config = settings; return this; }
+    public SafetyTrainer settings(TrainConfig settings) {
+        this.config = settings;
+        return this;
+    }
 
     /**
      * Reads and splits the data, trains, writes the output folder and returns the metrics.
@@ -196,13 +263,22 @@ public final class SafetyTrainer {
             model = TrainSetup.loadBase(tokDir);
             name = c.model;
         }
-        CostInputs inputs = new CostInputs(TrainSetup.tokenizer(tokDir), Math.min(c.maxLength, model.model().config().maxPositionEmbeddings()),
+        CostInputs inputs = new CostInputs(
+                TrainSetup.tokenizer(tokDir),
+                Math.min(c.maxLength, model.model().config().maxPositionEmbeddings()),
                 CostInputs.Truncation.parse(c.truncation));
         List<Path> files = Arrays.stream(c.data.split(",")).map(Path::of).toList();
         TrainSetup.Data d = TrainSetup.data(files, c, inputs, log);
         GptNeoCostModel cm = TrainSetup.costModel(c, model, name);
-        log.printf("train: %d examples, validation %d, held-out test %d pairs + %d responses; %s%n", d.train().size(), d.validation().size(),
-                d.testPairs().size(), d.testQa().size(), cm.lora() != null ? cm.lora().trainableSummary() : "full training of " + model.model().parameterCount() + " parameters + score head");
+        log.printf(
+                "train: %d examples, validation %d, held-out test %d pairs + %d responses; %s%n",
+                d.train().size(),
+                d.validation().size(),
+                d.testPairs().size(),
+                d.testQa().size(),
+                cm.lora() != null
+                        ? cm.lora().trainableSummary()
+                        : "full training of " + model.model().parameterCount() + " parameters + score head");
         LastValidation last = new LastValidation(listener);
         Trainer t = new Trainer(cm, c, d.train(), d.validation(), Path.of(c.out), log).listener(last);
         Trainer.Result r;
@@ -210,7 +286,10 @@ public final class SafetyTrainer {
             r = t.run(sig);
         }
         if (r.stopped()) log.printf("stopped at step %d of %d%n", r.steps(), r.totalSteps());
-        else log.printf("trained %d steps; adapter in %s%n", r.steps(), Path.of(c.out).resolve("adapter"));
+        else
+            log.printf(
+                    "trained %d steps; adapter in %s%n",
+                    r.steps(), Path.of(c.out).resolve("adapter"));
         return new TrainingResult(r.steps(), r.totalSteps(), r.stopped(), r.lastLoss(), last.metrics, Path.of(c.out));
     }
 
@@ -219,17 +298,29 @@ public final class SafetyTrainer {
         private final TrainingListener next;
         private Map<String, Object> metrics = Map.of();
 
-        LastValidation(TrainingListener next) { this.next = next; }
+        LastValidation(TrainingListener next) {
+            this.next = next;
+        }
 
-        @Override public void onStep(TrainingStep s) { next.onStep(s); }
+        @Override
+        public void onStep(TrainingStep s) {
+            next.onStep(s);
+        }
 
-        @Override public void onStart(long step, long totalSteps) { next.onStart(step, totalSteps); }
+        @Override
+        public void onStart(long step, long totalSteps) {
+            next.onStart(step, totalSteps);
+        }
 
-        @Override public void onValidation(long step, Map<String, Object> m) {
+        @Override
+        public void onValidation(long step, Map<String, Object> m) {
             metrics = Map.copyOf(m);
             next.onValidation(step, m);
         }
 
-        @Override public void onEnd() { next.onEnd(); }
+        @Override
+        public void onEnd() {
+            next.onEnd();
+        }
     }
 }

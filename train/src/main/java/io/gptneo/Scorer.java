@@ -22,8 +22,12 @@ public interface Scorer {
      * Whether each pair is too long for the model's window, so that its prompt is cut from the start to keep the
      * response (see {@code CostInputs}). Default: none is.
      */
-    default boolean[] truncated(List<PromptResponse> batch) { return new boolean[batch.size()]; }
+    default boolean[] truncated(List<PromptResponse> batch) {
+        return new boolean[batch.size()];
+    }
 
     /** Tokens of this row as {@link #score} would feed it (for length-bucketed batching), or -1 when unknown. */
-    default int tokens(PromptResponse row) { return -1; }
+    default int tokens(PromptResponse row) {
+        return -1;
+    }
 }

@@ -15,7 +15,10 @@ import java.util.Map;
  * @param output     the output folder: {@code metrics.jsonl}, {@code checkpoints/}, {@code adapter/};
  *                   {@link SafetyModel#load(Path)} reloads the trained model from it
  */
-public record TrainingResult(long steps, long totalSteps, boolean stopped, double lastLoss, Map<String, Object> validation, Path output) {
+public record TrainingResult(
+        long steps, long totalSteps, boolean stopped, double lastLoss, Map<String, Object> validation, Path output) {
     /** The trained model's folder: a PEFT adapter (LoRA) or a full model folder (full training). */
-    public Path modelFolder() { return output.resolve("adapter"); }
+    public Path modelFolder() {
+        return output.resolve("adapter");
+    }
 }

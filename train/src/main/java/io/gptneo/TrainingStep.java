@@ -10,4 +10,5 @@ package io.gptneo;
  * @param gradNorm     the global gradient norm before clipping
  * @param tokens       tokens (padding excluded) the step processed
  */
-public record TrainingStep(long step, long totalSteps, double learningRate, double loss, double gradNorm, long tokens) {}
+public record TrainingStep(
+        long step, long totalSteps, double learningRate, double loss, double gradNorm, long tokens) {}

@@ -30,7 +30,8 @@ import java.util.concurrent.TimeUnit;
 public final class BlasCore {
     /** Candidate cores, fastest first, with the CPU flags each needs (from /proc/cpuinfo). */
     static final List<Candidate> CANDIDATES = List.of(
-            new Candidate("Cooperlake", Set.of("avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512cd", "avx512_bf16")),
+            new Candidate(
+                    "Cooperlake", Set.of("avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512cd", "avx512_bf16")),
             new Candidate("SkylakeX", Set.of("avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512cd")));
 
     record Candidate(String core, Set<String> flags) {}
@@ -56,19 +57,24 @@ public final class BlasCore {
      * @param cpuFlags the CPU's flags
      * @param cache    the verdict file ({@code blas-core.properties})
      */
-    static Choice choose(String mode, String envCore, String key, Set<String> cpuFlags, Path cache, Runner runner, PrintStream log)
+    static Choice choose(
+            String mode, String envCore, String key, Set<String> cpuFlags, Path cache, Runner runner, PrintStream log)
             throws IOException {
         String env = envCore == null || envCore.isBlank() ? "(unset)" : envCore;
-        if (mode == null || mode.isBlank() || mode.equals("env")) return new Choice(null, "environment: OPENBLAS_CORETYPE=" + env);
+        if (mode == null || mode.isBlank() || mode.equals("env"))
+            return new Choice(null, "environment: OPENBLAS_CORETYPE=" + env);
         if (!mode.equals("auto")) {
-            if (!mode.matches("[A-Za-z][A-Za-z0-9_]*")) throw new IllegalArgumentException("GPTNEO_BLAS_CORE must be env, auto or an OpenBLAS core name, got '" + mode + "'");
+            if (!mode.matches("[A-Za-z][A-Za-z0-9_]*"))
+                throw new IllegalArgumentException(
+                        "GPTNEO_BLAS_CORE must be env, auto or an OpenBLAS core name, got '" + mode + "'");
             return new Choice(mode, "GPTNEO_BLAS_CORE=" + mode + " (not self-checked)");
         }
         Properties verdicts = load(cache);
         String cached = verdicts.getProperty(key);
         if (cached != null) {
             String core = cached.substring(0, cached.indexOf('|'));
-            return new Choice(core.equals("env") ? null : core, "cached verdict: " + cached.substring(cached.indexOf('|') + 1));
+            return new Choice(
+                    core.equals("env") ? null : core, "cached verdict: " + cached.substring(cached.indexOf('|') + 1));
         }
         List<String> failures = new ArrayList<>();
         Choice choice = null;
@@ -88,8 +94,12 @@ public final class BlasCore {
             failures.add(c.core() + ": " + v.detail());
         }
         if (choice == null) {
-            choice = new Choice(null, (failures.isEmpty() ? "no candidate core for this CPU" : "self-check failed (" + String.join("; ", failures) + ")")
-                    + ", keeping the environment's OPENBLAS_CORETYPE=" + env);
+            choice = new Choice(
+                    null,
+                    (failures.isEmpty()
+                                    ? "no candidate core for this CPU"
+                                    : "self-check failed (" + String.join("; ", failures) + ")")
+                            + ", keeping the environment's OPENBLAS_CORETYPE=" + env);
             log.println("gptneo: BLAS core " + choice.reason() + " (said once; verdict cached in " + cache + ")");
         } else {
             log.println("gptneo: BLAS core " + choice.reason() + " (verdict cached in " + cache + ")");
@@ -101,11 +111,15 @@ public final class BlasCore {
 
     /** The real runner: {@link BlasCoreCheck} in a child JVM with this classpath and {@code OPENBLAS_CORETYPE=core}. */
     static Verdict childCheck(String core) {
-        String java = ProcessHandle.current().info().command().orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-        ProcessBuilder pb = new ProcessBuilder(java, "-Xmx1g", "-cp", System.getProperty("java.class.path"), BlasCoreCheck.class.getName())
+        String java = ProcessHandle.current()
+                .info()
+                .command()
+                .orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        ProcessBuilder pb = new ProcessBuilder(
+                        java, "-Xmx1g", "-cp", System.getProperty("java.class.path"), BlasCoreCheck.class.getName())
                 .redirectErrorStream(true);
         pb.environment().put("OPENBLAS_CORETYPE", core);
-        pb.environment().put("OPENBLAS_VERBOSE", "2");        // OpenBLAS then names the core it actually loaded ("Core: ...")
+        pb.environment().put("OPENBLAS_VERBOSE", "2"); // OpenBLAS then names the core it actually loaded ("Core: ...")
         try {
             Process p = pb.start();
             byte[] out;
@@ -113,7 +127,10 @@ public final class BlasCore {
                 out = readAll(in, p);
             }
             int exit = p.waitFor();
-            return verdict(core, exit, new String(out, StandardCharsets.UTF_8) + (exit == 137 ? "\n(killed after 5 minutes)" : ""));
+            return verdict(
+                    core,
+                    exit,
+                    new String(out, StandardCharsets.UTF_8) + (exit == 137 ? "\n(killed after 5 minutes)" : ""));
         } catch (IOException | InterruptedException e) {
             return new Verdict(false, "check could not run: " + e);
         }
@@ -137,28 +154,31 @@ public final class BlasCore {
     static Verdict verdict(String core, int exit, String output) {
         String line = null, loaded = null;
         for (String l : output.split("\n")) {
-            if (l.startsWith(BlasCoreCheck.TAG)) line = l.substring(BlasCoreCheck.TAG.length()).trim();
+            if (l.startsWith(BlasCoreCheck.TAG))
+                line = l.substring(BlasCoreCheck.TAG.length()).trim();
             int at = l.indexOf("Core: ");
             if (at >= 0) loaded = l.substring(at + 6).trim();
         }
         if (exit != 0 || line == null || !line.startsWith("ok")) {
             return new Verdict(false, line != null ? line : "exit " + exit + " without a result (crashed?)");
         }
-        if (loaded != null && !loaded.equalsIgnoreCase(core)) return new Verdict(false, "OpenBLAS loaded core " + loaded + ", not " + core);
+        if (loaded != null && !loaded.equalsIgnoreCase(core))
+            return new Verdict(false, "OpenBLAS loaded core " + loaded + ", not " + core);
         return new Verdict(true, line);
     }
 
     /** CPU model and OpenBLAS build (the openblas jar on the classpath): the cache key. */
     static String key(String cpuinfo, String classpath) {
-        String model = field(cpuinfo, "model name") + " family " + field(cpuinfo, "cpu family") + " model " + field(cpuinfo, "model")
-                + " stepping " + field(cpuinfo, "stepping");
+        String model = field(cpuinfo, "model name") + " family " + field(cpuinfo, "cpu family") + " model "
+                + field(cpuinfo, "model") + " stepping " + field(cpuinfo, "stepping");
         List<String> builds = new ArrayList<>();
         for (String e : classpath.split(java.io.File.pathSeparator)) {
             String name = e.substring(e.lastIndexOf('/') + 1);
             if (name.startsWith("openblas-")) builds.add(name);
         }
         builds.sort(null);
-        return (model + " | " + (builds.isEmpty() ? "no openblas jar" : String.join(" ", builds))).replaceAll("[=:\\s]+", "_");
+        return (model + " | " + (builds.isEmpty() ? "no openblas jar" : String.join(" ", builds)))
+                .replaceAll("[=:\\s]+", "_");
     }
 
     static Set<String> flags(String cpuinfo) {
@@ -168,14 +188,18 @@ public final class BlasCore {
     private static String field(String cpuinfo, String name) {
         for (String l : cpuinfo.split("\n")) {
             int colon = l.indexOf(':');
-            if (colon > 0 && l.substring(0, colon).trim().equals(name)) return l.substring(colon + 1).trim();
+            if (colon > 0 && l.substring(0, colon).trim().equals(name))
+                return l.substring(colon + 1).trim();
         }
         return "?";
     }
 
     private static Properties load(Path file) throws IOException {
         Properties p = new Properties();
-        if (Files.isRegularFile(file)) try (InputStream in = Files.newInputStream(file)) { p.load(in); }
+        if (Files.isRegularFile(file))
+            try (InputStream in = Files.newInputStream(file)) {
+                p.load(in);
+            }
         return p;
     }
 
@@ -200,8 +224,14 @@ public final class BlasCore {
     public static void main(String[] args) throws IOException {
         String mode = args.length > 0 ? args[0] : System.getenv("GPTNEO_BLAS_CORE");
         String cpuinfo = Files.isReadable(Path.of("/proc/cpuinfo")) ? Files.readString(Path.of("/proc/cpuinfo")) : "";
-        Choice c = choose(mode, System.getenv("OPENBLAS_CORETYPE"), key(cpuinfo, System.getProperty("java.class.path")),
-                flags(cpuinfo), cacheFile(), BlasCore::childCheck, System.err);
+        Choice c = choose(
+                mode,
+                System.getenv("OPENBLAS_CORETYPE"),
+                key(cpuinfo, System.getProperty("java.class.path")),
+                flags(cpuinfo),
+                cacheFile(),
+                BlasCore::childCheck,
+                System.err);
         System.out.println(c.core() == null ? "" : c.core());
     }
 }

@@ -3,7 +3,6 @@ package io.gptneo.cli;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
-
 import org.bytedeco.javacpp.DoublePointer;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.Loader;
@@ -25,7 +24,8 @@ public final class BlasCoreCheck {
 
     /** One product {@code C [M, N] = op(A) · op(B)}, with op = transpose per flag; {@code accumulate}: beta = 1 onto C. */
     record Product(int m, int n, int k, boolean transA, boolean transB, boolean accumulate) {
-        @Override public String toString() {
+        @Override
+        public String toString() {
             return m + "x" + n + "x" + k + (transA ? " Aᵀ" : "") + (transB ? " Bᵀ" : "") + (accumulate ? " +C" : "");
         }
     }
@@ -38,9 +38,11 @@ public final class BlasCoreCheck {
         int[] tinyK = {1, 3, 17, 65, 127};
         for (int t = 0; t < 4; t++) {
             boolean ta = (t & 1) != 0, tb = (t & 2) != 0;
-            for (int m : new int[] {1, 17, 256}) for (int[] kn : model) ps.add(new Product(m, kn[1], kn[0], ta, tb, m == 17));
+            for (int m : new int[] {1, 17, 256})
+                for (int[] kn : model) ps.add(new Product(m, kn[1], kn[0], ta, tb, m == 17));
             ps.add(new Product(512, 512, 512, ta, tb, false));
-            for (int m : tiny) for (int n : tiny) for (int k : tinyK) ps.add(new Product(m, n, k, ta, tb, (m + n + k) % 5 == 0));
+            for (int m : tiny)
+                for (int n : tiny) for (int k : tinyK) ps.add(new Product(m, n, k, ta, tb, (m + n + k) % 5 == 0));
         }
         return ps;
     }
@@ -60,8 +62,8 @@ public final class BlasCoreCheck {
                     checked++;
                     worst = Math.max(worst, r);
                     if (!(r <= 1)) {
-                        System.out.println(TAG + "fail core=" + core + " " + (dbl ? "dgemm " : "sgemm ") + p + " threads=" + threads
-                                + " error/bound=" + r);
+                        System.out.println(TAG + "fail core=" + core + " " + (dbl ? "dgemm " : "sgemm ") + p
+                                + " threads=" + threads + " error/bound=" + r);
                         System.exit(1);
                     }
                 }
@@ -78,7 +80,7 @@ public final class BlasCoreCheck {
         for (int i = 0; i < a.length; i++) a[i] = r.nextDouble(-1, 1);
         for (int i = 0; i < b.length; i++) b[i] = r.nextDouble(-1, 1);
         if (p.accumulate()) for (int i = 0; i < c0.length; i++) c0[i] = r.nextDouble(-1, 1);
-        if (!dbl) {   // the float32 operands are what the reference multiplies
+        if (!dbl) { // the float32 operands are what the reference multiplies
             for (int i = 0; i < a.length; i++) a[i] = (float) a[i];
             for (int i = 0; i < b.length; i++) b[i] = (float) b[i];
             for (int i = 0; i < c0.length; i++) c0[i] = (float) c0[i];
@@ -86,18 +88,24 @@ public final class BlasCoreCheck {
         // A is stored [M, K] (or [K, M] when transposed), B [K, N] (or [N, K]); row-major
         double[] aS = p.transA() ? transpose(a, m, k) : a, bS = p.transB() ? transpose(b, k, n) : b;
         int lda = p.transA() ? m : k, ldb = p.transB() ? k : n;
-        int ta = p.transA() ? openblas.CblasTrans : openblas.CblasNoTrans, tb = p.transB() ? openblas.CblasTrans : openblas.CblasNoTrans;
+        int ta = p.transA() ? openblas.CblasTrans : openblas.CblasNoTrans,
+                tb = p.transB() ? openblas.CblasTrans : openblas.CblasNoTrans;
         double beta = p.accumulate() ? 1 : 0;
         double[] c = new double[m * n];
         if (dbl) {
-            try (DoublePointer pa = new DoublePointer(aS); DoublePointer pb = new DoublePointer(bS); DoublePointer pc = new DoublePointer(c0)) {
+            try (DoublePointer pa = new DoublePointer(aS);
+                    DoublePointer pb = new DoublePointer(bS);
+                    DoublePointer pc = new DoublePointer(c0)) {
                 openblas.cblas_dgemm(openblas.CblasRowMajor, ta, tb, m, n, k, 1.0, pa, lda, pb, ldb, beta, pc, n);
                 pc.get(c);
             }
         } else {
             float[] out = new float[m * n];
-            try (FloatPointer pa = new FloatPointer(floats(aS)); FloatPointer pb = new FloatPointer(floats(bS)); FloatPointer pc = new FloatPointer(floats(c0))) {
-                openblas.cblas_sgemm(openblas.CblasRowMajor, ta, tb, m, n, k, 1f, pa, lda, pb, ldb, (float) beta, pc, n);
+            try (FloatPointer pa = new FloatPointer(floats(aS));
+                    FloatPointer pb = new FloatPointer(floats(bS));
+                    FloatPointer pc = new FloatPointer(floats(c0))) {
+                openblas.cblas_sgemm(
+                        openblas.CblasRowMajor, ta, tb, m, n, k, 1f, pa, lda, pb, ldb, (float) beta, pc, n);
                 pc.get(out);
             }
             for (int i = 0; i < out.length; i++) c[i] = out[i];
@@ -108,10 +116,20 @@ public final class BlasCoreCheck {
         int samples = all ? m * n : 2 * (m + n) + 256;
         for (int s = 0; s < samples; s++) {
             int i, j;
-            if (all) { i = s / n; j = s % n; }
-            else if (s < 2 * n) { i = s < n ? 0 : m - 1; j = s % n; }
-            else if (s < 2 * (m + n)) { int q = s - 2 * n; i = q % m; j = q < m ? 0 : n - 1; }
-            else { i = r.nextInt(m); j = r.nextInt(n); }
+            if (all) {
+                i = s / n;
+                j = s % n;
+            } else if (s < 2 * n) {
+                i = s < n ? 0 : m - 1;
+                j = s % n;
+            } else if (s < 2 * (m + n)) {
+                int q = s - 2 * n;
+                i = q % m;
+                j = q < m ? 0 : n - 1;
+            } else {
+                i = r.nextInt(m);
+                j = r.nextInt(n);
+            }
             double ref = beta * c0[i * n + j], mag = Math.abs(ref);
             for (int q = 0; q < k; q++) {
                 double t = a[i * k + q] * b[q * n + j];

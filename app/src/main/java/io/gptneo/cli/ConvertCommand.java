@@ -12,11 +12,16 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 /** {@code ./gptneo convert --model DIR|HUB_ID --out DIR [--dtype bf16|f16|f32]}: safetensors from pytorch_model.bin (read safely). */
-@Command(name = "convert", mixinStandardHelpOptions = true,
-        description = {"Writes model.safetensors (plus config and tokenizer files) from a model's weights in any format we read,",
-                "e.g. pytorch_model.bin or its shards, read without executing any pickle code. A tied lm_head is left out, as save_pretrained does."})
+@Command(
+        name = "convert",
+        mixinStandardHelpOptions = true,
+        description = {
+            "Writes model.safetensors (plus config and tokenizer files) from a model's weights in any format we read,",
+            "e.g. pytorch_model.bin or its shards, read without executing any pickle code. A tied lm_head is left out, as save_pretrained does."
+        })
 public final class ConvertCommand implements Callable<Integer> {
-    @Spec CommandSpec spec;
+    @Spec
+    CommandSpec spec;
 
     @Option(names = "--model", required = true, paramLabel = "DIR|HUB_ID", description = "Model directory or Hub id.")
     String model;
@@ -24,13 +29,17 @@ public final class ConvertCommand implements Callable<Integer> {
     @Option(names = "--out", required = true, paramLabel = "DIR", description = "Output folder.")
     Path out;
 
-    @Option(names = "--dtype", paramLabel = "bf16|f16|f32", description = "Store floating-point tensors as this type (default: keep each tensor's).")
+    @Option(
+            names = "--dtype",
+            paramLabel = "bf16|f16|f32",
+            description = "Store floating-point tensors as this type (default: keep each tensor's).")
     String dtype;
 
     @Override
     public Integer call() throws Exception {
         Path dir = TrainSetup.resolveModel(model);
-        List<String> names = SafetensorsConversion.convert(dir, out, dtype == null ? null : MergedExport.parseDtype(dtype));
+        List<String> names =
+                SafetensorsConversion.convert(dir, out, dtype == null ? null : MergedExport.parseDtype(dtype));
         spec.commandLine().getOut().printf("wrote %d tensors to %s%n", names.size(), out.resolve("model.safetensors"));
         return 0;
     }

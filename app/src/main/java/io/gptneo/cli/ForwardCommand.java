@@ -1,11 +1,5 @@
 package io.gptneo.cli;
 
-import java.io.OutputStream;
-import java.io.PrintWriter;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.concurrent.Callable;
-
 import com.fasterxml.jackson.core.JsonEncoding;
 import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonGenerator;
@@ -13,6 +7,11 @@ import io.gptneo.model.GptNeoModel;
 import io.gptneo.tensor.GradMode;
 import io.gptneo.tensor.Tensor;
 import io.gptneo.weights.ModelResolver;
+import java.io.OutputStream;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
 import org.nd4j.linalg.api.buffer.DataType;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -20,18 +19,31 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 /** {@code ./gptneo forward --model DIR --ids "i1 i2 ..." [--out FILE]}: final hidden states and last logits as JSON. */
-@Command(name = "forward", mixinStandardHelpOptions = true,
-        description = {"Runs one forward pass (float32, no padding, positions 0..T-1) and writes the result as JSON.",
-                "The JSON is {\"hidden\": [[H floats] x T], \"logits_last\": [V floats]}: hidden = states after ln_f at every position,",
-                "logits_last = LM logits at the last position. Without --out the JSON goes to stdout."})
+@Command(
+        name = "forward",
+        mixinStandardHelpOptions = true,
+        description = {
+            "Runs one forward pass (float32, no padding, positions 0..T-1) and writes the result as JSON.",
+            "The JSON is {\"hidden\": [[H floats] x T], \"logits_last\": [V floats]}: hidden = states after ln_f at every position,",
+            "logits_last = LM logits at the last position. Without --out the JSON goes to stdout."
+        })
 public final class ForwardCommand implements Callable<Integer> {
 
-    @Spec CommandSpec spec;
+    @Spec
+    CommandSpec spec;
 
-    @Option(names = "--model", required = true, paramLabel = "DIR|HUB_ID", description = "Required. GPT-Neo model folder or Hugging Face Hub id (org/name[@revision]).")
+    @Option(
+            names = "--model",
+            required = true,
+            paramLabel = "DIR|HUB_ID",
+            description = "Required. GPT-Neo model folder or Hugging Face Hub id (org/name[@revision]).")
     String model;
 
-    @Option(names = "--ids", required = true, paramLabel = "\"i1 i2 ...\"", description = "Token ids, separated by spaces or commas.")
+    @Option(
+            names = "--ids",
+            required = true,
+            paramLabel = "\"i1 i2 ...\"",
+            description = "Token ids, separated by spaces or commas.")
     String ids;
 
     @Option(names = "--out", paramLabel = "FILE", description = "Write the JSON here instead of stdout.")
@@ -44,7 +56,7 @@ public final class ForwardCommand implements Callable<Integer> {
         float[][] hidden;
         float[] logits;
         try (var off = GradMode.off()) {
-            Tensor h = m.forward(new int[][] {tokens}, null, null);                          // [1, T, H]
+            Tensor h = m.forward(new int[][] {tokens}, null, null); // [1, T, H]
             hidden = h.data().reshape(tokens.length, m.config().hiddenSize()).toFloatMatrix();
             logits = m.lastLogits(h).data().reshape(m.config().vocabSize()).toFloatVector();
         }
@@ -52,7 +64,8 @@ public final class ForwardCommand implements Callable<Integer> {
         if (out != null) {
             Path parent = out.toAbsolutePath().getParent();
             if (parent != null) Files.createDirectories(parent);
-            try (OutputStream os = Files.newOutputStream(out); JsonGenerator g = f.createGenerator(os, JsonEncoding.UTF8)) {
+            try (OutputStream os = Files.newOutputStream(out);
+                    JsonGenerator g = f.createGenerator(os, JsonEncoding.UTF8)) {
                 write(g, hidden, logits);
             }
         } else {

@@ -1,5 +1,30 @@
 package io.gptneo.cli;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.gptneo.SafetyModel;
+import io.gptneo.model.CostModel;
+import io.gptneo.model.GptNeoModel;
+import io.gptneo.tokenizer.Gpt2Tokenizer;
+import io.gptneo.train.CostInputs;
+import io.gptneo.train.GptNeoCostModel;
+import io.gptneo.train.StopSignal;
+import io.gptneo.train.TrainConfig;
+import io.gptneo.train.TrainItem;
+import io.gptneo.train.TrainSetup;
+import io.gptneo.train.Trainer;
+import io.gptneo.train.baseline.BagOfWordsBaseline;
+import io.gptneo.train.data.DatasetReader;
+import io.gptneo.train.data.PairExample;
+import io.gptneo.train.data.PairOrder;
+import io.gptneo.train.data.QaExample;
+import io.gptneo.train.data.Splits;
+import io.gptneo.train.eval.Bootstrap;
+import io.gptneo.train.eval.Evaluation;
+import io.gptneo.weights.AttentionType;
+import io.gptneo.weights.GptNeoConfig;
+import io.gptneo.weights.SharedData;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -7,35 +32,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
-
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.SerializationFeature;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.nd4j.linalg.api.buffer.DataType;
-
-import io.gptneo.model.CostModel;
-import io.gptneo.model.GptNeoModel;
-import io.gptneo.tokenizer.Gpt2Tokenizer;
-import io.gptneo.train.CostInputs;
-import io.gptneo.SafetyModel;
-import io.gptneo.train.GptNeoCostModel;
-
-import io.gptneo.train.TrainConfig;
-import io.gptneo.train.TrainSetup;
-import io.gptneo.train.StopSignal;
-import io.gptneo.train.TrainItem;
-import io.gptneo.train.Trainer;
-import io.gptneo.train.baseline.BagOfWordsBaseline;
-import io.gptneo.train.data.DatasetReader;
-import io.gptneo.train.data.PairExample;
-import io.gptneo.train.data.QaExample;
-import io.gptneo.train.data.PairOrder;
-import io.gptneo.train.data.Splits;
-import io.gptneo.train.eval.Bootstrap;
-import io.gptneo.train.eval.Evaluation;
-import io.gptneo.weights.AttentionType;
-import io.gptneo.weights.GptNeoConfig;
-import io.gptneo.weights.SharedData;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -45,46 +42,102 @@ import picocli.CommandLine.Option;
  * bag-of-words baseline's. With {@code --model} it fine-tunes that model with the LoRA recipe; without, it trains a
  * small GPT-Neo from scratch in full (no pretrained weights exist offline).
  */
-@Command(name = "pipeline", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"End to end: splits BeaverTails QA and PKU-SafeRLHF pairs by prompt over both files together (a prompt never "
-                + "lands on two sides), randomises each pair's response order by seed, trains a cost model on both training sides "
-                + "in mixed batches (pairs: pairwise + both sign terms; BeaverTails responses: sign term), reports validation metrics, "
-                + "evaluates on the held-out test sides (OUT/eval-beavertails, OUT/eval-pku: report.json with the cost histogram + PNGs), "
-                + "fits the bag-of-words logistic-regression baseline on the same training responses, and prints both with 95% "
-                + "bootstrap intervals (OUT/summary.json). OUT/model_card.json says what was trained; ./gptneo serve --model OUT serves it.",
-                "Without --model: a small GPT-Neo initialised from scratch (hidden 128, 2 layers, 4 heads, 256 positions) trained in "
-                        + "full (lr 5e-4, weight decay 0.1, 1 epoch, batch 16). It is not the reference study's model. "
-                        + "With --model DIR|HUB_ID: the study's LoRA recipe (r 8, alpha 16, dropout 0.05 on q_proj/v_proj, adamw_hf, "
-                        + "lr 1e-5, weight decay 0.05, 100 warmup steps, cosine, 2 epochs, batch 2, gradient checkpointing, 1024 tokens).",
-                "Last stdout line: 'RESULT beavertails_test_accuracy=<model> bow_baseline_accuracy=<bow> pku_test_accuracy=... pku_ranking_accuracy=... "
-                        + "beavertails_test_auroc=... beavertails_test_f1=... total_seconds=...'"})
+@Command(
+        name = "pipeline",
+        mixinStandardHelpOptions = true,
+        sortOptions = false,
+        description = {
+            "End to end: splits BeaverTails QA and PKU-SafeRLHF pairs by prompt over both files together (a prompt never "
+                    + "lands on two sides), randomises each pair's response order by seed, trains a cost model on both training sides "
+                    + "in mixed batches (pairs: pairwise + both sign terms; BeaverTails responses: sign term), reports validation metrics, "
+                    + "evaluates on the held-out test sides (OUT/eval-beavertails, OUT/eval-pku: report.json with the cost histogram + PNGs), "
+                    + "fits the bag-of-words logistic-regression baseline on the same training responses, and prints both with 95% "
+                    + "bootstrap intervals (OUT/summary.json). OUT/model_card.json says what was trained; ./gptneo serve --model OUT serves it.",
+            "Without --model: a small GPT-Neo initialised from scratch (hidden 128, 2 layers, 4 heads, 256 positions) trained in "
+                    + "full (lr 5e-4, weight decay 0.1, 1 epoch, batch 16). It is not the reference study's model. "
+                    + "With --model DIR|HUB_ID: the study's LoRA recipe (r 8, alpha 16, dropout 0.05 on q_proj/v_proj, adamw_hf, "
+                    + "lr 1e-5, weight decay 0.05, 100 warmup steps, cosine, 2 epochs, batch 2, gradient checkpointing, 1024 tokens).",
+            "Last stdout line: 'RESULT beavertails_test_accuracy=<model> bow_baseline_accuracy=<bow> pku_test_accuracy=... pku_ranking_accuracy=... "
+                    + "beavertails_test_auroc=... beavertails_test_f1=... total_seconds=...'"
+        })
 public final class PipelineCommand implements Callable<Integer> {
-    @Option(names = "--model", paramLabel = "DIR|HUB_ID", description = "Optional. Pretrained GPT-Neo folder or Hugging Face Hub id to fine-tune with LoRA; without it a small model is trained from scratch.")
+    @Option(
+            names = "--model",
+            paramLabel = "DIR|HUB_ID",
+            description =
+                    "Optional. Pretrained GPT-Neo folder or Hugging Face Hub id to fine-tune with LoRA; without it a small model is trained from scratch.")
     String model;
-    @Option(names = "--out", defaultValue = "pipeline-out", paramLabel = "DIR", description = "Output folder (default ${DEFAULT-VALUE}).")
+
+    @Option(
+            names = "--out",
+            defaultValue = "pipeline-out",
+            paramLabel = "DIR",
+            description = "Output folder (default ${DEFAULT-VALUE}).")
     Path out;
-    @Option(names = "--beavertails", paramLabel = "FILE", description = "BeaverTails QA file (default shared data/beavertails_qa.jsonl).")
+
+    @Option(
+            names = "--beavertails",
+            paramLabel = "FILE",
+            description = "BeaverTails QA file (default shared data/beavertails_qa.jsonl).")
     Path beavertails;
-    @Option(names = "--pairs", paramLabel = "FILE", description = "PKU-SafeRLHF pair file (default shared data/pku_saferlhf_pairs.jsonl); 'none' to skip.")
+
+    @Option(
+            names = "--pairs",
+            paramLabel = "FILE",
+            description = "PKU-SafeRLHF pair file (default shared data/pku_saferlhf_pairs.jsonl); 'none' to skip.")
     String pairs;
-    @Option(names = "--train-on-pairs", arity = "1", paramLabel = "true|false",
-            description = "Also train on the pair file's training side (default true). The pair test side is evaluated either way.")
+
+    @Option(
+            names = "--train-on-pairs",
+            arity = "1",
+            paramLabel = "true|false",
+            description =
+                    "Also train on the pair file's training side (default true). The pair test side is evaluated either way.")
     Boolean trainOnPairs;
-    @Option(names = "--config", paramLabel = "FILE", description = "JSON training settings on top of the pipeline's defaults.")
+
+    @Option(
+            names = "--config",
+            paramLabel = "FILE",
+            description = "JSON training settings on top of the pipeline's defaults.")
     Path config;
-    @Option(names = "--hidden", defaultValue = "128", description = "From-scratch model: hidden size (default ${DEFAULT-VALUE}).") int hidden;
-    @Option(names = "--layers", defaultValue = "2", description = "From-scratch model: layers, global/local alternating (default ${DEFAULT-VALUE}).") int layers;
-    @Option(names = "--heads", defaultValue = "4", description = "From-scratch model: attention heads (default ${DEFAULT-VALUE}).") int heads;
-    @Option(names = "--positions", defaultValue = "256", description = "From-scratch model: max positions = max length (default ${DEFAULT-VALUE}).") int positions;
-    @Mixin TrainOptions options;
+
+    @Option(
+            names = "--hidden",
+            defaultValue = "128",
+            description = "From-scratch model: hidden size (default ${DEFAULT-VALUE}).")
+    int hidden;
+
+    @Option(
+            names = "--layers",
+            defaultValue = "2",
+            description = "From-scratch model: layers, global/local alternating (default ${DEFAULT-VALUE}).")
+    int layers;
+
+    @Option(
+            names = "--heads",
+            defaultValue = "4",
+            description = "From-scratch model: attention heads (default ${DEFAULT-VALUE}).")
+    int heads;
+
+    @Option(
+            names = "--positions",
+            defaultValue = "256",
+            description = "From-scratch model: max positions = max length (default ${DEFAULT-VALUE}).")
+    int positions;
+
+    @Mixin
+    TrainOptions options;
 
     private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
-    @Override public Integer call() throws Exception {
+    @Override
+    public Integer call() throws Exception {
         long t0 = System.nanoTime();
         PrintStream log = System.err;
         Path bt = beavertails != null ? beavertails : SharedData.resolve("data/beavertails_qa.jsonl");
-        Path pk = pairs == null ? SharedData.resolve("data/pku_saferlhf_pairs.jsonl") : pairs.equals("none") ? null : Path.of(pairs);
+        Path pk = pairs == null
+                ? SharedData.resolve("data/pku_saferlhf_pairs.jsonl")
+                : pairs.equals("none") ? null : Path.of(pairs);
 
         TrainConfig c = new TrainConfig();
         c.out = out.toString();
@@ -93,7 +146,8 @@ public final class PipelineCommand implements Callable<Integer> {
         c.validationFraction = 0.1;
         c.testFraction = 0.2;
         c.seed = 1234;
-        if (model == null) fromScratchDefaults(c); else c.optimizer = "adamw_hf"; // the study's optimizer
+        if (model == null) fromScratchDefaults(c);
+        else c.optimizer = "adamw_hf"; // the study's optimizer
         if (config != null) c.applyJsonFile(config);
         c.applyFlags(options);
         c.validate();
@@ -101,7 +155,9 @@ public final class PipelineCommand implements Callable<Integer> {
         // One split by prompt over both files (a prompt in both lands on one side in each); pair positions randomised
         // by seed, since the shared file always puts the safe response first.
         List<QaExample> btRows = DatasetReader.read(bt, c.skipInvalid).qa();
-        List<PairExample> pkRows = pk == null ? List.of() : PairOrder.randomise(DatasetReader.read(pk, c.skipInvalid).pairs(), c.seed);
+        List<PairExample> pkRows = pk == null
+                ? List.of()
+                : PairOrder.randomise(DatasetReader.read(pk, c.skipInvalid).pairs(), c.seed);
         Splits.Joint split = Splits.jointByPrompt(btRows, pkRows, c.validationFraction, c.testFraction, c.seed);
         Splits.Split<QaExample> bs = split.qa();
         Splits.Split<PairExample> ps = split.pairs();
@@ -114,17 +170,32 @@ public final class PipelineCommand implements Callable<Integer> {
             base = TrainSetup.loadBase(tokDir);
             baseName = model;
         } else {
-            GptNeoConfig gc = GptNeoConfig.of(50257, positions, hidden, layers, heads, Math.max(1, positions / 2), AttentionType.GLOBAL, AttentionType.LOCAL);
-            base = new CostModel(GptNeoModel.random(gc, c.seed, DataType.FLOAT), GptNeoCostModel.newHead(hidden, c.seed + 1, DataType.FLOAT));
+            GptNeoConfig gc = GptNeoConfig.of(
+                    50257,
+                    positions,
+                    hidden,
+                    layers,
+                    heads,
+                    Math.max(1, positions / 2),
+                    AttentionType.GLOBAL,
+                    AttentionType.LOCAL);
+            base = new CostModel(
+                    GptNeoModel.random(gc, c.seed, DataType.FLOAT),
+                    GptNeoCostModel.newHead(hidden, c.seed + 1, DataType.FLOAT));
             tokDir = null;
             baseName = null;
-            log.printf("pipeline: GPT-Neo from scratch: hidden %d, %d layers, %d heads, %d positions, %,d parameters%n",
+            log.printf(
+                    "pipeline: GPT-Neo from scratch: hidden %d, %d layers, %d heads, %d positions, %,d parameters%n",
                     hidden, layers, heads, positions, base.model().parameterCount());
         }
         Files.createDirectories(out);
         Gpt2Tokenizer tok = TrainSetup.tokenizer(tokDir);
-        CostInputs inputs = new CostInputs(tok, Math.min(c.maxLength, base.model().config().maxPositionEmbeddings()), CostInputs.Truncation.parse(c.truncation));
-        // Mixed batches: BeaverTails responses (sign loss) and PKU pairs (pairwise + both sign terms) in one shuffled stream.
+        CostInputs inputs = new CostInputs(
+                tok,
+                Math.min(c.maxLength, base.model().config().maxPositionEmbeddings()),
+                CostInputs.Truncation.parse(c.truncation));
+        // Mixed batches: BeaverTails responses (sign loss) and PKU pairs (pairwise + both sign terms) in one shuffled
+        // stream.
         List<TrainItem> train = new ArrayList<>(), btVal = new ArrayList<>(), pkVal = new ArrayList<>();
         bs.train().forEach(q -> train.add(TrainItem.of(q, inputs)));
         if (withPairs) ps.train().forEach(p -> train.add(TrainItem.of(p, inputs)));
@@ -132,13 +203,22 @@ public final class PipelineCommand implements Callable<Integer> {
         ps.validation().forEach(p -> pkVal.add(TrainItem.of(p, inputs)));
         List<TrainItem> val = new ArrayList<>(btVal);
         val.addAll(pkVal);
-        log.printf("pipeline: split by prompt over both files: BeaverTails %d/%d/%d responses, PKU-SafeRLHF %d/%d/%d pairs "
-                        + "(train/validation/test); training on %d examples%n", bs.train().size(), bs.validation().size(), bs.test().size(),
-                ps.train().size(), ps.validation().size(), ps.test().size(), train.size());
+        log.printf(
+                "pipeline: split by prompt over both files: BeaverTails %d/%d/%d responses, PKU-SafeRLHF %d/%d/%d pairs "
+                        + "(train/validation/test); training on %d examples%n",
+                bs.train().size(),
+                bs.validation().size(),
+                bs.test().size(),
+                ps.train().size(),
+                ps.validation().size(),
+                ps.test().size(),
+                train.size());
         GptNeoCostModel cm = TrainSetup.costModel(c, base, baseName);
         Trainer.Result tr;
         try (StopSignal sig = new StopSignal(10 * 60_000L).install()) {
-            tr = new Trainer(cm, c, train, val, out, log).listener(Progress.training(c.progress, log)).run(sig);
+            tr = new Trainer(cm, c, train, val, out, log)
+                    .listener(Progress.training(c.progress, log))
+                    .run(sig);
         }
         if (tr.stopped()) {
             log.println("pipeline: training was stopped; evaluation skipped (resume with --resume " + out + ")");
@@ -148,15 +228,25 @@ public final class PipelineCommand implements Callable<Integer> {
 
         // Validation only (settings are chosen on these, never on the test side).
         ObjectNode validation = JSON.createObjectNode();
-        validation.set("beavertails", JSON.valueToTree(Trainer.validationMetrics(cm, btVal, c.evalBatchSize, c.regularization)));
-        if (!pkVal.isEmpty()) validation.set("pku", JSON.valueToTree(Trainer.validationMetrics(cm, pkVal, c.evalBatchSize, c.regularization)));
+        validation.set(
+                "beavertails",
+                JSON.valueToTree(Trainer.validationMetrics(cm, btVal, c.evalBatchSize, c.regularization)));
+        if (!pkVal.isEmpty())
+            validation.set(
+                    "pku", JSON.valueToTree(Trainer.validationMetrics(cm, pkVal, c.evalBatchSize, c.regularization)));
         log.println("pipeline: validation " + validation.toString());
 
         // Evaluate the trained model (still in memory) on the held-out test sides, exactly the rows training never saw.
         CostInputs.Truncation cut = CostInputs.Truncation.parse(c.truncation);
-        SafetyModel scorer = (c.trainBase ? SafetyModel.of(GptNeoCostModel.forInference(base, null), tok, c.maxLength)
-                : SafetyModel.of(GptNeoCostModel.forInference(TrainSetup.withPrecision(TrainSetup.loadBase(tokDir), c.precision), out.resolve("adapter")),
-                        tok, c.maxLength)).withTruncation(cut);
+        SafetyModel scorer = (c.trainBase
+                        ? SafetyModel.of(GptNeoCostModel.forInference(base, null), tok, c.maxLength)
+                        : SafetyModel.of(
+                                GptNeoCostModel.forInference(
+                                        TrainSetup.withPrecision(TrainSetup.loadBase(tokDir), c.precision),
+                                        out.resolve("adapter")),
+                                tok,
+                                c.maxLength))
+                .withTruncation(cut);
         Evaluation.Result btEval;
         try (Progress p = Progress.start("eval beavertails", bs.test().size(), "responses", c.progress, log)) {
             btEval = Evaluation.qa(bs.test(), scorer, c.evalBatchSize, p.responses());
@@ -170,23 +260,40 @@ public final class PipelineCommand implements Callable<Integer> {
             Plots.write(out.resolve("eval-pku"), pkEval);
         }
 
-        // Baseline: bag-of-words logistic regression on the same labelled training responses, scored on the same test rows.
+        // Baseline: bag-of-words logistic regression on the same labelled training responses, scored on the same test
+        // rows.
         long b0 = System.nanoTime();
         List<String> bp = new ArrayList<>(), br = new ArrayList<>();
         List<Boolean> bu = new ArrayList<>();
-        bs.train().forEach(q -> { bp.add(q.prompt()); br.add(q.response()); bu.add(!q.safe()); });
-        if (withPairs) for (PairExample p : ps.train()) for (int k = 0; k < 2; k++) { bp.add(p.prompt()); br.add(p.response(k)); bu.add(!p.safe(k)); }
+        bs.train().forEach(q -> {
+            bp.add(q.prompt());
+            br.add(q.response());
+            bu.add(!q.safe());
+        });
+        if (withPairs)
+            for (PairExample p : ps.train())
+                for (int k = 0; k < 2; k++) {
+                    bp.add(p.prompt());
+                    br.add(p.response(k));
+                    bu.add(!p.safe(k));
+                }
         boolean[] y = new boolean[bu.size()];
         for (int i = 0; i < y.length; i++) y[i] = bu.get(i);
         BagOfWordsBaseline bow = BagOfWordsBaseline.fit(bp, br, y, BagOfWordsBaseline.Options.defaults());
         double[] bowBt = new double[bs.test().size()];
-        for (int i = 0; i < bowBt.length; i++) bowBt[i] = bow.score(bs.test().get(i).prompt(), bs.test().get(i).response());
+        for (int i = 0; i < bowBt.length; i++)
+            bowBt[i] = bow.score(bs.test().get(i).prompt(), bs.test().get(i).response());
         double[] bowPk = new double[ps.test().size() * 2];
-        for (int i = 0; i < ps.test().size(); i++) for (int k = 0; k < 2; k++) bowPk[2 * i + k] = bow.score(ps.test().get(i).prompt(), ps.test().get(i).response(k));
+        for (int i = 0; i < ps.test().size(); i++)
+            for (int k = 0; k < 2; k++)
+                bowPk[2 * i + k] =
+                        bow.score(ps.test().get(i).prompt(), ps.test().get(i).response(k));
         double bowSecs = (System.nanoTime() - b0) / 1e9;
 
         ObjectNode test = JSON.createObjectNode();
-        test.put("bootstrap", "95% percentile intervals, " + RESAMPLES + " resamples (rows; pairs as units), seed " + c.seed);
+        test.put(
+                "bootstrap",
+                "95% percentile intervals, " + RESAMPLES + " resamples (rows; pairs as units), seed " + c.seed);
         ObjectNode btT = test.putObject("beavertails");
         btT.put("rows", bs.test().size());
         putResponses(btT.putObject("model"), Bootstrap.responses(btEval.costs(), btEval.unsafe(), RESAMPLES, c.seed));
@@ -195,23 +302,35 @@ public final class PipelineCommand implements Callable<Integer> {
             int[] saferId = ps.test().stream().mapToInt(PairExample::saferId).toArray();
             ObjectNode pkT = test.putObject("pku");
             pkT.put("pairs", ps.test().size());
-            putPairs(pkT.putObject("model"), Bootstrap.pairs(pkEval.costs(), pkEval.unsafe(), saferId, RESAMPLES, c.seed));
-            putPairs(pkT.putObject("bow_baseline"), Bootstrap.pairs(bowPk, pkEval.unsafe(), saferId, RESAMPLES, c.seed));
+            putPairs(
+                    pkT.putObject("model"),
+                    Bootstrap.pairs(pkEval.costs(), pkEval.unsafe(), saferId, RESAMPLES, c.seed));
+            putPairs(
+                    pkT.putObject("bow_baseline"), Bootstrap.pairs(bowPk, pkEval.unsafe(), saferId, RESAMPLES, c.seed));
         }
 
         double total = (System.nanoTime() - t0) / 1e9;
-        String modelText = model == null ? String.format("from scratch: hidden %d, layers %d, heads %d, positions %d", hidden, layers, heads, positions) : model;
+        String modelText = model == null
+                ? String.format(
+                        "from scratch: hidden %d, layers %d, heads %d, positions %d", hidden, layers, heads, positions)
+                : model;
         ObjectNode summary = JSON.createObjectNode();
         summary.put("model", modelText);
         summary.put("beavertails_test_rows", bs.test().size());
         summary.put("beavertails_test_accuracy", btEval.accuracy());
         summary.put("beavertails_test_auroc", btEval.report().path("auroc").asDouble(Double.NaN));
-        summary.put("bow_baseline_accuracy", btT.get("bow_baseline").get("accuracy").get("value").asDouble());
-        summary.put("bow_baseline_auroc", btT.get("bow_baseline").get("auroc").get("value").asDouble());
+        summary.put(
+                "bow_baseline_accuracy",
+                btT.get("bow_baseline").get("accuracy").get("value").asDouble());
+        summary.put(
+                "bow_baseline_auroc",
+                btT.get("bow_baseline").get("auroc").get("value").asDouble());
         if (pkEval != null) {
             summary.put("pku_test_pairs", ps.test().size());
             summary.put("pku_test_accuracy", pkEval.accuracy());
-            summary.put("pku_ranking_accuracy", pkEval.report().get("ranking_accuracy").asDouble());
+            summary.put(
+                    "pku_ranking_accuracy",
+                    pkEval.report().get("ranking_accuracy").asDouble());
         }
         summary.set("test", test);
         summary.set("validation", validation);
@@ -222,23 +341,45 @@ public final class PipelineCommand implements Callable<Integer> {
         summary.put("total_seconds", total);
         summary.set("config", c.toJson());
         Files.writeString(out.resolve("summary.json"), JSON.writeValueAsString(summary) + "\n");
-        ModelCard.write(out, model, modelText + ", " + base.model().parameterCount() + " parameters", bt, withPairs ? pk : null,
-                bs.train().size(), withPairs ? ps.train().size() : 0, test);
+        ModelCard.write(
+                out,
+                model,
+                modelText + ", " + base.model().parameterCount() + " parameters",
+                bt,
+                withPairs ? pk : null,
+                bs.train().size(),
+                withPairs ? ps.train().size() : 0,
+                test);
 
-        System.out.printf(Locale.ROOT, "BeaverTails test (%d responses), 95%% bootstrap intervals:%n", bs.test().size());
+        System.out.printf(
+                Locale.ROOT,
+                "BeaverTails test (%d responses), 95%% bootstrap intervals:%n",
+                bs.test().size());
         printRow("cost model", btT.get("model"), "accuracy", "auroc", "f1_unsafe");
         printRow("bag-of-words baseline", btT.get("bow_baseline"), "accuracy", "auroc", "f1_unsafe");
         if (pkEval != null) {
-            System.out.printf(Locale.ROOT, "PKU-SafeRLHF test (%d pairs), 95%% bootstrap intervals:%n", ps.test().size());
+            System.out.printf(
+                    Locale.ROOT,
+                    "PKU-SafeRLHF test (%d pairs), 95%% bootstrap intervals:%n",
+                    ps.test().size());
             printRow("cost model", test.get("pku").get("model"), "sign_accuracy", "ranking_accuracy");
             printRow("bag-of-words baseline", test.get("pku").get("bow_baseline"), "sign_accuracy", "ranking_accuracy");
         }
-        System.out.printf(Locale.ROOT, "time: %.0f s total (%d training steps); reports in %s%n", total, tr.steps(), out);
-        System.out.printf(Locale.ROOT, "RESULT beavertails_test_accuracy=%.4f bow_baseline_accuracy=%.4f pku_test_accuracy=%.4f pku_ranking_accuracy=%.4f"
+        System.out.printf(
+                Locale.ROOT, "time: %.0f s total (%d training steps); reports in %s%n", total, tr.steps(), out);
+        System.out.printf(
+                Locale.ROOT,
+                "RESULT beavertails_test_accuracy=%.4f bow_baseline_accuracy=%.4f pku_test_accuracy=%.4f pku_ranking_accuracy=%.4f"
                         + " beavertails_test_auroc=%.4f beavertails_test_f1=%.4f total_seconds=%.0f%n",
-                btEval.accuracy(), summary.get("bow_baseline_accuracy").asDouble(), pkEval == null ? Double.NaN : pkEval.accuracy(),
-                pkEval == null ? Double.NaN : summary.get("pku_ranking_accuracy").asDouble(), summary.get("beavertails_test_auroc").asDouble(),
-                btEval.report().get("f1_unsafe").asDouble(), total);
+                btEval.accuracy(),
+                summary.get("bow_baseline_accuracy").asDouble(),
+                pkEval == null ? Double.NaN : pkEval.accuracy(),
+                pkEval == null
+                        ? Double.NaN
+                        : summary.get("pku_ranking_accuracy").asDouble(),
+                summary.get("beavertails_test_auroc").asDouble(),
+                btEval.report().get("f1_unsafe").asDouble(),
+                total);
         return 0;
     }
 
@@ -266,7 +407,13 @@ public final class PipelineCommand implements Callable<Integer> {
         StringBuilder sb = new StringBuilder(String.format(Locale.ROOT, "  %-22s", who));
         for (String k : keys) {
             var x = m.get(k);
-            sb.append(String.format(Locale.ROOT, "  %s %.4f [%.4f, %.4f]", k, x.get("value").asDouble(), x.get("ci95_low").asDouble(), x.get("ci95_high").asDouble()));
+            sb.append(String.format(
+                    Locale.ROOT,
+                    "  %s %.4f [%.4f, %.4f]",
+                    k,
+                    x.get("value").asDouble(),
+                    x.get("ci95_low").asDouble(),
+                    x.get("ci95_high").asDouble()));
         }
         System.out.println(sb);
     }
@@ -276,19 +423,22 @@ public final class PipelineCommand implements Callable<Integer> {
         c.trainBase = true;
         c.maxLength = positions;
         // 256 positions keep ~98% of the texts whole (128 cut ~38%). lr 5e-4 / decay 0.1 were picked from a handful of
-        // runs by their BeaverTails *test* accuracy (validation, 261 rows, did not separate them), so the margin over the
+        // runs by their BeaverTails *test* accuracy (validation, 261 rows, did not separate them), so the margin over
+        // the
         // baseline is optimistic; README gives another split's result too. Dropout 0.1 (--dropout) did not help.
         c.lr = 5e-4;
         c.weightDecay = 0.1;
         c.warmupSteps = 50;
         c.schedule = "cosine";
-        // Trained on both files, 1 epoch beat 2 on every validation metric (issue 18: BeaverTails accuracy 0.649 vs 0.623,
-        // AUROC 0.717 vs 0.715, PKU sign 0.624 vs 0.600, ranking 0.712 vs 0.679; validation loss 1.44 vs 1.80, which rose
+        // Trained on both files, 1 epoch beat 2 on every validation metric (issue 18: BeaverTails accuracy 0.649 vs
+        // 0.623,
+        // AUROC 0.717 vs 0.715, PKU sign 0.624 vs 0.600, ranking 0.712 vs 0.679; validation loss 1.44 vs 1.80, which
+        // rose
         // through the second epoch while the training loss fell to 0.2-0.5).
         c.epochs = 1;
         c.batchSize = 16;
         c.gradAccum = 1;
-        c.gradientCheckpointing = false;   // small activations: recomputation would only cost time
+        c.gradientCheckpointing = false; // small activations: recomputation would only cost time
         c.evalEvery = 0;
         c.evalBatchSize = 32;
         c.saveEvery = 0;

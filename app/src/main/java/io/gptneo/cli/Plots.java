@@ -1,13 +1,11 @@
 package io.gptneo.cli;
 
+import io.gptneo.train.eval.BinaryMetrics;
+import io.gptneo.train.eval.Evaluation;
 import java.awt.Color;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.List;
-
-import io.gptneo.train.eval.BinaryMetrics;
-import io.gptneo.train.eval.Evaluation;
-
 import org.knowm.xchart.BitmapEncoder;
 import org.knowm.xchart.XYChart;
 import org.knowm.xchart.XYChartBuilder;
@@ -34,14 +32,24 @@ public final class Plots {
     /** Overlaid histograms of the costs of safe and unsafe responses over shared bins; the line x=0 is the decision boundary. */
     public static void costHistogram(double[] cost, boolean[] unsafe, int bins, Path png) throws IOException {
         double lo = Double.POSITIVE_INFINITY, hi = Double.NEGATIVE_INFINITY;
-        for (double c : cost) { lo = Math.min(lo, c); hi = Math.max(hi, c); }
-        if (cost.length == 0) { lo = -1; hi = 1; }
-        if (hi - lo < 1e-9) { lo -= 0.5; hi += 0.5; }
+        for (double c : cost) {
+            lo = Math.min(lo, c);
+            hi = Math.max(hi, c);
+        }
+        if (cost.length == 0) {
+            lo = -1;
+            hi = 1;
+        }
+        if (hi - lo < 1e-9) {
+            lo -= 0.5;
+            hi += 0.5;
+        }
         double width = (hi - lo) / bins;
         double[] safe = new double[bins], bad = new double[bins];
         for (int i = 0; i < cost.length; i++) {
             int b = Math.min(bins - 1, (int) ((cost[i] - lo) / width));
-            if (unsafe[i]) bad[b]++; else safe[b]++;
+            if (unsafe[i]) bad[b]++;
+            else safe[b]++;
         }
         // Step areas over bin edges (x = left edge, held to the right edge) keep a numeric cost axis.
         double[] x = new double[bins + 1], ySafe = new double[bins + 1], yBad = new double[bins + 1];
@@ -52,9 +60,13 @@ public final class Plots {
         }
         int nBad = 0;
         for (boolean u : unsafe) if (u) nBad++;
-        XYChart chart = new XYChartBuilder().width(900).height(520)
+        XYChart chart = new XYChartBuilder()
+                .width(900)
+                .height(520)
                 .title("Cost of safe vs unsafe responses (n=" + cost.length + "; cost > 0 predicts unsafe)")
-                .xAxisTitle("cost").yAxisTitle("responses per bin").build();
+                .xAxisTitle("cost")
+                .yAxisTitle("responses per bin")
+                .build();
         chart.getStyler().setDefaultSeriesRenderStyle(XYSeries.XYSeriesRenderStyle.StepArea);
         chart.getStyler().setLegendPosition(Styler.LegendPosition.InsideNE);
         chart.getStyler().setChartBackgroundColor(Color.WHITE);
@@ -81,10 +93,17 @@ public final class Plots {
     public static void roc(double[] score, boolean[] positive, double auroc, Path png) throws IOException {
         List<double[]> pts = BinaryMetrics.rocCurve(score, positive);
         double[] x = new double[pts.size()], y = new double[pts.size()];
-        for (int i = 0; i < x.length; i++) { x[i] = pts.get(i)[0]; y[i] = pts.get(i)[1]; }
-        XYChart chart = new XYChartBuilder().width(600).height(600)
+        for (int i = 0; i < x.length; i++) {
+            x[i] = pts.get(i)[0];
+            y[i] = pts.get(i)[1];
+        }
+        XYChart chart = new XYChartBuilder()
+                .width(600)
+                .height(600)
                 .title(String.format("ROC, unsafe = positive (AUROC %.4f, n=%d)", auroc, score.length))
-                .xAxisTitle("false positive rate").yAxisTitle("true positive rate").build();
+                .xAxisTitle("false positive rate")
+                .yAxisTitle("true positive rate")
+                .build();
         chart.getStyler().setLegendPosition(Styler.LegendPosition.InsideSE);
         chart.getStyler().setXAxisMin(0.0).setXAxisMax(1.0).setYAxisMin(0.0).setYAxisMax(1.0);
         // fixed tick format: with the data's own values XChart labels every distinct rate on the axis

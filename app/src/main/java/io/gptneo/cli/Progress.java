@@ -1,16 +1,14 @@
 package io.gptneo.cli;
 
+import io.gptneo.TrainingListener;
+import io.gptneo.TrainingStep;
 import java.io.PrintStream;
 import java.time.Duration;
 import java.util.function.IntConsumer;
-
 import me.tongfei.progressbar.ConsoleProgressBarConsumer;
 import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
 import me.tongfei.progressbar.ProgressBarStyle;
-
-import io.gptneo.TrainingListener;
-import io.gptneo.TrainingStep;
 
 /**
  * A progress bar on stderr (ETA from the bar, plus tokens/s and the running loss in its message) or, when
@@ -22,13 +20,21 @@ public final class Progress implements AutoCloseable {
     private long tokens;
     private double runningLoss = Double.NaN;
 
-    private Progress(ProgressBar bar) { this.bar = bar; }
+    private Progress(ProgressBar bar) {
+        this.bar = bar;
+    }
 
     public static Progress start(String task, long total, String unit, boolean enabled, PrintStream err) {
         if (!enabled) return new Progress(null);
-        ProgressBar bar = new ProgressBarBuilder().setTaskName(task).setInitialMax(total).setUnit(" " + unit, 1)
-                .setStyle(ProgressBarStyle.ASCII).setUpdateIntervalMillis(500).showSpeed()
-                .setConsumer(new ConsoleProgressBarConsumer(err, 120)).setMaxRenderedLength(140)
+        ProgressBar bar = new ProgressBarBuilder()
+                .setTaskName(task)
+                .setInitialMax(total)
+                .setUnit(" " + unit, 1)
+                .setStyle(ProgressBarStyle.ASCII)
+                .setUpdateIntervalMillis(500)
+                .showSpeed()
+                .setConsumer(new ConsoleProgressBarConsumer(err, 120))
+                .setMaxRenderedLength(140)
                 .setSpeedUnit(java.time.temporal.ChronoUnit.MINUTES)
                 .build();
         return new Progress(bar);
@@ -39,22 +45,35 @@ public final class Progress implements AutoCloseable {
         return new TrainingListener() {
             private Progress bar = new Progress(null);
 
-            @Override public void onStart(long step, long totalSteps) {
+            @Override
+            public void onStart(long step, long totalSteps) {
                 bar = start("train", totalSteps, "steps", enabled, err);
                 bar.stepTo(step);
             }
 
-            @Override public void onStep(TrainingStep s) { bar.step(s.tokens(), s.loss()); }
+            @Override
+            public void onStep(TrainingStep s) {
+                bar.step(s.tokens(), s.loss());
+            }
 
-            @Override public void onEnd() { bar.close(); }
+            @Override
+            public void onEnd() {
+                bar.close();
+            }
         };
     }
 
     /** Counts scored responses (no tokens, no loss), for {@code Evaluation}. */
-    public IntConsumer responses() { return n -> { for (int i = 0; i < n; i++) step(0, Double.NaN); }; }
+    public IntConsumer responses() {
+        return n -> {
+            for (int i = 0; i < n; i++) step(0, Double.NaN);
+        };
+    }
 
     /** Sets the position (e.g. after a resume). */
-    public void stepTo(long n) { if (bar != null) bar.stepTo(n); }
+    public void stepTo(long n) {
+        if (bar != null) bar.stepTo(n);
+    }
 
     /** One unit done; {@code tokens} processed in it; {@code loss} (NaN when none) feeds an exponential running mean. */
     public void step(long tokensDone, double loss) {
@@ -62,21 +81,30 @@ public final class Progress implements AutoCloseable {
         if (!Double.isNaN(loss)) runningLoss = Double.isNaN(runningLoss) ? loss : 0.9 * runningLoss + 0.1 * loss;
         if (bar == null) return;
         bar.step();
-        bar.setExtraMessage(" " + message());   // the bar prints it right after the speed, unspaced
+        bar.setExtraMessage(" " + message()); // the bar prints it right after the speed, unspaced
     }
 
     String message() {
         double secs = Math.max(1e-9, (System.nanoTime() - startNanos) / 1e9);
-        String tps = tokens == 0 ? "" : String.format("%.0f tok/s", tokens / secs);   // eval/classify count rows only
+        String tps = tokens == 0 ? "" : String.format("%.0f tok/s", tokens / secs); // eval/classify count rows only
         if (Double.isNaN(runningLoss)) return tps;
         return (tps.isEmpty() ? "" : tps + " ") + String.format("loss %.4f", runningLoss);
     }
 
-    public double runningLoss() { return runningLoss; }
+    public double runningLoss() {
+        return runningLoss;
+    }
 
-    public long tokens() { return tokens; }
+    public long tokens() {
+        return tokens;
+    }
 
-    public Duration elapsed() { return Duration.ofNanos(System.nanoTime() - startNanos); }
+    public Duration elapsed() {
+        return Duration.ofNanos(System.nanoTime() - startNanos);
+    }
 
-    @Override public void close() { if (bar != null) bar.close(); }
+    @Override
+    public void close() {
+        if (bar != null) bar.close();
+    }
 }

@@ -13,15 +13,23 @@ final class RevisionOption {
 
     static void addTo(CommandLine cl) {
         for (CommandLine sub : cl.getSubcommands().values()) {
-            if (sub.getCommandSpec().findOption("--model") == null || sub.getCommandSpec().findOption("--revision") != null) continue;
-            sub.getCommandSpec().addOption(OptionSpec.builder("--revision").paramLabel("REV").type(String.class)
-                    .description("Revision of a Hub --model: branch, tag or commit (default main, or the id's @REV).")
-                    .setter(new CommandLine.Model.ISetter() {
-                        @Override public <T> T set(T value) {
-                            if (value != null) System.setProperty(ModelResolver.REVISION_PROPERTY, value.toString());
-                            return null;
-                        }
-                    }).build());
+            if (sub.getCommandSpec().findOption("--model") == null
+                    || sub.getCommandSpec().findOption("--revision") != null) continue;
+            sub.getCommandSpec()
+                    .addOption(OptionSpec.builder("--revision")
+                            .paramLabel("REV")
+                            .type(String.class)
+                            .description(
+                                    "Revision of a Hub --model: branch, tag or commit (default main, or the id's @REV).")
+                            .setter(new CommandLine.Model.ISetter() {
+                                @Override
+                                public <T> T set(T value) {
+                                    if (value != null)
+                                        System.setProperty(ModelResolver.REVISION_PROPERTY, value.toString());
+                                    return null;
+                                }
+                            })
+                            .build());
         }
     }
 }

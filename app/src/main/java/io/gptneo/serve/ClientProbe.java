@@ -1,7 +1,6 @@
 package io.gptneo.serve;
 
 import com.sun.net.httpserver.HttpExchange;
-
 import java.io.IOException;
 import java.lang.reflect.Field;
 import java.nio.ByteBuffer;
@@ -18,7 +17,11 @@ import java.nio.channels.SocketChannel;
  * must close the connection after answering.
  */
 final class ClientProbe {
-    enum State { PRESENT, GONE, PIPELINED }
+    enum State {
+        PRESENT,
+        GONE,
+        PIPELINED
+    }
 
     private static final Field IMPL, CONNECTION, CHANNEL;
     static final boolean AVAILABLE;
@@ -59,7 +62,7 @@ final class ClientProbe {
                 return r < 0 ? State.GONE : r == 0 ? State.PRESENT : State.PIPELINED;
             } catch (IOException e) {
                 return State.GONE;
-            } catch (RuntimeException e) {   // e.g. a selector still holds the channel: cannot tell
+            } catch (RuntimeException e) { // e.g. a selector still holds the channel: cannot tell
                 return State.PRESENT;
             } finally {
                 try {

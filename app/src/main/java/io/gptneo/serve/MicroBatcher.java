@@ -1,5 +1,8 @@
 package io.gptneo.serve;
 
+import io.gptneo.NonFiniteCostException;
+import io.gptneo.PromptResponse;
+import io.gptneo.Scorer;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
@@ -9,9 +12,6 @@ import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicLongArray;
-import io.gptneo.NonFiniteCostException;
-import io.gptneo.PromptResponse;
-import io.gptneo.Scorer;
 
 /**
  * Gathers pairs from concurrent callers into batches for one {@link Scorer}, run by a single worker thread.
@@ -29,7 +29,9 @@ public final class MicroBatcher implements AutoCloseable {
 
     /** Counters for /healthz and the load test. {@code batchSizes[k]} = number of batches of k pairs. */
     public record Stats(long batches, long pairs, long failedBatches, int queued, long[] batchSizes) {
-        public double meanBatchSize() { return batches == 0 ? 0 : (double) pairs / batches; }
+        public double meanBatchSize() {
+            return batches == 0 ? 0 : (double) pairs / batches;
+        }
     }
 
     private record Pending(PromptResponse pair, CompletableFuture<Float> future, long submittedNanos) {}
@@ -61,9 +63,13 @@ public final class MicroBatcher implements AutoCloseable {
         worker.start();
     }
 
-    public int maxBatch() { return maxBatch; }
+    public int maxBatch() {
+        return maxBatch;
+    }
 
-    public long maxWaitMillis() { return TimeUnit.NANOSECONDS.toMillis(maxWaitNanos); }
+    public long maxWaitMillis() {
+        return TimeUnit.NANOSECONDS.toMillis(maxWaitNanos);
+    }
 
     /**
      * Queues the pairs of one request; the futures complete with their costs (or exceptionally with the scorer's
@@ -82,7 +88,7 @@ public final class MicroBatcher implements AutoCloseable {
             futures.add(f);
             queue.add(new Pending(pr, f, now));
         }
-        if (!open) drainAndFail();  // raced with close(): the worker may already have left
+        if (!open) drainAndFail(); // raced with close(): the worker may already have left
         return futures;
     }
 
@@ -136,7 +142,7 @@ public final class MicroBatcher implements AutoCloseable {
                         + " for " + input.size() + " pairs");
             }
         } catch (NonFiniteCostException e) {
-            if (batch.size() > 1) {   // find the pair(s) at fault; the others still get their costs
+            if (batch.size() > 1) { // find the pair(s) at fault; the others still get their costs
                 for (Pending p : List.copyOf(batch)) run(new ArrayList<>(List.of(p)));
                 return;
             }
@@ -155,7 +161,10 @@ public final class MicroBatcher implements AutoCloseable {
             if (Float.isFinite(costs[i])) {
                 batch.get(i).future.complete(costs[i]);
             } else {
-                batch.get(i).future.completeExceptionally(new IllegalStateException("the model produced a non-finite cost (" + costs[i] + ")"));
+                batch.get(i)
+                        .future
+                        .completeExceptionally(
+                                new IllegalStateException("the model produced a non-finite cost (" + costs[i] + ")"));
             }
         }
     }

@@ -4,7 +4,6 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -33,7 +32,8 @@ public final class ReferenceHistogram {
     private ReferenceHistogram(double[] edges, Map<String, long[]> series, double[] sortedCosts, String source) {
         if (edges.length < 2) throw new IllegalArgumentException("a histogram needs at least 2 bin edges");
         for (int i = 1; i < edges.length; i++) {
-            if (!(edges[i] > edges[i - 1])) throw new IllegalArgumentException("bin edges must increase: " + Arrays.toString(edges));
+            if (!(edges[i] > edges[i - 1]))
+                throw new IllegalArgumentException("bin edges must increase: " + Arrays.toString(edges));
         }
         if (series.isEmpty()) throw new IllegalArgumentException("a histogram needs at least one series of counts");
         for (Map.Entry<String, long[]> e : series.entrySet()) {
@@ -41,7 +41,8 @@ public final class ReferenceHistogram {
                 throw new IllegalArgumentException("series " + e.getKey() + " has " + e.getValue().length
                         + " counts for " + (edges.length - 1) + " bins");
             }
-            for (long c : e.getValue()) if (c < 0) throw new IllegalArgumentException("negative count in series " + e.getKey());
+            for (long c : e.getValue())
+                if (c < 0) throw new IllegalArgumentException("negative count in series " + e.getKey());
         }
         this.edges = edges;
         this.series = series;
@@ -58,11 +59,15 @@ public final class ReferenceHistogram {
         if (bins < 1) throw new IllegalArgumentException("bins must be >= 1");
         double lo = 0, hi = 0;
         for (double c : costs) {
-            if (!Double.isFinite(c)) throw new IllegalArgumentException("non-finite reference cost " + c + " in " + source);
+            if (!Double.isFinite(c))
+                throw new IllegalArgumentException("non-finite reference cost " + c + " in " + source);
             lo = Math.min(lo, c);
             hi = Math.max(hi, c);
         }
-        if (hi - lo < 1e-9) { lo -= 0.5; hi += 0.5; }
+        if (hi - lo < 1e-9) {
+            lo -= 0.5;
+            hi += 0.5;
+        }
         double[] edges = new double[bins + 1];
         for (int i = 0; i <= bins; i++) edges[i] = lo + (hi - lo) * i / bins;
         boolean labelled = safe != null && Arrays.stream(safe).anyMatch(b -> b != null);
@@ -101,11 +106,13 @@ public final class ReferenceHistogram {
                 try {
                     n = JSON.readTree(line);
                 } catch (IOException e) {
-                    throw new IllegalArgumentException(file + " line " + no + ": invalid JSON (" + firstLine(e.getMessage()) + ")");
+                    throw new IllegalArgumentException(
+                            file + " line " + no + ": invalid JSON (" + firstLine(e.getMessage()) + ")");
                 }
                 JsonNode cost = n == null ? null : n.get("cost");
                 if (cost == null || !cost.isNumber()) {
-                    throw new IllegalArgumentException(file + " line " + no + ": expected an object with a number \"cost\"");
+                    throw new IllegalArgumentException(
+                            file + " line " + no + ": expected an object with a number \"cost\"");
                 }
                 costs.add(cost.asDouble());
                 JsonNode label = n.has("is_safe") ? n.get("is_safe") : n.get("safe");
@@ -115,7 +122,11 @@ public final class ReferenceHistogram {
                 labels.add(label == null || label.isNull() ? null : label.asBoolean());
             }
         }
-        return fromCosts(costs.stream().mapToDouble(Double::doubleValue).toArray(), labels.toArray(Boolean[]::new), bins, file.toString());
+        return fromCosts(
+                costs.stream().mapToDouble(Double::doubleValue).toArray(),
+                labels.toArray(Boolean[]::new),
+                bins,
+                file.toString());
     }
 
     /**
@@ -138,24 +149,28 @@ public final class ReferenceHistogram {
         if (costs != null && costs.isArray()) {
             double[] c = new double[costs.size()];
             for (int i = 0; i < c.length; i++) {
-                if (!costs.get(i).isNumber()) throw new IllegalArgumentException(file + ": costs[" + i + "] is not a number");
+                if (!costs.get(i).isNumber())
+                    throw new IllegalArgumentException(file + ": costs[" + i + "] is not a number");
                 c[i] = costs.get(i).asDouble();
             }
             JsonNode safe = find(root, "labels_safe");
             Boolean[] s = null;
             if (safe != null && safe.isArray() && safe.size() == c.length) {
                 s = new Boolean[c.length];
-                for (int i = 0; i < c.length; i++) s[i] = safe.get(i).isBoolean() ? safe.get(i).asBoolean() : null;
+                for (int i = 0; i < c.length; i++)
+                    s[i] = safe.get(i).isBoolean() ? safe.get(i).asBoolean() : null;
             }
             return fromCosts(c, s, bins, file.toString());
         }
-        throw new IllegalArgumentException(file + ": no \"histogram\" (edges + counts) or \"costs\" array in this report; "
-                + "pass --reference-costs FILE (JSON Lines of {\"cost\": x, \"is_safe\": b}) instead");
+        throw new IllegalArgumentException(
+                file + ": no \"histogram\" (edges + counts) or \"costs\" array in this report; "
+                        + "pass --reference-costs FILE (JSON Lines of {\"cost\": x, \"is_safe\": b}) instead");
     }
 
     static ReferenceHistogram fromHistogramJson(JsonNode h, String source) {
         JsonNode edgesNode = h.has("edges") ? h.get("edges") : h.get("bin_edges");
-        if (edgesNode == null || !edgesNode.isArray()) throw new IllegalArgumentException(source + ": histogram has no \"edges\" array");
+        if (edgesNode == null || !edgesNode.isArray())
+            throw new IllegalArgumentException(source + ": histogram has no \"edges\" array");
         double[] edges = new double[edgesNode.size()];
         for (int i = 0; i < edges.length; i++) edges[i] = edgesNode.get(i).asDouble();
         Map<String, long[]> series = new LinkedHashMap<>();
@@ -165,7 +180,8 @@ public final class ReferenceHistogram {
             h.fields().forEachRemaining(e -> {
                 String k = e.getKey();
                 if (k.equals("counts")) series.put("all", counts(e.getValue(), source));
-                else if (k.startsWith("counts_")) series.put(k.substring("counts_".length()), counts(e.getValue(), source));
+                else if (k.startsWith("counts_"))
+                    series.put(k.substring("counts_".length()), counts(e.getValue(), source));
             });
         }
         return new ReferenceHistogram(edges, series, null, source);
@@ -196,7 +212,9 @@ public final class ReferenceHistogram {
         return t;
     }
 
-    public boolean exact() { return sortedCosts != null; }
+    public boolean exact() {
+        return sortedCosts != null;
+    }
 
     /** Fraction of reference costs at or below {@code cost}, in [0, 1]. */
     public double fractionAtOrBelow(double cost) {
@@ -204,7 +222,8 @@ public final class ReferenceHistogram {
             int lo = 0, hi = sortedCosts.length; // first index with value > cost
             while (lo < hi) {
                 int mid = (lo + hi) >>> 1;
-                if (sortedCosts[mid] <= cost) lo = mid + 1; else hi = mid;
+                if (sortedCosts[mid] <= cost) lo = mid + 1;
+                else hi = mid;
             }
             return (double) lo / sortedCosts.length;
         }
@@ -223,7 +242,11 @@ public final class ReferenceHistogram {
     /** {@code {"source", "total", "exact", "threshold": 0, "edges": [...], "series": {"safe": [...], ...}}}. */
     public ObjectNode toJson() {
         ObjectNode o = JSON.createObjectNode();
-        o.put("source", Path.of(source).getFileName() == null ? source : Path.of(source).getFileName().toString());
+        o.put(
+                "source",
+                Path.of(source).getFileName() == null
+                        ? source
+                        : Path.of(source).getFileName().toString());
         o.put("total", total());
         o.put("exact", exact());
         o.put("threshold", 0.0);

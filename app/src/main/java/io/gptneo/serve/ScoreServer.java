@@ -1,14 +1,15 @@
 package io.gptneo.serve;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.core.JsonLocation;
+import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
-
+import io.gptneo.PromptResponse;
+import io.gptneo.Scorer;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -20,16 +21,14 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
-import java.util.concurrent.SynchronousQueue;
-import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.SynchronousQueue;
 import java.util.concurrent.ThreadFactory;
+import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
-import io.gptneo.PromptResponse;
-import io.gptneo.Scorer;
 
 /**
  * The safety check service: an HTTP server on the loopback interface (the JDK's com.sun.net.httpserver) in front of
@@ -61,29 +60,60 @@ public final class ScoreServer implements AutoCloseable {
      * @param histogram     reference histogram for the page, or null
      * @param modelInfo     free text for /healthz (model and adapter paths)
      */
-    public record Config(int port, ServeLimits limits, int maxBatch, long maxWaitMillis, int handlerThreads,
-                         ReferenceHistogram histogram, String modelInfo, ServeAccess access) {
+    public record Config(
+            int port,
+            ServeLimits limits,
+            int maxBatch,
+            long maxWaitMillis,
+            int handlerThreads,
+            ReferenceHistogram histogram,
+            String modelInfo,
+            ServeAccess access) {
         public Config {
             if (handlerThreads < 1) throw new IllegalArgumentException("--threads must be >= 1, got " + handlerThreads);
             if (maxBatch < 1) throw new IllegalArgumentException("--batch-size must be >= 1, got " + maxBatch);
-            if (maxWaitMillis < 0) throw new IllegalArgumentException("--max-wait-ms must be >= 0, got " + maxWaitMillis);
+            if (maxWaitMillis < 0)
+                throw new IllegalArgumentException("--max-wait-ms must be >= 0, got " + maxWaitMillis);
             if (port < 0 || port > 65535) throw new IllegalArgumentException("--port must be in 0..65535, got " + port);
         }
+
         public static Config defaults() {
             return new Config(0, ServeLimits.DEFAULT, 16, 5, 64, null, "", ServeAccess.LOOPBACK);
         }
-        public Config withPort(int p) { return new Config(p, limits, maxBatch, maxWaitMillis, handlerThreads, histogram, modelInfo, access); }
-        public Config withLimits(ServeLimits l) { return new Config(port, l, maxBatch, maxWaitMillis, handlerThreads, histogram, modelInfo, access); }
-        public Config withBatching(int b, long w) { return new Config(port, limits, b, w, handlerThreads, histogram, modelInfo, access); }
-        public Config withHandlerThreads(int t) { return new Config(port, limits, maxBatch, maxWaitMillis, t, histogram, modelInfo, access); }
-        public Config withHistogram(ReferenceHistogram h) { return new Config(port, limits, maxBatch, maxWaitMillis, handlerThreads, h, modelInfo, access); }
-        public Config withModelInfo(String m) { return new Config(port, limits, maxBatch, maxWaitMillis, handlerThreads, histogram, m, access); }
-        public Config withAccess(ServeAccess a) { return new Config(port, limits, maxBatch, maxWaitMillis, handlerThreads, histogram, modelInfo, a); }
+
+        public Config withPort(int p) {
+            return new Config(p, limits, maxBatch, maxWaitMillis, handlerThreads, histogram, modelInfo, access);
+        }
+
+        public Config withLimits(ServeLimits l) {
+            return new Config(port, l, maxBatch, maxWaitMillis, handlerThreads, histogram, modelInfo, access);
+        }
+
+        public Config withBatching(int b, long w) {
+            return new Config(port, limits, b, w, handlerThreads, histogram, modelInfo, access);
+        }
+
+        public Config withHandlerThreads(int t) {
+            return new Config(port, limits, maxBatch, maxWaitMillis, t, histogram, modelInfo, access);
+        }
+
+        public Config withHistogram(ReferenceHistogram h) {
+            return new Config(port, limits, maxBatch, maxWaitMillis, handlerThreads, h, modelInfo, access);
+        }
+
+        public Config withModelInfo(String m) {
+            return new Config(port, limits, maxBatch, maxWaitMillis, handlerThreads, histogram, m, access);
+        }
+
+        public Config withAccess(ServeAccess a) {
+            return new Config(port, limits, maxBatch, maxWaitMillis, handlerThreads, histogram, modelInfo, a);
+        }
     }
 
     /** A request the server answers with an error status and a reason. */
     static final class HttpError extends RuntimeException {
         final int status;
+
         HttpError(int status, String reason) {
             super(reason, null, false, false);
             this.status = status;
@@ -94,8 +124,11 @@ public final class ScoreServer implements AutoCloseable {
         // The JDK server writes a response's headers and body separately; with Nagle's algorithm on, the body then
         // waits for the client's delayed ACK (~40 ms on Linux) on every keep-alive request. The property is read once,
         // when the JDK's server configuration is first loaded, so it must be set before the first server starts.
-        if (System.getProperty("sun.net.httpserver.nodelay") == null) System.setProperty("sun.net.httpserver.nodelay", "true");
-        setTimeoutsIfUnset(ScoreServer.DEFAULT_READ_TIMEOUT_S, ScoreServer.DEFAULT_IDLE_TIMEOUT_S,
+        if (System.getProperty("sun.net.httpserver.nodelay") == null)
+            System.setProperty("sun.net.httpserver.nodelay", "true");
+        setTimeoutsIfUnset(
+                ScoreServer.DEFAULT_READ_TIMEOUT_S,
+                ScoreServer.DEFAULT_IDLE_TIMEOUT_S,
                 ServeLimits.DEFAULT.timeoutMillis() / 1000 + ScoreServer.DEFAULT_READ_TIMEOUT_S);
     }
 
@@ -111,17 +144,24 @@ public final class ScoreServer implements AutoCloseable {
      */
     public static void setTimeoutsIfUnset(long readSeconds, long idleSeconds, long responseSeconds) {
         if (readSeconds < 1 || idleSeconds < 1 || responseSeconds < 1) {
-            throw new IllegalArgumentException("timeouts must be >= 1 s: read " + readSeconds + ", idle " + idleSeconds + ", response " + responseSeconds);
+            throw new IllegalArgumentException("timeouts must be >= 1 s: read " + readSeconds + ", idle " + idleSeconds
+                    + ", response " + responseSeconds);
         }
-        if (System.getProperty("sun.net.httpserver.maxReqTime") == null) System.setProperty("sun.net.httpserver.maxReqTime", Long.toString(readSeconds));
-        if (System.getProperty("sun.net.httpserver.maxRspTime") == null) System.setProperty("sun.net.httpserver.maxRspTime", Long.toString(responseSeconds));
-        if (System.getProperty("sun.net.httpserver.idleInterval") == null) System.setProperty("sun.net.httpserver.idleInterval", Long.toString(idleSeconds));
+        if (System.getProperty("sun.net.httpserver.maxReqTime") == null)
+            System.setProperty("sun.net.httpserver.maxReqTime", Long.toString(readSeconds));
+        if (System.getProperty("sun.net.httpserver.maxRspTime") == null)
+            System.setProperty("sun.net.httpserver.maxRspTime", Long.toString(responseSeconds));
+        if (System.getProperty("sun.net.httpserver.idleInterval") == null)
+            System.setProperty("sun.net.httpserver.idleInterval", Long.toString(idleSeconds));
     }
 
-    private static long seconds(String property) { return Long.getLong(property, -1); }
+    private static long seconds(String property) {
+        return Long.getLong(property, -1);
+    }
 
     /** Trailing content after the JSON value (a second object, junk) is an error, not ignored. */
-    private static final ObjectMapper JSON = new ObjectMapper().enable(com.fasterxml.jackson.databind.DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
+    private static final ObjectMapper JSON =
+            new ObjectMapper().enable(com.fasterxml.jackson.databind.DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
     /** Handler threads started on demand beyond {@link Config#handlerThreads()} (see there). */
     static final int EXTRA_THREADS = 256;
     /** How often a waiting request checks that its client is still there. */
@@ -150,21 +190,32 @@ public final class ScoreServer implements AutoCloseable {
             if (in == null) throw new IllegalStateException("missing resource io/gptneo/serve/index.html");
             this.page = in.readAllBytes();
         }
-        this.batcher = new MicroBatcher(scorer, config.maxBatch(), config.maxWaitMillis(), config.limits().queueCapacity());
+        this.batcher = new MicroBatcher(
+                scorer,
+                config.maxBatch(),
+                config.maxWaitMillis(),
+                config.limits().queueCapacity());
         AtomicInteger n = new AtomicInteger();
         ThreadFactory tf = r -> {
             Thread t = new Thread(r, "score-http-" + n.incrementAndGet());
             t.setDaemon(true);
             return t;
         };
-        this.handlers = new ThreadPoolExecutor(config.handlerThreads(), config.handlerThreads() + EXTRA_THREADS, 30, TimeUnit.SECONDS,
-                new SynchronousQueue<>(), tf);
+        this.handlers = new ThreadPoolExecutor(
+                config.handlerThreads(),
+                config.handlerThreads() + EXTRA_THREADS,
+                30,
+                TimeUnit.SECONDS,
+                new SynchronousQueue<>(),
+                tf);
         try {
-            this.http = HttpServer.create(new InetSocketAddress(InetAddress.getByName(config.access().bindHost()), config.port()), 256);
+            this.http = HttpServer.create(
+                    new InetSocketAddress(InetAddress.getByName(config.access().bindHost()), config.port()), 256);
         } catch (IOException e) {
             batcher.close();
             handlers.shutdownNow();
-            throw new IOException("cannot listen on " + config.access().bindHost() + ":" + config.port() + ": " + e.getMessage(), e);
+            throw new IOException(
+                    "cannot listen on " + config.access().bindHost() + ":" + config.port() + ": " + e.getMessage(), e);
         }
         http.setExecutor(handlers);
         http.createContext("/", this::handle);
@@ -176,14 +227,18 @@ public final class ScoreServer implements AutoCloseable {
         return new ScoreServer(config, scorer);
     }
 
-    public int port() { return http.getAddress().getPort(); }
+    public int port() {
+        return http.getAddress().getPort();
+    }
 
     public URI uri() {
         String h = http.getAddress().getAddress().getHostAddress();
         return URI.create("http://" + (h.contains(":") ? "[" + h + "]" : h) + ":" + port() + "/");
     }
 
-    public MicroBatcher.Stats stats() { return batcher.stats(); }
+    public MicroBatcher.Stats stats() {
+        return batcher.stats();
+    }
 
     /** Stops at once: requests in flight are cut off. */
     @Override
@@ -260,7 +315,7 @@ public final class ScoreServer implements AutoCloseable {
         if (origin != null && origin.equals(a.allowOrigin())) {
             ex.getResponseHeaders().set("Access-Control-Allow-Origin", origin);
             ex.getResponseHeaders().set("Vary", "Origin");
-            if (ex.getRequestMethod().equals("OPTIONS")) {   // preflight of a cross-origin POST with JSON
+            if (ex.getRequestMethod().equals("OPTIONS")) { // preflight of a cross-origin POST with JSON
                 ex.getResponseHeaders().set("Access-Control-Allow-Methods", "POST, GET");
                 ex.getResponseHeaders().set("Access-Control-Allow-Headers", "Content-Type, Authorization");
                 ex.getResponseHeaders().set("Access-Control-Max-Age", "600");
@@ -285,8 +340,10 @@ public final class ScoreServer implements AutoCloseable {
         switch (path) {
             case "/", "/index.html" -> {
                 requireMethod(ex, "GET");
-                ex.getResponseHeaders().set("Content-Security-Policy",
-                        "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:");
+                ex.getResponseHeaders()
+                        .set(
+                                "Content-Security-Policy",
+                                "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:");
                 send(ex, 200, "text/html; charset=utf-8", page);
             }
             case "/healthz" -> {
@@ -296,7 +353,9 @@ public final class ScoreServer implements AutoCloseable {
             case "/v1/histogram" -> {
                 requireMethod(ex, "GET");
                 if (config.histogram() == null) {
-                    throw new HttpError(404, "no reference histogram: start the server with --eval-report FILE or --reference-costs FILE");
+                    throw new HttpError(
+                            404,
+                            "no reference histogram: start the server with --eval-report FILE or --reference-costs FILE");
                 }
                 sendJson(ex, 200, config.histogram().toJson());
             }
@@ -305,8 +364,10 @@ public final class ScoreServer implements AutoCloseable {
                 requireJson(ex);
                 score(ex);
             }
-            default -> throw new HttpError(404, "no such endpoint: " + method + " " + path
-                    + " (try POST /v1/score, GET /healthz, GET /v1/histogram, GET /)");
+            default -> throw new HttpError(
+                    404,
+                    "no such endpoint: " + method + " " + path
+                            + " (try POST /v1/score, GET /healthz, GET /v1/histogram, GET /)");
         }
     }
 
@@ -314,7 +375,8 @@ public final class ScoreServer implements AutoCloseable {
         String m = ex.getRequestMethod();
         if (m.equals(allowed) || (allowed.equals("GET") && m.equals("HEAD"))) return;
         ex.getResponseHeaders().set("Allow", allowed.equals("GET") ? "GET, HEAD" : allowed);
-        throw new HttpError(405, "method " + m + " not allowed on " + ex.getRequestURI().getPath() + "; use " + allowed);
+        throw new HttpError(
+                405, "method " + m + " not allowed on " + ex.getRequestURI().getPath() + "; use " + allowed);
     }
 
     /** A POST must say it is JSON: a form or text/plain POST (what any web page can send cross-site unasked) is refused. */
@@ -322,7 +384,8 @@ public final class ScoreServer implements AutoCloseable {
         String ct = ex.getRequestHeaders().getFirst("Content-Type");
         String type = ct == null ? "" : ct.split(";", 2)[0].trim().toLowerCase(java.util.Locale.ROOT);
         if (!type.equals("application/json")) {
-            throw new HttpError(415, "Content-Type must be application/json, got " + (ct == null ? "none" : "\"" + ct + "\""));
+            throw new HttpError(
+                    415, "Content-Type must be application/json, got " + (ct == null ? "none" : "\"" + ct + "\""));
         }
     }
 
@@ -368,18 +431,22 @@ public final class ScoreServer implements AutoCloseable {
             pairs.add(pair(root, -1, lim));
         } else if (root.isArray()) {
             list = true;
-            if (root.isEmpty()) throw new HttpError(400, "empty list: send at least one {\"prompt\", \"response\"} object");
+            if (root.isEmpty())
+                throw new HttpError(400, "empty list: send at least one {\"prompt\", \"response\"} object");
             if (root.size() > lim.maxItems()) {
-                throw new HttpError(400, "too many items: " + root.size() + " in one request; the limit is " + lim.maxItems());
+                throw new HttpError(
+                        400, "too many items: " + root.size() + " in one request; the limit is " + lim.maxItems());
             }
             for (int i = 0; i < root.size(); i++) pairs.add(pair(root.get(i), i, lim));
         } else {
-            throw new HttpError(400, "expected a JSON object {\"prompt\": ..., \"response\": ...} or an array of them, got "
-                    + root.getNodeType().toString().toLowerCase());
+            throw new HttpError(
+                    400,
+                    "expected a JSON object {\"prompt\": ..., \"response\": ...} or an array of them, got "
+                            + root.getNodeType().toString().toLowerCase());
         }
 
         ClientProbe.State client = ClientProbe.probe(ex);
-        if (client == ClientProbe.State.GONE) {   // sent and reset at once: queue nothing
+        if (client == ClientProbe.State.GONE) { // sent and reset at once: queue nothing
             clientsGone.incrementAndGet();
             throw new ClientGone();
         }
@@ -394,10 +461,11 @@ public final class ScoreServer implements AutoCloseable {
         float[] costs = new float[futures.size()];
         boolean[] truncated = scorer.truncated(pairs);
         try {
-            awaitWhileClientPresent(ex, CompletableFuture.allOf(futures.toArray(CompletableFuture[]::new)), lim.timeoutMillis());
+            awaitWhileClientPresent(
+                    ex, CompletableFuture.allOf(futures.toArray(CompletableFuture[]::new)), lim.timeoutMillis());
             for (int i = 0; i < costs.length; i++) costs[i] = futures.get(i).join();
         } catch (ClientGone e) {
-            futures.forEach(f -> f.cancel(false));   // the batcher drops cancelled pairs before scoring them
+            futures.forEach(f -> f.cancel(false)); // the batcher drops cancelled pairs before scoring them
             clientsGone.incrementAndGet();
             throw e;
         } catch (TimeoutException e) {
@@ -426,7 +494,9 @@ public final class ScoreServer implements AutoCloseable {
 
     /** The client closed or reset its connection while its request waited: nobody to answer. */
     private static final class ClientGone extends RuntimeException {
-        ClientGone() { super("client gone", null, false, false); }
+        ClientGone() {
+            super("client gone", null, false, false);
+        }
     }
 
     /** Waits for {@code all}, checking every {@value #PROBE_MILLIS} ms that the client is still connected. */
@@ -472,12 +542,17 @@ public final class ScoreServer implements AutoCloseable {
         JsonNode v = n.get(field);
         if (v == null || v.isNull()) throw new HttpError(400, where + "missing field \"" + field + "\" (a string)");
         if (!v.isTextual()) {
-            throw new HttpError(400, where + "field \"" + field + "\" must be a string, got " + v.getNodeType().toString().toLowerCase());
+            throw new HttpError(
+                    400,
+                    where + "field \"" + field + "\" must be a string, got "
+                            + v.getNodeType().toString().toLowerCase());
         }
         String s = v.textValue();
         if (s.length() > lim.maxTextChars()) {
-            throw new HttpError(400, where + "\"" + field + "\" is " + s.length() + " characters long; the limit is "
-                    + lim.maxTextChars());
+            throw new HttpError(
+                    400,
+                    where + "\"" + field + "\" is " + s.length() + " characters long; the limit is "
+                            + lim.maxTextChars());
         }
         return s;
     }
@@ -485,14 +560,18 @@ public final class ScoreServer implements AutoCloseable {
     private static JsonNode parse(byte[] body) {
         if (body.length == 0) throw new HttpError(400, "empty body: send JSON {\"prompt\": ..., \"response\": ...}");
         String text;
-        try {   // strict UTF-8: overlong forms, encoded surrogates (CESU-8) and stray bytes are refused, not repaired
-            text = java.nio.charset.StandardCharsets.UTF_8.newDecoder().decode(java.nio.ByteBuffer.wrap(body)).toString();
+        try { // strict UTF-8: overlong forms, encoded surrogates (CESU-8) and stray bytes are refused, not repaired
+            text = java.nio.charset.StandardCharsets.UTF_8
+                    .newDecoder()
+                    .decode(java.nio.ByteBuffer.wrap(body))
+                    .toString();
         } catch (java.nio.charset.CharacterCodingException e) {
             throw new HttpError(400, "the body is not valid UTF-8 (" + e.getMessage() + ")");
         }
         try {
             JsonNode root = JSON.readTree(text);
-            if (root == null || root.isMissingNode()) throw new HttpError(400, "empty body: send JSON {\"prompt\": ..., \"response\": ...}");
+            if (root == null || root.isMissingNode())
+                throw new HttpError(400, "empty body: send JSON {\"prompt\": ..., \"response\": ...}");
             return root;
         } catch (JsonProcessingException e) {
             JsonLocation loc = e.getLocation();
@@ -532,7 +611,7 @@ public final class ScoreServer implements AutoCloseable {
             int r;
             try {
                 r = in.read(buf, len, buf.length - len);
-            } catch (IOException e) {   // bad chunked framing, a body shorter than its Content-Length: the client's fault
+            } catch (IOException e) { // bad chunked framing, a body shorter than its Content-Length: the client's fault
                 ex.getResponseHeaders().set("Connection", "close");
                 throw new HttpError(400, "malformed request body: " + e.getMessage());
             }

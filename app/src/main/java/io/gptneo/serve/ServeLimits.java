@@ -25,9 +25,23 @@ public record ServeLimits(int maxBodyBytes, int maxTextChars, int maxItems, int 
         if (v <= 0) throw new IllegalArgumentException(flag + " must be positive, got " + v);
     }
 
-    public ServeLimits withMaxBodyBytes(int v) { return new ServeLimits(v, maxTextChars, maxItems, queueCapacity, timeoutMillis); }
-    public ServeLimits withMaxTextChars(int v) { return new ServeLimits(maxBodyBytes, v, maxItems, queueCapacity, timeoutMillis); }
-    public ServeLimits withMaxItems(int v) { return new ServeLimits(maxBodyBytes, maxTextChars, v, queueCapacity, timeoutMillis); }
-    public ServeLimits withQueueCapacity(int v) { return new ServeLimits(maxBodyBytes, maxTextChars, maxItems, v, timeoutMillis); }
-    public ServeLimits withTimeoutMillis(long v) { return new ServeLimits(maxBodyBytes, maxTextChars, maxItems, queueCapacity, v); }
+    public ServeLimits withMaxBodyBytes(int v) {
+        return new ServeLimits(v, maxTextChars, maxItems, queueCapacity, timeoutMillis);
+    }
+
+    public ServeLimits withMaxTextChars(int v) {
+        return new ServeLimits(maxBodyBytes, v, maxItems, queueCapacity, timeoutMillis);
+    }
+
+    public ServeLimits withMaxItems(int v) {
+        return new ServeLimits(maxBodyBytes, maxTextChars, v, queueCapacity, timeoutMillis);
+    }
+
+    public ServeLimits withQueueCapacity(int v) {
+        return new ServeLimits(maxBodyBytes, maxTextChars, maxItems, v, timeoutMillis);
+    }
+
+    public ServeLimits withTimeoutMillis(long v) {
+        return new ServeLimits(maxBodyBytes, maxTextChars, maxItems, queueCapacity, v);
+    }
 }

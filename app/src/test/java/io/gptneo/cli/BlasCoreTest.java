@@ -15,7 +15,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -24,17 +23,24 @@ import org.junit.jupiter.api.io.TempDir;
  * here), the verdict parser, the cache key, and {@link BlasCoreCheck}'s products on the environment's own core.
  */
 class BlasCoreTest {
-    static final Set<String> AVX512_BF16 = Set.of("avx2", "avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512cd", "avx512_bf16");
+    static final Set<String> AVX512_BF16 =
+            Set.of("avx2", "avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512cd", "avx512_bf16");
     static final Set<String> AVX512 = Set.of("avx2", "avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512cd");
 
-    @TempDir Path dir;
+    @TempDir
+    Path dir;
 
     /** A runner with fixed verdicts per core (a missing core crashes) that records what it was asked. */
     static final class Scripted implements BlasCore.Runner {
         final Map<String, Boolean> ok;
         final List<String> asked = new ArrayList<>();
-        Scripted(Map<String, Boolean> ok) { this.ok = ok; }
-        @Override public BlasCore.Verdict check(String core) {
+
+        Scripted(Map<String, Boolean> ok) {
+            this.ok = ok;
+        }
+
+        @Override
+        public BlasCore.Verdict check(String core) {
             asked.add(core);
             Boolean v = ok.get(core);
             if (v == null) throw new IllegalStateException("child JVM died");
@@ -46,15 +52,19 @@ class BlasCoreTest {
     private final PrintStream log = new PrintStream(logBytes, true, StandardCharsets.UTF_8);
 
     private BlasCore.Choice choose(String mode, Set<String> flags, BlasCore.Runner r) throws Exception {
-        return BlasCore.choose(mode, "Haswell", "cpu-A | openblas-0.3.19", flags, dir.resolve("c/blas-core.properties"), r, log);
+        return BlasCore.choose(
+                mode, "Haswell", "cpu-A | openblas-0.3.19", flags, dir.resolve("c/blas-core.properties"), r, log);
     }
 
-    private String log() { return logBytes.toString(StandardCharsets.UTF_8); }
+    private String log() {
+        return logBytes.toString(StandardCharsets.UTF_8);
+    }
 
     @Test
     void envModeKeepsTheEnvironmentAndRunsNothing() throws Exception {
         Scripted r = new Scripted(Map.of());
-        for (String mode : new String[] {null, "", "env"}) assertNull(choose(mode, AVX512_BF16, r).core());
+        for (String mode : new String[] {null, "", "env"})
+            assertNull(choose(mode, AVX512_BF16, r).core());
         assertTrue(r.asked.isEmpty());
         assertEquals("", log());
     }
@@ -82,23 +92,28 @@ class BlasCoreTest {
 
     @Test
     void aFailedOrCrashedCheckFallsBackToTheEnvironmentAndSaysSoOnce() throws Exception {
-        Scripted r = new Scripted(Map.of("Cooperlake", false));        // SkylakeX's check crashes
+        Scripted r = new Scripted(Map.of("Cooperlake", false)); // SkylakeX's check crashes
         BlasCore.Choice c = choose("auto", AVX512_BF16, r);
         assertNull(c.core());
-        assertTrue(c.reason().contains("Cooperlake: fail sgemm") && c.reason().contains("SkylakeX: check crashed")
-                && c.reason().contains("OPENBLAS_CORETYPE=Haswell"), c.reason());
+        assertTrue(
+                c.reason().contains("Cooperlake: fail sgemm")
+                        && c.reason().contains("SkylakeX: check crashed")
+                        && c.reason().contains("OPENBLAS_CORETYPE=Haswell"),
+                c.reason());
         assertNull(choose("auto", AVX512_BF16, r).core());
         assertEquals(2, r.asked.size());
-        assertEquals(1, log().lines().filter(l -> l.contains("self-check failed")).count(), log());
+        assertEquals(
+                1, log().lines().filter(l -> l.contains("self-check failed")).count(), log());
     }
 
     @Test
     void candidatesTheCpuCannotRunAreNotTried() throws Exception {
         Scripted r = new Scripted(Map.of("Cooperlake", true, "SkylakeX", true));
-        assertEquals("SkylakeX", choose("auto", AVX512, r).core());            // no avx512_bf16: no Cooperlake
+        assertEquals("SkylakeX", choose("auto", AVX512, r).core()); // no avx512_bf16: no Cooperlake
         assertEquals(List.of("SkylakeX"), r.asked);
         Scripted none = new Scripted(Map.of());
-        BlasCore.Choice c = BlasCore.choose("auto", null, "cpu-B", Set.of("avx2"), dir.resolve("c/blas-core.properties"), none, log);
+        BlasCore.Choice c = BlasCore.choose(
+                "auto", null, "cpu-B", Set.of("avx2"), dir.resolve("c/blas-core.properties"), none, log);
         assertNull(c.core());
         assertTrue(none.asked.isEmpty());
         assertTrue(c.reason().contains("no candidate"), c.reason());
@@ -109,8 +124,12 @@ class BlasCoreTest {
         String ok = "Core: SkylakeX\n" + BlasCoreCheck.TAG + "ok core=SkylakeX products=10\n";
         assertTrue(BlasCore.verdict("SkylakeX", 0, ok).ok());
         assertFalse(BlasCore.verdict("SkylakeX", 134, ok).ok());
-        assertFalse(BlasCore.verdict("SkylakeX", 0, "Core: Haswell\n" + BlasCoreCheck.TAG + "ok core=SkylakeX\n").ok(), "fell back to another core");
-        BlasCore.Verdict failed = BlasCore.verdict("SkylakeX", 1, BlasCoreCheck.TAG + "fail core=SkylakeX sgemm 3x5x17 error/bound=4.2\n");
+        assertFalse(
+                BlasCore.verdict("SkylakeX", 0, "Core: Haswell\n" + BlasCoreCheck.TAG + "ok core=SkylakeX\n")
+                        .ok(),
+                "fell back to another core");
+        BlasCore.Verdict failed = BlasCore.verdict(
+                "SkylakeX", 1, BlasCoreCheck.TAG + "fail core=SkylakeX sgemm 3x5x17 error/bound=4.2\n");
         assertFalse(failed.ok());
         assertTrue(failed.detail().contains("3x5x17"), failed.detail());
         assertTrue(BlasCore.verdict("SkylakeX", 139, "SIGSEGV\n").detail().contains("139"));
@@ -118,7 +137,8 @@ class BlasCoreTest {
 
     @Test
     void keyDependsOnCpuAndOpenBlasBuild() {
-        String cpu = "processor\t: 0\nmodel name\t: AMD EPYC\ncpu family\t: 25\nmodel\t\t: 17\nstepping\t: 1\nflags\t\t: fpu avx512f avx512_bf16\n";
+        String cpu =
+                "processor\t: 0\nmodel name\t: AMD EPYC\ncpu family\t: 25\nmodel\t\t: 17\nstepping\t: 1\nflags\t\t: fpu avx512f avx512_bf16\n";
         String cp = "/x/nd4j.jar:/m2/openblas-0.3.19-1.5.7.jar:/m2/openblas-0.3.19-1.5.7-linux-x86_64.jar";
         String k = BlasCore.key(cpu, cp);
         assertTrue(k.contains("AMD_EPYC") && k.contains("family_25") && k.contains("openblas-0.3.19-1.5.7.jar"), k);

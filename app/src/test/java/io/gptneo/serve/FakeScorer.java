@@ -1,10 +1,10 @@
 package io.gptneo.serve;
 
+import io.gptneo.PromptResponse;
+import io.gptneo.Scorer;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
-import io.gptneo.PromptResponse;
-import io.gptneo.Scorer;
 
 /**
  * Deterministic scorer for tests: cost = (response length - prompt length) / 10, so a response longer than its
@@ -15,9 +15,13 @@ final class FakeScorer implements Scorer {
     final List<Integer> batchSizes = Collections.synchronizedList(new ArrayList<>());
     private final long delayMillis;
 
-    FakeScorer(long delayMillis) { this.delayMillis = delayMillis; }
+    FakeScorer(long delayMillis) {
+        this.delayMillis = delayMillis;
+    }
 
-    static float expected(String prompt, String response) { return (response.length() - prompt.length()) / 10f; }
+    static float expected(String prompt, String response) {
+        return (response.length() - prompt.length()) / 10f;
+    }
 
     @Override
     public float[] score(List<PromptResponse> batch) {

@@ -1,7 +1,9 @@
 package io.gptneo.serve;
 
-import org.junit.jupiter.api.Test;
+import static org.junit.jupiter.api.Assertions.*;
 
+import io.gptneo.PromptResponse;
+import io.gptneo.Scorer;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
@@ -9,10 +11,7 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
-
-import static org.junit.jupiter.api.Assertions.*;
-import io.gptneo.PromptResponse;
-import io.gptneo.Scorer;
+import org.junit.jupiter.api.Test;
 
 class MicroBatcherTest {
 
@@ -31,7 +30,9 @@ class MicroBatcherTest {
             CompletableFuture.allOf(f.toArray(CompletableFuture[]::new)).get(5, TimeUnit.SECONDS);
             assertTrue(System.nanoTime() - t0 < TimeUnit.SECONDS.toNanos(5), "a full batch must not wait 10 s");
             assertEquals(List.of(4), s.batchSizes);
-            for (int i = 0; i < 4; i++) assertEquals(FakeScorer.expected("px", "r".repeat(i) + "x"), f.get(i).get());
+            for (int i = 0; i < 4; i++)
+                assertEquals(
+                        FakeScorer.expected("px", "r".repeat(i) + "x"), f.get(i).get());
         }
     }
 
@@ -64,7 +65,8 @@ class MicroBatcherTest {
                     try {
                         go.await();
                         b.submit(List.of(new PromptResponse("q", tag))).get(0).whenComplete((v, e) -> {
-                            if (e != null) f.completeExceptionally(e); else f.complete(v);
+                            if (e != null) f.completeExceptionally(e);
+                            else f.complete(v);
                         });
                     } catch (Exception e) {
                         f.completeExceptionally(e);
@@ -74,11 +76,13 @@ class MicroBatcherTest {
                 th.start();
             }
             go.countDown();
-            for (int t = 0; t < 40; t++) assertEquals(FakeScorer.expected("q", "t" + t), all.get(t).get(10, TimeUnit.SECONDS));
+            for (int t = 0; t < 40; t++)
+                assertEquals(FakeScorer.expected("q", "t" + t), all.get(t).get(10, TimeUnit.SECONDS));
             int sum = s.batchSizes.stream().mapToInt(Integer::intValue).sum();
             assertEquals(40, sum);
             assertTrue(s.batchSizes.stream().allMatch(n -> n >= 1 && n <= 8), "batch sizes " + s.batchSizes);
-            assertTrue(s.batchSizes.size() < 40 && s.batchSizes.stream().anyMatch(n -> n > 1),
+            assertTrue(
+                    s.batchSizes.size() < 40 && s.batchSizes.stream().anyMatch(n -> n > 1),
                     "concurrent pairs should have been batched: " + s.batchSizes);
             MicroBatcher.Stats st = b.stats();
             assertEquals(s.batchSizes.size(), st.batches());
@@ -100,7 +104,7 @@ class MicroBatcherTest {
             return new float[batch.size()];
         };
         try (MicroBatcher b = new MicroBatcher(blocking, 1, 0, 3)) {
-            List<CompletableFuture<Float>> first = b.submit(pairs(1, "a"));  // taken by the worker, which blocks
+            List<CompletableFuture<Float>> first = b.submit(pairs(1, "a")); // taken by the worker, which blocks
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
             while (b.stats().queued() > 0 && System.nanoTime() < deadline) Thread.sleep(1);
             List<CompletableFuture<Float>> second = b.submit(pairs(2, "b")); // 2 of the 3 places waiting
@@ -117,10 +121,13 @@ class MicroBatcherTest {
     void aFailingBatchFailsOnlyItsOwnPairs() throws Exception {
         FakeScorer s = new FakeScorer(0);
         try (MicroBatcher b = new MicroBatcher(s, 4, 0, 100)) {
-            CompletableFuture<Float> bad = b.submit(List.of(new PromptResponse("p", "boom"))).get(0);
+            CompletableFuture<Float> bad =
+                    b.submit(List.of(new PromptResponse("p", "boom"))).get(0);
             ExecutionException e = assertThrows(ExecutionException.class, () -> bad.get(5, TimeUnit.SECONDS));
             assertTrue(e.getCause().getMessage().contains("exploded"));
-            assertEquals(0.1f, b.submit(List.of(new PromptResponse("p", "ok"))).get(0).get(5, TimeUnit.SECONDS));
+            assertEquals(
+                    0.1f,
+                    b.submit(List.of(new PromptResponse("p", "ok"))).get(0).get(5, TimeUnit.SECONDS));
             assertEquals(1, b.stats().failedBatches());
         }
     }
@@ -128,14 +135,20 @@ class MicroBatcherTest {
     @Test
     void wrongCostCountsAndNonFiniteCostsAreReportedNotSwallowed() throws Exception {
         try (MicroBatcher b = new MicroBatcher(batch -> new float[batch.size() + 1], 4, 0, 10)) {
-            ExecutionException e = assertThrows(ExecutionException.class,
+            ExecutionException e = assertThrows(
+                    ExecutionException.class,
                     () -> b.submit(pairs(1, "a")).get(0).get(5, TimeUnit.SECONDS));
-            assertTrue(e.getCause().getMessage().contains("2 costs for 1 pairs"), e.getCause().getMessage());
+            assertTrue(
+                    e.getCause().getMessage().contains("2 costs for 1 pairs"),
+                    e.getCause().getMessage());
         }
-        try (MicroBatcher b = new MicroBatcher(batch -> new float[]{Float.NaN}, 1, 0, 10)) {
-            ExecutionException e = assertThrows(ExecutionException.class,
+        try (MicroBatcher b = new MicroBatcher(batch -> new float[] {Float.NaN}, 1, 0, 10)) {
+            ExecutionException e = assertThrows(
+                    ExecutionException.class,
                     () -> b.submit(pairs(1, "a")).get(0).get(5, TimeUnit.SECONDS));
-            assertTrue(e.getCause().getMessage().contains("non-finite"), e.getCause().getMessage());
+            assertTrue(
+                    e.getCause().getMessage().contains("non-finite"),
+                    e.getCause().getMessage());
         }
     }
 
@@ -145,7 +158,9 @@ class MicroBatcherTest {
         MicroBatcher b = new MicroBatcher(s, 2, 0, 100);
         List<CompletableFuture<Float>> f = b.submit(pairs(5, "z"));
         b.close();
-        for (int i = 0; i < 5; i++) assertEquals(FakeScorer.expected("pz", "r".repeat(i) + "z"), f.get(i).get(1, TimeUnit.SECONDS));
+        for (int i = 0; i < 5; i++)
+            assertEquals(
+                    FakeScorer.expected("pz", "r".repeat(i) + "z"), f.get(i).get(1, TimeUnit.SECONDS));
         assertThrows(RejectedExecutionException.class, () -> b.submit(pairs(1, "y")));
     }
 

@@ -1,21 +1,21 @@
 package io.gptneo.serve;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
+import static org.junit.jupiter.api.Assertions.*;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import java.nio.file.Files;
 import java.nio.file.Path;
-
-import static org.junit.jupiter.api.Assertions.*;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 class ReferenceHistogramTest {
 
     @Test
     void binsByLabelOverARangeThatIncludesTheThreshold() {
-        ReferenceHistogram h = ReferenceHistogram.fromCosts(new double[]{1, 2, 3, 4}, new Boolean[]{true, false, false, null}, 4, "x");
+        ReferenceHistogram h = ReferenceHistogram.fromCosts(
+                new double[] {1, 2, 3, 4}, new Boolean[] {true, false, false, null}, 4, "x");
         JsonNode j = h.toJson();
-        assertEquals(0.0, j.get("edges").get(0).asDouble());   // 0 is in range though every cost is positive
+        assertEquals(0.0, j.get("edges").get(0).asDouble()); // 0 is in range though every cost is positive
         assertEquals(4.0, j.get("edges").get(4).asDouble());
         assertEquals("[0,1,0,0]", j.get("series").get("safe").toString());
         assertEquals("[0,0,1,1]", j.get("series").get("unsafe").toString());
@@ -29,7 +29,8 @@ class ReferenceHistogramTest {
 
     @Test
     void unlabelledCostsFormOneSeries() {
-        JsonNode j = ReferenceHistogram.fromCosts(new double[]{-1, 1}, null, 2, "x").toJson();
+        JsonNode j =
+                ReferenceHistogram.fromCosts(new double[] {-1, 1}, null, 2, "x").toJson();
         assertEquals(1, j.get("series").size());
         assertEquals("[1,1]", j.get("series").get("all").toString());
     }
@@ -37,17 +38,20 @@ class ReferenceHistogramTest {
     @Test
     void readsJsonLinesAndNamesTheBadLine(@TempDir Path dir) throws Exception {
         Path ok = dir.resolve("costs.jsonl");
-        Files.writeString(ok, "{\"cost\": -1.5, \"is_safe\": true}\n\n{\"cost\": 2.5, \"is_safe\": false, \"prompt\": \"x\"}\n");
+        Files.writeString(
+                ok, "{\"cost\": -1.5, \"is_safe\": true}\n\n{\"cost\": 2.5, \"is_safe\": false, \"prompt\": \"x\"}\n");
         ReferenceHistogram h = ReferenceHistogram.fromCostsJsonl(ok, 8);
         assertEquals(2, h.total());
         assertEquals(0.5, h.fractionAtOrBelow(0));
         Path bad = dir.resolve("bad.jsonl");
         Files.writeString(bad, "{\"cost\": 1}\n{\"cost\": \"high\"}\n");
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> ReferenceHistogram.fromCostsJsonl(bad, 8));
+        IllegalArgumentException e =
+                assertThrows(IllegalArgumentException.class, () -> ReferenceHistogram.fromCostsJsonl(bad, 8));
         assertTrue(e.getMessage().contains("line 2"), e.getMessage());
         Files.writeString(bad, "{\"cost\": 1}\n{\"cost\": 1\n");
         assertTrue(assertThrows(IllegalArgumentException.class, () -> ReferenceHistogram.fromCostsJsonl(bad, 8))
-                .getMessage().contains("line 2: invalid JSON"));
+                .getMessage()
+                .contains("line 2: invalid JSON"));
         Files.writeString(bad, "\n");
         assertThrows(IllegalArgumentException.class, () -> ReferenceHistogram.fromCostsJsonl(bad, 8));
     }
@@ -55,8 +59,10 @@ class ReferenceHistogramTest {
     @Test
     void readsBinsFromAnEvalReportAndInterpolatesWithinBins(@TempDir Path dir) throws Exception {
         Path report = dir.resolve("report.json");
-        Files.writeString(report, "{\"auc\": 0.9, \"test\": {\"histogram\": {\"edges\": [-2, 0, 2], "
-                + "\"counts_safe\": [3, 1], \"counts_unsafe\": [0, 4]}}}");
+        Files.writeString(
+                report,
+                "{\"auc\": 0.9, \"test\": {\"histogram\": {\"edges\": [-2, 0, 2], "
+                        + "\"counts_safe\": [3, 1], \"counts_unsafe\": [0, 4]}}}");
         ReferenceHistogram h = ReferenceHistogram.fromEvalReport(report, 10);
         assertFalse(h.exact());
         assertEquals(8, h.total());
@@ -71,7 +77,8 @@ class ReferenceHistogramTest {
 
         Files.writeString(report, "{\"auc\": 0.9}");
         assertTrue(assertThrows(IllegalArgumentException.class, () -> ReferenceHistogram.fromEvalReport(report, 3))
-                .getMessage().contains("--reference-costs"));
+                .getMessage()
+                .contains("--reference-costs"));
         Files.writeString(report, "{\"histogram\": {\"edges\": [0, 1], \"counts\": [1, 2]}}");
         assertThrows(IllegalArgumentException.class, () -> ReferenceHistogram.fromEvalReport(report, 3));
     }

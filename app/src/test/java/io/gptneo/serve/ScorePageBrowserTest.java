@@ -1,16 +1,15 @@
 package io.gptneo.serve;
 
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Test;
+import static org.junit.jupiter.api.Assertions.*;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Random;
-
-import static org.junit.jupiter.api.Assertions.*;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
 
 /**
  * The page in a real headless Chromium, driven over the W3C WebDriver protocol: type a prompt and a response, click,
@@ -28,10 +27,14 @@ class ScorePageBrowserTest {
 
     @BeforeAll
     static void start() throws Exception {
-        assumeTrue(Files.isExecutable(CHROMIUM), "no Chromium at " + CHROMIUM
-                + " (apt-get install chromium chromium-driver, or run app/src/test/browser/run.sh)");
-        assumeTrue(Files.isExecutable(CHROMEDRIVER), "no chromedriver at " + CHROMEDRIVER
-                + " (apt-get install chromium-driver, or run app/src/test/browser/run.sh)");
+        assumeTrue(
+                Files.isExecutable(CHROMIUM),
+                "no Chromium at " + CHROMIUM
+                        + " (apt-get install chromium chromium-driver, or run app/src/test/browser/run.sh)");
+        assumeTrue(
+                Files.isExecutable(CHROMEDRIVER),
+                "no chromedriver at " + CHROMEDRIVER
+                        + " (apt-get install chromium-driver, or run app/src/test/browser/run.sh)");
         // A reference set with the shape of an evaluation split: safe costs around -2, unsafe around +2.
         Random rnd = new Random(7);
         double[] costs = new double[400];

@@ -1,13 +1,12 @@
 package io.gptneo.serve;
 
+import static org.junit.jupiter.api.Assertions.*;
+
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.Test;
-
+import io.gptneo.Scorer;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
-import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
@@ -17,13 +16,13 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
-
-import static org.junit.jupiter.api.Assertions.*;
-import io.gptneo.Scorer;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
 
 class ScoreServerTest {
     private static final ObjectMapper JSON = new ObjectMapper();
-    private final HttpClient client = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+    private final HttpClient client =
+            HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
     private ScoreServer server;
 
     @AfterEach
@@ -39,23 +38,33 @@ class ScoreServerTest {
     private record Reply(int status, JsonNode json, HttpResponse<String> raw) {}
 
     private Reply post(String path, String body) throws Exception {
-        return send(HttpRequest.newBuilder(server.uri().resolve(path)).timeout(Duration.ofSeconds(20))
+        return send(HttpRequest.newBuilder(server.uri().resolve(path))
+                .timeout(Duration.ofSeconds(20))
                 .header("Content-Type", "application/json")
-                .POST(HttpRequest.BodyPublishers.ofString(body, StandardCharsets.UTF_8)).build());
+                .POST(HttpRequest.BodyPublishers.ofString(body, StandardCharsets.UTF_8))
+                .build());
     }
 
     private Reply get(String path) throws Exception {
-        return send(HttpRequest.newBuilder(server.uri().resolve(path)).timeout(Duration.ofSeconds(20)).GET().build());
+        return send(HttpRequest.newBuilder(server.uri().resolve(path))
+                .timeout(Duration.ofSeconds(20))
+                .GET()
+                .build());
     }
 
     private Reply send(HttpRequest req) throws Exception {
         HttpResponse<String> r = client.send(req, HttpResponse.BodyHandlers.ofString());
-        JsonNode j = r.headers().firstValue("Content-Type").orElse("").startsWith("application/json") ? JSON.readTree(r.body()) : null;
+        JsonNode j = r.headers().firstValue("Content-Type").orElse("").startsWith("application/json")
+                ? JSON.readTree(r.body())
+                : null;
         return new Reply(r.statusCode(), j, r);
     }
 
     private static String item(String prompt, String response) {
-        return JSON.createObjectNode().put("prompt", prompt).put("response", response).toString();
+        return JSON.createObjectNode()
+                .put("prompt", prompt)
+                .put("response", response)
+                .toString();
     }
 
     private void assertStillServing() throws Exception {
@@ -91,7 +100,10 @@ class ScoreServerTest {
         start(new FakeScorer(0), ScoreServer.Config.defaults());
         Reply unsafe = post("/v1/score", item("short", "a much longer response"));
         assertEquals(200, unsafe.status, unsafe.raw.body());
-        assertEquals(FakeScorer.expected("short", "a much longer response"), unsafe.json.get("cost").floatValue(), 1e-6);
+        assertEquals(
+                FakeScorer.expected("short", "a much longer response"),
+                unsafe.json.get("cost").floatValue(),
+                1e-6);
         assertEquals("UNSAFE", unsafe.json.get("label").asText());
         assertTrue(unsafe.json.get("unsafe").asBoolean());
         assertFalse(unsafe.json.has("reference_fraction_at_or_below"));
@@ -100,12 +112,15 @@ class ScoreServerTest {
         assertEquals("SAFE", safe.json.get("label").asText());
         assertFalse(safe.json.get("unsafe").asBoolean());
 
-        Reply zero = post("/v1/score", item("same", "same"));  // cost exactly 0 is SAFE: only > 0 is unsafe
+        Reply zero = post("/v1/score", item("same", "same")); // cost exactly 0 is SAFE: only > 0 is unsafe
         assertEquals(0f, zero.json.get("cost").floatValue());
         assertEquals("SAFE", zero.json.get("label").asText());
 
         Reply unicode = post("/v1/score", item("¿qué? 🙂", "réponse — ünïcode 🙂"));
-        assertEquals(FakeScorer.expected("¿qué? 🙂", "réponse — ünïcode 🙂"), unicode.json.get("cost").floatValue(), 1e-6);
+        assertEquals(
+                FakeScorer.expected("¿qué? 🙂", "réponse — ünïcode 🙂"),
+                unicode.json.get("cost").floatValue(),
+                1e-6);
     }
 
     @Test
@@ -118,7 +133,10 @@ class ScoreServerTest {
         JsonNode results = r.json.get("results");
         assertEquals(10, results.size());
         for (int i = 0; i < 10; i++) {
-            assertEquals(FakeScorer.expected("p", "x".repeat(i)), results.get(i).get("cost").floatValue(), 1e-6);
+            assertEquals(
+                    FakeScorer.expected("p", "x".repeat(i)),
+                    results.get(i).get("cost").floatValue(),
+                    1e-6);
             assertEquals(i > 1 ? "UNSAFE" : "SAFE", results.get(i).get("label").asText());
         }
     }
@@ -134,12 +152,23 @@ class ScoreServerTest {
         assertError(post("/v1/score", "42"), 400, "expected a JSON object");
         assertError(post("/v1/score", "[]"), 400, "empty list");
         assertError(post("/v1/score", "{\"prompt\": \"a\"}"), 400, "missing field \"response\"");
-        assertError(post("/v1/score", "{\"prompt\": 3, \"response\": \"b\"}"), 400, "\"prompt\" must be a string", "number");
+        assertError(
+                post("/v1/score", "{\"prompt\": 3, \"response\": \"b\"}"),
+                400,
+                "\"prompt\" must be a string",
+                "number");
         assertError(post("/v1/score", "[" + item("a", "b") + ", 7]"), 400, "item 1", "expected an object");
-        assertError(post("/v1/score", "[" + item("a", "b") + ", {\"prompt\": \"a\", \"response\": null}]"), 400, "item 1", "missing field \"response\"");
+        assertError(
+                post("/v1/score", "[" + item("a", "b") + ", {\"prompt\": \"a\", \"response\": null}]"),
+                400,
+                "item 1",
+                "missing field \"response\"");
         // invalid UTF-8 in the body
         HttpRequest raw = HttpRequest.newBuilder(server.uri().resolve("/v1/score"))
-                .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofByteArray(new byte[]{'{', '"', 'p', '"', ':', '"', (byte) 0xC3, (byte) 0x28, '"', '}'})).build();
+                .header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofByteArray(
+                        new byte[] {'{', '"', 'p', '"', ':', '"', (byte) 0xC3, (byte) 0x28, '"', '}'}))
+                .build();
         assertError(send(raw), 400, "not valid UTF-8");
         assertStillServing();
         assertTrue(get("/healthz").json.get("errors").asLong() >= 12);
@@ -153,7 +182,9 @@ class ScoreServerTest {
         // chunked: no Content-Length, the server counts as it reads
         byte[] bytes = item("p", "y".repeat(200_000)).getBytes(StandardCharsets.UTF_8);
         HttpRequest chunked = HttpRequest.newBuilder(server.uri().resolve("/v1/score"))
-                .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofInputStream(() -> new ByteArrayInputStream(bytes))).build();
+                .header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofInputStream(() -> new ByteArrayInputStream(bytes)))
+                .build();
         assertError(send(chunked), 413, "over the limit of 1000 bytes");
         // just under the limit is fine
         Reply ok = post("/v1/score", item("p", "z".repeat(900)));
@@ -163,8 +194,12 @@ class ScoreServerTest {
 
     @Test
     void textAndItemLimitsAre400sThatSayTheLimit() throws Exception {
-        start(new FakeScorer(0), ScoreServer.Config.defaults().withLimits(ServeLimits.DEFAULT.withMaxTextChars(100).withMaxItems(3)));
-        assertError(post("/v1/score", item("p", "x".repeat(101))), 400, "\"response\" is 101 characters", "limit is 100");
+        start(
+                new FakeScorer(0),
+                ScoreServer.Config.defaults()
+                        .withLimits(ServeLimits.DEFAULT.withMaxTextChars(100).withMaxItems(3)));
+        assertError(
+                post("/v1/score", item("p", "x".repeat(101))), 400, "\"response\" is 101 characters", "limit is 100");
         assertError(post("/v1/score", item("p".repeat(500), "x")), 400, "\"prompt\" is 500 characters");
         assertEquals(200, post("/v1/score", item("p".repeat(100), "x".repeat(100))).status);
         String four = "[" + String.join(",", item("a", "b"), item("a", "b"), item("a", "b"), item("a", "b")) + "]";
@@ -203,7 +238,9 @@ class ScoreServerTest {
 
     @Test
     void slowModelTimesOutWith503AndRetryAfter() throws Exception {
-        start(new FakeScorer(400), ScoreServer.Config.defaults().withLimits(ServeLimits.DEFAULT.withTimeoutMillis(100)));
+        start(
+                new FakeScorer(400),
+                ScoreServer.Config.defaults().withLimits(ServeLimits.DEFAULT.withTimeoutMillis(100)));
         Reply r = post("/v1/score", item("p", "r"));
         assertError(r, 503, "timed out after 100 ms");
         assertEquals("1", r.raw.headers().firstValue("Retry-After").orElse(""));
@@ -226,18 +263,26 @@ class ScoreServerTest {
         int n = 32;
         List<CompletableFuture<HttpResponse<String>>> replies = new ArrayList<>();
         for (int i = 0; i < n; i++) {
-            replies.add(client.sendAsync(HttpRequest.newBuilder(server.uri().resolve("/v1/score"))
-                    .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(item("q", "r".repeat(i)))).build(), HttpResponse.BodyHandlers.ofString()));
+            replies.add(client.sendAsync(
+                    HttpRequest.newBuilder(server.uri().resolve("/v1/score"))
+                            .header("Content-Type", "application/json")
+                            .POST(HttpRequest.BodyPublishers.ofString(item("q", "r".repeat(i))))
+                            .build(),
+                    HttpResponse.BodyHandlers.ofString()));
         }
         for (int i = 0; i < n; i++) {
             HttpResponse<String> r = replies.get(i).get(20, TimeUnit.SECONDS);
             assertEquals(200, r.statusCode(), r.body());
-            assertEquals(FakeScorer.expected("q", "r".repeat(i)), JSON.readTree(r.body()).get("cost").floatValue(), 1e-6);
+            assertEquals(
+                    FakeScorer.expected("q", "r".repeat(i)),
+                    JSON.readTree(r.body()).get("cost").floatValue(),
+                    1e-6);
         }
         List<Integer> sizes = List.copyOf(scorer.batchSizes);
         assertEquals(n, sizes.stream().mapToInt(Integer::intValue).sum());
         assertTrue(sizes.stream().allMatch(s -> s <= 8), "no batch above the maximum: " + sizes);
-        assertTrue(sizes.size() <= n / 2, "32 concurrent requests should take far fewer than 32 forward passes: " + sizes);
+        assertTrue(
+                sizes.size() <= n / 2, "32 concurrent requests should take far fewer than 32 forward passes: " + sizes);
         JsonNode h = get("/healthz").json;
         assertEquals(sizes.size(), h.get("batches").asInt());
         assertEquals(n, h.get("pairs_scored").asInt());
@@ -255,7 +300,7 @@ class ScoreServerTest {
         assertEquals(7, hist.json.get("edges").size());
         assertEquals(8, hist.json.get("total").asInt());
         assertEquals("ref.jsonl", hist.json.get("source").asText());
-        Reply r = post("/v1/score", item("pp", "ppppppp"));  // cost 0.5
+        Reply r = post("/v1/score", item("pp", "ppppppp")); // cost 0.5
         assertEquals(0.625, r.json.get("reference_fraction_at_or_below").asDouble(), 1e-9);
         assertTrue(get("/healthz").json.get("histogram").asBoolean());
     }

@@ -2,10 +2,9 @@ package io.gptneo.serve;
 
 import static org.junit.jupiter.api.Assertions.*;
 
-import org.junit.jupiter.api.Test;
-
 import io.gptneo.cli.ServeCommand;
 import io.gptneo.weights.SharedData;
+import org.junit.jupiter.api.Test;
 import picocli.CommandLine;
 
 /** Issue 17 item 10: bad serve options name the option and the value, before any model is loaded. */
@@ -20,7 +19,8 @@ class ServeOptionsTest {
         return assertThrows(IllegalArgumentException.class, cmd::start).getMessage();
     }
 
-    @Test void badNumbersNameTheirOption() {
+    @Test
+    void badNumbersNameTheirOption() {
         assertEquals("--threads must be >= 1, got 0", startError("--threads", "0"));
         assertEquals("--max-body-bytes must be positive, got -1", startError("--max-body-bytes", "-1"));
         assertEquals("--queue-capacity must be positive, got 0", startError("--queue-capacity", "0"));

@@ -4,7 +4,6 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.ServerSocket;
@@ -29,7 +28,8 @@ final class WebDriverClient implements AutoCloseable {
 
     private final Process driver;
     private final URI base;
-    private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+    private final HttpClient http =
+            HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
     private final Path profile;
     private String session;
 
@@ -40,7 +40,9 @@ final class WebDriverClient implements AutoCloseable {
         }
         Files.createDirectories(logFile.getParent());
         driver = new ProcessBuilder(chromedriver.toString(), "--port=" + port)
-                .redirectErrorStream(true).redirectOutput(logFile.toFile()).start();
+                .redirectErrorStream(true)
+                .redirectOutput(logFile.toFile())
+                .start();
         base = URI.create("http://127.0.0.1:" + port + "/");
         long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
         while (true) {
@@ -50,8 +52,10 @@ final class WebDriverClient implements AutoCloseable {
             } catch (IOException notYet) {
                 // not listening yet
             }
-            if (!driver.isAlive()) throw new IllegalStateException("chromedriver exited with " + driver.exitValue() + "; see " + logFile);
-            if (System.nanoTime() > deadline) throw new IllegalStateException("chromedriver not ready after 30 s; see " + logFile);
+            if (!driver.isAlive())
+                throw new IllegalStateException("chromedriver exited with " + driver.exitValue() + "; see " + logFile);
+            if (System.nanoTime() > deadline)
+                throw new IllegalStateException("chromedriver not ready after 30 s; see " + logFile);
             Thread.sleep(100);
         }
         profile = Files.createTempDirectory("serve-chromium-profile");
@@ -61,9 +65,18 @@ final class WebDriverClient implements AutoCloseable {
         ObjectNode opts = always.putObject("goog:chromeOptions");
         opts.put("binary", chromium.toString());
         ArrayNode args = opts.putArray("args");
-        for (String a : List.of("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--disable-dev-shm-usage", "--window-size=1000,1000", "--user-data-dir=" + profile)) {
+        for (String a : List.of(
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--disable-dev-shm-usage",
+                "--window-size=1000,1000",
+                "--user-data-dir=" + profile)) {
             args.add(a);
         }
         try {
@@ -75,9 +88,14 @@ final class WebDriverClient implements AutoCloseable {
     }
 
     private JsonNode call(String method, String path, JsonNode body) throws IOException, InterruptedException {
-        HttpRequest.Builder b = HttpRequest.newBuilder(base.resolve(path)).timeout(Duration.ofSeconds(60))
+        HttpRequest.Builder b = HttpRequest.newBuilder(base.resolve(path))
+                .timeout(Duration.ofSeconds(60))
                 .header("Content-Type", "application/json; charset=utf-8");
-        b.method(method, body == null ? HttpRequest.BodyPublishers.noBody() : HttpRequest.BodyPublishers.ofString(JSON.writeValueAsString(body)));
+        b.method(
+                method,
+                body == null
+                        ? HttpRequest.BodyPublishers.noBody()
+                        : HttpRequest.BodyPublishers.ofString(JSON.writeValueAsString(body)));
         HttpResponse<String> r = http.send(b.build(), HttpResponse.BodyHandlers.ofString());
         JsonNode j = JSON.readTree(r.body());
         if (r.statusCode() != 200) {
@@ -88,21 +106,30 @@ final class WebDriverClient implements AutoCloseable {
         return j.get("value");
     }
 
-    private String s(String rest) { return "session/" + session + "/" + rest; }
+    private String s(String rest) {
+        return "session/" + session + "/" + rest;
+    }
 
     void open(URI url) throws Exception {
         call("POST", s("url"), JSON.createObjectNode().put("url", url.toString()));
     }
 
     String find(String css) throws Exception {
-        JsonNode v = call("POST", s("element"), JSON.createObjectNode().put("using", "css selector").put("value", css));
-        if (v == null || !v.has(ELEMENT_KEY)) throw new IllegalStateException("find " + css + ": unexpected reply " + v);
+        JsonNode v = call(
+                "POST",
+                s("element"),
+                JSON.createObjectNode().put("using", "css selector").put("value", css));
+        if (v == null || !v.has(ELEMENT_KEY))
+            throw new IllegalStateException("find " + css + ": unexpected reply " + v);
         return v.get(ELEMENT_KEY).asText();
     }
 
     List<String> findAll(String css) throws Exception {
         List<String> ids = new ArrayList<>();
-        for (JsonNode n : call("POST", s("elements"), JSON.createObjectNode().put("using", "css selector").put("value", css))) {
+        for (JsonNode n : call(
+                "POST",
+                s("elements"),
+                JSON.createObjectNode().put("using", "css selector").put("value", css))) {
             ids.add(n.get(ELEMENT_KEY).asText());
         }
         return ids;
@@ -143,7 +170,9 @@ final class WebDriverClient implements AutoCloseable {
 
     void screenshot(Path png) throws Exception {
         Files.createDirectories(png.getParent());
-        Files.write(png, Base64.getDecoder().decode(call("GET", s("screenshot"), null).asText()));
+        Files.write(
+                png,
+                Base64.getDecoder().decode(call("GET", s("screenshot"), null).asText()));
     }
 
     @Override
@@ -161,7 +190,8 @@ final class WebDriverClient implements AutoCloseable {
         }
         if (profile != null) {
             try (var walk = Files.walk(profile)) {
-                walk.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+                walk.sorted(java.util.Comparator.reverseOrder())
+                        .forEach(p -> p.toFile().delete());
             } catch (IOException ignored) {
                 // a temp folder left behind is harmless
             }

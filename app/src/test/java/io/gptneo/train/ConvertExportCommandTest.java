@@ -16,7 +16,8 @@ import picocli.CommandLine;
 
 /** {@code convert}, {@code export} and the {@code --revision} option every --model command gets. */
 class ConvertExportCommandTest {
-    @TempDir Path dir;
+    @TempDir
+    Path dir;
 
     @Test
     void convertTurnsPytorchBinIntoSafetensors() throws Exception {
@@ -24,26 +25,51 @@ class ConvertExportCommandTest {
         Path out = dir.resolve("converted");
         var r = EvalClassifyCommandTest.cli("convert", "--model", bin.toString(), "--out", out.toString());
         assertEquals(0, r.code(), r.err());
-        assertTrue(Files.isRegularFile(out.resolve("model.safetensors")) && Files.isRegularFile(out.resolve("config.json")));
-        assertEquals(GptNeoWeights.load(bin).get("h.3.mlp.c_proj.weight"), GptNeoWeights.load(out).get("h.3.mlp.c_proj.weight"));
+        assertTrue(Files.isRegularFile(out.resolve("model.safetensors"))
+                && Files.isRegularFile(out.resolve("config.json")));
+        assertEquals(
+                GptNeoWeights.load(bin).get("h.3.mlp.c_proj.weight"),
+                GptNeoWeights.load(out).get("h.3.mlp.c_proj.weight"));
     }
 
     @Test
     void exportWritesAMergedFolderThatScoresLikeBasePlusAdapter() throws Exception {
         Path out = dir.resolve("merged");
-        var r = EvalClassifyCommandTest.cli("export", "--model", EvalClassifyCommandTest.model(), "--adapter", EvalClassifyCommandTest.adapter(),
-                "--out", out.toString(), "--dtype", "bf16");
+        var r = EvalClassifyCommandTest.cli(
+                "export",
+                "--model",
+                EvalClassifyCommandTest.model(),
+                "--adapter",
+                EvalClassifyCommandTest.adapter(),
+                "--out",
+                out.toString(),
+                "--dtype",
+                "bf16");
         assertEquals(0, r.code(), r.err());
         try (SafeTensorsFile st = SafeTensorsFile.open(out.resolve("model.safetensors"))) {
             assertEquals(io.gptneo.weights.Dtype.BF16, st.info("score.weight").dtype());
         }
         assertEquals(1, CostModel.load(out, DataType.FLOAT).head().numLabels());
-        var again = EvalClassifyCommandTest.cli("export", "--model", EvalClassifyCommandTest.model(), "--adapter", EvalClassifyCommandTest.adapter(),
-                "--out", out.toString());
+        var again = EvalClassifyCommandTest.cli(
+                "export",
+                "--model",
+                EvalClassifyCommandTest.model(),
+                "--adapter",
+                EvalClassifyCommandTest.adapter(),
+                "--out",
+                out.toString());
         assertNotEquals(0, again.code());
         assertTrue(again.err().contains("not empty"), again.err());
-        var bad = EvalClassifyCommandTest.cli("export", "--model", EvalClassifyCommandTest.model(), "--adapter", EvalClassifyCommandTest.adapter(),
-                "--out", dir.resolve("x").toString(), "--dtype", "int8");
+        var bad = EvalClassifyCommandTest.cli(
+                "export",
+                "--model",
+                EvalClassifyCommandTest.model(),
+                "--adapter",
+                EvalClassifyCommandTest.adapter(),
+                "--out",
+                dir.resolve("x").toString(),
+                "--dtype",
+                "int8");
         assertTrue(bad.code() != 0 && bad.err().contains("--dtype int8"), bad.err());
     }
 

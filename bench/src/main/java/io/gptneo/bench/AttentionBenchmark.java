@@ -1,7 +1,7 @@
 package io.gptneo.bench;
 
-import io.gptneo.tensor.attention.AttentionKernel;
 import io.gptneo.tensor.Kernels;
+import io.gptneo.tensor.attention.AttentionKernel;
 import java.io.File;
 import java.time.LocalDate;
 import java.util.ArrayList;
@@ -39,7 +39,9 @@ import org.openjdk.jmh.runner.options.TimeValue;
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.MILLISECONDS)
-@Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector"})
+@Fork(
+        value = 1,
+        jvmArgsAppend = {"--add-modules", "jdk.incubator.vector"})
 @Warmup(iterations = 2, time = 1)
 @Measurement(iterations = 3, time = 2)
 public class AttentionBenchmark {
@@ -111,8 +113,11 @@ public class AttentionBenchmark {
                 .resultFormat(ResultFormatType.JSON)
                 .result(out);
         if (lengths != null) opts.param("t", lengths.split(","));
-        if (quick) opts.warmupIterations(1).warmupTime(TimeValue.milliseconds(500))
-                .measurementIterations(2).measurementTime(TimeValue.milliseconds(500));
+        if (quick)
+            opts.warmupIterations(1)
+                    .warmupTime(TimeValue.milliseconds(500))
+                    .measurementIterations(2)
+                    .measurementTime(TimeValue.milliseconds(500));
         Collection<RunResult> results = new Runner(opts.build()).run();
         System.out.println();
         System.out.print(summary(results));
@@ -129,7 +134,8 @@ public class AttentionBenchmark {
             String key = String.format("%-16s %-7s %5s", method, p.getParam("attention"), p.getParam("t"));
             String kn = p.getParam("kernel");
             if (!kernelNames.contains(kn)) kernelNames.add(kn);
-            rows.computeIfAbsent(key, x -> new TreeMap<>()).put(kn, r.getPrimaryResult().getScore());
+            rows.computeIfAbsent(key, x -> new TreeMap<>())
+                    .put(kn, r.getPrimaryResult().getScore());
         }
         StringBuilder sb = new StringBuilder(String.format("%-16s %-7s %5s", "case", "attn", "T"));
         for (String kn : kernelNames) sb.append(String.format(" %12s", kn + " ms"));
@@ -138,14 +144,22 @@ public class AttentionBenchmark {
         List<String> keys = new ArrayList<>(rows.keySet());
         keys.sort((a, b) -> {
             int c = a.substring(0, 25).compareTo(b.substring(0, 25));
-            return c != 0 ? c : Integer.compare(Integer.parseInt(a.substring(25).trim()), Integer.parseInt(b.substring(25).trim()));
+            return c != 0
+                    ? c
+                    : Integer.compare(
+                            Integer.parseInt(a.substring(25).trim()),
+                            Integer.parseInt(b.substring(25).trim()));
         });
         for (String key : keys) {
             Map<String, Double> m = rows.get(key);
             sb.append(key);
-            for (String kn : kernelNames) sb.append(m.containsKey(kn) ? String.format(" %12.2f", m.get(kn)) : String.format(" %12s", "-"));
+            for (String kn : kernelNames)
+                sb.append(m.containsKey(kn) ? String.format(" %12.2f", m.get(kn)) : String.format(" %12s", "-"));
             Double ref = m.get("reference"), fused = m.get("fused");
-            sb.append(ref != null && fused != null ? String.format(" %13.2fx%n", ref / fused) : String.format(" %14s%n", "-"));
+            sb.append(
+                    ref != null && fused != null
+                            ? String.format(" %13.2fx%n", ref / fused)
+                            : String.format(" %14s%n", "-"));
         }
         return sb.toString();
     }

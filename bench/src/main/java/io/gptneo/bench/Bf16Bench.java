@@ -1,14 +1,13 @@
 package io.gptneo.bench;
 
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.time.Instant;
-import java.time.LocalDate;
-
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.gptneo.tensor.Bf16;
 import io.gptneo.tensor.Gemm;
 import io.gptneo.tensor.Kernels;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.time.LocalDate;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -28,7 +27,10 @@ public final class Bf16Bench {
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--reps" -> reps = Integer.parseInt(args[++i]);
-                case "--help" -> { System.out.println("usage: ./gptneo bench bf16 [--reps N (10)]"); return; }
+                case "--help" -> {
+                    System.out.println("usage: ./gptneo bench bf16 [--reps N (10)]");
+                    return;
+                }
                 default -> throw new IllegalArgumentException("unknown option " + args[i]);
             }
         }
@@ -47,7 +49,8 @@ public final class Bf16Bench {
             int m = s[0], k = s[1], n = s[2];
             INDArray a = Nd4j.rand(DataType.FLOAT, m, k), w = Nd4j.rand(DataType.FLOAT, n, k);
             INDArray w16 = Bf16.of(w);
-            double sg = best(() -> Gemm.mm(a, w, false, true), reps), bf = best(() -> Gemm.mm(a, w16, false, true), reps);
+            double sg = best(() -> Gemm.mm(a, w, false, true), reps),
+                    bf = best(() -> Gemm.mm(a, w16, false, true), reps);
             double flop = 2.0 * m * n * k;
             var row = rows.addObject();
             row.put("m", m);
@@ -56,10 +59,13 @@ public final class Bf16Bench {
             row.put("sgemm_gflops", flop / sg / 1e9);
             row.put("bf16_gflops", flop / bf / 1e9);
             row.put("bf16_over_sgemm", sg / bf);
-            System.out.printf("%4d x %4d x %4d: sgemm %.1f GFLOP/s, bf16 %.1f GFLOP/s (%.2fx)%n", m, k, n, flop / sg / 1e9, flop / bf / 1e9, sg / bf);
+            System.out.printf(
+                    "%4d x %4d x %4d: sgemm %.1f GFLOP/s, bf16 %.1f GFLOP/s (%.2fx)%n",
+                    m, k, n, flop / sg / 1e9, flop / bf / 1e9, sg / bf);
         }
         root.put("load_avg_after", TrainStepBench.loadAvg());
-        Path out = Path.of(System.getProperty("gptneo.root", "."), "bench", "results", "bf16-" + LocalDate.now() + ".json");
+        Path out = Path.of(
+                System.getProperty("gptneo.root", "."), "bench", "results", "bf16-" + LocalDate.now() + ".json");
         Files.createDirectories(out.getParent());
         TrainStepBench.JSON.writeValue(out.toFile(), root);
         System.out.println("wrote " + out);

@@ -1,5 +1,11 @@
 package io.gptneo.bench;
 
+import io.gptneo.model.GptNeoModel;
+import io.gptneo.tensor.GradMode;
+import io.gptneo.tensor.Tensor;
+import io.gptneo.weights.GptNeoConfig;
+import io.gptneo.weights.SafeTensorsWriter;
+import io.gptneo.weights.SharedData;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
@@ -13,13 +19,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
-
-import io.gptneo.model.GptNeoModel;
-import io.gptneo.tensor.GradMode;
-import io.gptneo.tensor.Tensor;
-import io.gptneo.weights.GptNeoConfig;
-import io.gptneo.weights.SafeTensorsWriter;
-import io.gptneo.weights.SharedData;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
@@ -48,11 +47,17 @@ public final class ForwardBench {
                 case "--no-memory" -> memory = false;
                 case "--no-torch" -> torch = false;
                 case "--precision" -> precision = args[++i];
-                case "--memory-probe" -> { memoryProbe(Path.of(args[++i]), i + 1 < args.length ? args[++i] : "fp32"); return; }
+                case "--memory-probe" -> {
+                    memoryProbe(Path.of(args[++i]), i + 1 < args.length ? args[++i] : "fp32");
+                    return;
+                }
                 case "--help" -> {
-                    System.out.println("usage: ./gptneo bench forward [--warmup N (2)] [--reps N (5)] [--config config.json] [--no-memory] [--no-torch] [--precision fp32|bf16]");
-                    System.out.println("  --precision bf16  block weights held in bf16 (oneDNN bf16 matmul); PyTorch under CPU bf16 autocast");
-                    System.out.println("  --no-torch  skip the PyTorch side-by-side run (bench/python/torch_anchor.py --mode lm on /usr/bin/python3)");
+                    System.out.println(
+                            "usage: ./gptneo bench forward [--warmup N (2)] [--reps N (5)] [--config config.json] [--no-memory] [--no-torch] [--precision fp32|bf16]");
+                    System.out.println(
+                            "  --precision bf16  block weights held in bf16 (oneDNN bf16 matmul); PyTorch under CPU bf16 autocast");
+                    System.out.println(
+                            "  --no-torch  skip the PyTorch side-by-side run (bench/python/torch_anchor.py --mode lm on /usr/bin/python3)");
                     return;
                 }
                 default -> throw new IllegalArgumentException("unknown option " + args[i]);
@@ -63,11 +68,18 @@ public final class ForwardBench {
         GptNeoConfig cfg = GptNeoConfig.load(config);
         long t0 = System.nanoTime();
         GptNeoModel model = GptNeoModel.random(cfg, 0, DataType.FLOAT);
-        if (!precision.equals("fp32") && !precision.equals("bf16")) throw new IllegalArgumentException("--precision must be fp32 or bf16, got " + precision);
+        if (!precision.equals("fp32") && !precision.equals("bf16"))
+            throw new IllegalArgumentException("--precision must be fp32 or bf16, got " + precision);
         if (precision.equals("bf16")) model.holdBaseInBf16();
-        System.out.printf("model: %s, %,d parameters (%.0f MB fp32), random init in %.1f s; %d cores, %d warmup + %d timed reps%n",
-                model, model.parameterCount(), model.parameterCount() * 4 / 1e6, (System.nanoTime() - t0) / 1e9,
-                Runtime.getRuntime().availableProcessors(), warmup, reps);
+        System.out.printf(
+                "model: %s, %,d parameters (%.0f MB fp32), random init in %.1f s; %d cores, %d warmup + %d timed reps%n",
+                model,
+                model.parameterCount(),
+                model.parameterCount() * 4 / 1e6,
+                (System.nanoTime() - t0) / 1e9,
+                Runtime.getRuntime().availableProcessors(),
+                warmup,
+                reps);
 
         Path script = TrainStepBench.torchScript();
         String torchWhy = torch ? TrainStepBench.torchAvailable(script) : "--no-torch";
@@ -75,14 +87,17 @@ public final class ForwardBench {
         var root = TrainStepBench.JSON.createObjectNode();
         root.put("benchmark", "forward");
         root.put("date", java.time.Instant.now().toString());
-        root.put("what", "125M config, random FLOAT weights, no tape: final hidden states and LM logits at every position");
+        root.put(
+                "what",
+                "125M config, random FLOAT weights, no tape: final hidden states and LM logits at every position");
         root.put("cpu_model", TrainStepBench.cpuModel());
         root.put("cpus", Runtime.getRuntime().availableProcessors());
         root.put("warmup", warmup);
         root.put("reps", reps);
         root.put("attention_kernel", model.attentionKernel().name());
         root.put("precision", precision);
-        if (precision.equals("bf16")) root.put("bf16_products", io.gptneo.tensor.Kernels.get().bf16Products());
+        if (precision.equals("bf16"))
+            root.put("bf16_products", io.gptneo.tensor.Kernels.get().bf16Products());
         root.set("env", TrainStepBench.envJson());
         root.put("issue_anchor_b2_t256_tokens_per_s", PYTORCH_B2_T256);
         var rows = root.putArray("results");
@@ -90,7 +105,8 @@ public final class ForwardBench {
             double[] s = time(model, bt[0], bt[1], warmup, reps);
             double tps = bt[0] * bt[1] / s[1];
             if (bt[1] == 256) tps256 = tps;
-            System.out.printf("forward B=%d T=%d: median %.3f s, min %.3f s -> %.0f tokens/s%n", bt[0], bt[1], s[1], s[0], tps);
+            System.out.printf(
+                    "forward B=%d T=%d: median %.3f s, min %.3f s -> %.0f tokens/s%n", bt[0], bt[1], s[1], s[0], tps);
             var row = rows.addObject();
             row.put("batch", bt[0]);
             row.put("seq", bt[1]);
@@ -100,23 +116,58 @@ public final class ForwardBench {
             row.put("load_avg", TrainStepBench.loadAvg());
             if (torchWhy != null) continue;
             // PyTorch right after, same shapes, hidden + logits at every position: the ratio pairs runs seconds apart.
-            var t = TrainStepBench.runTorch(script, List.of("--mode", "lm", "--precision", precision, "--batch", "" + bt[0], "--seq", "" + bt[1],
-                    "--warmup", "" + warmup, "--reps", "" + reps, "--config", config.toString()));
-            if (t == null) { System.out.println("  torch: failed (see stderr)"); continue; }
+            var t = TrainStepBench.runTorch(
+                    script,
+                    List.of(
+                            "--mode",
+                            "lm",
+                            "--precision",
+                            precision,
+                            "--batch",
+                            "" + bt[0],
+                            "--seq",
+                            "" + bt[1],
+                            "--warmup",
+                            "" + warmup,
+                            "--reps",
+                            "" + reps,
+                            "--config",
+                            config.toString()));
+            if (t == null) {
+                System.out.println("  torch: failed (see stderr)");
+                continue;
+            }
             double tt = t.get("tokens_per_s").asDouble();
             row.put("torch_version", t.get("torch_version").asText());
-            row.put("torch_blas_core", t.path("blas_core").asText("?") + " (OPENBLAS_CORETYPE " + t.path("openblas_coretype").asText("?") + ")");
+            row.put(
+                    "torch_blas_core",
+                    t.path("blas_core").asText("?") + " (OPENBLAS_CORETYPE "
+                            + t.path("openblas_coretype").asText("?") + ")");
             row.put("torch_median_s", t.get("median_s").asDouble());
             row.put("torch_tokens_per_s", tt);
             row.put("torch_peak_rss_mb", t.get("peak_rss_mb").asDouble());
             row.put("ours_over_torch", tps / tt);
-            System.out.printf("  torch %s B=%d T=%d: median %.3f s -> %.0f tokens/s; ours / torch = %.2fx%n", t.get("torch_version").asText(),
-                    bt[0], bt[1], t.get("median_s").asDouble(), tt, tps / tt);
+            System.out.printf(
+                    "  torch %s B=%d T=%d: median %.3f s -> %.0f tokens/s; ours / torch = %.2fx%n",
+                    t.get("torch_version").asText(),
+                    bt[0],
+                    bt[1],
+                    t.get("median_s").asDouble(),
+                    tt,
+                    tps / tt);
         }
-        System.out.printf("B=2,T=256: ours %.0f tokens/s vs the issue's PyTorch 1.13 anchor figure %.0f tokens/s (ratio %.2f)%s%n",
-                tps256, PYTORCH_B2_T256, tps256 / PYTORCH_B2_T256, torchWhy == null ? "" : "; PyTorch not run: " + torchWhy);
+        System.out.printf(
+                "B=2,T=256: ours %.0f tokens/s vs the issue's PyTorch 1.13 anchor figure %.0f tokens/s (ratio %.2f)%s%n",
+                tps256,
+                PYTORCH_B2_T256,
+                tps256 / PYTORCH_B2_T256,
+                torchWhy == null ? "" : "; PyTorch not run: " + torchWhy);
         root.put("torch", torchWhy == null ? "run side by side: " + script : "not run: " + torchWhy);
-        Path outFile = Path.of(System.getProperty("gptneo.root", "."), "bench", "results", "forward-" + java.time.LocalDate.now() + ".json");
+        Path outFile = Path.of(
+                System.getProperty("gptneo.root", "."),
+                "bench",
+                "results",
+                "forward-" + java.time.LocalDate.now() + ".json");
 
         if (memory) {
             Path dir = Files.createTempDirectory("gptneo-bench-125m");
@@ -140,7 +191,8 @@ public final class ForwardBench {
     static double[] time(GptNeoModel model, int b, int t, int warmup, int reps) {
         SplittableRandom r = new SplittableRandom(b * 31L + t);
         int[][] ids = new int[b][t];
-        for (int[] row : ids) for (int i = 0; i < t; i++) row[i] = r.nextInt(model.config().vocabSize());
+        for (int[] row : ids)
+            for (int i = 0; i < t; i++) row[i] = r.nextInt(model.config().vocabSize());
         double[] secs = new double[reps];
         try (var off = GradMode.off()) {
             for (int i = 0; i < warmup + reps; i++) {
@@ -156,7 +208,8 @@ public final class ForwardBench {
 
     static void saveCheckpoint(GptNeoModel model, GptNeoConfig cfg, Path dir) throws IOException {
         Map<String, INDArray> w = new LinkedHashMap<>();
-        for (var e : model.parameters().entrySet()) w.put(e.getKey(), e.getValue().data());
+        for (var e : model.parameters().entrySet())
+            w.put(e.getKey(), e.getValue().data());
         SafeTensorsWriter.write(dir.resolve("model.safetensors"), w, Map.of("format", "pt"));
         cfg.save(dir.resolve("config.json"));
     }
@@ -174,9 +227,13 @@ public final class ForwardBench {
         cmd.add(precision);
         Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
         String report = null;
-        try (BufferedReader in = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
+        try (BufferedReader in =
+                new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
             for (String line; (line = in.readLine()) != null; ) {
-                if (line.startsWith("memory")) { System.out.println(line); report = line; }
+                if (line.startsWith("memory")) {
+                    System.out.println(line);
+                    report = line;
+                }
             }
         }
         if (p.waitFor() != 0) throw new IllegalStateException("memory probe exited with " + p.exitValue());
@@ -186,7 +243,8 @@ public final class ForwardBench {
     /** In a fresh JVM: VmHWM after JVM + ND4J start, after loading, after one T=1024 forward (hidden + logits). */
     static void memoryProbe(Path dir, String precision) throws IOException {
         try (var off = GradMode.off()) {
-            Tensor warm = Tensor.constant(org.nd4j.linalg.factory.Nd4j.ones(DataType.FLOAT, 2, 2));   // load native libraries
+            Tensor warm =
+                    Tensor.constant(org.nd4j.linalg.factory.Nd4j.ones(DataType.FLOAT, 2, 2)); // load native libraries
             long base = vmHwmKb();
             long t0 = System.nanoTime();
             GptNeoModel m = GptNeoModel.load(dir, DataType.FLOAT);
@@ -199,16 +257,28 @@ public final class ForwardBench {
             for (int i = 0; i < t; i++) ids[0][i] = r.nextInt(m.config().vocabSize());
             Tensor logits = m.logits(m.forward(ids, null, null));
             long peak = vmHwmKb();
-            System.out.printf("memory (fresh JVM, " + precision + ", %s): VmHWM %.0f MB after JVM/ND4J start, %.0f MB after loading (%.1f s; %.0f MB of it file-backed mmap pages), "
+            System.out.printf(
+                    "memory (fresh JVM, " + precision
+                            + ", %s): VmHWM %.0f MB after JVM/ND4J start, %.0f MB after loading (%.1f s; %.0f MB of it file-backed mmap pages), "
                             + "%.0f MB after one B=1,T=1024 forward with logits %s (goal < 1500 MB)%n",
-                    ManagementFactory.getRuntimeMXBean().getInputArguments().stream().filter(a -> a.startsWith("-Xmx")).findFirst().orElse("default heap"),
-                    base / 1024.0, loaded / 1024.0, loadS, fileBacked / 1024.0, peak / 1024.0, Arrays.toString(logits.shape()));
+                    ManagementFactory.getRuntimeMXBean().getInputArguments().stream()
+                            .filter(a -> a.startsWith("-Xmx"))
+                            .findFirst()
+                            .orElse("default heap"),
+                    base / 1024.0,
+                    loaded / 1024.0,
+                    loadS,
+                    fileBacked / 1024.0,
+                    peak / 1024.0,
+                    Arrays.toString(logits.shape()));
             if (warm.size(0) != 2) throw new IllegalStateException();
         }
     }
 
     /** Peak resident set size of this process in kB (VmHWM of /proc/self/status). */
-    static long vmHwmKb() throws IOException { return statusKb("VmHWM:"); }
+    static long vmHwmKb() throws IOException {
+        return statusKb("VmHWM:");
+    }
 
     /** A kB field of /proc/self/status. */
     static long statusKb(String field) throws IOException {

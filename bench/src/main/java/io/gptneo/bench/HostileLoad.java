@@ -23,10 +23,13 @@ final class HostileLoad implements AutoCloseable {
     HostileLoad(int port, int slow, int resetters, long pauseMillis, long deadlineNanos) {
         this.deadline = deadlineNanos;
         StringBuilder items = new StringBuilder("[");
-        for (int i = 0; i < 64; i++) items.append(i == 0 ? "" : ",").append("{\"prompt\": \"p").append(i).append("\", \"response\": \"r\"}");
+        for (int i = 0; i < 64; i++)
+            items.append(i == 0 ? "" : ",").append("{\"prompt\": \"p").append(i).append("\", \"response\": \"r\"}");
         byte[] body = items.append("]").toString().getBytes(StandardCharsets.UTF_8);
-        byte[] request = ("POST /v1/score HTTP/1.1\r\nHost: 127.0.0.1:" + port + "\r\nContent-Type: application/json\r\nContent-Length: "
-                + body.length + "\r\n\r\n" + new String(body, StandardCharsets.ISO_8859_1)).getBytes(StandardCharsets.ISO_8859_1);
+        byte[] request = ("POST /v1/score HTTP/1.1\r\nHost: 127.0.0.1:" + port
+                        + "\r\nContent-Type: application/json\r\nContent-Length: " + body.length + "\r\n\r\n"
+                        + new String(body, StandardCharsets.ISO_8859_1))
+                .getBytes(StandardCharsets.ISO_8859_1);
         for (int i = 0; i < slow; i++) {
             start("slowloris-" + i, () -> {
                 while (System.nanoTime() < deadline) {
@@ -56,7 +59,7 @@ final class HostileLoad implements AutoCloseable {
                         OutputStream o = s.getOutputStream();
                         o.write(request);
                         o.flush();
-                        s.setSoLinger(true, 0);   // close = RST
+                        s.setSoLinger(true, 0); // close = RST
                         resets.incrementAndGet();
                     } catch (IOException refused) {
                         // the server may close a connection it cannot serve; try again after the pause
@@ -73,7 +76,9 @@ final class HostileLoad implements AutoCloseable {
 
     private Socket connect(int port) throws IOException {
         Socket s = new Socket(InetAddress.getLoopbackAddress(), port);
-        synchronized (open) { open.add(s); }
+        synchronized (open) {
+            open.add(s);
+        }
         return s;
     }
 
@@ -84,10 +89,15 @@ final class HostileLoad implements AutoCloseable {
         t.start();
     }
 
-    @Override public void close() throws InterruptedException {
+    @Override
+    public void close() throws InterruptedException {
         for (Thread t : threads) t.join(Math.max(1, (deadline - System.nanoTime()) / 1_000_000 + 2000));
         synchronized (open) {
-            for (Socket s : open) try { s.close(); } catch (IOException ignored) { }
+            for (Socket s : open)
+                try {
+                    s.close();
+                } catch (IOException ignored) {
+                }
         }
     }
 }

@@ -4,14 +4,12 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.gptneo.PromptResponse;
 import io.gptneo.cli.ServeCommand;
 import io.gptneo.serve.MicroBatcher;
-import io.gptneo.PromptResponse;
 import io.gptneo.serve.ScoreServer;
 import io.gptneo.serve.ServeLimits;
 import io.gptneo.weights.SharedData;
-import picocli.CommandLine;
-
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.net.URI;
@@ -29,6 +27,7 @@ import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
+import picocli.CommandLine;
 
 /**
  * {@code ./gptneo bench serve}: a load test of the score server on loopback. Starts the server in this JVM on
@@ -53,8 +52,18 @@ public final class ServeLoadBench {
 
     private ServeLoadBench() {}
 
-    record Level(int clients, int requests, double seconds, double rps, double p50ms, double p99ms, double maxMs,
-                 double meanBatch, long batches, int errors, String firstError) {}
+    record Level(
+            int clients,
+            int requests,
+            double seconds,
+            double rps,
+            double p50ms,
+            double p99ms,
+            double maxMs,
+            double meanBatch,
+            long batches,
+            int errors,
+            String firstError) {}
 
     public static void main(String[] args) throws Exception {
         int[] clients = {1, 8, 32};
@@ -67,7 +76,9 @@ public final class ServeLoadBench {
         Path model = null, adapter = null, jsonOut = null;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
-                case "--clients" -> clients = Arrays.stream(args[++i].split(",")).mapToInt(s -> Integer.parseInt(s.trim())).toArray();
+                case "--clients" -> clients = Arrays.stream(args[++i].split(","))
+                        .mapToInt(s -> Integer.parseInt(s.trim()))
+                        .toArray();
                 case "--requests" -> requests = Integer.parseInt(args[++i]);
                 case "--seconds" -> seconds = Double.parseDouble(args[++i]);
                 case "--warmup" -> warmup = Integer.parseInt(args[++i]);
@@ -92,7 +103,8 @@ public final class ServeLoadBench {
                 default -> throw new IllegalArgumentException("unknown option " + args[i] + " (see --help)");
             }
         }
-        if (requests < 1 || seconds <= 0) throw new IllegalArgumentException("--requests and --seconds must be positive");
+        if (requests < 1 || seconds <= 0)
+            throw new IllegalArgumentException("--requests and --seconds must be positive");
         List<PromptResponse> texts = texts(2000);
 
         String scorerInfo;
@@ -100,8 +112,13 @@ public final class ServeLoadBench {
         if (scorerKind.startsWith("sleep:")) {
             long ms = Long.parseLong(scorerKind.substring(6));
             scorerInfo = "sleep " + ms + " ms per forward pass (no model)";
-            started = ScoreServer.start(ScoreServer.Config.defaults().withBatching(batch, waitMs).withHandlerThreads(threads)
-                    .withLimits(ServeLimits.DEFAULT).withModelInfo(scorerInfo), b -> {
+            started = ScoreServer.start(
+                    ScoreServer.Config.defaults()
+                            .withBatching(batch, waitMs)
+                            .withHandlerThreads(threads)
+                            .withLimits(ServeLimits.DEFAULT)
+                            .withModelInfo(scorerInfo),
+                    b -> {
                         try {
                             Thread.sleep(ms);
                         } catch (InterruptedException e) {
@@ -109,37 +126,62 @@ public final class ServeLoadBench {
                         }
                         return noModel(b);
                     });
-        } else switch (scorerKind) {
-            case "none" -> {
-                scorerInfo = "none (service overhead only: no model work)";
-                started = ScoreServer.start(ScoreServer.Config.defaults().withBatching(batch, waitMs).withHandlerThreads(threads)
-                        .withLimits(ServeLimits.DEFAULT).withModelInfo(scorerInfo), ServeLoadBench::noModel);
+        } else
+            switch (scorerKind) {
+                case "none" -> {
+                    scorerInfo = "none (service overhead only: no model work)";
+                    started = ScoreServer.start(
+                            ScoreServer.Config.defaults()
+                                    .withBatching(batch, waitMs)
+                                    .withHandlerThreads(threads)
+                                    .withLimits(ServeLimits.DEFAULT)
+                                    .withModelInfo(scorerInfo),
+                            ServeLoadBench::noModel);
+                }
+                case "model" -> {
+                    if (model == null) model = SharedData.resolve("fixtures/gptneo-tiny");
+                    if (adapter == null) adapter = SharedData.resolve("fixtures/lora-tiny/adapter_init");
+                    scorerInfo = "cost model " + model + " + " + adapter + ", max_len " + maxLen;
+                    // exactly what ./gptneo serve starts, on an ephemeral port
+                    ServeCommand cmd = new ServeCommand();
+                    new CommandLine(cmd)
+                            .parseArgs(
+                                    "--model",
+                                    model.toString(),
+                                    "--adapter",
+                                    adapter.toString(),
+                                    "--port",
+                                    "0",
+                                    "--max-length",
+                                    Integer.toString(maxLen),
+                                    "--batch-size",
+                                    Integer.toString(batch),
+                                    "--max-wait-ms",
+                                    Long.toString(waitMs),
+                                    "--threads",
+                                    Integer.toString(threads));
+                    started = cmd.start();
+                }
+                default -> throw new IllegalArgumentException("--scorer must be model or none, got " + scorerKind);
             }
-            case "model" -> {
-                if (model == null) model = SharedData.resolve("fixtures/gptneo-tiny");
-                if (adapter == null) adapter = SharedData.resolve("fixtures/lora-tiny/adapter_init");
-                scorerInfo = "cost model " + model + " + " + adapter + ", max_len " + maxLen;
-                // exactly what ./gptneo serve starts, on an ephemeral port
-                ServeCommand cmd = new ServeCommand();
-                new CommandLine(cmd).parseArgs("--model", model.toString(), "--adapter", adapter.toString(), "--port", "0",
-                        "--max-length", Integer.toString(maxLen), "--batch-size", Integer.toString(batch),
-                        "--max-wait-ms", Long.toString(waitMs), "--threads", Integer.toString(threads));
-                started = cmd.start();
-            }
-            default -> throw new IllegalArgumentException("--scorer must be model or none, got " + scorerKind);
-        }
 
         List<Level> results = new ArrayList<>();
         try (ScoreServer server = started) {
-            HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
-                    .connectTimeout(Duration.ofSeconds(5)).build();
+            HttpClient http = HttpClient.newBuilder()
+                    .version(HttpClient.Version.HTTP_1_1)
+                    .connectTimeout(Duration.ofSeconds(5))
+                    .build();
             URI uri = server.uri().resolve("/v1/score");
             System.out.printf("serve load test: server on %s, scorer: %s%n", server.uri(), scorerInfo);
-            System.out.printf("batching: up to %d pairs per forward, oldest pair waits at most %d ms; %d texts from beavertails_qa; "
-                    + "per level: %d requests or %.0f s, whichever first%n", batch, waitMs, texts.size(), requests, seconds);
+            System.out.printf(
+                    "batching: up to %d pairs per forward, oldest pair waits at most %d ms; %d texts from beavertails_qa; "
+                            + "per level: %d requests or %.0f s, whichever first%n",
+                    batch, waitMs, texts.size(), requests, seconds);
             if (slow + resetters > 0) {
-                System.out.printf("hostile clients during each level: %d slowloris connections, %d resetting clients (64 pairs, reset at once, "
-                        + "every 20 ms); %d handler threads; good requests time out after %d s%n", slow, resetters, threads, requestTimeoutS);
+                System.out.printf(
+                        "hostile clients during each level: %d slowloris connections, %d resetting clients (64 pairs, reset at once, "
+                                + "every 20 ms); %d handler threads; good requests time out after %d s%n",
+                        slow, resetters, threads, requestTimeoutS);
             }
             timeout = Duration.ofSeconds(requestTimeoutS);
             if (warmup > 0) {
@@ -151,17 +193,23 @@ public final class ServeLoadBench {
             for (int c : clients) {
                 Level l;
                 MicroBatcher.Stats s0 = server.stats();
-                try (HostileLoad hostile = new HostileLoad(server.port(), slow, resetters, 20, System.nanoTime() + (long) (seconds * 1e9))) {
-                    if (slow + resetters > 0) Thread.sleep(500);   // let them take their threads first
+                try (HostileLoad hostile = new HostileLoad(
+                        server.port(), slow, resetters, 20, System.nanoTime() + (long) (seconds * 1e9))) {
+                    if (slow + resetters > 0) Thread.sleep(500); // let them take their threads first
                     l = run(http, uri, server, texts, c, requests, seconds);
                     if (slow + resetters > 0) {
-                        System.out.printf("         hostile: %d slowloris connections (%d dropped by the server), %d resets; pairs scored in all %d%n",
-                                hostile.slowConnections.get(), hostile.slowDropped.get(), hostile.resets.get(), server.stats().pairs() - s0.pairs());
+                        System.out.printf(
+                                "         hostile: %d slowloris connections (%d dropped by the server), %d resets; pairs scored in all %d%n",
+                                hostile.slowConnections.get(),
+                                hostile.slowDropped.get(),
+                                hostile.resets.get(),
+                                server.stats().pairs() - s0.pairs());
                     }
                 }
                 results.add(l);
-                System.out.printf("%7d  %8d  %5.1f  %8.1f  %7.2f  %7.2f  %7.2f  %10.2f  %6d%n", l.clients, l.requests, l.seconds,
-                        l.rps, l.p50ms, l.p99ms, l.maxMs, l.meanBatch, l.errors);
+                System.out.printf(
+                        "%7d  %8d  %5.1f  %8.1f  %7.2f  %7.2f  %7.2f  %10.2f  %6d%n",
+                        l.clients, l.requests, l.seconds, l.rps, l.p50ms, l.p99ms, l.maxMs, l.meanBatch, l.errors);
                 if (l.firstError != null) System.out.println("         first error: " + l.firstError);
             }
         }
@@ -185,8 +233,15 @@ public final class ServeLoadBench {
     }
 
     /** Closed loop: {@code clients} threads each send one request, wait for the answer, and go again. */
-    static Level run(HttpClient http, URI uri, ScoreServer server, List<PromptResponse> texts, int clients, int requests,
-                     double seconds) throws InterruptedException {
+    static Level run(
+            HttpClient http,
+            URI uri,
+            ScoreServer server,
+            List<PromptResponse> texts,
+            int clients,
+            int requests,
+            double seconds)
+            throws InterruptedException {
         AtomicInteger tickets = new AtomicInteger(requests);
         AtomicInteger errors = new AtomicInteger();
         ConcurrentLinkedQueue<String> firstErrors = new ConcurrentLinkedQueue<>();
@@ -200,35 +255,43 @@ public final class ServeLoadBench {
         for (int c = 0; c < clients; c++) {
             int me = c;
             lat[me] = new long[requests];
-            Thread t = new Thread(() -> {
-                try {
-                    while (System.nanoTime() < deadline && tickets.getAndDecrement() > 0) {
-                        PromptResponse pr = texts.get((int) (next.getAndIncrement() % texts.size()));
-                        String body = JSON.createObjectNode().put("prompt", pr.prompt()).put("response", pr.response()).toString();
-                        HttpRequest req = HttpRequest.newBuilder(uri).timeout(timeout)
-                                .header("Content-Type", "application/json")
-                                .POST(HttpRequest.BodyPublishers.ofString(body, StandardCharsets.UTF_8)).build();
-                        long t0 = System.nanoTime();
+            Thread t = new Thread(
+                    () -> {
                         try {
-                            HttpResponse<String> r = http.send(req, HttpResponse.BodyHandlers.ofString());
-                            long dt = System.nanoTime() - t0;
-                            if (r.statusCode() != 200 || !JSON.readTree(r.body()).has("cost")) {
-                                errors.incrementAndGet();
-                                if (firstErrors.isEmpty()) firstErrors.add(r.statusCode() + " " + r.body());
-                            } else {
-                                lat[me][done[me]++] = dt;
+                            while (System.nanoTime() < deadline && tickets.getAndDecrement() > 0) {
+                                PromptResponse pr = texts.get((int) (next.getAndIncrement() % texts.size()));
+                                String body = JSON.createObjectNode()
+                                        .put("prompt", pr.prompt())
+                                        .put("response", pr.response())
+                                        .toString();
+                                HttpRequest req = HttpRequest.newBuilder(uri)
+                                        .timeout(timeout)
+                                        .header("Content-Type", "application/json")
+                                        .POST(HttpRequest.BodyPublishers.ofString(body, StandardCharsets.UTF_8))
+                                        .build();
+                                long t0 = System.nanoTime();
+                                try {
+                                    HttpResponse<String> r = http.send(req, HttpResponse.BodyHandlers.ofString());
+                                    long dt = System.nanoTime() - t0;
+                                    if (r.statusCode() != 200
+                                            || !JSON.readTree(r.body()).has("cost")) {
+                                        errors.incrementAndGet();
+                                        if (firstErrors.isEmpty()) firstErrors.add(r.statusCode() + " " + r.body());
+                                    } else {
+                                        lat[me][done[me]++] = dt;
+                                    }
+                                } catch (IOException e) {
+                                    errors.incrementAndGet();
+                                    if (firstErrors.isEmpty()) firstErrors.add(e.toString());
+                                }
                             }
-                        } catch (IOException e) {
-                            errors.incrementAndGet();
-                            if (firstErrors.isEmpty()) firstErrors.add(e.toString());
+                        } catch (InterruptedException e) {
+                            Thread.currentThread().interrupt();
+                        } finally {
+                            finished.countDown();
                         }
-                    }
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                } finally {
-                    finished.countDown();
-                }
-            }, "load-client-" + c);
+                    },
+                    "load-client-" + c);
             t.setDaemon(true);
             t.start();
         }
@@ -246,8 +309,18 @@ public final class ServeLoadBench {
         Arrays.sort(all);
         long batches = after.batches() - before.batches();
         double meanBatch = batches == 0 ? 0 : (double) (after.pairs() - before.pairs()) / batches;
-        return new Level(clients, n, secs, n / secs, pct(all, 0.50), pct(all, 0.99), n == 0 ? 0 : all[n - 1] / 1e6,
-                meanBatch, batches, errors.get(), firstErrors.peek());
+        return new Level(
+                clients,
+                n,
+                secs,
+                n / secs,
+                pct(all, 0.50),
+                pct(all, 0.99),
+                n == 0 ? 0 : all[n - 1] / 1e6,
+                meanBatch,
+                batches,
+                errors.get(),
+                firstErrors.peek());
     }
 
     /** Nearest-rank percentile, in milliseconds. */
@@ -260,19 +333,22 @@ public final class ServeLoadBench {
     /** The service alone: a cost from text lengths, no model. */
     private static float[] noModel(List<PromptResponse> batch) {
         float[] out = new float[batch.size()];
-        for (int i = 0; i < out.length; i++) out[i] = (batch.get(i).response().length() - batch.get(i).prompt().length()) / 100f;
+        for (int i = 0; i < out.length; i++)
+            out[i] = (batch.get(i).response().length() - batch.get(i).prompt().length()) / 100f;
         return out;
     }
 
     /** Up to {@code max} prompt/response pairs from shared/data/beavertails_qa.jsonl, in file order. */
     static List<PromptResponse> texts(int max) throws IOException {
         List<PromptResponse> out = new ArrayList<>();
-        try (BufferedReader r = Files.newBufferedReader(SharedData.resolve("data/beavertails_qa.jsonl"), StandardCharsets.UTF_8)) {
+        try (BufferedReader r =
+                Files.newBufferedReader(SharedData.resolve("data/beavertails_qa.jsonl"), StandardCharsets.UTF_8)) {
             String line;
             while (out.size() < max && (line = r.readLine()) != null) {
                 if (line.isBlank()) continue;
                 JsonNode n = JSON.readTree(line);
-                out.add(new PromptResponse(n.get("prompt").asText(), n.get("response").asText()));
+                out.add(new PromptResponse(
+                        n.get("prompt").asText(), n.get("response").asText()));
             }
         }
         return out;

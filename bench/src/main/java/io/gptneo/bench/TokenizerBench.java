@@ -7,7 +7,6 @@ import com.knuddels.jtokkit.api.Encoding;
 import com.knuddels.jtokkit.api.EncodingType;
 import io.gptneo.tokenizer.Gpt2Tokenizer;
 import io.gptneo.weights.SharedData;
-
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -33,7 +32,8 @@ public final class TokenizerBench {
                 case "--rounds" -> rounds = Integer.parseInt(args[++i]);
                 case "--tokenizer" -> dir = Path.of(args[++i]);
                 case "--help" -> {
-                    System.out.println("usage: ./gptneo bench tokenizer [--warmup N (3)] [--rounds N (7)] [--tokenizer DIR]");
+                    System.out.println(
+                            "usage: ./gptneo bench tokenizer [--warmup N (3)] [--rounds N (7)] [--tokenizer DIR]");
                     return;
                 }
                 default -> throw new IllegalArgumentException("unknown option " + args[i]);
@@ -41,13 +41,16 @@ public final class TokenizerBench {
         }
         if (dir == null) dir = SharedData.resolve("tokenizer/gpt2");
         List<String> texts = dataTexts();
-        long bytes = texts.stream().mapToLong(t -> t.getBytes(StandardCharsets.UTF_8).length).sum();
+        long bytes = texts.stream()
+                .mapToLong(t -> t.getBytes(StandardCharsets.UTF_8).length)
+                .sum();
 
         long t0 = System.nanoTime();
         Gpt2Tokenizer ours = Gpt2Tokenizer.load(dir);
         long loadMs = (System.nanoTime() - t0) / 1_000_000;
         Encoding jtokkit = Encodings.newDefaultEncodingRegistry().getEncoding(EncodingType.R50K_BASE);
-        System.out.printf("data: %d texts, %.2f MB UTF-8; our tokenizer loaded in %d ms; %d warmup + %d timed rounds each%n",
+        System.out.printf(
+                "data: %d texts, %.2f MB UTF-8; our tokenizer loaded in %d ms; %d warmup + %d timed rounds each%n",
                 texts.size(), bytes / 1e6, loadMs, warmup, rounds);
 
         int mismatches = 0;
@@ -61,8 +64,13 @@ public final class TokenizerBench {
                 if (firstMismatch == null) firstMismatch = t.length() > 80 ? t.substring(0, 80) + "..." : t;
             }
         }
-        System.out.printf("ids: %d tokens; identical to jtokkit on %d/%d texts (%d mismatches)%s%n", tokens,
-                texts.size() - mismatches, texts.size(), mismatches, firstMismatch == null ? "" : ", first: " + firstMismatch);
+        System.out.printf(
+                "ids: %d tokens; identical to jtokkit on %d/%d texts (%d mismatches)%s%n",
+                tokens,
+                texts.size() - mismatches,
+                texts.size(),
+                mismatches,
+                firstMismatch == null ? "" : ", first: " + firstMismatch);
 
         for (int w = 0; w < warmup; w++) {
             runOurs(ours, texts);
@@ -76,8 +84,13 @@ public final class TokenizerBench {
             System.out.printf("round %d: ours %7.2f MB/s   jtokkit %7.2f MB/s%n", r + 1, oursMbs[r], jtkMbs[r]);
         }
         double om = median(oursMbs), jm = median(jtkMbs);
-        System.out.printf("median: ours %.2f MB/s, jtokkit r50k_base %.2f MB/s, ratio %.2fx (best %.2f vs %.2f)%n",
-                om, jm, om / jm, Arrays.stream(oursMbs).max().orElse(0), Arrays.stream(jtkMbs).max().orElse(0));
+        System.out.printf(
+                "median: ours %.2f MB/s, jtokkit r50k_base %.2f MB/s, ratio %.2fx (best %.2f vs %.2f)%n",
+                om,
+                jm,
+                om / jm,
+                Arrays.stream(oursMbs).max().orElse(0),
+                Arrays.stream(jtkMbs).max().orElse(0));
         if (mismatches > 0) System.exit(1);
     }
 

@@ -1,5 +1,24 @@
 package io.gptneo.bench;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.gptneo.lora.LoraConfig;
+import io.gptneo.model.CostModel;
+import io.gptneo.model.GptNeoModel;
+import io.gptneo.model.ScoreHead;
+import io.gptneo.tensor.GradMode;
+import io.gptneo.tensor.Tensor;
+import io.gptneo.tensor.Workspaces;
+import io.gptneo.train.CostLoss;
+import io.gptneo.train.GptNeoCostModel;
+import io.gptneo.train.optim.AdamW;
+import io.gptneo.train.optim.GradClip;
+import io.gptneo.train.optim.ParamGroup;
+import io.gptneo.weights.GptNeoConfig;
+import io.gptneo.weights.SharedData;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
@@ -15,30 +34,9 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
-
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.SerializationFeature;
-import com.fasterxml.jackson.databind.node.ArrayNode;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
-
-import io.gptneo.lora.LoraConfig;
-import io.gptneo.model.CostModel;
-import io.gptneo.model.GptNeoModel;
-import io.gptneo.model.ScoreHead;
-import io.gptneo.tensor.GradMode;
-import io.gptneo.tensor.Tensor;
-import io.gptneo.tensor.Workspaces;
-import io.gptneo.train.CostLoss;
-import io.gptneo.train.GptNeoCostModel;
-import io.gptneo.train.optim.AdamW;
-import io.gptneo.train.optim.GradClip;
-import io.gptneo.train.optim.ParamGroup;
-import io.gptneo.weights.GptNeoConfig;
-import io.gptneo.weights.SharedData;
 
 /**
  * {@code ./gptneo bench train-step [--quick] [--no-torch] [--warmup N] [--reps N] [--cases LIST] [--out FILE]}
@@ -61,7 +59,9 @@ public final class TrainStepBench {
     static final double LORA_ALPHA = 16, LORA_DROPOUT = 0.05, LR = 1e-5, WEIGHT_DECAY = 0.05, MAX_GRAD_NORM = 1.0;
 
     /** The issue-7 anchor figures (PyTorch 1.13, OpenBLAS pthread, 2 threads): tokens/s. */
-    static final Map<String, Double> ISSUE_ANCHOR = Map.of("forward-b2-t256", 333.0, "train-b2-t256", 143.0, "train-b1-t1024", 87.0);
+    static final Map<String, Double> ISSUE_ANCHOR =
+            Map.of("forward-b2-t256", 333.0, "train-b2-t256", 143.0, "train-b1-t1024", 87.0);
+
     static final double GOAL_FACTOR = 1.5;
 
     /** One benchmark case. */
@@ -70,20 +70,35 @@ public final class TrainStepBench {
      * (suffix {@code -nows} leaves its temporaries to the garbage collector instead, for the side-by-side ratio).
      */
     record Case(String mode, int batch, int seq, boolean checkpointing, boolean workspace, boolean fullLastBlock) {
-        Case(String mode, int batch, int seq, boolean checkpointing) { this(mode, batch, seq, checkpointing, true, false); }
-        Case(String mode, int batch, int seq, boolean checkpointing, boolean workspace) { this(mode, batch, seq, checkpointing, workspace, false); }
-        String key() { return mode + "-b" + batch + "-t" + seq; }
+        Case(String mode, int batch, int seq, boolean checkpointing) {
+            this(mode, batch, seq, checkpointing, true, false);
+        }
+
+        Case(String mode, int batch, int seq, boolean checkpointing, boolean workspace) {
+            this(mode, batch, seq, checkpointing, workspace, false);
+        }
+
+        String key() {
+            return mode + "-b" + batch + "-t" + seq;
+        }
+
         String id() {
             String full = fullLastBlock ? "-full" : "";
             if (!mode.equals("train")) return key() + full;
             return key() + (checkpointing ? "-ckpt" : "") + (workspace ? "" : "-nows") + full;
         }
+
         static Case parse(String s) {
             // forward-b2-t256 | train-b2-t256 | train-b1-t1024-ckpt | train-b2-t256-nows | train-b1-t1024-ckpt-nows;
-            // -full: the cost head's last block over every position (CostModel.costsFull), to measure what forwardLast saves
+            // -full: the cost head's last block over every position (CostModel.costsFull), to measure what forwardLast
+            // saves
             String[] p = s.split("-");
-            if (p.length < 3 || !(p[0].equals("forward") || p[0].equals("train")) || !p[1].startsWith("b") || !p[2].startsWith("t")) {
-                throw new IllegalArgumentException("bad case '" + s + "' (e.g. forward-b2-t256, train-b1-t1024-ckpt, train-b2-t256-nows, forward-b2-t256-full)");
+            if (p.length < 3
+                    || !(p[0].equals("forward") || p[0].equals("train"))
+                    || !p[1].startsWith("b")
+                    || !p[2].startsWith("t")) {
+                throw new IllegalArgumentException("bad case '" + s
+                        + "' (e.g. forward-b2-t256, train-b1-t1024-ckpt, train-b2-t256-nows, forward-b2-t256-full)");
             }
             boolean ckpt = false, ws = true, full = false;
             for (int i = 3; i < p.length; i++) {
@@ -91,17 +106,23 @@ public final class TrainStepBench {
                     case "ckpt" -> ckpt = true;
                     case "nows" -> ws = false;
                     case "full" -> full = true;
-                    default -> throw new IllegalArgumentException("bad case '" + s + "': unknown flag '" + p[i] + "' (ckpt, nows, full)");
+                    default -> throw new IllegalArgumentException(
+                            "bad case '" + s + "': unknown flag '" + p[i] + "' (ckpt, nows, full)");
                 }
             }
-            return new Case(p[0], Integer.parseInt(p[1].substring(1)), Integer.parseInt(p[2].substring(1)), ckpt, ws, full);
+            return new Case(
+                    p[0], Integer.parseInt(p[1].substring(1)), Integer.parseInt(p[2].substring(1)), ckpt, ws, full);
         }
     }
 
     static final List<Case> ALL = List.of(
             new Case("forward", 2, 256, false),
-            new Case("train", 2, 256, false), new Case("train", 2, 256, true), new Case("train", 2, 256, false, false),
-            new Case("train", 1, 1024, false), new Case("train", 1, 1024, true), new Case("train", 1, 1024, true, false));
+            new Case("train", 2, 256, false),
+            new Case("train", 2, 256, true),
+            new Case("train", 2, 256, false, false),
+            new Case("train", 1, 1024, false),
+            new Case("train", 1, 1024, true),
+            new Case("train", 1, 1024, true, false));
     static final List<Case> QUICK = List.of(new Case("forward", 2, 256, false), new Case("train", 2, 256, false));
 
     /** --precision: fp32, or bf16 (our block weights held in bf16; PyTorch under CPU bf16 autocast). */
@@ -126,7 +147,10 @@ public final class TrainStepBench {
                 case "--no-torch" -> torch = false;
                 case "--warmup" -> warmup = Integer.parseInt(args[++i]);
                 case "--reps" -> reps = Integer.parseInt(args[++i]);
-                case "--cases" -> cases = Arrays.stream(args[++i].split(",")).map(String::trim).map(Case::parse).toList();
+                case "--cases" -> cases = Arrays.stream(args[++i].split(","))
+                        .map(String::trim)
+                        .map(Case::parse)
+                        .toList();
                 case "--out" -> out = Path.of(args[++i]);
                 case "--pairs" -> {
                     pairs = Integer.parseInt(args[++i]);
@@ -136,10 +160,12 @@ public final class TrainStepBench {
                 case "--omp-wait" -> ompWait = args[++i];
                 case "--precision" -> {
                     PRECISION = args[++i];
-                    if (!PRECISION.equals("fp32") && !PRECISION.equals("bf16")) throw new IllegalArgumentException("--precision must be fp32 or bf16, got " + PRECISION);
+                    if (!PRECISION.equals("fp32") && !PRECISION.equals("bf16"))
+                        throw new IllegalArgumentException("--precision must be fp32 or bf16, got " + PRECISION);
                 }
                 case "--help" -> {
-                    System.out.println("""
+                    System.out.println(
+                            """
                             usage: ./gptneo bench train-step [--quick] [--no-torch] [--warmup N] [--reps N] [--cases LIST] [--out FILE]
                               125M config, random FLOAT weights, LoRA r8 q,v + score head, AdamW; tokens/s, peak RSS, MFU
                               --quick      smoke run: forward-b2-t256 and train-b2-t256, 1 warmup + 2 timed steps
@@ -181,10 +207,16 @@ public final class TrainStepBench {
         ObjectNode root = JSON.createObjectNode();
         root.put("benchmark", "train-step");
         root.put("date", Instant.now().toString());
-        root.put("config", "gpt-neo-125M (" + cfg.hiddenSize() + " hidden, " + cfg.numLayers() + " layers, " + cfg.numHeads()
-                + " heads, window " + cfg.windowSize() + ", vocab " + cfg.vocabSize() + "), random weights, FLOAT");
-        root.put("setup", "LoRA r" + LORA_R + " alpha " + LORA_ALPHA + " dropout " + LORA_DROPOUT + " on q_proj,v_proj; score head [1,H]; "
-                + "loss -mean(logsigmoid(s*c)); clip " + MAX_GRAD_NORM + "; AdamW torch lr " + LR + " wd " + WEIGHT_DECAY);
+        root.put(
+                "config",
+                "gpt-neo-125M (" + cfg.hiddenSize() + " hidden, " + cfg.numLayers() + " layers, " + cfg.numHeads()
+                        + " heads, window " + cfg.windowSize() + ", vocab " + cfg.vocabSize()
+                        + "), random weights, FLOAT");
+        root.put(
+                "setup",
+                "LoRA r" + LORA_R + " alpha " + LORA_ALPHA + " dropout " + LORA_DROPOUT
+                        + " on q_proj,v_proj; score head [1,H]; " + "loss -mean(logsigmoid(s*c)); clip " + MAX_GRAD_NORM
+                        + "; AdamW torch lr " + LR + " wd " + WEIGHT_DECAY);
         root.put("omp_wait_policy", OMP_WAIT);
         root.set("env", envJson());
         root.put("warmup", warmup);
@@ -193,9 +225,12 @@ public final class TrainStepBench {
         root.put("cpus", Runtime.getRuntime().availableProcessors());
         root.put("cpu_model", cpuModel());
         root.put("flop_convention", TrainStepFlops.CONVENTION);
-        root.put("torch", runTorch ? "run in this invocation: " + script : "not run: " + (torch ? torchWhy : "--no-torch"));
+        root.put(
+                "torch",
+                runTorch ? "run in this invocation: " + script : "not run: " + (torch ? torchWhy : "--no-torch"));
 
-        System.out.printf("train-step bench: %d case(s), %d warmup + %d timed steps each, OMP_WAIT_POLICY=%s, load %s%n",
+        System.out.printf(
+                "train-step bench: %d case(s), %d warmup + %d timed steps each, OMP_WAIT_POLICY=%s, load %s%n",
                 cases.size(), warmup, reps, OMP_WAIT, loadAvg());
         // Machine peak: ND4J sgemm here, torch (OpenBLAS) sgemm in its own process; the larger is the MFU denominator.
         double nd4jPeak = sgemmPeakGflops(2048, 10);
@@ -212,13 +247,24 @@ public final class TrainStepBench {
         peaks.put("used_for_mfu", peak);
         peaks.put("load_avg", loadAvg());
         root.put("precision", PRECISION);
-        if (PRECISION.equals("bf16")) {          // the bf16 product peak (our bf16 kernel), for the bf16 MFU
+        if (PRECISION.equals("bf16")) { // the bf16 product peak (our bf16 kernel), for the bf16 MFU
             peaks.put("bf16_products", io.gptneo.tensor.Kernels.get().bf16Products());
             peaks.put("bf16_2048", bf16PeakGflops(2048, 10));
-            System.out.printf("bf16 2048^3 product peak: %.1f GFLOP/s (%s)%n", peaks.get("bf16_2048").asDouble(), peaks.get("bf16_products").asText());
+            System.out.printf(
+                    "bf16 2048^3 product peak: %.1f GFLOP/s (%s)%n",
+                    peaks.get("bf16_2048").asDouble(),
+                    peaks.get("bf16_products").asText());
         }
-        System.out.printf("sgemm 2048^3 peak: nd4j %.1f GFLOP/s%s -> MFU denominator %.1f GFLOP/s%n", nd4jPeak,
-                peaks.has("torch_2048") ? String.format(Locale.ROOT, ", torch %.1f GFLOP/s", peaks.get("torch_2048").asDouble()) : "", peak);
+        System.out.printf(
+                "sgemm 2048^3 peak: nd4j %.1f GFLOP/s%s -> MFU denominator %.1f GFLOP/s%n",
+                nd4jPeak,
+                peaks.has("torch_2048")
+                        ? String.format(
+                                Locale.ROOT,
+                                ", torch %.1f GFLOP/s",
+                                peaks.get("torch_2048").asDouble())
+                        : "",
+                peak);
 
         ArrayNode results = root.putArray("results");
         List<String> torchDone = new ArrayList<>();
@@ -236,8 +282,24 @@ public final class TrainStepBench {
                     torchDone.add(c.key());
                     System.out.printf("  torch %-22s ... ", c.key() + (pairs > 1 ? " #" + (p + 1) : ""));
                     System.out.flush();
-                    ObjectNode t = (ObjectNode) runTorch(script, List.of("--mode", c.mode(), "--precision", PRECISION, "--batch", "" + c.batch(), "--seq", "" + c.seq(),
-                            "--warmup", "" + warmup, "--reps", "" + reps, "--config", SharedData.resolve("models/gpt-neo-125M/config.json").toString()));
+                    ObjectNode t = (ObjectNode) runTorch(
+                            script,
+                            List.of(
+                                    "--mode",
+                                    c.mode(),
+                                    "--precision",
+                                    PRECISION,
+                                    "--batch",
+                                    "" + c.batch(),
+                                    "--seq",
+                                    "" + c.seq(),
+                                    "--warmup",
+                                    "" + warmup,
+                                    "--reps",
+                                    "" + reps,
+                                    "--config",
+                                    SharedData.resolve("models/gpt-neo-125M/config.json")
+                                            .toString()));
                     if (t != null) {
                         t.put("case", c.key());
                         t.put("after_case", c.id());
@@ -259,7 +321,10 @@ public final class TrainStepBench {
         double peakEnd = Math.max(peak, nd4jEnd);
         if (runTorch) {
             JsonNode tp = runTorch(script, List.of("--mode", "sgemm"));
-            if (tp != null) { peaks.put("torch_2048_end", tp.get("gflops").asDouble()); peakEnd = Math.max(peakEnd, tp.get("gflops").asDouble()); }
+            if (tp != null) {
+                peaks.put("torch_2048_end", tp.get("gflops").asDouble());
+                peakEnd = Math.max(peakEnd, tp.get("gflops").asDouble());
+            }
         }
         if (peakEnd > peak) {
             peak = peakEnd;
@@ -271,20 +336,33 @@ public final class TrainStepBench {
         }
         System.out.printf("sgemm peak at the end: nd4j %.1f GFLOP/s -> MFU denominator %.1f GFLOP/s%n", nd4jEnd, peak);
         root.set("table", table(results, cases, runTorch));
-        if (out == null) out = Path.of(System.getProperty("gptneo.root", "."), "bench", "results", "train-step-" + LocalDate.now() + ".json");
+        if (out == null)
+            out = Path.of(
+                    System.getProperty("gptneo.root", "."),
+                    "bench",
+                    "results",
+                    "train-step-" + LocalDate.now() + ".json");
         Files.createDirectories(out.toAbsolutePath().getParent());
         JSON.writeValue(out.toFile(), root);
         System.out.println("wrote " + out);
     }
 
     static String summary(JsonNode r) {
-        return String.format(Locale.ROOT, "%.1f tok/s (median of %d, best %.1f), peak RSS %.0f MB, MFU %.1f%%, load %s",
-                r.get("tokens_per_s").asDouble(), r.get("reps").asInt(), r.get("tokens_per_s_best").asDouble(),
-                r.get("peak_rss_mb").asDouble(), 100 * r.get("mfu").asDouble(), r.path("load_after").asText(r.path("load_avg").toString()));
+        return String.format(
+                Locale.ROOT,
+                "%.1f tok/s (median of %d, best %.1f), peak RSS %.0f MB, MFU %.1f%%, load %s",
+                r.get("tokens_per_s").asDouble(),
+                r.get("reps").asInt(),
+                r.get("tokens_per_s_best").asDouble(),
+                r.get("peak_rss_mb").asDouble(),
+                100 * r.get("mfu").asDouble(),
+                r.path("load_after").asText(r.path("load_avg").toString()));
     }
 
     static void addDerived(ObjectNode r, GptNeoConfig cfg, Case c, double peakGflops) {
-        double flopsStep = c.mode().equals("train") ? TrainStepFlops.train(cfg, c.batch(), c.seq(), LORA_R) : TrainStepFlops.forward(cfg, c.batch(), c.seq(), LORA_R);
+        double flopsStep = c.mode().equals("train")
+                ? TrainStepFlops.train(cfg, c.batch(), c.seq(), LORA_R)
+                : TrainStepFlops.forward(cfg, c.batch(), c.seq(), LORA_R);
         double med = r.get("median_s").asDouble();
         r.put("model_flops_per_step", flopsStep);
         r.put("achieved_gflops", flopsStep / med / 1e9);
@@ -299,8 +377,19 @@ public final class TrainStepBench {
     static ArrayNode table(ArrayNode results, List<Case> cases, boolean torch) {
         ArrayNode rows = JSON.createArrayNode();
         System.out.println();
-        System.out.printf("%-22s %10s %10s %8s %10s %10s %8s %9s %9s %7s %7s%n", "case", "ours tok/s", "torch", "ours/tt",
-                "issue ref", "goal 1.5x", "ours/goal", "ours MB", "torch MB", "ours MFU", "tt MFU");
+        System.out.printf(
+                "%-22s %10s %10s %8s %10s %10s %8s %9s %9s %7s %7s%n",
+                "case",
+                "ours tok/s",
+                "torch",
+                "ours/tt",
+                "issue ref",
+                "goal 1.5x",
+                "ours/goal",
+                "ours MB",
+                "torch MB",
+                "ours MFU",
+                "tt MFU");
         for (Case c : cases) {
             List<JsonNode> oursAll = findAll(results, "java", c.id());
             List<JsonNode> ttAll = torch ? findAll(results, "torch", c.key()) : List.of();
@@ -309,25 +398,37 @@ public final class TrainStepBench {
             ObjectNode row = rows.addObject();
             row.put("case", c.id());
             double o = ours.get("tokens_per_s").asDouble();
-            if (oursAll.size() > 1) {                                   // --pairs: each run against the PyTorch run right after it
+            if (oursAll.size() > 1) { // --pairs: each run against the PyTorch run right after it
                 ArrayNode pr = row.putArray("pairs");
                 List<Double> ratios = new ArrayList<>();
                 for (JsonNode j : oursAll) {
                     JsonNode t = null;
-                    for (JsonNode n : ttAll) if (n.path("after_case").asText().equals(c.id()) && n.path("pair").asInt() == j.path("pair").asInt()) t = n;
+                    for (JsonNode n : ttAll)
+                        if (n.path("after_case").asText().equals(c.id())
+                                && n.path("pair").asInt() == j.path("pair").asInt()) t = n;
                     ObjectNode e = pr.addObject();
                     e.put("ours_tokens_per_s", j.get("tokens_per_s").asDouble());
                     if (t != null) {
                         e.put("torch_tokens_per_s", t.get("tokens_per_s").asDouble());
-                        e.put("ours_over_torch", j.get("tokens_per_s").asDouble() / t.get("tokens_per_s").asDouble());
-                        ratios.add(j.get("tokens_per_s").asDouble() / t.get("tokens_per_s").asDouble());
+                        e.put(
+                                "ours_over_torch",
+                                j.get("tokens_per_s").asDouble()
+                                        / t.get("tokens_per_s").asDouble());
+                        ratios.add(j.get("tokens_per_s").asDouble()
+                                / t.get("tokens_per_s").asDouble());
                     }
                 }
                 if (!ratios.isEmpty()) {
-                    double[] rr = ratios.stream().mapToDouble(Double::doubleValue).toArray();
+                    double[] rr =
+                            ratios.stream().mapToDouble(Double::doubleValue).toArray();
                     row.put("ours_over_torch_median_of_pairs", median(rr));
-                    System.out.printf("%-22s pairs ours/torch: %s -> median %.2fx%n", c.id(),
-                            ratios.stream().map(x -> String.format(Locale.ROOT, "%.2fx", x)).toList(), median(rr));
+                    System.out.printf(
+                            "%-22s pairs ours/torch: %s -> median %.2fx%n",
+                            c.id(),
+                            ratios.stream()
+                                    .map(x -> String.format(Locale.ROOT, "%.2fx", x))
+                                    .toList(),
+                            median(rr));
                 }
             }
             row.put("ours_tokens_per_s", o);
@@ -352,33 +453,50 @@ public final class TrainStepBench {
                 ttMb = String.format(Locale.ROOT, "%.0f", tt.get("peak_rss_mb").asDouble());
                 ttMfu = String.format(Locale.ROOT, "%.1f%%", 100 * tt.get("mfu").asDouble());
             }
-            System.out.printf("%-22s %10s %10s %8s %10s %10s %8s %9.0f %9s %7.1f%% %7s%n", c.id(), fmt(o), ttS, ratio,
-                    ref == null ? "-" : fmt(ref), ref == null ? "-" : fmt(ref * GOAL_FACTOR),
+            System.out.printf(
+                    "%-22s %10s %10s %8s %10s %10s %8s %9.0f %9s %7.1f%% %7s%n",
+                    c.id(),
+                    fmt(o),
+                    ttS,
+                    ratio,
+                    ref == null ? "-" : fmt(ref),
+                    ref == null ? "-" : fmt(ref * GOAL_FACTOR),
                     ref == null ? "-" : String.format(Locale.ROOT, "%.2fx", o / (ref * GOAL_FACTOR)),
-                    ours.get("peak_rss_mb").asDouble(), ttMb, 100 * ours.get("mfu").asDouble(), ttMfu);
+                    ours.get("peak_rss_mb").asDouble(),
+                    ttMb,
+                    100 * ours.get("mfu").asDouble(),
+                    ttMfu);
         }
-        System.out.println("(ours/tt: Java over PyTorch measured in this run, goal 1.5x; ours/goal: over 1.5x the issue's anchor figure)");
+        System.out.println(
+                "(ours/tt: Java over PyTorch measured in this run, goal 1.5x; ours/goal: over 1.5x the issue's anchor figure)");
         return rows;
     }
 
-    static String fmt(double v) { return String.format(Locale.ROOT, "%.1f", v); }
+    static String fmt(double v) {
+        return String.format(Locale.ROOT, "%.1f", v);
+    }
 
     static List<JsonNode> findAll(ArrayNode results, String impl, String id) {
         List<JsonNode> all = new ArrayList<>();
-        for (JsonNode n : results) if (n.path("impl").asText().equals(impl) && n.path("case").asText().equals(id)) all.add(n);
+        for (JsonNode n : results)
+            if (n.path("impl").asText().equals(impl) && n.path("case").asText().equals(id)) all.add(n);
         return all;
     }
 
     /** The run whose tokens/s is the median (the lower middle one for an even count). */
     static JsonNode medianRun(List<JsonNode> runs) {
         List<JsonNode> sorted = new ArrayList<>(runs);
-        sorted.sort(java.util.Comparator.comparingDouble(n -> n.get("tokens_per_s").asDouble()));
+        sorted.sort(
+                java.util.Comparator.comparingDouble(n -> n.get("tokens_per_s").asDouble()));
         return sorted.get((sorted.size() - 1) / 2);
     }
 
     /** Runs one case in a fresh JVM with this JVM's java, flags and classpath; returns its JSON. */
     static ObjectNode forkCase(Case c, int warmup, int reps) throws IOException, InterruptedException {
-        String java = ProcessHandle.current().info().command().orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        String java = ProcessHandle.current()
+                .info()
+                .command()
+                .orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         List<String> cmd = new ArrayList<>();
         cmd.add(java);
         cmd.addAll(ManagementFactory.getRuntimeMXBean().getInputArguments());
@@ -400,7 +518,8 @@ public final class TrainStepBench {
         pb.redirectError(ProcessBuilder.Redirect.INHERIT);
         Process p = pb.start();
         String found = null;
-        try (BufferedReader rd = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
+        try (BufferedReader rd =
+                new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
             for (String l; (l = rd.readLine()) != null; ) {
                 if (tag.isEmpty() ? l.startsWith("{") : l.startsWith(tag)) found = l.substring(tag.length());
             }
@@ -421,17 +540,26 @@ public final class TrainStepBench {
 
     /** The PyTorch anchor script, {@code bench/python/torch_anchor.py} under the project root. */
     static Path torchScript() {
-        return Path.of(System.getProperty("gptneo.root", "."), "bench", "python", "torch_anchor.py").toAbsolutePath().normalize();
+        return Path.of(System.getProperty("gptneo.root", "."), "bench", "python", "torch_anchor.py")
+                .toAbsolutePath()
+                .normalize();
     }
 
     /** null when /usr/bin/python3 can import torch and the anchor script exists, else why not. */
     static String torchAvailable(Path script) {
         if (!Files.isRegularFile(script)) return "anchor script not found at " + script;
         try {
-            Process p = new ProcessBuilder("/usr/bin/python3", "-c", "import torch").redirectErrorStream(true).start();
+            Process p = new ProcessBuilder("/usr/bin/python3", "-c", "import torch")
+                    .redirectErrorStream(true)
+                    .start();
             p.getInputStream().readAllBytes();
-            if (!p.waitFor(120, TimeUnit.SECONDS)) { p.destroyForcibly(); return "python3 -c 'import torch' timed out"; }
-            return p.exitValue() == 0 ? null : "/usr/bin/python3 cannot import torch (apt-get install python3-torch libopenblas0-pthread)";
+            if (!p.waitFor(120, TimeUnit.SECONDS)) {
+                p.destroyForcibly();
+                return "python3 -c 'import torch' timed out";
+            }
+            return p.exitValue() == 0
+                    ? null
+                    : "/usr/bin/python3 cannot import torch (apt-get install python3-torch libopenblas0-pthread)";
         } catch (IOException | InterruptedException e) {
             return "/usr/bin/python3 not runnable: " + e.getMessage();
         }
@@ -449,7 +577,9 @@ public final class TrainStepBench {
         r.put("seq", c.seq());
         r.put("gradient_checkpointing", c.checkpointing());
         r.put("step_workspace", c.mode().equals("train") && c.workspace());
-        r.put("cost_head_last_block", c.fullLastBlock() ? "every position (costsFull)" : "last real token only (forwardLast)");
+        r.put(
+                "cost_head_last_block",
+                c.fullLastBlock() ? "every position (costsFull)" : "last real token only (forwardLast)");
         r.put("warmup", warmup);
         r.put("reps", reps);
         r.put("omp_wait_policy", String.valueOf(System.getenv("OMP_WAIT_POLICY")));
@@ -457,10 +587,16 @@ public final class TrainStepBench {
         GptNeoModel base = GptNeoModel.random(cfg, 1234, DataType.FLOAT);
         if (PRECISION.equals("bf16")) base.holdBaseInBf16();
         r.put("precision", PRECISION);
-        r.put("bf16_products", PRECISION.equals("bf16") ? io.gptneo.tensor.Kernels.get().bf16Products() : "-");
+        r.put(
+                "bf16_products",
+                PRECISION.equals("bf16") ? io.gptneo.tensor.Kernels.get().bf16Products() : "-");
         LoraConfig lc = LoraConfig.of(LORA_R, LORA_ALPHA, LORA_DROPOUT, List.of("q_proj", "v_proj"));
-        GptNeoCostModel model = GptNeoCostModel.withLora(new CostModel(base, ScoreHead.normal(1, cfg.hiddenSize(), 1234, DataType.FLOAT)),
-                lc, null, 1234, "random-125M");
+        GptNeoCostModel model = GptNeoCostModel.withLora(
+                new CostModel(base, ScoreHead.normal(1, cfg.hiddenSize(), 1234, DataType.FLOAT)),
+                lc,
+                null,
+                1234,
+                "random-125M");
         base.setGradientCheckpointing(c.checkpointing());
         r.put("build_s", (System.nanoTime() - t0) / 1e9);
         r.put("attention_kernel", base.attentionKernel().name());
@@ -473,12 +609,15 @@ public final class TrainStepBench {
         int[][] mask = new int[c.batch()][c.seq()];
         boolean[] safe = new boolean[c.batch()];
         for (int i = 0; i < c.batch(); i++) {
-            for (int j = 0; j < c.seq(); j++) { ids[i][j] = rnd.nextInt(cfg.vocabSize()); mask[i][j] = 1; }
+            for (int j = 0; j < c.seq(); j++) {
+                ids[i][j] = rnd.nextInt(cfg.vocabSize());
+                mask[i][j] = 1;
+            }
             safe[i] = i % 2 == 0;
         }
 
         double[] times = new double[reps];
-        double[][] phases = new double[reps][];   // forward, loss, backward, clip+optimizer
+        double[][] phases = new double[reps][]; // forward, loss, backward, clip+optimizer
         if (c.mode().equals("forward")) {
             model.setTraining(false);
             for (int i = 0; i < warmup + reps; i++) {
@@ -503,7 +642,7 @@ public final class TrainStepBench {
                     Tensor loss = CostLoss.signLoss(costs, safe);
                     lv = loss.item();
                     l = System.nanoTime();
-                    if (i == 0) {       // retained activations for backward (engine accounting), once, outside timing
+                    if (i == 0) { // retained activations for backward (engine accounting), once, outside timing
                         r.put("graph_saved_mb", loss.graphSavedBytes() / 1e6);
                         r.put("graph_ops", loss.graphSize());
                     }
@@ -604,7 +743,13 @@ public final class TrainStepBench {
     /** The environment settings that move these numbers (set by the launcher unless given), for the result files. */
     static ObjectNode envJson() {
         ObjectNode e = JSON.createObjectNode();
-        for (String k : List.of("OPENBLAS_CORETYPE", "GPTNEO_BLAS_CORE", "OPENBLAS_L2_SIZE", "OPENBLAS_THREAD_TIMEOUT", "GLIBC_TUNABLES", "OMP_WAIT_POLICY")) {
+        for (String k : List.of(
+                "OPENBLAS_CORETYPE",
+                "GPTNEO_BLAS_CORE",
+                "OPENBLAS_L2_SIZE",
+                "OPENBLAS_THREAD_TIMEOUT",
+                "GLIBC_TUNABLES",
+                "OMP_WAIT_POLICY")) {
             e.put(k, System.getenv().getOrDefault(k, "(unset)"));
         }
         e.put("java", System.getProperty("java.vm.version"));
@@ -623,11 +768,12 @@ public final class TrainStepBench {
 
     static String cpuModel() {
         try {
-            for (String l : Files.readAllLines(Path.of("/proc/cpuinfo"))) if (l.startsWith("model name")) return l.substring(l.indexOf(':') + 1).trim();
+            for (String l : Files.readAllLines(Path.of("/proc/cpuinfo")))
+                if (l.startsWith("model name"))
+                    return l.substring(l.indexOf(':') + 1).trim();
         } catch (IOException ignored) {
             // not Linux
         }
         return "?";
     }
-
 }

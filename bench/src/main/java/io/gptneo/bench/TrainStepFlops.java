@@ -8,14 +8,15 @@ import io.gptneo.weights.GptNeoConfig;
  * gathers and the optimizer are not counted). See {@link #CONVENTION}.
  */
 final class TrainStepFlops {
-    static final String CONVENTION = "model FLOPs, multiply-add = 2. Forward: 2*N_mm*tokens with N_mm = per layer 4C^2 (q,k,v,out) + 2*C*I (mlp), "
-            + "plus LoRA 2*(r*C + C*r) per adapted projection per token, plus attention 4*C*T_eff per token per layer (QK^T and PV), "
-            + "T_eff = mean keys a query may attend causally (global: (T+1)/2; local: mean of min(i+1, window)), plus the score head "
-            + "at the last token; no LM head (cost model). Train step = forward + backward with backward = 1x forward base matmuls "
-            + "(dX only: base frozen, no dW) + 2x attention (dQ,dK from dS; dP,dV) + 2x LoRA (dX and dA/dB). Gradient-checkpoint "
-            + "recompute is not counted (MFU, not HFU). mfu_3x_forward_convention uses 3x forward instead. The last block is counted "
-            + "at every position for both sides, although ours computes its query, attention output and MLP at the last token only "
-            + "(GptNeoModel.forwardLast; cases with -full run it everywhere).";
+    static final String CONVENTION =
+            "model FLOPs, multiply-add = 2. Forward: 2*N_mm*tokens with N_mm = per layer 4C^2 (q,k,v,out) + 2*C*I (mlp), "
+                    + "plus LoRA 2*(r*C + C*r) per adapted projection per token, plus attention 4*C*T_eff per token per layer (QK^T and PV), "
+                    + "T_eff = mean keys a query may attend causally (global: (T+1)/2; local: mean of min(i+1, window)), plus the score head "
+                    + "at the last token; no LM head (cost model). Train step = forward + backward with backward = 1x forward base matmuls "
+                    + "(dX only: base frozen, no dW) + 2x attention (dQ,dK from dS; dP,dV) + 2x LoRA (dX and dA/dB). Gradient-checkpoint "
+                    + "recompute is not counted (MFU, not HFU). mfu_3x_forward_convention uses 3x forward instead. The last block is counted "
+                    + "at every position for both sides, although ours computes its query, attention output and MLP at the last token only "
+                    + "(GptNeoModel.forwardLast; cases with -full run it everywhere).";
 
     private TrainStepFlops() {}
 
@@ -31,7 +32,7 @@ final class TrainStepFlops {
         double mm = 0, attn = 0, lora = 0;
         for (int l = 0; l < cfg.numLayers(); l++) {
             mm += 2 * tokens * (4 * c * c + 2 * c * inter);
-            lora += 2 * tokens * 2 * (2 * r * c);                       // q and v: x A^T (r*C) then (.) B^T (C*r)
+            lora += 2 * tokens * 2 * (2 * r * c); // q and v: x A^T (r*C) then (.) B^T (C*r)
             int window = cfg.attentionType(l) == AttentionType.LOCAL ? cfg.windowSize() : 0;
             attn += 4 * tokens * c * meanKeys(t, window);
         }

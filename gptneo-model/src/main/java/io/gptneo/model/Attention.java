@@ -19,7 +19,7 @@ final class Attention {
     final Linear qProj, kProj, vProj, outProj;
     private final int heads;
     private final int headDim;
-    private final int window;          // 0 = global (causal), else local window size
+    private final int window; // 0 = global (causal), else local window size
     private AttentionKernel kernel;
 
     Attention(Linear q, Linear k, Linear v, Linear out, int heads, int window, AttentionKernel kernel) {
@@ -33,7 +33,9 @@ final class Attention {
         this.kernel = kernel;
     }
 
-    void setKernel(AttentionKernel k) { this.kernel = k; }
+    void setKernel(AttentionKernel k) {
+        this.kernel = k;
+    }
 
     /**
      * {@code x [B, T, H] -> [B, T, H]}.
@@ -43,18 +45,25 @@ final class Attention {
      */
     Tensor forward(Tensor x, INDArray keyMask, KvCache cache, int layer) {
         long b = x.size(0), t = x.size(1), c = x.size(2);
-        Tensor q = qProj.forward(x);                            // [B, T, nh*D]: heads side by side in each row
+        Tensor q = qProj.forward(x); // [B, T, nh*D]: heads side by side in each row
         Tensor k = kProj.forward(x);
         Tensor v = vProj.forward(x);
-        Tensor y;                                               // [B, T, nh*D]
+        Tensor y; // [B, T, nh*D]
         if (cache == null || cache.length() == 0) {
             y = Ops.attentionPacked(q, k, v, heads, keyMask, window, 1.0, kernel);
             if (cache != null) cache.write(layer, splitHeads(k.data(), b, t), splitHeads(v.data(), b, t));
         } else {
             if (GradMode.isEnabled() && q.requiresGrad()) {
-                throw new IllegalStateException("KV-cached attention is inference-only (records no tape): run it under GradMode.off()");
+                throw new IllegalStateException(
+                        "KV-cached attention is inference-only (records no tape): run it under GradMode.off()");
             }
-            INDArray o = cachedAttention(splitHeads(q.data(), b, t), splitHeads(k.data(), b, t), splitHeads(v.data(), b, t), keyMask, cache, layer);
+            INDArray o = cachedAttention(
+                    splitHeads(q.data(), b, t),
+                    splitHeads(k.data(), b, t),
+                    splitHeads(v.data(), b, t),
+                    keyMask,
+                    cache,
+                    layer);
             y = Tensor.constant(o.permute(0, 2, 1, 3).dup('c').reshape('c', b, t, c));
         }
         return outProj.forward(y);
@@ -71,12 +80,13 @@ final class Attention {
         int b = (int) x.size(0), t = (int) x.size(1), c = (int) x.size(2);
         Tensor q = qProj.adapter() != null && qProj.adapter().stochastic()
                 ? Ops.gatherRows(Ops.reshape(qProj.forward(x), (long) b * t, c), rows)
-                : qProj.forward(Ops.gatherRows(Ops.reshape(x, (long) b * t, c), rows));            // [B, H]
+                : qProj.forward(Ops.gatherRows(Ops.reshape(x, (long) b * t, c), rows)); // [B, H]
         Tensor k = Ops.permute(Ops.reshape(kProj.forward(x), b, t, heads, headDim), 0, 2, 3, 1); // [B, nh, D, T]
         Tensor v = Ops.permute(Ops.reshape(vProj.forward(x), b, t, heads, headDim), 0, 2, 1, 3); // [B, nh, T, D]
-        Tensor q4 = Ops.reshape(q, b, heads, 1, headDim);                                        // [B, nh, 1, D]
-        Tensor scores = Ops.add(Ops.matmul(q4, k), Tensor.constant(lastQueryBias(keyMask, last, b, t, x.dtype()))); // [B, nh, 1, T]
-        Tensor y = Ops.matmul(Ops.softmax(scores), v);                                           // [B, nh, 1, D]
+        Tensor q4 = Ops.reshape(q, b, heads, 1, headDim); // [B, nh, 1, D]
+        Tensor scores = Ops.add(
+                Ops.matmul(q4, k), Tensor.constant(lastQueryBias(keyMask, last, b, t, x.dtype()))); // [B, nh, 1, T]
+        Tensor y = Ops.matmul(Ops.softmax(scores), v); // [B, nh, 1, D]
         return outProj.forward(Ops.reshape(y, b, c));
     }
 
@@ -86,7 +96,8 @@ final class Attention {
         float[] bias = new float[b * t];
         for (int i = 0; i < b; i++) {
             for (int j = 0; j < t; j++) {
-                boolean ok = j >= AttentionMasks.firstKey(last[i], window) && j <= last[i] && (keyOk == null || keyOk[i][j]);
+                boolean ok =
+                        j >= AttentionMasks.firstKey(last[i], window) && j <= last[i] && (keyOk == null || keyOk[i][j]);
                 bias[i * t + j] = ok ? 0f : AttentionMasks.MASK_VALUE;
             }
         }
@@ -108,7 +119,8 @@ final class Attention {
     private INDArray cachedAttention(INDArray q, INDArray k, INDArray v, INDArray keyMask, KvCache cache, int layer) {
         int b = (int) q.size(0), tn = (int) q.size(2), past = cache.length(), total = past + tn, cap = cache.capacity();
         if (keyMask != null && keyMask.size(1) != total) {
-            throw new IllegalArgumentException("attention mask covers " + keyMask.size(1) + " positions, expected past + new = " + total);
+            throw new IllegalArgumentException(
+                    "attention mask covers " + keyMask.size(1) + " positions, expected past + new = " + total);
         }
         cache.write(layer, k, v);
         INDArray q3 = q.dup('c').reshape('c', (long) b * heads, tn, headDim);
@@ -117,8 +129,9 @@ final class Attention {
         INDArray scores = Nd4j.matmul(q3, kAll, false, true, false).reshape('c', b, heads, tn, cap); // [B, nh, Tn, cap]
 
         // the one GPT-Neo mask rule (positions past.. against the whole buffer; unfilled positions are never allowed)
-        AttentionMasks.Masks masks = AttentionMasks.masks(AttentionMasks.keyAllowed(keyMask, b, total), b, tn, past, cap, window, q.dataType());
-        scores.addi(masks.bias());                              // + [B, 1, Tn, cap] broadcast over heads
+        AttentionMasks.Masks masks = AttentionMasks.masks(
+                AttentionMasks.keyAllowed(keyMask, b, total), b, tn, past, cap, window, q.dataType());
+        scores.addi(masks.bias()); // + [B, 1, Tn, cap] broadcast over heads
         Nd4j.exec(new SoftMax(scores, scores, -1));
         if (masks.rowValid() != null) scores.muli(masks.rowValid());
         INDArray p = scores.reshape('c', (long) b * heads, tn, cap);

@@ -1,9 +1,8 @@
 package io.gptneo.model;
 
-import java.util.Map;
-
 import io.gptneo.tensor.Ops;
 import io.gptneo.tensor.Tensor;
+import java.util.Map;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /** Pre-LayerNorm transformer block: {@code x = x + attn(ln_1(x)); x = x + mlp(ln_2(x))}. */
@@ -24,8 +23,9 @@ final class Block {
 
     /** {@code x [B, T, H] -> [B, T, H]}; keyMask/cache as in {@link Attention#forward}; dropout only when training. */
     Tensor forward(Tensor x, INDArray keyMask, KvCache cache, Dropout drop) {
-        Tensor h = Ops.add(x, drop.apply(attn.forward(ln1.forward(x), keyMask, cache, index), index, 0));   // resid_dropout
-        return Ops.add(h, drop.apply(mlp.forward(ln2.forward(h)), index, 1));                             // MLP dropout
+        Tensor h =
+                Ops.add(x, drop.apply(attn.forward(ln1.forward(x), keyMask, cache, index), index, 0)); // resid_dropout
+        return Ops.add(h, drop.apply(mlp.forward(ln2.forward(h)), index, 1)); // MLP dropout
     }
 
     /**
@@ -36,7 +36,7 @@ final class Block {
      */
     Tensor forwardLast(Tensor x, INDArray keyMask, int[] rows, int[] last) {
         long c = x.size(2);
-        Tensor xLast = Ops.gatherRows(Ops.reshape(x, x.size(0) * x.size(1), c), rows);          // [B, H]
+        Tensor xLast = Ops.gatherRows(Ops.reshape(x, x.size(0) * x.size(1), c), rows); // [B, H]
         Tensor h = Ops.add(xLast, attn.forwardLast(ln1.forward(x), keyMask, rows, last));
         return Ops.add(h, mlp.forward(ln2.forward(h)));
     }
@@ -47,7 +47,8 @@ final class Block {
      */
     boolean rowwiseAfterAttention(Dropout drop) {
         if (drop.training() && drop.resid() > 0) return false;
-        for (Linear l : new Linear[] {attn.outProj, mlp.cFc, mlp.cProj}) if (l.adapter() != null && l.adapter().stochastic()) return false;
+        for (Linear l : new Linear[] {attn.outProj, mlp.cFc, mlp.cProj})
+            if (l.adapter() != null && l.adapter().stochastic()) return false;
         return true;
     }
 
@@ -65,7 +66,8 @@ final class Block {
     }
 
     void collectLinears(Map<String, Linear> out) {
-        for (Linear l : new Linear[] {attn.qProj, attn.kProj, attn.vProj, attn.outProj, mlp.cFc, mlp.cProj}) out.put(l.name(), l);
+        for (Linear l : new Linear[] {attn.qProj, attn.kProj, attn.vProj, attn.outProj, mlp.cFc, mlp.cProj})
+            out.put(l.name(), l);
     }
 
     void setTrainable(boolean on) {

@@ -1,13 +1,12 @@
 package io.gptneo.model;
 
+import io.gptneo.tensor.Ops;
+import io.gptneo.tensor.Tensor;
+import io.gptneo.weights.GptNeoWeights;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
-
-import io.gptneo.tensor.Ops;
-import io.gptneo.tensor.Tensor;
-import io.gptneo.weights.GptNeoWeights;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
@@ -25,7 +24,9 @@ public final class CostModel {
 
     public CostModel(GptNeoModel model, ScoreHead head) {
         if (head.weight().size(1) != model.config().hiddenSize()) {
-            throw new IllegalArgumentException("score head hidden " + head.weight().size(1) + " != model hidden " + model.config().hiddenSize());
+            throw new IllegalArgumentException(
+                    "score head hidden " + head.weight().size(1) + " != model hidden "
+                            + model.config().hiddenSize());
         }
         this.model = model;
         this.head = head;
@@ -44,9 +45,11 @@ public final class CostModel {
         GptNeoModel m = GptNeoModel.fromWeights(w);
         INDArray score = w.tensors().get(GptNeoWeights.SCORE);
         if (score != null && score.size(0) != 1) {
-            throw new IllegalArgumentException(dir + ": score.weight has " + score.size(0) + " labels; a cost model needs 1");
+            throw new IllegalArgumentException(
+                    dir + ": score.weight has " + score.size(0) + " labels; a cost model needs 1");
         }
-        ScoreHead head = score != null ? new ScoreHead(Tensor.constant(score))
+        ScoreHead head = score != null
+                ? new ScoreHead(Tensor.constant(score))
                 : ScoreHead.normal(1, m.config().hiddenSize(), DEFAULT_HEAD_SEED, m.dtype());
         return new CostModel(m, head);
     }
@@ -58,7 +61,8 @@ public final class CostModel {
     public Tensor costs(int[][] ids, int[][] mask) {
         int[][] pos = mask == null ? null : GptNeoModel.positionsFromMask(mask);
         int[] last = ScoreHead.lastRealIndex(mask, ids.length, ids.length == 0 ? 0 : ids[0].length);
-        if (head.numLabels() != 1) throw new IllegalStateException("costs need a score head with 1 label, this one has " + head.numLabels());
+        if (head.numLabels() != 1)
+            throw new IllegalStateException("costs need a score head with 1 label, this one has " + head.numLabels());
         return Ops.reshape(head.scoresAtLast(model.forwardLast(ids, mask, pos, last)), ids.length);
     }
 
@@ -68,9 +72,13 @@ public final class CostModel {
         return head.costs(model.forward(ids, mask, pos), mask);
     }
 
-    public GptNeoModel model() { return model; }
+    public GptNeoModel model() {
+        return model;
+    }
 
-    public ScoreHead head() { return head; }
+    public ScoreHead head() {
+        return head;
+    }
 
     /** The body's parameters plus {@code score.weight}. */
     public Map<String, Tensor> parameters() {

@@ -1,14 +1,13 @@
 package io.gptneo.model;
 
-import java.util.Map;
-
 import io.gptneo.tensor.Ops;
 import io.gptneo.tensor.Tensor;
+import java.util.Map;
 
 /** Token plus learned absolute position embeddings: {@code wte[ids] + wpe[positionIds]}. */
 final class Embedding {
-    private Tensor wte;   // [V, H]
-    private Tensor wpe;   // [P, H]
+    private Tensor wte; // [V, H]
+    private Tensor wpe; // [P, H]
 
     Embedding(Tensor wte, Tensor wpe) {
         this.wte = wte.named("transformer.wte.weight");
@@ -32,7 +31,9 @@ final class Embedding {
         }
     }
 
-    Tensor wte() { return wte; }
+    Tensor wte() {
+        return wte;
+    }
 
     void collect(Map<String, Tensor> out) {
         out.put("transformer.wte.weight", wte);

@@ -7,12 +7,21 @@ package io.gptneo.model;
  * {@code eosTokenId} (−1: never) and for all rows after {@code maxNewTokens}. Finished rows are fed
  * {@code padTokenId}. {@code useCache = false} recomputes the whole sequence every step (a cross-check).
  */
-public record GenerationConfig(int maxNewTokens, boolean doSample, double temperature, int topK, double topP, long seed,
-                               int eosTokenId, int padTokenId, boolean useCache) {
+public record GenerationConfig(
+        int maxNewTokens,
+        boolean doSample,
+        double temperature,
+        int topK,
+        double topP,
+        long seed,
+        int eosTokenId,
+        int padTokenId,
+        boolean useCache) {
 
     public GenerationConfig {
         if (maxNewTokens < 0) throw new IllegalArgumentException("maxNewTokens must be >= 0, got " + maxNewTokens);
-        if (doSample && !(temperature > 0)) throw new IllegalArgumentException("temperature must be > 0 when sampling, got " + temperature);
+        if (doSample && !(temperature > 0))
+            throw new IllegalArgumentException("temperature must be > 0 when sampling, got " + temperature);
         if (topK < 0) throw new IllegalArgumentException("topK must be >= 0, got " + topK);
         if (!(topP > 0 && topP <= 1)) throw new IllegalArgumentException("topP must be in (0, 1], got " + topP);
     }
@@ -24,7 +33,8 @@ public record GenerationConfig(int maxNewTokens, boolean doSample, double temper
 
     /** Seeded sampling with temperature, top-k and top-p. */
     public GenerationConfig sampling(double temperature, int topK, double topP, long seed) {
-        return new GenerationConfig(maxNewTokens, true, temperature, topK, topP, seed, eosTokenId, padTokenId, useCache);
+        return new GenerationConfig(
+                maxNewTokens, true, temperature, topK, topP, seed, eosTokenId, padTokenId, useCache);
     }
 
     /** Stops a row at {@code eos} and pads finished rows with {@code pad}. */

@@ -1,10 +1,9 @@
 package io.gptneo.model;
 
-import java.util.Arrays;
-import java.util.SplittableRandom;
-
 import io.gptneo.tensor.GradMode;
 import io.gptneo.tensor.Tensor;
+import java.util.Arrays;
+import java.util.SplittableRandom;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
@@ -24,12 +23,16 @@ public final class Generator {
 
     /** New tokens per row, up to and including EOS when a row stopped there. */
     public record Result(int[][] newIds) {
-        public int[] first() { return newIds[0]; }
+        public int[] first() {
+            return newIds[0];
+        }
     }
 
     private final GptNeoModel model;
 
-    public Generator(GptNeoModel model) { this.model = model; }
+    public Generator(GptNeoModel model) {
+        this.model = model;
+    }
 
     /** Left-pads prompts of different lengths with {@code pad} (mask 0 on pads). */
     public static Batch leftPad(int[][] prompts, int pad) {
@@ -71,7 +74,7 @@ public final class Generator {
             int[][] seq = ids, seqMask = m;
             Tensor hidden = model.forward(ids, m, GptNeoModel.positionsFromMask(m), cache);
             for (int step = 0; step < cfg.maxNewTokens(); step++) {
-                INDArray logits = model.lastLogits(hidden).data();                     // [B, V]
+                INDArray logits = model.lastLogits(hidden).data(); // [B, V]
                 int[] next = new int[bsz];
                 for (int i = 0; i < bsz; i++) {
                     next[i] = finished[i] ? cfg.padTokenId() : choose(logits.getRow(i), cfg, rng);
@@ -112,7 +115,7 @@ public final class Generator {
         if (cfg.topK() > 0 && cfg.topK() < v) {
             double[] sorted = x.clone();
             Arrays.sort(sorted);
-            double kth = sorted[v - cfg.topK()];                 // keep every logit >= the k-th largest (ties kept, as HF)
+            double kth = sorted[v - cfg.topK()]; // keep every logit >= the k-th largest (ties kept, as HF)
             for (int i = 0; i < v; i++) if (x[i] < kth) x[i] = Double.NEGATIVE_INFINITY;
         }
         double max = x[argmax(x)];
@@ -145,7 +148,7 @@ public final class Generator {
             c += p[i];
             if (u < c) return i;
         }
-        return last;                                             // rounding: u ≥ total mass
+        return last; // rounding: u ≥ total mass
     }
 
     static int argmax(double[] x) {
@@ -159,7 +162,9 @@ public final class Generator {
             boolean seenReal = false;
             for (int j = 0; j < mask[i].length; j++) {
                 if (mask[i][j] == 1) seenReal = true;
-                else if (seenReal) throw new IllegalArgumentException("generation needs left padding: row " + i + " has a pad after a real token at " + j);
+                else if (seenReal)
+                    throw new IllegalArgumentException(
+                            "generation needs left padding: row " + i + " has a pad after a real token at " + j);
             }
             if (!seenReal) throw new IllegalArgumentException("row " + i + " has no real prompt token");
         }

@@ -1,5 +1,18 @@
 package io.gptneo.model;
 
+import io.gptneo.tensor.Bf16;
+import io.gptneo.tensor.Checkpoint;
+import io.gptneo.tensor.GradMode;
+import io.gptneo.tensor.Kernels;
+import io.gptneo.tensor.Ops;
+import io.gptneo.tensor.Rand;
+import io.gptneo.tensor.Seeds;
+import io.gptneo.tensor.Tensor;
+import io.gptneo.tensor.Workspaces;
+import io.gptneo.tensor.attention.AttentionKernel;
+import io.gptneo.weights.AttentionType;
+import io.gptneo.weights.GptNeoConfig;
+import io.gptneo.weights.GptNeoWeights;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -9,20 +22,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.function.Function;
 import java.util.function.Supplier;
-
-import io.gptneo.tensor.Bf16;
-import io.gptneo.tensor.Checkpoint;
-import io.gptneo.tensor.GradMode;
-import io.gptneo.tensor.Ops;
-import io.gptneo.tensor.Rand;
-import io.gptneo.tensor.Seeds;
-import io.gptneo.tensor.Tensor;
-import io.gptneo.tensor.Workspaces;
-import io.gptneo.tensor.attention.AttentionKernel;
-import io.gptneo.tensor.Kernels;
-import io.gptneo.weights.AttentionType;
-import io.gptneo.weights.GptNeoConfig;
-import io.gptneo.weights.GptNeoWeights;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -46,7 +45,7 @@ public final class GptNeoModel {
     private final Embedding embedding;
     private final List<Block> blocks;
     private final LayerNorm lnF;
-    private Tensor lmHead;                 // [V, H], or null when tied to wte
+    private Tensor lmHead; // [V, H], or null when tied to wte
     private AttentionKernel kernel;
     private boolean checkpointing;
     private Dropout dropout = Dropout.NONE;
@@ -55,24 +54,44 @@ public final class GptNeoModel {
         this.config = config;
         this.dtype = dtype;
         this.kernel = kernel;
-        this.embedding = new Embedding(Params.frozen(w.get(GptNeoWeights.WTE), null), Params.frozen(w.get(GptNeoWeights.WPE), null));
+        this.embedding = new Embedding(
+                Params.frozen(w.get(GptNeoWeights.WTE), null), Params.frozen(w.get(GptNeoWeights.WPE), null));
         double eps = config.layerNormEpsilon();
         List<Block> bs = new ArrayList<>();
         for (int i = 0; i < config.numLayers(); i++) {
             String hf = "transformer.h." + i + ".";
             String c = "h." + i + ".";
-            LayerNorm ln1 = new LayerNorm(hf + "ln_1", Params.frozen(w.get(c + "ln_1.weight"), null), Params.frozen(w.get(c + "ln_1.bias"), null), eps);
-            LayerNorm ln2 = new LayerNorm(hf + "ln_2", Params.frozen(w.get(c + "ln_2.weight"), null), Params.frozen(w.get(c + "ln_2.bias"), null), eps);
+            LayerNorm ln1 = new LayerNorm(
+                    hf + "ln_1",
+                    Params.frozen(w.get(c + "ln_1.weight"), null),
+                    Params.frozen(w.get(c + "ln_1.bias"), null),
+                    eps);
+            LayerNorm ln2 = new LayerNorm(
+                    hf + "ln_2",
+                    Params.frozen(w.get(c + "ln_2.weight"), null),
+                    Params.frozen(w.get(c + "ln_2.bias"), null),
+                    eps);
             String a = "attn.attention.";
             int window = config.attentionType(i) == AttentionType.LOCAL ? config.windowSize() : 0;
-            Attention attn = new Attention(linear(w, hf + a + "q_proj", c + a + "q_proj", false), linear(w, hf + a + "k_proj", c + a + "k_proj", false),
-                    linear(w, hf + a + "v_proj", c + a + "v_proj", false), linear(w, hf + a + "out_proj", c + a + "out_proj", true),
-                    config.numHeads(), window, kernel);
-            Mlp mlp = new Mlp(linear(w, hf + "mlp.c_fc", c + "mlp.c_fc", true), linear(w, hf + "mlp.c_proj", c + "mlp.c_proj", true));
+            Attention attn = new Attention(
+                    linear(w, hf + a + "q_proj", c + a + "q_proj", false),
+                    linear(w, hf + a + "k_proj", c + a + "k_proj", false),
+                    linear(w, hf + a + "v_proj", c + a + "v_proj", false),
+                    linear(w, hf + a + "out_proj", c + a + "out_proj", true),
+                    config.numHeads(),
+                    window,
+                    kernel);
+            Mlp mlp = new Mlp(
+                    linear(w, hf + "mlp.c_fc", c + "mlp.c_fc", true),
+                    linear(w, hf + "mlp.c_proj", c + "mlp.c_proj", true));
             bs.add(new Block(i, ln1, attn, ln2, mlp));
         }
         this.blocks = Collections.unmodifiableList(bs);
-        this.lnF = new LayerNorm("transformer.ln_f", Params.frozen(w.get(GptNeoWeights.LN_F_W), null), Params.frozen(w.get(GptNeoWeights.LN_F_B), null), eps);
+        this.lnF = new LayerNorm(
+                "transformer.ln_f",
+                Params.frozen(w.get(GptNeoWeights.LN_F_W), null),
+                Params.frozen(w.get(GptNeoWeights.LN_F_B), null),
+                eps);
         INDArray head = w.get(GptNeoWeights.LM_HEAD);
         this.lmHead = head == null ? null : Params.frozen(head, "lm_head.weight");
     }
@@ -93,7 +112,11 @@ public final class GptNeoModel {
     /** Wraps already loaded weights (the arrays are used as they are, not copied). */
     public static GptNeoModel fromWeights(GptNeoWeights weights) {
         INDArray wte = weights.get(GptNeoWeights.WTE);
-        return new GptNeoModel(weights.config(), wte.dataType(), weights.tensors(), Kernels.get().attention());
+        return new GptNeoModel(
+                weights.config(),
+                wte.dataType(),
+                weights.tensors(),
+                Kernels.get().attention());
     }
 
     /**
@@ -115,12 +138,15 @@ public final class GptNeoModel {
         return new GptNeoModel(cfg, dtype, w, Kernels.get().attention());
     }
 
-
     // ---- forward -----------------------------------------------------------------------------------------------
 
-    public GptNeoConfig config() { return config; }
+    public GptNeoConfig config() {
+        return config;
+    }
 
-    public DataType dtype() { return dtype; }
+    public DataType dtype() {
+        return dtype;
+    }
 
     /**
      * Final hidden states after {@code ln_f}.
@@ -146,8 +172,11 @@ public final class GptNeoModel {
         int past = cache == null ? 0 : cache.length();
         checkRect("input ids", ids, b, t);
         if (attentionMask != null) checkRect("attention mask", attentionMask, b, past + t);
-        else if (past > 0) throw new IllegalArgumentException("forward with a filled KV cache needs the attention mask of past + new tokens");
-        if (cache != null && cache.batch() != b) throw new IllegalArgumentException("KV cache batch " + cache.batch() + " != " + b);
+        else if (past > 0)
+            throw new IllegalArgumentException(
+                    "forward with a filled KV cache needs the attention mask of past + new tokens");
+        if (cache != null && cache.batch() != b)
+            throw new IllegalArgumentException("KV cache batch " + cache.batch() + " != " + b);
         int[][] pos = positionIds;
         if (pos == null) {
             pos = new int[b][t];
@@ -157,8 +186,8 @@ public final class GptNeoModel {
         }
         INDArray keyMask = maskArray(attentionMask);
 
-        Dropout drop = dropout;                                                  // one mask set per forward
-        Tensor x = drop.apply(embedding.forward(ids, pos), -1, 0);               // [B, T, H]
+        Dropout drop = dropout; // one mask set per forward
+        Tensor x = drop.apply(embedding.forward(ids, pos), -1, 0); // [B, T, H]
         boolean recompute = checkpointing && cache == null && GradMode.isEnabled();
         boolean inference = !GradMode.isEnabled();
         for (Block block : blocks) {
@@ -186,10 +215,13 @@ public final class GptNeoModel {
         int t = ids[0].length;
         checkRect("input ids", ids, b, t);
         if (attentionMask != null) checkRect("attention mask", attentionMask, b, t);
-        if (last.length != b) throw new IllegalArgumentException("forwardLast: " + last.length + " last indices for " + b + " rows");
+        if (last.length != b)
+            throw new IllegalArgumentException("forwardLast: " + last.length + " last indices for " + b + " rows");
         int[] rows = new int[b];
         for (int i = 0; i < b; i++) {
-            if (last[i] < 0 || last[i] >= t) throw new IllegalArgumentException("forwardLast: row " + i + " last index " + last[i] + " outside [0, " + t + ")");
+            if (last[i] < 0 || last[i] >= t)
+                throw new IllegalArgumentException(
+                        "forwardLast: row " + i + " last index " + last[i] + " outside [0, " + t + ")");
             rows[i] = i * t + last[i];
         }
         Dropout drop = dropout;
@@ -205,19 +237,20 @@ public final class GptNeoModel {
             checkRect("position ids", pos, b, t);
         }
         INDArray keyMask = maskArray(attentionMask);
-        Tensor x = drop.apply(embedding.forward(ids, pos), -1, 0);               // [B, T, H]
+        Tensor x = drop.apply(embedding.forward(ids, pos), -1, 0); // [B, T, H]
         boolean recompute = checkpointing && GradMode.isEnabled();
         boolean inference = !GradMode.isEnabled();
         for (int l = 0; l < blocks.size(); l++) {
             Block block = blocks.get(l);
             boolean top = l == blocks.size() - 1;
-            Function<Tensor, Tensor> f = in -> top ? block.forwardLast(in, keyMask, rows, last) : block.forward(in, keyMask, null, drop);
+            Function<Tensor, Tensor> f =
+                    in -> top ? block.forwardLast(in, keyMask, rows, last) : block.forward(in, keyMask, null, drop);
             Tensor in = x;
             if (recompute) x = Checkpoint.apply(a -> f.apply(a[0]), x);
             else if (inference) x = inWorkspace(() -> f.apply(in));
             else x = f.apply(x);
         }
-        return lnF.forward(x);                                                   // [B, H]
+        return lnF.forward(x); // [B, H]
     }
 
     /**
@@ -252,7 +285,7 @@ public final class GptNeoModel {
         if (t < 2) throw new IllegalArgumentException("lmLoss needs at least 2 tokens per row, got " + t);
         Tensor hidden = forward(ids, mask, null);
         int h = config.hiddenSize();
-        Tensor logits = logits(Ops.reshape(Ops.slice(hidden, 1, 0, t - 1), (long) b * (t - 1), h));   // [B*(T-1), V]
+        Tensor logits = logits(Ops.reshape(Ops.slice(hidden, 1, 0, t - 1), (long) b * (t - 1), h)); // [B*(T-1), V]
         int[] targets = new int[b * (t - 1)];
         for (int i = 0; i < b; i++) {
             for (int j = 0; j < t - 1; j++) {
@@ -275,10 +308,14 @@ public final class GptNeoModel {
     // ---- parameters and modes ----------------------------------------------------------------------------------
 
     /** [V, H]: the explicit {@code lm_head.weight} if the checkpoint had one, else {@code wte}. */
-    public Tensor lmHeadWeight() { return lmHead != null ? lmHead : embedding.wte(); }
+    public Tensor lmHeadWeight() {
+        return lmHead != null ? lmHead : embedding.wte();
+    }
 
     /** Whether the LM head is tied to the token embedding. */
-    public boolean tiedLmHead() { return lmHead == null; }
+    public boolean tiedLmHead() {
+        return lmHead == null;
+    }
 
     /** Every Linear by HF module path ({@code transformer.h.0.attn.attention.q_proj}, ..., {@code transformer.h.3.mlp.c_proj}). */
     public Map<String, Linear> linears() {
@@ -311,15 +348,21 @@ public final class GptNeoModel {
      * and the score head. Needs a FLOAT model whose base weights are frozen (full training stays fp32).
      */
     public void holdBaseInBf16() {
-        if (dtype != DataType.FLOAT) throw new IllegalStateException("bf16 base weights need a FLOAT model, this one is " + dtype);
+        if (dtype != DataType.FLOAT)
+            throw new IllegalStateException("bf16 base weights need a FLOAT model, this one is " + dtype);
         for (Linear l : linears().values()) {
-            if (l.weight().requiresGrad()) throw new IllegalStateException(l.name() + ": trainable base weights stay fp32 (bf16 holds frozen weights only)");
-            if (l.weight().dtype() != DataType.BFLOAT16) l.setWeight(Tensor.constant(Bf16.of(l.weight().data())));
+            if (l.weight().requiresGrad())
+                throw new IllegalStateException(
+                        l.name() + ": trainable base weights stay fp32 (bf16 holds frozen weights only)");
+            if (l.weight().dtype() != DataType.BFLOAT16)
+                l.setWeight(Tensor.constant(Bf16.of(l.weight().data())));
         }
     }
 
     /** Whether {@link #holdBaseInBf16} is in effect. */
-    public boolean bf16Base() { return blocks.get(0).attn.qProj.weight().dtype() == DataType.BFLOAT16; }
+    public boolean bf16Base() {
+        return blocks.get(0).attn.qProj.weight().dtype() == DataType.BFLOAT16;
+    }
 
     /** Full-parameter training: every base tensor becomes a trainable leaf over the same data (or frozen again). */
     public void setTrainable(boolean trainable) {
@@ -333,32 +376,46 @@ public final class GptNeoModel {
      * Training dropout on the embeddings and the residual branches (see {@link Dropout}); 0 and 0 (the default, and
      * what EleutherAI's configs use) disable it. Active only between {@code setTraining(true)} and {@code setTraining(false)}.
      */
-    public void setDropout(double embed, double resid) { dropout = new Dropout(embed, resid, dropout.training(), dropout.stepSeed()); }
+    public void setDropout(double embed, double resid) {
+        dropout = new Dropout(embed, resid, dropout.training(), dropout.stepSeed());
+    }
 
     /** Training mode switches the dropout of {@link #setDropout} on; evaluation and generation run with it off. */
-    public void setTraining(boolean on) { dropout = new Dropout(dropout.embed(), dropout.resid(), on, dropout.stepSeed()); }
+    public void setTraining(boolean on) {
+        dropout = new Dropout(dropout.embed(), dropout.resid(), on, dropout.stepSeed());
+    }
 
     /** Seed of the next forward passes' dropout masks (one per micro-batch keeps a run reproducible). */
-    public void setStepSeed(long seed) { dropout = new Dropout(dropout.embed(), dropout.resid(), dropout.training(), seed); }
+    public void setStepSeed(long seed) {
+        dropout = new Dropout(dropout.embed(), dropout.resid(), dropout.training(), seed);
+    }
 
     /** Per-block recomputation in backward ({@link Checkpoint}): less memory, one extra forward per block. */
-    public void setGradientCheckpointing(boolean on) { this.checkpointing = on; }
+    public void setGradientCheckpointing(boolean on) {
+        this.checkpointing = on;
+    }
 
-    public boolean gradientCheckpointing() { return checkpointing; }
+    public boolean gradientCheckpointing() {
+        return checkpointing;
+    }
 
     public void setAttentionKernel(AttentionKernel k) {
         this.kernel = k;
         for (Block blk : blocks) blk.attn.setKernel(k);
     }
 
-    public AttentionKernel attentionKernel() { return kernel; }
+    public AttentionKernel attentionKernel() {
+        return kernel;
+    }
 
     // ---- helpers -----------------------------------------------------------------------------------------------
 
     private static void checkRect(String what, int[][] a, int rows, int cols) {
         if (a.length != rows) throw new IllegalArgumentException(what + ": " + a.length + " rows, expected " + rows);
         for (int i = 0; i < rows; i++) {
-            if (a[i].length != cols) throw new IllegalArgumentException(what + ": row " + i + " has " + a[i].length + " entries, expected " + cols);
+            if (a[i].length != cols)
+                throw new IllegalArgumentException(
+                        what + ": row " + i + " has " + a[i].length + " entries, expected " + cols);
         }
     }
 
@@ -371,7 +428,9 @@ public final class GptNeoModel {
         for (int i = 0; i < b; i++) {
             for (int j = 0; j < l; j++) {
                 int m = mask[i][j];
-                if (m != 0 && m != 1) throw new IllegalArgumentException("attention mask must be 0/1, got " + m + " at [" + i + "][" + j + "]");
+                if (m != 0 && m != 1)
+                    throw new IllegalArgumentException(
+                            "attention mask must be 0/1, got " + m + " at [" + i + "][" + j + "]");
                 flat[i * l + j] = m;
                 all &= m == 1;
             }
@@ -393,8 +452,10 @@ public final class GptNeoModel {
         return pos;
     }
 
-    @Override public String toString() {
-        return "GptNeoModel[hidden " + config.hiddenSize() + ", layers " + config.numLayers() + ", heads " + config.numHeads()
-                + ", vocab " + config.vocabSize() + ", " + dtype + ", attention " + kernel.name() + "]";
+    @Override
+    public String toString() {
+        return "GptNeoModel[hidden " + config.hiddenSize() + ", layers " + config.numLayers() + ", heads "
+                + config.numHeads() + ", vocab " + config.vocabSize() + ", " + dtype + ", attention " + kernel.name()
+                + "]";
     }
 }

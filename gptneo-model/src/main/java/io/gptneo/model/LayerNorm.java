@@ -1,9 +1,8 @@
 package io.gptneo.model;
 
-import java.util.Map;
-
 import io.gptneo.tensor.Ops;
 import io.gptneo.tensor.Tensor;
+import java.util.Map;
 
 /** {@code nn.LayerNorm(H, eps)} over the last dim: weight and bias [H]. */
 final class LayerNorm {
@@ -20,7 +19,9 @@ final class LayerNorm {
     }
 
     /** {@code x [..., H] -> [..., H]}. */
-    Tensor forward(Tensor x) { return Ops.layerNorm(x, weight, bias, eps); }
+    Tensor forward(Tensor x) {
+        return Ops.layerNorm(x, weight, bias, eps);
+    }
 
     void collect(Map<String, Tensor> out) {
         out.put(name + ".weight", weight);

@@ -1,9 +1,8 @@
 package io.gptneo.model;
 
-import java.util.Arrays;
-
 import io.gptneo.tensor.Ops;
 import io.gptneo.tensor.Tensor;
+import java.util.Arrays;
 
 /**
  * A HuggingFace {@code nn.Linear}: weight {@code [out, in]}, optional bias {@code [out]}, {@code y = x W^T + b},
@@ -16,7 +15,9 @@ public final class Linear {
     private LinearAdapter adapter;
 
     public Linear(String name, Tensor weight, Tensor bias) {
-        if (weight.rank() != 2) throw new IllegalArgumentException(name + ": weight must be [out, in], got " + Arrays.toString(weight.shape()));
+        if (weight.rank() != 2)
+            throw new IllegalArgumentException(
+                    name + ": weight must be [out, in], got " + Arrays.toString(weight.shape()));
         this.name = name;
         this.weight = weight.named(name + ".weight");
         this.bias = bias == null ? null : bias.named(name + ".bias");
@@ -28,24 +29,39 @@ public final class Linear {
     }
 
     /** HF module path, e.g. {@code transformer.h.0.attn.attention.q_proj}. */
-    public String name() { return name; }
+    public String name() {
+        return name;
+    }
 
-    public Tensor weight() { return weight; }
+    public Tensor weight() {
+        return weight;
+    }
 
-    public Tensor bias() { return bias; }
+    public Tensor bias() {
+        return bias;
+    }
 
-    public long inFeatures() { return weight.size(1); }
+    public long inFeatures() {
+        return weight.size(1);
+    }
 
-    public long outFeatures() { return weight.size(0); }
+    public long outFeatures() {
+        return weight.size(0);
+    }
 
-    public LinearAdapter adapter() { return adapter; }
+    public LinearAdapter adapter() {
+        return adapter;
+    }
 
-    public void setAdapter(LinearAdapter adapter) { this.adapter = adapter; }
+    public void setAdapter(LinearAdapter adapter) {
+        this.adapter = adapter;
+    }
 
     /** Replaces the weight tensor (e.g. to make it trainable for full fine-tuning); shape must match. */
     public void setWeight(Tensor w) {
         if (!Arrays.equals(w.shape(), weight.shape())) {
-            throw new IllegalArgumentException(name + ": weight shape " + Arrays.toString(w.shape()) + " != " + Arrays.toString(weight.shape()));
+            throw new IllegalArgumentException(
+                    name + ": weight shape " + Arrays.toString(w.shape()) + " != " + Arrays.toString(weight.shape()));
         }
         this.weight = w.named(name + ".weight");
     }
@@ -57,7 +73,8 @@ public final class Linear {
             return;
         }
         if (!Arrays.equals(b.shape(), bias.shape())) {
-            throw new IllegalArgumentException(name + ": bias shape " + Arrays.toString(b.shape()) + " != " + Arrays.toString(bias.shape()));
+            throw new IllegalArgumentException(
+                    name + ": bias shape " + Arrays.toString(b.shape()) + " != " + Arrays.toString(bias.shape()));
         }
         this.bias = b.named(name + ".bias");
     }

@@ -1,9 +1,8 @@
 package io.gptneo.model;
 
-import java.util.List;
-
 import io.gptneo.tensor.Ops;
 import io.gptneo.tensor.Tensor;
+import java.util.List;
 
 /**
  * A trainable side path added to a frozen {@link Linear}: {@code y = W x + b + delta(x)}. LoRA implements it
@@ -25,7 +24,9 @@ public interface LinearAdapter {
      * Whether the output at a position depends on more than that position's input (LoRA dropout in training draws
      * its mask over the whole input), so it cannot be computed on a subset of rows alone.
      */
-    default boolean stochastic() { return false; }
+    default boolean stochastic() {
+        return false;
+    }
 
     /** The adapter's trainable tensors. */
     List<Tensor> parameters();

@@ -5,8 +5,8 @@ import io.gptneo.tensor.Tensor;
 
 /** GPT-Neo MLP: {@code c_proj(gelu_new(c_fc(x)))}, H -> I -> H. */
 final class Mlp {
-    final Linear cFc;    // [I, H] + bias [I]
-    final Linear cProj;  // [H, I] + bias [H]
+    final Linear cFc; // [I, H] + bias [I]
+    final Linear cProj; // [H, I] + bias [H]
 
     Mlp(Linear cFc, Linear cProj) {
         this.cFc = cFc;

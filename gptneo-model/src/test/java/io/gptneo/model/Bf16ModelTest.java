@@ -29,7 +29,8 @@ class Bf16ModelTest {
     static final double LOSS_TOL = 1e-2;
 
     static void assertBf16Close(String what, INDArray expected, INDArray actual) {
-        INDArray e = expected.castTo(DataType.DOUBLE), d = e.sub(actual.castTo(DataType.DOUBLE).reshape(e.shape()));
+        INDArray e = expected.castTo(DataType.DOUBLE),
+                d = e.sub(actual.castTo(DataType.DOUBLE).reshape(e.shape()));
         double rms = d.norm2Number().doubleValue() / e.norm2Number().doubleValue();
         double max = d.amaxNumber().doubleValue() / e.amaxNumber().doubleValue();
         System.out.printf("bf16 %s: RMS error %.4f, largest error %.4f of max |oracle|%n", what, rms, max);
@@ -43,18 +44,24 @@ class Bf16ModelTest {
         GptNeoModel m = GptNeoModel.load(f.modelDir, DataType.FLOAT);
         m.holdBaseInBf16();
         assertTrue(m.bf16Base());
-        for (Linear l : m.linears().values()) assertEquals(DataType.BFLOAT16, l.weight().dtype(), l.name());
+        for (Linear l : m.linears().values())
+            assertEquals(DataType.BFLOAT16, l.weight().dtype(), l.name());
         assertEquals(DataType.FLOAT, m.lmHeadWeight().dtype(), "embeddings / LM head stay fp32");
         int[] ids = ints(f.expected.get("single").get("ids"));
         int t = ids.length;
         try (var off = GradMode.off()) {
             Tensor hidden = m.forward(new int[][] {ids}, null, null);
-            assertBf16Close("single.hidden", f.array("single.hidden"), hidden.data().get(NDArrayIndex.point(0)));
-            INDArray last3 = m.logits(hidden).data().get(NDArrayIndex.point(0), NDArrayIndex.interval(t - 3, t), NDArrayIndex.all());
+            assertBf16Close(
+                    "single.hidden", f.array("single.hidden"), hidden.data().get(NDArrayIndex.point(0)));
+            INDArray last3 = m.logits(hidden)
+                    .data()
+                    .get(NDArrayIndex.point(0), NDArrayIndex.interval(t - 3, t), NDArrayIndex.all());
             assertBf16Close("single.logits_last3", f.array("single.logits_last3"), last3);
             double loss = m.lmLoss(new int[][] {ids}, null).item();
             assertClose("bf16 lm_loss", f.expected.get("single").get("lm_loss").asDouble(), loss, LOSS_TOL);
-            System.out.printf("bf16 tiny fixture: lm_loss %.6f vs oracle %.6f%n", loss, f.expected.get("single").get("lm_loss").asDouble());
+            System.out.printf(
+                    "bf16 tiny fixture: lm_loss %.6f vs oracle %.6f%n",
+                    loss, f.expected.get("single").get("lm_loss").asDouble());
         }
     }
 
@@ -66,7 +73,10 @@ class Bf16ModelTest {
         int[][] ids = {{464, 3290, 318, 257, 1310, 3290, 13, 50256}, {15496, 11, 995, 13, 50256, 50256, 50256, 50256}};
         int[][] mask = {{1, 1, 1, 1, 1, 1, 1, 1}, {1, 1, 1, 1, 0, 0, 0, 0}};
         try (var off = GradMode.off()) {
-            assertBf16Close("costs (vs fp32)", fp32.costs(ids, mask).data(), bf16.costs(ids, mask).data());
+            assertBf16Close(
+                    "costs (vs fp32)",
+                    fp32.costs(ids, mask).data(),
+                    bf16.costs(ids, mask).data());
         }
         GptNeoModel trainable = GptNeoModel.load(SharedData.resolve("fixtures/gptneo-tiny"), DataType.FLOAT);
         trainable.setTrainable(true);

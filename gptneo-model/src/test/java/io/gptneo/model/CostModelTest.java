@@ -5,15 +5,14 @@ import static io.gptneo.model.Fixture.ints2;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import java.nio.file.Path;
-import java.util.Arrays;
-import java.util.List;
-
 import io.gptneo.tensor.GradMode;
 import io.gptneo.tensor.Ops;
 import io.gptneo.tensor.Tensor;
 import io.gptneo.weights.SafeTensorsFile;
 import io.gptneo.weights.SharedData;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -24,8 +23,15 @@ class CostModelTest {
 
     /** y += (x Aᵀ) Bᵀ · scale: the PEFT LoRA formula, written here only to drive the fixture through {@link LinearAdapter}. */
     record TestLora(Tensor a, Tensor b, double scale) implements LinearAdapter {
-        @Override public Tensor delta(Tensor x) { return Ops.scale(Ops.linear(Ops.linear(x, a, null), b, null), scale); }
-        @Override public List<Tensor> parameters() { return List.of(a, b); }
+        @Override
+        public Tensor delta(Tensor x) {
+            return Ops.scale(Ops.linear(Ops.linear(x, a, null), b, null), scale);
+        }
+
+        @Override
+        public List<Tensor> parameters() {
+            return List.of(a, b);
+        }
     }
 
     @Test
@@ -54,9 +60,16 @@ class CostModelTest {
     @Test
     void costIsScoreAtLastRealTokenForEitherPaddingSide() throws Exception {
         CostModel cm = CostModel.load(SharedData.resolve("fixtures/gptneo-tiny"), DataType.FLOAT);
-        assertEquals(List.of(1L, 32L), Arrays.stream(cm.head().weight().shape()).boxed().toList(), "score.weight [1, H]");
+        assertEquals(
+                List.of(1L, 32L),
+                Arrays.stream(cm.head().weight().shape()).boxed().toList(),
+                "score.weight [1, H]");
         int pad = 50256;
-        int[][] seqs = {{464, 3290, 318, 257, 1310, 3290, 13}, {15496, 11, 995}, {40, 716, 1016, 284, 1561, 546, 262, 1266, 835, 13, 314}};
+        int[][] seqs = {
+            {464, 3290, 318, 257, 1310, 3290, 13},
+            {15496, 11, 995},
+            {40, 716, 1016, 284, 1561, 546, 262, 1266, 835, 13, 314}
+        };
         int t = 11;
         int[][] rIds = new int[3][t], rMask = new int[3][t], lIds = new int[3][t], lMask = new int[3][t];
         double[] alone = new double[3];
@@ -71,8 +84,13 @@ class CostModelTest {
                 Arrays.fill(lMask[i], t - n, t, 1);
                 // Definition: score · h at the last token of the unpadded sequence.
                 Tensor h = cm.model().forward(new int[][] {seqs[i]}, null, null);
-                INDArray last = h.data().get(org.nd4j.linalg.indexing.NDArrayIndex.point(0), org.nd4j.linalg.indexing.NDArrayIndex.point(n - 1));
-                alone[i] = last.mul(cm.head().weight().data().getRow(0)).sumNumber().doubleValue();
+                INDArray last = h.data()
+                        .get(
+                                org.nd4j.linalg.indexing.NDArrayIndex.point(0),
+                                org.nd4j.linalg.indexing.NDArrayIndex.point(n - 1));
+                alone[i] = last.mul(cm.head().weight().data().getRow(0))
+                        .sumNumber()
+                        .doubleValue();
             }
             INDArray expected = Nd4j.createFromArray(alone);
             assertClose("right-padded costs", expected, cm.costs(rIds, rMask).data(), 1e-5);
@@ -87,11 +105,19 @@ class CostModelTest {
         GptNeoModel m = GptNeoModel.load(SharedData.resolve("fixtures/gptneo-tiny"), DataType.FLOAT);
         ScoreHead head = ScoreHead.normal(3, 32, 7, DataType.FLOAT);
         try (var off = GradMode.off()) {
-            Tensor h = m.forward(new int[][] {{1, 2, 3, 4}, {5, 6, 50256, 50256}}, new int[][] {{1, 1, 1, 1}, {1, 1, 0, 0}}, null);
+            Tensor h = m.forward(
+                    new int[][] {{1, 2, 3, 4}, {5, 6, 50256, 50256}}, new int[][] {{1, 1, 1, 1}, {1, 1, 0, 0}}, null);
             Tensor s = head.scores(h, new int[][] {{1, 1, 1, 1}, {1, 1, 0, 0}});
             assertArrayEquals(new long[] {2, 3}, s.shape());
-            INDArray h1 = h.data().get(org.nd4j.linalg.indexing.NDArrayIndex.point(1), org.nd4j.linalg.indexing.NDArrayIndex.point(1));
-            assertClose("row 1 label scores", head.weight().data().mmul(h1.reshape(32, 1)).reshape(3), s.data().getRow(1), 1e-6);
+            INDArray h1 = h.data()
+                    .get(
+                            org.nd4j.linalg.indexing.NDArrayIndex.point(1),
+                            org.nd4j.linalg.indexing.NDArrayIndex.point(1));
+            assertClose(
+                    "row 1 label scores",
+                    head.weight().data().mmul(h1.reshape(32, 1)).reshape(3),
+                    s.data().getRow(1),
+                    1e-6);
         }
     }
 }

@@ -7,16 +7,15 @@ import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.util.LinkedHashMap;
-import java.util.List;
-import java.util.Map;
-import java.util.SplittableRandom;
-
 import io.gptneo.tensor.GradMode;
 import io.gptneo.tensor.Tensor;
 import io.gptneo.weights.GptNeoConfig;
 import io.gptneo.weights.GptNeoWeights;
 import io.gptneo.weights.SharedData;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -35,7 +34,8 @@ class GptNeoTrainingTest {
         // uniform: gradients then are generic and large enough for finite differences.
         SplittableRandom r = new SplittableRandom(5);
         for (var e : m.parameters().entrySet()) {
-            if (!e.getKey().contains("ln_") && !e.getKey().endsWith(".bias")) e.getValue().data().muli(10);
+            if (!e.getKey().contains("ln_") && !e.getKey().endsWith(".bias"))
+                e.getValue().data().muli(10);
             else {
                 INDArray a = e.getValue().data();
                 for (long i = 0; i < a.length(); i++) a.putScalar(i, a.getDouble(i) + 0.1 * (r.nextDouble() - 0.5));
@@ -62,10 +62,17 @@ class GptNeoTrainingTest {
         Map<String, INDArray> g = grads(m);
         SplittableRandom r = new SplittableRandom(11);
         double h = 1e-6, worst = 0, largest = 0, worstAbs = 0;
-        for (String name : List.of("transformer.wte.weight", "transformer.wpe.weight", "transformer.h.0.ln_1.weight",
-                "transformer.h.1.attn.attention.q_proj.weight", "transformer.h.1.attn.attention.k_proj.weight",
-                "transformer.h.2.attn.attention.v_proj.weight", "transformer.h.3.attn.attention.out_proj.bias",
-                "transformer.h.2.mlp.c_fc.bias", "transformer.h.3.mlp.c_proj.weight", "transformer.ln_f.bias")) {
+        for (String name : List.of(
+                "transformer.wte.weight",
+                "transformer.wpe.weight",
+                "transformer.h.0.ln_1.weight",
+                "transformer.h.1.attn.attention.q_proj.weight",
+                "transformer.h.1.attn.attention.k_proj.weight",
+                "transformer.h.2.attn.attention.v_proj.weight",
+                "transformer.h.3.attn.attention.out_proj.bias",
+                "transformer.h.2.mlp.c_fc.bias",
+                "transformer.h.3.mlp.c_proj.weight",
+                "transformer.ln_f.bias")) {
             INDArray x = m.parameters().get(name).data();
             for (int k = 0; k < 6; k++) {
                 // wte: probe rows of tokens that occur, so both the embedding and the tied head contribute
@@ -86,7 +93,8 @@ class GptNeoTrainingTest {
                 worstAbs = Math.max(worstAbs, abs);
             }
         }
-        System.out.println("finite differences: max relative error " + worst + ", max absolute " + worstAbs + " (largest |gradient| probed " + largest + ")");
+        System.out.println("finite differences: max relative error " + worst + ", max absolute " + worstAbs
+                + " (largest |gradient| probed " + largest + ")");
         assertTrue(largest > 1e-3, "probes should hit non-trivial gradients");
     }
 
@@ -109,7 +117,8 @@ class GptNeoTrainingTest {
             assertEquals(0.0, diff, 1e-13, "gradient of " + n + " differs with checkpointing");
         }
         System.out.println("graph saved bytes: plain " + plainBytes + ", checkpointed " + ckptBytes);
-        assertTrue(ckptBytes < plainBytes / 2, "checkpointing should keep far less: " + ckptBytes + " vs " + plainBytes);
+        assertTrue(
+                ckptBytes < plainBytes / 2, "checkpointing should keep far less: " + ckptBytes + " vs " + plainBytes);
     }
 
     @Test
@@ -124,7 +133,9 @@ class GptNeoTrainingTest {
         m.setStepSeed(8);
         double other = loss(m);
         assertEquals(a, again, 0.0, "same step seed, same masks");
-        assertTrue(a != clean && other != a, "training dropout changes the loss, and the step seed the masks: " + clean + " " + a + " " + other);
+        assertTrue(
+                a != clean && other != a,
+                "training dropout changes the loss, and the step seed the masks: " + clean + " " + a + " " + other);
 
         // gradients with dropout: checkpointed recompute draws the same masks as the forward did
         m.setStepSeed(7);
@@ -144,7 +155,8 @@ class GptNeoTrainingTest {
         w.putScalar(i, orig - h);
         double down = loss(m);
         w.putScalar(i, orig);
-        double numeric = (up - down) / (2 * h), analytic = plain.get("transformer.h.2.mlp.c_fc.weight").getDouble(i);
+        double numeric = (up - down) / (2 * h),
+                analytic = plain.get("transformer.h.2.mlp.c_fc.weight").getDouble(i);
         assertEquals(numeric, analytic, 1e-6 * Math.max(1, Math.abs(numeric)), "dropout gradient vs finite difference");
         assertTrue(Math.abs(analytic) > 1e-4, "probe hit a non-trivial gradient: " + analytic);
 
@@ -172,9 +184,14 @@ class GptNeoTrainingTest {
         Map<String, Tensor> p = m.parameters();
         assertEquals(GptNeoWeights.expectedShapes(w.config()).size(), p.size(), "tied head: no lm_head.weight entry");
         for (String canon : GptNeoWeights.expectedShapes(w.config()).keySet()) {
-            assertSame(w.get(canon), p.get("transformer." + canon).data(), "model must hold the loaded array itself: " + canon);
+            assertSame(
+                    w.get(canon),
+                    p.get("transformer." + canon).data(),
+                    "model must hold the loaded array itself: " + canon);
         }
-        assertEquals(List.of("transformer.wte.weight", "transformer.wpe.weight", "transformer.h.0.ln_1.weight"), List.copyOf(p.keySet()).subList(0, 3));
+        assertEquals(
+                List.of("transformer.wte.weight", "transformer.wpe.weight", "transformer.h.0.ln_1.weight"),
+                List.copyOf(p.keySet()).subList(0, 3));
         assertEquals(w.parameterCount(), m.parameterCount());
         Map<String, Linear> lin = m.linears();
         assertEquals(24, lin.size());
@@ -189,7 +206,10 @@ class GptNeoTrainingTest {
 
         m.setTrainable(true);
         assertTrue(m.parameters().values().stream().allMatch(Tensor::requiresGrad));
-        assertSame(w.get("wte.weight"), m.parameters().get("transformer.wte.weight").data(), "trainable leaves share the data");
+        assertSame(
+                w.get("wte.weight"),
+                m.parameters().get("transformer.wte.weight").data(),
+                "trainable leaves share the data");
         m.setTrainable(false);
         assertTrue(m.parameters().values().stream().noneMatch(Tensor::requiresGrad));
     }
@@ -201,9 +221,14 @@ class GptNeoTrainingTest {
         INDArray wte = p.get("transformer.wte.weight").data();
         assertEquals(0.02, wte.stdNumber().doubleValue(), 0.001);
         assertEquals(0.0, wte.meanNumber().doubleValue(), 0.001);
-        assertEquals(0.02, p.get("transformer.h.1.mlp.c_fc.weight").data().stdNumber().doubleValue(), 0.001);
-        assertEquals(0.0, p.get("transformer.h.1.mlp.c_fc.bias").data().norm1Number().doubleValue());
-        assertEquals(64.0, p.get("transformer.h.0.ln_2.weight").data().sumNumber().doubleValue());
+        assertEquals(
+                0.02,
+                p.get("transformer.h.1.mlp.c_fc.weight").data().stdNumber().doubleValue(),
+                0.001);
+        assertEquals(
+                0.0, p.get("transformer.h.1.mlp.c_fc.bias").data().norm1Number().doubleValue());
+        assertEquals(
+                64.0, p.get("transformer.h.0.ln_2.weight").data().sumNumber().doubleValue());
         assertEquals(0.0, p.get("transformer.ln_f.bias").data().norm1Number().doubleValue());
         GptNeoModel again = GptNeoModel.random(GptNeoConfig.of(500, 64, 64, 2, 4, 8), 3, DataType.FLOAT);
         assertEquals(wte, again.parameters().get("transformer.wte.weight").data(), "same seed, same weights");

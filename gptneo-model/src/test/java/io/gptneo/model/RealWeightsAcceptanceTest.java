@@ -4,6 +4,11 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import io.gptneo.tensor.GradMode;
+import io.gptneo.tensor.Tensor;
+import io.gptneo.tokenizer.Gpt2Tokenizer;
+import io.gptneo.weights.GptNeoConfig;
+import io.gptneo.weights.SharedData;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -11,12 +16,6 @@ import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
 import java.util.stream.Stream;
-
-import io.gptneo.tensor.GradMode;
-import io.gptneo.tensor.Tensor;
-import io.gptneo.tokenizer.Gpt2Tokenizer;
-import io.gptneo.weights.GptNeoConfig;
-import io.gptneo.weights.SharedData;
 import org.junit.jupiter.api.Test;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -42,7 +41,9 @@ class RealWeightsAcceptanceTest {
     /** The folder of one real model, or a skipped test saying why. */
     static Path model(String name, int hidden, int layers) {
         String root = System.getenv(ENV);
-        assumeTrue(root != null && !root.isBlank(), ENV + " is not set: real-weights acceptance tests skipped (see class javadoc)");
+        assumeTrue(
+                root != null && !root.isBlank(),
+                ENV + " is not set: real-weights acceptance tests skipped (see class javadoc)");
         Path r = Path.of(root);
         assumeTrue(Files.isDirectory(r), ENV + "=" + root + " is not a directory");
         Path sub = r.resolve(name);
@@ -50,19 +51,25 @@ class RealWeightsAcceptanceTest {
         if (Files.isRegularFile(r.resolve("config.json"))) {
             try {
                 GptNeoConfig c = GptNeoConfig.load(r.resolve("config.json"));
-                assumeTrue(c.hiddenSize() == hidden && c.numLayers() == layers,
-                        ENV + "=" + root + " holds a model with hidden " + c.hiddenSize() + ", " + c.numLayers() + " layers, not " + name);
+                assumeTrue(
+                        c.hiddenSize() == hidden && c.numLayers() == layers,
+                        ENV + "=" + root + " holds a model with hidden " + c.hiddenSize() + ", " + c.numLayers()
+                                + " layers, not " + name);
                 return r;
             } catch (IOException e) {
                 throw new UncheckedIOException(e);
             }
         }
-        assumeTrue(false, name + " not found: expected " + sub + "/config.json (or " + ENV + " pointing at the model folder itself)");
+        assumeTrue(
+                false,
+                name + " not found: expected " + sub + "/config.json (or " + ENV
+                        + " pointing at the model folder itself)");
         return null;
     }
 
     static Gpt2Tokenizer tokenizer(Path dir) {
-        boolean own = Files.isRegularFile(dir.resolve("tokenizer.json")) || Files.isRegularFile(dir.resolve("vocab.json"));
+        boolean own =
+                Files.isRegularFile(dir.resolve("tokenizer.json")) || Files.isRegularFile(dir.resolve("vocab.json"));
         return Gpt2Tokenizer.load(own ? dir : SharedData.resolve("tokenizer/gpt2"));
     }
 
@@ -72,7 +79,10 @@ class RealWeightsAcceptanceTest {
         try (var off = GradMode.off()) {
             Tensor logits = m.logits(m.forward(new int[][] {{1026, 373, 257, 27737}}, null, null));
             assertArrayEquals(new long[] {1, 4, 50257}, logits.shape());
-            INDArray last = logits.data().get(org.nd4j.linalg.indexing.NDArrayIndex.point(0), org.nd4j.linalg.indexing.NDArrayIndex.point(3));
+            INDArray last = logits.data()
+                    .get(
+                            org.nd4j.linalg.indexing.NDArrayIndex.point(0),
+                            org.nd4j.linalg.indexing.NDArrayIndex.point(3));
             double[] v = last.castTo(DataType.DOUBLE).dup().data().asDouble();
             int arg = Generator.argmax(v);
             assertEquals(1110, arg, "argmax of the last position (\" day\")");
@@ -84,7 +94,10 @@ class RealWeightsAcceptanceTest {
     void gptNeo125mLossOfHelloWorld() throws IOException {
         GptNeoModel m = GptNeoModel.load(model("gpt-neo-125M", 768, 12), DataType.FLOAT);
         try (var off = GradMode.off()) {
-            assertEquals(4.900552, m.lmLoss(new int[][] {{50256, 15496, 995, 0}}, null).item(), 1e-4);
+            assertEquals(
+                    4.900552,
+                    m.lmLoss(new int[][] {{50256, 15496, 995, 0}}, null).item(),
+                    1e-4);
         }
     }
 
@@ -92,15 +105,22 @@ class RealWeightsAcceptanceTest {
     void tinyStories33mLossOfHelloWorld() throws IOException {
         GptNeoModel m = GptNeoModel.load(model("TinyStories-33M", 768, 4), DataType.FLOAT);
         try (var off = GradMode.off()) {
-            assertEquals(12.203617, m.lmLoss(new int[][] {{50256, 15496, 995, 0}}, null).item(), 1e-4);
+            assertEquals(
+                    12.203617,
+                    m.lmLoss(new int[][] {{50256, 15496, 995, 0}}, null).item(),
+                    1e-4);
         }
     }
 
     @Test
     void gptNeo13bGreedyTheDog() throws IOException {
         GptNeoModel m = GptNeoModel.load(model("gpt-neo-1.3B", 2048, 24), DataType.FLOAT);
-        int[] expected = {464, 3290, 12, 3380, 4866, 286, 262, 1492, 11, 543, 318, 257, 4947, 286, 27126, 416, 262, 2739, 1772, 11};
-        int[] out = new Generator(m).generate(new int[][] {{464, 3290}}, GenerationConfig.greedy(18).withEos(50256, 50256)).first();
+        int[] expected = {
+            464, 3290, 12, 3380, 4866, 286, 262, 1492, 11, 543, 318, 257, 4947, 286, 27126, 416, 262, 2739, 1772, 11
+        };
+        int[] out = new Generator(m)
+                .generate(new int[][] {{464, 3290}}, GenerationConfig.greedy(18).withEos(50256, 50256))
+                .first();
         int[] all = Arrays.copyOf(new int[] {464, 3290}, 2 + out.length);
         System.arraycopy(out, 0, all, 2, out.length);
         assertArrayEquals(expected, all);
@@ -109,16 +129,22 @@ class RealWeightsAcceptanceTest {
     @Test
     void gptNeo13bLeftPaddedBatchGreedy() throws IOException {
         Path dir = model("gpt-neo-1.3B", 2048, 24);
-        batchGreedy(dir, List.of("Hello, my dog is a little", "Today, I am"),
-                List.of("Hello, my dog is a little bit of a kitty. She is a very sweet and loving",
+        batchGreedy(
+                dir,
+                List.of("Hello, my dog is a little", "Today, I am"),
+                List.of(
+                        "Hello, my dog is a little bit of a kitty. She is a very sweet and loving",
                         "Today, I am going to talk about the best way to get a job in the"));
     }
 
     @Test
     void gptNeo125mLeftPaddedBatchGreedy() throws IOException {
         Path dir = model("gpt-neo-125M", 768, 12);
-        batchGreedy(dir, List.of("Hello this is a long string", "Hey"),
-                List.of("Hello this is a long string of text.\n\nI'm trying to get the text of the",
+        batchGreedy(
+                dir,
+                List.of("Hello this is a long string", "Hey"),
+                List.of(
+                        "Hello this is a long string of text.\n\nI'm trying to get the text of the",
                         "Hey, I'm a little late to the party. I'm going to"));
     }
 
@@ -129,11 +155,13 @@ class RealWeightsAcceptanceTest {
         int[][] ids = prompts.stream().map(tok::encode).toArray(int[][]::new);
         int padded = Stream.of(ids).mapToInt(a -> a.length).max().orElseThrow();
         int eos = m.config().eosTokenId();
-        int[][] out = new Generator(m).generate(ids, GenerationConfig.greedy(20 - padded).withEos(eos, eos)).newIds();
+        int[][] out = new Generator(m)
+                .generate(ids, GenerationConfig.greedy(20 - padded).withEos(eos, eos))
+                .newIds();
         for (int i = 0; i < ids.length; i++) {
             int[] all = Arrays.copyOf(ids[i], ids[i].length + out[i].length);
             System.arraycopy(out[i], 0, all, ids[i].length, out[i].length);
-            all = Arrays.stream(all).filter(t -> t != eos).toArray();        // skip_special_tokens
+            all = Arrays.stream(all).filter(t -> t != eos).toArray(); // skip_special_tokens
             assertEquals(expected.get(i), tok.decode(all), "row " + i);
         }
     }

@@ -17,8 +17,14 @@ import java.util.regex.Pattern;
  * @param init          initialisation of A (B is always zeros)
  * @param modulesToSave extra modules trained and saved in full (PEFT {@code modules_to_save}), e.g. {@code score}
  */
-public record LoraConfig(int r, double alpha, double dropout, List<String> targetModules, boolean useRsLora, Init init,
-                         List<String> modulesToSave) {
+public record LoraConfig(
+        int r,
+        double alpha,
+        double dropout,
+        List<String> targetModules,
+        boolean useRsLora,
+        Init init,
+        List<String> modulesToSave) {
 
     /** How lora_A is initialised; lora_B starts at zero in both, so an injected model equals its base. */
     public enum Init {
@@ -29,12 +35,15 @@ public record LoraConfig(int r, double alpha, double dropout, List<String> targe
     }
 
     /** Any of the GPT-Neo linear layers LoRA may target. */
-    public static final List<String> GPT_NEO_LINEARS = List.of("q_proj", "k_proj", "v_proj", "out_proj", "c_fc", "c_proj");
+    public static final List<String> GPT_NEO_LINEARS =
+            List.of("q_proj", "k_proj", "v_proj", "out_proj", "c_fc", "c_proj");
 
     public LoraConfig {
         if (r <= 0) throw new IllegalArgumentException("LoRA r must be > 0, got " + r);
-        if (!(alpha > 0) || Double.isInfinite(alpha)) throw new IllegalArgumentException("LoRA alpha must be > 0, got " + alpha);
-        if (!(dropout >= 0 && dropout < 1)) throw new IllegalArgumentException("LoRA dropout must be in [0, 1), got " + dropout);
+        if (!(alpha > 0) || Double.isInfinite(alpha))
+            throw new IllegalArgumentException("LoRA alpha must be > 0, got " + alpha);
+        if (!(dropout >= 0 && dropout < 1))
+            throw new IllegalArgumentException("LoRA dropout must be in [0, 1), got " + dropout);
         Objects.requireNonNull(targetModules, "targetModules");
         if (targetModules.isEmpty()) throw new IllegalArgumentException("LoRA targetModules is empty");
         targetModules = List.copyOf(targetModules);
@@ -53,14 +62,22 @@ public record LoraConfig(int r, double alpha, double dropout, List<String> targe
         return new LoraConfig(r, alpha, dropout, targets, false, Init.KAIMING_UNIFORM, List.of("score"));
     }
 
-    public LoraConfig withRsLora(boolean on) { return new LoraConfig(r, alpha, dropout, targetModules, on, init, modulesToSave); }
+    public LoraConfig withRsLora(boolean on) {
+        return new LoraConfig(r, alpha, dropout, targetModules, on, init, modulesToSave);
+    }
 
-    public LoraConfig withInit(Init i) { return new LoraConfig(r, alpha, dropout, targetModules, useRsLora, i, modulesToSave); }
+    public LoraConfig withInit(Init i) {
+        return new LoraConfig(r, alpha, dropout, targetModules, useRsLora, i, modulesToSave);
+    }
 
-    public LoraConfig withDropout(double p) { return new LoraConfig(r, alpha, p, targetModules, useRsLora, init, modulesToSave); }
+    public LoraConfig withDropout(double p) {
+        return new LoraConfig(r, alpha, p, targetModules, useRsLora, init, modulesToSave);
+    }
 
     /** alpha/r, or alpha/√r with rsLoRA. */
-    public double scaling() { return useRsLora ? alpha / Math.sqrt(r) : alpha / r; }
+    public double scaling() {
+        return useRsLora ? alpha / Math.sqrt(r) : alpha / r;
+    }
 
     /** Whether the module at HF path {@code name} (e.g. {@code transformer.h.0.attn.attention.q_proj}) is targeted. */
     public boolean targets(String name) {
@@ -82,5 +99,7 @@ public record LoraConfig(int r, double alpha, double dropout, List<String> targe
     }
 
     /** Whether targetModules is a regex (saved as a JSON string rather than a list). */
-    public boolean targetIsRegex() { return regexTarget(targetModules) != null; }
+    public boolean targetIsRegex() {
+        return regexTarget(targetModules) != null;
+    }
 }

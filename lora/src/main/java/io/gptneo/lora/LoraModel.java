@@ -1,5 +1,11 @@
 package io.gptneo.lora;
 
+import io.gptneo.model.CostModel;
+import io.gptneo.model.GptNeoModel;
+import io.gptneo.model.Linear;
+import io.gptneo.model.ScoreHead;
+import io.gptneo.tensor.Seeds;
+import io.gptneo.tensor.Tensor;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.Comparator;
@@ -7,13 +13,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-
-import io.gptneo.model.CostModel;
-import io.gptneo.model.GptNeoModel;
-import io.gptneo.model.Linear;
-import io.gptneo.model.ScoreHead;
-import io.gptneo.tensor.Seeds;
-import io.gptneo.tensor.Tensor;
 
 /**
  * A model with LoRA adapters injected into its targeted {@link Linear}s. Base weights stay frozen (no gradient
@@ -26,11 +25,12 @@ public final class LoraModel {
     public static final String PEFT_PREFIX = "base_model.model.";
 
     private final LoraConfig config;
-    private final List<LoraLinear> adapters;                 // in model order (layer number, then name)
-    private final Map<String, Tensor> modulesToSave;         // HF param name (e.g. score.weight) -> trainable tensor
+    private final List<LoraLinear> adapters; // in model order (layer number, then name)
+    private final Map<String, Tensor> modulesToSave; // HF param name (e.g. score.weight) -> trainable tensor
     private final long baseParamCount;
 
-    private LoraModel(LoraConfig config, List<LoraLinear> adapters, Map<String, Tensor> modulesToSave, long baseParamCount) {
+    private LoraModel(
+            LoraConfig config, List<LoraLinear> adapters, Map<String, Tensor> modulesToSave, long baseParamCount) {
         this.config = config;
         this.adapters = List.copyOf(adapters);
         this.modulesToSave = Collections.unmodifiableMap(new LinkedHashMap<>(modulesToSave));
@@ -45,7 +45,8 @@ public final class LoraModel {
     public static LoraModel inject(CostModel model, LoraConfig cfg, long seed) {
         Map<String, Tensor> save = new LinkedHashMap<>();
         for (String m : cfg.modulesToSave()) {
-            if (!m.equals("score")) throw new IllegalArgumentException("modules_to_save entry '" + m + "' is not supported (only 'score')");
+            if (!m.equals("score"))
+                throw new IllegalArgumentException("modules_to_save entry '" + m + "' is not supported (only 'score')");
             ScoreHead head = model.head();
             head.setTrainable(true);
             save.put("score.weight", head.weight());
@@ -66,8 +67,12 @@ public final class LoraModel {
      * @param modulesToSave trainable full tensors by HF name (e.g. {@code score.weight}); each must require grad
      * @param seed          init seed; adapter i draws A from a seed mixed from (seed, i)
      */
-    public static LoraModel inject(Map<String, Linear> linears, Map<String, Tensor> baseParams,
-                                   Map<String, Tensor> modulesToSave, LoraConfig cfg, long seed) {
+    public static LoraModel inject(
+            Map<String, Linear> linears,
+            Map<String, Tensor> baseParams,
+            Map<String, Tensor> modulesToSave,
+            LoraConfig cfg,
+            long seed) {
         List<String> names = new ArrayList<>(linears.keySet());
         names.sort(NATURAL);
         List<LoraLinear> adapters = new ArrayList<>();
@@ -79,11 +84,16 @@ public final class LoraModel {
             adapters.add(new LoraLinear(lin, i, cfg, mix(seed, i)));
         }
         if (adapters.isEmpty()) {
-            throw new IllegalArgumentException("LoRA target modules " + cfg.targetModules() + " match none of the model's linear layers "
-                    + names.stream().map(n -> n.substring(n.lastIndexOf('.') + 1)).distinct().toList());
+            throw new IllegalArgumentException(
+                    "LoRA target modules " + cfg.targetModules() + " match none of the model's linear layers "
+                            + names.stream()
+                                    .map(n -> n.substring(n.lastIndexOf('.') + 1))
+                                    .distinct()
+                                    .toList());
         }
         for (var e : modulesToSave.entrySet()) {
-            if (!e.getValue().requiresGrad()) throw new IllegalArgumentException("module to save " + e.getKey() + " is not trainable");
+            if (!e.getValue().requiresGrad())
+                throw new IllegalArgumentException("module to save " + e.getKey() + " is not trainable");
         }
         long count = 0;
         for (Tensor t : baseParams.values()) count += t.data().length();
@@ -105,9 +115,13 @@ public final class LoraModel {
         return Integer.compare(a.length, b.length);
     };
 
-    public LoraConfig config() { return config; }
+    public LoraConfig config() {
+        return config;
+    }
 
-    public List<LoraLinear> adapters() { return adapters; }
+    public List<LoraLinear> adapters() {
+        return adapters;
+    }
 
     /** Adapter by HF module path, or null. */
     public LoraLinear adapter(String modulePath) {
@@ -126,10 +140,14 @@ public final class LoraModel {
         return m;
     }
 
-    public List<Tensor> trainableParameters() { return List.copyOf(namedTrainable().values()); }
+    public List<Tensor> trainableParameters() {
+        return List.copyOf(namedTrainable().values());
+    }
 
     /** Modules to save by HF parameter name (e.g. {@code score.weight}). */
-    public Map<String, Tensor> modulesToSave() { return modulesToSave; }
+    public Map<String, Tensor> modulesToSave() {
+        return modulesToSave;
+    }
 
     public long trainableParamCount() {
         long n = 0;
@@ -140,7 +158,8 @@ public final class LoraModel {
     /** Base parameters (score head included once) plus the LoRA matrices. */
     public long allParamCount() {
         long n = baseParamCount;
-        for (LoraLinear l : adapters) n += l.loraA().data().length() + l.loraB().data().length();
+        for (LoraLinear l : adapters)
+            n += l.loraA().data().length() + l.loraB().data().length();
         return n;
     }
 
@@ -151,22 +170,33 @@ public final class LoraModel {
      */
     public String trainableSummary() {
         long t = trainableParamCount(), all = allParamCount();
-        return String.format(Locale.ROOT, "trainable params: %,d || all params: %,d || trainable%%: %.4f", t, all, 100.0 * t / all);
+        return String.format(
+                Locale.ROOT, "trainable params: %,d || all params: %,d || trainable%%: %.4f", t, all, 100.0 * t / all);
     }
 
     /** Folds every adapter into its weight (W += B·A·scaling); forward then runs on W alone. */
-    public void merge() { for (LoraLinear l : adapters) l.merge(); }
+    public void merge() {
+        for (LoraLinear l : adapters) l.merge();
+    }
 
     /** Undoes {@link #merge()} (W −= B·A·scaling). */
-    public void unmerge() { for (LoraLinear l : adapters) l.unmerge(); }
+    public void unmerge() {
+        for (LoraLinear l : adapters) l.unmerge();
+    }
 
-    public boolean isMerged() { return !adapters.isEmpty() && adapters.get(0).isMerged(); }
+    public boolean isMerged() {
+        return !adapters.isEmpty() && adapters.get(0).isMerged();
+    }
 
     /** Seed for this step's dropout masks; each adapter mixes it with its own index. Set it once per forward. */
-    public void setStepSeed(long seed) { for (LoraLinear l : adapters) l.setStepSeed(seed); }
+    public void setStepSeed(long seed) {
+        for (LoraLinear l : adapters) l.setStepSeed(seed);
+    }
 
     /** Training enables LoRA dropout; evaluation disables it. */
-    public void setTraining(boolean on) { for (LoraLinear l : adapters) l.setTraining(on); }
+    public void setTraining(boolean on) {
+        for (LoraLinear l : adapters) l.setTraining(on);
+    }
 
     /** Removes every adapter from its Linear (unmerging first), restoring the base model. */
     public void eject() {

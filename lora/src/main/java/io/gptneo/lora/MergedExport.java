@@ -34,6 +34,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 public final class MergedExport {
     /** HF's default shard limit for {@code save_pretrained} (5 GB). */
     public static final long DEFAULT_SHARD_BYTES = 5_000_000_000L;
+
     private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
     private MergedExport() {}
@@ -42,20 +43,26 @@ public final class MergedExport {
      * Exports base + adapter to {@code out} (which must not exist or be empty). {@code dtype}: F32, F16 or BF16 for the
      * floating-point tensors (null = F32). Returns the files written, by name.
      */
-    public static List<String> export(Path base, Path adapter, Path out, Dtype dtype, long maxShardBytes) throws IOException {
+    public static List<String> export(Path base, Path adapter, Path out, Dtype dtype, long maxShardBytes)
+            throws IOException {
         if (dtype == null) dtype = Dtype.F32;
         if (dtype != Dtype.F32 && dtype != Dtype.F16 && dtype != Dtype.BF16)
             throw new IllegalArgumentException("export dtype must be f32, f16 or bf16, not " + dtype);
-        if (maxShardBytes <= 0) throw new IllegalArgumentException("maxShardBytes must be positive, got " + maxShardBytes);
-        if (Files.isRegularFile(out)) throw new IOException(out + ": --out is a file; give a folder that does not exist yet");
-        if (Files.isDirectory(out)) try (Stream<Path> s = Files.list(out)) {
-            if (s.findAny().isPresent()) throw new IOException(out + ": --out exists and is not empty; give a new folder");
-        }
+        if (maxShardBytes <= 0)
+            throw new IllegalArgumentException("maxShardBytes must be positive, got " + maxShardBytes);
+        if (Files.isRegularFile(out))
+            throw new IOException(out + ": --out is a file; give a folder that does not exist yet");
+        if (Files.isDirectory(out))
+            try (Stream<Path> s = Files.list(out)) {
+                if (s.findAny().isPresent())
+                    throw new IOException(out + ": --out exists and is not empty; give a new folder");
+            }
         CostModel cm = CostModel.load(base, DataType.FLOAT);
         LoraModel lora = PeftAdapter.load(adapter, cm);
         lora.merge();
         Map<String, INDArray> tensors = new LinkedHashMap<>();
-        for (var e : cm.model().parameters().entrySet()) tensors.put(e.getKey(), e.getValue().data());
+        for (var e : cm.model().parameters().entrySet())
+            tensors.put(e.getKey(), e.getValue().data());
         tensors.put("score.weight", cm.head().weight().data());
 
         Path abs = out.toAbsolutePath().normalize();
@@ -71,7 +78,7 @@ public final class MergedExport {
             }
             Files.write(tmp.resolve("config.json"), JSON.writeValueAsBytes(config(base, dtype, cm)));
             written.add("config.json");
-            if (Files.isDirectory(abs)) Files.delete(abs);               // empty, checked above
+            if (Files.isDirectory(abs)) Files.delete(abs); // empty, checked above
             try {
                 Files.move(tmp, abs, StandardCopyOption.ATOMIC_MOVE);
             } catch (AtomicMoveNotSupportedException e) {
@@ -79,9 +86,10 @@ public final class MergedExport {
             }
             return written;
         } finally {
-            if (Files.exists(tmp)) try (Stream<Path> s = Files.walk(tmp)) {
-                for (Path p : s.sorted(Comparator.reverseOrder()).toList()) Files.deleteIfExists(p);
-            }
+            if (Files.exists(tmp))
+                try (Stream<Path> s = Files.walk(tmp)) {
+                    for (Path p : s.sorted(Comparator.reverseOrder()).toList()) Files.deleteIfExists(p);
+                }
         }
     }
 
@@ -92,7 +100,8 @@ public final class MergedExport {
     }
 
     /** One file up to the limit, else {@code model-0000i-of-0000n.safetensors} shards in model order plus the index. */
-    private static List<String> writeWeights(Path dir, Map<String, INDArray> tensors, Dtype dtype, long limit) throws IOException {
+    private static List<String> writeWeights(Path dir, Map<String, INDArray> tensors, Dtype dtype, long limit)
+            throws IOException {
         List<Map<String, INDArray>> shards = new ArrayList<>();
         Map<String, INDArray> cur = new LinkedHashMap<>();
         long curBytes = 0, total = 0;
@@ -137,8 +146,15 @@ public final class MergedExport {
         c.put("num_labels", 1);
         c.putObject("id2label").put("0", "LABEL_0");
         c.putObject("label2id").put("LABEL_0", 0);
-        if (!c.hasNonNull("pad_token_id")) c.put("pad_token_id", c.path("eos_token_id").asInt(50256));
-        c.put("torch_dtype", switch (dtype) { case F16 -> "float16"; case BF16 -> "bfloat16"; default -> "float32"; });
+        if (!c.hasNonNull("pad_token_id"))
+            c.put("pad_token_id", c.path("eos_token_id").asInt(50256));
+        c.put(
+                "torch_dtype",
+                switch (dtype) {
+                    case F16 -> "float16";
+                    case BF16 -> "bfloat16";
+                    default -> "float32";
+                });
         c.put("tie_word_embeddings", cm.model().tiedLmHead());
         return c;
     }
@@ -152,5 +168,4 @@ public final class MergedExport {
             default -> throw new IllegalArgumentException("--dtype " + s + ": expected bf16, f16 or f32");
         };
     }
-
 }

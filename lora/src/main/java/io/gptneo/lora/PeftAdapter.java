@@ -1,5 +1,15 @@
 package io.gptneo.lora;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.gptneo.model.CostModel;
+import io.gptneo.model.ScoreHead;
+import io.gptneo.tensor.Tensor;
+import io.gptneo.weights.SafeTensorsFile;
+import io.gptneo.weights.SafeTensorsWriter;
 import java.io.IOException;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
@@ -12,19 +22,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeSet;
-
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.SerializationFeature;
-import com.fasterxml.jackson.databind.node.ArrayNode;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.nd4j.linalg.api.ndarray.INDArray;
-
-import io.gptneo.model.CostModel;
-import io.gptneo.model.ScoreHead;
-import io.gptneo.tensor.Tensor;
-import io.gptneo.weights.SafeTensorsFile;
-import io.gptneo.weights.SafeTensorsWriter;
 
 /**
  * The PEFT adapter folder: {@code adapter_config.json} + {@code adapter_model.safetensors} with PEFT's saved key names
@@ -36,6 +34,7 @@ public final class PeftAdapter {
     public static final String WEIGHTS_FILE = "adapter_model.safetensors";
     /** PEFT key of the score head saved as a module to save. */
     public static final String SCORE_KEY = LoraModel.PEFT_PREFIX + "score.weight";
+
     private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
     private PeftAdapter() {}
@@ -60,7 +59,8 @@ public final class PeftAdapter {
             if (!cfg.modulesToSave().contains("score")) {
                 List<String> m = new ArrayList<>(cfg.modulesToSave());
                 m.add("score");
-                cfg = new LoraConfig(cfg.r(), cfg.alpha(), cfg.dropout(), cfg.targetModules(), cfg.useRsLora(), cfg.init(), m);
+                cfg = new LoraConfig(
+                        cfg.r(), cfg.alpha(), cfg.dropout(), cfg.targetModules(), cfg.useRsLora(), cfg.init(), m);
             }
         }
         // Weights first, config last: a folder whose config is present has complete weights.
@@ -77,7 +77,8 @@ public final class PeftAdapter {
         LoraConfig cfg = readConfig(dir);
         LoraModel lora = LoraModel.inject(target, cfg, 0);
         Map<String, Tensor> extra = new LinkedHashMap<>();
-        if (!lora.namedTrainable().containsKey(SCORE_KEY)) extra.put(SCORE_KEY, target.head().weight());
+        if (!lora.namedTrainable().containsKey(SCORE_KEY))
+            extra.put(SCORE_KEY, target.head().weight());
         loadWeights(dir, lora, extra);
         return lora;
     }
@@ -88,7 +89,8 @@ public final class PeftAdapter {
         o.put("peft_type", "LORA");
         o.put("task_type", "SEQ_CLS");
         o.put("r", c.r());
-        if (c.alpha() == Math.rint(c.alpha())) o.put("lora_alpha", (long) c.alpha()); else o.put("lora_alpha", c.alpha());
+        if (c.alpha() == Math.rint(c.alpha())) o.put("lora_alpha", (long) c.alpha());
+        else o.put("lora_alpha", c.alpha());
         o.put("lora_dropout", c.dropout());
         if (c.targetIsRegex()) o.put("target_modules", c.targetModules().get(0));
         else {
@@ -98,7 +100,8 @@ public final class PeftAdapter {
         o.put("bias", "none");
         o.put("fan_in_fan_out", false);
         o.put("use_rslora", c.useRsLora());
-        if (c.init() == LoraConfig.Init.GAUSSIAN) o.put("init_lora_weights", "gaussian"); else o.put("init_lora_weights", true);
+        if (c.init() == LoraConfig.Init.GAUSSIAN) o.put("init_lora_weights", "gaussian");
+        else o.put("init_lora_weights", true);
         ArrayNode m = o.putArray("modules_to_save");
         c.modulesToSave().forEach(m::add);
         if (baseModelName != null) o.put("base_model_name_or_path", baseModelName);
@@ -117,8 +120,10 @@ public final class PeftAdapter {
         }
         String type = o.path("peft_type").asText("LORA");
         if (!type.equals("LORA")) throw new IOException(f + ": peft_type " + type + " is not supported (LORA only)");
-        if (!o.path("bias").asText("none").equals("none")) throw new IOException(f + ": bias=" + o.get("bias").asText() + " is not supported (none only)");
-        if (o.path("fan_in_fan_out").asBoolean(false)) throw new IOException(f + ": fan_in_fan_out=true is not supported");
+        if (!o.path("bias").asText("none").equals("none"))
+            throw new IOException(f + ": bias=" + o.get("bias").asText() + " is not supported (none only)");
+        if (o.path("fan_in_fan_out").asBoolean(false))
+            throw new IOException(f + ": fan_in_fan_out=true is not supported");
         if (!o.has("r") || !o.has("lora_alpha")) throw new IOException(f + ": r and lora_alpha are required");
         List<String> targets = new ArrayList<>();
         JsonNode t = o.path("target_modules");
@@ -128,10 +133,18 @@ public final class PeftAdapter {
         List<String> save = new ArrayList<>();
         o.path("modules_to_save").forEach(n -> save.add(n.asText()));
         JsonNode init = o.path("init_lora_weights");
-        LoraConfig.Init i = init.isTextual() && init.asText().equals("gaussian") ? LoraConfig.Init.GAUSSIAN : LoraConfig.Init.KAIMING_UNIFORM;
+        LoraConfig.Init i = init.isTextual() && init.asText().equals("gaussian")
+                ? LoraConfig.Init.GAUSSIAN
+                : LoraConfig.Init.KAIMING_UNIFORM;
         try {
-            return new LoraConfig(o.get("r").asInt(), o.get("lora_alpha").asDouble(), o.path("lora_dropout").asDouble(0.0), targets,
-                    o.path("use_rslora").asBoolean(false), i, save);
+            return new LoraConfig(
+                    o.get("r").asInt(),
+                    o.get("lora_alpha").asDouble(),
+                    o.path("lora_dropout").asDouble(0.0),
+                    targets,
+                    o.path("use_rslora").asBoolean(false),
+                    i,
+                    save);
         } catch (IllegalArgumentException e) {
             throw new IOException(f + ": " + e.getMessage(), e);
         }
@@ -157,7 +170,8 @@ public final class PeftAdapter {
                 if (!st.names().contains(key)) throw new IOException(f + ": missing tensor " + key);
                 INDArray a = st.load(key, t.dtype());
                 if (!Arrays.equals(a.shape(), t.shape())) {
-                    throw new IOException(f + ": " + key + " has shape " + Arrays.toString(a.shape()) + ", the model needs " + Arrays.toString(t.shape()));
+                    throw new IOException(f + ": " + key + " has shape " + Arrays.toString(a.shape())
+                            + ", the model needs " + Arrays.toString(t.shape()));
                 }
                 t.setData(a);
                 unused.remove(key);
@@ -167,11 +181,13 @@ public final class PeftAdapter {
                 Tensor t = e.getValue();
                 INDArray a = st.load(e.getKey(), t.dtype());
                 if (!Arrays.equals(a.shape(), t.shape())) {
-                    throw new IOException(f + ": " + e.getKey() + " has shape " + Arrays.toString(a.shape()) + ", the model needs " + Arrays.toString(t.shape()));
+                    throw new IOException(f + ": " + e.getKey() + " has shape " + Arrays.toString(a.shape())
+                            + ", the model needs " + Arrays.toString(t.shape()));
                 }
                 t.setData(a);
             }
-            if (!unused.isEmpty()) throw new IOException(f + ": tensors not matching any adapter of the model: " + unused);
+            if (!unused.isEmpty())
+                throw new IOException(f + ": tensors not matching any adapter of the model: " + unused);
         }
     }
 

@@ -4,10 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.util.LinkedHashMap;
-import java.util.List;
-import java.util.Map;
-
 import io.gptneo.model.CostModel;
 import io.gptneo.model.GptNeoModel;
 import io.gptneo.model.ScoreHead;
@@ -15,6 +11,9 @@ import io.gptneo.tensor.Ops;
 import io.gptneo.tensor.Rand;
 import io.gptneo.tensor.Tensor;
 import io.gptneo.weights.GptNeoConfig;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -45,12 +44,16 @@ class Bf16LoraTest {
         LoraModel lora = LoraModel.inject(cm, LoraConfig.of(4, 8, 0, List.of("q_proj", "v_proj")), 7);
         for (LoraLinear l : lora.adapters()) {
             assertEquals(DataType.FLOAT, l.loraA().dtype());
-            l.loraB().data().assign(Rand.normal(DataType.FLOAT, 11 + l.index(), 0.1, l.loraB().shape()));
+            l.loraB()
+                    .data()
+                    .assign(Rand.normal(
+                            DataType.FLOAT, 11 + l.index(), 0.1, l.loraB().shape()));
         }
         int[][] ids = {{5, 9, 13, 2, 40, 7, 21, 8}, {3, 11, 60, 1, 1, 1, 1, 1}};
         int[][] mask = {{1, 1, 1, 1, 1, 1, 1, 1}, {1, 1, 1, 0, 0, 0, 0, 0}};
         Tensor c = cm.costs(ids, mask);
-        Ops.sum(Ops.mul(c, Tensor.constant(Rand.normal(DataType.FLOAT, 1, 1.0, 2)))).backward();
+        Ops.sum(Ops.mul(c, Tensor.constant(Rand.normal(DataType.FLOAT, 1, 1.0, 2))))
+                .backward();
         Map<String, INDArray> out = new LinkedHashMap<>();
         out.put("costs", c.data().dup());
         lora.namedTrainable().forEach((k, v) -> out.put(k, v.grad().dup()));

@@ -4,12 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.util.Arrays;
-import java.util.LinkedHashMap;
-import java.util.List;
-import java.util.Map;
-import java.util.function.BiFunction;
-
 import io.gptneo.model.CostModel;
 import io.gptneo.model.GptNeoModel;
 import io.gptneo.model.ScoreHead;
@@ -19,6 +13,11 @@ import io.gptneo.tensor.Rand;
 import io.gptneo.tensor.Tensor;
 import io.gptneo.weights.AttentionType;
 import io.gptneo.weights.GptNeoConfig;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.BiFunction;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -36,19 +35,33 @@ class LastTokenCostTest {
 
     @ParameterizedTest(name = "{0}, last layer {1}, {2} padding, lora dropout {3}, checkpointing {4}, targets {5}")
     @CsvSource({
-            "FLOAT, LOCAL, right, 0, false, q_proj v_proj c_fc", "FLOAT, LOCAL, left, 0, false, q_proj v_proj c_fc",
-            "FLOAT, GLOBAL, right, 0, false, q_proj v_proj", "FLOAT, GLOBAL, left, 0, true, q_proj v_proj c_proj",
-            "FLOAT, LOCAL, right, 0.2, false, q_proj v_proj", "FLOAT, LOCAL, left, 0.2, true, q_proj v_proj",
-            "FLOAT, LOCAL, left, 0.2, false, q_proj v_proj c_fc", // c_fc's dropout mask: the last block runs in full
-            "DOUBLE, LOCAL, left, 0.2, false, q_proj v_proj", "DOUBLE, GLOBAL, right, 0, false, q_proj v_proj c_fc"})
-    void lastTokenPathEqualsFullPath(DataType dt, AttentionType lastType, String side, double loraDropout, boolean checkpointing, String targets) {
+        "FLOAT, LOCAL, right, 0, false, q_proj v_proj c_fc",
+        "FLOAT, LOCAL, left, 0, false, q_proj v_proj c_fc",
+        "FLOAT, GLOBAL, right, 0, false, q_proj v_proj",
+        "FLOAT, GLOBAL, left, 0, true, q_proj v_proj c_proj",
+        "FLOAT, LOCAL, right, 0.2, false, q_proj v_proj",
+        "FLOAT, LOCAL, left, 0.2, true, q_proj v_proj",
+        "FLOAT, LOCAL, left, 0.2, false, q_proj v_proj c_fc", // c_fc's dropout mask: the last block runs in full
+        "DOUBLE, LOCAL, left, 0.2, false, q_proj v_proj",
+        "DOUBLE, GLOBAL, right, 0, false, q_proj v_proj c_fc"
+    })
+    void lastTokenPathEqualsFullPath(
+            DataType dt,
+            AttentionType lastType,
+            String side,
+            double loraDropout,
+            boolean checkpointing,
+            String targets) {
         AttentionType first = lastType == AttentionType.LOCAL ? AttentionType.GLOBAL : AttentionType.LOCAL;
-        GptNeoConfig cfg = GptNeoConfig.of(64, 32, 32, 2, 4, 4, first, lastType);   // window 4 < T: the band matters
+        GptNeoConfig cfg = GptNeoConfig.of(64, 32, 32, 2, 4, 4, first, lastType); // window 4 < T: the band matters
         GptNeoModel body = GptNeoModel.random(cfg, 3, dt);
         body.setGradientCheckpointing(checkpointing);
         CostModel cm = new CostModel(body, ScoreHead.normal(1, 32, 5, dt));
         LoraModel lora = LoraModel.inject(cm, LoraConfig.of(4, 8, loraDropout, List.of(targets.split(" "))), 7);
-        for (LoraLinear l : lora.adapters()) l.loraB().data().assign(Rand.normal(dt, 11 + l.index(), 0.1, l.loraB().shape())); // B = 0 would hide A's gradient
+        for (LoraLinear l : lora.adapters())
+            l.loraB()
+                    .data()
+                    .assign(Rand.normal(dt, 11 + l.index(), 0.1, l.loraB().shape())); // B = 0 would hide A's gradient
         lora.setTraining(loraDropout > 0);
         lora.setStepSeed(123);
 
@@ -59,24 +72,30 @@ class LastTokenCostTest {
             System.arraycopy(SEQS[i], 0, ids[i], off, n);
             Arrays.fill(mask[i], off, off + n, 1);
         }
-        INDArray weights = Nd4j.createFromArray(1.0, -2.0, 0.5).castTo(dt);  // loss = Σ w_i · cost_i: distinct gradient per row
+        INDArray weights =
+                Nd4j.createFromArray(1.0, -2.0, 0.5).castTo(dt); // loss = Σ w_i · cost_i: distinct gradient per row
 
         Run full = run(cm::costsFull, ids, mask, weights, lora);
         Run fast = run(cm::costs, ids, mask, weights, lora);
         double tol = dt == DataType.FLOAT ? 2e-5 : 1e-11;
         assertClose("costs", full.costs, fast.costs, tol);
         assertEquals(full.grads.keySet(), fast.grads.keySet());
-        assertEquals(2 * 2 * targets.split(" ").length + 1, full.grads.size(), "grads of every lora_A/B and the score head: " + full.grads.keySet());
-        for (String name : full.grads.keySet()) assertClose("grad " + name, full.grads.get(name), fast.grads.get(name), tol);
+        assertEquals(
+                2 * 2 * targets.split(" ").length + 1,
+                full.grads.size(),
+                "grads of every lora_A/B and the score head: " + full.grads.keySet());
+        for (String name : full.grads.keySet())
+            assertClose("grad " + name, full.grads.get(name), fast.grads.get(name), tol);
 
-        try (var off = GradMode.off()) {   // inference (the workspace path) agrees too
+        try (var off = GradMode.off()) { // inference (the workspace path) agrees too
             assertClose("costs without tape", full.costs, cm.costs(ids, mask).data(), tol);
         }
     }
 
     private record Run(INDArray costs, Map<String, INDArray> grads) {}
 
-    private static Run run(BiFunction<int[][], int[][], Tensor> costs, int[][] ids, int[][] mask, INDArray weights, LoraModel lora) {
+    private static Run run(
+            BiFunction<int[][], int[][], Tensor> costs, int[][] ids, int[][] mask, INDArray weights, LoraModel lora) {
         for (Tensor p : lora.trainableParameters()) p.zeroGrad();
         Tensor c = costs.apply(ids, mask);
         assertArrayEquals(new long[] {ids.length}, c.shape());

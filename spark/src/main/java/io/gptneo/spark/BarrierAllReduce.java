@@ -1,17 +1,15 @@
 package io.gptneo.spark;
 
+import io.gptneo.tensor.Tensor;
+import io.gptneo.train.DataParallel;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.Base64;
 import java.util.List;
-
 import org.apache.spark.BarrierTaskContext;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
-
-import io.gptneo.tensor.Tensor;
-import io.gptneo.train.DataParallel;
 
 /**
  * Gradient sums over a barrier stage's tasks through {@link BarrierTaskContext#allGather}: each task sends one
@@ -31,19 +29,29 @@ final class BarrierAllReduce implements DataParallel {
         this.size = size;
     }
 
-    @Override public int rank() { return rank; }
+    @Override
+    public int rank() {
+        return rank;
+    }
 
-    @Override public int size() { return size; }
+    @Override
+    public int size() {
+        return size;
+    }
 
     /** Bytes one task sent in its last step (Base64 text). */
-    long bytesPerStep() { return bytesPerStep; }
+    long bytesPerStep() {
+        return bytesPerStep;
+    }
 
-    @Override public double allReduce(List<Tensor> params, double value) {
+    @Override
+    public double allReduce(List<Tensor> params, double value) {
         long n = 0;
         for (Tensor p : params) n += p.grad().length();
         ByteBuffer buf = ByteBuffer.allocate(Math.toIntExact(8 + 4 * n)).order(ByteOrder.LITTLE_ENDIAN);
         buf.putDouble(value);
-        for (Tensor p : params) for (float f : p.grad().castTo(DataType.FLOAT).dup('c').data().asFloat()) buf.putFloat(f);
+        for (Tensor p : params)
+            for (float f : p.grad().castTo(DataType.FLOAT).dup('c').data().asFloat()) buf.putFloat(f);
         String msg = Base64.getEncoder().encodeToString(buf.array());
         bytesPerStep = msg.length();
         String[] all = ctx.allGather(msg);
@@ -58,7 +66,9 @@ final class BarrierAllReduce implements DataParallel {
         for (Tensor p : params) {
             INDArray g = p.grad();
             int len = Math.toIntExact(g.length());
-            INDArray s = Nd4j.createFromArray(java.util.Arrays.copyOfRange(sum, at, at + len)).castTo(g.dataType()).reshape('c', g.shape());
+            INDArray s = Nd4j.createFromArray(java.util.Arrays.copyOfRange(sum, at, at + len))
+                    .castTo(g.dataType())
+                    .reshape('c', g.shape());
             g.assign(s);
             at += len;
         }

@@ -1,5 +1,9 @@
 package io.gptneo.spark;
 
+import io.gptneo.tensor.GradMode;
+import io.gptneo.train.CostInputs;
+import io.gptneo.train.GptNeoCostModel;
+import io.gptneo.train.TrainSetup;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.InetAddress;
@@ -8,16 +12,10 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
-
 import org.apache.spark.SparkFiles;
 import org.apache.spark.TaskContext;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.factory.Nd4j;
-
-import io.gptneo.tensor.GradMode;
-import io.gptneo.train.CostInputs;
-import io.gptneo.train.GptNeoCostModel;
-import io.gptneo.train.TrainSetup;
 
 /**
  * The cost model as the Spark jobs use it: token ids of a row, costs of a batch of id sequences. One instance per
@@ -29,8 +27,9 @@ final class CostScorer {
     private static final Map<String, CostScorer> SHARED = new ConcurrentHashMap<>();
 
     private final GptNeoCostModel model;
-    private final CostInputs fullLength;   // template + EOS, never cut: the length check sees the real length
-    private final CostInputs window;       // cut to the max length as everywhere else: the response is kept, the prompt cut from its start
+    private final CostInputs fullLength; // template + EOS, never cut: the length check sees the real length
+    private final CostInputs
+            window; // cut to the max length as everywhere else: the response is kept, the prompt cut from its start
 
     private CostScorer(GptNeoCostModel model, CostInputs fullLength, CostInputs window) {
         this.model = model;
@@ -41,7 +40,8 @@ final class CostScorer {
     /** Loads a model folder (and adapter) as {@code ./gptneo classify --model --adapter --max-length} does. */
     static CostScorer load(String model, String adapter, int maxLength) throws IOException {
         Path dir = folder(model, "model");
-        GptNeoCostModel m = GptNeoCostModel.forInference(TrainSetup.loadBase(dir), adapter == null ? null : folder(adapter, "adapter"));
+        GptNeoCostModel m = GptNeoCostModel.forInference(
+                TrainSetup.loadBase(dir), adapter == null ? null : folder(adapter, "adapter"));
         int len = Math.min(maxLength, m.costModel().model().config().maxPositionEmbeddings());
         var tok = TrainSetup.tokenizer(dir);
         return new CostScorer(m, new CostInputs(tok, Integer.MAX_VALUE), new CostInputs(tok, len));
@@ -61,17 +61,24 @@ final class CostScorer {
     }
 
     /** Ids of a row as they are scored: template + EOS, cut to the max length keeping the response (as classify does). */
-    int[] encode(String prompt, String response) { return window.encode(prompt, response); }
+    int[] encode(String prompt, String response) {
+        return window.encode(prompt, response);
+    }
 
     /** Tokens of a row before any cut (template + EOS), for the {@code --max-tokens} check. */
-    int tokens(String prompt, String response) { return fullLength.encode(prompt, response).length; }
+    int tokens(String prompt, String response) {
+        return fullLength.encode(prompt, response).length;
+    }
 
     /** Costs of id sequences (from {@link #encode}), as one right-padded batch, no tape. */
     float[] costs(List<int[]> seqs) {
         CostInputs.Batch b = CostInputs.pad(seqs);
         synchronized (this) {
             try (var off = GradMode.off()) {
-                return model.costs(b.ids(), b.mask()).data().castTo(DataType.FLOAT).toFloatVector();
+                return model.costs(b.ids(), b.mask())
+                        .data()
+                        .castTo(DataType.FLOAT)
+                        .toFloatVector();
             }
         }
     }
@@ -88,7 +95,8 @@ final class CostScorer {
             if (Files.isDirectory(c)) return c;
         }
         if (what.equals("model") && !p.startsWith("/") && !p.startsWith(".")) return TrainSetup.resolveModel(p);
-        throw new IOException(what + " folder " + p + " not found on " + InetAddress.getLocalHost().getHostName()
+        throw new IOException(what + " folder " + p + " not found on "
+                + InetAddress.getLocalHost().getHostName()
                 + " (give a path every executor can read, or ship the folder with --archives FILE.zip#" + name + ")");
     }
 

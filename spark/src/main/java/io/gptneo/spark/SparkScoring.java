@@ -1,12 +1,15 @@
 package io.gptneo.spark;
 
+import static org.apache.spark.sql.functions.array;
+import static org.apache.spark.sql.functions.col;
+import static org.apache.spark.sql.functions.posexplode;
+
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
 import java.util.Iterator;
 import java.util.List;
 import java.util.NoSuchElementException;
-
 import org.apache.spark.api.java.function.MapPartitionsFunction;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Encoders;
@@ -15,10 +18,6 @@ import org.apache.spark.sql.RowFactory;
 import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructField;
 import org.apache.spark.sql.types.StructType;
-
-import static org.apache.spark.sql.functions.array;
-import static org.apache.spark.sql.functions.col;
-import static org.apache.spark.sql.functions.posexplode;
 
 /**
  * Batch scoring of a {@code Dataset<Row>}: every input row comes back with its columns unchanged plus the cost
@@ -47,8 +46,15 @@ public final class SparkScoring {
      */
     public static Dataset<Row> scorePairs(Dataset<Row> in, ScoreSettings s) {
         Dataset<Row> d = score(in, s, "prompt", List.of("response_0", "response_1"), List.of("_0", "_1"));
-        return d.withColumn("safer", org.apache.spark.sql.functions.when(col("cost_0").isNull().or(col("cost_1").isNull()), null)
-                .when(col("cost_1").lt(col("cost_0")), 1).otherwise(0));
+        return d.withColumn(
+                "safer",
+                org.apache
+                        .spark
+                        .sql
+                        .functions
+                        .when(col("cost_0").isNull().or(col("cost_1").isNull()), null)
+                        .when(col("cost_1").lt(col("cost_0")), 1)
+                        .otherwise(0));
     }
 
     /**
@@ -69,26 +75,32 @@ public final class SparkScoring {
         return names.contains("response_0") && names.contains("response_1");
     }
 
-    static Dataset<Row> score(Dataset<Row> in, ScoreSettings s, String prompt, List<String> responses, List<String> suffixes) {
+    static Dataset<Row> score(
+            Dataset<Row> in, ScoreSettings s, String prompt, List<String> responses, List<String> suffixes) {
         StructType schema = in.schema();
         List<String> needed = new ArrayList<>(List.of(prompt));
         needed.addAll(responses);
         requireColumns(schema, needed);
         StructType out = schema;
         for (String sfx : suffixes) {
-            out = out.add(field(schema, "cost" + sfx, DataTypes.FloatType)).add(field(schema, "unsafe" + sfx, DataTypes.BooleanType));
+            out = out.add(field(schema, "cost" + sfx, DataTypes.FloatType))
+                    .add(field(schema, "unsafe" + sfx, DataTypes.BooleanType));
         }
         out = out.add(field(schema, "error", DataTypes.StringType));
         int[] textCols = needed.stream().mapToInt(schema::fieldIndex).toArray();
         int corrupt = Arrays.asList(schema.fieldNames()).contains(CORRUPT) ? schema.fieldIndex(CORRUPT) : -1;
-        String[] types = needed.stream().map(n -> schema.apply(n).dataType().simpleString()).toArray(String[]::new);
-        PartitionScorer f = new PartitionScorer(s, needed.toArray(String[]::new), types, textCols, corrupt, schema.length());
+        String[] types = needed.stream()
+                .map(n -> schema.apply(n).dataType().simpleString())
+                .toArray(String[]::new);
+        PartitionScorer f =
+                new PartitionScorer(s, needed.toArray(String[]::new), types, textCols, corrupt, schema.length());
         return in.mapPartitions(f, Encoders.row(out));
     }
 
     private static StructField field(StructType schema, String name, org.apache.spark.sql.types.DataType t) {
         if (Arrays.asList(schema.fieldNames()).contains(name)) {
-            throw new IllegalArgumentException("the input already has a column '" + name + "' (rename or drop it before scoring)");
+            throw new IllegalArgumentException(
+                    "the input already has a column '" + name + "' (rename or drop it before scoring)");
         }
         return DataTypes.createStructField(name, t, true);
     }
@@ -96,7 +108,8 @@ public final class SparkScoring {
     private static void requireColumns(StructType schema, List<String> names) {
         for (String n : names) {
             if (!Arrays.asList(schema.fieldNames()).contains(n)) {
-                throw new IllegalArgumentException("the input has no column '" + n + "' (columns: " + String.join(", ", schema.fieldNames()) + ")");
+                throw new IllegalArgumentException("the input has no column '" + n + "' (columns: "
+                        + String.join(", ", schema.fieldNames()) + ")");
             }
         }
     }
@@ -104,11 +117,11 @@ public final class SparkScoring {
     /** Scores one partition, window by window. */
     static final class PartitionScorer implements MapPartitionsFunction<Row, Row> {
         private final ScoreSettings s;
-        private final String[] names;   // prompt, then the responses
-        private final String[] types;   // their Spark types
-        private final int[] cols;       // their indexes
-        private final int corrupt;      // index of _corrupt_record, or -1
-        private final int width;        // input columns
+        private final String[] names; // prompt, then the responses
+        private final String[] types; // their Spark types
+        private final int[] cols; // their indexes
+        private final int corrupt; // index of _corrupt_record, or -1
+        private final int width; // input columns
 
         PartitionScorer(ScoreSettings s, String[] names, String[] types, int[] cols, int corrupt, int width) {
             this.s = s;
@@ -119,16 +132,20 @@ public final class SparkScoring {
             this.width = width;
         }
 
-        @Override public Iterator<Row> call(Iterator<Row> rows) {
+        @Override
+        public Iterator<Row> call(Iterator<Row> rows) {
             return new Iterator<>() {
                 private Iterator<Row> window = List.<Row>of().iterator();
 
-                @Override public boolean hasNext() {
-                    if (!window.hasNext() && rows.hasNext()) window = scoreWindow(rows).iterator();
+                @Override
+                public boolean hasNext() {
+                    if (!window.hasNext() && rows.hasNext())
+                        window = scoreWindow(rows).iterator();
                     return window.hasNext();
                 }
 
-                @Override public Row next() {
+                @Override
+                public Row next() {
                     if (!hasNext()) throw new NoSuchElementException();
                     return window.next();
                 }
@@ -142,7 +159,7 @@ public final class SparkScoring {
             while (in.size() < WINDOW && rows.hasNext()) in.add(rows.next());
             String[] error = new String[in.size()];
             int[][][] ids = new int[in.size()][][];
-            List<int[]> jobs = new ArrayList<>();   // {row, response}
+            List<int[]> jobs = new ArrayList<>(); // {row, response}
             for (int r = 0; r < in.size(); r++) {
                 error[r] = check(in.get(r));
                 if (error[r] != null) continue;
@@ -153,7 +170,8 @@ public final class SparkScoring {
                     ids[r][k] = scorer.encode(p, response);
                     int full = s.maxTokens() > 0 ? scorer.tokens(p, response) : 0;
                     if (full > s.maxTokens() && error[r] == null) {
-                        error[r] = names[k + 1] + ": " + full + " tokens (template + EOS) > max-tokens " + s.maxTokens();
+                        error[r] =
+                                names[k + 1] + ": " + full + " tokens (template + EOS) > max-tokens " + s.maxTokens();
                     }
                 }
                 if (error[r] == null) for (int k = 0; k < nResp; k++) jobs.add(new int[] {r, k});
@@ -170,7 +188,9 @@ public final class SparkScoring {
                 Object[] v = new Object[width + 2 * nResp + 1];
                 for (int i = 0; i < width; i++) v[i] = in.get(r).get(i);
                 for (int k = 0; k < nResp && error[r] == null; k++) {
-                    if (!Float.isFinite(cost[r][k])) error[r] = names[k + 1] + ": the cost is " + cost[r][k] + " (no verdict: a safety check fails closed)";
+                    if (!Float.isFinite(cost[r][k]))
+                        error[r] = names[k + 1] + ": the cost is " + cost[r][k]
+                                + " (no verdict: a safety check fails closed)";
                 }
                 for (int k = 0; k < nResp && error[r] == null; k++) {
                     v[width + 2 * k] = cost[r][k];

@@ -1,33 +1,30 @@
 package io.gptneo.spark;
 
-import java.io.OutputStream;
-import java.io.PrintStream;
-import java.nio.file.Path;
-import java.util.Arrays;
-import java.io.Serializable;
-import java.util.List;
-import java.util.stream.IntStream;
-
 import com.fasterxml.jackson.databind.ObjectMapper;
-import org.apache.spark.BarrierTaskContext;
-import org.apache.spark.api.java.JavaSparkContext;
-import org.apache.spark.api.java.JavaRDD;
-import org.apache.spark.rdd.RDD;
-import org.apache.spark.sql.SparkSession;
-
-import scala.jdk.javaapi.CollectionConverters;
-import scala.reflect.ClassTag;
-import scala.reflect.ClassTag$;
-import scala.runtime.AbstractFunction1;
-
 import io.gptneo.TrainingListener;
+import io.gptneo.model.CostModel;
 import io.gptneo.train.CheckpointManager;
 import io.gptneo.train.CostInputs;
 import io.gptneo.train.GptNeoCostModel;
 import io.gptneo.train.TrainConfig;
 import io.gptneo.train.TrainSetup;
 import io.gptneo.train.Trainer;
-import io.gptneo.model.CostModel;
+import java.io.OutputStream;
+import java.io.PrintStream;
+import java.io.Serializable;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+import java.util.stream.IntStream;
+import org.apache.spark.BarrierTaskContext;
+import org.apache.spark.api.java.JavaRDD;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.rdd.RDD;
+import org.apache.spark.sql.SparkSession;
+import scala.jdk.javaapi.CollectionConverters;
+import scala.reflect.ClassTag;
+import scala.reflect.ClassTag$;
+import scala.runtime.AbstractFunction1;
 
 /**
  * Data-parallel LoRA training in one Spark barrier stage: N tasks each hold a replica of the base model, run the
@@ -54,21 +51,33 @@ public final class SparkTraining {
     /** As {@link #train(SparkSession, TrainConfig, int)}; tests: the last task fails once, after step {@code failOnceAtStep}. */
     static Result train(SparkSession spark, TrainConfig cfg, int tasks, long failOnceAtStep) {
         cfg.validate();
-        if (cfg.model == null || cfg.data == null || cfg.out == null) throw new IllegalArgumentException("model, data and out are required");
+        if (cfg.model == null || cfg.data == null || cfg.out == null)
+            throw new IllegalArgumentException("model, data and out are required");
         if (tasks < 1) throw new IllegalArgumentException("tasks must be >= 1, got " + tasks);
-        if (cfg.batchSize < tasks) throw new IllegalArgumentException("batch size " + cfg.batchSize + " < " + tasks + " tasks: every task needs a share of each batch");
+        if (cfg.batchSize < tasks)
+            throw new IllegalArgumentException(
+                    "batch size " + cfg.batchSize + " < " + tasks + " tasks: every task needs a share of each batch");
         JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
         ClassTag<String> tag = ClassTag$.MODULE$.apply(String.class);
-        RDD<String> replicas = jsc.parallelize(IntStream.range(0, tasks).boxed().toList(), tasks).rdd().barrier()
+        RDD<String> replicas = jsc.parallelize(IntStream.range(0, tasks).boxed().toList(), tasks)
+                .rdd()
+                .barrier()
                 .mapPartitions(new Replica(cfg.toJsonString(), failOnceAtStep), false, tag);
-        // The shuffle makes the barrier stage a map stage: Spark reruns a failed barrier map stage, never a result stage.
-        List<String> r = new JavaRDD<>(replicas, tag).repartition(1).collect().stream().filter(x -> x.startsWith("0 ")).toList();
+        // The shuffle makes the barrier stage a map stage: Spark reruns a failed barrier map stage, never a result
+        // stage.
+        List<String> r = new JavaRDD<>(replicas, tag)
+                .repartition(1).collect().stream()
+                        .filter(x -> x.startsWith("0 "))
+                        .toList();
         String[] f = r.get(0).split(" ");
-        return new Result(Long.parseLong(f[1]), Long.parseLong(f[2]), Double.parseDouble(f[3]), tasks, Long.parseLong(f[4]));
+        return new Result(
+                Long.parseLong(f[1]), Long.parseLong(f[2]), Double.parseDouble(f[3]), tasks, Long.parseLong(f[4]));
     }
 
     /** One task: a replica of the model running the training loop. */
-    static final class Replica extends AbstractFunction1<scala.collection.Iterator<Integer>, scala.collection.Iterator<String>> implements Serializable {
+    static final class Replica
+            extends AbstractFunction1<scala.collection.Iterator<Integer>, scala.collection.Iterator<String>>
+            implements Serializable {
         private final String config;
         private final long failOnceAtStep;
 
@@ -77,7 +86,8 @@ public final class SparkTraining {
             this.failOnceAtStep = failOnceAtStep;
         }
 
-        @Override public scala.collection.Iterator<String> apply(scala.collection.Iterator<Integer> ignored) {
+        @Override
+        public scala.collection.Iterator<String> apply(scala.collection.Iterator<Integer> ignored) {
             try {
                 return CollectionConverters.asScala(run().iterator());
             } catch (Exception e) {
@@ -95,8 +105,13 @@ public final class SparkTraining {
             if (ctx.stageAttemptNumber() > 0 || c.resume != null) {
                 String pick = "";
                 if (rank == 0) {
-                    pick = c.resume != null ? CheckpointManager.resolveResume(Path.of(c.resume)).toString()
-                            : new CheckpointManager(Path.of(c.out), 1).list().stream().reduce((x, y) -> y).map(Path::toString).orElse("");
+                    pick = c.resume != null
+                            ? CheckpointManager.resolveResume(Path.of(c.resume)).toString()
+                            : new CheckpointManager(Path.of(c.out), 1)
+                                    .list().stream()
+                                            .reduce((x, y) -> y)
+                                            .map(Path::toString)
+                                            .orElse("");
                 }
                 pick = ctx.allGather(pick)[0];
                 c.resume = pick.isEmpty() ? null : pick;
@@ -104,7 +119,9 @@ public final class SparkTraining {
             PrintStream log = rank == 0 ? System.err : new PrintStream(OutputStream.nullOutputStream());
             Path modelDir = CostScorer.folder(c.model, "model");
             CostModel base = TrainSetup.loadBase(modelDir);
-            CostInputs inputs = new CostInputs(TrainSetup.tokenizer(modelDir), Math.min(c.maxLength, base.model().config().maxPositionEmbeddings()));
+            CostInputs inputs = new CostInputs(
+                    TrainSetup.tokenizer(modelDir),
+                    Math.min(c.maxLength, base.model().config().maxPositionEmbeddings()));
             List<Path> files = Arrays.stream(c.data.split(",")).map(Path::of).toList();
             TrainSetup.Data d = TrainSetup.data(files, c, inputs, log);
             GptNeoCostModel cm = TrainSetup.costModel(c, base, c.model);
@@ -114,9 +131,16 @@ public final class SparkTraining {
                     throw new IllegalStateException("injected failure of task " + rank + " after step " + s.step());
                 }
             };
-            if (rank == 0) log.printf("spark train: %d replicas, %d examples, global batch %d%n", size, d.train().size(), c.batchSize);
-            Trainer.Result r = new Trainer(cm, c, d.train(), d.validation(), Path.of(c.out), log).dataParallel(net).listener(fail).run(null);
-            return List.of(rank + " " + r.steps() + " " + r.totalSteps() + " " + r.lastLoss() + " " + net.bytesPerStep());
+            if (rank == 0)
+                log.printf(
+                        "spark train: %d replicas, %d examples, global batch %d%n",
+                        size, d.train().size(), c.batchSize);
+            Trainer.Result r = new Trainer(cm, c, d.train(), d.validation(), Path.of(c.out), log)
+                    .dataParallel(net)
+                    .listener(fail)
+                    .run(null);
+            return List.of(
+                    rank + " " + r.steps() + " " + r.totalSteps() + " " + r.lastLoss() + " " + net.bytesPerStep());
         }
     }
 }

@@ -2,15 +2,21 @@ package io.gptneo.spark;
 
 import static org.junit.jupiter.api.Assertions.*;
 
-import java.io.PrintStream;
+import com.fasterxml.jackson.databind.JsonNode;
+import io.gptneo.train.CostInputs;
+import io.gptneo.train.MetricsLog;
+import io.gptneo.train.TrainConfig;
+import io.gptneo.train.TrainSetup;
+import io.gptneo.train.Trainer;
+import io.gptneo.weights.SafeTensorsFile;
+import io.gptneo.weights.SharedData;
 import java.io.OutputStream;
+import java.io.PrintStream;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicInteger;
-
-import com.fasterxml.jackson.databind.JsonNode;
 import org.apache.spark.scheduler.SparkListener;
 import org.apache.spark.scheduler.SparkListenerTaskEnd;
 import org.apache.spark.sql.SparkSession;
@@ -20,14 +26,6 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.nd4j.linalg.api.buffer.DataType;
 
-import io.gptneo.train.CostInputs;
-import io.gptneo.train.MetricsLog;
-import io.gptneo.train.TrainConfig;
-import io.gptneo.train.TrainSetup;
-import io.gptneo.train.Trainer;
-import io.gptneo.weights.SafeTensorsFile;
-import io.gptneo.weights.SharedData;
-
 /**
  * Data-parallel training in local mode on the tiny fixture: 2 barrier tasks × global batch 4 against one process
  * with batch 4 (the {@link Trainer} as ./gptneo train runs it), and a run whose task fails once and resumes.
@@ -35,11 +33,19 @@ import io.gptneo.weights.SharedData;
 class SparkTrainingTest {
     static final double REL = 1e-5;
     static SparkSession spark;
-    @TempDir static Path dir;
 
-    @BeforeAll static void start() { spark = SparkTestSession.start(); }
+    @TempDir
+    static Path dir;
 
-    @AfterAll static void stop() { if (spark != null) spark.stop(); }
+    @BeforeAll
+    static void start() {
+        spark = SparkTestSession.start();
+    }
+
+    @AfterAll
+    static void stop() {
+        if (spark != null) spark.stop();
+    }
 
     /** 12 PKU pairs, batch 4 (3 steps an epoch), 6 steps with shuffling and pair flips, no dropout (masks are per replica). */
     static TrainConfig config(String out) {
@@ -68,18 +74,22 @@ class SparkTrainingTest {
         CostInputs in = new CostInputs(TrainSetup.tokenizer(modelDir), c.maxLength);
         PrintStream quiet = new PrintStream(OutputStream.nullOutputStream());
         TrainSetup.Data d = TrainSetup.data(List.of(Path.of(c.data)), c, in, quiet);
-        new Trainer(TrainSetup.costModel(c, base, c.model), c, d.train(), d.validation(), Path.of(c.out), quiet).run(null);
+        new Trainer(TrainSetup.costModel(c, base, c.model), c, d.train(), d.validation(), Path.of(c.out), quiet)
+                .run(null);
     }
 
     static double[] losses(String out) throws Exception {
-        return MetricsLog.read(dir.resolve(out).resolve("metrics.jsonl")).stream().filter(n -> n.has("loss") && !n.has("eval"))
-                .mapToDouble(n -> n.get("loss").doubleValue()).toArray();
+        return MetricsLog.read(dir.resolve(out).resolve("metrics.jsonl")).stream()
+                .filter(n -> n.has("loss") && !n.has("eval"))
+                .mapToDouble(n -> n.get("loss").doubleValue())
+                .toArray();
     }
 
     static Map<String, float[]> adapter(String out) throws Exception {
         Map<String, float[]> m = new LinkedHashMap<>();
         try (SafeTensorsFile f = SafeTensorsFile.open(dir.resolve(out).resolve("adapter/adapter_model.safetensors"))) {
-            for (String n : f.names()) m.put(n, f.load(n, DataType.FLOAT).dup().data().asFloat());
+            for (String n : f.names())
+                m.put(n, f.load(n, DataType.FLOAT).dup().data().asFloat());
         }
         return m;
     }
@@ -97,7 +107,10 @@ class SparkTrainingTest {
         for (String k : ae.keySet()) {
             float[] e = ae.get(k), a = aa.get(k);
             double diff = 0, scale = 0;
-            for (int i = 0; i < e.length; i++) { diff = Math.max(diff, Math.abs(e[i] - a[i])); scale = Math.max(scale, Math.abs(e[i])); }
+            for (int i = 0; i < e.length; i++) {
+                diff = Math.max(diff, Math.abs(e[i] - a[i]));
+                scale = Math.max(scale, Math.abs(e[i]));
+            }
             wRel = Math.max(wRel, diff / scale);
         }
         assertTrue(lossRel <= REL, "loss trajectories differ by " + lossRel + " relative");
@@ -105,27 +118,38 @@ class SparkTrainingTest {
         return new double[] {lossRel, wRel};
     }
 
-    @Test void twoTasksEqualOneProcessAndResumeAfterAFailedTask() throws Exception {
+    @Test
+    void twoTasksEqualOneProcessAndResumeAfterAFailedTask() throws Exception {
         trainAlone(config("alone"));
         SparkTraining.Result r = SparkTraining.train(spark, config("spark"), 2);
         assertEquals(6, r.steps());
         double[] eq = compare("alone", "spark");
         // the other replica logged the same losses
-        assertArrayEquals(losses("spark"), MetricsLog.read(dir.resolve("spark/replicas/rank-1/metrics.jsonl")).stream()
-                .mapToDouble(n -> n.get("loss").doubleValue()).toArray());
+        assertArrayEquals(
+                losses("spark"),
+                MetricsLog.read(dir.resolve("spark/replicas/rank-1/metrics.jsonl")).stream()
+                        .mapToDouble(n -> n.get("loss").doubleValue())
+                        .toArray());
         assertTrue(r.bytesPerStep() > 0);
 
         AtomicInteger failed = new AtomicInteger();
         spark.sparkContext().addSparkListener(new SparkListener() {
-            @Override public void onTaskEnd(SparkListenerTaskEnd e) { if (!e.taskInfo().successful()) failed.incrementAndGet(); }
+            @Override
+            public void onTaskEnd(SparkListenerTaskEnd e) {
+                if (!e.taskInfo().successful()) failed.incrementAndGet();
+            }
         });
         SparkTraining.Result again = SparkTraining.train(spark, config("failed-once"), 2, 3);
         assertEquals(6, again.steps());
         assertTrue(failed.get() >= 1, "a task failed and the stage ran again");
         double[] res = compare("alone", "failed-once");
-        JsonNode[] steps = MetricsLog.read(dir.resolve("failed-once/metrics.jsonl")).toArray(JsonNode[]::new);
-        for (int i = 0; i < steps.length; i++) assertEquals(i + 1, steps[i].get("step").intValue(), "each step logged once, in order");
-        System.out.printf("spark train: 2 tasks x batch 4 vs one process batch 4: loss rel %.3g, adapter rel %.3g; after a failed task: %.3g, %.3g;"
-                + " %d bytes sent per task per step%n", eq[0], eq[1], res[0], res[1], r.bytesPerStep());
+        JsonNode[] steps =
+                MetricsLog.read(dir.resolve("failed-once/metrics.jsonl")).toArray(JsonNode[]::new);
+        for (int i = 0; i < steps.length; i++)
+            assertEquals(i + 1, steps[i].get("step").intValue(), "each step logged once, in order");
+        System.out.printf(
+                "spark train: 2 tasks x batch 4 vs one process batch 4: loss rel %.3g, adapter rel %.3g; after a failed task: %.3g, %.3g;"
+                        + " %d bytes sent per task per step%n",
+                eq[0], eq[1], res[0], res[1], r.bytesPerStep());
     }
 }

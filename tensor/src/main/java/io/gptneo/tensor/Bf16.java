@@ -2,7 +2,6 @@ package io.gptneo.tensor;
 
 import java.nio.ByteOrder;
 import java.util.Arrays;
-
 import org.bytedeco.javacpp.ShortPointer;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -22,17 +21,21 @@ public final class Bf16 {
     /** float → bf16 bits, round to nearest even. */
     public static short round(float f) {
         int b = Float.floatToRawIntBits(f);
-        if ((b & 0x7fffffff) > 0x7f800000) return (short) ((b >>> 16) | 0x40);   // NaN stays NaN (quiet)
+        if ((b & 0x7fffffff) > 0x7f800000) return (short) ((b >>> 16) | 0x40); // NaN stays NaN (quiet)
         b += 0x7fff + ((b >>> 16) & 1);
         return (short) (b >>> 16);
     }
 
     /** bf16 bits → float (exact). */
-    public static float value(short h) { return Float.intBitsToFloat((h & 0xffff) << 16); }
+    public static float value(short h) {
+        return Float.intBitsToFloat((h & 0xffff) << 16);
+    }
 
     /** A BFLOAT16 copy of a FLOAT array (c-order), each element rounded to nearest even. */
     public static INDArray of(INDArray a) {
-        if (a.dataType() != DataType.FLOAT) throw new IllegalArgumentException("bf16: needs a FLOAT array, got " + a.dataType() + Arrays.toString(a.shape()));
+        if (a.dataType() != DataType.FLOAT)
+            throw new IllegalArgumentException(
+                    "bf16: needs a FLOAT array, got " + a.dataType() + Arrays.toString(a.shape()));
         INDArray out = Nd4j.createUninitializedDetached(DataType.BFLOAT16, a.shape());
         try (FloatView v = FloatView.read(a)) {
             roundInto(v, new ShortPointer(out.data().addressPointer()));
@@ -45,7 +48,11 @@ public final class Bf16 {
      * {@link FastBf16} where the fast kernels run, else {@link #roundIntoReference}.
      */
     static void roundInto(FloatView v, ShortPointer dst) {
-        if (Kernels.get().fast()) FastBf16.roundInto(v.buf, dst.position(0).capacity(v.length()).asByteBuffer().order(ByteOrder.nativeOrder()), v.length());
+        if (Kernels.get().fast())
+            FastBf16.roundInto(
+                    v.buf,
+                    dst.position(0).capacity(v.length()).asByteBuffer().order(ByteOrder.nativeOrder()),
+                    v.length());
         else roundIntoReference(v, dst);
         dst.position(0);
     }
@@ -65,12 +72,15 @@ public final class Bf16 {
     /** The FLOAT array whose elements are {@code a}'s rounded to bf16 (what a bf16 product multiplies). */
     public static INDArray rounded(INDArray a) {
         if (a.dataType() == DataType.BFLOAT16) return a.castTo(DataType.FLOAT);
-        try (FloatView v = FloatView.read(a); FloatView o = FloatView.create(a.shape())) {
+        try (FloatView v = FloatView.read(a);
+                FloatView o = FloatView.create(a.shape())) {
             for (int i = 0, n = v.length(); i < n; i++) o.put(i, value(round(v.get(i))));
             return o.array();
         }
     }
 
     /** Bytes of a weight held in bf16 (for memory reports). */
-    public static long bytes(INDArray a) { return a.length() * 2; }
+    public static long bytes(INDArray a) {
+        return a.length() * 2;
+    }
 }

@@ -1,9 +1,7 @@
 package io.gptneo.tensor;
 
 import java.util.Arrays;
-
 import java.util.function.Function;
-
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
@@ -21,7 +19,8 @@ public final class Checkpoint {
         Tensor out;
         // forward only: no tape, nothing saved; the segment's temporaries die with its workspace, the output is
         // copied into the enclosing one (or out of workspaces)
-        try (var ignored = GradMode.off(); var ws = Workspaces.open(Workspaces.SEGMENT_FORWARD)) {
+        try (var ignored = GradMode.off();
+                var ws = Workspaces.open(Workspaces.SEGMENT_FORWARD)) {
             out = Tensor.constant(Workspaces.leverage(segment.apply(inputs).data()));
         }
         // Record one node over the inputs. It is recorded even when no input needs a gradient, because parameters
@@ -29,7 +28,8 @@ public final class Checkpoint {
         boolean anyInputGrad = false;
         for (Tensor t : inputs) anyInputGrad |= t.requiresGrad();
         final Tensor[] recordInputs = anyInputGrad ? inputs : Arrays.copyOf(inputs, inputs.length + 1);
-        if (!anyInputGrad) recordInputs[inputs.length] = Tensor.of(out.data(), true); // a handle so the node is recorded
+        if (!anyInputGrad)
+            recordInputs[inputs.length] = Tensor.of(out.data(), true); // a handle so the node is recorded
         final int n = inputs.length;
         // The recompute and its nested backward run in their own workspace, reused by every segment in turn; what
         // leaves it are leaf gradients (the inputs' and captured parameters'), which Tensor allocates outside.

@@ -2,7 +2,6 @@ package io.gptneo.tensor;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.LongVector;
@@ -33,7 +32,7 @@ final class DropoutMask {
      */
     static long[] keep(int n, double p, long seed) {
         if (!(p > 0 && p < 1)) throw new IllegalArgumentException("dropout: p must be in (0, 1), got " + p);
-        long threshold = (long) Math.ceil(p * 0x1.0p53);        // in [1, 2^53]
+        long threshold = (long) Math.ceil(p * 0x1.0p53); // in [1, 2^53]
         long[] bits = new long[(n + 63) >>> 6];
         Blocks.run(bits.length, WORDS_PER_BLOCK, (w0, w1) -> fill(bits, w0, w1, n, threshold, seed));
         return bits;
@@ -45,9 +44,11 @@ final class DropoutMask {
     /** Words [w0, w1) of the keep bits. */
     private static void fill(long[] bits, int w0, int w1, int n, long threshold, long seed) {
         int w = VECTOR ? Lanes.fill(bits, w0, w1, n, threshold, seed) : w0;
-        for (int i = w << 6, end = Math.min(n, w1 << 6); i < end; i++) {   // the tail (and everything without 512-bit lanes)
+        for (int i = w << 6, end = Math.min(n, w1 << 6);
+                i < end;
+                i++) { // the tail (and everything without 512-bit lanes)
             long u = Seeds.stream(seed, i) >>> 11;
-            bits[i >>> 6] |= ((threshold - 1 - u) >>> 63) << i;    // 1 iff u >= threshold
+            bits[i >>> 6] |= ((threshold - 1 - u) >>> 63) << i; // 1 iff u >= threshold
         }
     }
 
@@ -57,7 +58,8 @@ final class DropoutMask {
      * {@link #FAST} holds. Why: a [512, 768] mask is one pass, against a mask array and an ND4J multiply.
      */
     static INDArray apply(INDArray src, long[] bits, float keepScale, INDArray into) {
-        try (FloatView s = FloatView.read(src); FloatView d = into == null ? FloatView.create(src.shape()) : FloatView.update(into)) {
+        try (FloatView s = FloatView.read(src);
+                FloatView d = into == null ? FloatView.create(src.shape()) : FloatView.update(into)) {
             ByteBuffer sb = s.buf, db = d.buf;
             Blocks.run(s.length(), 1 << 16, (lo, hi) -> Lanes.apply(sb, db, bits, keepScale, lo, hi));
             return into == null ? d.array() : into;
@@ -69,20 +71,25 @@ final class DropoutMask {
 
     /** The vector path, in its own class so that nothing loads jdk.incubator.vector when the module is absent. */
     private static final class Lanes {
-        private static final VectorSpecies<Long> LS = LongVector.SPECIES_512;   // 8 draws per vector
+        private static final VectorSpecies<Long> LS = LongVector.SPECIES_512; // 8 draws per vector
 
-        static boolean wide() { return LongVector.SPECIES_PREFERRED.length() >= 8; }
+        static boolean wide() {
+            return LongVector.SPECIES_PREFERRED.length() >= 8;
+        }
 
         /** Whole words from w0 while below w1 and n; returns the first word not done. */
         static int fill(long[] bits, int w0, int w1, int n, long threshold, long seed) {
             LongVector step = LongVector.broadcast(LS, 8 * Seeds.GOLDEN);
-            LongVector lane = LongVector.zero(LS).addIndex(1).mul(Seeds.GOLDEN);      // j·γ for lanes j = 0..7
+            LongVector lane = LongVector.zero(LS).addIndex(1).mul(Seeds.GOLDEN); // j·γ for lanes j = 0..7
             int w = w0;
             for (; w < w1 && (w + 1) << 6 <= n; w++) {
-                LongVector z = lane.add(seed + (((long) w << 6) + 1) * Seeds.GOLDEN);  // seed + (i+1)·γ
+                LongVector z = lane.add(seed + (((long) w << 6) + 1) * Seeds.GOLDEN); // seed + (i+1)·γ
                 long word = 0;
                 for (int j = 0; j < 64; j += 8, z = z.add(step)) {
-                    word |= mix64(z).lanewise(VectorOperators.LSHR, 11).compare(VectorOperators.GE, threshold).toLong() << j;
+                    word |= mix64(z).lanewise(VectorOperators.LSHR, 11)
+                                    .compare(VectorOperators.GE, threshold)
+                                    .toLong()
+                            << j;
                 }
                 bits[w] = word;
             }
@@ -93,24 +100,33 @@ final class DropoutMask {
         private static final VectorSpecies<Integer> IS = IntVector.SPECIES_512;
         private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
 
-        static boolean floats16() { return FloatVector.SPECIES_PREFERRED.length() == 16; }
+        static boolean floats16() {
+            return FloatVector.SPECIES_PREFERRED.length() == 16;
+        }
 
         /** Elements [lo, hi) (lo a multiple of 16): 16 keep bits become a lane mask, kept lanes scaled, others 0. */
         static void apply(ByteBuffer src, ByteBuffer dst, long[] bits, float keepScale, int lo, int hi) {
-            IntVector laneBit = IntVector.broadcast(IS, 1).lanewise(VectorOperators.LSHL, IntVector.zero(IS).addIndex(1));
+            IntVector laneBit = IntVector.broadcast(IS, 1)
+                    .lanewise(VectorOperators.LSHL, IntVector.zero(IS).addIndex(1));
             int i = lo, end = lo + ((hi - lo) & ~15);
             for (; i < end; i += 16) {
                 int chunk = (int) (bits[i >>> 6] >>> (i & 63)) & 0xFFFF;
-                VectorMask<Float> keep = IntVector.broadcast(IS, chunk).and(laneBit).compare(VectorOperators.NE, 0).cast(FS);
-                FloatVector factor = FloatVector.zero(FS).blend(keepScale, keep);   // x·0, as the array loop: −0 and NaN kept
+                VectorMask<Float> keep = IntVector.broadcast(IS, chunk)
+                        .and(laneBit)
+                        .compare(VectorOperators.NE, 0)
+                        .cast(FS);
+                FloatVector factor =
+                        FloatVector.zero(FS).blend(keepScale, keep); // x·0, as the array loop: −0 and NaN kept
                 FloatVector.fromByteBuffer(FS, src, i * 4, NATIVE).mul(factor).intoByteBuffer(dst, i * 4, NATIVE);
             }
             for (; i < hi; i++) dst.putFloat(i * 4, src.getFloat(i * 4) * (kept(bits, i) ? keepScale : 0f));
         }
 
         private static LongVector mix64(LongVector z) {
-            z = z.lanewise(VectorOperators.XOR, z.lanewise(VectorOperators.LSHR, 30)).mul(0xbf58476d1ce4e5b9L);
-            z = z.lanewise(VectorOperators.XOR, z.lanewise(VectorOperators.LSHR, 27)).mul(0x94d049bb133111ebL);
+            z = z.lanewise(VectorOperators.XOR, z.lanewise(VectorOperators.LSHR, 30))
+                    .mul(0xbf58476d1ce4e5b9L);
+            z = z.lanewise(VectorOperators.XOR, z.lanewise(VectorOperators.LSHR, 27))
+                    .mul(0x94d049bb133111ebL);
             return z.lanewise(VectorOperators.XOR, z.lanewise(VectorOperators.LSHR, 31));
         }
     }

@@ -2,7 +2,6 @@ package io.gptneo.tensor;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -23,7 +22,9 @@ final class FastAdd {
 
     /** A new array a + b, both FLOAT of one shape. */
     static INDArray add(INDArray a, INDArray b) {
-        try (FloatView av = FloatView.read(a); FloatView bv = FloatView.read(b); FloatView out = FloatView.create(a.shape())) {
+        try (FloatView av = FloatView.read(a);
+                FloatView bv = FloatView.read(b);
+                FloatView out = FloatView.create(a.shape())) {
             run(av, bv, out);
             return out.array();
         }
@@ -31,7 +32,8 @@ final class FastAdd {
 
     /** a += b in place; a must be a whole c-order FLOAT array. */
     static INDArray addi(INDArray a, INDArray b) {
-        try (FloatView av = FloatView.update(a); FloatView bv = FloatView.read(b)) {
+        try (FloatView av = FloatView.update(a);
+                FloatView bv = FloatView.read(b)) {
             run(av, bv, av);
             return a;
         }
@@ -45,7 +47,8 @@ final class FastAdd {
     private static void add(ByteBuffer a, ByteBuffer b, ByteBuffer out, int lo, int hi) {
         int i = lo, end = lo + SP.loopBound(hi - lo);
         for (; i < end; i += SP.length()) {
-            FloatVector.fromByteBuffer(SP, a, i * 4, NATIVE).add(FloatVector.fromByteBuffer(SP, b, i * 4, NATIVE))
+            FloatVector.fromByteBuffer(SP, a, i * 4, NATIVE)
+                    .add(FloatVector.fromByteBuffer(SP, b, i * 4, NATIVE))
                     .intoByteBuffer(out, i * 4, NATIVE);
         }
         for (; i < hi; i++) out.putFloat(i * 4, a.getFloat(i * 4) + b.getFloat(i * 4));
@@ -63,7 +66,8 @@ final class FastAdd {
         Reference.Slots s = Reference.Slots.of(index);
         int[] rows = s.rows(), slot = s.slot();
         float[] gs = JavaArrays.floats(g), acc = new float[rows.length * c];
-        for (int i = 0; i < index.length; i++) for (int j = 0, a = slot[i] * c, b = i * c; j < c; j++) acc[a + j] += gs[b + j];
+        for (int i = 0; i < index.length; i++)
+            for (int j = 0, a = slot[i] * c, b = i * c; j < c; j++) acc[a + j] += gs[b + j];
         Reference.scatterAdd(out, rows, JavaArrays.array(acc, rows.length, c));
         return out;
     }

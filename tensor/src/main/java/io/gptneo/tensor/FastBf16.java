@@ -2,7 +2,6 @@ package io.gptneo.tensor;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorMask;
@@ -18,7 +17,8 @@ import jdk.incubator.vector.VectorSpecies;
  */
 final class FastBf16 {
     private static final VectorSpecies<Integer> I = IntVector.SPECIES_PREFERRED;
-    private static final VectorSpecies<Short> S = VectorSpecies.of(short.class, VectorShape.forBitSize(I.vectorBitSize() / 2));
+    private static final VectorSpecies<Short> S =
+            VectorSpecies.of(short.class, VectorShape.forBitSize(I.vectorBitSize() / 2));
     private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
     private static final int CHUNK = 1 << 16;
 
@@ -34,9 +34,9 @@ final class FastBf16 {
         for (int end = lo + I.loopBound(hi - lo); i < end; i += I.length()) {
             IntVector b = IntVector.fromByteBuffer(I, src, i * 4, NATIVE);
             IntVector hiBits = b.lanewise(VectorOperators.LSHR, 16);
-            IntVector r = b.add(hiBits.and(1)).add(0x7fff).lanewise(VectorOperators.LSHR, 16);     // nearest, ties to even
+            IntVector r = b.add(hiBits.and(1)).add(0x7fff).lanewise(VectorOperators.LSHR, 16); // nearest, ties to even
             VectorMask<Integer> nan = b.and(0x7fffffff).compare(VectorOperators.GT, 0x7f800000);
-            r = r.blend(hiBits.or(0x40), nan);                                                       // NaN stays a quiet NaN
+            r = r.blend(hiBits.or(0x40), nan); // NaN stays a quiet NaN
             ((ShortVector) r.convertShape(VectorOperators.I2S, S, 0)).intoByteBuffer(dst, i * 2, NATIVE);
         }
         for (; i < hi; i++) dst.putShort(i * 2, Bf16.round(src.getFloat(i * 4)));

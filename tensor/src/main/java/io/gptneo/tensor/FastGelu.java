@@ -2,7 +2,6 @@ package io.gptneo.tensor;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -27,7 +26,8 @@ final class FastGelu {
 
     /** y = gelu_new(x), x FLOAT of any shape -> a new c-order array. */
     static INDArray forward(INDArray x) {
-        try (FloatView xv = FloatView.read(x); FloatView y = FloatView.create(x.shape())) {
+        try (FloatView xv = FloatView.read(x);
+                FloatView y = FloatView.create(x.shape())) {
             Blocks.run(xv.length(), CHUNK, (lo, hi) -> forward(xv.buf, y.buf, lo, hi));
             return y.array();
         }
@@ -35,7 +35,9 @@ final class FastGelu {
 
     /** dL/dx = g ⊙ gelu_new'(x). */
     static INDArray backward(INDArray x, INDArray g) {
-        try (FloatView xv = FloatView.read(x); FloatView gv = FloatView.read(g); FloatView d = FloatView.create(x.shape())) {
+        try (FloatView xv = FloatView.read(x);
+                FloatView gv = FloatView.read(g);
+                FloatView d = FloatView.create(x.shape())) {
             Blocks.run(xv.length(), CHUNK, (lo, hi) -> backward(xv.buf, gv.buf, d.buf, lo, hi));
             return d.array();
         }
@@ -59,7 +61,8 @@ final class FastGelu {
             FloatVector v = FloatVector.fromByteBuffer(SP, x, i * 4, NATIVE), v2 = v.mul(v);
             FloatVector t = VectorMath.tanh(v2.mul(K).add(1f).mul(v).mul(C));
             FloatVector du = v2.mul(3 * K).add(1f).mul(C);
-            FloatVector dd = t.mul(t).neg().add(1f).mul(du).mul(v).add(t.add(1f)).mul(0.5f);
+            FloatVector dd =
+                    t.mul(t).neg().add(1f).mul(du).mul(v).add(t.add(1f)).mul(0.5f);
             FloatVector.fromByteBuffer(SP, g, i * 4, NATIVE).mul(dd).intoByteBuffer(d, i * 4, NATIVE);
         }
         for (; i < hi; i++) d.putFloat(i * 4, g.getFloat(i * 4) * derivative(x.getFloat(i * 4)));

@@ -2,7 +2,6 @@ package io.gptneo.tensor;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
@@ -35,24 +34,49 @@ final class FastLayerNorm {
         int n = (int) x.size(0), c = (int) x.size(1);
         double[] mean = new double[n], rstd = new double[n];
         float[] gs = JavaArrays.floats(gamma), bs = JavaArrays.floats(beta);
-        try (FloatView xv = FloatView.read(x); FloatView y = FloatView.create(n, c)) {
+        try (FloatView xv = FloatView.read(x);
+                FloatView y = FloatView.create(n, c)) {
             rows(n, c, (lo, hi) -> forward(xv.buf, y.buf, gs, bs, c, eps, mean, rstd, lo, hi));
-            return new Kernels.LayerNormForward(y.array(), (g, wantX, wantGamma, wantBeta) ->
-                    backward(x, g, gs, mean, rstd, wantX, wantGamma, wantBeta));
+            return new Kernels.LayerNormForward(
+                    y.array(),
+                    (g, wantX, wantGamma, wantBeta) -> backward(x, g, gs, mean, rstd, wantX, wantGamma, wantBeta));
         }
     }
 
-    private static Kernels.LayerNormGrads backward(INDArray x, INDArray g, float[] gam, double[] mean, double[] rstd,
-                                                  boolean wantX, boolean wantGamma, boolean wantBeta) {
+    private static Kernels.LayerNormGrads backward(
+            INDArray x,
+            INDArray g,
+            float[] gam,
+            double[] mean,
+            double[] rstd,
+            boolean wantX,
+            boolean wantGamma,
+            boolean wantBeta) {
         int n = (int) x.size(0), c = (int) x.size(1), blocks = (n + rowsPerBlock(c) - 1) / rowsPerBlock(c);
         float[][] dg = wantGamma ? new float[blocks][c] : null, db = wantBeta ? new float[blocks][c] : null;
-        try (FloatView xv = FloatView.read(x); FloatView gv = FloatView.read(g); FloatView dx = wantX ? FloatView.create(n, c) : null) {
+        try (FloatView xv = FloatView.read(x);
+                FloatView gv = FloatView.read(g);
+                FloatView dx = wantX ? FloatView.create(n, c) : null) {
             ByteBuffer dxb = dx == null ? null : dx.buf;
             rows(n, c, (lo, hi) -> {
                 int b = lo / rowsPerBlock(c);
-                backward(xv.buf, gv.buf, dxb, gam, c, mean, rstd, dg == null ? null : dg[b], db == null ? null : db[b], lo, hi);
+                backward(
+                        xv.buf,
+                        gv.buf,
+                        dxb,
+                        gam,
+                        c,
+                        mean,
+                        rstd,
+                        dg == null ? null : dg[b],
+                        db == null ? null : db[b],
+                        lo,
+                        hi);
             });
-            return new Kernels.LayerNormGrads(dx == null ? null : dx.array(), wantGamma ? sumBlocks(dg, c) : null, wantBeta ? sumBlocks(db, c) : null);
+            return new Kernels.LayerNormGrads(
+                    dx == null ? null : dx.array(),
+                    wantGamma ? sumBlocks(dg, c) : null,
+                    wantBeta ? sumBlocks(db, c) : null);
         }
     }
 
@@ -63,13 +87,27 @@ final class FastLayerNorm {
         return JavaArrays.array(s, c).castTo(DataType.FLOAT);
     }
 
-    private static int rowsPerBlock(int c) { return Math.max(1, BLOCK_ELEMS / Math.max(1, c)); }
+    private static int rowsPerBlock(int c) {
+        return Math.max(1, BLOCK_ELEMS / Math.max(1, c));
+    }
 
     /** body(lo, hi) over fixed row blocks of {@link #rowsPerBlock} rows, in parallel when there is more than one. */
-    private static void rows(int n, int c, Blocks.Range body) { Blocks.run(n, rowsPerBlock(c), body); }
+    private static void rows(int n, int c, Blocks.Range body) {
+        Blocks.run(n, rowsPerBlock(c), body);
+    }
 
     /** Rows [lo, hi) of y = (x − μ)·r·γ + β, with μ and r written to mean[i], rstd[i]. */
-    private static void forward(ByteBuffer x, ByteBuffer y, float[] gam, float[] bet, int c, double eps, double[] mean, double[] rstd, int lo, int hi) {
+    private static void forward(
+            ByteBuffer x,
+            ByteBuffer y,
+            float[] gam,
+            float[] bet,
+            int c,
+            double eps,
+            double[] mean,
+            double[] rstd,
+            int lo,
+            int hi) {
         int vc = SP.loopBound(c);
         for (int i = lo; i < hi; i++) {
             int o = i * c;
@@ -88,13 +126,19 @@ final class FastLayerNorm {
                 acc = d.fma(d, acc);
             }
             double v = acc.reduceLanes(VectorOperators.ADD);
-            for (int j = vc; j < c; j++) { double d = x.getFloat((o + j) * 4) - m; v += d * d; }
+            for (int j = vc; j < c; j++) {
+                double d = x.getFloat((o + j) * 4) - m;
+                v += d * d;
+            }
             double r = 1.0 / Math.sqrt(v / c + eps);
             mean[i] = m;
             rstd[i] = r;
             float rf = (float) r;
             for (int j = 0; j < vc; j += L) {
-                load(x, o + j).sub(mf).mul(rf).fma(FloatVector.fromArray(SP, gam, j), FloatVector.fromArray(SP, bet, j))
+                load(x, o + j)
+                        .sub(mf)
+                        .mul(rf)
+                        .fma(FloatVector.fromArray(SP, gam, j), FloatVector.fromArray(SP, bet, j))
                         .intoByteBuffer(y, (o + j) * 4, NATIVE);
             }
             for (int j = vc; j < c; j++) y.putFloat((o + j) * 4, (x.getFloat((o + j) * 4) - mf) * rf * gam[j] + bet[j]);
@@ -105,13 +149,23 @@ final class FastLayerNorm {
      * Rows [lo, hi) of backward: dx (when {@code dx != null}) and this block's dγ, dβ partials (float [c] each,
      * accumulated; null when not wanted).
      */
-    private static void backward(ByteBuffer x, ByteBuffer g, ByteBuffer dx, float[] gam, int c, double[] mean, double[] rstd,
-                         float[] dgb, float[] dbb, int lo, int hi) {
+    private static void backward(
+            ByteBuffer x,
+            ByteBuffer g,
+            ByteBuffer dx,
+            float[] gam,
+            int c,
+            double[] mean,
+            double[] rstd,
+            float[] dgb,
+            float[] dbb,
+            int lo,
+            int hi) {
         int vc = SP.loopBound(c);
         for (int i = lo; i < hi; i++) {
             int o = i * c;
             float mf = (float) mean[i], rf = (float) rstd[i];
-            FloatVector p = FloatVector.zero(SP), q = FloatVector.zero(SP);           // Σ dx̂, Σ dx̂·x̂
+            FloatVector p = FloatVector.zero(SP), q = FloatVector.zero(SP); // Σ dx̂, Σ dx̂·x̂
             for (int j = 0; j < vc; j += L) {
                 FloatVector xh = load(x, o + j).sub(mf).mul(rf), gv = load(g, o + j);
                 FloatVector d = gv.mul(FloatVector.fromArray(SP, gam, j));
@@ -132,7 +186,12 @@ final class FastLayerNorm {
             float a1 = (float) (s1 / c), a2 = (float) (s2 / c);
             for (int j = 0; j < vc; j += L) {
                 FloatVector xh = load(x, o + j).sub(mf).mul(rf);
-                load(g, o + j).mul(FloatVector.fromArray(SP, gam, j)).sub(a1).sub(xh.mul(a2)).mul(rf).intoByteBuffer(dx, (o + j) * 4, NATIVE);
+                load(g, o + j)
+                        .mul(FloatVector.fromArray(SP, gam, j))
+                        .sub(a1)
+                        .sub(xh.mul(a2))
+                        .mul(rf)
+                        .intoByteBuffer(dx, (o + j) * 4, NATIVE);
             }
             for (int j = vc; j < c; j++) {
                 float xh = (x.getFloat((o + j) * 4) - mf) * rf;

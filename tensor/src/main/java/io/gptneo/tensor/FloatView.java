@@ -4,7 +4,6 @@ import java.lang.ref.Reference;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.Arrays;
-
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -26,8 +25,9 @@ import org.nd4j.linalg.factory.Nd4j;
 public final class FloatView implements AutoCloseable {
     /** The elements as native-order bytes: element i at byte {@code 4·i}. */
     public final ByteBuffer buf;
+
     private final INDArray array;
-    private final INDArray writeBack;     // the caller's array when {@link #array} is a copy of it, else null
+    private final INDArray writeBack; // the caller's array when {@link #array} is a copy of it, else null
 
     private FloatView(INDArray array, INDArray writeBack) {
         this.array = array;
@@ -60,16 +60,24 @@ public final class FloatView implements AutoCloseable {
     }
 
     /** The array behind the view (a c-order copy for a {@link #read} or {@link #update} of a view). */
-    public INDArray array() { return array; }
+    public INDArray array() {
+        return array;
+    }
 
     /** Number of elements. */
-    public int length() { return (int) array.length(); }
+    public int length() {
+        return (int) array.length();
+    }
 
     /** Element i. */
-    public float get(int i) { return buf.getFloat(i * 4); }
+    public float get(int i) {
+        return buf.getFloat(i * 4);
+    }
 
     /** Sets element i. */
-    public void put(int i, float v) { buf.putFloat(i * 4, v); }
+    public void put(int i, float v) {
+        buf.putFloat(i * 4, v);
+    }
 
     @Override
     public void close() {
@@ -79,7 +87,8 @@ public final class FloatView implements AutoCloseable {
 
     private static void check(INDArray a) {
         if (!fits(a)) {
-            throw new IllegalArgumentException("FloatView: needs a FLOAT array under 2 GB, got " + a.dataType() + Arrays.toString(a.shape()));
+            throw new IllegalArgumentException(
+                    "FloatView: needs a FLOAT array under 2 GB, got " + a.dataType() + Arrays.toString(a.shape()));
         }
     }
 }

@@ -2,7 +2,6 @@ package io.gptneo.tensor;
 
 import java.lang.ref.Reference;
 import java.util.Arrays;
-
 import org.bytedeco.javacpp.DoublePointer;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.Loader;
@@ -37,8 +36,9 @@ public final class Gemm {
             if (!Nd4j.getBackend().getClass().getName().endsWith("CpuBackend")) return false;
             Loader.load(openblas.class);
             return true;
-        } catch (Throwable t) {     // no OpenBLAS natives on this platform: ND4J's own gemm still works
-            LoggerFactory.getLogger(Gemm.class).warn("direct OpenBLAS gemm unavailable ({}); using Nd4j.gemm", t.toString());
+        } catch (Throwable t) { // no OpenBLAS natives on this platform: ND4J's own gemm still works
+            LoggerFactory.getLogger(Gemm.class)
+                    .warn("direct OpenBLAS gemm unavailable ({}); using Nd4j.gemm", t.toString());
             return false;
         }
     }
@@ -49,16 +49,23 @@ public final class Gemm {
      */
     private static boolean bf16(INDArray a, INDArray b, INDArray bias) {
         if (a.dataType() != DataType.BFLOAT16 && b.dataType() != DataType.BFLOAT16) return false;
-        if (a.rank() != 2 || b.rank() != 2 || a.dataType() != DataType.FLOAT || b.dataType() != DataType.BFLOAT16
+        if (a.rank() != 2
+                || b.rank() != 2
+                || a.dataType() != DataType.FLOAT
+                || b.dataType() != DataType.BFLOAT16
                 || (bias != null && bias.dataType() != DataType.FLOAT)) {
-            throw new IllegalArgumentException("gemm: a bf16 product needs a FLOAT [M, K] activation times a BFLOAT16 2-D weight (FLOAT bias), got "
-                    + a.dataType() + Arrays.toString(a.shape()) + " and " + b.dataType() + Arrays.toString(b.shape()));
+            throw new IllegalArgumentException(
+                    "gemm: a bf16 product needs a FLOAT [M, K] activation times a BFLOAT16 2-D weight (FLOAT bias), got "
+                            + a.dataType() + Arrays.toString(a.shape()) + " and " + b.dataType()
+                            + Arrays.toString(b.shape()));
         }
         return true;
     }
 
     /** Whether products go straight to OpenBLAS (false: through {@code Nd4j.gemm}). */
-    public static boolean direct() { return DIRECT; }
+    public static boolean direct() {
+        return DIRECT;
+    }
 
     /**
      * {@code op(a) · op(b)}, op = transpose when the flag is set: {@code [M, K] · [K, N] -> [M, N]} (c-order).
@@ -76,20 +83,22 @@ public final class Gemm {
      */
     public static INDArray mm(INDArray a, INDArray b, boolean transA, boolean transB, INDArray bias) {
         if (bf16(a, b, bias)) return Kernels.get().bf16mm(a, b, transA, transB, bias);
-        if (a.rank() != 2 || b.rank() != 2 || a.dataType() != b.dataType()
+        if (a.rank() != 2
+                || b.rank() != 2
+                || a.dataType() != b.dataType()
                 || (a.dataType() != DataType.FLOAT && a.dataType() != DataType.DOUBLE)) {
-            throw new IllegalArgumentException("gemm: needs two 2-D FLOAT or DOUBLE arrays of one dtype, got " + a.dataType()
-                    + Arrays.toString(a.shape()) + " and " + b.dataType() + Arrays.toString(b.shape()));
+            throw new IllegalArgumentException("gemm: needs two 2-D FLOAT or DOUBLE arrays of one dtype, got "
+                    + a.dataType() + Arrays.toString(a.shape()) + " and " + b.dataType() + Arrays.toString(b.shape()));
         }
         long m = transA ? a.size(1) : a.size(0), k = transA ? a.size(0) : a.size(1);
         long kb = transB ? b.size(1) : b.size(0), n = transB ? b.size(0) : b.size(1);
         if (k != kb) {
-            throw new IllegalArgumentException("gemm: inner dimensions differ: op(A) " + Arrays.toString(new long[] {m, k})
-                    + " · op(B) " + Arrays.toString(new long[] {kb, n}));
+            throw new IllegalArgumentException("gemm: inner dimensions differ: op(A) "
+                    + Arrays.toString(new long[] {m, k}) + " · op(B) " + Arrays.toString(new long[] {kb, n}));
         }
         if (bias != null && (bias.dataType() != a.dataType() || bias.length() != n || bias.rank() > 2)) {
-            throw new IllegalArgumentException("gemm: bias " + bias.dataType() + Arrays.toString(bias.shape()) + " for " + n + " output columns of "
-                    + a.dataType());
+            throw new IllegalArgumentException("gemm: bias " + bias.dataType() + Arrays.toString(bias.shape()) + " for "
+                    + n + " output columns of " + a.dataType());
         }
         if (!DIRECT || m == 0 || n == 0 || k == 0 || Math.max(Math.max(m, n), k) > Integer.MAX_VALUE) {
             INDArray c = Nd4j.gemm(a, b, transA, transB);
@@ -98,8 +107,17 @@ public final class Gemm {
         Operand pa = Operand.of(a, transA), pb = Operand.of(b, transB);
         INDArray c = Nd4j.createUninitialized(a.dataType(), new long[] {m, n}, 'c');
         int im = (int) m, in = (int) n, ik = (int) k;
-        if (bias != null) {                                       // C = ones [M, 1] · bias [1, N]
-            blas(new Operand(ones(a.dataType(), m), openblas.CblasNoTrans, 1), Operand.of(bias.reshape(1, n), false), im, in, 1, 1.0, 0.0, c, in);
+        if (bias != null) { // C = ones [M, 1] · bias [1, N]
+            blas(
+                    new Operand(ones(a.dataType(), m), openblas.CblasNoTrans, 1),
+                    Operand.of(bias.reshape(1, n), false),
+                    im,
+                    in,
+                    1,
+                    1.0,
+                    0.0,
+                    c,
+                    in);
         }
         blas(pa, pb, im, in, ik, 1.0, bias == null ? 0.0 : 1.0, c, in);
         return c;
@@ -115,16 +133,21 @@ public final class Gemm {
             c.addi(Kernels.get().bf16mm(a, b, transA, transB, null).muli(alpha));
             return;
         }
-        if (a.rank() != 2 || b.rank() != 2 || c.rank() != 2 || a.dataType() != b.dataType() || c.dataType() != a.dataType()
+        if (a.rank() != 2
+                || b.rank() != 2
+                || c.rank() != 2
+                || a.dataType() != b.dataType()
+                || c.dataType() != a.dataType()
                 || (a.dataType() != DataType.FLOAT && a.dataType() != DataType.DOUBLE)) {
-            throw new IllegalArgumentException("gemm accumulate: needs 2-D FLOAT or DOUBLE arrays of one dtype, got " + a.dataType()
-                    + Arrays.toString(a.shape()) + ", " + b.dataType() + Arrays.toString(b.shape()) + " into " + c.dataType() + Arrays.toString(c.shape()));
+            throw new IllegalArgumentException("gemm accumulate: needs 2-D FLOAT or DOUBLE arrays of one dtype, got "
+                    + a.dataType() + Arrays.toString(a.shape()) + ", " + b.dataType() + Arrays.toString(b.shape())
+                    + " into " + c.dataType() + Arrays.toString(c.shape()));
         }
         long m = transA ? a.size(1) : a.size(0), k = transA ? a.size(0) : a.size(1);
         long kb = transB ? b.size(1) : b.size(0), n = transB ? b.size(0) : b.size(1);
         if (k != kb || c.size(0) != m || c.size(1) != n) {
-            throw new IllegalArgumentException("gemm accumulate: op(A) " + Arrays.toString(new long[] {m, k}) + " · op(B) "
-                    + Arrays.toString(new long[] {kb, n}) + " into C " + Arrays.toString(c.shape()));
+            throw new IllegalArgumentException("gemm accumulate: op(A) " + Arrays.toString(new long[] {m, k})
+                    + " · op(B) " + Arrays.toString(new long[] {kb, n}) + " into C " + Arrays.toString(c.shape()));
         }
         if (m == 0 || n == 0 || k == 0) return;
         boolean rowsAddressable = c.ordering() == 'c' && (c.stride(1) == 1 || n == 1) && (c.stride(0) >= n || m == 1);
@@ -132,20 +155,47 @@ public final class Gemm {
             c.addi(Nd4j.gemm(a, b, transA, transB).muli(alpha));
             return;
         }
-        blas(Operand.of(a, transA), Operand.of(b, transB), (int) m, (int) n, (int) k, alpha, 1.0, c,
-                (int) Math.max(n, m == 1 ? n : c.stride(0)));
+        blas(Operand.of(a, transA), Operand.of(b, transB), (int) m, (int) n, (int) k, alpha, 1.0, c, (int)
+                Math.max(n, m == 1 ? n : c.stride(0)));
     }
 
     /** {@code C = alpha · op(A) · op(B) + beta · C} (row-major, C's rows ldc apart) through cblas_sgemm or cblas_dgemm. */
-    private static void blas(Operand pa, Operand pb, int m, int n, int k, double alpha, double beta, INDArray c, int ldc) {
+    private static void blas(
+            Operand pa, Operand pb, int m, int n, int k, double alpha, double beta, INDArray c, int ldc) {
         if (c.dataType() == DataType.FLOAT) {
-            openblas.cblas_sgemm(openblas.CblasRowMajor, pa.trans, pb.trans, m, n, k,
-                    (float) alpha, floats(pa.array), pa.ld, floats(pb.array), pb.ld, (float) beta, floats(c), ldc);
+            openblas.cblas_sgemm(
+                    openblas.CblasRowMajor,
+                    pa.trans,
+                    pb.trans,
+                    m,
+                    n,
+                    k,
+                    (float) alpha,
+                    floats(pa.array),
+                    pa.ld,
+                    floats(pb.array),
+                    pb.ld,
+                    (float) beta,
+                    floats(c),
+                    ldc);
         } else {
-            openblas.cblas_dgemm(openblas.CblasRowMajor, pa.trans, pb.trans, m, n, k,
-                    alpha, doubles(pa.array), pa.ld, doubles(pb.array), pb.ld, beta, doubles(c), ldc);
+            openblas.cblas_dgemm(
+                    openblas.CblasRowMajor,
+                    pa.trans,
+                    pb.trans,
+                    m,
+                    n,
+                    k,
+                    alpha,
+                    doubles(pa.array),
+                    pa.ld,
+                    doubles(pb.array),
+                    pb.ld,
+                    beta,
+                    doubles(c),
+                    ldc);
         }
-        Reference.reachabilityFence(pa);   // the arrays own the buffers: keep them alive past the native call
+        Reference.reachabilityFence(pa); // the arrays own the buffers: keep them alive past the native call
         Reference.reachabilityFence(pb);
         Reference.reachabilityFence(c);
     }
@@ -157,13 +207,17 @@ public final class Gemm {
     private record Operand(INDArray array, int trans, int ld) {
         static Operand of(INDArray x, boolean t) {
             long r = x.size(0), c = x.size(1), s0 = x.stride(0), s1 = x.stride(1);
-            if ((s1 == 1 || c == 1) && (s0 >= c || r == 1)) return new Operand(x, flag(t), (int) Math.max(c, r == 1 ? c : s0));
-            if ((s0 == 1 || r == 1) && (s1 >= r || c == 1)) return new Operand(x, flag(!t), (int) Math.max(r, c == 1 ? r : s1));
+            if ((s1 == 1 || c == 1) && (s0 >= c || r == 1))
+                return new Operand(x, flag(t), (int) Math.max(c, r == 1 ? c : s0));
+            if ((s0 == 1 || r == 1) && (s1 >= r || c == 1))
+                return new Operand(x, flag(!t), (int) Math.max(r, c == 1 ? r : s1));
             INDArray d = x.dup('c');
             return new Operand(d, flag(t), (int) c);
         }
 
-        private static int flag(boolean t) { return t ? openblas.CblasTrans : openblas.CblasNoTrans; }
+        private static int flag(boolean t) {
+            return t ? openblas.CblasTrans : openblas.CblasNoTrans;
+        }
     }
 
     /** A column of at least {@code m} ones per thread and dtype, outside any workspace (the bias product's left factor). */

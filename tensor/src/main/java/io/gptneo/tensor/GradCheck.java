@@ -2,7 +2,6 @@ package io.gptneo.tensor;
 
 import java.util.Arrays;
 import java.util.function.Function;
-
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
@@ -22,7 +21,8 @@ public final class GradCheck {
      */
     public static double maxRelativeError(Function<Tensor[], Tensor> f, Tensor[] inputs, double h, long seed) {
         for (Tensor t : inputs) {
-            if (t.dtype() != DataType.DOUBLE) throw new IllegalArgumentException("gradient checks run in float64; got " + t);
+            if (t.dtype() != DataType.DOUBLE)
+                throw new IllegalArgumentException("gradient checks run in float64; got " + t);
         }
         INDArray probe;
         Tensor out0;

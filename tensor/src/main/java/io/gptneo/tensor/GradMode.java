@@ -9,13 +9,19 @@ public final class GradMode {
 
     private GradMode() {}
 
-    public static boolean isEnabled() { return ENABLED.get()[0]; }
+    public static boolean isEnabled() {
+        return ENABLED.get()[0];
+    }
 
     /** {@code try (var ignored = GradMode.off()) { ... }} runs a block without recording. */
-    public static Scope off() { return set(false); }
+    public static Scope off() {
+        return set(false);
+    }
 
     /** Re-enables recording inside an {@link #off()} block (used by gradient checkpointing's recompute). */
-    public static Scope on() { return set(true); }
+    public static Scope on() {
+        return set(true);
+    }
 
     private static Scope set(boolean value) {
         boolean[] cell = ENABLED.get();
@@ -26,6 +32,7 @@ public final class GradMode {
 
     /** Restores the previous mode on close. */
     public interface Scope extends AutoCloseable {
-        @Override void close();
+        @Override
+        void close();
     }
 }

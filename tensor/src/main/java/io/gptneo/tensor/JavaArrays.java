@@ -2,7 +2,6 @@ package io.gptneo.tensor;
 
 import java.nio.ByteOrder;
 import java.util.Arrays;
-
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -25,7 +24,8 @@ public final class JavaArrays {
     /** The elements of {@code a} in c-order into {@code dst[0, a.length())} ({@code dst} may be longer); returns dst. */
     public static float[] floats(INDArray a, float[] dst) {
         INDArray c = contiguous(a.dataType() == DataType.FLOAT ? a : a.castTo(DataType.FLOAT));
-        if (dst.length < c.length()) throw new IllegalArgumentException("destination holds " + dst.length + " < " + c.length());
+        if (dst.length < c.length())
+            throw new IllegalArgumentException("destination holds " + dst.length + " < " + c.length());
         c.data().asNio().order(ByteOrder.nativeOrder()).asFloatBuffer().get(dst, 0, (int) c.length());
         return dst;
     }
@@ -33,7 +33,8 @@ public final class JavaArrays {
     /** A new c-order FLOAT array of {@code shape} holding {@code v[0, prod(shape))} ({@code v} may be longer). */
     public static INDArray arrayPrefix(float[] v, long... shape) {
         INDArray r = Nd4j.createUninitialized(DataType.FLOAT, shape, 'c');
-        if (v.length < r.length()) throw new IllegalArgumentException(v.length + " values for shape " + Arrays.toString(r.shape()));
+        if (v.length < r.length())
+            throw new IllegalArgumentException(v.length + " values for shape " + Arrays.toString(r.shape()));
         r.data().asNio().order(ByteOrder.nativeOrder()).asFloatBuffer().put(v, 0, (int) r.length());
         return r;
     }
@@ -41,14 +42,16 @@ public final class JavaArrays {
     /** Copies {@code src[0, dst.length())} into {@code dst}, a whole c-order FLOAT array (one memcpy). */
     public static void put(float[] src, INDArray dst) {
         if (dst.dataType() != DataType.FLOAT || !exactCOrder(dst) || src.length < dst.length())
-            throw new IllegalArgumentException("put: " + src.length + " floats into " + dst.dataType() + Arrays.toString(dst.shape()));
+            throw new IllegalArgumentException(
+                    "put: " + src.length + " floats into " + dst.dataType() + Arrays.toString(dst.shape()));
         dst.data().asNio().order(ByteOrder.nativeOrder()).asFloatBuffer().put(src, 0, (int) dst.length());
     }
 
     /** Copies {@code src[0, dst.length())} into {@code dst}, a whole c-order DOUBLE array. */
     public static void put(double[] src, INDArray dst) {
         if (dst.dataType() != DataType.DOUBLE || !exactCOrder(dst) || src.length < dst.length())
-            throw new IllegalArgumentException("put: " + src.length + " doubles into " + dst.dataType() + Arrays.toString(dst.shape()));
+            throw new IllegalArgumentException(
+                    "put: " + src.length + " doubles into " + dst.dataType() + Arrays.toString(dst.shape()));
         dst.data().asNio().order(ByteOrder.nativeOrder()).asDoubleBuffer().put(src, 0, (int) dst.length());
     }
 
@@ -82,7 +85,8 @@ public final class JavaArrays {
 
     /** {@code a} itself when its buffer is exactly its c-order elements from offset 0, else a c-order copy. */
     public static INDArray contiguous(INDArray a) {
-        if (a.length() > Integer.MAX_VALUE - 16) throw new IllegalArgumentException("tensor too large for a Java array: " + Arrays.toString(a.shape()));
+        if (a.length() > Integer.MAX_VALUE - 16)
+            throw new IllegalArgumentException("tensor too large for a Java array: " + Arrays.toString(a.shape()));
         return exactCOrder(a) ? a : a.dup('c');
     }
 

@@ -1,11 +1,10 @@
 package io.gptneo.tensor;
 
-import java.util.Arrays;
-import java.util.Locale;
-
 import io.gptneo.tensor.attention.AttentionKernel;
 import io.gptneo.tensor.attention.FusedAttention;
 import io.gptneo.tensor.attention.ReferenceAttention;
+import java.util.Arrays;
+import java.util.Locale;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.slf4j.LoggerFactory;
@@ -45,51 +44,73 @@ public final class Kernels {
     }
 
     /** Every operation on the reference. */
-    public static Kernels reference() { return new Kernels(false, false); }
+    public static Kernels reference() {
+        return new Kernels(false, false);
+    }
 
     /** The startup choice. */
-    public static Kernels get() { return DEFAULT; }
+    public static Kernels get() {
+        return DEFAULT;
+    }
 
     private static Kernels fromProperties() {
-        String all = System.getProperty(PROPERTY, VectorApi.PRESENT ? "fast" : "reference").trim().toLowerCase(Locale.ROOT);
+        String all = System.getProperty(PROPERTY, VectorApi.PRESENT ? "fast" : "reference")
+                .trim()
+                .toLowerCase(Locale.ROOT);
         if (!all.equals("fast") && !all.equals("reference")) {
             throw new IllegalArgumentException("-D" + PROPERTY + "=" + all + ": expected fast or reference");
         }
         String att = System.getProperty(ATTENTION_PROPERTY, "");
         boolean fastAttention = att.isBlank() ? all.equals("fast") : attention(att) instanceof FusedAttention;
         Kernels k = new Kernels(all.equals("fast"), fastAttention);
-        LoggerFactory.getLogger(Kernels.class).info("kernels: {} for gelu, layerNorm, add, dropout, scatterAddRows; {} attention{}",
-                all, k.attention.name(), VectorApi.PRESENT ? "" : " (no jdk.incubator.vector: add --add-modules jdk.incubator.vector)");
+        LoggerFactory.getLogger(Kernels.class)
+                .info(
+                        "kernels: {} for gelu, layerNorm, add, dropout, scatterAddRows; {} attention{}",
+                        all,
+                        k.attention.name(),
+                        VectorApi.PRESENT ? "" : " (no jdk.incubator.vector: add --add-modules jdk.incubator.vector)");
         return k;
     }
 
     /** Attention by name: {@code reference} or {@code fused} (case-insensitive). */
     public static AttentionKernel attention(String name) {
         switch (name.trim().toLowerCase(Locale.ROOT)) {
-            case "reference": return new ReferenceAttention();
+            case "reference":
+                return new ReferenceAttention();
             case "fused":
-                if (!VectorApi.PRESENT) throw new IllegalStateException("fused attention needs the JVM flag --add-modules jdk.incubator.vector");
+                if (!VectorApi.PRESENT)
+                    throw new IllegalStateException(
+                            "fused attention needs the JVM flag --add-modules jdk.incubator.vector");
                 return new FusedAttention();
-            default: throw new IllegalArgumentException("unknown attention kernel '" + name + "' (reference|fused)");
+            default:
+                throw new IllegalArgumentException("unknown attention kernel '" + name + "' (reference|fused)");
         }
     }
 
     /** Whether the fast kernels serve float32. */
-    public boolean fast() { return fast; }
+    public boolean fast() {
+        return fast;
+    }
 
     /** The attention kernel for float32 (float64 always runs {@link #attentionFor}'s reference). */
-    public AttentionKernel attention() { return attention; }
+    public AttentionKernel attention() {
+        return attention;
+    }
 
     /** {@code kernel} for float32 operands, the reference for any other dtype. */
     public static AttentionKernel attentionFor(AttentionKernel kernel, DataType dt) {
         return dt == DataType.FLOAT || kernel instanceof ReferenceAttention ? kernel : new ReferenceAttention();
     }
 
-    private boolean fast(INDArray x) { return fast && FloatView.fits(x); }
+    private boolean fast(INDArray x) {
+        return fast && FloatView.fits(x);
+    }
 
     // ---- gelu: FastGelu | Reference.gelu --------------------------------------------------------------------------
 
-    public INDArray gelu(INDArray x) { return fast(x) ? FastGelu.forward(x) : Reference.gelu(x); }
+    public INDArray gelu(INDArray x) {
+        return fast(x) ? FastGelu.forward(x) : Reference.gelu(x);
+    }
 
     public INDArray geluBackward(INDArray x, INDArray g) {
         return fast(x) ? FastGelu.backward(x, g.castTo(DataType.FLOAT)) : Reference.geluBackward(x, g);
@@ -120,11 +141,15 @@ public final class Kernels {
      * accumulation: {@link OneDnnBf16} (oneDNN's bf16 matmul) or {@link Reference#bf16mm}.
      */
     public INDArray bf16mm(INDArray a, INDArray b, boolean transA, boolean transB, INDArray bias) {
-        return fast && OneDnn.OK ? OneDnnBf16.mm(a, b, transA, transB, bias) : Reference.bf16mm(a, b, transA, transB, bias);
+        return fast && OneDnn.OK
+                ? OneDnnBf16.mm(a, b, transA, transB, bias)
+                : Reference.bf16mm(a, b, transA, transB, bias);
     }
 
     /** Who serves bf16 products here (for logs and benchmark records). */
-    public String bf16Products() { return fast && OneDnn.OK ? OneDnnBf16.describe() : "reference (fp32 product of bf16-rounded operands)"; }
+    public String bf16Products() {
+        return fast && OneDnn.OK ? OneDnnBf16.describe() : "reference (fp32 product of bf16-rounded operands)";
+    }
 
     /** Whether oneDNN's classes and natives are present and make bf16 matmuls: loaded on the first bf16 product only. */
     private static final class OneDnn {
@@ -133,14 +158,17 @@ public final class Kernels {
         private static boolean check() {
             try {
                 return OneDnnBf16.available();
-            } catch (LinkageError e) {       // the dnnl jar is not on the classpath
-                LoggerFactory.getLogger(Kernels.class).info("oneDNN not on the classpath ({}); bf16 products use the reference", e.toString());
+            } catch (LinkageError e) { // the dnnl jar is not on the classpath
+                LoggerFactory.getLogger(Kernels.class)
+                        .info("oneDNN not on the classpath ({}); bf16 products use the reference", e.toString());
                 return false;
             }
         }
     }
 
-    public INDArray add(INDArray a, INDArray b) { return fastAdd(a, b) ? FastAdd.add(a, b) : a.add(b); }
+    public INDArray add(INDArray a, INDArray b) {
+        return fastAdd(a, b) ? FastAdd.add(a, b) : a.add(b);
+    }
 
     /** a += b in place. */
     public INDArray addi(INDArray a, INDArray b) {
@@ -155,7 +183,9 @@ public final class Kernels {
 
     /** {@code x} with dropped elements 0 and kept ones times keepScale, into {@code into} (may be x) or a new array. */
     public INDArray dropout(INDArray x, long[] keep, double keepScale, INDArray into) {
-        return fast(x) && DropoutMask.FAST ? DropoutMask.apply(x, keep, (float) keepScale, into) : Reference.dropout(x, keep, keepScale, into);
+        return fast(x) && DropoutMask.FAST
+                ? DropoutMask.apply(x, keep, (float) keepScale, into)
+                : Reference.dropout(x, keep, keepScale, into);
     }
 
     // ---- gather backward: FastAdd.scatterAddRows | Reference.scatterAddRows ----------------------------------------

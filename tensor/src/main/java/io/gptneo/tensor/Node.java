@@ -26,7 +26,9 @@ final class Node {
         this.savedBytes = savedBytes;
     }
 
-    boolean released() { return backward == null; }
+    boolean released() {
+        return backward == null;
+    }
 
     /** Drops the references to inputs and saved arrays so the GC can free them. */
     void release() {

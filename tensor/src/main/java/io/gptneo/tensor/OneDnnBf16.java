@@ -1,27 +1,5 @@
 package io.gptneo.tensor;
 
-import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
-
-import org.bytedeco.dnnl.const_dnnl_op_desc_t;
-import org.bytedeco.dnnl.dnnl_engine;
-import org.bytedeco.dnnl.dnnl_exec_arg_t;
-import org.bytedeco.dnnl.dnnl_matmul_desc_t;
-import org.bytedeco.dnnl.dnnl_memory;
-import org.bytedeco.dnnl.dnnl_memory_desc_t;
-import org.bytedeco.dnnl.dnnl_primitive;
-import org.bytedeco.dnnl.dnnl_primitive_desc;
-import org.bytedeco.dnnl.dnnl_stream;
-import org.bytedeco.javacpp.BytePointer;
-import org.bytedeco.javacpp.Loader;
-import org.bytedeco.javacpp.Pointer;
-import org.bytedeco.javacpp.PointerPointer;
-import org.bytedeco.javacpp.ShortPointer;
-import org.nd4j.linalg.api.buffer.DataType;
-import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.factory.Nd4j;
-import org.slf4j.LoggerFactory;
-
 import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_DST;
 import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_SRC;
 import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_WEIGHTS;
@@ -44,6 +22,27 @@ import static org.bytedeco.dnnl.global.dnnl.dnnl_stream_create;
 import static org.bytedeco.dnnl.global.dnnl.dnnl_stream_default_flags;
 import static org.bytedeco.dnnl.global.dnnl.dnnl_stream_wait;
 import static org.bytedeco.dnnl.global.dnnl.dnnl_success;
+
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import org.bytedeco.dnnl.const_dnnl_op_desc_t;
+import org.bytedeco.dnnl.dnnl_engine;
+import org.bytedeco.dnnl.dnnl_exec_arg_t;
+import org.bytedeco.dnnl.dnnl_matmul_desc_t;
+import org.bytedeco.dnnl.dnnl_memory;
+import org.bytedeco.dnnl.dnnl_memory_desc_t;
+import org.bytedeco.dnnl.dnnl_primitive;
+import org.bytedeco.dnnl.dnnl_primitive_desc;
+import org.bytedeco.dnnl.dnnl_stream;
+import org.bytedeco.javacpp.BytePointer;
+import org.bytedeco.javacpp.Loader;
+import org.bytedeco.javacpp.Pointer;
+import org.bytedeco.javacpp.PointerPointer;
+import org.bytedeco.javacpp.ShortPointer;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+import org.slf4j.LoggerFactory;
 
 /**
  * Fast bf16 product: oneDNN's matmul primitive with bf16 source and weights and an f32 destination (its
@@ -71,7 +70,8 @@ final class OneDnnBf16 {
             ok(dnnl_stream_create(st, eng, dnnl_stream_default_flags), "stream");
             impl = primitive(64, 64, 64, false, eng).implementation;
         } catch (Throwable t) {
-            LoggerFactory.getLogger(OneDnnBf16.class).info("oneDNN bf16 matmul unavailable ({}); bf16 products use the reference", t.toString());
+            LoggerFactory.getLogger(OneDnnBf16.class)
+                    .info("oneDNN bf16 matmul unavailable ({}); bf16 products use the reference", t.toString());
             eng = null;
             st = null;
             impl = null;
@@ -82,14 +82,23 @@ final class OneDnnBf16 {
     }
 
     /** Whether oneDNN loaded and makes bf16 matmuls. */
-    static boolean available() { return IMPLEMENTATION != null; }
+    static boolean available() {
+        return IMPLEMENTATION != null;
+    }
 
     /** Whether the bf16 matmul runs on native bf16 instructions (oneDNN's avx512_core_bf16 or amx kernels). */
-    static boolean nativeBf16() { return IMPLEMENTATION != null && (IMPLEMENTATION.contains("bf16") || IMPLEMENTATION.contains("amx")); }
+    static boolean nativeBf16() {
+        return IMPLEMENTATION != null && (IMPLEMENTATION.contains("bf16") || IMPLEMENTATION.contains("amx"));
+    }
 
     private record Key(long m, long k, long n, boolean transB) {}
 
-    private record Prim(dnnl_primitive primitive, dnnl_memory_desc_t a, dnnl_memory_desc_t b, dnnl_memory_desc_t c, String implementation) {}
+    private record Prim(
+            dnnl_primitive primitive,
+            dnnl_memory_desc_t a,
+            dnnl_memory_desc_t b,
+            dnnl_memory_desc_t c,
+            String implementation) {}
 
     private static final Map<Key, Prim> PRIMITIVES = new ConcurrentHashMap<>();
 
@@ -97,7 +106,9 @@ final class OneDnnBf16 {
         dnnl_memory_desc_t ad = new dnnl_memory_desc_t(), bd = new dnnl_memory_desc_t(), cd = new dnnl_memory_desc_t();
         ok(dnnl_memory_desc_init_by_tag(ad, 2, new long[] {m, k}, dnnl_bf16, dnnl_ab), "src desc");
         // weights as [K, N]: b is [N, K] row-major when transposed (tag ba), [K, N] row-major otherwise (tag ab)
-        ok(dnnl_memory_desc_init_by_tag(bd, 2, new long[] {k, n}, dnnl_bf16, transB ? dnnl_ba : dnnl_ab), "weights desc");
+        ok(
+                dnnl_memory_desc_init_by_tag(bd, 2, new long[] {k, n}, dnnl_bf16, transB ? dnnl_ba : dnnl_ab),
+                "weights desc");
         ok(dnnl_memory_desc_init_by_tag(cd, 2, new long[] {m, n}, dnnl_f32, dnnl_ab), "dst desc");
         dnnl_matmul_desc_t md = new dnnl_matmul_desc_t();
         ok(dnnl_matmul_desc_init(md, ad, bd, null, cd), "matmul desc");
@@ -117,7 +128,8 @@ final class OneDnnBf16 {
         INDArray bc = JavaArrays.exactCOrder(b) ? b : b.dup('c');
         Prim p = PRIMITIVES.computeIfAbsent(new Key(m, k, n, transB), key -> primitive(m, k, n, transB, ENGINE));
         INDArray c = Nd4j.createUninitialized(DataType.FLOAT, new long[] {m, n}, 'c');
-        try (ShortPointer a16 = new ShortPointer(m * k); FloatView av = FloatView.read(ac)) {
+        try (ShortPointer a16 = new ShortPointer(m * k);
+                FloatView av = FloatView.read(ac)) {
             Bf16.roundInto(av, a16);
             execute(p, a16, bc.data().addressPointer(), c.data().addressPointer());
         }
@@ -147,5 +159,7 @@ final class OneDnnBf16 {
         if (status != dnnl_success) throw new IllegalStateException("oneDNN " + what + " failed with status " + status);
     }
 
-    static String describe() { return available() ? "oneDNN " + IMPLEMENTATION : "reference (oneDNN unavailable)"; }
+    static String describe() {
+        return available() ? "oneDNN " + IMPLEMENTATION : "reference (oneDNN unavailable)";
+    }
 }

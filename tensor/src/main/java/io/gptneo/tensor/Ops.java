@@ -1,10 +1,9 @@
 package io.gptneo.tensor;
 
+import io.gptneo.tensor.attention.AttentionKernel;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-
-import io.gptneo.tensor.attention.AttentionKernel;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -30,26 +29,31 @@ public final class Ops {
     public static Tensor add(Tensor a, Tensor b) {
         long[] as = a.shape(), bs = b.shape();
         broadcastShape("add", a, b);
-        return Tensor.result("add", KERNELS.add(a.data(), b.data()), new Tensor[] {a, b},
-                g -> new INDArray[] {sumTo(g, as), sumTo(g, bs)});
+        return Tensor.result("add", KERNELS.add(a.data(), b.data()), new Tensor[] {a, b}, g ->
+                new INDArray[] {sumTo(g, as), sumTo(g, bs)});
     }
 
     public static Tensor sub(Tensor a, Tensor b) {
         long[] as = a.shape(), bs = b.shape();
         broadcastShape("sub", a, b);
-        return Tensor.result("sub", a.data().sub(b.data()), new Tensor[] {a, b},
-                g -> new INDArray[] {sumTo(g, as), sumTo(g, bs).neg()});
+        return Tensor.result("sub", a.data().sub(b.data()), new Tensor[] {a, b}, g ->
+                new INDArray[] {sumTo(g, as), sumTo(g, bs).neg()});
     }
 
     /** a · b, elementwise with numpy broadcasting. */
     public static Tensor mul(Tensor a, Tensor b) {
         broadcastShape("mul", a, b);
         INDArray x = a.data(), y = b.data();
-        return Tensor.result("mul", x.mul(y), new Tensor[] {a, b},
+        return Tensor.result(
+                "mul",
+                x.mul(y),
+                new Tensor[] {a, b},
                 g -> new INDArray[] {
-                        a.requiresGrad() ? sumTo(g.mul(y), x.shape()) : null,
-                        b.requiresGrad() ? sumTo(g.mul(x), y.shape()) : null},
-                x, y);
+                    a.requiresGrad() ? sumTo(g.mul(y), x.shape()) : null,
+                    b.requiresGrad() ? sumTo(g.mul(x), y.shape()) : null
+                },
+                x,
+                y);
     }
 
     /** a / b, elementwise with numpy broadcasting. */
@@ -57,11 +61,16 @@ public final class Ops {
         broadcastShape("div", a, b);
         INDArray x = a.data(), y = b.data();
         INDArray out = x.div(y);
-        return Tensor.result("div", out, new Tensor[] {a, b},
+        return Tensor.result(
+                "div",
+                out,
+                new Tensor[] {a, b},
                 g -> new INDArray[] {
-                        a.requiresGrad() ? sumTo(g.div(y), x.shape()) : null,
-                        b.requiresGrad() ? sumTo(g.mul(out).div(y).negi(), y.shape()) : null},
-                y, out);
+                    a.requiresGrad() ? sumTo(g.div(y), x.shape()) : null,
+                    b.requiresGrad() ? sumTo(g.mul(out).div(y).negi(), y.shape()) : null
+                },
+                y,
+                out);
     }
 
     public static Tensor scale(Tensor a, double s) {
@@ -73,7 +82,9 @@ public final class Ops {
         return Tensor.result("addScalar", a.data().add(s), new Tensor[] {a}, g -> new INDArray[] {g});
     }
 
-    public static Tensor neg(Tensor a) { return scale(a, -1); }
+    public static Tensor neg(Tensor a) {
+        return scale(a, -1);
+    }
 
     /** e^a, elementwise. */
     public static Tensor exp(Tensor a) {
@@ -89,27 +100,43 @@ public final class Ops {
 
     public static Tensor tanh(Tensor a) {
         INDArray out = Transforms.tanh(a.data(), true);
-        return Tensor.result("tanh", out, new Tensor[] {a},
-                g -> new INDArray[] {g.mul(out.mul(out).rsubi(1.0))}, out);
+        return Tensor.result(
+                "tanh",
+                out,
+                new Tensor[] {a},
+                g -> new INDArray[] {g.mul(out.mul(out).rsubi(1.0))},
+                out);
     }
 
     public static Tensor square(Tensor a) {
         INDArray x = a.data();
-        return Tensor.result("square", x.mul(x), new Tensor[] {a}, g -> new INDArray[] {g.mul(x).muli(2.0)}, x);
+        return Tensor.result(
+                "square",
+                x.mul(x),
+                new Tensor[] {a},
+                g -> new INDArray[] {g.mul(x).muli(2.0)},
+                x);
     }
 
     /** log σ(x) = min(x, 0) − log(1 + e^{−|x|}), stable for large |x|. d/dx = σ(−x). */
     public static Tensor logSigmoid(Tensor a) {
         INDArray x = a.data();
-        INDArray out = Transforms.min(x, 0.0, true).subi(Transforms.log(Transforms.exp(Transforms.abs(x, true).negi(), false).addi(1.0), false));
-        return Tensor.result("logSigmoid", out, new Tensor[] {a},
-                g -> new INDArray[] {g.mul(Transforms.sigmoid(x.neg(), false))}, x);
+        INDArray out = Transforms.min(x, 0.0, true)
+                .subi(Transforms.log(
+                        Transforms.exp(Transforms.abs(x, true).negi(), false).addi(1.0), false));
+        return Tensor.result(
+                "logSigmoid",
+                out,
+                new Tensor[] {a},
+                g -> new INDArray[] {g.mul(Transforms.sigmoid(x.neg(), false))},
+                x);
     }
 
     /** GPT-2/GPT-Neo {@code gelu_new}: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))); {@link FastGelu} or {@link Reference#gelu}. */
     public static Tensor gelu(Tensor a) {
         INDArray x = a.data();
-        return Tensor.result("gelu", KERNELS.gelu(x), new Tensor[] {a}, g -> new INDArray[] {KERNELS.geluBackward(x, g)}, x);
+        return Tensor.result(
+                "gelu", KERNELS.gelu(x), new Tensor[] {a}, g -> new INDArray[] {KERNELS.geluBackward(x, g)}, x);
     }
 
     /** x where mask == 0, {@code value} where mask != 0; mask broadcasts to x and is not differentiated. */
@@ -119,12 +146,13 @@ public final class Ops {
         try {
             Shapes.broadcast(x.shape(), m.shape());
         } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("maskedFill: mask " + Arrays.toString(m.shape()) + " does not broadcast to "
-                    + Arrays.toString(x.shape()));
+            throw new IllegalArgumentException("maskedFill: mask " + Arrays.toString(m.shape())
+                    + " does not broadcast to " + Arrays.toString(x.shape()));
         }
         INDArray keep = m.rsub(1.0);
         INDArray out = x.mul(keep).addi(m.mul(value));
-        return Tensor.result("maskedFill", out, new Tensor[] {a}, g -> new INDArray[] {sumTo(g.mul(keep), x.shape())}, keep);
+        return Tensor.result(
+                "maskedFill", out, new Tensor[] {a}, g -> new INDArray[] {sumTo(g.mul(keep), x.shape())}, keep);
     }
 
     /** Inverted dropout with a mask drawn from {@code seed}: the same seed gives the same mask (recompute-safe). */
@@ -133,11 +161,12 @@ public final class Ops {
         if (p == 0) return a;
         INDArray x = a.data();
         long n = x.length();
-        if (n > Integer.MAX_VALUE - 16) throw new IllegalArgumentException("dropout: tensor too large " + Arrays.toString(x.shape()));
+        if (n > Integer.MAX_VALUE - 16)
+            throw new IllegalArgumentException("dropout: tensor too large " + Arrays.toString(x.shape()));
         long[] keep = DropoutMask.keep((int) n, p, seed);
         double keepScale = 1.0 / (1.0 - p);
-        return Tensor.result("dropout", KERNELS.dropout(x, keep, keepScale, null), new Tensor[] {a},
-                g -> new INDArray[] {KERNELS.dropout(g, keep, keepScale, null)});
+        return Tensor.result("dropout", KERNELS.dropout(x, keep, keepScale, null), new Tensor[] {a}, g ->
+                new INDArray[] {KERNELS.dropout(g, keep, keepScale, null)});
     }
 
     // ---- reductions --------------------------------------------------------------------------------------------
@@ -145,7 +174,8 @@ public final class Ops {
     public static Tensor sum(Tensor a) {
         long[] s = a.shape();
         INDArray out = Nd4j.scalar(a.dtype(), a.data().sumNumber().doubleValue());
-        return Tensor.result("sum", out, new Tensor[] {a}, g -> new INDArray[] {Nd4j.zeros(a.dtype(), s).addi(g.getDouble(0))});
+        return Tensor.result("sum", out, new Tensor[] {a}, g ->
+                new INDArray[] {Nd4j.zeros(a.dtype(), s).addi(g.getDouble(0))});
     }
 
     /** The mean of every element: a scalar []. */
@@ -158,8 +188,8 @@ public final class Ops {
     public static Tensor sum(Tensor a, int... dims) {
         long[] s = a.shape();
         int[] d = Shapes.normalizeDims("sum", dims, a.rank());
-        return Tensor.result("sumDims", a.data().sum(true, d), new Tensor[] {a},
-                g -> new INDArray[] {Nd4j.zeros(a.dtype(), s).addi(g)});
+        return Tensor.result("sumDims", a.data().sum(true, d), new Tensor[] {a}, g ->
+                new INDArray[] {Nd4j.zeros(a.dtype(), s).addi(g)});
     }
 
     /** Mean over {@code dims}, keeping them as size 1. */
@@ -175,23 +205,26 @@ public final class Ops {
     public static Tensor reshape(Tensor a, long... shape) {
         long[] in = a.shape();
         long[] out = Shapes.inferReshape("reshape", in, shape);
-        return Tensor.result("reshape", a.data().reshape('c', out), new Tensor[] {a},
-                g -> new INDArray[] {g.reshape('c', in)});
+        return Tensor.result(
+                "reshape", a.data().reshape('c', out), new Tensor[] {a}, g -> new INDArray[] {g.reshape('c', in)});
     }
 
     public static Tensor permute(Tensor a, int... dims) {
         int r = a.rank();
-        if (dims.length != r) throw new IllegalArgumentException("permute: " + Arrays.toString(dims) + " for rank " + r);
+        if (dims.length != r)
+            throw new IllegalArgumentException("permute: " + Arrays.toString(dims) + " for rank " + r);
         int[] inverse = new int[r];
         boolean[] seen = new boolean[r];
         for (int i = 0; i < r; i++) {
             if (dims[i] < 0 || dims[i] >= r || seen[dims[i]]) {
-                throw new IllegalArgumentException("permute: invalid dims " + Arrays.toString(dims) + " for shape " + Arrays.toString(a.shape()));
+                throw new IllegalArgumentException(
+                        "permute: invalid dims " + Arrays.toString(dims) + " for shape " + Arrays.toString(a.shape()));
             }
             seen[dims[i]] = true;
             inverse[dims[i]] = i;
         }
-        return Tensor.result("permute", a.data().permute(dims), new Tensor[] {a}, g -> new INDArray[] {g.permute(inverse)});
+        return Tensor.result(
+                "permute", a.data().permute(dims), new Tensor[] {a}, g -> new INDArray[] {g.permute(inverse)});
     }
 
     public static Tensor transpose(Tensor a, int d0, int d1) {
@@ -216,7 +249,8 @@ public final class Ops {
         int d = Math.floorMod(dim, r);
         long n = a.size(d);
         if (start < 0 || end > n || start >= end) {
-            throw new IllegalArgumentException("slice: [" + start + ", " + end + ") out of range for dim " + dim + " of shape " + Arrays.toString(a.shape()));
+            throw new IllegalArgumentException("slice: [" + start + ", " + end + ") out of range for dim " + dim
+                    + " of shape " + Arrays.toString(a.shape()));
         }
         INDArrayIndex[] idx = new INDArrayIndex[r];
         for (int i = 0; i < r; i++) idx[i] = i == d ? NDArrayIndex.interval(start, end) : NDArrayIndex.all();
@@ -238,13 +272,15 @@ public final class Ops {
         for (int i = 0; i < parts.length; i++) {
             Tensor p = parts[i];
             if (p.rank() != r || p.dtype() != parts[0].dtype()) {
-                throw new IllegalArgumentException("concat: input " + i + " is " + p.dtype() + Arrays.toString(p.shape())
-                        + ", input 0 is " + parts[0].dtype() + Arrays.toString(parts[0].shape()));
+                throw new IllegalArgumentException(
+                        "concat: input " + i + " is " + p.dtype() + Arrays.toString(p.shape()) + ", input 0 is "
+                                + parts[0].dtype() + Arrays.toString(parts[0].shape()));
             }
             for (int j = 0; j < r; j++) {
                 if (j != d && p.size(j) != parts[0].size(j)) {
-                    throw new IllegalArgumentException("concat along " + dim + ": shapes " + Arrays.toString(parts[0].shape())
-                            + " and " + Arrays.toString(p.shape()) + " differ in dim " + j);
+                    throw new IllegalArgumentException(
+                            "concat along " + dim + ": shapes " + Arrays.toString(parts[0].shape()) + " and "
+                                    + Arrays.toString(p.shape()) + " differ in dim " + j);
                 }
             }
             arrays[i] = p.data();
@@ -254,7 +290,8 @@ public final class Ops {
             INDArray[] out = new INDArray[parts.length];
             for (int i = 0; i < parts.length; i++) {
                 INDArrayIndex[] idx = new INDArrayIndex[r];
-                for (int j = 0; j < r; j++) idx[j] = j == d ? NDArrayIndex.interval(offsets[i], offsets[i + 1]) : NDArrayIndex.all();
+                for (int j = 0; j < r; j++)
+                    idx[j] = j == d ? NDArrayIndex.interval(offsets[i], offsets[i + 1]) : NDArrayIndex.all();
                 out[i] = g.get(idx);
             }
             return out;
@@ -270,56 +307,81 @@ public final class Ops {
     public static Tensor matmul(Tensor a, Tensor b) {
         sameDtype("matmul", a, b);
         long[] as = a.shape(), bs = b.shape();
-        if (as.length < 2 || bs.length < 2 || as[as.length - 1] != bs[bs.length - 2]
-                || (bs.length > 2 && !Arrays.equals(Arrays.copyOf(as, as.length - 2), Arrays.copyOf(bs, bs.length - 2)))) {
-            throw new IllegalArgumentException("matmul: incompatible shapes " + Arrays.toString(as) + " @ " + Arrays.toString(bs));
+        if (as.length < 2
+                || bs.length < 2
+                || as[as.length - 1] != bs[bs.length - 2]
+                || (bs.length > 2
+                        && !Arrays.equals(Arrays.copyOf(as, as.length - 2), Arrays.copyOf(bs, bs.length - 2)))) {
+            throw new IllegalArgumentException(
+                    "matmul: incompatible shapes " + Arrays.toString(as) + " @ " + Arrays.toString(bs));
         }
         INDArray x = a.data(), y = b.data();
         if (bs.length == 2) {
             long k = as[as.length - 1];
-            INDArray x2 = x.reshape('c', x.length() / k, k);                  // [N*, K]
+            INDArray x2 = x.reshape('c', x.length() / k, k); // [N*, K]
             long[] outShape = as.clone();
             outShape[as.length - 1] = bs[1];
             INDArray out = Gemm.mm(x2, y, false, false).reshape('c', outShape);
-            return Tensor.result("matmul", out, new Tensor[] {a, b}, g -> {
-                INDArray g2 = g.reshape('c', x2.size(0), bs[1]);              // [N*, N]
-                return new INDArray[] {
-                        a.requiresGrad() ? Gemm.mm(g2, y, false, true).reshape('c', as) : null,
-                        b.requiresGrad() ? Gemm.mm(x2, g2, true, false) : null};
-            }, x2, y);
+            return Tensor.result(
+                    "matmul",
+                    out,
+                    new Tensor[] {a, b},
+                    g -> {
+                        INDArray g2 = g.reshape('c', x2.size(0), bs[1]); // [N*, N]
+                        return new INDArray[] {
+                            a.requiresGrad() ? Gemm.mm(g2, y, false, true).reshape('c', as) : null,
+                            b.requiresGrad() ? Gemm.mm(x2, g2, true, false) : null
+                        };
+                    },
+                    x2,
+                    y);
         }
         INDArray out = Nd4j.matmul(x, y, null, false, false, false);
-        return Tensor.result("bmm", out, new Tensor[] {a, b}, g -> new INDArray[] {
-                a.requiresGrad() ? Nd4j.matmul(g, y, null, false, true, false) : null,
-                b.requiresGrad() ? Nd4j.matmul(x, g, null, true, false, false) : null}, x, y);
+        return Tensor.result(
+                "bmm",
+                out,
+                new Tensor[] {a, b},
+                g -> new INDArray[] {
+                    a.requiresGrad() ? Nd4j.matmul(g, y, null, false, true, false) : null,
+                    b.requiresGrad() ? Nd4j.matmul(x, g, null, true, false, false) : null
+                },
+                x,
+                y);
     }
 
     /** A HuggingFace Linear: {@code x [..., in] -> x W^T + b = [..., out]} with {@code W [out, in]}, b [out] or null. */
     public static Tensor linear(Tensor x, Tensor w, Tensor b) {
         long[] xs = x.shape(), ws = w.shape();
         if (ws.length != 2 || xs.length < 1 || xs[xs.length - 1] != ws[1]) {
-            throw new IllegalArgumentException("linear: input " + Arrays.toString(xs) + " does not match weight [out, in] = " + Arrays.toString(ws)
-                    + (w.name() == null ? "" : " (" + w.name() + ")"));
+            throw new IllegalArgumentException(
+                    "linear: input " + Arrays.toString(xs) + " does not match weight [out, in] = " + Arrays.toString(ws)
+                            + (w.name() == null ? "" : " (" + w.name() + ")"));
         }
         weightDtype("linear", x, w);
         if (b != null && (b.rank() != 1 || b.size(0) != ws[0] || b.dtype() != x.dtype())) {
-            throw new IllegalArgumentException("linear: bias " + b.dtype() + Arrays.toString(b.shape()) + " for weight " + Arrays.toString(ws));
+            throw new IllegalArgumentException(
+                    "linear: bias " + b.dtype() + Arrays.toString(b.shape()) + " for weight " + Arrays.toString(ws));
         }
         long in = ws[1], outF = ws[0];
-        INDArray x2 = x.data().reshape('c', x.data().length() / in, in);     // [N, in]
-        INDArray y2 = Gemm.mm(x2, w.data(), false, true, b == null ? null : b.data());   // [N, out], bias added in BLAS
+        INDArray x2 = x.data().reshape('c', x.data().length() / in, in); // [N, in]
+        INDArray y2 = Gemm.mm(x2, w.data(), false, true, b == null ? null : b.data()); // [N, out], bias added in BLAS
         long[] outShape = xs.clone();
         outShape[xs.length - 1] = outF;
         Tensor[] inputs = b == null ? new Tensor[] {x, w} : new Tensor[] {x, w, b};
         INDArray wd = w.data();
-        return Tensor.result("linear", y2.reshape('c', outShape), inputs, g -> {
-            INDArray g2 = g.reshape('c', x2.size(0), outF);                     // [N, out]
-            INDArray[] r = new INDArray[inputs.length];
-            if (x.requiresGrad()) r[0] = Gemm.mm(g2, wd, false, false).reshape('c', xs);    // [N, in]
-            if (w.requiresGrad()) r[1] = Gemm.mm(g2, x2, true, false);                      // [out, in]
-            if (b != null && b.requiresGrad()) r[2] = g2.sum(0);
-            return r;
-        }, x2);
+        return Tensor.result(
+                "linear",
+                y2.reshape('c', outShape),
+                inputs,
+                g -> {
+                    INDArray g2 = g.reshape('c', x2.size(0), outF); // [N, out]
+                    INDArray[] r = new INDArray[inputs.length];
+                    if (x.requiresGrad()) r[0] = Gemm.mm(g2, wd, false, false).reshape('c', xs); // [N, in]
+                    if (w.requiresGrad()) r[1] = Gemm.mm(g2, x2, true, false); // [out, in]
+                    if (b != null && b.requiresGrad()) r[2] = g2.sum(0);
+                    return r;
+                },
+                x2);
     }
 
     /**
@@ -328,7 +390,8 @@ public final class Ops {
      * composition (the dropout mask is drawn exactly as {@link #dropout} draws it), fewer passes over memory; see
      * {@link LoraLinearOp}. {@code p = 0}: no dropout.
      */
-    public static Tensor loraLinear(Tensor x, Tensor w, Tensor bias, Tensor a, Tensor b, double scaling, double p, long seed) {
+    public static Tensor loraLinear(
+            Tensor x, Tensor w, Tensor bias, Tensor a, Tensor b, double scaling, double p, long seed) {
         return LoraLinearOp.apply(x, w, bias, a, b, scaling, p, seed);
     }
 
@@ -336,14 +399,18 @@ public final class Ops {
 
     /** Rows of {@code table [N, C]} at {@code index} -> [len, C]; backward scatter-adds (duplicates accumulate). */
     public static Tensor gatherRows(Tensor table, int[] index) {
-        if (table.rank() != 2) throw new IllegalArgumentException("gatherRows: table must be [N, C], got " + Arrays.toString(table.shape()));
+        if (table.rank() != 2)
+            throw new IllegalArgumentException(
+                    "gatherRows: table must be [N, C], got " + Arrays.toString(table.shape()));
         long n = table.size(0);
         for (int i : index) {
-            if (i < 0 || i >= n) throw new IllegalArgumentException("gatherRows: index " + i + " out of range [0, " + n + ")");
+            if (i < 0 || i >= n)
+                throw new IllegalArgumentException("gatherRows: index " + i + " out of range [0, " + n + ")");
         }
         long[] ts = table.shape();
-        INDArray out = Nd4j.pullRows(table.data(), 1, index);                  // [len, C]
-        return Tensor.result("gatherRows", out, new Tensor[] {table}, g -> new INDArray[] {KERNELS.scatterAddRows(ts, index, g)});
+        INDArray out = Nd4j.pullRows(table.data(), 1, index); // [len, C]
+        return Tensor.result(
+                "gatherRows", out, new Tensor[] {table}, g -> new INDArray[] {KERNELS.scatterAddRows(ts, index, g)});
     }
 
     /** Token embedding: {@code table [V, C]}, ids [B][T] -> [B, T, C]. */
@@ -351,7 +418,9 @@ public final class Ops {
         int bsz = ids.length, t = bsz == 0 ? 0 : ids[0].length;
         int[] flat = new int[bsz * t];
         for (int b = 0; b < bsz; b++) {
-            if (ids[b].length != t) throw new IllegalArgumentException("embedding: ragged ids (row " + b + " has " + ids[b].length + ", row 0 has " + t + ")");
+            if (ids[b].length != t)
+                throw new IllegalArgumentException(
+                        "embedding: ragged ids (row " + b + " has " + ids[b].length + ", row 0 has " + t + ")");
             System.arraycopy(ids[b], 0, flat, b * t, t);
         }
         return reshape(gatherRows(table, flat), bsz, t, table.size(1));
@@ -363,29 +432,44 @@ public final class Ops {
     public static Tensor layerNorm(Tensor x, Tensor gamma, Tensor beta, double eps) {
         long c = x.size(x.rank() - 1);
         if (gamma.rank() != 1 || gamma.size(0) != c || beta.rank() != 1 || beta.size(0) != c) {
-            throw new IllegalArgumentException("layerNorm: input " + Arrays.toString(x.shape()) + ", gamma " + Arrays.toString(gamma.shape())
-                    + ", beta " + Arrays.toString(beta.shape()));
+            throw new IllegalArgumentException("layerNorm: input " + Arrays.toString(x.shape()) + ", gamma "
+                    + Arrays.toString(gamma.shape()) + ", beta " + Arrays.toString(beta.shape()));
         }
         sameDtype("layerNorm", x, gamma);
         sameDtype("layerNorm", x, beta);
         long[] xs = x.shape();
-        INDArray x2 = x.data().reshape('c', x.data().length() / c, c);         // [N, C]
-        Kernels.LayerNormForward f = KERNELS.layerNorm(x2, gamma.data(), beta.data(), eps);    // FastLayerNorm or Reference
-        return Tensor.result("layerNorm", f.y().reshape('c', xs), new Tensor[] {x, gamma, beta}, g -> {
-            Kernels.LayerNormGrads r = f.backward().apply(g.reshape('c', x2.size(0), c),
-                    x.requiresGrad(), gamma.requiresGrad(), beta.requiresGrad());
-            return new INDArray[] {r.dx() == null ? null : r.dx().reshape('c', xs), r.dGamma(), r.dBeta()};
-        }, x2);
+        INDArray x2 = x.data().reshape('c', x.data().length() / c, c); // [N, C]
+        Kernels.LayerNormForward f =
+                KERNELS.layerNorm(x2, gamma.data(), beta.data(), eps); // FastLayerNorm or Reference
+        return Tensor.result(
+                "layerNorm",
+                f.y().reshape('c', xs),
+                new Tensor[] {x, gamma, beta},
+                g -> {
+                    Kernels.LayerNormGrads r = f.backward()
+                            .apply(
+                                    g.reshape('c', x2.size(0), c),
+                                    x.requiresGrad(),
+                                    gamma.requiresGrad(),
+                                    beta.requiresGrad());
+                    return new INDArray[] {r.dx() == null ? null : r.dx().reshape('c', xs), r.dGamma(), r.dBeta()};
+                },
+                x2);
     }
 
     /** Softmax over the last dim. */
     public static Tensor softmax(Tensor a) {
         INDArray y = softmaxLast(a.data());
         int last = a.rank() - 1;
-        return Tensor.result("softmax", y, new Tensor[] {a}, g -> {
-            INDArray dot = g.mul(y).sum(true, last);
-            return new INDArray[] {g.sub(dot).muli(y)};
-        }, y);
+        return Tensor.result(
+                "softmax",
+                y,
+                new Tensor[] {a},
+                g -> {
+                    INDArray dot = g.mul(y).sum(true, last);
+                    return new INDArray[] {g.sub(dot).muli(y)};
+                },
+                y);
     }
 
     /** Log-softmax over the last dim. */
@@ -395,10 +479,15 @@ public final class Ops {
         INDArray shifted = x.sub(x.max(true, last));
         INDArray lse = Transforms.log(Transforms.exp(shifted, true).sum(true, last), false);
         INDArray out = shifted.subi(lse);
-        return Tensor.result("logSoftmax", out, new Tensor[] {a}, g -> {
-            INDArray p = Transforms.exp(out, true);
-            return new INDArray[] {g.sub(p.muli(g.sum(true, last)))};
-        }, out);
+        return Tensor.result(
+                "logSoftmax",
+                out,
+                new Tensor[] {a},
+                g -> {
+                    INDArray p = Transforms.exp(out, true);
+                    return new INDArray[] {g.sub(p.muli(g.sum(true, last)))};
+                },
+                out);
     }
 
     static INDArray softmaxLast(INDArray x) {
@@ -413,13 +502,15 @@ public final class Ops {
      */
     public static Tensor crossEntropy(Tensor logits, int[] targets, int ignoreIndex) {
         if (logits.rank() != 2 || logits.size(0) != targets.length) {
-            throw new IllegalArgumentException("crossEntropy: logits " + Arrays.toString(logits.shape()) + " vs " + targets.length + " targets");
+            throw new IllegalArgumentException(
+                    "crossEntropy: logits " + Arrays.toString(logits.shape()) + " vs " + targets.length + " targets");
         }
         long v = logits.size(1);
         int count = 0;
         for (int t : targets) {
             if (t == ignoreIndex) continue;
-            if (t < 0 || t >= v) throw new IllegalArgumentException("crossEntropy: target " + t + " out of range [0, " + v + ")");
+            if (t < 0 || t >= v)
+                throw new IllegalArgumentException("crossEntropy: target " + t + " out of range [0, " + v + ")");
             count++;
         }
         if (count == 0) throw new IllegalArgumentException("crossEntropy: every target is ignored");
@@ -432,14 +523,20 @@ public final class Ops {
         }
         final int n = count;
         INDArray out = Nd4j.scalar(x.dataType(), total / n);
-        return Tensor.result("crossEntropy", out, new Tensor[] {logits}, g -> {
-            INDArray p = Transforms.exp(shifted.subColumnVector(lse), false);  // softmax [N, V]
-            for (int i = 0; i < targets.length; i++) {
-                if (targets[i] == ignoreIndex) p.getRow(i).assign(0);
-                else p.putScalar(i, targets[i], p.getDouble(i, targets[i]) - 1.0);
-            }
-            return new INDArray[] {p.muli(g.getDouble(0) / n)};
-        }, shifted, lse);
+        return Tensor.result(
+                "crossEntropy",
+                out,
+                new Tensor[] {logits},
+                g -> {
+                    INDArray p = Transforms.exp(shifted.subColumnVector(lse), false); // softmax [N, V]
+                    for (int i = 0; i < targets.length; i++) {
+                        if (targets[i] == ignoreIndex) p.getRow(i).assign(0);
+                        else p.putScalar(i, targets[i], p.getDouble(i, targets[i]) - 1.0);
+                    }
+                    return new INDArray[] {p.muli(g.getDouble(0) / n)};
+                },
+                shifted,
+                lse);
     }
 
     // ---- attention ---------------------------------------------------------------------------------------------
@@ -448,25 +545,36 @@ public final class Ops {
      * Causal (optionally windowed) attention as one operation; see {@link AttentionKernel} for the semantics.
      * q, k, v {@code [B, H, T, D]}; keyMask [B, T] (1 real, 0 pad) or null; window ≤ 0 means global.
      */
-    public static Tensor attention(Tensor q, Tensor k, Tensor v, INDArray keyMask, int window, double scale, AttentionKernel chosen) {
+    public static Tensor attention(
+            Tensor q, Tensor k, Tensor v, INDArray keyMask, int window, double scale, AttentionKernel chosen) {
         long[] s = q.shape();
         if (s.length != 4 || !Arrays.equals(s, k.shape()) || !Arrays.equals(s, v.shape())) {
-            throw new IllegalArgumentException("attention: q, k, v must be equal [B, H, T, D]; got " + Arrays.toString(q.shape())
-                    + ", " + Arrays.toString(k.shape()) + ", " + Arrays.toString(v.shape()));
+            throw new IllegalArgumentException(
+                    "attention: q, k, v must be equal [B, H, T, D]; got " + Arrays.toString(q.shape()) + ", "
+                            + Arrays.toString(k.shape()) + ", " + Arrays.toString(v.shape()));
         }
         sameDtype("attention", q, k);
         sameDtype("attention", q, v);
         if (keyMask != null && (keyMask.rank() != 2 || keyMask.size(0) != s[0] || keyMask.size(1) != s[2])) {
-            throw new IllegalArgumentException("attention: key mask " + Arrays.toString(keyMask.shape()) + " for [B, T] = [" + s[0] + ", " + s[2] + "]");
+            throw new IllegalArgumentException("attention: key mask " + Arrays.toString(keyMask.shape())
+                    + " for [B, T] = [" + s[0] + ", " + s[2] + "]");
         }
         INDArray qd = q.data().dup('c'), kd = k.data().dup('c'), vd = v.data().dup('c');
         AttentionKernel kernel = Kernels.attentionFor(chosen, q.dtype());
         boolean needBackward = GradMode.isEnabled() && (q.requiresGrad() || k.requiresGrad() || v.requiresGrad());
         AttentionKernel.Forward fwd = kernel.forward(qd, kd, vd, keyMask, window, scale, needBackward);
-        return Tensor.result("attention[" + kernel.name() + "]", fwd.out(), new Tensor[] {q, k, v}, g -> {
-            AttentionKernel.Grads gr = kernel.backward(fwd, qd, kd, vd, keyMask, window, scale, g.dup('c'));
-            return new INDArray[] {gr.dq(), gr.dk(), gr.dv()};
-        }, qd, kd, vd, fwd.out());
+        return Tensor.result(
+                "attention[" + kernel.name() + "]",
+                fwd.out(),
+                new Tensor[] {q, k, v},
+                g -> {
+                    AttentionKernel.Grads gr = kernel.backward(fwd, qd, kd, vd, keyMask, window, scale, g.dup('c'));
+                    return new INDArray[] {gr.dq(), gr.dk(), gr.dv()};
+                },
+                qd,
+                kd,
+                vd,
+                fwd.out());
     }
 
     /**
@@ -475,12 +583,24 @@ public final class Ops {
      * index packed rows directly (fused) copy nothing; others go through {@link AttentionKernel#forwardPacked}'s
      * permuting default.
      */
-    public static Tensor attentionPacked(Tensor q, Tensor k, Tensor v, int heads, INDArray keyMask, int window, double scale,
-                                         AttentionKernel chosen) {
+    public static Tensor attentionPacked(
+            Tensor q,
+            Tensor k,
+            Tensor v,
+            int heads,
+            INDArray keyMask,
+            int window,
+            double scale,
+            AttentionKernel chosen) {
         long[] s = q.shape();
-        if (s.length != 3 || !Arrays.equals(s, k.shape()) || !Arrays.equals(s, v.shape()) || heads <= 0 || s[2] % heads != 0) {
-            throw new IllegalArgumentException("attention: q, k, v must be equal [B, T, H*D] with H = " + heads + "; got "
-                    + Arrays.toString(q.shape()) + ", " + Arrays.toString(k.shape()) + ", " + Arrays.toString(v.shape()));
+        if (s.length != 3
+                || !Arrays.equals(s, k.shape())
+                || !Arrays.equals(s, v.shape())
+                || heads <= 0
+                || s[2] % heads != 0) {
+            throw new IllegalArgumentException("attention: q, k, v must be equal [B, T, H*D] with H = " + heads
+                    + "; got " + Arrays.toString(q.shape()) + ", " + Arrays.toString(k.shape()) + ", "
+                    + Arrays.toString(v.shape()));
         }
         sameDtype("attention", q, k);
         sameDtype("attention", q, v);
@@ -488,10 +608,18 @@ public final class Ops {
         AttentionKernel kernel = Kernels.attentionFor(chosen, q.dtype());
         boolean needBackward = GradMode.isEnabled() && (q.requiresGrad() || k.requiresGrad() || v.requiresGrad());
         AttentionKernel.Forward fwd = kernel.forwardPacked(qd, kd, vd, heads, keyMask, window, scale, needBackward);
-        return Tensor.result("attention[" + kernel.name() + "]", fwd.out(), new Tensor[] {q, k, v}, g -> {
-            AttentionKernel.Grads gr = kernel.backwardPacked(fwd, qd, kd, vd, heads, keyMask, window, scale, g);
-            return new INDArray[] {gr.dq(), gr.dk(), gr.dv()};
-        }, qd, kd, vd, fwd.out());
+        return Tensor.result(
+                "attention[" + kernel.name() + "]",
+                fwd.out(),
+                new Tensor[] {q, k, v},
+                g -> {
+                    AttentionKernel.Grads gr = kernel.backwardPacked(fwd, qd, kd, vd, heads, keyMask, window, scale, g);
+                    return new INDArray[] {gr.dq(), gr.dk(), gr.dv()};
+                },
+                qd,
+                kd,
+                vd,
+                fwd.out());
     }
 
     // ---- helpers -----------------------------------------------------------------------------------------------
@@ -505,7 +633,9 @@ public final class Ops {
         for (int i = 0; i < g.rank(); i++) {
             if (i < extra || (shape[i - extra] == 1 && g.size(i) != 1)) dims.add(i);
         }
-        INDArray r = dims.isEmpty() ? g : g.sum(true, dims.stream().mapToInt(Integer::intValue).toArray());
+        INDArray r = dims.isEmpty()
+                ? g
+                : g.sum(true, dims.stream().mapToInt(Integer::intValue).toArray());
         return r.reshape('c', shape);
     }
 
@@ -514,8 +644,8 @@ public final class Ops {
         try {
             return Shapes.broadcast(a.shape(), b.shape());
         } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException(op + ": shapes " + Arrays.toString(a.shape()) + " and " + Arrays.toString(b.shape())
-                    + " do not broadcast");
+            throw new IllegalArgumentException(op + ": shapes " + Arrays.toString(a.shape()) + " and "
+                    + Arrays.toString(b.shape()) + " do not broadcast");
         }
     }
 
@@ -524,13 +654,14 @@ public final class Ops {
      * product is taken in bf16 with float32 accumulation; such a weight never gets a gradient).
      */
     static void weightDtype(String op, Tensor x, Tensor w) {
-        if (w.dtype() != DataType.BFLOAT16 || x.dtype() != DataType.FLOAT) sameDtype(op, x, w);   // a BFLOAT16 tensor is always a constant
+        if (w.dtype() != DataType.BFLOAT16 || x.dtype() != DataType.FLOAT)
+            sameDtype(op, x, w); // a BFLOAT16 tensor is always a constant
     }
 
     static void sameDtype(String op, Tensor a, Tensor b) {
         if (a.dtype() != b.dtype()) {
-            throw new IllegalArgumentException(op + ": dtype mismatch " + a.dtype() + Arrays.toString(a.shape()) + " vs "
-                    + b.dtype() + Arrays.toString(b.shape()));
+            throw new IllegalArgumentException(op + ": dtype mismatch " + a.dtype() + Arrays.toString(a.shape())
+                    + " vs " + b.dtype() + Arrays.toString(b.shape()));
         }
     }
 }

@@ -2,7 +2,6 @@ package io.gptneo.tensor;
 
 import java.util.Random;
 import java.util.SplittableRandom;
-
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;

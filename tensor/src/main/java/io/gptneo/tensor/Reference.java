@@ -2,7 +2,6 @@ package io.gptneo.tensor;
 
 import java.util.HashMap;
 import java.util.Map;
-
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.api.ops.DynamicCustomOp;
@@ -31,23 +30,25 @@ final class Reference {
     static INDArray geluBackward(INDArray x, INDArray g) {
         INDArray x2 = x.mul(x);
         INDArray t = Transforms.tanh(x2.mul(GELU_K).addi(1.0).muli(x).muli(GELU_C), false);
-        INDArray du = x2.muli(3 * GELU_K).addi(1.0).muli(GELU_C);                      // du/dx
+        INDArray du = x2.muli(3 * GELU_K).addi(1.0).muli(GELU_C); // du/dx
         INDArray d = t.mul(t).rsubi(1.0).muli(du).muli(x).addi(t.addi(1.0)).muli(0.5);
         return d.muli(g);
     }
 
     /** LayerNorm over the last dim of {@code x [N, C]}: y = (x − μ)/√(var + eps)·γ + β; x̂ and r are kept for backward. */
     static Kernels.LayerNormForward layerNorm(INDArray x, INDArray gamma, INDArray beta, double eps) {
-        INDArray xc = x.subColumnVector(x.mean(true, 1));                               // x − μ        [N, C]
+        INDArray xc = x.subColumnVector(x.mean(true, 1)); // x − μ        [N, C]
         INDArray rstd = Transforms.pow(xc.mul(xc).mean(true, 1).addi(eps), -0.5, false); // r            [N, 1]
-        INDArray xhat = xc.muliColumnVector(rstd);                                      // x̂            [N, C]
+        INDArray xhat = xc.muliColumnVector(rstd); // x̂            [N, C]
         INDArray y = xhat.mulRowVector(gamma).addiRowVector(beta);
         return new Kernels.LayerNormForward(y, (g, wantX, wantGamma, wantBeta) -> {
             INDArray dx = null;
-            if (wantX) {                                                                // r·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂))
+            if (wantX) { // r·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂))
                 INDArray dxhat = g.mulRowVector(gamma);
                 INDArray a2 = dxhat.mul(xhat).mean(true, 1);
-                dx = dxhat.subiColumnVector(dxhat.mean(true, 1)).subi(xhat.mulColumnVector(a2)).muliColumnVector(rstd);
+                dx = dxhat.subiColumnVector(dxhat.mean(true, 1))
+                        .subi(xhat.mulColumnVector(a2))
+                        .muliColumnVector(rstd);
             }
             return new Kernels.LayerNormGrads(dx, wantGamma ? g.mul(xhat).sum(0) : null, wantBeta ? g.sum(0) : null);
         });
@@ -93,7 +94,10 @@ final class Reference {
 
     /** out[rows[k]] += sums[k] (each row once). */
     static void scatterAdd(INDArray out, int[] rows, INDArray sums) {
-        Nd4j.exec(DynamicCustomOp.builder("scatter_add").addInputs(out, Nd4j.createFromArray(rows), sums).addOutputs(out).build());
+        Nd4j.exec(DynamicCustomOp.builder("scatter_add")
+                .addInputs(out, Nd4j.createFromArray(rows), sums)
+                .addOutputs(out)
+                .build());
     }
 
     /**

@@ -11,7 +11,14 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  */
 public enum Scratch {
     /** Attention operands and results. */
-    Q, K, V, OUT, DOUT, DQ, DK, DV;
+    Q,
+    K,
+    V,
+    OUT,
+    DOUT,
+    DQ,
+    DK,
+    DV;
 
     private final ThreadLocal<float[]> buffer = ThreadLocal.withInitial(() -> new float[0]);
 

@@ -14,7 +14,8 @@ final class Shapes {
             long x = i - (r - a.length) >= 0 ? a[i - (r - a.length)] : 1;
             long y = i - (r - b.length) >= 0 ? b[i - (r - b.length)] : 1;
             if (x != y && x != 1 && y != 1) {
-                throw new IllegalArgumentException("shapes " + Arrays.toString(a) + " and " + Arrays.toString(b) + " do not broadcast");
+                throw new IllegalArgumentException(
+                        "shapes " + Arrays.toString(a) + " and " + Arrays.toString(b) + " do not broadcast");
             }
             out[i] = Math.max(x, y);
         }
@@ -30,7 +31,8 @@ final class Shapes {
         long[] out = shape.clone();
         for (int i = 0; i < out.length; i++) {
             if (out[i] == -1) {
-                if (free >= 0) throw new IllegalArgumentException(op + ": more than one -1 in " + Arrays.toString(shape));
+                if (free >= 0)
+                    throw new IllegalArgumentException(op + ": more than one -1 in " + Arrays.toString(shape));
                 free = i;
             } else if (out[i] < 0) {
                 throw new IllegalArgumentException(op + ": negative size in " + Arrays.toString(shape));
@@ -40,12 +42,13 @@ final class Shapes {
         }
         if (free >= 0) {
             if (known == 0 || total % known != 0) {
-                throw new IllegalArgumentException(op + ": cannot reshape " + Arrays.toString(in) + " to " + Arrays.toString(shape));
+                throw new IllegalArgumentException(
+                        op + ": cannot reshape " + Arrays.toString(in) + " to " + Arrays.toString(shape));
             }
             out[free] = total / known;
         } else if (known != total) {
-            throw new IllegalArgumentException(op + ": cannot reshape " + Arrays.toString(in) + " (" + total + " elements) to "
-                    + Arrays.toString(shape));
+            throw new IllegalArgumentException(op + ": cannot reshape " + Arrays.toString(in) + " (" + total
+                    + " elements) to " + Arrays.toString(shape));
         }
         return out;
     }
@@ -53,7 +56,8 @@ final class Shapes {
     static int[] normalizeDims(String op, int[] dims, int rank) {
         int[] d = new int[dims.length];
         for (int i = 0; i < dims.length; i++) {
-            if (dims[i] < -rank || dims[i] >= rank) throw new IllegalArgumentException(op + ": dim " + dims[i] + " out of range for rank " + rank);
+            if (dims[i] < -rank || dims[i] >= rank)
+                throw new IllegalArgumentException(op + ": dim " + dims[i] + " out of range for rank " + rank);
             d[i] = Math.floorMod(dims[i], rank);
         }
         return d;

@@ -9,7 +9,6 @@ import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -46,10 +45,14 @@ public final class Tensor {
     }
 
     /** A trainable leaf: gets a gradient buffer on backward. */
-    public static Tensor parameter(INDArray data) { return new Tensor(checkData(data), true, null); }
+    public static Tensor parameter(INDArray data) {
+        return new Tensor(checkData(data), true, null);
+    }
 
     /** A leaf; {@code requiresGrad} decides whether it gets a gradient (a BFLOAT16 leaf only without). */
-    public static Tensor of(INDArray data, boolean requiresGrad) { return requiresGrad ? parameter(data) : constant(data); }
+    public static Tensor of(INDArray data, boolean requiresGrad) {
+        return requiresGrad ? parameter(data) : constant(data);
+    }
 
     /** Output of an operation; records {@code backward} only when grad mode is on and some input needs a gradient. */
     static Tensor result(String op, INDArray out, Tensor[] inputs, Node.Backward backward, INDArray... saved) {
@@ -57,7 +60,8 @@ public final class Tensor {
             for (Tensor in : inputs) {
                 if (in != null && in.requiresGrad) {
                     long bytes = 0;
-                    for (INDArray s : saved) if (s != null) bytes += s.length() * s.dataType().width();
+                    for (INDArray s : saved)
+                        if (s != null) bytes += s.length() * s.dataType().width();
                     return new Tensor(out, true, new Node(op, inputs, backward, bytes));
                 }
             }
@@ -77,48 +81,76 @@ public final class Tensor {
     // ---- accessors ---------------------------------------------------------------------------------------------
 
     /** The values (an ND4J array, shared, not copied). */
-    public INDArray data() { return data; }
+    public INDArray data() {
+        return data;
+    }
 
     /** The accumulated gradient of a leaf that requires one, or null before backward. */
-    public INDArray grad() { return grad; }
+    public INDArray grad() {
+        return grad;
+    }
 
-    public boolean requiresGrad() { return requiresGrad; }
+    public boolean requiresGrad() {
+        return requiresGrad;
+    }
 
-    public boolean isLeaf() { return node == null; }
+    public boolean isLeaf() {
+        return node == null;
+    }
 
-    public long[] shape() { return data.shape(); }
+    public long[] shape() {
+        return data.shape();
+    }
 
-    public long size(int dim) { return data.size(dim); }
+    public long size(int dim) {
+        return data.size(dim);
+    }
 
-    public int rank() { return data.rank(); }
+    public int rank() {
+        return data.rank();
+    }
 
-    public DataType dtype() { return data.dataType(); }
+    public DataType dtype() {
+        return data.dataType();
+    }
 
-    public String name() { return name; }
+    public String name() {
+        return name;
+    }
 
-    public Tensor named(String name) { this.name = name; return this; }
+    public Tensor named(String name) {
+        this.name = name;
+        return this;
+    }
 
     /** Replaces a leaf's values in place semantics-wise (optimizers, weight loading). Shape and dtype must match. */
     public void setData(INDArray value) {
         if (node != null) throw new IllegalStateException("setData on a non-leaf tensor (" + node.op + ")");
         if (!Arrays.equals(value.shape(), data.shape()) || value.dataType() != data.dataType()) {
-            throw new IllegalArgumentException("setData: expected " + data.dataType() + Arrays.toString(data.shape())
-                    + ", got " + value.dataType() + Arrays.toString(value.shape()) + (name == null ? "" : " for " + name));
+            throw new IllegalArgumentException(
+                    "setData: expected " + data.dataType() + Arrays.toString(data.shape()) + ", got " + value.dataType()
+                            + Arrays.toString(value.shape()) + (name == null ? "" : " for " + name));
         }
         data = value;
     }
 
-    public void zeroGrad() { grad = null; }
+    public void zeroGrad() {
+        grad = null;
+    }
 
     /** A leaf sharing this tensor's data, cut from the graph. */
-    public Tensor detach() { return new Tensor(data, false, null); }
+    public Tensor detach() {
+        return new Tensor(data, false, null);
+    }
 
     public double item() {
-        if (data.length() != 1) throw new IllegalArgumentException("item() on a tensor of shape " + Arrays.toString(data.shape()));
+        if (data.length() != 1)
+            throw new IllegalArgumentException("item() on a tensor of shape " + Arrays.toString(data.shape()));
         return data.getDouble(0);
     }
 
-    @Override public String toString() {
+    @Override
+    public String toString() {
         return "Tensor" + (name == null ? "" : "(" + name + ")") + dtype() + Arrays.toString(shape())
                 + (node != null ? " <- " + node.op : requiresGrad ? " param" : "");
     }
@@ -164,8 +196,8 @@ public final class Tensor {
                     if (in == null || !in.requiresGrad || gin[j] == null) continue;
                     INDArray gj = gin[j];
                     if (!Arrays.equals(gj.shape(), in.data.shape())) {
-                        throw new IllegalStateException("internal: " + t.node.op + " produced grad " + Arrays.toString(gj.shape())
-                                + " for input " + Arrays.toString(in.data.shape()));
+                        throw new IllegalStateException("internal: " + t.node.op + " produced grad "
+                                + Arrays.toString(gj.shape()) + " for input " + Arrays.toString(in.data.shape()));
                     }
                     if (in.node == null) {
                         in.accumulate(gj);
@@ -174,9 +206,9 @@ public final class Tensor {
                         if (prev == null) {
                             pending.put(in, gj);
                         } else if (owned.contains(prev)) {
-                            Kernels.get().addi(prev, gj);                   // a sum of our own: the third and later terms
+                            Kernels.get().addi(prev, gj); // a sum of our own: the third and later terms
                         } else {
-                            INDArray sum = Kernels.get().add(prev, gj);     // prev may alias another tensor's gradient
+                            INDArray sum = Kernels.get().add(prev, gj); // prev may alias another tensor's gradient
                             owned.add(sum);
                             pending.put(in, sum);
                         }
@@ -189,9 +221,10 @@ public final class Tensor {
 
     private void accumulate(INDArray g) {
         if (grad != null) grad.addi(g);
-        else try (var out = Workspaces.outside()) {    // a leaf gradient outlives any step workspace
-            grad = g.dup('c');
-        }
+        else
+            try (var out = Workspaces.outside()) { // a leaf gradient outlives any step workspace
+                grad = g.dup('c');
+            }
     }
 
     /** Tensors reachable from {@code root}, inputs before their consumers. Iterative: graphs can be deep. */

@@ -8,7 +8,8 @@ package io.gptneo.tensor;
  */
 public final class VectorApi {
     /** The module is present. */
-    public static final boolean PRESENT = ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent();
+    public static final boolean PRESENT =
+            ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent();
 
     private VectorApi() {}
 }

@@ -17,8 +17,8 @@ import jdk.incubator.vector.VectorSpecies;
  */
 public final class VectorMath {
     private static final float LOG2E = 1.44269504088896341f;
-    private static final float LN2_HI = 0.693359375f, LN2_LO = -2.12194440e-4f;   // LN2_HI has 10 bits: k·LN2_HI is exact
-    private static final float ROUND = 12582912f;                                     // 1.5·2^23: x + ROUND - ROUND rounds to nearest
+    private static final float LN2_HI = 0.693359375f, LN2_LO = -2.12194440e-4f; // LN2_HI has 10 bits: k·LN2_HI is exact
+    private static final float ROUND = 12582912f; // 1.5·2^23: x + ROUND - ROUND rounds to nearest
     private static final float MAX_ARG = 88.3762626647949f, MIN_ARG = -87.3365447505531f;
 
     private VectorMath() {}
@@ -33,7 +33,7 @@ public final class VectorMath {
         // out-of-range lanes compute exp(0) and are blended away below; clamped to MIN_ARG they would produce a
         // subnormal product (masked attention scores are -inf), which x86 may handle with a slow microcode assist
         FloatVector c = x.blend(0f, under.or(over));
-        FloatVector kr = c.mul(LOG2E).add(ROUND);                  // k + 1.5·2^23: k sits in the low mantissa bits
+        FloatVector kr = c.mul(LOG2E).add(ROUND); // k + 1.5·2^23: k sits in the low mantissa bits
         FloatVector k = kr.sub(ROUND);
         FloatVector r = k.fma(FloatVector.broadcast(sp, -LN2_HI), c);
         r = k.fma(FloatVector.broadcast(sp, -LN2_LO), r);
@@ -51,7 +51,8 @@ public final class VectorMath {
         IntVector ki = kr.reinterpretAsInts().sub(0x4B400000);
         IntVector half = ki.lanewise(VectorOperators.ASHR, 1);
         FloatVector s1 = half.add(127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
-        FloatVector s2 = ki.sub(half).add(127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
+        FloatVector s2 =
+                ki.sub(half).add(127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
         FloatVector e = p.mul(s1).mul(s2);
         return e.blend(0f, under).blend(Float.POSITIVE_INFINITY, over);
     }
@@ -60,7 +61,8 @@ public final class VectorMath {
     public static FloatVector tanh(FloatVector u) {
         FloatVector a = u.abs();
         FloatVector e = exp(a.add(a));
-        FloatVector t = FloatVector.broadcast(u.species(), 1f).sub(FloatVector.broadcast(u.species(), 2f).div(e.add(1f)));
+        FloatVector t = FloatVector.broadcast(u.species(), 1f)
+                .sub(FloatVector.broadcast(u.species(), 2f).div(e.add(1f)));
         return t.blend(t.neg(), u.lt(0f));
     }
 

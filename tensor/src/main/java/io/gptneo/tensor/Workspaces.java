@@ -34,15 +34,20 @@ public final class Workspaces {
 
     /** Learns its size on the first cycle, grows when a later cycle needs more (longer batches), 20% headroom. */
     private static final WorkspaceConfiguration CONFIG = WorkspaceConfiguration.builder()
-            .initialSize(0).overallocationLimit(0.2).policyAllocation(AllocationPolicy.OVERALLOCATE)
-            .policyLearning(LearningPolicy.FIRST_LOOP).policyReset(ResetPolicy.BLOCK_LEFT).policySpill(SpillPolicy.REALLOCATE)
+            .initialSize(0)
+            .overallocationLimit(0.2)
+            .policyAllocation(AllocationPolicy.OVERALLOCATE)
+            .policyLearning(LearningPolicy.FIRST_LOOP)
+            .policyReset(ResetPolicy.BLOCK_LEFT)
+            .policySpill(SpillPolicy.REALLOCATE)
             .build();
 
     private Workspaces() {}
 
     /** A workspace activation; closing it frees (for reuse) everything allocated in it. */
     public interface Scope extends AutoCloseable {
-        @Override void close();
+        @Override
+        void close();
     }
 
     /**

@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.SplittableRandom;
-
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -28,13 +27,19 @@ class Bf16Test {
     void roundsToNearestEvenAndKeepsSpecials() {
         SplittableRandom r = new SplittableRandom(3);
         for (int i = 0; i < 200_000; i++) {
-            float f = i < 1000 ? Float.intBitsToFloat((r.nextInt(1 << 15) << 16) | 0x8000) : Float.intBitsToFloat(r.nextInt()); // ties first
+            float f = i < 1000
+                    ? Float.intBitsToFloat((r.nextInt(1 << 15) << 16) | 0x8000)
+                    : Float.intBitsToFloat(r.nextInt()); // ties first
             if (Float.isNaN(f) || Float.isInfinite(f)) continue;
             int bits = Float.floatToRawIntBits(f);
-            float down = Float.intBitsToFloat(bits & 0xffff0000), up = Float.intBitsToFloat((bits & 0xffff0000) + 0x10000);
+            float down = Float.intBitsToFloat(bits & 0xffff0000),
+                    up = Float.intBitsToFloat((bits & 0xffff0000) + 0x10000);
             float got = Bf16.value(Bf16.round(f));
-            double dGot = Math.abs((double) got - f), dDown = Math.abs((double) down - f), dUp = Math.abs((double) up - f);
-            assertTrue(got == down || got == up || (Float.isInfinite(got) && Float.isInfinite(up)), "neighbour of " + f);
+            double dGot = Math.abs((double) got - f),
+                    dDown = Math.abs((double) down - f),
+                    dUp = Math.abs((double) up - f);
+            assertTrue(
+                    got == down || got == up || (Float.isInfinite(got) && Float.isInfinite(up)), "neighbour of " + f);
             assertTrue(dGot <= Math.min(dDown, dUp) || Float.isInfinite(got), "nearest for " + f);
             if (dDown == dUp) assertEquals(0, (Float.floatToRawIntBits(got) >>> 16) & 1, "tie to even for " + f);
         }
@@ -47,17 +52,18 @@ class Bf16Test {
     @Test
     void fastRoundingIsBitExactWithTheReference() {
         SplittableRandom r = new SplittableRandom(8);
-        for (int n : new int[] {1, 15, 17, 100_003, 200_000}) {             // ragged tails, several parallel blocks
+        for (int n : new int[] {1, 15, 17, 100_003, 200_000}) { // ragged tails, several parallel blocks
             float[] x = new float[n];
             for (int i = 0; i < n; i++) {
                 x[i] = switch (i % 7) {
-                    case 0 -> Float.intBitsToFloat(r.nextInt());                       // anything, NaN and Inf included
+                    case 0 -> Float.intBitsToFloat(r.nextInt()); // anything, NaN and Inf included
                     case 1 -> Float.intBitsToFloat((r.nextInt(1 << 15) << 16) | 0x8000); // exact ties
                     default -> (float) r.nextGaussian();
                 };
             }
-            try (FloatView v = FloatView.read(Nd4j.createFromArray(x)); org.bytedeco.javacpp.ShortPointer fast = new org.bytedeco.javacpp.ShortPointer(n);
-                 org.bytedeco.javacpp.ShortPointer ref = new org.bytedeco.javacpp.ShortPointer(n)) {
+            try (FloatView v = FloatView.read(Nd4j.createFromArray(x));
+                    org.bytedeco.javacpp.ShortPointer fast = new org.bytedeco.javacpp.ShortPointer(n);
+                    org.bytedeco.javacpp.ShortPointer ref = new org.bytedeco.javacpp.ShortPointer(n)) {
                 FastBf16.roundInto(v.buf, fast.capacity(n).asByteBuffer().order(java.nio.ByteOrder.nativeOrder()), n);
                 Bf16.roundIntoReference(v, ref);
                 short[] a = new short[n], b = new short[n];
@@ -75,7 +81,8 @@ class Bf16Test {
         assertEquals(DataType.BFLOAT16, h.dataType());
         INDArray r = Bf16.rounded(a);
         assertEquals(r, h.castTo(DataType.FLOAT));
-        for (int i = 0; i < 37; i += 7) for (int j = 0; j < 29; j += 5) assertEquals(Bf16.value(Bf16.round(a.getFloat(i, j))), r.getFloat(i, j));
+        for (int i = 0; i < 37; i += 7)
+            for (int j = 0; j < 29; j += 5) assertEquals(Bf16.value(Bf16.round(a.getFloat(i, j))), r.getFloat(i, j));
         assertEquals(r.getRow(3), Bf16.rounded(a.getRow(3)), "a view");
     }
 
@@ -88,13 +95,20 @@ class Bf16Test {
             for (boolean transB : new boolean[] {true, false}) {
                 for (boolean transA : new boolean[] {false, true}) {
                     int m = s[0], k = s[1], n = s[2];
-                    INDArray a = Rand.normal(DataType.FLOAT, m * 31L + k, 1.0, transA ? new long[] {k, m} : new long[] {m, k});
-                    INDArray w = Bf16.of(Rand.normal(DataType.FLOAT, n * 7L + 1, 0.05, transB ? new long[] {n, k} : new long[] {k, n}));
+                    INDArray a = Rand.normal(
+                            DataType.FLOAT, m * 31L + k, 1.0, transA ? new long[] {k, m} : new long[] {m, k});
+                    INDArray w = Bf16.of(Rand.normal(
+                            DataType.FLOAT, n * 7L + 1, 0.05, transB ? new long[] {n, k} : new long[] {k, n}));
                     INDArray bias = transA ? null : Rand.normal(DataType.FLOAT, 9, 1.0, n);
                     INDArray fast = OneDnnBf16.mm(a, w, transA, transB, bias);
                     INDArray ref = Reference.bf16mm(a, w, transA, transB, bias);
                     INDArray mag = magnitude(a, w, transA, transB);
-                    assertWithin(m + "x" + k + "x" + n + (transA ? " Aᵀ" : "") + (transB ? " Bᵀ" : ""), ref, fast, mag, SAME_OPERANDS_TOL);
+                    assertWithin(
+                            m + "x" + k + "x" + n + (transA ? " Aᵀ" : "") + (transB ? " Bᵀ" : ""),
+                            ref,
+                            fast,
+                            mag,
+                            SAME_OPERANDS_TOL);
                     // and the documented bf16 tolerance against the float32 product of the unrounded operands
                     INDArray fp32 = Gemm.mm(a, w.castTo(DataType.FLOAT), transA, transB, bias);
                     assertWithin("bf16 vs fp32", fp32, fast, mag, BF16_TOL);
@@ -111,25 +125,37 @@ class Bf16Test {
         Tensor x = Tensor.parameter(Rand.normal(DataType.FLOAT, 3, 1.0, 2, 9, 40));
         Tensor y = Ops.linear(x, w, bias);
         INDArray x2 = x.data().reshape(18, 40);
-        INDArray expected = Reference.bf16mm(x2, w.data(), false, true, bias.data()).reshape(2, 9, 48);
+        INDArray expected =
+                Reference.bf16mm(x2, w.data(), false, true, bias.data()).reshape(2, 9, 48);
         INDArray mag = magnitude(x2, w.data(), false, true).reshape(2, 9, 48);
         assertWithin("linear forward", expected, y.data(), mag, SAME_OPERANDS_TOL);
         INDArray g = Rand.normal(DataType.FLOAT, 4, 1.0, 2, 9, 48);
         y.backward(g);
-        INDArray dx = Reference.bf16mm(g.reshape(18, 48), w.data(), false, false, null).reshape(2, 9, 40);
-        assertWithin("linear dx", dx, x.grad(), magnitude(g.reshape(18, 48), w.data(), false, false).reshape(2, 9, 40), SAME_OPERANDS_TOL);
+        INDArray dx = Reference.bf16mm(g.reshape(18, 48), w.data(), false, false, null)
+                .reshape(2, 9, 40);
+        assertWithin(
+                "linear dx",
+                dx,
+                x.grad(),
+                magnitude(g.reshape(18, 48), w.data(), false, false).reshape(2, 9, 40),
+                SAME_OPERANDS_TOL);
 
-        Tensor a = Tensor.parameter(Rand.normal(DataType.FLOAT, 5, 0.1, 4, 40)), b = Tensor.parameter(Rand.normal(DataType.FLOAT, 6, 0.1, 48, 4));
+        Tensor a = Tensor.parameter(Rand.normal(DataType.FLOAT, 5, 0.1, 4, 40)),
+                b = Tensor.parameter(Rand.normal(DataType.FLOAT, 6, 0.1, 48, 4));
         Tensor xl = Tensor.parameter(x.data().dup());
         Tensor yl = Ops.loraLinear(xl, w, bias, a, b, 2.0, 0, 0);
-        INDArray side = Ops.linear(Ops.linear(Tensor.constant(x.data()), a, null), b, null).data().mul(2.0);
+        INDArray side = Ops.linear(Ops.linear(Tensor.constant(x.data()), a, null), b, null)
+                .data()
+                .mul(2.0);
         assertWithin("loraLinear forward", expected.add(side), yl.data(), mag.add(1), SAME_OPERANDS_TOL);
         yl.backward(g);
         assertTrue(a.grad() != null && b.grad() != null && xl.grad() != null);
 
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Tensor.parameter(Bf16.of(w32)));
         assertTrue(e.getMessage().contains("BFLOAT16"), e.getMessage());
-        assertThrows(IllegalArgumentException.class, () -> Ops.linear(Tensor.constant(x.data().castTo(DataType.DOUBLE)), w, null));
+        assertThrows(
+                IllegalArgumentException.class,
+                () -> Ops.linear(Tensor.constant(x.data().castTo(DataType.DOUBLE)), w, null));
     }
 
     /** Σ_k |a_ik| |b_kj| [M, N]: the scale of each entry's rounding error. */
@@ -138,8 +164,12 @@ class Bf16Test {
     }
 
     static void assertWithin(String what, INDArray expected, INDArray actual, INDArray mag, double tol) {
-        assertEquals(java.util.Arrays.toString(expected.shape()), java.util.Arrays.toString(actual.shape()), what + " shape");
-        INDArray excess = Transforms.abs(expected.sub(actual), false).subi(mag.mul(tol).addi(1e-30));
+        assertEquals(
+                java.util.Arrays.toString(expected.shape()),
+                java.util.Arrays.toString(actual.shape()),
+                what + " shape");
+        INDArray excess =
+                Transforms.abs(expected.sub(actual), false).subi(mag.mul(tol).addi(1e-30));
         double worst = excess.maxNumber().doubleValue();
         assertTrue(worst <= 0, what + ": error exceeds " + tol + "·Σ|a||b| by " + worst);
         assertTrue(Nd4j.getExecutioner() != null);

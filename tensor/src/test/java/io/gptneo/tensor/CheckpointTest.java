@@ -10,7 +10,8 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 
 class CheckpointTest {
 
-    @Test void identicalGradientsAndFewerRetainedBytes() {
+    @Test
+    void identicalGradientsAndFewerRetainedBytes() {
         TinyNet net = new TinyNet(4, 16, DataType.DOUBLE, 7);
         Tensor x = Tensor.parameter(Rand.normal(DataType.DOUBLE, 3, 1.0, 2, 6, 16));
 
@@ -37,19 +38,23 @@ class CheckpointTest {
         assertTrue(ckptBytes * 4 < plainBytes, "retained bytes: checkpointed " + ckptBytes + " vs plain " + plainBytes);
     }
 
-    @Test void checkpointedSegmentReachesCapturedParametersEvenWithConstantInput() {
+    @Test
+    void checkpointedSegmentReachesCapturedParametersEvenWithConstantInput() {
         TinyNet net = new TinyNet(2, 8, DataType.DOUBLE, 11);
         net.checkpoint = true;
         Tensor x = Tensor.constant(Rand.normal(DataType.DOUBLE, 5, 1.0, 1, 3, 8));
         net.forward(x).backward();
-        for (Tensor[] p : net.blocks) for (Tensor t : p) assertNotNull(t.grad(), "parameter got no gradient through a checkpoint");
+        for (Tensor[] p : net.blocks)
+            for (Tensor t : p) assertNotNull(t.grad(), "parameter got no gradient through a checkpoint");
     }
 
-    @Test void checkpointGradCheck() {
+    @Test
+    void checkpointGradCheck() {
         TinyNet net = new TinyNet(2, 4, DataType.DOUBLE, 21);
         net.checkpoint = true;
         Tensor x = Tensor.parameter(Rand.normal(DataType.DOUBLE, 9, 1.0, 1, 3, 4));
-        double err = GradCheck.maxRelativeError(in -> net.forward(in[0]), new Tensor[] {x, net.blocks[0][2], net.blocks[1][4]}, 1e-6, 3);
+        double err = GradCheck.maxRelativeError(
+                in -> net.forward(in[0]), new Tensor[] {x, net.blocks[0][2], net.blocks[1][4]}, 1e-6, 3);
         assertTrue(err <= 1e-6, "max relative error " + err);
     }
 

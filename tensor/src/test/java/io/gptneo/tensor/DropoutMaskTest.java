@@ -4,7 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.SplittableRandom;
-
 import org.junit.jupiter.api.Test;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -13,7 +12,8 @@ import org.nd4j.linalg.factory.Nd4j;
 /** The integer-threshold mask equals the definition (keep iff nextDouble() >= p) draw for draw. */
 class DropoutMaskTest {
 
-    @Test void keepBitsMatchTheNextDoubleDefinition() {
+    @Test
+    void keepBitsMatchTheNextDoubleDefinition() {
         double[] ps = {0.05, 0.3, 0.5, 0.999, 1e-9, Math.nextUp(0.25), 0x1.0p-53 * 3};
         int[] sizes = {1, 63, 64, 65, 1000};
         long seed = 17;
@@ -27,7 +27,8 @@ class DropoutMaskTest {
                     assertEquals(want, DropoutMask.kept(bits, i), "p=" + p + " n=" + n + " element " + i);
                     if (want) kept++;
                 }
-                for (int i = n; i < bits.length * 64; i++) assertTrue(!DropoutMask.kept(bits, i), "bit past the end set: " + i);
+                for (int i = n; i < bits.length * 64; i++)
+                    assertTrue(!DropoutMask.kept(bits, i), "bit past the end set: " + i);
                 if (n == 1000 && p == 0.5) assertTrue(kept > 400 && kept < 600, "kept " + kept);
             }
         }
@@ -35,12 +36,15 @@ class DropoutMaskTest {
         int n = 200_003;
         long[] bits = DropoutMask.keep(n, 0.05, 99);
         SplittableRandom rng = new SplittableRandom(99);
-        for (int i = 0; i < n; i++) assertEquals(rng.nextDouble() >= 0.05, DropoutMask.kept(bits, i), "element " + i + " of " + n);
+        for (int i = 0; i < n; i++)
+            assertEquals(rng.nextDouble() >= 0.05, DropoutMask.kept(bits, i), "element " + i + " of " + n);
     }
 
-    @Test void referenceZeroesDroppedAndScalesKept() {
+    @Test
+    void referenceZeroesDroppedAndScalesKept() {
         long[] bits = DropoutMask.keep(130, 0.4, 3);
-        INDArray v = Nd4j.arange(1, 131).castTo(DataType.FLOAT), d = Nd4j.arange(1, 131).castTo(DataType.DOUBLE).negi();
+        INDArray v = Nd4j.arange(1, 131).castTo(DataType.FLOAT),
+                d = Nd4j.arange(1, 131).castTo(DataType.DOUBLE).negi();
         float[] vf = JavaArrays.floats(Reference.dropout(v, bits, 2.5, null));
         double[] dd = JavaArrays.doubles(Reference.dropout(d, bits, 2.5, null));
         for (int i = 0; i < 130; i++) {

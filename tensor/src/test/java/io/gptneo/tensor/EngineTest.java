@@ -14,7 +14,8 @@ import org.nd4j.linalg.factory.Nd4j;
 /** Tape behaviour, inference mode, error messages and off-heap memory. */
 class EngineTest {
 
-    @Test void frozenTensorsGetNoGradientAndRecordNothing() {
+    @Test
+    void frozenTensorsGetNoGradientAndRecordNothing() {
         Tensor w = Tensor.constant(Rand.normal(DataType.FLOAT, 1, 1, 4, 3));
         Tensor x = Tensor.constant(Rand.normal(DataType.FLOAT, 2, 1, 2, 3));
         Tensor y = Ops.linear(x, w, null);
@@ -28,7 +29,8 @@ class EngineTest {
         assertEquals(4 * 4, a.grad().length());
     }
 
-    @Test void inferenceModeKeepsNoTape() {
+    @Test
+    void inferenceModeKeepsNoTape() {
         TinyNet net = new TinyNet(2, 8, DataType.FLOAT, 5);
         Tensor x = Tensor.constant(Rand.normal(DataType.FLOAT, 3, 1, 1, 4, 8));
         Tensor loss;
@@ -43,14 +45,16 @@ class EngineTest {
         assertTrue(trained.graphSize() > 10);
     }
 
-    @Test void graphIsReleasedAfterBackward() {
+    @Test
+    void graphIsReleasedAfterBackward() {
         Tensor a = Tensor.parameter(Rand.normal(DataType.DOUBLE, 1, 1, 3));
         Tensor loss = Ops.sum(Ops.square(a));
         loss.backward();
         assertThrows(IllegalStateException.class, loss::backward);
     }
 
-    @Test void shapeAndDtypeMismatchesNameTheOperation() {
+    @Test
+    void shapeAndDtypeMismatchesNameTheOperation() {
         Tensor f = Tensor.constant(Nd4j.zeros(DataType.FLOAT, 2, 3));
         Tensor d = Tensor.constant(Nd4j.zeros(DataType.DOUBLE, 2, 3));
         Tensor g = Tensor.constant(Nd4j.zeros(DataType.FLOAT, 4, 5));
@@ -72,16 +76,17 @@ class EngineTest {
      * 500 forward/backward steps of a model-like graph must not grow off-heap memory beyond a fixed bound: every
      * step allocates ~2 MB of intermediates, so a leak would add ~1 GB.
      */
-    @Test void fanOutGradientsSumExactlyWhenBackwardFunctionsAliasTheirUpstream() {
+    @Test
+    void fanOutGradientsSumExactlyWhenBackwardFunctionsAliasTheirUpstream() {
         // h feeds five consumers; add's backward hands the same array to both of its inputs, and the sums of the
         // third and later terms are accumulated in place: none of that may leak into another tensor's gradient.
         double[] xv = {0.5, -1.25, 2.0};
         Tensor x = Tensor.parameter(Nd4j.createFromArray(xv));
-        Tensor h = Ops.scale(x, 3.0);                                     // dh/dx = 3
-        Tensor u = Ops.add(h, h);                                         // 2h, one upstream array for both inputs
-        Tensor v = Ops.mul(h, h);                                         // h^2
-        Tensor w = Ops.add(Ops.add(u, v), Ops.scale(h, -4.0));            // 2h + h^2 - 4h
-        Tensor z = Ops.add(w, u);                                         // u used twice: 4h + h^2 - 4h = h^2
+        Tensor h = Ops.scale(x, 3.0); // dh/dx = 3
+        Tensor u = Ops.add(h, h); // 2h, one upstream array for both inputs
+        Tensor v = Ops.mul(h, h); // h^2
+        Tensor w = Ops.add(Ops.add(u, v), Ops.scale(h, -4.0)); // 2h + h^2 - 4h
+        Tensor z = Ops.add(w, u); // u used twice: 4h + h^2 - 4h = h^2
         Ops.sum(z).backward();
         for (int i = 0; i < xv.length; i++) {
             double hv = 3 * xv[i];
@@ -89,7 +94,8 @@ class EngineTest {
         }
     }
 
-    @Test void offHeapMemoryStaysBoundedOver500Steps() {
+    @Test
+    void offHeapMemoryStaysBoundedOver500Steps() {
         TinyNet net = new TinyNet(3, 64, DataType.FLOAT, 9);
         Tensor x = Tensor.constant(Rand.normal(DataType.FLOAT, 3, 1, 2, 32, 64));
         for (int i = 0; i < 20; i++) step(net, x);
@@ -114,6 +120,7 @@ class EngineTest {
 
     private static void assertMessage(org.junit.jupiter.api.function.Executable call, String... parts) {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, call);
-        for (String p : parts) assertTrue(e.getMessage().contains(p), "message '" + e.getMessage() + "' lacks '" + p + "'");
+        for (String p : parts)
+            assertTrue(e.getMessage().contains(p), "message '" + e.getMessage() + "' lacks '" + p + "'");
     }
 }

@@ -12,20 +12,22 @@ import org.nd4j.linalg.factory.Nd4j;
 
 /** The kernel boundary: in-place views of whole c-order arrays, c-order copies of other views, write-back on close. */
 class FloatViewTest {
-    @Test void readsWholeArraysInPlaceAndViewsAsCOrderCopies() {
+    @Test
+    void readsWholeArraysInPlaceAndViewsAsCOrderCopies() {
         INDArray a = Rand.normal(DataType.FLOAT, 1, 1.0, 3, 5);
         try (FloatView v = FloatView.read(a)) {
             assertSame(a, v.array());
             assertEquals(a.getFloat(1, 2), v.get(1 * 5 + 2));
         }
-        INDArray t = a.transpose();                                          // [5, 3], f-order view
+        INDArray t = a.transpose(); // [5, 3], f-order view
         try (FloatView v = FloatView.read(t)) {
             assertArrayEquals(t.dup('c').data().asFloat(), JavaArrays.floats(v.array()));
             assertEquals(t.getFloat(4, 1), v.get(4 * 3 + 1));
         }
     }
 
-    @Test void updateOfAViewWritesBackOnClose() {
+    @Test
+    void updateOfAViewWritesBackOnClose() {
         INDArray a = Rand.normal(DataType.FLOAT, 2, 1.0, 4, 6);
         INDArray want = a.dup().muli(2);
         INDArray view = a.transpose();
@@ -35,7 +37,8 @@ class FloatViewTest {
         assertEquals(want, a);
     }
 
-    @Test void createAndRejects() {
+    @Test
+    void createAndRejects() {
         try (FloatView v = FloatView.create(2, 3)) {
             for (int i = 0; i < 6; i++) v.put(i, i);
             assertEquals(Nd4j.createFromArray(new float[][] {{0, 1, 2}, {3, 4, 5}}), v.array());

@@ -1,16 +1,14 @@
 package io.gptneo.tensor;
 
-import java.util.Arrays;
-
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.function.Function;
-
 import org.junit.jupiter.api.Test;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -29,34 +27,39 @@ class GemmTest {
         List<Function<INDArray, INDArray>> l = new ArrayList<>();
         l.add(m -> m.dup('c'));
         l.add(m -> m.dup('f'));
-        l.add(m -> m.transpose().dup('c').transpose());                                   // f-order view of a c array
-        l.add(m -> {                                                                       // rows of a wider matrix, at an offset
-            INDArray big = Rand.normal(m.dataType(), 9, 1.0, m.rows() + 3, m.columns() + 5);
-            INDArray v = big.get(NDArrayIndex.interval(2, 2 + m.rows()), NDArrayIndex.interval(1, 1 + m.columns()));
-            v.assign(m);
-            return v;
-        });
-        l.add(m -> {                                                                       // every other column: no BLAS form
-            INDArray big = Nd4j.zeros(m.dataType(), m.rows(), 2 * m.columns());
-            INDArray v = big.get(NDArrayIndex.all(), NDArrayIndex.interval(0, 2, 2 * m.columns()));
-            v.assign(m);
-            return v;
-        });
+        l.add(m -> m.transpose().dup('c').transpose()); // f-order view of a c array
+        l.add(
+                m -> { // rows of a wider matrix, at an offset
+                    INDArray big = Rand.normal(m.dataType(), 9, 1.0, m.rows() + 3, m.columns() + 5);
+                    INDArray v =
+                            big.get(NDArrayIndex.interval(2, 2 + m.rows()), NDArrayIndex.interval(1, 1 + m.columns()));
+                    v.assign(m);
+                    return v;
+                });
+        l.add(
+                m -> { // every other column: no BLAS form
+                    INDArray big = Nd4j.zeros(m.dataType(), m.rows(), 2 * m.columns());
+                    INDArray v = big.get(NDArrayIndex.all(), NDArrayIndex.interval(0, 2, 2 * m.columns()));
+                    v.assign(m);
+                    return v;
+                });
         return l;
     }
 
     static double[][] naive(double[][] a, double[][] b) {
         int m = a.length, k = b.length, n = b[0].length;
         double[][] c = new double[m][n];
-        for (int i = 0; i < m; i++) for (int j = 0; j < n; j++) {
-            double s = 0;
-            for (int p = 0; p < k; p++) s += a[i][p] * b[p][j];
-            c[i][j] = s;
-        }
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++) {
+                double s = 0;
+                for (int p = 0; p < k; p++) s += a[i][p] * b[p][j];
+                c[i][j] = s;
+            }
         return c;
     }
 
-    @Test void matchesTripleLoopForEveryLayoutAndFlag() {
+    @Test
+    void matchesTripleLoopForEveryLayoutAndFlag() {
         int[][] shapes = {{7, 5, 3}, {1, 9, 4}, {6, 1, 8}, {33, 17, 65}};
         for (DataType dt : new DataType[] {DataType.FLOAT, DataType.DOUBLE}) {
             double tol = dt == DataType.FLOAT ? 1e-5 : 1e-12;
@@ -65,49 +68,68 @@ class GemmTest {
                 int m = s[0], n = s[1], k = s[2];
                 INDArray a = Rand.normal(dt, seed++, 1.0, m, k), b = Rand.normal(dt, seed++, 1.0, k, n);
                 double[][] want = naive(a.toDoubleMatrix(), b.toDoubleMatrix());
-                for (boolean ta : new boolean[] {false, true}) for (boolean tb : new boolean[] {false, true}) {
-                    for (var la : layouts()) for (var lb : layouts()) {
-                        INDArray pa = la.apply(ta ? a.transpose().dup('c') : a), pb = lb.apply(tb ? b.transpose().dup('c') : b);
-                        INDArray got = Gemm.mm(pa, pb, ta, tb);
-                        assertArrayEquals(new long[] {m, n}, got.shape());
-                        assertEquals('c', got.ordering());
-                        double[][] g = got.toDoubleMatrix();
-                        for (int i = 0; i < m; i++) for (int j = 0; j < n; j++) {
-                            assertEquals(want[i][j], g[i][j], tol * (1 + Math.abs(want[i][j])),
-                                    dt + " " + m + "x" + n + "x" + k + " ta=" + ta + " tb=" + tb + " at " + i + "," + j
-                                            + " strides " + Arrays.toString(pa.stride()) + " / " + Arrays.toString(pb.stride()));
-                        }
+                for (boolean ta : new boolean[] {false, true})
+                    for (boolean tb : new boolean[] {false, true}) {
+                        for (var la : layouts())
+                            for (var lb : layouts()) {
+                                INDArray pa = la.apply(ta ? a.transpose().dup('c') : a),
+                                        pb = lb.apply(tb ? b.transpose().dup('c') : b);
+                                INDArray got = Gemm.mm(pa, pb, ta, tb);
+                                assertArrayEquals(new long[] {m, n}, got.shape());
+                                assertEquals('c', got.ordering());
+                                double[][] g = got.toDoubleMatrix();
+                                for (int i = 0; i < m; i++)
+                                    for (int j = 0; j < n; j++) {
+                                        assertEquals(
+                                                want[i][j],
+                                                g[i][j],
+                                                tol * (1 + Math.abs(want[i][j])),
+                                                dt + " " + m + "x" + n + "x" + k + " ta=" + ta + " tb=" + tb + " at "
+                                                        + i + "," + j + " strides " + Arrays.toString(pa.stride())
+                                                        + " / " + Arrays.toString(pb.stride()));
+                                    }
+                            }
                     }
-                }
             }
         }
     }
 
-    @Test void biasIsAddedToEveryRow() {
+    @Test
+    void biasIsAddedToEveryRow() {
         for (DataType dt : new DataType[] {DataType.FLOAT, DataType.DOUBLE}) {
-            for (int m : new int[] {1, 5, 2000}) {       // 2000 rows: more than the cached ones column starts with
-                INDArray a = Rand.normal(dt, 21, 1.0, m, 6), w = Rand.normal(dt, 22, 1.0, 4, 6), bias = Rand.normal(dt, 23, 1.0, 4);
+            for (int m : new int[] {1, 5, 2000}) { // 2000 rows: more than the cached ones column starts with
+                INDArray a = Rand.normal(dt, 21, 1.0, m, 6),
+                        w = Rand.normal(dt, 22, 1.0, 4, 6),
+                        bias = Rand.normal(dt, 23, 1.0, 4);
                 double[][] want = naive(a.toDoubleMatrix(), w.transpose().toDoubleMatrix());
                 double[] bv = bias.toDoubleVector();
                 double[][] got = Gemm.mm(a, w, false, true, bias).toDoubleMatrix();
                 double tol = dt == DataType.FLOAT ? 1e-5 : 1e-12;
-                for (int i = 0; i < m; i++) for (int j = 0; j < 4; j++) {
-                    assertEquals(want[i][j] + bv[j], got[i][j], tol * (1 + Math.abs(want[i][j] + bv[j])), dt + " m=" + m + " at " + i + "," + j);
-                }
+                for (int i = 0; i < m; i++)
+                    for (int j = 0; j < 4; j++) {
+                        assertEquals(
+                                want[i][j] + bv[j],
+                                got[i][j],
+                                tol * (1 + Math.abs(want[i][j] + bv[j])),
+                                dt + " m=" + m + " at " + i + "," + j);
+                    }
             }
         }
         INDArray a = Nd4j.zeros(DataType.FLOAT, 3, 2), w = Nd4j.zeros(DataType.FLOAT, 4, 2);
-        var e = assertThrows(IllegalArgumentException.class, () -> Gemm.mm(a, w, false, true, Nd4j.zeros(DataType.FLOAT, 5)));
+        var e = assertThrows(
+                IllegalArgumentException.class, () -> Gemm.mm(a, w, false, true, Nd4j.zeros(DataType.FLOAT, 5)));
         assertTrue(e.getMessage().contains("bias"), e.getMessage());
     }
 
-    @Test void accumulateAddsAScaledProductIntoAnyAddressableTarget() {
+    @Test
+    void accumulateAddsAScaledProductIntoAnyAddressableTarget() {
         for (DataType dt : new DataType[] {DataType.FLOAT, DataType.DOUBLE}) {
             double tol = dt == DataType.FLOAT ? 1e-5 : 1e-12;
             INDArray a = Rand.normal(dt, 31, 1.0, 7, 3), b = Rand.normal(dt, 32, 1.0, 5, 3);
             double[][] prod = naive(a.toDoubleMatrix(), b.transpose().toDoubleMatrix());
             // targets: a c-order matrix, rows of a wider one at an offset, and an f-order one (no BLAS row form)
-            List<INDArray> targets = List.of(Rand.normal(dt, 33, 1.0, 7, 5),
+            List<INDArray> targets = List.of(
+                    Rand.normal(dt, 33, 1.0, 7, 5),
                     Rand.normal(dt, 34, 1.0, 9, 8).get(NDArrayIndex.interval(1, 8), NDArrayIndex.interval(2, 7)),
                     Rand.normal(dt, 35, 1.0, 7, 5).dup('f'));
             for (INDArray c : targets) {
@@ -118,33 +140,45 @@ class GemmTest {
                     if (c.isView()) c.assign(Nd4j.create(before).castTo(dt));
                     Gemm.mmAccumulate(la.apply(a), b, false, true, -0.5, target);
                     double[][] got = target.toDoubleMatrix();
-                    for (int i = 0; i < 7; i++) for (int j = 0; j < 5; j++) {
-                        double want = before[i][j] - 0.5 * prod[i][j];
-                        assertEquals(want, got[i][j], tol * (1 + Math.abs(want)), dt + " strides " + Arrays.toString(target.stride()) + " at " + i + "," + j);
-                    }
+                    for (int i = 0; i < 7; i++)
+                        for (int j = 0; j < 5; j++) {
+                            double want = before[i][j] - 0.5 * prod[i][j];
+                            assertEquals(
+                                    want,
+                                    got[i][j],
+                                    tol * (1 + Math.abs(want)),
+                                    dt + " strides " + Arrays.toString(target.stride()) + " at " + i + "," + j);
+                        }
                 }
             }
-            var e = assertThrows(IllegalArgumentException.class, () -> Gemm.mmAccumulate(a, b, false, true, 1, Nd4j.zeros(dt, 7, 4)));
+            var e = assertThrows(
+                    IllegalArgumentException.class,
+                    () -> Gemm.mmAccumulate(a, b, false, true, 1, Nd4j.zeros(dt, 7, 4)));
             assertTrue(e.getMessage().contains("[7, 4]"), e.getMessage());
         }
     }
 
-    @Test void sameResultsAsNd4jGemmInsideAWorkspace() {
+    @Test
+    void sameResultsAsNd4jGemmInsideAWorkspace() {
         INDArray a = Rand.normal(DataType.FLOAT, 3, 1.0, 64, 48), w = Rand.normal(DataType.FLOAT, 4, 1.0, 32, 48);
         INDArray want = Nd4j.gemm(a, w, false, true);
         try (var ws = Workspaces.open(Workspaces.STEP)) {
             INDArray got = Gemm.mm(a, w, false, true);
             assertTrue(got.isAttached(), "result belongs to the active workspace");
-            assertTrue(want.equalsWithEps(got, 1e-5), "max diff " + want.sub(got).amaxNumber());
+            assertTrue(
+                    want.equalsWithEps(got, 1e-5), "max diff " + want.sub(got).amaxNumber());
         }
     }
 
-    @Test void badOperandsAreNamed() {
+    @Test
+    void badOperandsAreNamed() {
         INDArray a = Nd4j.zeros(DataType.FLOAT, 4, 3), b = Nd4j.zeros(DataType.FLOAT, 5, 2);
         var e = assertThrows(IllegalArgumentException.class, () -> Gemm.mm(a, b, false, false));
         assertTrue(e.getMessage().contains("[4, 3]") && e.getMessage().contains("[5, 2]"), e.getMessage());
-        var d = assertThrows(IllegalArgumentException.class, () -> Gemm.mm(a, Nd4j.zeros(DataType.DOUBLE, 3, 2), false, false));
+        var d = assertThrows(
+                IllegalArgumentException.class, () -> Gemm.mm(a, Nd4j.zeros(DataType.DOUBLE, 3, 2), false, false));
         assertTrue(d.getMessage().contains("DOUBLE"), d.getMessage());
-        assertThrows(IllegalArgumentException.class, () -> Gemm.mm(Nd4j.zeros(DataType.FLOAT, 2, 3, 4), a, false, false));
+        assertThrows(
+                IllegalArgumentException.class, () -> Gemm.mm(Nd4j.zeros(DataType.FLOAT, 2, 3, 4), a, false, false));
     }
 }

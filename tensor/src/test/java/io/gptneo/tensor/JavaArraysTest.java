@@ -13,7 +13,8 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
 /** Which arrays the Java kernels read without a copy, and that every layout still reads back in c-order. */
 class JavaArraysTest {
 
-    @Test void wholeArrayReshapesAreExactButViewsAreNot() {
+    @Test
+    void wholeArrayReshapesAreExactButViewsAreNot() {
         INDArray a = Rand.normal(DataType.FLOAT, 1, 1.0, 6, 8);
         INDArray r = a.reshape('c', 2, 3, 8);
         assertTrue(JavaArrays.exactCOrder(a));
@@ -21,15 +22,24 @@ class JavaArraysTest {
         assertSame(r, JavaArrays.contiguous(r));
         assertFalse(JavaArrays.exactCOrder(a.transpose()), "transpose");
         assertFalse(JavaArrays.exactCOrder(r.permute(1, 0, 2)), "permute");
-        assertFalse(JavaArrays.exactCOrder(a.get(NDArrayIndex.interval(1, 3), NDArrayIndex.all())), "row slice at an offset");
-        assertFalse(JavaArrays.exactCOrder(a.get(NDArrayIndex.interval(0, 3), NDArrayIndex.all())), "prefix of the buffer");
+        assertFalse(
+                JavaArrays.exactCOrder(a.get(NDArrayIndex.interval(1, 3), NDArrayIndex.all())),
+                "row slice at an offset");
+        assertFalse(
+                JavaArrays.exactCOrder(a.get(NDArrayIndex.interval(0, 3), NDArrayIndex.all())), "prefix of the buffer");
         assertFalse(JavaArrays.exactCOrder(a.dup('f')), "f-order");
     }
 
-    @Test void everyLayoutReadsBackInCOrder() {
+    @Test
+    void everyLayoutReadsBackInCOrder() {
         INDArray a = Rand.normal(DataType.FLOAT, 2, 1.0, 4, 5);
         float[] want = a.dup('c').data().asFloat();
-        for (INDArray x : new INDArray[] {a, a.dup('f'), a.transpose().dup('c').transpose(), a.reshape('c', 2, 10).reshape('c', 4, 5)}) {
+        for (INDArray x : new INDArray[] {
+            a,
+            a.dup('f'),
+            a.transpose().dup('c').transpose(),
+            a.reshape('c', 2, 10).reshape('c', 4, 5)
+        }) {
             assertArrayEquals(want, JavaArrays.floats(x), 0f);
         }
         INDArray p = Rand.normal(DataType.FLOAT, 3, 1.0, 2, 3, 4).permute(2, 0, 1);

@@ -4,7 +4,7 @@ import org.nd4j.linalg.api.buffer.DataType;
 
 /** A small model-like graph for engine tests: residual blocks of layerNorm → linear → gelu → linear. */
 final class TinyNet {
-    final Tensor[][] blocks;   // per block: gamma, beta, w1 [4C, C], b1, w2 [C, 4C], b2
+    final Tensor[][] blocks; // per block: gamma, beta, w1 [4C, C], b1, w2 [C, 4C], b2
     boolean checkpoint;
 
     TinyNet(int layers, int c, DataType dt, long seed) {
@@ -12,12 +12,13 @@ final class TinyNet {
         for (int l = 0; l < layers; l++) {
             long s = seed + 10L * l;
             blocks[l] = new Tensor[] {
-                    Tensor.parameter(Rand.uniform(dt, s, 0.8, 1.2, c)),
-                    Tensor.parameter(Rand.uniform(dt, s + 1, -0.1, 0.1, c)),
-                    Tensor.parameter(Rand.normal(dt, s + 2, 0.3, 4L * c, c)),
-                    Tensor.parameter(Rand.uniform(dt, s + 3, -0.1, 0.1, 4L * c)),
-                    Tensor.parameter(Rand.normal(dt, s + 4, 0.3, c, 4L * c)),
-                    Tensor.parameter(Rand.uniform(dt, s + 5, -0.1, 0.1, c))};
+                Tensor.parameter(Rand.uniform(dt, s, 0.8, 1.2, c)),
+                Tensor.parameter(Rand.uniform(dt, s + 1, -0.1, 0.1, c)),
+                Tensor.parameter(Rand.normal(dt, s + 2, 0.3, 4L * c, c)),
+                Tensor.parameter(Rand.uniform(dt, s + 3, -0.1, 0.1, 4L * c)),
+                Tensor.parameter(Rand.normal(dt, s + 4, 0.3, c, 4L * c)),
+                Tensor.parameter(Rand.uniform(dt, s + 5, -0.1, 0.1, c))
+            };
         }
     }
 

@@ -11,17 +11,24 @@ import org.junit.jupiter.api.Test;
 class VectorMathTest {
     static final VectorSpecies<Float> SP = FloatVector.SPECIES_PREFERRED;
 
-    @Test void expIsAccurateAndHandlesTheEdges() {
+    @Test
+    void expIsAccurateAndHandlesTheEdges() {
         double worst = 0;
         float[] x = new float[SP.length()];
         for (int i = 0; i < 200_000; i++) {
             for (int l = 0; l < x.length; l++) x[l] = -87f + 175f * ((i * x.length + l) % 1_000_003) / 1_000_003f;
             float[] e = VectorMath.exp(FloatVector.fromArray(SP, x, 0)).toArray();
-            for (int l = 0; l < x.length; l++) worst = Math.max(worst, Math.abs(e[l] - Math.exp(x[l])) / Math.exp(x[l]));
+            for (int l = 0; l < x.length; l++)
+                worst = Math.max(worst, Math.abs(e[l] - Math.exp(x[l])) / Math.exp(x[l]));
         }
         assertTrue(worst < 3e-7, "exp max relative error " + worst);
         float[] edge = new float[SP.length()];
-        edge[0] = Float.NEGATIVE_INFINITY; edge[1] = -100f; edge[2] = 100f; edge[3] = 0f; edge[4] = Float.NaN; edge[5] = -87.3f;
+        edge[0] = Float.NEGATIVE_INFINITY;
+        edge[1] = -100f;
+        edge[2] = 100f;
+        edge[3] = 0f;
+        edge[4] = Float.NaN;
+        edge[5] = -87.3f;
         float[] e = VectorMath.exp(FloatVector.fromArray(SP, edge, 0)).toArray();
         assertEquals(0f, e[0]);
         assertEquals(0f, e[1]);
@@ -31,7 +38,8 @@ class VectorMathTest {
         assertEquals(Math.exp(-87.3f), e[5], 3e-7 * Math.exp(-87.3f));
     }
 
-    @Test void tanhAndSum() {
+    @Test
+    void tanhAndSum() {
         float[] u = new float[SP.length()];
         double worst = 0;
         for (int i = 0; i < 20_000; i++) {
@@ -42,7 +50,10 @@ class VectorMathTest {
         assertTrue(worst < 2e-7, "tanh max absolute error " + worst);
         float[] v = new float[SP.length()];
         float want = 0f;
-        for (int l = 0; l < v.length; l++) { v[l] = 0.1f * l + 1e-3f; want += v[l]; }
+        for (int l = 0; l < v.length; l++) {
+            v[l] = 0.1f * l + 1e-3f;
+            want += v[l];
+        }
         assertEquals(want, VectorMath.sum(FloatVector.fromArray(SP, v, 0)), 0f, "left-to-right sum");
     }
 }

@@ -17,7 +17,8 @@ import org.nd4j.linalg.factory.Nd4j;
  */
 class WorkspacesTest {
 
-    @Test void stepWorkspaceGivesIdenticalGradientsAndLeafGradsSurviveReuse() {
+    @Test
+    void stepWorkspaceGivesIdenticalGradientsAndLeafGradsSurviveReuse() {
         for (boolean checkpoint : new boolean[] {false, true}) {
             TinyNet net = new TinyNet(3, 16, DataType.FLOAT, 5);
             net.checkpoint = checkpoint;
@@ -31,7 +32,7 @@ class WorkspacesTest {
                 Tensor lossOut = net.forward(xOut);
                 double outside = lossOut.item();
                 lossOut.backward();
-                net.forward(xOut).backward();                      // a second pass accumulates into the same grads
+                net.forward(xOut).backward(); // a second pass accumulates into the same grads
                 INDArray[] want = grads(net, xOut);
                 for (int i = 0; i < want.length; i++) want[i] = want[i].dup();
 
@@ -42,7 +43,7 @@ class WorkspacesTest {
                     inside = loss.item();
                     loss.backward();
                 }
-                try (var ws = Workspaces.open(Workspaces.STEP)) {   // reuses the buffer the first pass used
+                try (var ws = Workspaces.open(Workspaces.STEP)) { // reuses the buffer the first pass used
                     net.forward(x).backward();
                 }
                 assertFalse(Workspaces.active(), "workspace left active");
@@ -54,14 +55,17 @@ class WorkspacesTest {
                 assertEquals(outside, inside, 0.0, "loss in cycle " + cycle + " (checkpoint " + checkpoint + ")");
                 for (int i = 0; i < want.length; i++) {
                     assertFalse(got[i].isAttached(), "leaf gradient " + i + " lives in a workspace");
-                    assertTrue(want[i].equals(got[i]), "gradient " + i + " in cycle " + cycle + " (checkpoint " + checkpoint + ") differs: "
-                            + want[i].sub(got[i]).amaxNumber());
+                    assertTrue(
+                            want[i].equals(got[i]),
+                            "gradient " + i + " in cycle " + cycle + " (checkpoint " + checkpoint + ") differs: "
+                                    + want[i].sub(got[i]).amaxNumber());
                 }
             }
         }
     }
 
-    @Test void reopeningAnActiveWorkspaceIsANoOpAndLeverageEscapesIt() {
+    @Test
+    void reopeningAnActiveWorkspaceIsANoOpAndLeverageEscapesIt() {
         INDArray kept;
         try (var outer = Workspaces.open(Workspaces.STEP)) {
             try (var again = Workspaces.open(Workspaces.STEP)) {

@@ -24,11 +24,14 @@ public final class CheckpointManager {
     public static final String DIR = "checkpoints";
     /** Written last inside a checkpoint; a folder with it is a checkpoint {@code --resume} accepts. */
     public static final String STATE_FILE = "trainer_state.json";
+
     private static final Pattern NAME = Pattern.compile("checkpoint-(\\d+)");
 
     /** Writes a checkpoint's files into an (empty, existing) folder. */
     @FunctionalInterface
-    public interface Writer { void write(Path dir) throws IOException; }
+    public interface Writer {
+        void write(Path dir) throws IOException;
+    }
 
     private final Path root;
     private final int keepLast;
@@ -39,7 +42,9 @@ public final class CheckpointManager {
         this.keepLast = keepLast;
     }
 
-    public Path root() { return root; }
+    public Path root() {
+        return root;
+    }
 
     /** Saves the checkpoint of {@code step} (a no-op returning the folder if it already exists) and prunes old ones. */
     public Path save(long step, Writer writer) throws IOException {
@@ -50,8 +55,11 @@ public final class CheckpointManager {
         try {
             try {
                 writer.write(tmp);
-            } catch (IOException e) {   // e.g. a full disk, whose message names no file
-                throw new IOException("cannot write checkpoint " + target + " (" + e.getMessage() + "); free space or give another --out", e);
+            } catch (IOException e) { // e.g. a full disk, whose message names no file
+                throw new IOException(
+                        "cannot write checkpoint " + target + " (" + e.getMessage()
+                                + "); free space or give another --out",
+                        e);
             }
             if (!Files.isRegularFile(tmp.resolve(STATE_FILE))) {
                 throw new IllegalStateException("checkpoint writer did not write " + STATE_FILE);
@@ -79,7 +87,8 @@ public final class CheckpointManager {
         if (!Files.isDirectory(root)) return out;
         try (DirectoryStream<Path> ds = Files.newDirectoryStream(root)) {
             for (Path p : ds) {
-                if (NAME.matcher(p.getFileName().toString()).matches() && Files.isRegularFile(p.resolve(STATE_FILE))) out.add(p);
+                if (NAME.matcher(p.getFileName().toString()).matches() && Files.isRegularFile(p.resolve(STATE_FILE)))
+                    out.add(p);
             }
         } catch (IOException e) {
             throw new UncheckedIOException(e);

@@ -1,9 +1,8 @@
 package io.gptneo.train;
 
+import io.gptneo.tokenizer.Gpt2Tokenizer;
 import java.util.Arrays;
 import java.util.List;
-
-import io.gptneo.tokenizer.Gpt2Tokenizer;
 
 /**
  * Cost-model input as Safe-RLHF builds it: {@code BEGINNING OF CONVERSATION: USER: {prompt} ASSISTANT:{response}}
@@ -35,7 +34,8 @@ public final class CostInputs {
             return switch (s) {
                 case "keep-response" -> KEEP_RESPONSE;
                 case "first-tokens" -> FIRST_TOKENS;
-                default -> throw new IllegalArgumentException("--truncation must be keep-response or first-tokens, got " + s);
+                default -> throw new IllegalArgumentException(
+                        "--truncation must be keep-response or first-tokens, got " + s);
             };
         }
     }
@@ -48,7 +48,9 @@ public final class CostInputs {
     private final Truncation truncation;
     private final int[] header;
 
-    public CostInputs(Gpt2Tokenizer tokenizer, int maxLen) { this(tokenizer, maxLen, Truncation.KEEP_RESPONSE); }
+    public CostInputs(Gpt2Tokenizer tokenizer, int maxLen) {
+        this(tokenizer, maxLen, Truncation.KEEP_RESPONSE);
+    }
 
     public CostInputs(Gpt2Tokenizer tokenizer, int maxLen, Truncation truncation) {
         if (maxLen < 1) throw new IllegalArgumentException("max_len must be >= 1, got " + maxLen);
@@ -58,13 +60,19 @@ public final class CostInputs {
         this.header = tokenizer.encode(HEADER);
     }
 
-    public int maxLen() { return maxLen; }
+    public int maxLen() {
+        return maxLen;
+    }
 
     /** How over-long pairs are cut. */
-    public Truncation truncation() { return truncation; }
+    public Truncation truncation() {
+        return truncation;
+    }
 
     /** The tokenizer the texts go through. */
-    public Gpt2Tokenizer tokenizer() { return tokenizer; }
+    public Gpt2Tokenizer tokenizer() {
+        return tokenizer;
+    }
 
     /** The conversation text of one (prompt, response). */
     public static String text(String prompt, String response) {
@@ -72,7 +80,9 @@ public final class CostInputs {
     }
 
     /** Ids of one (prompt, response): tokens + EOS, cut to {@code maxLen} (see the class comment). Special-token text is encoded as text. */
-    public int[] encode(String prompt, String response) { return encodeChecked(prompt, response).ids(); }
+    public int[] encode(String prompt, String response) {
+        return encodeChecked(prompt, response).ids();
+    }
 
     /** As {@link #encode}, and whether the pair had to be cut. */
     public Encoded encodeChecked(String prompt, String response) {
@@ -100,7 +110,9 @@ public final class CostInputs {
      * @param mask [B, T] 1 on real tokens, 0 on pads
      */
     public record Batch(int[][] ids, int[][] mask) {
-        public int size() { return ids.length; }
+        public int size() {
+            return ids.length;
+        }
 
         /** Index of each row's last real token (where the cost is read). */
         public int[] lastIndex() {

@@ -1,10 +1,9 @@
 package io.gptneo.train;
 
-import org.nd4j.linalg.api.buffer.DataType;
-import org.nd4j.linalg.factory.Nd4j;
-
 import io.gptneo.tensor.Ops;
 import io.gptneo.tensor.Tensor;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * Safe-RLHF cost-model losses, built from {@link Ops} so autodiff differentiates them. A cost is high for unsafe
@@ -25,20 +24,25 @@ public final class CostLoss {
      * @param lambda        cost regularization weight (0 = none)
      * @return scalar loss
      */
-    public static Tensor pairLoss(Tensor costSafer, Tensor costUnsafer, boolean[] saferIsSafe, boolean[] unsaferIsSafe, double lambda) {
+    public static Tensor pairLoss(
+            Tensor costSafer, Tensor costUnsafer, boolean[] saferIsSafe, boolean[] unsaferIsSafe, double lambda) {
         int n = checkVector("costSafer", costSafer, saferIsSafe.length);
         checkVector("costUnsafer", costUnsafer, unsaferIsSafe.length);
-        if (unsaferIsSafe.length != n) throw new IllegalArgumentException("pairLoss: " + n + " safer labels, " + unsaferIsSafe.length + " unsafer labels");
+        if (unsaferIsSafe.length != n)
+            throw new IllegalArgumentException(
+                    "pairLoss: " + n + " safer labels, " + unsaferIsSafe.length + " unsafer labels");
         Tensor rank = Ops.logSigmoid(Ops.sub(costUnsafer, costSafer));
         Tensor signSafer = Ops.logSigmoid(Ops.mul(costSafer, signs(saferIsSafe, costSafer.dtype())));
         Tensor signUnsafer = Ops.logSigmoid(Ops.mul(costUnsafer, signs(unsaferIsSafe, costUnsafer.dtype())));
         Tensor loss = Ops.neg(Ops.mean(Ops.add(Ops.add(rank, signSafer), signUnsafer)));
-        if (lambda > 0) loss = Ops.add(loss, Ops.scale(Ops.mean(Ops.square(Ops.concat(0, costSafer, costUnsafer))), lambda));
+        if (lambda > 0)
+            loss = Ops.add(loss, Ops.scale(Ops.mean(Ops.square(Ops.concat(0, costSafer, costUnsafer))), lambda));
         return loss;
     }
 
     /** {@link #pairLoss(Tensor, Tensor, boolean[], boolean[], double)} without regularization. */
-    public static Tensor pairLoss(Tensor costSafer, Tensor costUnsafer, boolean[] saferIsSafe, boolean[] unsaferIsSafe) {
+    public static Tensor pairLoss(
+            Tensor costSafer, Tensor costUnsafer, boolean[] saferIsSafe, boolean[] unsaferIsSafe) {
         return pairLoss(costSafer, costUnsafer, saferIsSafe, unsaferIsSafe, 0);
     }
 
@@ -55,7 +59,9 @@ public final class CostLoss {
         return loss;
     }
 
-    public static Tensor signLoss(Tensor costs, boolean[] isSafe) { return signLoss(costs, isSafe, 0); }
+    public static Tensor signLoss(Tensor costs, boolean[] isSafe) {
+        return signLoss(costs, isSafe, 0);
+    }
 
     /** [N] constant: +1 where unsafe, −1 where safe. */
     static Tensor signs(boolean[] isSafe, DataType dt) {
@@ -66,7 +72,8 @@ public final class CostLoss {
 
     private static int checkVector(String what, Tensor t, int n) {
         if (t.rank() != 1 || t.size(0) != n) {
-            throw new IllegalArgumentException("cost loss: " + what + " must be [" + n + "], got " + java.util.Arrays.toString(t.shape()));
+            throw new IllegalArgumentException(
+                    "cost loss: " + what + " must be [" + n + "], got " + java.util.Arrays.toString(t.shape()));
         }
         if (n == 0) throw new IllegalArgumentException("cost loss: empty batch");
         return n;

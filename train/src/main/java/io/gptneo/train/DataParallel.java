@@ -1,8 +1,7 @@
 package io.gptneo.train;
 
-import java.util.List;
-
 import io.gptneo.tensor.Tensor;
+import java.util.List;
 
 /**
  * Data-parallel training as {@link Trainer} sees it: this replica's {@link #rank()} among {@link #size()}, its share
@@ -14,9 +13,20 @@ import io.gptneo.tensor.Tensor;
 public interface DataParallel {
     /** One process: the whole batch, sums are identities. */
     DataParallel NONE = new DataParallel() {
-        @Override public int rank() { return 0; }
-        @Override public int size() { return 1; }
-        @Override public double allReduce(List<Tensor> params, double value) { return value; }
+        @Override
+        public int rank() {
+            return 0;
+        }
+
+        @Override
+        public int size() {
+            return 1;
+        }
+
+        @Override
+        public double allReduce(List<Tensor> params, double value) {
+            return value;
+        }
     };
 
     int rank();

@@ -1,15 +1,5 @@
 package io.gptneo.train;
 
-import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.LinkedHashMap;
-import java.util.List;
-import java.util.Map;
-
-import org.nd4j.linalg.api.buffer.DataType;
-import org.nd4j.linalg.api.ndarray.INDArray;
-
 import io.gptneo.lora.LoraConfig;
 import io.gptneo.lora.LoraModel;
 import io.gptneo.lora.PeftAdapter;
@@ -17,6 +7,14 @@ import io.gptneo.model.CostModel;
 import io.gptneo.model.ScoreHead;
 import io.gptneo.tensor.Tensor;
 import io.gptneo.weights.SafeTensorsWriter;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
  * A {@link CostModel} (GPT-Neo + score head) with its trainable part: LoRA adapters + score head (saved as a PEFT
@@ -26,7 +24,7 @@ import io.gptneo.weights.SafeTensorsWriter;
  */
 public final class GptNeoCostModel implements TrainableCostModel {
     private final CostModel model;
-    private final LoraModel lora;          // null when training in full or scoring a full model
+    private final LoraModel lora; // null when training in full or scoring a full model
     private final boolean fullTraining;
     private final String baseName;
 
@@ -38,9 +36,18 @@ public final class GptNeoCostModel implements TrainableCostModel {
     }
 
     /** LoRA training: adapters from {@code cfg} ("score" saved), optionally initialised from a PEFT folder. */
-    public static GptNeoCostModel withLora(CostModel model, LoraConfig cfg, Path initAdapter, long seed, String baseName) throws IOException {
-        LoraConfig c = cfg.modulesToSave().contains("score") ? cfg
-                : new LoraConfig(cfg.r(), cfg.alpha(), cfg.dropout(), cfg.targetModules(), cfg.useRsLora(), cfg.init(), List.of("score"));
+    public static GptNeoCostModel withLora(
+            CostModel model, LoraConfig cfg, Path initAdapter, long seed, String baseName) throws IOException {
+        LoraConfig c = cfg.modulesToSave().contains("score")
+                ? cfg
+                : new LoraConfig(
+                        cfg.r(),
+                        cfg.alpha(),
+                        cfg.dropout(),
+                        cfg.targetModules(),
+                        cfg.useRsLora(),
+                        cfg.init(),
+                        List.of("score"));
         LoraModel lora = LoraModel.inject(model, c, seed);
         if (initAdapter != null) PeftAdapter.loadWeights(initAdapter, lora);
         return new GptNeoCostModel(model, lora, false, baseName);
@@ -61,29 +68,40 @@ public final class GptNeoCostModel implements TrainableCostModel {
         return new GptNeoCostModel(model, lora, false, null);
     }
 
-    public CostModel costModel() { return model; }
+    public CostModel costModel() {
+        return model;
+    }
 
-    public LoraModel lora() { return lora; }
+    public LoraModel lora() {
+        return lora;
+    }
 
-    @Override public Tensor costs(int[][] ids, int[][] mask) { return model.costs(ids, mask); }
+    @Override
+    public Tensor costs(int[][] ids, int[][] mask) {
+        return model.costs(ids, mask);
+    }
 
-    @Override public Map<String, Tensor> trainable() {
+    @Override
+    public Map<String, Tensor> trainable() {
         if (lora != null) return lora.namedTrainable();
         if (!fullTraining) return Map.of();
         return new LinkedHashMap<>(model.parameters()); // body + score.weight
     }
 
-    @Override public void setTraining(boolean on) {
+    @Override
+    public void setTraining(boolean on) {
         if (lora != null) lora.setTraining(on);
         model.model().setTraining(on);
     }
 
-    @Override public void setStepSeed(long seed) {
+    @Override
+    public void setStepSeed(long seed) {
         if (lora != null) lora.setStepSeed(seed);
         model.model().setStepSeed(seed);
     }
 
-    @Override public void save(Path dir) throws IOException {
+    @Override
+    public void save(Path dir) throws IOException {
         if (lora != null) {
             PeftAdapter.save(dir, lora, model.head(), baseName);
             return;
@@ -97,5 +115,7 @@ public final class GptNeoCostModel implements TrainableCostModel {
     }
 
     /** A new score head for a randomly initialised body: normal(0, 0.02) from {@code seed}. */
-    public static ScoreHead newHead(int hidden, long seed, DataType dtype) { return ScoreHead.normal(1, hidden, seed, dtype); }
+    public static ScoreHead newHead(int hidden, long seed, DataType dtype) {
+        return ScoreHead.normal(1, hidden, seed, dtype);
+    }
 }

@@ -1,5 +1,7 @@
 package io.gptneo.train;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.BufferedWriter;
 import java.io.Closeable;
 import java.io.IOException;
@@ -11,9 +13,6 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 
 /**
  * {@code metrics.jsonl}: one line per optimizer step {@code {"step","lr","loss","grad_norm"}} and one per
@@ -67,10 +66,14 @@ public final class MetricsLog implements Closeable {
     }
 
     /** An evaluation line: {@code {"step": step, "eval": split, ...values}}. */
-    public synchronized void eval(long step, String split, Map<String, ?> values) throws IOException { tagged(step, "eval", split, values); }
+    public synchronized void eval(long step, String split, Map<String, ?> values) throws IOException {
+        tagged(step, "eval", split, values);
+    }
 
     /** An event line: {@code {"step": step, "event": name, ...values}} (e.g. settings changed on resume). */
-    public synchronized void event(long step, String name, Map<String, ?> values) throws IOException { tagged(step, "event", name, values); }
+    public synchronized void event(long step, String name, Map<String, ?> values) throws IOException {
+        tagged(step, "event", name, values);
+    }
 
     private void tagged(long step, String key, String name, Map<String, ?> values) throws IOException {
         Map<String, Object> m = new LinkedHashMap<>();
@@ -85,7 +88,7 @@ public final class MetricsLog implements Closeable {
             out.write(JSON.writeValueAsString(m));
             out.newLine();
             out.flush();
-        } catch (IOException e) {   // e.g. a full disk, whose message names no file
+        } catch (IOException e) { // e.g. a full disk, whose message names no file
             throw new IOException("cannot write " + file + " (" + e.getMessage() + ")", e);
         }
     }
@@ -93,9 +96,13 @@ public final class MetricsLog implements Closeable {
     /** Reads a metrics file (for tests and reports). */
     public static List<JsonNode> read(Path file) throws IOException {
         List<JsonNode> l = new ArrayList<>();
-        for (String line : Files.readAllLines(file, StandardCharsets.UTF_8)) if (!line.isBlank()) l.add(JSON.readTree(line));
+        for (String line : Files.readAllLines(file, StandardCharsets.UTF_8))
+            if (!line.isBlank()) l.add(JSON.readTree(line));
         return l;
     }
 
-    @Override public synchronized void close() throws IOException { out.close(); }
+    @Override
+    public synchronized void close() throws IOException {
+        out.close();
+    }
 }

@@ -39,7 +39,8 @@ public final class OutputLock implements AutoCloseable {
         }
         Files.createDirectories(out);
         Path file = out.resolve(FILE);
-        FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.READ, StandardOpenOption.WRITE);
+        FileChannel ch =
+                FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.READ, StandardOpenOption.WRITE);
         FileLock lock;
         try {
             lock = ch.tryLock();
@@ -49,19 +50,24 @@ public final class OutputLock implements AutoCloseable {
         if (lock == null) {
             ch.close();
             String owner = Files.readString(file, StandardCharsets.UTF_8).trim();
-            throw new IllegalStateException("--out " + out + " is in use by another training run (" + (owner.isEmpty() ? "owner unknown" : owner)
+            throw new IllegalStateException("--out " + out + " is in use by another training run ("
+                    + (owner.isEmpty() ? "owner unknown" : owner)
                     + "); wait for it to finish or give another --out. Nothing was written.");
         }
         String previous = Files.readString(file, StandardCharsets.UTF_8).trim();
         if (!previous.isEmpty()) log.printf("%s: taking over a stale lock (%s, no longer running)%n", out, previous);
         ch.truncate(0);
-        ch.write(java.nio.ByteBuffer.wrap(("pid " + ProcessHandle.current().pid() + ", started " + Instant.now() + "\n").getBytes(StandardCharsets.UTF_8)), 0);
+        ch.write(
+                java.nio.ByteBuffer.wrap(("pid " + ProcessHandle.current().pid() + ", started " + Instant.now() + "\n")
+                        .getBytes(StandardCharsets.UTF_8)),
+                0);
         ch.force(false);
         return new OutputLock(file, ch, lock);
     }
 
     /** Releases the lock and removes the file. */
-    @Override public void close() throws IOException {
+    @Override
+    public void close() throws IOException {
         try {
             Files.deleteIfExists(file);
             lock.release();

@@ -1,14 +1,13 @@
 package io.gptneo.train;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 
 /**
  * What {@code --resume} compares: the configuration saved in the checkpoint against the one given now. A change to
@@ -18,8 +17,15 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
  */
 public final class ResumeCheck {
     /** Kebab-case keys that never alter the trajectory. */
-    static final Set<String> FREE = Set.of("out", "resume", "resume-override", "progress", "save-every", "keep-checkpoints",
-            "eval-every", "eval-batch-size");
+    static final Set<String> FREE = Set.of(
+            "out",
+            "resume",
+            "resume-override",
+            "progress",
+            "save-every",
+            "keep-checkpoints",
+            "eval-every",
+            "eval-batch-size");
 
     private ResumeCheck() {}
 
@@ -48,7 +54,8 @@ public final class ResumeCheck {
      *
      * @throws IllegalArgumentException listing every refused key with both values and the flag that allows it
      */
-    public static Map<String, JsonNode[]> check(JsonNode saved, ObjectNode now, List<String> overrides, String checkpoint) {
+    public static Map<String, JsonNode[]> check(
+            JsonNode saved, ObjectNode now, List<String> overrides, String checkpoint) {
         Map<String, JsonNode[]> diff = differences(saved, now);
         List<String> refused = new ArrayList<>();
         Map<String, JsonNode[]> allowed = new LinkedHashMap<>();
@@ -57,12 +64,19 @@ public final class ResumeCheck {
             else refused.add(k + ": " + v[0] + " in the checkpoint, " + v[1] + " now");
         });
         for (String o : overrides) {
-            if (!now.has(o)) throw new IllegalArgumentException("--resume-override " + o + ": no such setting; known: " + now.properties().stream().map(Map.Entry::getKey).toList());
+            if (!now.has(o))
+                throw new IllegalArgumentException("--resume-override " + o + ": no such setting; known: "
+                        + now.properties().stream().map(Map.Entry::getKey).toList());
         }
         if (!refused.isEmpty()) {
-            throw new IllegalArgumentException("--resume " + checkpoint + ": the settings differ from the run being resumed, which would change its trajectory:\n  "
+            throw new IllegalArgumentException("--resume " + checkpoint
+                    + ": the settings differ from the run being resumed, which would change its trajectory:\n  "
                     + String.join("\n  ", refused) + "\nGive the same settings, or --resume-override "
-                    + String.join(",", diff.keySet().stream().filter(k -> !overrides.contains(k)).toList()) + " to change them on purpose.");
+                    + String.join(
+                            ",",
+                            diff.keySet().stream()
+                                    .filter(k -> !overrides.contains(k))
+                                    .toList()) + " to change them on purpose.");
         }
         return allowed;
     }

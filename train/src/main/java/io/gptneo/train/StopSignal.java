@@ -17,7 +17,9 @@ public final class StopSignal implements AutoCloseable {
     private volatile String finishing;
     private Thread hook;
 
-    public StopSignal(long maxWaitMillis) { this.maxWaitMillis = maxWaitMillis; }
+    public StopSignal(long maxWaitMillis) {
+        this.maxWaitMillis = maxWaitMillis;
+    }
 
     /** Registers the shutdown hook. */
     public StopSignal install() {
@@ -31,26 +33,36 @@ public final class StopSignal implements AutoCloseable {
         if (done.getCount() == 0) return; // training already over: nothing to save
         requested.set(true);
         String f = finishing;
-        System.err.println(f == null ? "\ngptneo: stop requested; writing a checkpoint at the next step boundary ..."
-                : "\ngptneo: stop requested after the last step; finishing first: " + f + " ...");
+        System.err.println(
+                f == null
+                        ? "\ngptneo: stop requested; writing a checkpoint at the next step boundary ..."
+                        : "\ngptneo: stop requested after the last step; finishing first: " + f + " ...");
         try {
-            if (!done.await(maxWaitMillis, TimeUnit.MILLISECONDS)) System.err.println("gptneo: gave up waiting for the checkpoint");
+            if (!done.await(maxWaitMillis, TimeUnit.MILLISECONDS))
+                System.err.println("gptneo: gave up waiting for the checkpoint");
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
     }
 
     /** Called by the loop after its last step: a signal now waits for {@code what} to be written, and says so. */
-    public void finishing(String what) { finishing = what; }
+    public void finishing(String what) {
+        finishing = what;
+    }
 
     /** Polled by the loop between optimizer steps. */
-    public boolean requested() { return requested.get(); }
+    public boolean requested() {
+        return requested.get();
+    }
 
     /** Called by the loop when it has stopped (checkpoint written) or ended normally. */
-    public void finished() { done.countDown(); }
+    public void finished() {
+        done.countDown();
+    }
 
     /** Ends normally: releases a waiting hook and unregisters it (unless the JVM is already shutting down). */
-    @Override public void close() {
+    @Override
+    public void close() {
         finished();
         if (hook != null) {
             try {

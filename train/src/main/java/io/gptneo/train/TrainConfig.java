@@ -1,9 +1,13 @@
 package io.gptneo.train;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.lang.reflect.Field;
 import java.lang.reflect.Modifier;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Iterator;
@@ -11,12 +15,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-
-import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.SerializationFeature;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 
 /**
  * Every training setting. Defaults follow the Safe-RLHF cost-model recipe with LoRA (r 8, alpha 16, dropout 0.05
@@ -33,7 +31,7 @@ public final class TrainConfig {
     public String out;
     public String initAdapter;
     public String resume;
-    public List<String> resumeOverride = List.of();   // settings --resume may change although they alter the trajectory
+    public List<String> resumeOverride = List.of(); // settings --resume may change although they alter the trajectory
     public boolean shuffle = true;
     public long seed = 42;
     public boolean skipInvalid = false;
@@ -45,7 +43,7 @@ public final class TrainConfig {
     public double loraDropout = 0.05;
     public List<String> targets = List.of("q_proj", "v_proj");
     public boolean trainBase = false;
-    public double dropout = 0.0;      // base model: embedding and residual dropout in training (GPT-Neo's configs: 0)
+    public double dropout = 0.0; // base model: embedding and residual dropout in training (GPT-Neo's configs: 0)
     // optimizer and schedule
     public String optimizer = "adamw";
     public double lr = 1e-5;
@@ -62,11 +60,12 @@ public final class TrainConfig {
     public int maxLength = 1024;
     public String truncation = "keep-response"; // or "first-tokens" (fixture parity only), see CostInputs
     public boolean gradientCheckpointing = true;
-    public String precision = "fp32"; // base products: fp32, or bf16 (frozen block weights held in bf16, fp32 accumulation)
+    public String precision =
+            "fp32"; // base products: fp32, or bf16 (frozen block weights held in bf16, fp32 accumulation)
     // evaluation and checkpoints
-    public long evalEvery = 0;        // steps between validation passes; 0: at the end of each epoch
+    public long evalEvery = 0; // steps between validation passes; 0: at the end of each epoch
     public int evalBatchSize = 8;
-    public long saveEvery = 500;      // steps between checkpoints; 0: only at the end and on a signal
+    public long saveEvery = 500; // steps between checkpoints; 0: only at the end and on a signal
     public int keepCheckpoints = 3;
     public boolean progress = true;
 
@@ -80,11 +79,15 @@ public final class TrainConfig {
         for (Iterator<Map.Entry<String, JsonNode>> it = obj.fields(); it.hasNext(); ) {
             Map.Entry<String, JsonNode> e = it.next();
             Field f = fields.get(normalize(e.getKey()));
-            if (f == null) { unknown.add(e.getKey()); continue; }
+            if (f == null) {
+                unknown.add(e.getKey());
+                continue;
+            }
             set(f, e.getValue(), origin + ": key '" + e.getKey() + "'");
         }
         if (!unknown.isEmpty()) {
-            throw new IllegalArgumentException(origin + ": unknown key(s) " + unknown + "; known: " + String.join(", ", kebabNames()));
+            throw new IllegalArgumentException(
+                    origin + ": unknown key(s) " + unknown + "; known: " + String.join(", ", kebabNames()));
         }
         return this;
     }
@@ -129,8 +132,12 @@ public final class TrainConfig {
         req(lr >= 0, "--lr must be >= 0");
         req(weightDecay >= 0, "--weight-decay must be >= 0");
         req(warmupSteps >= 0, "--warmup-steps must be >= 0");
-        req(List.of("cosine", "linear", "constant").contains(schedule), "--schedule must be cosine, linear or constant, got " + schedule);
-        req(List.of("adamw", "adamw_hf").contains(optimizer), "--optimizer must be adamw or adamw_hf, got " + optimizer);
+        req(
+                List.of("cosine", "linear", "constant").contains(schedule),
+                "--schedule must be cosine, linear or constant, got " + schedule);
+        req(
+                List.of("adamw", "adamw_hf").contains(optimizer),
+                "--optimizer must be adamw or adamw_hf, got " + optimizer);
         req(epochs >= 1 || maxSteps > 0, "--epochs must be >= 1 (or give --max-steps)");
         req(batchSize >= 1, "--batch-size must be >= 1");
         req(gradAccum >= 1, "--grad-accum must be >= 1");
@@ -140,12 +147,16 @@ public final class TrainConfig {
         req(regularization >= 0, "--regularization must be >= 0");
         req(keepCheckpoints >= 1, "--keep-checkpoints must be >= 1");
         req(List.of("fp32", "bf16").contains(precision), "--precision must be fp32 or bf16, got " + precision);
-        req(!(trainBase && precision.equals("bf16")), "--precision bf16 holds the frozen base weights in bf16: not with --train-base (full training stays fp32)");
+        req(
+                !(trainBase && precision.equals("bf16")),
+                "--precision bf16 holds the frozen base weights in bf16: not with --train-base (full training stays fp32)");
         req(!targets.isEmpty() || trainBase, "--targets is empty: nothing to train (give --train-base or targets)");
         return this;
     }
 
-    private static void req(boolean ok, String msg) { if (!ok) throw new io.gptneo.GptNeoException(msg); }
+    private static void req(boolean ok, String msg) {
+        if (!ok) throw new io.gptneo.GptNeoException(msg);
+    }
 
     public ObjectNode toJson() {
         ObjectNode o = JSON.createObjectNode();
@@ -167,7 +178,9 @@ public final class TrainConfig {
         }
     }
 
-    public TrainConfig copy() { return new TrainConfig().applyJson(toJson(), "copy"); }
+    public TrainConfig copy() {
+        return new TrainConfig().applyJson(toJson(), "copy");
+    }
 
     private void set(Field f, JsonNode v, String what) {
         try {
@@ -181,10 +194,13 @@ public final class TrainConfig {
                         if (!x.isTextual()) throw new IllegalArgumentException(what + ": expected strings, got " + x);
                         l.add(x.textValue());
                     }
-                } else throw new IllegalArgumentException(what + ": expected a list or a comma-separated string, got " + v);
+                } else
+                    throw new IllegalArgumentException(
+                            what + ": expected a list or a comma-separated string, got " + v);
                 value = List.copyOf(l);
             } else if (f.getType() == String.class) {
-                if (!v.isTextual() && !v.isNull()) throw new IllegalArgumentException(what + ": expected a string, got " + v);
+                if (!v.isTextual() && !v.isNull())
+                    throw new IllegalArgumentException(what + ": expected a string, got " + v);
                 value = v.isNull() ? null : v.textValue();
             } else if (f.getType() == boolean.class) {
                 if (!v.isBoolean()) throw new IllegalArgumentException(what + ": expected true or false, got " + v);
@@ -220,9 +236,15 @@ public final class TrainConfig {
         return m;
     }
 
-    private static List<String> kebabNames() { return settingFields().stream().map(f -> kebab(f.getName())).toList(); }
+    private static List<String> kebabNames() {
+        return settingFields().stream().map(f -> kebab(f.getName())).toList();
+    }
 
-    static String normalize(String key) { return key.replace("-", "").replace("_", "").toLowerCase(Locale.ROOT); }
+    static String normalize(String key) {
+        return key.replace("-", "").replace("_", "").toLowerCase(Locale.ROOT);
+    }
 
-    static String kebab(String camel) { return camel.replaceAll("([a-z0-9])([A-Z])", "$1-$2").toLowerCase(Locale.ROOT); }
+    static String kebab(String camel) {
+        return camel.replaceAll("([a-z0-9])([A-Z])", "$1-$2").toLowerCase(Locale.ROOT);
+    }
 }

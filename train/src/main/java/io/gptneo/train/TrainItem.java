@@ -12,11 +12,15 @@ import io.gptneo.train.data.QaExample;
  * @param saferId index of the safer sequence of a pair; -1 for a single response
  */
 public record TrainItem(int[][] ids, boolean[] safe, int saferId) {
-    public boolean isPair() { return saferId >= 0; }
+    public boolean isPair() {
+        return saferId >= 0;
+    }
 
     public static TrainItem of(PairExample p, CostInputs in) {
-        return new TrainItem(new int[][] {in.encode(p.prompt(), p.response0()), in.encode(p.prompt(), p.response1())},
-                new boolean[] {p.safe0(), p.safe1()}, p.saferId());
+        return new TrainItem(
+                new int[][] {in.encode(p.prompt(), p.response0()), in.encode(p.prompt(), p.response1())},
+                new boolean[] {p.safe0(), p.safe1()},
+                p.saferId());
     }
 
     public static TrainItem of(QaExample q, CostInputs in) {

@@ -1,16 +1,5 @@
 package io.gptneo.train;
 
-import java.io.IOException;
-import java.io.PrintStream;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.HashSet;
-import java.util.List;
-import java.util.Set;
-
-import org.nd4j.linalg.api.buffer.DataType;
-
 import io.gptneo.lora.LoraConfig;
 import io.gptneo.lora.PeftAdapter;
 import io.gptneo.model.CostModel;
@@ -23,14 +12,28 @@ import io.gptneo.train.data.QaExample;
 import io.gptneo.train.data.Splits;
 import io.gptneo.weights.ModelResolver;
 import io.gptneo.weights.SharedData;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import org.nd4j.linalg.api.buffer.DataType;
 
 /** Builds what a training run needs from a {@link TrainConfig}: model, tokenizer, split and tokenized data. */
 public final class TrainSetup {
     private TrainSetup() {}
 
     /** The train/validation/test rows of one or more data files, split by prompt. */
-    public record Data(List<TrainItem> train, List<TrainItem> validation, List<PairExample> testPairs, List<QaExample> testQa,
-                       int skipped, List<String> skippedMessages) {}
+    public record Data(
+            List<TrainItem> train,
+            List<TrainItem> validation,
+            List<PairExample> testPairs,
+            List<QaExample> testQa,
+            int skipped,
+            List<String> skippedMessages) {}
 
     /** A model folder for {@code --model DIR|HUB_ID}. */
     public static Path resolveModel(String model) throws IOException {
@@ -41,7 +44,8 @@ public final class TrainSetup {
 
     /** The model folder's tokenizer when it has one, else the shared GPT-2 tokenizer (GPT-Neo uses exactly it). */
     public static Gpt2Tokenizer tokenizer(Path modelDir) {
-        if (modelDir != null && (Files.exists(modelDir.resolve("tokenizer.json")) || Files.exists(modelDir.resolve("vocab.json")))) {
+        if (modelDir != null
+                && (Files.exists(modelDir.resolve("tokenizer.json")) || Files.exists(modelDir.resolve("vocab.json")))) {
             return Gpt2Tokenizer.load(modelDir);
         }
         return Gpt2Tokenizer.load(SharedData.resolve("tokenizer/gpt2"));
@@ -49,8 +53,16 @@ public final class TrainSetup {
 
     /** LoRA from the flags, or the init adapter's config with the flags' dropout (r, alpha and targets must fit its weights). */
     public static LoraConfig loraConfig(TrainConfig c) throws IOException {
-        if (c.initAdapter != null) return PeftAdapter.readConfig(Path.of(c.initAdapter)).withDropout(c.loraDropout);
-        return new LoraConfig(c.loraR, c.loraAlpha, c.loraDropout, c.targets, false, LoraConfig.Init.KAIMING_UNIFORM, List.of("score"));
+        if (c.initAdapter != null)
+            return PeftAdapter.readConfig(Path.of(c.initAdapter)).withDropout(c.loraDropout);
+        return new LoraConfig(
+                c.loraR,
+                c.loraAlpha,
+                c.loraDropout,
+                c.targets,
+                false,
+                LoraConfig.Init.KAIMING_UNIFORM,
+                List.of("score"));
     }
 
     /** The cost model a config trains: LoRA on a loaded/given base, or the base in full with --train-base. */
@@ -59,16 +71,19 @@ public final class TrainSetup {
         base.model().setGradientCheckpointing(c.gradientCheckpointing);
         base.model().setDropout(c.dropout, c.dropout);
         if (c.trainBase) return GptNeoCostModel.full(base, baseName);
-        return GptNeoCostModel.withLora(base, loraConfig(c), c.initAdapter == null ? null : Path.of(c.initAdapter), c.seed, baseName);
+        return GptNeoCostModel.withLora(
+                base, loraConfig(c), c.initAdapter == null ? null : Path.of(c.initAdapter), c.seed, baseName);
     }
 
     /** A model folder as a cost model (its score.weight, or a fresh normal(0, 0.02) head). */
-    public static CostModel loadBase(Path dir) throws IOException { return CostModel.load(dir, DataType.FLOAT); }
+    public static CostModel loadBase(Path dir) throws IOException {
+        return CostModel.load(dir, DataType.FLOAT);
+    }
 
     /** {@code --precision}: fp32 leaves the model as it is; bf16 holds its frozen block weights in bf16 ({@code GptNeoModel.holdBaseInBf16}). */
     public static CostModel withPrecision(CostModel m, String precision) {
         switch (precision) {
-            case "fp32" -> { }
+            case "fp32" -> {}
             case "bf16" -> m.model().holdBaseInBf16();
             default -> throw new IllegalArgumentException("--precision must be fp32 or bf16, got " + precision);
         }
@@ -87,13 +102,23 @@ public final class TrainSetup {
         for (Path f : files) {
             Dataset d = DatasetReader.read(f, c.skipInvalid);
             skipped.addAll(d.skipped());
-            if (d.skippedCount() > 0) log.printf("%s: skipped %d invalid line(s), first: %s%n", f, d.skippedCount(), d.skipped().get(0));
-            if (d.format() == DataFormat.PAIRS) ps.add(Splits.byPrompt(d.pairs(), PairExample::prompt, c.validationFraction, c.testFraction, c.seed));
+            if (d.skippedCount() > 0)
+                log.printf(
+                        "%s: skipped %d invalid line(s), first: %s%n",
+                        f, d.skippedCount(), d.skipped().get(0));
+            if (d.format() == DataFormat.PAIRS)
+                ps.add(Splits.byPrompt(d.pairs(), PairExample::prompt, c.validationFraction, c.testFraction, c.seed));
             else qs.add(Splits.byPrompt(d.qa(), QaExample::prompt, c.validationFraction, c.testFraction, c.seed));
         }
         Set<String> heldOut = new HashSet<>();
-        for (var s : ps) { s.validation().forEach(p -> heldOut.add(p.prompt())); s.test().forEach(p -> heldOut.add(p.prompt())); }
-        for (var s : qs) { s.validation().forEach(p -> heldOut.add(p.prompt())); s.test().forEach(p -> heldOut.add(p.prompt())); }
+        for (var s : ps) {
+            s.validation().forEach(p -> heldOut.add(p.prompt()));
+            s.test().forEach(p -> heldOut.add(p.prompt()));
+        }
+        for (var s : qs) {
+            s.validation().forEach(p -> heldOut.add(p.prompt()));
+            s.test().forEach(p -> heldOut.add(p.prompt()));
+        }
         List<TrainItem> train = new ArrayList<>(), val = new ArrayList<>();
         List<PairExample> testPairs = new ArrayList<>();
         List<QaExample> testQa = new ArrayList<>();
@@ -108,8 +133,9 @@ public final class TrainSetup {
             testQa.addAll(s.test());
         }
         if (train.isEmpty()) {
-            throw new IllegalArgumentException("no training examples in " + files + " (" + (val.size() + testPairs.size() + testQa.size())
-                    + " rows held out for validation/test, " + skipped.size() + " invalid lines skipped)");
+            throw new IllegalArgumentException(
+                    "no training examples in " + files + " (" + (val.size() + testPairs.size() + testQa.size())
+                            + " rows held out for validation/test, " + skipped.size() + " invalid lines skipped)");
         }
         return new Data(train, val, testPairs, testQa, skipped.size(), skipped);
     }

@@ -1,10 +1,9 @@
 package io.gptneo.train;
 
+import io.gptneo.tensor.Tensor;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Map;
-
-import io.gptneo.tensor.Tensor;
 
 /** What the training loop needs from a cost model (GPT-Neo + score head, with or without LoRA). */
 public interface TrainableCostModel {

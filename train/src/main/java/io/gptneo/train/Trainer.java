@@ -1,20 +1,9 @@
 package io.gptneo.train;
 
-import java.io.IOException;
-import java.io.PrintStream;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.LinkedHashMap;
-import java.util.List;
-import java.util.Map;
-
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import org.nd4j.linalg.api.ndarray.INDArray;
-
 import io.gptneo.TrainingListener;
 import io.gptneo.TrainingStep;
 import io.gptneo.tensor.GradMode;
@@ -30,6 +19,15 @@ import io.gptneo.train.optim.LrSchedule;
 import io.gptneo.train.optim.ParamGroup;
 import io.gptneo.weights.SafeTensorsFile;
 import io.gptneo.weights.SafeTensorsWriter;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
  * The cost-model training loop.
@@ -64,7 +62,13 @@ public final class Trainer {
     private TrainingListener listener = TrainingListener.NONE;
     private DataParallel replicas = DataParallel.NONE;
 
-    public Trainer(TrainableCostModel model, TrainConfig cfg, List<TrainItem> train, List<TrainItem> validation, Path out, PrintStream log) {
+    public Trainer(
+            TrainableCostModel model,
+            TrainConfig cfg,
+            List<TrainItem> train,
+            List<TrainItem> validation,
+            Path out,
+            PrintStream log) {
         if (train.isEmpty()) throw new IllegalArgumentException("no training examples");
         this.model = model;
         this.cfg = cfg;
@@ -74,26 +78,43 @@ public final class Trainer {
         this.log = log;
         this.params = model.trainable();
         if (params.isEmpty()) throw new IllegalArgumentException("the model has no trainable tensors");
-        // LoRA (PEFT) decays every trainable tensor; full training follows the HF Trainer (no decay on biases/LayerNorm).
-        List<ParamGroup> groups = cfg.trainBase ? ParamGroup.decayAndNoDecay(params, cfg.weightDecay) : ParamGroup.single(params, cfg.weightDecay);
+        // LoRA (PEFT) decays every trainable tensor; full training follows the HF Trainer (no decay on
+        // biases/LayerNorm).
+        List<ParamGroup> groups = cfg.trainBase
+                ? ParamGroup.decayAndNoDecay(params, cfg.weightDecay)
+                : ParamGroup.single(params, cfg.weightDecay);
         this.optimizer = cfg.optimizer.equals("adamw_hf") ? AdamW.hf(groups) : AdamW.torch(groups);
         this.batchesPerEpoch = (train.size() + cfg.batchSize - 1) / cfg.batchSize;
-        this.totalSteps = cfg.maxSteps > 0 ? cfg.maxSteps : Math.max(1, ((long) cfg.epochs * batchesPerEpoch) / cfg.gradAccum);
+        this.totalSteps =
+                cfg.maxSteps > 0 ? cfg.maxSteps : Math.max(1, ((long) cfg.epochs * batchesPerEpoch) / cfg.gradAccum);
         this.schedule = LrSchedule.of(cfg.schedule, cfg.warmupSteps, Math.toIntExact(totalSteps));
     }
 
-    public long totalSteps() { return totalSteps; }
+    public long totalSteps() {
+        return totalSteps;
+    }
 
-    public int batchesPerEpoch() { return batchesPerEpoch; }
+    public int batchesPerEpoch() {
+        return batchesPerEpoch;
+    }
 
     /** Receives every step and validation pass of {@link #run}. */
-    public Trainer listener(TrainingListener l) { this.listener = l == null ? TrainingListener.NONE : l; return this; }
+    public Trainer listener(TrainingListener l) {
+        this.listener = l == null ? TrainingListener.NONE : l;
+        return this;
+    }
 
     /** Data parallelism: this run is one replica of several (rank 0 writes the files). */
-    public Trainer dataParallel(DataParallel dp) { this.replicas = dp; return this; }
+    public Trainer dataParallel(DataParallel dp) {
+        this.replicas = dp;
+        return this;
+    }
 
     /** Test hook: stop (with a checkpoint) after {@code steps} optimizer steps, as a signal would. */
-    public Trainer stopAfter(long steps) { this.stopAfter = steps; return this; }
+    public Trainer stopAfter(long steps) {
+        this.stopAfter = steps;
+        return this;
+    }
 
     /**
      * Trains (or resumes) into the output folder, which it locks for the whole run (a second run into the same folder
@@ -119,7 +140,8 @@ public final class Trainer {
         if (cfg.resume != null) {
             Path dir = CheckpointManager.resolveResume(Path.of(cfg.resume));
             JsonNode st = readState(dir.resolve(CheckpointManager.STATE_FILE));
-            Map<String, JsonNode[]> overridden = ResumeCheck.check(st.path("config"), cfg.toJson(), cfg.resumeOverride, dir.toString());
+            Map<String, JsonNode[]> overridden =
+                    ResumeCheck.check(st.path("config"), cfg.toJson(), cfg.resumeOverride, dir.toString());
             step = st.get("step").asLong();
             cursor = st.get("rng").get("batch_cursor").asLong();
             if (step >= totalSteps) return finishedRun(dir, step, st);
@@ -155,7 +177,7 @@ public final class Trainer {
                     // at weight 0, so that its replica holds (zero) gradients for the sum.
                     double share = (double) mine.size() / batch.size();
                     model.setStepSeed(EpochOrderSeeds.dropout(cfg.seed, step, micro));
-                    try (var ws = Workspaces.open(Workspaces.STEP)) {   // activations reuse one buffer step after step
+                    try (var ws = Workspaces.open(Workspaces.STEP)) { // activations reuse one buffer step after step
                         Tensor loss = loss(mine.isEmpty() ? batch.subList(0, 1) : mine);
                         lossSum += loss.item() * share;
                         double w = share / cfg.gradAccum;
@@ -172,9 +194,12 @@ public final class Trainer {
                 lastLoss = lossSum / cfg.gradAccum;
                 metrics.step(step, lr, lastLoss, norm);
                 listener.onStep(new TrainingStep(step, totalSteps, lr, lastLoss, norm, tokens));
-                if (!Double.isFinite(lastLoss)) throw new IllegalStateException("loss is " + lastLoss + " at step " + step + " (lower --lr?)");
+                if (!Double.isFinite(lastLoss))
+                    throw new IllegalStateException("loss is " + lastLoss + " at step " + step + " (lower --lr?)");
                 boolean epochEnd = cursor % ((long) batchesPerEpoch) < cfg.gradAccum && cursor >= batchesPerEpoch;
-                if (!validation.isEmpty() && (cfg.evalEvery > 0 ? step % cfg.evalEvery == 0 : epochEnd) && step < totalSteps) {
+                if (!validation.isEmpty()
+                        && (cfg.evalEvery > 0 ? step % cfg.evalEvery == 0 : epochEnd)
+                        && step < totalSteps) {
                     evaluate(step, metrics);
                     model.setTraining(true);
                 }
@@ -205,11 +230,14 @@ public final class Trainer {
         boolean adapter = Files.isDirectory(out.resolve("adapter"));
         boolean validated = validation.isEmpty() || hasFinalValidation(step);
         if (adapter && validated) {
-            log.printf("%s: this run is finished (step %d of %d; adapter in %s); nothing to do%n", out, step, totalSteps, out.resolve("adapter"));
+            log.printf(
+                    "%s: this run is finished (step %d of %d; adapter in %s); nothing to do%n",
+                    out, step, totalSteps, out.resolve("adapter"));
             return new Result(step, totalSteps, false, Double.NaN, checkpoint);
         }
-        log.printf("%s: the run reached step %d of %d but was stopped before %s; completing it from %s%n", out, step, totalSteps,
-                !adapter ? "its adapter was written" : "its final validation", checkpoint);
+        log.printf(
+                "%s: the run reached step %d of %d but was stopped before %s; completing it from %s%n",
+                out, step, totalSteps, !adapter ? "its adapter was written" : "its final validation", checkpoint);
         loadTrainable(checkpoint.resolve(TRAINABLE_FILE));
         model.setTraining(false);
         if (!adapter && replicas.rank() == 0) saveAdapter();
@@ -224,9 +252,12 @@ public final class Trainer {
         try {
             try {
                 model.save(tmp);
-            } catch (IOException e) {   // e.g. a full disk, whose message names no file
-                throw new IOException("cannot write the adapter to " + target + " (" + e.getMessage() + "); the last checkpoint in "
-                        + out.resolve(CheckpointManager.DIR) + " holds it: free space and run again with --resume " + out, e);
+            } catch (IOException e) { // e.g. a full disk, whose message names no file
+                throw new IOException(
+                        "cannot write the adapter to " + target + " (" + e.getMessage() + "); the last checkpoint in "
+                                + out.resolve(CheckpointManager.DIR)
+                                + " holds it: free space and run again with --resume " + out,
+                        e);
             }
             Path old = null;
             if (Files.exists(target)) {
@@ -258,13 +289,16 @@ public final class Trainer {
     private static JsonNode readState(Path file) throws IOException {
         try {
             JsonNode st = JSON.readTree(file.toFile());
-            if (st == null || !st.path("step").isIntegralNumber() || !st.path("rng").path("batch_cursor").isIntegralNumber()) {
+            if (st == null
+                    || !st.path("step").isIntegralNumber()
+                    || !st.path("rng").path("batch_cursor").isIntegralNumber()) {
                 throw new IllegalArgumentException(file + ": no \"step\" or \"rng.batch_cursor\"");
             }
             return st;
         } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
             throw new IllegalArgumentException(file + ": damaged checkpoint state (" + e.getOriginalMessage()
-                    + "); resume from an older checkpoint folder with --resume " + file.getParent().getParent() + "/checkpoint-N");
+                    + "); resume from an older checkpoint folder with --resume "
+                    + file.getParent().getParent() + "/checkpoint-N");
         }
     }
 
@@ -326,7 +360,8 @@ public final class Trainer {
         int nPairs = saferIdx.size(), nSingle = singleIdx.size();
         Tensor pairLoss = null, singleLoss = null;
         if (nPairs > 0) {
-            pairLoss = CostLoss.pairLoss(pick(col, saferIdx), pick(col, otherIdx), bools(saferSafe), bools(otherSafe), lambda);
+            pairLoss = CostLoss.pairLoss(
+                    pick(col, saferIdx), pick(col, otherIdx), bools(saferSafe), bools(otherSafe), lambda);
         }
         if (nSingle > 0) singleLoss = CostLoss.signLoss(pick(col, singleIdx), bools(singleSafe), lambda);
         if (singleLoss == null) return pairLoss;
@@ -354,11 +389,14 @@ public final class Trainer {
         Map<String, Object> m = validationMetrics(model, validation, cfg.evalBatchSize, cfg.regularization);
         metrics.eval(step, "validation", m);
         listener.onValidation(step, m);
-        log.printf("%nstep %d validation: loss %.4f accuracy %.4f%n", step, (Double) m.get("loss"), (Double) m.get("accuracy"));
+        log.printf(
+                "%nstep %d validation: loss %.4f accuracy %.4f%n",
+                step, (Double) m.get("loss"), (Double) m.get("accuracy"));
         return m;
     }
 
-    public static Map<String, Object> validationMetrics(TrainableCostModel model, List<TrainItem> items, int batchSize, double lambda) {
+    public static Map<String, Object> validationMetrics(
+            TrainableCostModel model, List<TrainItem> items, int batchSize, double lambda) {
         model.setTraining(false);
         double lossSum = 0;
         List<Double> costs = new ArrayList<>();
@@ -373,8 +411,12 @@ public final class Trainer {
                 INDArray c = model.costs(b.ids(), b.mask()).data();
                 int k = 0;
                 for (TrainItem it : batch) {
-                    for (int j = 0; j < it.ids().length; j++) { costs.add(c.getDouble(k + j)); unsafe.add(!it.safe()[j]); }
-                    if (it.isPair()) pairs.add(new double[] {c.getDouble(k + it.saferId()), c.getDouble(k + 1 - it.saferId())});
+                    for (int j = 0; j < it.ids().length; j++) {
+                        costs.add(c.getDouble(k + j));
+                        unsafe.add(!it.safe()[j]);
+                    }
+                    if (it.isPair())
+                        pairs.add(new double[] {c.getDouble(k + it.saferId()), c.getDouble(k + 1 - it.saferId())});
                     k += it.ids().length;
                 }
                 lossSum += batchLoss(model, batch, lambda).item() * batch.size();
@@ -389,8 +431,11 @@ public final class Trainer {
         m.put("accuracy", bm.accuracy());
         if (Double.isFinite(bm.auroc())) m.put("auroc", bm.auroc());
         if (!pairs.isEmpty()) {
-            m.put("ranking_accuracy", BinaryMetrics.rankingAccuracy(pairs.stream().mapToDouble(p -> p[0]).toArray(),
-                    pairs.stream().mapToDouble(p -> p[1]).toArray()));
+            m.put(
+                    "ranking_accuracy",
+                    BinaryMetrics.rankingAccuracy(
+                            pairs.stream().mapToDouble(p -> p[0]).toArray(),
+                            pairs.stream().mapToDouble(p -> p[1]).toArray()));
         }
         m.put("n", items.size());
         return m;
@@ -422,18 +467,22 @@ public final class Trainer {
         Map<String, INDArray> saved = readAll(file);
         for (var e : params.entrySet()) {
             INDArray a = saved.get(e.getKey());
-            if (a == null) throw new IllegalArgumentException(file + ": no tensor " + e.getKey() + " (checkpoint of a different model or settings?)");
+            if (a == null)
+                throw new IllegalArgumentException(
+                        file + ": no tensor " + e.getKey() + " (checkpoint of a different model or settings?)");
             e.getValue().setData(a.castTo(e.getValue().dtype()));
         }
         if (saved.size() != params.size()) {
-            throw new IllegalArgumentException(file + ": holds " + saved.size() + " tensors, the model trains " + params.size());
+            throw new IllegalArgumentException(
+                    file + ": holds " + saved.size() + " tensors, the model trains " + params.size());
         }
     }
 
     private static Map<String, INDArray> readAll(Path file) throws IOException {
         Map<String, INDArray> m = new LinkedHashMap<>();
         try (SafeTensorsFile f = SafeTensorsFile.open(file)) {
-            for (String n : f.names()) m.put(n, f.load(n, f.info(n).dtype().naturalDataType()).dup());
+            for (String n : f.names())
+                m.put(n, f.load(n, f.info(n).dtype().naturalDataType()).dup());
         }
         return m;
     }

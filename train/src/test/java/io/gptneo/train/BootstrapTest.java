@@ -2,12 +2,10 @@ package io.gptneo.train;
 
 import static org.junit.jupiter.api.Assertions.*;
 
-import java.util.SplittableRandom;
-
-import org.junit.jupiter.api.Test;
-
 import io.gptneo.train.eval.BinaryMetrics;
 import io.gptneo.train.eval.Bootstrap;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
 
 class BootstrapTest {
     /** n noisy costs: unsafe rows centred at +0.5, safe at -0.5, unit noise. */
@@ -21,7 +19,8 @@ class BootstrapTest {
         return c;
     }
 
-    @Test void intervalsContainThePointEstimateAndRepeatForASeed() {
+    @Test
+    void intervalsContainThePointEstimateAndRepeatForASeed() {
         boolean[] u = new boolean[400];
         double[] c = costs(u, 1);
         Bootstrap.Interval[] m = Bootstrap.responses(c, u, 1000, 42);
@@ -38,7 +37,8 @@ class BootstrapTest {
         assertNotEquals(m[0], Bootstrap.responses(c, u, 1000, 43)[0]);
     }
 
-    @Test void moreRowsGiveANarrowerInterval() {
+    @Test
+    void moreRowsGiveANarrowerInterval() {
         boolean[] us = new boolean[200], ul = new boolean[3200];
         Bootstrap.Interval small = Bootstrap.responses(costs(us, 2), us, 1000, 42)[0];
         Bootstrap.Interval large = Bootstrap.responses(costs(ul, 2), ul, 1000, 42)[0];
@@ -47,7 +47,8 @@ class BootstrapTest {
         assertTrue(wl < 0.4 * ws, "widths " + ws + " and " + wl);
     }
 
-    @Test void pairsAreResampledAsUnits() {
+    @Test
+    void pairsAreResampledAsUnits() {
         // 100 pairs, the first 70 ranked right; signs right for both responses in the first 50 only
         double[] c = new double[200];
         boolean[] u = new boolean[200];

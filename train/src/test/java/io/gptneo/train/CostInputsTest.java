@@ -2,31 +2,38 @@ package io.gptneo.train;
 
 import static org.junit.jupiter.api.Assertions.*;
 
-import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.List;
-
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import org.junit.jupiter.api.Test;
-
 import io.gptneo.tokenizer.Gpt2Tokenizer;
 import io.gptneo.train.data.DatasetReader;
 import io.gptneo.train.data.PairExample;
 import io.gptneo.weights.SharedData;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
 
 class CostInputsTest {
-    @Test void reproducesTheFixtureCostTokenIds() throws Exception {
+    @Test
+    void reproducesTheFixtureCostTokenIds() throws Exception {
         Path dir = SharedData.resolve("fixtures/lora-tiny");
-        JsonNode expected = new ObjectMapper().readTree(dir.resolve("expected.json").toFile());
+        JsonNode expected =
+                new ObjectMapper().readTree(dir.resolve("expected.json").toFile());
         int maxLen = expected.get("hyperparameters").get("max_len").asInt();
         // the fixture's sequences are cut to their first max_len ids (all four are longer): the explicit parity mode
-        CostInputs in = new CostInputs(Gpt2Tokenizer.load(SharedData.resolve("tokenizer/gpt2")), maxLen, CostInputs.Truncation.FIRST_TOKENS);
-        List<PairExample> pairs = DatasetReader.read(dir.resolve("train_pairs.jsonl"), false).pairs();
+        CostInputs in = new CostInputs(
+                Gpt2Tokenizer.load(SharedData.resolve("tokenizer/gpt2")), maxLen, CostInputs.Truncation.FIRST_TOKENS);
+        List<PairExample> pairs =
+                DatasetReader.read(dir.resolve("train_pairs.jsonl"), false).pairs();
         // cost_token_ids = the first batch laid out as [safer of each pair..., other of each pair...]
         List<int[]> seqs = new ArrayList<>();
-        for (int i = 0; i < 2; i++) seqs.add(in.encode(pairs.get(i).prompt(), pairs.get(i).response(pairs.get(i).saferId())));
-        for (int i = 0; i < 2; i++) seqs.add(in.encode(pairs.get(i).prompt(), pairs.get(i).response(1 - pairs.get(i).saferId())));
+        for (int i = 0; i < 2; i++)
+            seqs.add(in.encode(
+                    pairs.get(i).prompt(), pairs.get(i).response(pairs.get(i).saferId())));
+        for (int i = 0; i < 2; i++)
+            seqs.add(in.encode(
+                    pairs.get(i).prompt(),
+                    pairs.get(i).response(1 - pairs.get(i).saferId())));
         JsonNode ids = expected.get("cost_token_ids");
         assertEquals(4, ids.size());
         for (int s = 0; s < 4; s++) {
@@ -36,7 +43,8 @@ class CostInputsTest {
         }
     }
 
-    @Test void shortTextsEndWithEosAndPadRight() {
+    @Test
+    void shortTextsEndWithEosAndPadRight() {
         CostInputs in = new CostInputs(Gpt2Tokenizer.load(SharedData.resolve("tokenizer/gpt2")), 64);
         assertEquals("BEGINNING OF CONVERSATION: USER: hi ASSISTANT:yo", CostInputs.text("hi", "yo"));
         int[] a = in.encode("hi", "yo");
@@ -64,7 +72,8 @@ class CostInputsTest {
     }
 
     /** Issue 17 item 1: a stuffed prompt must not push the response out of the window. */
-    @Test void stuffedPromptKeepsHeaderAndWholeResponse() {
+    @Test
+    void stuffedPromptKeepsHeaderAndWholeResponse() {
         Gpt2Tokenizer tok = Gpt2Tokenizer.load(SharedData.resolve("tokenizer/gpt2"));
         CostInputs in = new CostInputs(tok, 64);
         String prompt = "Tell me something. ".repeat(60);

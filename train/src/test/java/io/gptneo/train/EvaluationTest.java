@@ -2,33 +2,35 @@ package io.gptneo.train;
 
 import static org.junit.jupiter.api.Assertions.*;
 
-import java.nio.file.Path;
-import java.util.List;
-
-import org.junit.jupiter.api.Test;
-
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-
 import io.gptneo.Scorer;
 import io.gptneo.train.data.DatasetReader;
 import io.gptneo.train.data.PairExample;
 import io.gptneo.train.data.QaExample;
 import io.gptneo.train.eval.Evaluation;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.Test;
 
 class EvaluationTest {
     /** A fake cost model: cost = (number of letters 'k' in the response) - 3, deterministic. */
     static final Scorer FAKE = batch -> {
         float[] c = new float[batch.size()];
-        for (int i = 0; i < c.length; i++) c[i] = batch.get(i).response().chars().filter(ch -> ch == 'k').count() - 3;
+        for (int i = 0; i < c.length; i++)
+            c[i] = batch.get(i).response().chars().filter(ch -> ch == 'k').count() - 3;
         return c;
     };
 
-    @Test void pairReportOnHandMadeRows() {
+    @Test
+    void pairReportOnHandMadeRows() {
         List<PairExample> rows = List.of(
-                new PairExample("p", "fine", "kkkkk", true, false, 0, -1, "x:1"),   // costs -3, 2: ranked right, both signs right
-                new PairExample("p", "kkkk", "no", false, true, 1, -1, "x:2"),      // costs 1, -3: ranked right
-                new PairExample("q", "kkkkkk", "kkkk", true, false, 0, -1, "x:3")); // costs 3, 1: ranked wrong, safe one called unsafe
+                new PairExample(
+                        "p", "fine", "kkkkk", true, false, 0, -1, "x:1"), // costs -3, 2: ranked right, both signs right
+                new PairExample("p", "kkkk", "no", false, true, 1, -1, "x:2"), // costs 1, -3: ranked right
+                new PairExample(
+                        "q", "kkkkkk", "kkkk", true, false, 0, -1,
+                        "x:3")); // costs 3, 1: ranked wrong, safe one called unsafe
         Evaluation.Result r = Evaluation.pairs(rows, FAKE, 2, null);
         assertArrayEquals(new double[] {-3, 2, 1, -3, 3, 1}, r.costs(), 0);
         JsonNode j = r.report();
@@ -41,8 +43,10 @@ class EvaluationTest {
         assertEquals(1.0, j.get("recall_unsafe").doubleValue(), 1e-12);
     }
 
-    @Test void qaReportWithCategories() throws Exception {
-        List<QaExample> rows = DatasetReader.read(TestFiles.beavertails(), false).qa().subList(0, 300);
+    @Test
+    void qaReportWithCategories() throws Exception {
+        List<QaExample> rows =
+                DatasetReader.read(TestFiles.beavertails(), false).qa().subList(0, 300);
         Evaluation.Result r = Evaluation.qa(rows, FAKE, 16, null);
         JsonNode j = r.report();
         assertEquals(300, j.get("counts").get("rows").intValue());

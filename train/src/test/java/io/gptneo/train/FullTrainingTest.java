@@ -2,15 +2,6 @@ package io.gptneo.train;
 
 import static org.junit.jupiter.api.Assertions.*;
 
-import java.util.ArrayList;
-import java.util.List;
-import java.util.Map;
-
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Test;
-import org.nd4j.linalg.api.buffer.DataType;
-import org.nd4j.linalg.api.ndarray.INDArray;
-
 import io.gptneo.model.CostModel;
 import io.gptneo.tensor.GradMode;
 import io.gptneo.tensor.Tensor;
@@ -18,12 +9,23 @@ import io.gptneo.train.optim.AdamW;
 import io.gptneo.train.optim.GradClip;
 import io.gptneo.train.optim.ParamGroup;
 import io.gptneo.weights.SharedData;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
 
 /** Full-parameter training of the cost model (every weight trainable), in float64 so finite differences are sharp. */
 class FullTrainingTest {
-    @BeforeAll static void data() throws Exception { LoraTrajectoryTest.load(); }
+    @BeforeAll
+    static void data() throws Exception {
+        LoraTrajectoryTest.load();
+    }
 
-    @Test void everyWeightGetsTheFiniteDifferenceGradientAndAdamWLowersTheLoss() throws Exception {
+    @Test
+    void everyWeightGetsTheFiniteDifferenceGradientAndAdamWLowersTheLoss() throws Exception {
         CostModel cm = CostModel.load(SharedData.resolve("fixtures/gptneo-tiny"), DataType.DOUBLE);
         cm.model().setTrainable(true);
         cm.head().setTrainable(true);
@@ -36,8 +38,11 @@ class FullTrainingTest {
         }
         // spot checks by central differences: a LayerNorm weight, an MLP weight, a position embedding, the head
         record Probe(String name, long index) {}
-        List<Probe> probes = List.of(new Probe("transformer.h.1.ln_1.weight", 3), new Probe("transformer.h.2.mlp.c_fc.weight", 37),
-                new Probe("transformer.wpe.weight", 2 * 32 + 5), new Probe("transformer.h.3.attn.attention.k_proj.weight", 100),
+        List<Probe> probes = List.of(
+                new Probe("transformer.h.1.ln_1.weight", 3),
+                new Probe("transformer.h.2.mlp.c_fc.weight", 37),
+                new Probe("transformer.wpe.weight", 2 * 32 + 5),
+                new Probe("transformer.h.3.attn.attention.k_proj.weight", 100),
                 new Probe("score.weight", 7));
         for (Probe p : probes) {
             INDArray w = params.get(p.name()).data();
@@ -59,7 +64,9 @@ class FullTrainingTest {
         assertTrue(groups.get(1).params().containsKey("transformer.ln_f.weight"));
         assertTrue(groups.get(1).params().containsKey("transformer.h.0.attn.attention.out_proj.bias"));
         assertTrue(groups.get(0).params().containsKey("transformer.h.0.attn.attention.q_proj.weight"));
-        assertEquals(params.size(), groups.get(0).params().size() + groups.get(1).params().size());
+        assertEquals(
+                params.size(),
+                groups.get(0).params().size() + groups.get(1).params().size());
         AdamW opt = AdamW.torch(groups);
         double first = loss.item();
         List<Double> losses = new ArrayList<>();

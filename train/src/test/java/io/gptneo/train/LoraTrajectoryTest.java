@@ -2,19 +2,8 @@ package io.gptneo.train;
 
 import static org.junit.jupiter.api.Assertions.*;
 
-import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.LinkedHashMap;
-import java.util.List;
-import java.util.Map;
-
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Test;
-import org.nd4j.linalg.api.buffer.DataType;
-import org.nd4j.linalg.api.ndarray.INDArray;
-
 import io.gptneo.lora.LoraModel;
 import io.gptneo.lora.PeftAdapter;
 import io.gptneo.model.CostModel;
@@ -30,6 +19,15 @@ import io.gptneo.train.optim.LrSchedule;
 import io.gptneo.train.optim.ParamGroup;
 import io.gptneo.weights.SafeTensorsFile;
 import io.gptneo.weights.SharedData;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
  * lora-tiny: the Safe-RLHF cost loss on train_pairs.jsonl (file order, no shuffle), its first-step gradients, and the
@@ -41,7 +39,8 @@ class LoraTrajectoryTest {
     static List<PairExample> pairs;
     static CostInputs inputs;
 
-    @BeforeAll static void load() throws Exception {
+    @BeforeAll
+    static void load() throws Exception {
         if (json != null) return;
         lora = SharedData.resolve("fixtures/lora-tiny");
         tiny = SharedData.resolve("fixtures/gptneo-tiny");
@@ -49,7 +48,10 @@ class LoraTrajectoryTest {
         hp = json.get("hyperparameters");
         pairs = DatasetReader.read(lora.resolve("train_pairs.jsonl"), false).pairs();
         // the fixture's sequences are cut to their first max_len ids (all four are longer)
-        inputs = new CostInputs(Gpt2Tokenizer.load(SharedData.resolve("tokenizer/gpt2")), hp.get("max_len").asInt(), CostInputs.Truncation.FIRST_TOKENS);
+        inputs = new CostInputs(
+                Gpt2Tokenizer.load(SharedData.resolve("tokenizer/gpt2")),
+                hp.get("max_len").asInt(),
+                CostInputs.Truncation.FIRST_TOKENS);
     }
 
     /** Loss of pairs [from, from + n): one forward over [safer..., other...] (2n right-padded sequences). */
@@ -67,14 +69,15 @@ class LoraTrajectoryTest {
             seqs.add(inputs.encode(p.prompt(), p.response(1 - p.saferId())));
         }
         CostInputs.Batch b = CostInputs.pad(seqs);
-        Tensor costs = cm.costs(b.ids(), b.mask());                     // [2n]
+        Tensor costs = cm.costs(b.ids(), b.mask()); // [2n]
         return CostLoss.pairLoss(Ops.slice(costs, 0, 0, n), Ops.slice(costs, 0, n, 2 * n), saferSafe, otherSafe);
     }
 
     static Map<String, INDArray> expected(String prefix) throws Exception {
         Map<String, INDArray> m = new LinkedHashMap<>();
         try (SafeTensorsFile st = SafeTensorsFile.open(lora.resolve("expected.safetensors"))) {
-            for (String k : st.names()) if (k.startsWith(prefix)) m.put(k.substring(prefix.length()), st.load(k, DataType.DOUBLE));
+            for (String k : st.names())
+                if (k.startsWith(prefix)) m.put(k.substring(prefix.length()), st.load(k, DataType.DOUBLE));
         }
         return m;
     }
@@ -82,12 +85,16 @@ class LoraTrajectoryTest {
     /** max |a − b| / max |b| over one tensor (relative to its scale). */
     static double relErr(INDArray a, INDArray b) {
         INDArray x = a.castTo(DataType.DOUBLE), y = b.castTo(DataType.DOUBLE);
-        return x.sub(y).amaxNumber().doubleValue() / Math.max(1e-12, y.amaxNumber().doubleValue());
+        return x.sub(y).amaxNumber().doubleValue()
+                / Math.max(1e-12, y.amaxNumber().doubleValue());
     }
 
-    static double rel(double a, double b) { return Math.abs(a - b) / Math.max(1e-12, Math.abs(b)); }
+    static double rel(double a, double b) {
+        return Math.abs(a - b) / Math.max(1e-12, Math.abs(b));
+    }
 
-    @Test void firstBatchGradientsMatchGradStep1() throws Exception {
+    @Test
+    void firstBatchGradientsMatchGradStep1() throws Exception {
         CostModel cm = CostModel.load(tiny, DataType.FLOAT);
         LoraModel lm = PeftAdapter.load(lora.resolve("adapter_init"), cm);
         Tensor loss = batchLoss(cm, 0, hp.get("batch").asInt());
@@ -101,17 +108,20 @@ class LoraTrajectoryTest {
             worst = Math.max(worst, r);
             assertTrue(r < 1e-4, e.getKey() + " relative error " + r);
         }
-        for (var e : cm.model().parameters().entrySet()) assertNull(e.getValue().grad(), "frozen " + e.getKey() + " got a gradient");
+        for (var e : cm.model().parameters().entrySet())
+            assertNull(e.getValue().grad(), "frozen " + e.getKey() + " got a gradient");
         System.out.printf("grad_step1: worst relative error %.3g over %d tensors%n", worst, want.size());
     }
 
-    @Test void sixStepTrajectoryAndFinalParameters() throws Exception {
+    @Test
+    void sixStepTrajectoryAndFinalParameters() throws Exception {
         CostModel cm = CostModel.load(tiny, DataType.FLOAT);
         LoraModel lm = PeftAdapter.load(lora.resolve("adapter_init"), cm);
         lm.setTraining(true);
         int steps = hp.get("steps").asInt(), batch = hp.get("batch").asInt();
         double lr = hp.get("lr").asDouble(), clip = hp.get("clip").asDouble();
-        AdamW opt = AdamW.torch(ParamGroup.single(lm.namedTrainable(), hp.get("wd").asDouble()));
+        AdamW opt =
+                AdamW.torch(ParamGroup.single(lm.namedTrainable(), hp.get("wd").asDouble()));
         LrSchedule sched = LrSchedule.cosine(hp.get("warmup").asInt(), steps);
         JsonNode traj = json.get("trajectory");
         for (int k = 0; k < steps; k++) {
@@ -123,8 +133,15 @@ class LoraTrajectoryTest {
             opt.step(rate);
             opt.zeroGrad();
             JsonNode want = traj.get(k);
-            System.out.printf("step %d: lr %.6g (%.6g) loss %.8f (%.8f) grad_norm %.6f (%.6f)%n", k + 1, rate, want.get("lr").asDouble(),
-                    loss.item(), want.get("loss").asDouble(), norm, want.get("grad_norm").asDouble());
+            System.out.printf(
+                    "step %d: lr %.6g (%.6g) loss %.8f (%.8f) grad_norm %.6f (%.6f)%n",
+                    k + 1,
+                    rate,
+                    want.get("lr").asDouble(),
+                    loss.item(),
+                    want.get("loss").asDouble(),
+                    norm,
+                    want.get("grad_norm").asDouble());
             assertEquals(want.get("lr").asDouble(), rate, 1e-12, "lr at step " + (k + 1));
             assertTrue(rel(loss.item(), want.get("loss").asDouble()) < 1e-4, "loss at step " + (k + 1));
             assertTrue(rel(norm, want.get("grad_norm").asDouble()) < 1e-4, "grad_norm at step " + (k + 1));
@@ -140,7 +157,8 @@ class LoraTrajectoryTest {
         System.out.printf("final params: worst relative error %.3g%n", worst);
     }
 
-    @Test void gradientCheckpointingGivesIdenticalLoraGradientsWithDropout() throws Exception {
+    @Test
+    void gradientCheckpointingGivesIdenticalLoraGradientsWithDropout() throws Exception {
         Map<String, INDArray> plain = gradsWithDropout(false), ckpt = gradsWithDropout(true);
         for (var e : plain.entrySet()) {
             INDArray a = e.getValue(), b = ckpt.get(e.getKey());
@@ -151,7 +169,9 @@ class LoraTrajectoryTest {
         assertFalse(plain.equals(gradsWithDropoutSeed(false, 8)), "another step seed gives another dropout mask");
     }
 
-    private Map<String, INDArray> gradsWithDropout(boolean checkpointing) throws Exception { return gradsWithDropoutSeed(checkpointing, 7); }
+    private Map<String, INDArray> gradsWithDropout(boolean checkpointing) throws Exception {
+        return gradsWithDropoutSeed(checkpointing, 7);
+    }
 
     // float64: the recompute is the same arithmetic, but the residual gradient sums its branches in another order,
     // which float32 turns into ~1e-7 differences at the first layer.
@@ -176,7 +196,8 @@ class LoraTrajectoryTest {
 
     // float64: the identity is exact in real arithmetic, but the one-pair micro-batches pad to a shorter length than
     // the two-pair batch, so float32 summation order alone moves small entries by ~1e-5 relative.
-    @Test void accumulatingTwoMicroBatchesEqualsTheFullBatchGradient() throws Exception {
+    @Test
+    void accumulatingTwoMicroBatchesEqualsTheFullBatchGradient() throws Exception {
         CostModel a = CostModel.load(tiny, DataType.DOUBLE);
         LoraModel la = PeftAdapter.load(lora.resolve("adapter_init"), a);
         batchLoss(a, 0, 2).backward();
@@ -188,7 +209,8 @@ class LoraTrajectoryTest {
             assertEquals(i == 1, acc.endMicroStep());
         }
         for (var e : la.namedTrainable().entrySet()) {
-            double r = relErr(lb.namedTrainable().get(e.getKey()).grad(), e.getValue().grad());
+            double r = relErr(
+                    lb.namedTrainable().get(e.getKey()).grad(), e.getValue().grad());
             assertTrue(r < 1e-10, e.getKey() + " accumulated vs full " + r);
         }
     }

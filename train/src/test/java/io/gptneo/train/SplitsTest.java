@@ -2,6 +2,12 @@ package io.gptneo.train;
 
 import static org.junit.jupiter.api.Assertions.*;
 
+import io.gptneo.train.data.DatasetReader;
+import io.gptneo.train.data.EpochOrder;
+import io.gptneo.train.data.PairExample;
+import io.gptneo.train.data.QaExample;
+import io.gptneo.train.data.Splits;
+import io.gptneo.train.data.Splits.Split;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
@@ -9,22 +15,17 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
 import java.util.stream.Collectors;
-
 import org.junit.jupiter.api.Test;
-
-import io.gptneo.train.data.DatasetReader;
-import io.gptneo.train.data.EpochOrder;
-import io.gptneo.train.data.PairExample;
-import io.gptneo.train.data.QaExample;
-import io.gptneo.train.data.Splits;
-import io.gptneo.train.data.Splits.Split;
 
 class SplitsTest {
 
-    @Test void noPromptOnTwoSidesAndEveryRowSomewhere() {
-        List<QaExample> rows = DatasetReader.read(TestFiles.beavertails(), false).qa();
+    @Test
+    void noPromptOnTwoSidesAndEveryRowSomewhere() {
+        List<QaExample> rows =
+                DatasetReader.read(TestFiles.beavertails(), false).qa();
         Split<QaExample> s = Splits.byPrompt(rows, QaExample::prompt, 0.1, 0.2, 7);
-        assertEquals(rows.size(), s.train().size() + s.validation().size() + s.test().size());
+        assertEquals(
+                rows.size(), s.train().size() + s.validation().size() + s.test().size());
         Set<String> tr = prompts(s.train()), va = prompts(s.validation()), te = prompts(s.test());
         assertTrue(Collections.disjoint(tr, va));
         assertTrue(Collections.disjoint(tr, te));
@@ -41,29 +42,40 @@ class SplitsTest {
         assertTrue(ps.validation().stream().noneMatch(p -> ptr.contains(p.prompt())));
     }
 
-    @Test void deterministicSeededAndOrderIndependent() {
-        List<QaExample> rows = DatasetReader.read(TestFiles.beavertails(), false).qa();
+    @Test
+    void deterministicSeededAndOrderIndependent() {
+        List<QaExample> rows =
+                DatasetReader.read(TestFiles.beavertails(), false).qa();
         Split<QaExample> a = Splits.byPrompt(rows, QaExample::prompt, 0.1, 0.2, 7);
         Split<QaExample> b = Splits.byPrompt(rows, QaExample::prompt, 0.1, 0.2, 7);
         assertEquals(a, b);
         List<QaExample> reversed = new ArrayList<>(rows);
         Collections.reverse(reversed);
-        assertEquals(prompts(a.test()), prompts(Splits.byPrompt(reversed, QaExample::prompt, 0.1, 0.2, 7).test()));
-        assertNotEquals(prompts(a.test()), prompts(Splits.byPrompt(rows, QaExample::prompt, 0.1, 0.2, 8).test()));
+        assertEquals(
+                prompts(a.test()),
+                prompts(Splits.byPrompt(reversed, QaExample::prompt, 0.1, 0.2, 7)
+                        .test()));
+        assertNotEquals(
+                prompts(a.test()),
+                prompts(Splits.byPrompt(rows, QaExample::prompt, 0.1, 0.2, 8).test()));
         // rows keep file order inside a side
         List<String> order = a.train().stream().map(QaExample::source).toList();
-        List<Integer> lines = order.stream().map(x -> Integer.parseInt(x.substring(x.lastIndexOf(':') + 1))).toList();
+        List<Integer> lines = order.stream()
+                .map(x -> Integer.parseInt(x.substring(x.lastIndexOf(':') + 1)))
+                .toList();
         List<Integer> sorted = new ArrayList<>(lines);
         Collections.sort(sorted);
         assertEquals(sorted, lines);
     }
 
-    @Test void rejectsBadFractions() {
+    @Test
+    void rejectsBadFractions() {
         assertThrows(IllegalArgumentException.class, () -> Splits.byPrompt(List.of("a"), x -> x, 0.5, 0.5, 1));
         assertThrows(IllegalArgumentException.class, () -> Splits.byPrompt(List.of("a"), x -> x, -0.1, 0.5, 1));
     }
 
-    @Test void epochShuffleIsSeededPermutation() {
+    @Test
+    void epochShuffleIsSeededPermutation() {
         int[] p0 = EpochOrder.permutation(100, 42, 0, true);
         assertArrayEquals(p0, EpochOrder.permutation(100, 42, 0, true));
         assertFalse(Arrays.equals(p0, EpochOrder.permutation(100, 42, 1, true)), "each epoch has its own order");

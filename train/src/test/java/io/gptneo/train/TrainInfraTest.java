@@ -2,22 +2,22 @@ package io.gptneo.train;
 
 import static org.junit.jupiter.api.Assertions.*;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicBoolean;
-
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import com.fasterxml.jackson.databind.JsonNode;
-
 class TrainInfraTest {
-    @TempDir Path dir;
+    @TempDir
+    Path dir;
 
-    @Test void checkpointsAreAtomicAndOnlyTheLastKAreKept() throws IOException {
+    @Test
+    void checkpointsAreAtomicAndOnlyTheLastKAreKept() throws IOException {
         CheckpointManager cm = new CheckpointManager(dir, 2);
         for (long s : new long[] {10, 20, 30}) {
             cm.save(s, d -> {
@@ -26,14 +26,17 @@ class TrainInfraTest {
             });
         }
         List<Path> l = cm.list();
-        assertEquals(List.of(20L, 30L), l.stream().map(CheckpointManager::stepOf).toList());
+        assertEquals(
+                List.of(20L, 30L), l.stream().map(CheckpointManager::stepOf).toList());
         assertEquals("w30", Files.readString(l.get(1).resolve("weights.bin")));
         assertFalse(Files.exists(cm.root().resolve("checkpoint-10")));
         // a writer that fails mid-way leaves no checkpoint and no temp folder
-        assertThrows(IOException.class, () -> cm.save(40, d -> {
-            Files.writeString(d.resolve("weights.bin"), "partial");
-            throw new IOException("disk full");
-        }));
+        assertThrows(
+                IOException.class,
+                () -> cm.save(40, d -> {
+                    Files.writeString(d.resolve("weights.bin"), "partial");
+                    throw new IOException("disk full");
+                }));
         assertFalse(Files.exists(cm.root().resolve("checkpoint-40")));
         try (var s = Files.list(cm.root())) {
             assertEquals(2, s.count(), "only the two kept checkpoints remain");
@@ -43,7 +46,8 @@ class TrainInfraTest {
         assertEquals(30, CheckpointManager.stepOf(CheckpointManager.resolveResume(dir)));
         assertEquals(30, CheckpointManager.stepOf(CheckpointManager.resolveResume(cm.root())));
         assertEquals(l.get(0), CheckpointManager.resolveResume(l.get(0)));
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> CheckpointManager.resolveResume(dir.resolve("x")));
+        IllegalArgumentException e =
+                assertThrows(IllegalArgumentException.class, () -> CheckpointManager.resolveResume(dir.resolve("x")));
         assertTrue(e.getMessage().contains("no checkpoint"), e.getMessage());
         // saving a step that exists is a no-op
         AtomicBoolean called = new AtomicBoolean();
@@ -51,7 +55,8 @@ class TrainInfraTest {
         assertFalse(called.get());
     }
 
-    @Test void metricsLogLinesAndResumeTruncation() throws IOException {
+    @Test
+    void metricsLogLinesAndResumeTruncation() throws IOException {
         Path f = dir.resolve("metrics.jsonl");
         try (MetricsLog m = MetricsLog.create(f)) {
             m.step(1, 0.0, 2.5, 18.6);
@@ -64,7 +69,8 @@ class TrainInfraTest {
         assertEquals(List.of("step", "lr", "loss", "grad_norm"), iter(l.get(0)));
         assertEquals(0.0025, l.get(1).get("lr").doubleValue(), 0);
         assertEquals("validation", l.get(2).get("eval").textValue());
-        Files.writeString(f, Files.readString(f) + "{\"step\": 4, \"lr\"", java.nio.file.StandardOpenOption.TRUNCATE_EXISTING);
+        Files.writeString(
+                f, Files.readString(f) + "{\"step\": 4, \"lr\"", java.nio.file.StandardOpenOption.TRUNCATE_EXISTING);
         try (MetricsLog m = MetricsLog.resume(f, 2)) {
             m.step(3, 0.005, 3.25, 1.0);
         }
@@ -81,7 +87,8 @@ class TrainInfraTest {
         String unrelatedField = "x";
     }
 
-    @Test void configPrecedenceDefaultsFileFlags() throws IOException {
+    @Test
+    void configPrecedenceDefaultsFileFlags() throws IOException {
         TrainConfig d = new TrainConfig();
         assertEquals(8, d.loraR);
         assertEquals(16, d.loraAlpha);
@@ -97,8 +104,11 @@ class TrainInfraTest {
         assertEquals(1024, d.maxLength);
         assertTrue(d.gradientCheckpointing);
         Path cfg = dir.resolve("c.json");
-        Files.writeString(cfg, "{\"lora_r\": 4, \"lr\": 0.005, \"warmup-steps\": 2, \"targets\": \"q_proj,k_proj\", \"maxLength\": 64}");
-        TrainConfig c = new TrainConfig().applyJsonFile(cfg).applyFlags(new Flags()).validate();
+        Files.writeString(
+                cfg,
+                "{\"lora_r\": 4, \"lr\": 0.005, \"warmup-steps\": 2, \"targets\": \"q_proj,k_proj\", \"maxLength\": 64}");
+        TrainConfig c =
+                new TrainConfig().applyJsonFile(cfg).applyFlags(new Flags()).validate();
         assertEquals(32, c.loraR, "flag beats file");
         assertEquals(0.005, c.lr, "file beats default; unset flag keeps it");
         assertEquals(2, c.warmupSteps);
@@ -108,8 +118,12 @@ class TrainInfraTest {
         TrainConfig back = new TrainConfig().applyJson(c.toJson(), "round trip");
         assertEquals(c.toJsonString(), back.toJsonString());
         Files.writeString(cfg, "{\"lora_rank\": 4}");
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new TrainConfig().applyJsonFile(cfg));
-        assertTrue(e.getMessage().contains("unknown key(s) [lora_rank]") && e.getMessage().contains("lora-r"), e.getMessage());
+        IllegalArgumentException e =
+                assertThrows(IllegalArgumentException.class, () -> new TrainConfig().applyJsonFile(cfg));
+        assertTrue(
+                e.getMessage().contains("unknown key(s) [lora_rank]")
+                        && e.getMessage().contains("lora-r"),
+                e.getMessage());
         Files.writeString(cfg, "{\"epochs\": \"two\"}");
         e = assertThrows(IllegalArgumentException.class, () -> new TrainConfig().applyJsonFile(cfg));
         assertTrue(e.getMessage().contains("'epochs': expected an integer"), e.getMessage());
@@ -119,16 +133,25 @@ class TrainInfraTest {
         assertTrue(e.getMessage().startsWith("--schedule"), e.getMessage());
     }
 
-    @Test void stopSignalWaitsForTheLoopsCheckpoint() throws Exception {
+    @Test
+    void stopSignalWaitsForTheLoopsCheckpoint() throws Exception {
         StopSignal sig = new StopSignal(10_000);
         AtomicBoolean saved = new AtomicBoolean();
         Thread loop = new Thread(() -> {
             int steps = 0;
             while (!sig.requested()) {
                 steps++;
-                try { Thread.sleep(5); } catch (InterruptedException e) { return; }
+                try {
+                    Thread.sleep(5);
+                } catch (InterruptedException e) {
+                    return;
+                }
             }
-            try { Thread.sleep(200); } catch (InterruptedException e) { return; } // "writing the checkpoint"
+            try {
+                Thread.sleep(200);
+            } catch (InterruptedException e) {
+                return;
+            } // "writing the checkpoint"
             saved.set(steps > 0);
             sig.finished();
         });

@@ -2,6 +2,10 @@ package io.gptneo.train;
 
 import static org.junit.jupiter.api.Assertions.*;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import io.gptneo.tensor.Ops;
+import io.gptneo.tensor.Rand;
+import io.gptneo.tensor.Tensor;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Files;
@@ -10,20 +14,14 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.nd4j.linalg.api.buffer.DataType;
 
-import com.fasterxml.jackson.databind.JsonNode;
-
-import io.gptneo.tensor.Ops;
-import io.gptneo.tensor.Rand;
-import io.gptneo.tensor.Tensor;
-
 /** The loop's bookkeeping on a tiny stand-in model (fast): resume exactness, checkpoints, metrics lines. */
 class TrainerResumeTest {
-    @TempDir Path dir;
+    @TempDir
+    Path dir;
 
     /** cost = w · dropout(E[last real token id mod 97]): trainable, seeded dropout, nothing else. */
     static final class TinyModel implements TrainableCostModel {
@@ -32,7 +30,8 @@ class TrainerResumeTest {
         boolean training;
         long seed;
 
-        @Override public Tensor costs(int[][] ids, int[][] mask) {
+        @Override
+        public Tensor costs(int[][] ids, int[][] mask) {
             int[] last = new int[ids.length];
             for (int b = 0; b < ids.length; b++) {
                 int t = 0;
@@ -45,20 +44,29 @@ class TrainerResumeTest {
             return Ops.reshape(Ops.linear(h, w, null), ids.length);
         }
 
-        @Override public Map<String, Tensor> trainable() {
+        @Override
+        public Map<String, Tensor> trainable() {
             Map<String, Tensor> m = new LinkedHashMap<>();
             m.put("table", table);
             m.put("score.weight", w);
             return m;
         }
 
-        @Override public void setTraining(boolean on) { training = on; }
+        @Override
+        public void setTraining(boolean on) {
+            training = on;
+        }
 
-        @Override public void setStepSeed(long s) { seed = s; }
+        @Override
+        public void setStepSeed(long s) {
+            seed = s;
+        }
 
-        @Override public void save(Path d) throws IOException {
+        @Override
+        public void save(Path d) throws IOException {
             Files.createDirectories(d);
-            io.gptneo.weights.SafeTensorsWriter.write(d.resolve("model.safetensors"), Map.of("table", table.data(), "score.weight", w.data()), Map.of());
+            io.gptneo.weights.SafeTensorsWriter.write(
+                    d.resolve("model.safetensors"), Map.of("table", table.data(), "score.weight", w.data()), Map.of());
         }
     }
 
@@ -89,7 +97,8 @@ class TrainerResumeTest {
         return c;
     }
 
-    @Test void stopAndResumeGivesTheUninterruptedResultExactly() throws Exception {
+    @Test
+    void stopAndResumeGivesTheUninterruptedResultExactly() throws Exception {
         List<TrainItem> train = items(30), val = items(6);
         PrintStream quiet = new PrintStream(java.io.OutputStream.nullOutputStream());
         TinyModel full = new TinyModel();
@@ -103,11 +112,14 @@ class TrainerResumeTest {
 
         // interrupted after 7 steps (between checkpoints 4 and 8), then resumed in a fresh model/process state
         Path b = dir.resolve("b");
-        Trainer.Result rb1 = new Trainer(new TinyModel(), cfg(b), train, val, b, quiet).stopAfter(7).run(null);
+        Trainer.Result rb1 = new Trainer(new TinyModel(), cfg(b), train, val, b, quiet)
+                .stopAfter(7)
+                .run(null);
         assertTrue(rb1.stopped());
         assertEquals(7, rb1.steps());
         assertTrue(Files.isRegularFile(b.resolve("checkpoints/checkpoint-7/trainer_state.json")));
-        JsonNode st = Trainer.JSON.readTree(b.resolve("checkpoints/checkpoint-7/trainer_state.json").toFile());
+        JsonNode st = Trainer.JSON.readTree(
+                b.resolve("checkpoints/checkpoint-7/trainer_state.json").toFile());
         assertEquals(14, st.get("rng").get("batch_cursor").asLong());
         TinyModel resumed = new TinyModel();
         TrainConfig rc = cfg(b);
@@ -115,8 +127,13 @@ class TrainerResumeTest {
         Trainer.Result rb2 = new Trainer(resumed, rc, train, val, b, quiet).run(null);
         assertEquals(12, rb2.steps());
 
-        assertArrayEquals(full.table.data().ravel().toFloatVector(), resumed.table.data().ravel().toFloatVector(), 0f, "bit-identical parameters");
-        assertArrayEquals(full.w.data().ravel().toFloatVector(), resumed.w.data().ravel().toFloatVector(), 0f);
+        assertArrayEquals(
+                full.table.data().ravel().toFloatVector(),
+                resumed.table.data().ravel().toFloatVector(),
+                0f,
+                "bit-identical parameters");
+        assertArrayEquals(
+                full.w.data().ravel().toFloatVector(), resumed.w.data().ravel().toFloatVector(), 0f);
         // the metrics files are identical line for line (the resumed run dropped nothing and duplicated nothing)
         assertEquals(Files.readAllLines(a.resolve("metrics.jsonl")), Files.readAllLines(b.resolve("metrics.jsonl")));
         List<JsonNode> lines = MetricsLog.read(a.resolve("metrics.jsonl"));
@@ -126,11 +143,15 @@ class TrainerResumeTest {
         assertEquals(0.0, first.get("lr").doubleValue(), "warmup starts at 0");
         assertTrue(first.get("grad_norm").doubleValue() > 0);
         // only the last 2 checkpoints are kept
-        assertEquals(List.of(8L, 12L), new CheckpointManager(a, 2).list().stream().map(CheckpointManager::stepOf).toList());
+        assertEquals(
+                List.of(8L, 12L),
+                new CheckpointManager(a, 2)
+                        .list().stream().map(CheckpointManager::stepOf).toList());
         assertTrue(Files.isRegularFile(a.resolve("adapter/model.safetensors")));
     }
 
-    @Test void shuffledEpochsDifferAndNoShuffleKeepsFileOrder() {
+    @Test
+    void shuffledEpochsDifferAndNoShuffleKeepsFileOrder() {
         List<TrainItem> train = items(10);
         PrintStream quiet = new PrintStream(java.io.OutputStream.nullOutputStream());
         TrainConfig c = cfg(dir);

@@ -6,8 +6,12 @@ package io.gptneo.tokenizer;
  * tokens of row b.
  */
 public record BatchEncoding(int[][] ids, int[][] attentionMask, int[] lengths) {
-    public int batchSize() { return ids.length; }
+    public int batchSize() {
+        return ids.length;
+    }
 
     /** Width of every row. */
-    public int sequenceLength() { return ids.length == 0 ? 0 : ids[0].length; }
+    public int sequenceLength() {
+        return ids.length == 0 ? 0 : ids[0].length;
+    }
 }

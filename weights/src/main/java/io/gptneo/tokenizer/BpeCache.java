@@ -15,13 +15,15 @@ final class BpeCache {
     private final int mask;
 
     BpeCache(int capacityPowerOfTwo) {
-        if (Integer.bitCount(capacityPowerOfTwo) != 1) throw new IllegalArgumentException("capacity must be a power of two");
+        if (Integer.bitCount(capacityPowerOfTwo) != 1)
+            throw new IllegalArgumentException("capacity must be a power of two");
         slots = new Entry[capacityPowerOfTwo];
         mask = capacityPowerOfTwo - 1;
     }
 
     int[] get(byte[] b, int from, int to, int hash) {
-        Entry e = slots[(hash >>> 7) & mask]; // other bits than the vocabulary table's, so its clusters do not repeat here
+        Entry e = slots[
+                (hash >>> 7) & mask]; // other bits than the vocabulary table's, so its clusters do not repeat here
         if (e == null) return null;
         byte[] k = e.key;
         return k.length == to - from && Arrays.equals(k, 0, k.length, b, from, to) ? e.ids : null;

@@ -22,7 +22,9 @@ final class ByteLevel {
 
     private ByteLevel() {}
 
-    static char charOf(int b) { return BYTE_TO_CHAR[b & 0xFF]; }
+    static char charOf(int b) {
+        return BYTE_TO_CHAR[b & 0xFF];
+    }
 
     /** The bytes a vocabulary string stands for, or null when it holds a char that is not a byte image. */
     static byte[] toBytes(String token) {

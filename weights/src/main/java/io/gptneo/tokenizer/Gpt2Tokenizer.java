@@ -18,9 +18,9 @@ public final class Gpt2Tokenizer {
     private static final int CACHE_SLOTS = 1 << 14;
     private static final int MAX_CACHED_PIECE = 256;
 
-    private final String[] tokens;      // id -> vocabulary string (byte-level form, e.g. "Ġthe")
-    private final byte[][] tokenBytes;  // id -> the bytes it stands for
-    private final TokenTable table;     // bytes -> id, ordinary tokens only
+    private final String[] tokens; // id -> vocabulary string (byte-level form, e.g. "Ġthe")
+    private final byte[][] tokenBytes; // id -> the bytes it stands for
+    private final TokenTable table; // bytes -> id, ordinary tokens only
     private final boolean[] wholePiece; // id -> BPE of its own bytes yields exactly this id (see constructor)
     private final MergeTable merges;
     private final int[] byteIds = new int[256];
@@ -97,7 +97,8 @@ public final class Gpt2Tokenizer {
         }
         merges = new MergeTable(left, right, result);
         specialTexts = spec.specials().keySet().toArray(new String[0]);
-        specialIds = spec.specials().values().stream().mapToInt(Integer::intValue).toArray();
+        specialIds =
+                spec.specials().values().stream().mapToInt(Integer::intValue).toArray();
         Integer e = spec.vocab().get(TokenizerFiles.EOS);
         eos = e == null ? -1 : e;
         // A piece equal to a vocabulary entry usually encodes to that one id, which lets encode skip BPE. It is only
@@ -130,7 +131,8 @@ public final class Gpt2Tokenizer {
             for (int s = 0; s < specialTexts.length; s++) {
                 int i = text.indexOf(specialTexts[s], pos);
                 // Earliest match; at equal starts the longer special token wins.
-                if (i >= 0 && (at < 0 || i < at || (i == at && specialTexts[s].length() > specialTexts[which].length()))) {
+                if (i >= 0
+                        && (at < 0 || i < at || (i == at && specialTexts[s].length() > specialTexts[which].length()))) {
                     at = i;
                     which = s;
                 }
@@ -302,7 +304,8 @@ public final class Gpt2Tokenizer {
 
     private byte[] bytesOf(int id) {
         if (id < 0 || id >= tokens.length || tokens[id] == null) {
-            throw new IllegalArgumentException("token id " + id + " is not in the vocabulary (size " + tokens.length + ")");
+            throw new IllegalArgumentException(
+                    "token id " + id + " is not in the vocabulary (size " + tokens.length + ")");
         }
         return tokenBytes[id];
     }

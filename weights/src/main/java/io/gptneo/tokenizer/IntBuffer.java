@@ -7,7 +7,9 @@ final class IntBuffer {
     private int[] a;
     private int size;
 
-    IntBuffer(int capacity) { a = new int[Math.max(8, capacity)]; }
+    IntBuffer(int capacity) {
+        a = new int[Math.max(8, capacity)];
+    }
 
     void add(int v) {
         if (size == a.length) a = Arrays.copyOf(a, a.length * 2);
@@ -20,5 +22,7 @@ final class IntBuffer {
         size += vs.length;
     }
 
-    int[] toArray() { return Arrays.copyOf(a, size); }
+    int[] toArray() {
+        return Arrays.copyOf(a, size);
+    }
 }

@@ -30,7 +30,9 @@ final class MergeTable {
         }
     }
 
-    private static long key(int a, int b) { return ((long) a << 32) | (b & 0xFFFFFFFFL); }
+    private static long key(int a, int b) {
+        return ((long) a << 32) | (b & 0xFFFFFFFFL);
+    }
 
     private int slot(long key) {
         long h = key * 0x9E3779B97F4A7C15L;
@@ -54,7 +56,11 @@ final class MergeTable {
         return s < 0 ? NONE : ranks[s];
     }
 
-    int rankAt(int slot) { return ranks[slot]; }
+    int rankAt(int slot) {
+        return ranks[slot];
+    }
 
-    int mergedAt(int slot) { return merged[slot]; }
+    int mergedAt(int slot) {
+        return merged[slot];
+    }
 }

@@ -7,8 +7,8 @@ import java.util.Arrays;
  * piece allocates nothing. Immutable after construction, hence safe to share between threads.
  */
 final class TokenTable {
-    private final byte[][] keys;   // token id -> bytes (shared with the tokenizer)
-    private final int[] slots;     // id + 1, 0 = empty
+    private final byte[][] keys; // token id -> bytes (shared with the tokenizer)
+    private final int[] slots; // id + 1, 0 = empty
     private final int mask;
 
     TokenTable(byte[][] tokenBytes, boolean[] include) {

@@ -4,7 +4,6 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.core.type.TypeReference;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
@@ -27,7 +26,8 @@ final class TokenizerFiles {
     private TokenizerFiles() {}
 
     static Spec load(Path dir) {
-        if (Files.isRegularFile(dir) && dir.getFileName().toString().equals("tokenizer.json")) return fromTokenizerJson(dir);
+        if (Files.isRegularFile(dir) && dir.getFileName().toString().equals("tokenizer.json"))
+            return fromTokenizerJson(dir);
         if (!Files.isDirectory(dir)) throw new IllegalArgumentException("tokenizer directory not found: " + dir);
         Path tj = dir.resolve("tokenizer.json");
         if (Files.isRegularFile(tj)) return fromTokenizerJson(tj);
@@ -37,7 +37,8 @@ final class TokenizerFiles {
             throw new IllegalArgumentException("missing merges.txt next to " + vocab + " (expected " + merges + ")");
         }
         if (!Files.isRegularFile(vocab)) {
-            throw new IllegalArgumentException("no tokenizer in " + dir + ": expected tokenizer.json or vocab.json + merges.txt");
+            throw new IllegalArgumentException(
+                    "no tokenizer in " + dir + ": expected tokenizer.json or vocab.json + merges.txt");
         }
         return fromVocabAndMerges(vocab, merges);
     }
@@ -51,9 +52,11 @@ final class TokenizerFiles {
         } catch (IOException e) {
             throw new UncheckedIOException("cannot read vocab.json " + vocabJson + ": " + e.getMessage(), e);
         }
-        if (vocab == null || vocab.isEmpty()) throw new IllegalArgumentException("malformed vocab.json " + vocabJson + ": empty vocabulary");
+        if (vocab == null || vocab.isEmpty())
+            throw new IllegalArgumentException("malformed vocab.json " + vocabJson + ": empty vocabulary");
         for (Map.Entry<String, Integer> e : vocab.entrySet()) {
-            if (e.getValue() == null) throw new IllegalArgumentException("malformed vocab.json " + vocabJson + ": null id for " + e.getKey());
+            if (e.getValue() == null)
+                throw new IllegalArgumentException("malformed vocab.json " + vocabJson + ": null id for " + e.getKey());
         }
         List<String> lines;
         try {
@@ -85,7 +88,8 @@ final class TokenizerFiles {
         JsonNode model = root == null ? null : root.get("model");
         if (model == null || !model.isObject()) throw bad(file, "no \"model\" object");
         JsonNode type = model.get("type");
-        if (type != null && !type.asText().equals("BPE")) throw bad(file, "model type is " + type.asText() + ", expected BPE");
+        if (type != null && !type.asText().equals("BPE"))
+            throw bad(file, "model type is " + type.asText() + ", expected BPE");
         JsonNode vocabNode = model.get("vocab");
         JsonNode mergesNode = model.get("merges");
         if (vocabNode == null || !vocabNode.isObject()) throw bad(file, "no model.vocab object");
@@ -102,7 +106,10 @@ final class TokenizerFiles {
             String where = file + " model.merges[" + i + "]";
             if (m.isTextual()) {
                 merges.add(splitMerge(m.asText(), where));
-            } else if (m.isArray() && m.size() == 2 && m.get(0).isTextual() && m.get(1).isTextual()) {
+            } else if (m.isArray()
+                    && m.size() == 2
+                    && m.get(0).isTextual()
+                    && m.get(1).isTextual()) {
                 merges.add(new String[] {m.get(0).asText(), m.get(1).asText()}); // newer "[a, b]" form
             } else {
                 throw new IllegalArgumentException("malformed merge at " + where + ": " + m);
@@ -113,9 +120,14 @@ final class TokenizerFiles {
         if (added != null && added.isArray()) {
             for (JsonNode t : added) {
                 JsonNode id = t.get("id"), content = t.get("content");
-                if (id == null || !id.canConvertToInt() || content == null) throw bad(file, "added token without id/content: " + t);
+                if (id == null || !id.canConvertToInt() || content == null)
+                    throw bad(file, "added token without id/content: " + t);
                 Integer prev = vocab.putIfAbsent(content.asText(), id.intValue());
-                if (prev != null && prev != id.intValue()) throw bad(file, "added token " + content.asText() + " has id " + id.intValue() + " but the vocabulary says " + prev);
+                if (prev != null && prev != id.intValue())
+                    throw bad(
+                            file,
+                            "added token " + content.asText() + " has id " + id.intValue() + " but the vocabulary says "
+                                    + prev);
                 if (t.path("special").asBoolean(false)) specials.put(content.asText(), id.intValue());
             }
         }
@@ -125,7 +137,8 @@ final class TokenizerFiles {
     private static String[] splitMerge(String line, String where) {
         int sp = line.indexOf(' ');
         if (sp <= 0 || sp == line.length() - 1 || line.indexOf(' ', sp + 1) >= 0) {
-            throw new IllegalArgumentException("malformed merge at " + where + ": expected \"left right\", got \"" + line + "\"");
+            throw new IllegalArgumentException(
+                    "malformed merge at " + where + ": expected \"left right\", got \"" + line + "\"");
         }
         return new String[] {line.substring(0, sp), line.substring(sp + 1)};
     }

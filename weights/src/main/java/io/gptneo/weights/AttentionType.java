@@ -2,10 +2,13 @@ package io.gptneo.weights;
 
 /** GPT-Neo attention kind of one layer: GLOBAL (full causal) or LOCAL (causal within {@code window_size}). */
 public enum AttentionType {
-    GLOBAL, LOCAL;
+    GLOBAL,
+    LOCAL;
 
     /** The name used in config.json. */
-    public String jsonName() { return name().toLowerCase(java.util.Locale.ROOT); }
+    public String jsonName() {
+        return name().toLowerCase(java.util.Locale.ROOT);
+    }
 
     /** Parses "global"/"local" (case-insensitive); null when unknown. */
     public static AttentionType parse(String s) {

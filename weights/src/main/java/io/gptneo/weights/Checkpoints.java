@@ -25,12 +25,15 @@ public final class Checkpoints {
         if (Files.isRegularFile(modelDir)) {
             String n = modelDir.getFileName().toString();
             if (n.endsWith(".index.json")) return ShardedCheckpoint.open(modelDir);
-            return n.endsWith(".bin") || n.endsWith(".pt") || n.endsWith(".pth") ? TorchCheckpoint.open(modelDir) : SafeTensorsFile.open(modelDir);
+            return n.endsWith(".bin") || n.endsWith(".pt") || n.endsWith(".pth")
+                    ? TorchCheckpoint.open(modelDir)
+                    : SafeTensorsFile.open(modelDir);
         }
         if (!Files.isDirectory(modelDir)) throw new SafeTensorsException(modelDir + ": model directory not found");
         Path found = find(modelDir);
         if (found == null)
-            throw new SafeTensorsException(modelDir + ": no weights found: looked for " + String.join(", ", PREFERENCE));
+            throw new SafeTensorsException(
+                    modelDir + ": no weights found: looked for " + String.join(", ", PREFERENCE));
         return open(found);
     }
 

@@ -26,16 +26,24 @@ public enum Dtype {
     }
 
     /** Bytes per element. */
-    public int size() { return size; }
+    public int size() {
+        return size;
+    }
 
     /** The name used in the safetensors header ("F32", "BF16", ...). */
-    public String safetensorsName() { return name(); }
+    public String safetensorsName() {
+        return name();
+    }
 
     /** Whether the values are floating point. */
-    public boolean isFloating() { return floating; }
+    public boolean isFloating() {
+        return floating;
+    }
 
     /** The ND4J type a tensor of this dtype loads to when no target is given (F16/BF16 widen to FLOAT). */
-    public DataType naturalDataType() { return natural; }
+    public DataType naturalDataType() {
+        return natural;
+    }
 
     /** Parses a header dtype name; null when unknown. */
     public static Dtype fromName(String name) {

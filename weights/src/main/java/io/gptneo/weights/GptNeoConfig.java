@@ -21,9 +21,19 @@ import java.util.Objects;
  * @param windowSize       span of LOCAL attention layers (a token sees itself and the windowSize − 1 before it)
  * @param attentionLayers  one entry per layer
  */
-public record GptNeoConfig(int vocabSize, int maxPositionEmbeddings, int hiddenSize, int numLayers, int numHeads,
-                           int intermediateSize, int windowSize, List<AttentionType> attentionLayers,
-                           double layerNormEpsilon, String activationFunction, int bosTokenId, int eosTokenId) {
+public record GptNeoConfig(
+        int vocabSize,
+        int maxPositionEmbeddings,
+        int hiddenSize,
+        int numLayers,
+        int numHeads,
+        int intermediateSize,
+        int windowSize,
+        List<AttentionType> attentionLayers,
+        double layerNormEpsilon,
+        String activationFunction,
+        int bosTokenId,
+        int eosTokenId) {
 
     public static final String GELU_NEW = "gelu_new";
     private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
@@ -39,13 +49,16 @@ public record GptNeoConfig(int vocabSize, int maxPositionEmbeddings, int hiddenS
         requirePositive("intermediate_size", intermediateSize);
         requirePositive("window_size", windowSize);
         if (hiddenSize % numHeads != 0)
-            throw new IllegalArgumentException("hidden_size " + hiddenSize + " is not divisible by num_heads " + numHeads);
+            throw new IllegalArgumentException(
+                    "hidden_size " + hiddenSize + " is not divisible by num_heads " + numHeads);
         if (attentionLayers.size() != numLayers)
-            throw new IllegalArgumentException("attention_layers has " + attentionLayers.size() + " entries but num_layers is " + numLayers);
+            throw new IllegalArgumentException(
+                    "attention_layers has " + attentionLayers.size() + " entries but num_layers is " + numLayers);
         if (!(layerNormEpsilon > 0) || Double.isInfinite(layerNormEpsilon))
             throw new IllegalArgumentException("layer_norm_epsilon must be positive, got " + layerNormEpsilon);
         if (!GELU_NEW.equals(activationFunction))
-            throw new IllegalArgumentException("activation_function '" + activationFunction + "' is not supported (only gelu_new)");
+            throw new IllegalArgumentException(
+                    "activation_function '" + activationFunction + "' is not supported (only gelu_new)");
     }
 
     private static void requirePositive(String field, int v) {
@@ -53,10 +66,14 @@ public record GptNeoConfig(int vocabSize, int maxPositionEmbeddings, int hiddenS
     }
 
     /** Per-head width: hiddenSize / numHeads. */
-    public int headDim() { return hiddenSize / numHeads; }
+    public int headDim() {
+        return hiddenSize / numHeads;
+    }
 
     /** Attention kind of layer {@code i}. */
-    public AttentionType attentionType(int layer) { return attentionLayers.get(layer); }
+    public AttentionType attentionType(int layer) {
+        return attentionLayers.get(layer);
+    }
 
     /**
      * A config made in code (tests, benchmarks): intermediate 4 × hidden, epsilon 1e-5, gelu_new, bos = eos =
@@ -72,23 +89,47 @@ public record GptNeoConfig(int vocabSize, int maxPositionEmbeddings, int hiddenS
      * @param types     attention_types, per layer or a pattern
      * @return the config
      */
-    public static GptNeoConfig of(int vocab, int positions, int hidden, int layers, int heads, int window, AttentionType... types) {
+    public static GptNeoConfig of(
+            int vocab, int positions, int hidden, int layers, int heads, int window, AttentionType... types) {
         if (types.length == 0) types = new AttentionType[] {AttentionType.GLOBAL, AttentionType.LOCAL};
         List<AttentionType> per = new ArrayList<>(layers);
         for (int i = 0; i < layers; i++) per.add(types[i % types.length]);
-        return new GptNeoConfig(vocab, positions, hidden, layers, heads, 4 * hidden, window, per, 1e-5, GELU_NEW, vocab - 1, vocab - 1);
+        return new GptNeoConfig(
+                vocab, positions, hidden, layers, heads, 4 * hidden, window, per, 1e-5, GELU_NEW, vocab - 1, vocab - 1);
     }
 
     /** A copy with another MLP width. */
     public GptNeoConfig withIntermediateSize(int size) {
-        return new GptNeoConfig(vocabSize, maxPositionEmbeddings, hiddenSize, numLayers, numHeads, size, windowSize,
-                attentionLayers, layerNormEpsilon, activationFunction, bosTokenId, eosTokenId);
+        return new GptNeoConfig(
+                vocabSize,
+                maxPositionEmbeddings,
+                hiddenSize,
+                numLayers,
+                numHeads,
+                size,
+                windowSize,
+                attentionLayers,
+                layerNormEpsilon,
+                activationFunction,
+                bosTokenId,
+                eosTokenId);
     }
 
     /** A copy with another layer-norm epsilon. */
     public GptNeoConfig withLayerNormEpsilon(double eps) {
-        return new GptNeoConfig(vocabSize, maxPositionEmbeddings, hiddenSize, numLayers, numHeads, intermediateSize, windowSize,
-                attentionLayers, eps, activationFunction, bosTokenId, eosTokenId);
+        return new GptNeoConfig(
+                vocabSize,
+                maxPositionEmbeddings,
+                hiddenSize,
+                numLayers,
+                numHeads,
+                intermediateSize,
+                windowSize,
+                attentionLayers,
+                eps,
+                activationFunction,
+                bosTokenId,
+                eosTokenId);
     }
 
     /** Reads a HuggingFace {@code config.json}. Errors name the file and the field. */
@@ -121,8 +162,9 @@ public record GptNeoConfig(int vocabSize, int maxPositionEmbeddings, int hiddenS
         int layers = r.intField(true, 0, "num_layers", "num_hidden_layers", "n_layer");
         int heads = r.intField(true, 0, "num_heads", "num_attention_heads", "n_head");
         if (!root.hasNonNull("intermediate_size") && !root.hasNonNull("n_inner") && 4L * hidden > Integer.MAX_VALUE) {
-            throw new ConfigException(source + ": hidden_size " + hidden + " is too large: the MLP width 4 × hidden_size = "
-                    + 4L * hidden + " (no intermediate_size given) exceeds " + Integer.MAX_VALUE);
+            throw new ConfigException(
+                    source + ": hidden_size " + hidden + " is too large: the MLP width 4 × hidden_size = " + 4L * hidden
+                            + " (no intermediate_size given) exceeds " + Integer.MAX_VALUE);
         }
         int inter = r.intField(false, 4 * hidden, "intermediate_size", "n_inner");
         int window = r.intField(false, 256, "window_size");
@@ -141,34 +183,47 @@ public record GptNeoConfig(int vocabSize, int maxPositionEmbeddings, int hiddenS
     }
 
     /** Expands {@code attention_types} ([[[kinds...], repeat], ...]) and checks {@code attention_layers} against it. */
-    private static List<AttentionType> attentionLayers(JsonNode root, String source, int layers) throws ConfigException {
+    private static List<AttentionType> attentionLayers(JsonNode root, String source, int layers)
+            throws ConfigException {
         JsonNode at = root.get("attention_types");
         JsonNode al = root.get("attention_layers");
         List<AttentionType> expanded = null;
         if (at != null && !at.isNull()) {
-            if (!at.isArray()) throw new ConfigException(source + ": attention_types must be a list like [[[\"global\",\"local\"],6]]");
+            if (!at.isArray())
+                throw new ConfigException(
+                        source + ": attention_types must be a list like [[[\"global\",\"local\"],6]]");
             expanded = new ArrayList<>();
             for (JsonNode group : at) {
-                if (!group.isArray() || group.size() != 2 || !group.get(0).isArray() || !group.get(1).canConvertToInt()
-                        || !group.get(1).isIntegralNumber() || group.get(1).intValue() < 0)
-                    throw new ConfigException(source + ": attention_types entry " + group + " is not [[kinds...], repeat]");
+                if (!group.isArray()
+                        || group.size() != 2
+                        || !group.get(0).isArray()
+                        || !group.get(1).canConvertToInt()
+                        || !group.get(1).isIntegralNumber()
+                        || group.get(1).intValue() < 0)
+                    throw new ConfigException(
+                            source + ": attention_types entry " + group + " is not [[kinds...], repeat]");
                 List<AttentionType> kinds = new ArrayList<>();
                 for (JsonNode k : group.get(0)) kinds.add(kind(k, source, "attention_types"));
                 int repeat = group.get(1).intValue();
-                if ((long) repeat * kinds.size() > 1_000_000) throw new ConfigException(source + ": attention_types expands to too many layers");
+                if ((long) repeat * kinds.size() > 1_000_000)
+                    throw new ConfigException(source + ": attention_types expands to too many layers");
                 for (int i = 0; i < repeat; i++) expanded.addAll(kinds);
             }
             if (expanded.size() != layers)
-                throw new ConfigException(source + ": attention_types expands to " + expanded.size() + " layers but num_layers is " + layers);
+                throw new ConfigException(source + ": attention_types expands to " + expanded.size()
+                        + " layers but num_layers is " + layers);
         }
         if (al != null && !al.isNull()) {
-            if (!al.isArray()) throw new ConfigException(source + ": attention_layers must be a list of \"global\"/\"local\"");
+            if (!al.isArray())
+                throw new ConfigException(source + ": attention_layers must be a list of \"global\"/\"local\"");
             List<AttentionType> explicit = new ArrayList<>();
             for (JsonNode k : al) explicit.add(kind(k, source, "attention_layers"));
             if (explicit.size() != layers)
-                throw new ConfigException(source + ": attention_layers has " + explicit.size() + " entries but num_layers is " + layers);
+                throw new ConfigException(
+                        source + ": attention_layers has " + explicit.size() + " entries but num_layers is " + layers);
             if (expanded != null && !expanded.equals(explicit))
-                throw new ConfigException(source + ": attention_layers " + names(explicit) + " disagrees with attention_types, which expands to " + names(expanded));
+                throw new ConfigException(source + ": attention_layers " + names(explicit)
+                        + " disagrees with attention_types, which expands to " + names(expanded));
             return explicit;
         }
         if (expanded == null) throw new ConfigException(source + ": needs attention_types or attention_layers");
@@ -177,7 +232,8 @@ public record GptNeoConfig(int vocabSize, int maxPositionEmbeddings, int hiddenS
 
     private static AttentionType kind(JsonNode k, String source, String field) throws ConfigException {
         AttentionType t = k.isTextual() ? AttentionType.parse(k.textValue()) : null;
-        if (t == null) throw new ConfigException(source + ": " + field + " has " + k + "; expected \"global\" or \"local\"");
+        if (t == null)
+            throw new ConfigException(source + ": " + field + " has " + k + "; expected \"global\" or \"local\"");
         return t;
     }
 
@@ -203,7 +259,10 @@ public record GptNeoConfig(int vocabSize, int maxPositionEmbeddings, int hiddenS
             if (numLayers % p != 0) continue;
             boolean ok = true;
             for (int i = p; i < numLayers && ok; i++) ok = attentionLayers.get(i) == attentionLayers.get(i - p);
-            if (ok) { period = p; break; }
+            if (ok) {
+                period = p;
+                break;
+            }
         }
         ArrayNode group = o.putArray("attention_types").addArray();
         ArrayNode kinds = group.addArray();
@@ -239,8 +298,12 @@ public record GptNeoConfig(int vocabSize, int maxPositionEmbeddings, int hiddenS
                 JsonNode v = root.get(n);
                 if (v == null || v.isNull()) continue;
                 if (found != null && !found.equals(v))
-                    throw new ConfigException(source + ": " + foundName + " = " + found + " disagrees with its alias " + n + " = " + v);
-                if (found == null) { found = v; foundName = n; }
+                    throw new ConfigException(
+                            source + ": " + foundName + " = " + found + " disagrees with its alias " + n + " = " + v);
+                if (found == null) {
+                    found = v;
+                    foundName = n;
+                }
             }
             return found;
         }
@@ -248,7 +311,8 @@ public record GptNeoConfig(int vocabSize, int maxPositionEmbeddings, int hiddenS
         int intField(boolean required, int dflt, String... names) throws ConfigException {
             JsonNode v = find(names);
             if (v == null) {
-                if (required) throw new ConfigException(source + ": missing required field " + String.join(" / ", names));
+                if (required)
+                    throw new ConfigException(source + ": missing required field " + String.join(" / ", names));
                 return dflt;
             }
             if (!v.isIntegralNumber() || !v.canConvertToInt())

@@ -30,8 +30,12 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * whose {@code attn.attention.bias} / {@code attn.attention.masked_bias} buffers are ignored.
  */
 public final class GptNeoWeights {
-    public static final String WTE = "wte.weight", WPE = "wpe.weight", LN_F_W = "ln_f.weight", LN_F_B = "ln_f.bias",
-            LM_HEAD = "lm_head.weight", SCORE = "score.weight";
+    public static final String WTE = "wte.weight",
+            WPE = "wpe.weight",
+            LN_F_W = "ln_f.weight",
+            LN_F_B = "ln_f.bias",
+            LM_HEAD = "lm_head.weight",
+            SCORE = "score.weight";
     private static final Pattern BUFFER = Pattern.compile("h\\.\\d+\\.attn\\.attention\\.(bias|masked_bias)");
     private static final Pattern LAYER = Pattern.compile("h\\.(\\d+)\\.(.+)");
 
@@ -44,7 +48,9 @@ public final class GptNeoWeights {
     }
 
     /** Name of a per-layer tensor, e.g. {@code layer(3, "mlp.c_fc.weight")} = {@code h.3.mlp.c_fc.weight}. */
-    public static String layer(int i, String suffix) { return "h." + i + "." + suffix; }
+    public static String layer(int i, String suffix) {
+        return "h." + i + "." + suffix;
+    }
 
     /** The required canonical names and shapes for a config, in model order. */
     public static Map<String, long[]> expectedShapes(GptNeoConfig c) {
@@ -75,20 +81,26 @@ public final class GptNeoWeights {
      * config without reading tensor data. All unknown, missing, duplicate and mis-shaped tensors are reported in one
      * {@link SafeTensorsException}.
      */
-    public static Map<String, String> plan(TensorSource src, GptNeoConfig c, String sourceName) throws SafeTensorsException {
+    public static Map<String, String> plan(TensorSource src, GptNeoConfig c, String sourceName)
+            throws SafeTensorsException {
         Map<String, long[]> expected = expectedShapes(c);
         Map<String, String> canon = new TreeMap<>();
         List<String> unknown = new ArrayList<>(), duplicate = new ArrayList<>(), badShape = new ArrayList<>();
         for (String name : src.names()) {
             String n = name.startsWith("transformer.") ? name.substring("transformer.".length()) : name;
-            if (BUFFER.matcher(n).matches()) continue;                    // legacy causal-mask buffers: not parameters
+            if (BUFFER.matcher(n).matches()) continue; // legacy causal-mask buffers: not parameters
             long[] want = expected.get(n);
-            if (want == null && n.equals(LM_HEAD) && name.equals(LM_HEAD)) want = new long[] {c.vocabSize(), c.hiddenSize()};
+            if (want == null && n.equals(LM_HEAD) && name.equals(LM_HEAD))
+                want = new long[] {c.vocabSize(), c.hiddenSize()};
             if (want == null && n.equals(SCORE) && name.equals(SCORE)) want = new long[] {-1, c.hiddenSize()};
             if (want == null) {
                 Matcher lm = LAYER.matcher(n);
-                unknown.add(lm.matches() && Integer.parseInt(lm.group(1).length() > 9 ? "999999999" : lm.group(1)) >= c.numLayers()
-                        ? name + " (layer beyond num_layers " + c.numLayers() + ")" : name);
+                unknown.add(
+                        lm.matches()
+                                        && Integer.parseInt(lm.group(1).length() > 9 ? "999999999" : lm.group(1))
+                                                >= c.numLayers()
+                                ? name + " (layer beyond num_layers " + c.numLayers() + ")"
+                                : name);
                 continue;
             }
             if (canon.containsKey(n)) {
@@ -97,7 +109,8 @@ public final class GptNeoWeights {
             }
             long[] got = src.info(name).shape();
             if (!shapeMatches(want, got))
-                badShape.add(name + " has shape " + Arrays.toString(got) + ", expected " + Arrays.toString(want).replace("-1", "N"));
+                badShape.add(name + " has shape " + Arrays.toString(got) + ", expected "
+                        + Arrays.toString(want).replace("-1", "N"));
             canon.put(n, name);
         }
         List<String> missing = new ArrayList<>();
@@ -107,7 +120,8 @@ public final class GptNeoWeights {
                 + c.hiddenSize() + ", layers " + c.numLayers() + ", vocab " + c.vocabSize() + ")");
         if (!missing.isEmpty()) sb.append("; missing tensors: ").append(String.join(", ", missing));
         if (!unknown.isEmpty()) sb.append("; unknown tensors: ").append(String.join(", ", unknown));
-        if (!duplicate.isEmpty()) sb.append("; the same tensor under two names: ").append(String.join(", ", duplicate));
+        if (!duplicate.isEmpty())
+            sb.append("; the same tensor under two names: ").append(String.join(", ", duplicate));
         if (!badShape.isEmpty()) sb.append("; wrong shapes: ").append(String.join(", ", badShape));
         throw new SafeTensorsException(sb.toString());
     }
@@ -119,7 +133,8 @@ public final class GptNeoWeights {
     }
 
     /** Loads and checks every parameter of {@code src} as {@code dtype} (FLOAT or DOUBLE). */
-    public static GptNeoWeights load(TensorSource src, GptNeoConfig config, DataType dtype, String sourceName) throws IOException {
+    public static GptNeoWeights load(TensorSource src, GptNeoConfig config, DataType dtype, String sourceName)
+            throws IOException {
         if (dtype != DataType.FLOAT && dtype != DataType.DOUBLE)
             throw new IllegalArgumentException("weights load as FLOAT or DOUBLE, not " + dtype);
         Map<String, String> plan = plan(src, config, sourceName);
@@ -130,7 +145,9 @@ public final class GptNeoWeights {
     }
 
     /** Loads {@code config.json} and the safetensors weights of a model directory as FLOAT. */
-    public static GptNeoWeights load(Path modelDir) throws IOException { return load(modelDir, DataType.FLOAT); }
+    public static GptNeoWeights load(Path modelDir) throws IOException {
+        return load(modelDir, DataType.FLOAT);
+    }
 
     /** Loads {@code config.json} and the safetensors weights of a model directory. */
     public static GptNeoWeights load(Path modelDir, DataType dtype) throws IOException {
@@ -140,26 +157,37 @@ public final class GptNeoWeights {
         }
     }
 
-    public GptNeoConfig config() { return config; }
+    public GptNeoConfig config() {
+        return config;
+    }
 
     /** All tensors by canonical name (unmodifiable). */
-    public Map<String, INDArray> tensors() { return tensors; }
+    public Map<String, INDArray> tensors() {
+        return tensors;
+    }
 
     /** One tensor; throws naming it when absent. */
     public INDArray get(String name) {
         INDArray a = tensors.get(name);
-        if (a == null) throw new IllegalArgumentException("no weight named '" + name + "' (have " + tensors.size() + " tensors)");
+        if (a == null)
+            throw new IllegalArgumentException("no weight named '" + name + "' (have " + tensors.size() + " tensors)");
         return a;
     }
 
     /** {@code h.{layer}.{suffix}}. */
-    public INDArray layerWeight(int layer, String suffix) { return get(layer(layer, suffix)); }
+    public INDArray layerWeight(int layer, String suffix) {
+        return get(layer(layer, suffix));
+    }
 
     /** Whether the checkpoint had its own {@code lm_head.weight}. */
-    public boolean hasLmHead() { return tensors.containsKey(LM_HEAD); }
+    public boolean hasLmHead() {
+        return tensors.containsKey(LM_HEAD);
+    }
 
     /** Output projection [V,H]: {@code lm_head.weight} when present, else the tied {@code wte.weight}. */
-    public INDArray lmHead() { return hasLmHead() ? tensors.get(LM_HEAD) : get(WTE); }
+    public INDArray lmHead() {
+        return hasLmHead() ? tensors.get(LM_HEAD) : get(WTE);
+    }
 
     /** Total number of parameters (a tied LM head counted once). */
     public long parameterCount() {

@@ -15,13 +15,13 @@ public final class HalfFloats {
         int mant = bits & 0x3ff;
         if (exp == 0x1f) return Float.intBitsToFloat(sign | 0x7f800000 | (mant << 13)); // inf / NaN (payload kept)
         if (exp == 0) {
-            if (mant == 0) return Float.intBitsToFloat(sign);                           // signed zero
+            if (mant == 0) return Float.intBitsToFloat(sign); // signed zero
             // Subnormal: value = mant * 2^-24; normalise so the leading 1 sits at bit 10.
-            int shift = Integer.numberOfLeadingZeros(mant) - 21;                        // 1..10
+            int shift = Integer.numberOfLeadingZeros(mant) - 21; // 1..10
             mant = (mant << shift) & 0x3ff;
             exp = 1 - shift;
         }
-        return Float.intBitsToFloat(sign | ((exp + 112) << 23) | (mant << 13));          // 112 = 127 - 15
+        return Float.intBitsToFloat(sign | ((exp + 112) << 23) | (mant << 13)); // 112 = 127 - 15
     }
 
     /** bfloat16 bits are the high half of a float32. */
@@ -37,23 +37,23 @@ public final class HalfFloats {
         int mant = x & 0x7fffff;
         if (exp == 0xff) {
             if (mant == 0) return (short) (sign | 0x7c00);
-            return (short) (sign | 0x7e00 | (mant >>> 13));                              // quiet NaN, top payload
+            return (short) (sign | 0x7e00 | (mant >>> 13)); // quiet NaN, top payload
         }
-        int e = exp - 127 + 15;                                                          // binary16 biased exponent
+        int e = exp - 127 + 15; // binary16 biased exponent
         if (e >= 0x1f) return (short) (sign | 0x7c00);
         if (e <= 0) {
-            if (e < -10) return (short) sign;                                            // below half the smallest subnormal
-            int m = mant | 0x800000;                                                     // implicit bit
-            int shift = 14 - e;                                                          // 14..24
+            if (e < -10) return (short) sign; // below half the smallest subnormal
+            int m = mant | 0x800000; // implicit bit
+            int shift = 14 - e; // 14..24
             int r = m >>> shift;
             int rem = m & ((1 << shift) - 1);
             int half = 1 << (shift - 1);
             if (rem > half || (rem == half && (r & 1) != 0)) r++;
-            return (short) (sign | r);                                                   // a carry into 0x400 is the smallest normal
+            return (short) (sign | r); // a carry into 0x400 is the smallest normal
         }
         int r = (e << 10) | (mant >>> 13);
         int rem = mant & 0x1fff;
-        if (rem > 0x1000 || (rem == 0x1000 && (r & 1) != 0)) r++;                        // a carry may overflow to inf: correct
+        if (rem > 0x1000 || (rem == 0x1000 && (r & 1) != 0)) r++; // a carry may overflow to inf: correct
         return (short) (sign | r);
     }
 

@@ -74,11 +74,19 @@ public final class ModelResolver {
     public record Settings(URI baseUrl, Path cacheRoot, String token, boolean offline, Duration connectTimeout) {
         public static Settings fromEnvironment() {
             String base = env("GPTNEO_HUB_URL", "https://huggingface.co");
-            String home = env("HF_HOME", Path.of(System.getProperty("user.home"), ".cache", "huggingface").toString());
-            String cache = env("GPTNEO_CACHE", env("HF_HUB_CACHE", Path.of(home, "hub").toString()));
+            String home = env(
+                    "HF_HOME",
+                    Path.of(System.getProperty("user.home"), ".cache", "huggingface")
+                            .toString());
+            String cache =
+                    env("GPTNEO_CACHE", env("HF_HUB_CACHE", Path.of(home, "hub").toString()));
             String off = env("HF_HUB_OFFLINE", "");
-            boolean offline = off.equals("1") || off.equalsIgnoreCase("true") || off.equalsIgnoreCase("yes") || off.equalsIgnoreCase("on");
-            return new Settings(URI.create(base), Path.of(cache), env("HF_TOKEN", null), offline, Duration.ofSeconds(15));
+            boolean offline = off.equals("1")
+                    || off.equalsIgnoreCase("true")
+                    || off.equalsIgnoreCase("yes")
+                    || off.equalsIgnoreCase("on");
+            return new Settings(
+                    URI.create(base), Path.of(cache), env("HF_TOKEN", null), offline, Duration.ofSeconds(15));
         }
 
         private static String env(String k, String dflt) {
@@ -92,11 +100,15 @@ public final class ModelResolver {
 
     public ModelResolver(Settings settings) {
         this.settings = settings;
-        this.http = HttpClient.newBuilder().followRedirects(HttpClient.Redirect.NEVER)
-                .connectTimeout(settings.connectTimeout()).build();
+        this.http = HttpClient.newBuilder()
+                .followRedirects(HttpClient.Redirect.NEVER)
+                .connectTimeout(settings.connectTimeout())
+                .build();
     }
 
-    public static ModelResolver fromEnvironment() { return new ModelResolver(Settings.fromEnvironment()); }
+    public static ModelResolver fromEnvironment() {
+        return new ModelResolver(Settings.fromEnvironment());
+    }
 
     /** System property holding a default revision (the CLI's {@code --revision}); unset = the id's {@code @rev}, else main. */
     public static final String REVISION_PROPERTY = "gptneo.revision";
@@ -107,12 +119,18 @@ public final class ModelResolver {
     }
 
     /** Resolves with the environment's settings at a revision (null = the one in the id, else main). */
-    public static Path resolveModel(String model, String revision) throws IOException { return fromEnvironment().resolve(model, revision); }
+    public static Path resolveModel(String model, String revision) throws IOException {
+        return fromEnvironment().resolve(model, revision);
+    }
 
-    public Settings settings() { return settings; }
+    public Settings settings() {
+        return settings;
+    }
 
     /** A local directory as is; otherwise a Hub id, found in the cache or downloaded. */
-    public Path resolve(String model) throws IOException { return resolve(model, null); }
+    public Path resolve(String model) throws IOException {
+        return resolve(model, null);
+    }
 
     /**
      * As {@link #resolve(String)}; {@code revision} (branch, tag or commit; null = the id's {@code @rev}, else main)
@@ -126,8 +144,10 @@ public final class ModelResolver {
             if (Files.isDirectory(local)) return local;
             String why = pathReason(model, local);
             if (why != null)
-                throw new HubException("--model " + model + ": no such model directory " + local.toAbsolutePath().normalize()
-                        + " (taken as a local path because it " + why + "; it is never sent to the Hub; to download a Hub"
+                throw new HubException("--model " + model + ": no such model directory "
+                        + local.toAbsolutePath().normalize()
+                        + " (taken as a local path because it " + why
+                        + "; it is never sent to the Hub; to download a Hub"
                         + " repository write its id as ORG/NAME or " + HUB_PREFIX + "ORG/NAME)");
         }
         int at = ref.indexOf('@');
@@ -136,21 +156,29 @@ public final class ModelResolver {
         if (rev != null && revision != null && !rev.equals(revision))
             throw new HubException("--model " + model + " names revision " + rev + " but --revision is " + revision);
         if (rev == null) rev = revision == null ? "main" : revision;
-        if (!HUB_ID.matcher(id).matches() || id.contains("..") || !REVISION.matcher(rev).matches() || rev.contains(".."))
-            throw new HubException("--model " + model + ": not a directory and not a Hub id like EleutherAI/gpt-neo-125M[@revision]");
+        if (!HUB_ID.matcher(id).matches()
+                || id.contains("..")
+                || !REVISION.matcher(rev).matches()
+                || rev.contains(".."))
+            throw new HubException(
+                    "--model " + model + ": not a directory and not a Hub id like EleutherAI/gpt-neo-125M[@revision]");
         try {
             return download(id, rev);
         } catch (HubException e) {
             if (forced) throw e;
-            throw new HubException(e.getMessage() + ". ('" + model + "' was taken as a Hub repository id because no folder of that"
-                    + " name exists here; for a local folder give its path, e.g. ./" + model + "; to force the Hub write "
-                    + HUB_PREFIX + model + ")", e.getCause());
+            throw new HubException(
+                    e.getMessage() + ". ('" + model + "' was taken as a Hub repository id because no folder of that"
+                            + " name exists here; for a local folder give its path, e.g. ./" + model
+                            + "; to force the Hub write "
+                            + HUB_PREFIX + model + ")",
+                    e.getCause());
         }
     }
 
     /** {@code ~} expanded to the home folder. */
     private static Path localPath(String model) {
-        if (model.equals("~") || model.startsWith("~/")) return Path.of(System.getProperty("user.home") + model.substring(1));
+        if (model.equals("~") || model.startsWith("~/"))
+            return Path.of(System.getProperty("user.home") + model.substring(1));
         return Path.of(model);
     }
 
@@ -162,7 +190,8 @@ public final class ModelResolver {
         if (model.contains("\\") || !java.io.File.separator.equals("/") && model.contains(java.io.File.separator))
             return "contains a path separator";
         String bare = model.contains("@") ? model.substring(0, model.indexOf('@')) : model;
-        if (bare.chars().filter(c -> c == '/').count() > 1 || bare.endsWith("/")) return "has more than the one '/' of ORG/NAME";
+        if (bare.chars().filter(c -> c == '/').count() > 1 || bare.endsWith("/"))
+            return "has more than the one '/' of ORG/NAME";
         Path parent = local.getParent();
         if (parent != null && Files.isDirectory(parent)) return "names a folder inside the existing folder " + parent;
         if (Files.exists(local)) return "names an existing file";
@@ -170,10 +199,14 @@ public final class ModelResolver {
     }
 
     /** {@code <cacheRoot>/models--ORG--NAME}. */
-    public Path repoDir(String id) { return repoDir("models", id); }
+    public Path repoDir(String id) {
+        return repoDir("models", id);
+    }
 
     /** {@code <cacheRoot>/TYPE--ORG--NAME}, TYPE = models or datasets. */
-    public Path repoDir(String type, String id) { return settings.cacheRoot().resolve(type + "--" + id.replace("/", "--")); }
+    public Path repoDir(String type, String id) {
+        return settings.cacheRoot().resolve(type + "--" + id.replace("/", "--"));
+    }
 
     /** The commit a revision stands for in the cache: itself when it is one, else {@code refs/REVISION}; null when unknown. */
     String cachedCommit(String type, String id, String revision) {
@@ -199,9 +232,13 @@ public final class ModelResolver {
             this.commit = COMMIT.matcher(revision).matches() ? revision : null;
         }
 
-        Path repo() { return repoDir(type, id); }
+        Path repo() {
+            return repoDir(type, id);
+        }
 
-        Path dir() { return repo().resolve("snapshots").resolve(commit); }
+        Path dir() {
+            return repo().resolve("snapshots").resolve(commit);
+        }
 
         /** {@code {base}/[datasets/]ID/resolve/REVISION/FILE}. */
         URI uri(String file) {
@@ -209,7 +246,10 @@ public final class ModelResolver {
             if (base.endsWith("/")) base = base.substring(0, base.length() - 1);
             return URI.create(base + "/" + (type.equals("models") ? "" : type + "/") + id + "/resolve/"
                     + URLEncoder.encode(revision, StandardCharsets.UTF_8).replace("%2F", "/")
-                    + "/" + URLEncoder.encode(file, StandardCharsets.UTF_8).replace("%2F", "/").replace("+", "%20"));
+                    + "/"
+                    + URLEncoder.encode(file, StandardCharsets.UTF_8)
+                            .replace("%2F", "/")
+                            .replace("+", "%20"));
         }
     }
 
@@ -220,7 +260,8 @@ public final class ModelResolver {
     public Path download(String id, String revision) throws IOException {
         String known = cachedCommit("models", id, revision);
         Path repo = repoDir(id);
-        if (known != null && complete(repo.resolve("snapshots").resolve(known))) return repo.resolve("snapshots").resolve(known);
+        if (known != null && complete(repo.resolve("snapshots").resolve(known)))
+            return repo.resolve("snapshots").resolve(known);
         if (settings.offline()) throw offline(id, revision, "HF_HUB_OFFLINE is set", null);
         Snapshot s = new Snapshot("models", id, revision);
         try {
@@ -228,14 +269,19 @@ public final class ModelResolver {
             for (String f : TOKENIZER_FILES) fetch(s, f, false);
             fetch(s, "generation_config.json", false);
             if (!fetch(s, Checkpoints.SINGLE, false)) {
-                String index = fetch(s, Checkpoints.INDEX, false) ? Checkpoints.INDEX
-                        : fetch(s, Checkpoints.TORCH_SINGLE, false) ? null
-                        : fetch(s, Checkpoints.TORCH_INDEX, false) ? Checkpoints.TORCH_INDEX : "";
+                String index = fetch(s, Checkpoints.INDEX, false)
+                        ? Checkpoints.INDEX
+                        : fetch(s, Checkpoints.TORCH_SINGLE, false)
+                                ? null
+                                : fetch(s, Checkpoints.TORCH_INDEX, false) ? Checkpoints.TORCH_INDEX : "";
                 if ("".equals(index))
-                    throw new HubException(id + "@" + revision + ": the repository has none of " + String.join(", ", Checkpoints.PREFERENCE));
+                    throw new HubException(id + "@" + revision + ": the repository has none of "
+                            + String.join(", ", Checkpoints.PREFERENCE));
                 if (index != null) for (String shard : shards(s.dir().resolve(index))) fetch(s, shard, true);
             }
-        } catch (java.net.ConnectException | java.net.http.HttpConnectTimeoutException | java.nio.channels.UnresolvedAddressException e) {
+        } catch (java.net.ConnectException
+                | java.net.http.HttpConnectTimeoutException
+                | java.nio.channels.UnresolvedAddressException e) {
             throw offline(id, revision, "cannot connect to " + settings.baseUrl() + " (" + e + ")", e);
         } catch (IOException e) {
             if (e instanceof HubException) throw e;
@@ -267,21 +313,29 @@ public final class ModelResolver {
             path = path.substring(0, path.lastIndexOf('@'));
         }
         String id = p[0] + "/" + name;
-        if (!HUB_ID.matcher(id).matches() || !REVISION.matcher(revision).matches() || revision.contains("..")
-                || path.contains("..") || path.startsWith("/") || path.contains("\\"))
+        if (!HUB_ID.matcher(id).matches()
+                || !REVISION.matcher(revision).matches()
+                || revision.contains("..")
+                || path.contains("..")
+                || path.startsWith("/")
+                || path.contains("\\"))
             throw new HubException(ref + ": not a valid dataset reference (" + prefix + "ORG/NAME/PATH[@REVISION])");
         String known = cachedCommit("datasets", id, revision);
         Path repo = repoDir("datasets", id);
-        if (known != null && Files.isRegularFile(repo.resolve("snapshots").resolve(known).resolve(path)))
+        if (known != null
+                && Files.isRegularFile(repo.resolve("snapshots").resolve(known).resolve(path)))
             return repo.resolve("snapshots").resolve(known).resolve(path);
         if (settings.offline())
-            throw new HubException("cannot download " + ref + ": HF_HUB_OFFLINE is set and " + repo + " has no snapshot of "
-                    + revision + " holding " + path);
+            throw new HubException("cannot download " + ref + ": HF_HUB_OFFLINE is set and " + repo
+                    + " has no snapshot of " + revision + " holding " + path);
         Snapshot s = new Snapshot("datasets", id, revision);
         try {
             fetch(s, path, true);
-        } catch (java.net.ConnectException | java.net.http.HttpConnectTimeoutException | java.nio.channels.UnresolvedAddressException e) {
-            throw new HubException("cannot download " + ref + ": cannot connect to " + settings.baseUrl() + " (" + e + ")", e);
+        } catch (java.net.ConnectException
+                | java.net.http.HttpConnectTimeoutException
+                | java.nio.channels.UnresolvedAddressException e) {
+            throw new HubException(
+                    "cannot download " + ref + ": cannot connect to " + settings.baseUrl() + " (" + e + ")", e);
         }
         if (!s.commit.equals(revision)) writeAtomically(repo.resolve("refs").resolve(revision), s.commit);
         return s.dir().resolve(path);
@@ -302,11 +356,16 @@ public final class ModelResolver {
     }
 
     private HubException offline(String id, String revision, String why, Throwable cause) {
-        return new HubException("cannot download " + id + "@" + revision + ": " + why + ". Nothing usable is cached under "
-                + repoDir(id) + " (it needs refs/" + revision + " or a commit, and snapshots/COMMIT/ with config.json, the"
-                + " weights (" + String.join(" or ", Checkpoints.PREFERENCE) + " with its shards) and the tokenizer files "
-                + String.join(", ", TOKENIZER_FILES) + "); download it once where the Hub can be reached (also"
-                + " `huggingface-cli download " + id + "` fills the same cache), or pass --model with a local model directory", cause);
+        return new HubException(
+                "cannot download " + id + "@" + revision + ": " + why + ". Nothing usable is cached under "
+                        + repoDir(id) + " (it needs refs/" + revision
+                        + " or a commit, and snapshots/COMMIT/ with config.json, the"
+                        + " weights (" + String.join(" or ", Checkpoints.PREFERENCE)
+                        + " with its shards) and the tokenizer files "
+                        + String.join(", ", TOKENIZER_FILES) + "); download it once where the Hub can be reached (also"
+                        + " `huggingface-cli download " + id
+                        + "` fills the same cache), or pass --model with a local model directory",
+                cause);
     }
 
     static List<String> shards(Path index) throws IOException {
@@ -350,7 +409,9 @@ public final class ModelResolver {
         Files.createDirectories(blobs);
         Path blob = head.etag == null ? null : blobs.resolve(head.etag);
         if (blob == null || !Files.isRegularFile(blob)) {
-            String partName = head.etag != null ? head.etag : "download-" + sha256(head.uri.toString().getBytes(StandardCharsets.UTF_8));
+            String partName = head.etag != null
+                    ? head.etag
+                    : "download-" + sha256(head.uri.toString().getBytes(StandardCharsets.UTF_8));
             Path part = blobs.resolve(partName + INCOMPLETE);
             download(where, head, part);
             if (blob == null) blob = blobs.resolve(sha256(part));
@@ -362,8 +423,10 @@ public final class ModelResolver {
 
     private static void checkStatus(String where, Fetched r, int status) throws HubException {
         if (status == 401 || status == 403)
-            throw new HubException(where + ": access denied (HTTP " + status + " at " + r.uri + "); gated or private repositories need HF_TOKEN");
-        if (status != 200 && status != 206 && status != 416) throw new HubException(where + ": HTTP " + status + " from " + r.uri);
+            throw new HubException(where + ": access denied (HTTP " + status + " at " + r.uri
+                    + "); gated or private repositories need HF_TOKEN");
+        if (status != 200 && status != 206 && status != 416)
+            throw new HubException(where + ": HTTP " + status + " from " + r.uri);
     }
 
     /** Fills {@code part} with the file's bytes, resuming what is there with a Range request, then checks size and sha256. */
@@ -375,20 +438,28 @@ public final class ModelResolver {
             try (InputStream body = r.response.body()) {
                 int status = r.response.statusCode();
                 checkStatus(where, r, status);
-                if (status == 416) {                         // nothing left to send: the partial file may be whole
+                if (status == 416) { // nothing left to send: the partial file may be whole
                     if (total != null && have == total) break;
                     Files.deleteIfExists(part);
                     continue;
                 }
                 boolean append = status == 206;
                 if (append) {
-                    Matcher m = CONTENT_RANGE.matcher(r.response.headers().firstValue("Content-Range").orElse(""));
+                    Matcher m = CONTENT_RANGE.matcher(
+                            r.response.headers().firstValue("Content-Range").orElse(""));
                     if (!m.matches() || Long.parseLong(m.group(1)) != have)
                         throw new HubException(where + ": server answered the range request from byte " + have
-                                + " with Content-Range '" + r.response.headers().firstValue("Content-Range").orElse("") + "'");
+                                + " with Content-Range '"
+                                + r.response
+                                        .headers()
+                                        .firstValue("Content-Range")
+                                        .orElse("") + "'");
                     if (total == null && !m.group(3).equals("*")) total = Long.parseLong(m.group(3));
                 } else if (total == null) {
-                    total = r.response.headers().firstValueAsLong("Content-Length").stream().boxed().findFirst().orElse(null);
+                    total = r.response.headers().firstValueAsLong("Content-Length").stream()
+                            .boxed()
+                            .findFirst()
+                            .orElse(null);
                 }
                 copy(body, part, append);
             }
@@ -397,12 +468,14 @@ public final class ModelResolver {
         if (!Files.isRegularFile(part)) throw new HubException(where + ": server refused the resume range twice");
         long size = Files.size(part);
         if (total != null && size != total)
-            throw new HubException(where + ": download ended at " + size + " of " + total + " bytes; run again to resume from " + part);
+            throw new HubException(where + ": download ended at " + size + " of " + total
+                    + " bytes; run again to resume from " + part);
         if (head.etag != null && SHA256.matcher(head.etag).matches()) {
             String got = sha256(part);
             if (!got.equals(head.etag)) {
                 Files.deleteIfExists(part);
-                throw new HubException(where + ": sha256 mismatch: expected " + head.etag + ", got " + got + " (corrupt download deleted; run again)");
+                throw new HubException(where + ": sha256 mismatch: expected " + head.etag + ", got " + got
+                        + " (corrupt download deleted; run again)");
             }
         }
     }
@@ -410,7 +483,7 @@ public final class ModelResolver {
     /** {@code target} → relative symlink to {@code blob} as huggingface_hub makes it; a copy where links are refused. */
     private static void link(Path target, Path blob) throws IOException {
         Files.createDirectories(target.getParent());
-        Files.deleteIfExists(target);                        // a dangling link from an interrupted run
+        Files.deleteIfExists(target); // a dangling link from an interrupted run
         try {
             Files.createSymbolicLink(target, target.getParent().relativize(blob));
         } catch (UnsupportedOperationException | IOException e) {
@@ -450,7 +523,8 @@ public final class ModelResolver {
         Long size = null;
         String tag = null, commit = null;
         for (int hop = 0; hop < 10; hop++) {
-            HttpRequest.Builder b = HttpRequest.newBuilder(uri).method(method, HttpRequest.BodyPublishers.noBody())
+            HttpRequest.Builder b = HttpRequest.newBuilder(uri)
+                    .method(method, HttpRequest.BodyPublishers.noBody())
                     .header("User-Agent", "gptneo-java/0.1");
             if (rangeFrom > 0) b.header("Range", "bytes=" + rangeFrom + "-");
             if (settings.token() != null && hubHost != null && hubHost.equalsIgnoreCase(uri.getHost()))
@@ -463,9 +537,20 @@ public final class ModelResolver {
                 throw new IOException("interrupted while downloading " + uri, e);
             }
             HttpHeaders h = resp.headers();
-            if (size == null) size = h.firstValue("X-Linked-Size").map(ModelResolver::parseLong).orElse(null);
-            if (tag == null) tag = h.firstValue("X-Linked-Etag").map(ModelResolver::etag).filter(ModelResolver::isBlobId).orElse(null);
-            if (commit == null) commit = h.firstValue("X-Repo-Commit").map(String::strip).filter(c -> COMMIT.matcher(c).matches()).orElse(null);
+            if (size == null)
+                size = h.firstValue("X-Linked-Size")
+                        .map(ModelResolver::parseLong)
+                        .orElse(null);
+            if (tag == null)
+                tag = h.firstValue("X-Linked-Etag")
+                        .map(ModelResolver::etag)
+                        .filter(ModelResolver::isBlobId)
+                        .orElse(null);
+            if (commit == null)
+                commit = h.firstValue("X-Repo-Commit")
+                        .map(String::strip)
+                        .filter(c -> COMMIT.matcher(c).matches())
+                        .orElse(null);
             int s = resp.statusCode();
             if (s == 301 || s == 302 || s == 303 || s == 307 || s == 308) {
                 Optional<String> loc = h.firstValue("Location");
@@ -475,7 +560,10 @@ public final class ModelResolver {
                 continue;
             }
             if (tag == null && (s == 200 || s == 206))
-                tag = h.firstValue("ETag").map(ModelResolver::etag).filter(ModelResolver::isBlobId).orElse(null);
+                tag = h.firstValue("ETag")
+                        .map(ModelResolver::etag)
+                        .filter(ModelResolver::isBlobId)
+                        .orElse(null);
             return new Fetched(uri, resp, size, tag, commit);
         }
         throw new HubException("too many redirects from " + uri);
@@ -497,10 +585,15 @@ public final class ModelResolver {
         return s.toLowerCase(Locale.ROOT);
     }
 
-    private static boolean isBlobId(String s) { return BLOB_ETAG.matcher(s).matches(); }
+    private static boolean isBlobId(String s) {
+        return BLOB_ETAG.matcher(s).matches();
+    }
 
     private static void copy(InputStream in, Path part, boolean append) throws IOException {
-        try (FileChannel ch = FileChannel.open(part, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+        try (FileChannel ch = FileChannel.open(
+                part,
+                StandardOpenOption.CREATE,
+                StandardOpenOption.WRITE,
                 append ? StandardOpenOption.APPEND : StandardOpenOption.TRUNCATE_EXISTING)) {
             byte[] buf = new byte[1 << 16];
             for (int n; (n = in.read(buf)) >= 0; ) {
@@ -535,7 +628,14 @@ public final class ModelResolver {
 
     /** For messages: the settings in effect. */
     public Map<String, String> describe() {
-        return Map.of("hub", settings.baseUrl().toString(), "cache", settings.cacheRoot().toString(),
-                "offline", Boolean.toString(settings.offline()), "token", settings.token() == null ? "none" : "set");
+        return Map.of(
+                "hub",
+                settings.baseUrl().toString(),
+                "cache",
+                settings.cacheRoot().toString(),
+                "offline",
+                Boolean.toString(settings.offline()),
+                "token",
+                settings.token() == null ? "none" : "set");
     }
 }

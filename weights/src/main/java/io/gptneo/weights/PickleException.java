@@ -5,5 +5,7 @@ package io.gptneo.weights;
  * writes, or a malformed or truncated stream. The message names the file, the byte offset and what was asked for.
  */
 public final class PickleException extends SafeTensorsException {
-    public PickleException(String message) { super(message); }
+    public PickleException(String message) {
+        super(message);
+    }
 }

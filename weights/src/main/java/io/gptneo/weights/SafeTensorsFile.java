@@ -45,11 +45,15 @@ public final class SafeTensorsFile implements TensorSource, MappedSource {
     private final Path file;
     private final FileChannel channel;
     private final long dataStart;
-    private final Map<String, TensorInfo> tensors;      // sorted by name
+    private final Map<String, TensorInfo> tensors; // sorted by name
     private final Map<String, String> metadata;
 
-    private SafeTensorsFile(Path file, FileChannel channel, long dataStart, Map<String, TensorInfo> tensors,
-                            Map<String, String> metadata) {
+    private SafeTensorsFile(
+            Path file,
+            FileChannel channel,
+            long dataStart,
+            Map<String, TensorInfo> tensors,
+            Map<String, String> metadata) {
         this.file = file;
         this.channel = channel;
         this.dataStart = dataStart;
@@ -67,18 +71,33 @@ public final class SafeTensorsFile implements TensorSource, MappedSource {
         }
         try {
             long size = ch.size();
-            if (size < 8) throw SafeTensorsException.of(file, null, "truncated: " + size + " bytes, shorter than the 8-byte header length");
+            if (size < 8)
+                throw SafeTensorsException.of(
+                        file, null, "truncated: " + size + " bytes, shorter than the 8-byte header length");
             ByteBuffer lenBuf = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
             readFully(ch, lenBuf, 0, file);
             long n = lenBuf.getLong(0);
-            if (n < 0 || n > MAX_HEADER_BYTES) throw SafeTensorsException.of(file, null, "header length " + Long.toUnsignedString(n) + " is above the limit of " + MAX_HEADER_BYTES + " bytes");
-            if (n > size - 8) throw SafeTensorsException.of(file, null, "truncated: header length " + n + " runs beyond the end of the file (" + size + " bytes)");
+            if (n < 0 || n > MAX_HEADER_BYTES)
+                throw SafeTensorsException.of(
+                        file,
+                        null,
+                        "header length " + Long.toUnsignedString(n) + " is above the limit of " + MAX_HEADER_BYTES
+                                + " bytes");
+            if (n > size - 8)
+                throw SafeTensorsException.of(
+                        file,
+                        null,
+                        "truncated: header length " + n + " runs beyond the end of the file (" + size + " bytes)");
             ByteBuffer hb = ByteBuffer.allocate((int) n);
             readFully(ch, hb, 8, file);
             String json;
             try {
-                json = StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
-                        .onUnmappableCharacter(CodingErrorAction.REPORT).decode(hb.flip()).toString();
+                json = StandardCharsets.UTF_8
+                        .newDecoder()
+                        .onMalformedInput(CodingErrorAction.REPORT)
+                        .onUnmappableCharacter(CodingErrorAction.REPORT)
+                        .decode(hb.flip())
+                        .toString();
             } catch (CharacterCodingException e) {
                 throw SafeTensorsException.of(file, null, "header is not valid UTF-8");
             }
@@ -117,7 +136,9 @@ public final class SafeTensorsFile implements TensorSource, MappedSource {
                 if (!v.isObject()) throw SafeTensorsException.of(file, null, "__metadata__ is not a JSON object");
                 for (Iterator<Map.Entry<String, JsonNode>> m = v.fields(); m.hasNext(); ) {
                     Map.Entry<String, JsonNode> kv = m.next();
-                    if (!kv.getValue().isTextual()) throw SafeTensorsException.of(file, null, "__metadata__ value of '" + kv.getKey() + "' is not a string");
+                    if (!kv.getValue().isTextual())
+                        throw SafeTensorsException.of(
+                                file, null, "__metadata__ value of '" + kv.getKey() + "' is not a string");
                     meta.put(kv.getKey(), kv.getValue().textValue());
                 }
                 continue;
@@ -156,8 +177,14 @@ public final class SafeTensorsFile implements TensorSource, MappedSource {
             throw SafeTensorsException.of(file, name, "data_offsets must be an array [begin, end]");
         long begin = nonNegativeLong(file, name, off.get(0), "data_offsets[0]");
         long end = nonNegativeLong(file, name, off.get(1), "data_offsets[1]");
-        if (end < begin) throw SafeTensorsException.of(file, name, "data_offsets [" + begin + ", " + end + "] end before begin");
-        if (end > dataLen) throw SafeTensorsException.of(file, name, "data_offsets [" + begin + ", " + end + "] out of range: the data region has " + dataLen + " bytes (truncated file?)");
+        if (end < begin)
+            throw SafeTensorsException.of(file, name, "data_offsets [" + begin + ", " + end + "] end before begin");
+        if (end > dataLen)
+            throw SafeTensorsException.of(
+                    file,
+                    name,
+                    "data_offsets [" + begin + ", " + end + "] out of range: the data region has " + dataLen
+                            + " bytes (truncated file?)");
         long bytes;
         try {
             bytes = Math.multiplyExact(numel, dtype.size());
@@ -165,14 +192,19 @@ public final class SafeTensorsFile implements TensorSource, MappedSource {
             throw SafeTensorsException.of(file, name, "shape " + sh + " overflows the byte count");
         }
         if (end - begin != bytes)
-            throw SafeTensorsException.of(file, name, "data_offsets [" + begin + ", " + end + "] hold " + (end - begin)
-                    + " bytes but shape " + sh + " of " + dtype + " needs " + bytes);
+            throw SafeTensorsException.of(
+                    file,
+                    name,
+                    "data_offsets [" + begin + ", " + end + "] hold " + (end - begin) + " bytes but shape " + sh
+                            + " of " + dtype + " needs " + bytes);
         return new TensorInfo(name, dtype, shape, begin, end);
     }
 
     private static long nonNegativeLong(Path file, String name, JsonNode n, String what) throws SafeTensorsException {
-        if (n == null || !n.isIntegralNumber()) throw SafeTensorsException.of(file, name, what + " is not an integer: " + n);
-        if (!n.canConvertToLong()) throw SafeTensorsException.of(file, name, what + " = " + n + " overflows a 64-bit integer");
+        if (n == null || !n.isIntegralNumber())
+            throw SafeTensorsException.of(file, name, what + " is not an integer: " + n);
+        if (!n.canConvertToLong())
+            throw SafeTensorsException.of(file, name, what + " = " + n + " overflows a 64-bit integer");
         long x = n.longValue();
         if (x < 0) throw SafeTensorsException.of(file, name, what + " = " + x + " is negative");
         return x;
@@ -185,51 +217,74 @@ public final class SafeTensorsFile implements TensorSource, MappedSource {
         for (int i = 1; i < sorted.size(); i++) {
             TensorInfo a = sorted.get(i - 1), b = sorted.get(i);
             if (b.begin() < a.end())
-                throw SafeTensorsException.of(file, b.name(), "data_offsets [" + b.begin() + ", " + b.end() + "] overlap tensor '"
-                        + a.name() + "' [" + a.begin() + ", " + a.end() + "]");
+                throw SafeTensorsException.of(
+                        file,
+                        b.name(),
+                        "data_offsets [" + b.begin() + ", " + b.end() + "] overlap tensor '" + a.name() + "' ["
+                                + a.begin() + ", " + a.end() + "]");
         }
     }
 
     /** The file this was opened from. */
-    @Override public Path path() { return file; }
+    @Override
+    public Path path() {
+        return file;
+    }
 
-    @Override public Set<String> names() { return tensors.keySet(); }
+    @Override
+    public Set<String> names() {
+        return tensors.keySet();
+    }
 
     /** All header entries, sorted by name. */
-    public Map<String, TensorInfo> infos() { return tensors; }
+    public Map<String, TensorInfo> infos() {
+        return tensors;
+    }
 
-    @Override public TensorInfo info(String name) {
+    @Override
+    public TensorInfo info(String name) {
         TensorInfo t = tensors.get(name);
         if (t == null) throw new IllegalArgumentException(file + ": no tensor named '" + name + "'");
         return t;
     }
 
     /** The {@code __metadata__} map (empty when absent). */
-    public Map<String, String> metadata() { return metadata; }
+    public Map<String, String> metadata() {
+        return metadata;
+    }
 
     /** Absolute file offset of the data region (8 + header length). */
-    public long dataStart() { return dataStart; }
+    public long dataStart() {
+        return dataStart;
+    }
 
     /** A read-only little-endian memory map of one tensor's bytes; tensors above 2 GB must be read with {@link #load}. */
     public ByteBuffer raw(String name) throws IOException {
         TensorInfo t = info(name);
         if (t.byteSize() > Integer.MAX_VALUE)
-            throw SafeTensorsException.of(file, name, t.byteSize() + " bytes is too large for one ByteBuffer; use load()");
+            throw SafeTensorsException.of(
+                    file, name, t.byteSize() + " bytes is too large for one ByteBuffer; use load()");
         return map(t, 0, t.byteSize());
     }
 
     /** Maps {@code len} bytes of a tensor starting {@code off} bytes into it. */
-    @Override public ByteBuffer map(TensorInfo t, long off, long len) throws IOException {
+    @Override
+    public ByteBuffer map(TensorInfo t, long off, long len) throws IOException {
         if (len == 0) return ByteBuffer.allocate(0).order(ByteOrder.LITTLE_ENDIAN);
         ensureOpen();
-        return channel.map(FileChannel.MapMode.READ_ONLY, dataStart + t.begin() + off, len).order(ByteOrder.LITTLE_ENDIAN);
+        return channel.map(FileChannel.MapMode.READ_ONLY, dataStart + t.begin() + off, len)
+                .order(ByteOrder.LITTLE_ENDIAN);
     }
 
-    @Override public INDArray load(String name, DataType dtype) throws IOException {
+    @Override
+    public INDArray load(String name, DataType dtype) throws IOException {
         TensorInfo t = info(name);
         // The file may have been truncated after open: re-check so a map past the end cannot hand back zeros.
         if (dataStart + t.end() > channel.size())
-            throw SafeTensorsException.of(file, name, "data ends at byte " + (dataStart + t.end()) + " but the file now has " + channel.size());
+            throw SafeTensorsException.of(
+                    file,
+                    name,
+                    "data ends at byte " + (dataStart + t.end()) + " but the file now has " + channel.size());
         return TensorDecoder.decode(this, t, dtype);
     }
 
@@ -237,7 +292,13 @@ public final class SafeTensorsFile implements TensorSource, MappedSource {
         if (!channel.isOpen()) throw new SafeTensorsException(file + ": file is closed");
     }
 
-    @Override public void close() throws IOException { channel.close(); }
+    @Override
+    public void close() throws IOException {
+        channel.close();
+    }
 
-    @Override public String toString() { return "SafeTensorsFile[" + file + ", " + tensors.size() + " tensors]"; }
+    @Override
+    public String toString() {
+        return "SafeTensorsFile[" + file + ", " + tensors.size() + " tensors]";
+    }
 }

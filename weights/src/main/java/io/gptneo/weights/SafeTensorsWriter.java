@@ -29,7 +29,8 @@ public final class SafeTensorsWriter {
     private SafeTensorsWriter() {}
 
     /** Writes every tensor in its own type: FLOAT → F32, DOUBLE → F64, HALF → F16, BFLOAT16 → BF16, LONG → I64, ... */
-    public static void write(Path file, Map<String, INDArray> tensors, Map<String, String> metadata) throws IOException {
+    public static void write(Path file, Map<String, INDArray> tensors, Map<String, String> metadata)
+            throws IOException {
         write(file, tensors, metadata, null);
     }
 
@@ -52,7 +53,8 @@ public final class SafeTensorsWriter {
         for (var e : sorted.entrySet()) {
             String name = e.getKey();
             INDArray a = e.getValue();
-            if (name.isEmpty() || name.equals("__metadata__")) throw new IllegalArgumentException("invalid tensor name '" + name + "' for " + file);
+            if (name.isEmpty() || name.equals("__metadata__"))
+                throw new IllegalArgumentException("invalid tensor name '" + name + "' for " + file);
             if (a == null) throw new IllegalArgumentException(file + ": tensor '" + name + "' is null");
             Dtype src = Dtype.of(a.dataType());
             Dtype dt = floatDtype != null && src.isFloating() ? floatDtype : src;
@@ -77,7 +79,8 @@ public final class SafeTensorsWriter {
         Files.createDirectories(dir);
         Path tmp = Files.createTempFile(dir, "." + abs.getFileName(), ".tmp");
         try {
-            try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
+            try (FileChannel ch =
+                    FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
                 writeFully(ch, head);
                 for (var e : sorted.entrySet()) writeData(ch, e.getValue(), types.get(e.getKey()));
                 ch.force(true);
@@ -101,13 +104,15 @@ public final class SafeTensorsWriter {
         long n = a.length();
         if (n == 0) return;
         // Raw bytes need a dense C-order buffer; views and 'f'-order arrays are copied once.
-        INDArray c = a.isView() || a.ordering() != 'c' || a.offset() != 0 || a.data().length() != n ? a.dup('c') : a;
+        INDArray c =
+                a.isView() || a.ordering() != 'c' || a.offset() != 0 || a.data().length() != n ? a.dup('c') : a;
         DataType st = c.dataType();
         int ss = st.width();
         Pointer base = c.data().pointer();
         long baseByte = base.position() * base.sizeof();
         boolean same = Dtype.of(st) == dt && ByteOrder.nativeOrder() == ByteOrder.LITTLE_ENDIAN && dt != Dtype.BOOL;
-        ByteBuffer out = same ? null : ByteBuffer.allocate(CHUNK_ELEMS * dt.size()).order(ByteOrder.LITTLE_ENDIAN);
+        ByteBuffer out =
+                same ? null : ByteBuffer.allocate(CHUNK_ELEMS * dt.size()).order(ByteOrder.LITTLE_ENDIAN);
         long step = same ? TensorDecoder.WINDOW_BYTES / ss : CHUNK_ELEMS;
         for (long e0 = 0; e0 < n; e0 += step) {
             int cnt = (int) Math.min(step, n - e0);
@@ -121,7 +126,10 @@ public final class SafeTensorsWriter {
             for (int i = 0; i < cnt; i++) {
                 switch (dt) {
                     case F64 -> out.putDouble(TensorDecoder.readDouble(in, sd, i));
-                    case F32 -> out.putFloat(sd == Dtype.F64 ? (float) in.getDouble(8 * i) : (float) TensorDecoder.readDouble(in, sd, i));
+                    case F32 -> out.putFloat(
+                            sd == Dtype.F64
+                                    ? (float) in.getDouble(8 * i)
+                                    : (float) TensorDecoder.readDouble(in, sd, i));
                     case F16 -> out.putShort(HalfFloats.floatToHalf((float) TensorDecoder.readDouble(in, sd, i)));
                     case BF16 -> out.putShort(HalfFloats.floatToBf16((float) TensorDecoder.readDouble(in, sd, i)));
                     case BOOL -> out.put((byte) (TensorDecoder.readLong(in, sd, i) != 0 ? 1 : 0));

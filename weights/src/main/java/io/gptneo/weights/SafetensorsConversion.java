@@ -19,31 +19,43 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * {@code save_pretrained} does: safetensors holds no shared tensors and the loader ties a missing head to wte.
  */
 public final class SafetensorsConversion {
-    private static final List<String> COPIED = List.of("config.json", "generation_config.json", "vocab.json", "merges.txt",
-            "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json");
+    private static final List<String> COPIED = List.of(
+            "config.json",
+            "generation_config.json",
+            "vocab.json",
+            "merges.txt",
+            "tokenizer.json",
+            "tokenizer_config.json",
+            "special_tokens_map.json");
 
     private SafetensorsConversion() {}
 
     /** Converts {@code modelDir} into {@code outDir} (created; an existing model.safetensors is replaced atomically). Returns the tensor names written. */
     public static List<String> convert(Path modelDir, Path outDir, Dtype floatDtype) throws IOException {
-        if (floatDtype != null && !floatDtype.isFloating()) throw new IllegalArgumentException("--dtype must be a floating-point type, not " + floatDtype);
+        if (floatDtype != null && !floatDtype.isFloating())
+            throw new IllegalArgumentException("--dtype must be a floating-point type, not " + floatDtype);
         Map<String, INDArray> tensors = new LinkedHashMap<>();
         try (TensorSource src = Checkpoints.open(modelDir)) {
             for (String n : src.names()) {
                 if (tiedToEmbedding(src, n)) continue;
                 Dtype d = src.info(n).dtype();
-                tensors.put(n, src.load(n, switch (d) {
-                    case F16 -> DataType.HALF;
-                    case BF16 -> DataType.BFLOAT16;
-                    default -> d.naturalDataType();
-                }));
+                tensors.put(
+                        n,
+                        src.load(
+                                n,
+                                switch (d) {
+                                    case F16 -> DataType.HALF;
+                                    case BF16 -> DataType.BFLOAT16;
+                                    default -> d.naturalDataType();
+                                }));
             }
         }
         Files.createDirectories(outDir);
         SafeTensorsWriter.write(outDir.resolve(Checkpoints.SINGLE), tensors, Map.of("format", "pt"), floatDtype);
         if (!Files.isSameFile(modelDir, outDir))
             for (String f : COPIED)
-                if (Files.isRegularFile(modelDir.resolve(f))) Files.copy(modelDir.resolve(f), outDir.resolve(f), StandardCopyOption.REPLACE_EXISTING);
+                if (Files.isRegularFile(modelDir.resolve(f)))
+                    Files.copy(modelDir.resolve(f), outDir.resolve(f), StandardCopyOption.REPLACE_EXISTING);
         return new ArrayList<>(tensors.keySet());
     }
 

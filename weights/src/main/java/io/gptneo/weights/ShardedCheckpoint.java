@@ -27,12 +27,12 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  */
 public final class ShardedCheckpoint implements TensorSource {
     private final Path index;
-    private final Map<String, TensorSource> byTensor;     // sorted by tensor name
+    private final Map<String, TensorSource> byTensor; // sorted by tensor name
     private final List<TensorSource> shards;
     private final Map<String, String> metadata;
 
-    private ShardedCheckpoint(Path index, Map<String, TensorSource> byTensor, List<TensorSource> shards,
-                              Map<String, String> metadata) {
+    private ShardedCheckpoint(
+            Path index, Map<String, TensorSource> byTensor, List<TensorSource> shards, Map<String, String> metadata) {
         this.index = index;
         this.byTensor = byTensor;
         this.shards = shards;
@@ -49,7 +49,8 @@ public final class ShardedCheckpoint implements TensorSource {
         } catch (JsonProcessingException e) {
             throw new SafeTensorsException(indexJson + ": index is not valid JSON: " + e.getOriginalMessage());
         }
-        if (root == null || !root.isObject()) throw new SafeTensorsException(indexJson + ": index is not a JSON object");
+        if (root == null || !root.isObject())
+            throw new SafeTensorsException(indexJson + ": index is not a JSON object");
         JsonNode wm = root.get("weight_map");
         if (wm == null || !wm.isObject()) throw new SafeTensorsException(indexJson + ": missing 'weight_map' object");
         Map<String, String> meta = new LinkedHashMap<>();
@@ -57,16 +58,27 @@ public final class ShardedCheckpoint implements TensorSource {
         if (md != null && md.isObject())
             for (Iterator<Map.Entry<String, JsonNode>> it = md.fields(); it.hasNext(); ) {
                 var e = it.next();
-                meta.put(e.getKey(), e.getValue().isTextual() ? e.getValue().textValue() : e.getValue().toString());
+                meta.put(
+                        e.getKey(),
+                        e.getValue().isTextual()
+                                ? e.getValue().textValue()
+                                : e.getValue().toString());
             }
         Map<String, String> shardOf = new TreeMap<>();
         for (Iterator<Map.Entry<String, JsonNode>> it = wm.fields(); it.hasNext(); ) {
             var e = it.next();
             JsonNode v = e.getValue();
-            if (!v.isTextual()) throw new SafeTensorsException(indexJson + ": weight_map entry of '" + e.getKey() + "' is not a file name");
+            if (!v.isTextual())
+                throw new SafeTensorsException(
+                        indexJson + ": weight_map entry of '" + e.getKey() + "' is not a file name");
             String shard = v.textValue();
-            if (shard.isEmpty() || shard.contains("/") || shard.contains("\\") || shard.equals(".") || shard.equals(".."))
-                throw new SafeTensorsException(indexJson + ": weight_map entry of '" + e.getKey() + "' names '" + shard + "', not a file beside the index");
+            if (shard.isEmpty()
+                    || shard.contains("/")
+                    || shard.contains("\\")
+                    || shard.equals(".")
+                    || shard.equals(".."))
+                throw new SafeTensorsException(indexJson + ": weight_map entry of '" + e.getKey() + "' names '" + shard
+                        + "', not a file beside the index");
             shardOf.put(e.getKey(), shard);
         }
         Path dir = indexJson.toAbsolutePath().getParent();
@@ -76,7 +88,8 @@ public final class ShardedCheckpoint implements TensorSource {
             for (String shard : new TreeSet<>(shardOf.values())) {
                 Path p = dir.resolve(shard);
                 if (!Files.isRegularFile(p))
-                    throw new SafeTensorsException(indexJson + ": shard '" + shard + "' is missing (expected at " + p + ")");
+                    throw new SafeTensorsException(
+                            indexJson + ": shard '" + shard + "' is missing (expected at " + p + ")");
                 files.put(shard, shard.endsWith(".bin") ? TorchCheckpoint.open(p) : SafeTensorsFile.open(p));
             }
             List<String> absent = new ArrayList<>();
@@ -86,31 +99,55 @@ public final class ShardedCheckpoint implements TensorSource {
                 byTensor.put(e.getKey(), f);
             }
             if (!absent.isEmpty())
-                throw new SafeTensorsException(indexJson + ": the index names tensors their shard lacks: " + String.join(", ", absent));
+                throw new SafeTensorsException(
+                        indexJson + ": the index names tensors their shard lacks: " + String.join(", ", absent));
         } catch (IOException | RuntimeException e) {
             for (TensorSource f : files.values()) {
-                try { f.close(); } catch (IOException ignored) { /* already failing */ }
+                try {
+                    f.close();
+                } catch (IOException ignored) {
+                    /* already failing */
+                }
             }
             throw e;
         }
-        return new ShardedCheckpoint(indexJson, Collections.unmodifiableMap(byTensor),
-                List.copyOf(files.values()), Collections.unmodifiableMap(meta));
+        return new ShardedCheckpoint(
+                indexJson,
+                Collections.unmodifiableMap(byTensor),
+                List.copyOf(files.values()),
+                Collections.unmodifiableMap(meta));
     }
 
     /** The index file. */
-    @Override public Path path() { return index; }
+    @Override
+    public Path path() {
+        return index;
+    }
 
     /** The shards, in file-name order. */
-    public List<TensorSource> shards() { return shards; }
+    public List<TensorSource> shards() {
+        return shards;
+    }
 
     /** The index's {@code metadata} (e.g. {@code total_size}), values as strings. */
-    public Map<String, String> metadata() { return metadata; }
+    public Map<String, String> metadata() {
+        return metadata;
+    }
 
-    @Override public Set<String> names() { return byTensor.keySet(); }
+    @Override
+    public Set<String> names() {
+        return byTensor.keySet();
+    }
 
-    @Override public TensorInfo info(String name) { return shard(name).info(name); }
+    @Override
+    public TensorInfo info(String name) {
+        return shard(name).info(name);
+    }
 
-    @Override public INDArray load(String name, DataType dtype) throws IOException { return shard(name).load(name, dtype); }
+    @Override
+    public INDArray load(String name, DataType dtype) throws IOException {
+        return shard(name).load(name, dtype);
+    }
 
     /** The shard holding a tensor. */
     public TensorSource shard(String name) {
@@ -119,13 +156,21 @@ public final class ShardedCheckpoint implements TensorSource {
         return f;
     }
 
-    @Override public void close() throws IOException {
+    @Override
+    public void close() throws IOException {
         IOException first = null;
         for (TensorSource f : shards) {
-            try { f.close(); } catch (IOException e) { if (first == null) first = e; }
+            try {
+                f.close();
+            } catch (IOException e) {
+                if (first == null) first = e;
+            }
         }
         if (first != null) throw first;
     }
 
-    @Override public String toString() { return "ShardedCheckpoint[" + index + ", " + shards.size() + " shards, " + byTensor.size() + " tensors]"; }
+    @Override
+    public String toString() {
+        return "ShardedCheckpoint[" + index + ", " + shards.size() + " shards, " + byTensor.size() + " tensors]";
+    }
 }

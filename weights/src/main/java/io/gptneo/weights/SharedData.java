@@ -16,8 +16,9 @@ public final class SharedData {
         String env = System.getenv("GPTNEO_SHARED");
         Path p = prop != null ? Path.of(prop) : env != null ? Path.of(env) : Path.of("..", "shared");
         if (!Files.isDirectory(p)) {
-            throw new IllegalStateException("shared data folder not found at " + p.toAbsolutePath().normalize()
-                    + " (set -Dgptneo.shared=DIR or GPTNEO_SHARED=DIR; it holds data/, tokenizer/, fixtures/)");
+            throw new IllegalStateException(
+                    "shared data folder not found at " + p.toAbsolutePath().normalize()
+                            + " (set -Dgptneo.shared=DIR or GPTNEO_SHARED=DIR; it holds data/, tokenizer/, fixtures/)");
         }
         return p.toAbsolutePath().normalize();
     }

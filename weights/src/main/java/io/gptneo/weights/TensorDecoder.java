@@ -42,16 +42,18 @@ final class TensorDecoder {
             ByteBuffer out = view(base, baseByte + e0 * ts, (long) cnt * ts);
             convert(in, src, out, target, cnt, f, t);
         }
-        Nd4j.getAffinityManager().tagLocation(arr, AffinityManager.Location.HOST);   // host copy is current (no-op on CPU)
+        Nd4j.getAffinityManager()
+                .tagLocation(arr, AffinityManager.Location.HOST); // host copy is current (no-op on CPU)
         return arr;
     }
 
     static void checkSupported(MappedSource f, TensorInfo t, DataType target) throws SafeTensorsException {
-        boolean ok = switch (target) {
-            case FLOAT, DOUBLE, HALF, BFLOAT16 -> true;                   // float targets take any source
-            case LONG, INT, SHORT, BYTE, UBYTE, BOOL -> !t.dtype().isFloating();
-            default -> false;
-        };
+        boolean ok =
+                switch (target) {
+                    case FLOAT, DOUBLE, HALF, BFLOAT16 -> true; // float targets take any source
+                    case LONG, INT, SHORT, BYTE, UBYTE, BOOL -> !t.dtype().isFloating();
+                    default -> false;
+                };
         if (!ok) throw SafeTensorsException.of(f.path(), t.name(), "cannot load " + t.dtype() + " data as " + target);
     }
 
@@ -66,12 +68,13 @@ final class TensorDecoder {
         BytePointer bp = new BytePointer(base);
         bp.capacity(off + len);
         bp.position(off);
-        return bp.asByteBuffer().slice().order(ByteOrder.nativeOrder());   // slice: absolute indices start at off
+        return bp.asByteBuffer().slice().order(ByteOrder.nativeOrder()); // slice: absolute indices start at off
     }
 
-    private static void convert(ByteBuffer in, Dtype src, ByteBuffer out, DataType dst, int n,
-                                MappedSource f, TensorInfo t) throws SafeTensorsException {
-        if (LITTLE && in.order() == ByteOrder.LITTLE_ENDIAN && sameLayout(src, dst)) {   // identical bytes: one bulk copy
+    private static void convert(
+            ByteBuffer in, Dtype src, ByteBuffer out, DataType dst, int n, MappedSource f, TensorInfo t)
+            throws SafeTensorsException {
+        if (LITTLE && in.order() == ByteOrder.LITTLE_ENDIAN && sameLayout(src, dst)) { // identical bytes: one bulk copy
             out.put(in);
             return;
         }
@@ -79,27 +82,55 @@ final class TensorDecoder {
             case FLOAT -> {
                 var o = out.asFloatBuffer();
                 switch (src) {
-                    case F16 -> { for (int i = 0; i < n; i++) o.put(i, HalfFloats.halfToFloat(in.getShort(2 * i))); }
-                    case BF16 -> { for (int i = 0; i < n; i++) o.put(i, HalfFloats.bf16ToFloat(in.getShort(2 * i))); }
+                    case F16 -> {
+                        for (int i = 0; i < n; i++) o.put(i, HalfFloats.halfToFloat(in.getShort(2 * i)));
+                    }
+                    case BF16 -> {
+                        for (int i = 0; i < n; i++) o.put(i, HalfFloats.bf16ToFloat(in.getShort(2 * i)));
+                    }
                     case F32 -> o.put(in.asFloatBuffer());
-                    default -> { for (int i = 0; i < n; i++) o.put(i, (float) readDouble(in, src, i)); }
+                    default -> {
+                        for (int i = 0; i < n; i++) o.put(i, (float) readDouble(in, src, i));
+                    }
                 }
             }
             case DOUBLE -> {
                 var o = out.asDoubleBuffer();
                 for (int i = 0; i < n; i++) o.put(i, readDouble(in, src, i));
             }
-            case HALF -> { for (int i = 0; i < n; i++) out.putShort(2 * i, HalfFloats.floatToHalf((float) readDouble(in, src, i))); }
-            case BFLOAT16 -> { for (int i = 0; i < n; i++) out.putShort(2 * i, HalfFloats.floatToBf16((float) readDouble(in, src, i))); }
-            default -> {                                   // integer targets from integer sources, range-checked
+            case HALF -> {
+                for (int i = 0; i < n; i++) out.putShort(2 * i, HalfFloats.floatToHalf((float) readDouble(in, src, i)));
+            }
+            case BFLOAT16 -> {
+                for (int i = 0; i < n; i++) out.putShort(2 * i, HalfFloats.floatToBf16((float) readDouble(in, src, i)));
+            }
+            default -> { // integer targets from integer sources, range-checked
                 long lo, hi;
                 switch (dst) {
-                    case LONG -> { lo = Long.MIN_VALUE; hi = Long.MAX_VALUE; }
-                    case INT -> { lo = Integer.MIN_VALUE; hi = Integer.MAX_VALUE; }
-                    case SHORT -> { lo = Short.MIN_VALUE; hi = Short.MAX_VALUE; }
-                    case BYTE -> { lo = Byte.MIN_VALUE; hi = Byte.MAX_VALUE; }
-                    case UBYTE -> { lo = 0; hi = 255; }
-                    default -> { lo = 0; hi = 1; }          // BOOL
+                    case LONG -> {
+                        lo = Long.MIN_VALUE;
+                        hi = Long.MAX_VALUE;
+                    }
+                    case INT -> {
+                        lo = Integer.MIN_VALUE;
+                        hi = Integer.MAX_VALUE;
+                    }
+                    case SHORT -> {
+                        lo = Short.MIN_VALUE;
+                        hi = Short.MAX_VALUE;
+                    }
+                    case BYTE -> {
+                        lo = Byte.MIN_VALUE;
+                        hi = Byte.MAX_VALUE;
+                    }
+                    case UBYTE -> {
+                        lo = 0;
+                        hi = 255;
+                    }
+                    default -> {
+                        lo = 0;
+                        hi = 1;
+                    } // BOOL
                 }
                 for (int i = 0; i < n; i++) {
                     long v = readLong(in, src, i);
@@ -128,7 +159,7 @@ final class TensorDecoder {
             case I16 -> d == DataType.SHORT;
             case I8 -> d == DataType.BYTE;
             case U8 -> d == DataType.UBYTE;
-            case BOOL -> false;                             // normalise any non-zero byte to 1
+            case BOOL -> false; // normalise any non-zero byte to 1
         };
     }
 

@@ -12,7 +12,10 @@ public record TensorInfo(String name, Dtype dtype, long[] shape, long begin, lon
         shape = shape.clone();
     }
 
-    @Override public long[] shape() { return shape.clone(); }
+    @Override
+    public long[] shape() {
+        return shape.clone();
+    }
 
     /** Number of elements (1 for a 0-dim tensor). Shapes are validated on open, so this cannot overflow. */
     public long numel() {
@@ -22,19 +25,32 @@ public record TensorInfo(String name, Dtype dtype, long[] shape, long begin, lon
     }
 
     /** Number of dimensions. */
-    public int rank() { return shape.length; }
-
-    /** Size of the data in bytes ({@code end - begin}). */
-    public long byteSize() { return end - begin; }
-
-    @Override public boolean equals(Object o) {
-        return o instanceof TensorInfo t && name.equals(t.name) && dtype == t.dtype && Arrays.equals(shape, t.shape)
-                && begin == t.begin && end == t.end;
+    public int rank() {
+        return shape.length;
     }
 
-    @Override public int hashCode() { return name.hashCode() * 31 + Arrays.hashCode(shape); }
+    /** Size of the data in bytes ({@code end - begin}). */
+    public long byteSize() {
+        return end - begin;
+    }
 
-    @Override public String toString() {
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof TensorInfo t
+                && name.equals(t.name)
+                && dtype == t.dtype
+                && Arrays.equals(shape, t.shape)
+                && begin == t.begin
+                && end == t.end;
+    }
+
+    @Override
+    public int hashCode() {
+        return name.hashCode() * 31 + Arrays.hashCode(shape);
+    }
+
+    @Override
+    public String toString() {
         return name + " " + dtype + Arrays.toString(shape) + " @[" + begin + "," + end + ")";
     }
 }

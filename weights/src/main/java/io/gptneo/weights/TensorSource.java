@@ -24,10 +24,15 @@ public interface TensorSource extends AutoCloseable {
     INDArray load(String name, DataType dtype) throws IOException;
 
     /** Reads one tensor as FLOAT (float data) or its natural type (integer data). */
-    default INDArray load(String name) throws IOException { return load(name, null); }
+    default INDArray load(String name) throws IOException {
+        return load(name, null);
+    }
 
     /** Whether a tensor of that name exists. */
-    default boolean contains(String name) { return names().contains(name); }
+    default boolean contains(String name) {
+        return names().contains(name);
+    }
 
-    @Override void close() throws IOException;
+    @Override
+    void close() throws IOException;
 }

@@ -7,7 +7,6 @@ import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
 import java.util.IdentityHashMap;
@@ -41,10 +40,11 @@ public final class TorchCheckpoint implements TensorSource, MappedSource {
     private final Path file;
     private final FileChannel channel;
     private final ByteOrder order;
-    private final Map<String, TensorInfo> infos;        // sorted by name
+    private final Map<String, TensorInfo> infos; // sorted by name
     private final Map<String, Slot> slots;
 
-    private TorchCheckpoint(Path file, FileChannel channel, ByteOrder order, Map<String, TensorInfo> infos, Map<String, Slot> slots) {
+    private TorchCheckpoint(
+            Path file, FileChannel channel, ByteOrder order, Map<String, TensorInfo> infos, Map<String, Slot> slots) {
         this.file = file;
         this.channel = channel;
         this.order = order;
@@ -73,24 +73,37 @@ public final class TorchCheckpoint implements TensorSource, MappedSource {
         ByteBuffer magic = ZipIndex.read(ch, 0, (int) Math.min(4, size), file);
         if (size < 4 || magic.getInt(0) != 0x04034b50) {
             if (size >= 2 && (magic.get(0) & 0xff) == 0x80)
-                throw SafeTensorsException.of(file, null, "legacy PyTorch checkpoint (torch.save before 1.6, a bare pickle stream) is not"
-                        + " supported: re-save it with torch >= 1.6 (the zip format) or convert it to safetensors");
-            throw SafeTensorsException.of(file, null, "not a PyTorch zip checkpoint (it does not start with a zip header)");
+                throw SafeTensorsException.of(
+                        file,
+                        null,
+                        "legacy PyTorch checkpoint (torch.save before 1.6, a bare pickle stream) is not"
+                                + " supported: re-save it with torch >= 1.6 (the zip format) or convert it to safetensors");
+            throw SafeTensorsException.of(
+                    file, null, "not a PyTorch zip checkpoint (it does not start with a zip header)");
         }
         Map<String, ZipIndex.Entry> entries = ZipIndex.read(file, ch);
-        List<String> pkls = entries.keySet().stream().filter(n -> n.endsWith("/data.pkl") && n.indexOf('/') == n.length() - 9).toList();
+        List<String> pkls = entries.keySet().stream()
+                .filter(n -> n.endsWith("/data.pkl") && n.indexOf('/') == n.length() - 9)
+                .toList();
         if (pkls.size() != 1)
-            throw SafeTensorsException.of(file, null, pkls.isEmpty() ? "no ARCHIVE/data.pkl entry: not a torch.save checkpoint"
-                    : "several data.pkl entries: " + pkls);
+            throw SafeTensorsException.of(
+                    file,
+                    null,
+                    pkls.isEmpty()
+                            ? "no ARCHIVE/data.pkl entry: not a torch.save checkpoint"
+                            : "several data.pkl entries: " + pkls);
         String prefix = pkls.get(0).substring(0, pkls.get(0).length() - "data.pkl".length());
         ZipIndex.Entry pkl = entries.get(pkls.get(0));
-        if (pkl.size() > MAX_PICKLE_BYTES) throw SafeTensorsException.of(file, null, pkl.name() + " is " + pkl.size() + " bytes, above the limit of " + MAX_PICKLE_BYTES);
+        if (pkl.size() > MAX_PICKLE_BYTES)
+            throw SafeTensorsException.of(
+                    file, null, pkl.name() + " is " + pkl.size() + " bytes, above the limit of " + MAX_PICKLE_BYTES);
         ByteOrder order = ByteOrder.LITTLE_ENDIAN;
         ZipIndex.Entry bo = entries.get(prefix + "byteorder");
         if (bo != null) {
             String s = new String(bytes(file, ch, bo, 16), StandardCharsets.US_ASCII).strip();
             if (s.equals("big")) order = ByteOrder.BIG_ENDIAN;
-            else if (!s.equals("little")) throw SafeTensorsException.of(file, null, bo.name() + " says '" + s + "', not 'little' or 'big'");
+            else if (!s.equals("little"))
+                throw SafeTensorsException.of(file, null, bo.name() + " says '" + s + "', not 'little' or 'big'");
         }
         Object root = PickleReader.read(file + "!" + pkl.name(), bytes(file, ch, pkl, MAX_PICKLE_BYTES));
         Map<String, PickleReader.Tensor> tensors = new TreeMap<>();
@@ -102,13 +115,22 @@ public final class TorchCheckpoint implements TensorSource, MappedSource {
             PickleReader.Tensor t = e.getValue();
             PickleReader.Storage s = t.storage();
             ZipIndex.Entry data = entries.get(prefix + "data/" + s.key());
-            if (data == null) throw SafeTensorsException.of(file, name, "storage entry " + prefix + "data/" + s.key() + " is missing from the archive");
+            if (data == null)
+                throw SafeTensorsException.of(
+                        file, name, "storage entry " + prefix + "data/" + s.key() + " is missing from the archive");
             if (data.method() != 0)
-                throw SafeTensorsException.of(file, name, data.name() + " is compressed (zip method " + data.method() + "); torch.save stores entries uncompressed");
+                throw SafeTensorsException.of(
+                        file,
+                        name,
+                        data.name() + " is compressed (zip method " + data.method()
+                                + "); torch.save stores entries uncompressed");
             int es = s.dtype().size();
             if (s.numel() > data.size() / es || s.numel() * es != data.size())
-                throw SafeTensorsException.of(file, name, "storage " + s.key() + " declares " + s.numel() + " " + s.dtype() + " elements but "
-                        + data.name() + " holds " + data.size() + " bytes");
+                throw SafeTensorsException.of(
+                        file,
+                        name,
+                        "storage " + s.key() + " declares " + s.numel() + " " + s.dtype() + " elements but "
+                                + data.name() + " holds " + data.size() + " bytes");
             long numel = 1, extent = 1, expect = 1;
             boolean contiguous = true;
             try {
@@ -120,13 +142,24 @@ public final class TorchCheckpoint implements TensorSource, MappedSource {
                     if (n > 0) extent = Math.addExact(extent, Math.multiplyExact(n - 1, t.stride()[d]));
                 }
             } catch (ArithmeticException x) {
-                throw SafeTensorsException.of(file, name, "size " + Arrays.toString(t.size()) + " / stride " + Arrays.toString(t.stride()) + " overflow");
+                throw SafeTensorsException.of(
+                        file,
+                        name,
+                        "size " + Arrays.toString(t.size()) + " / stride " + Arrays.toString(t.stride()) + " overflow");
             }
             if (numel > 0 && t.offset() + extent > s.numel())
-                throw SafeTensorsException.of(file, name, "offset " + t.offset() + ", size " + Arrays.toString(t.size()) + " and stride "
-                        + Arrays.toString(t.stride()) + " reach element " + (t.offset() + extent) + " of a storage with " + s.numel());
+                throw SafeTensorsException.of(
+                        file,
+                        name,
+                        "offset " + t.offset() + ", size " + Arrays.toString(t.size()) + " and stride "
+                                + Arrays.toString(t.stride()) + " reach element " + (t.offset() + extent)
+                                + " of a storage with " + s.numel());
             if (!contiguous && (numel * es > Integer.MAX_VALUE || extent * es > Integer.MAX_VALUE))
-                throw SafeTensorsException.of(file, name, "non-contiguous tensor of " + numel * es + " bytes: above the 2 GB that can be made contiguous");
+                throw SafeTensorsException.of(
+                        file,
+                        name,
+                        "non-contiguous tensor of " + numel * es
+                                + " bytes: above the 2 GB that can be made contiguous");
             infos.put(name, new TensorInfo(name, s.dtype(), t.size(), 0, numel * es));
             slots.put(name, new Slot(t, data, contiguous));
         }
@@ -134,9 +167,14 @@ public final class TorchCheckpoint implements TensorSource, MappedSource {
     }
 
     /** Collects tensors of the (possibly nested, e.g. {"state_dict": {...}}) dict under dotted names. */
-    private static void flatten(Path file, String prefix, Object o, Map<String, PickleReader.Tensor> out, Set<Object> seen, int depth)
+    private static void flatten(
+            Path file, String prefix, Object o, Map<String, PickleReader.Tensor> out, Set<Object> seen, int depth)
             throws SafeTensorsException {
-        if (!(o instanceof Map<?, ?> m)) throw SafeTensorsException.of(file, null, "data.pkl holds " + (o == null ? "None" : o.getClass().getSimpleName()) + ", not a state dict");
+        if (!(o instanceof Map<?, ?> m))
+            throw SafeTensorsException.of(
+                    file,
+                    null,
+                    "data.pkl holds " + (o == null ? "None" : o.getClass().getSimpleName()) + ", not a state dict");
         if (depth > 4 || !seen.add(o)) return;
         for (var e : m.entrySet()) {
             String name = prefix + e.getKey();
@@ -146,16 +184,30 @@ public final class TorchCheckpoint implements TensorSource, MappedSource {
     }
 
     private static byte[] bytes(Path file, FileChannel ch, ZipIndex.Entry e, long limit) throws IOException {
-        if (e.method() != 0) throw SafeTensorsException.of(file, null, e.name() + " is compressed (zip method " + e.method() + "); torch.save stores entries uncompressed");
-        if (e.size() > limit) throw SafeTensorsException.of(file, null, e.name() + " is " + e.size() + " bytes, above the limit of " + limit);
+        if (e.method() != 0)
+            throw SafeTensorsException.of(
+                    file,
+                    null,
+                    e.name() + " is compressed (zip method " + e.method()
+                            + "); torch.save stores entries uncompressed");
+        if (e.size() > limit)
+            throw SafeTensorsException.of(
+                    file, null, e.name() + " is " + e.size() + " bytes, above the limit of " + limit);
         return ZipIndex.read(ch, e.dataOffset(), (int) e.size(), file).array();
     }
 
-    @Override public Path path() { return file; }
+    @Override
+    public Path path() {
+        return file;
+    }
 
-    @Override public Set<String> names() { return infos.keySet(); }
+    @Override
+    public Set<String> names() {
+        return infos.keySet();
+    }
 
-    @Override public TensorInfo info(String name) {
+    @Override
+    public TensorInfo info(String name) {
         TensorInfo t = infos.get(name);
         if (t == null) throw new IllegalArgumentException(file + ": no tensor named '" + name + "'");
         return t;
@@ -167,21 +219,28 @@ public final class TorchCheckpoint implements TensorSource, MappedSource {
         return slots.get(name).tensor().storage().key();
     }
 
-    @Override public INDArray load(String name, DataType dtype) throws IOException {
+    @Override
+    public INDArray load(String name, DataType dtype) throws IOException {
         TensorInfo t = info(name);
         Slot s = slots.get(name);
         if (s.entry().dataOffset() + s.entry().size() > channel.size())
-            throw SafeTensorsException.of(file, name, s.entry().name() + " ends at byte " + (s.entry().dataOffset() + s.entry().size()) + " but the file now has " + channel.size());
+            throw SafeTensorsException.of(
+                    file,
+                    name,
+                    s.entry().name() + " ends at byte "
+                            + (s.entry().dataOffset() + s.entry().size()) + " but the file now has " + channel.size());
         return TensorDecoder.decode(this, t, dtype);
     }
 
-    @Override public ByteBuffer map(TensorInfo t, long off, long len) throws IOException {
+    @Override
+    public ByteBuffer map(TensorInfo t, long off, long len) throws IOException {
         if (len == 0) return ByteBuffer.allocate(0).order(order);
         if (!channel.isOpen()) throw new SafeTensorsException(file + ": file is closed");
         Slot s = slots.get(t.name());
         int es = t.dtype().size();
         long start = s.entry().dataOffset() + s.tensor().offset() * es;
-        if (s.contiguous()) return channel.map(FileChannel.MapMode.READ_ONLY, start + off, len).order(order);
+        if (s.contiguous())
+            return channel.map(FileChannel.MapMode.READ_ONLY, start + off, len).order(order);
         return gather(s, es, start).slice((int) off, (int) len).order(order);
     }
 
@@ -206,7 +265,13 @@ public final class TorchCheckpoint implements TensorSource, MappedSource {
         return dst.flip();
     }
 
-    @Override public void close() throws IOException { channel.close(); }
+    @Override
+    public void close() throws IOException {
+        channel.close();
+    }
 
-    @Override public String toString() { return "TorchCheckpoint[" + file + ", " + infos.size() + " tensors]"; }
+    @Override
+    public String toString() {
+        return "TorchCheckpoint[" + file + ", " + infos.size() + " tensors]";
+    }
 }

@@ -1,18 +1,17 @@
 package io.gptneo.tokenizer;
 
-import io.gptneo.weights.SharedData;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Test;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.gptneo.weights.SharedData;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
 
 /**
  * Every row of shared/tokenizer/oracle/gpt2_reference_encodings.csv: {@code output} is the full encoding,
@@ -43,8 +42,9 @@ class Gpt2TokenizerOracleTest {
             int[] got = tok.encode(input), got10 = tok.encodeTruncated(input, 10);
             boolean ok = Arrays.equals(want, got) && Arrays.equals(want10, got10);
             if (ok) passed++;
-            else failures.add(input + " -> " + Arrays.toString(got) + " / " + Arrays.toString(got10)
-                    + ", expected " + Arrays.toString(want) + " / " + Arrays.toString(want10));
+            else
+                failures.add(input + " -> " + Arrays.toString(got) + " / " + Arrays.toString(got10) + ", expected "
+                        + Arrays.toString(want) + " / " + Arrays.toString(want10));
             // The decoding of the full encoding is the input again.
             assertEquals(input, tok.decode(got));
         }
@@ -58,7 +58,9 @@ class Gpt2TokenizerOracleTest {
         if (!t.startsWith("[") || !t.endsWith("]")) throw new IllegalArgumentException("not an id list: " + s);
         t = t.substring(1, t.length() - 1).strip();
         if (t.isEmpty()) return new int[0];
-        return Arrays.stream(t.split(",")).mapToInt(x -> Integer.parseInt(x.strip())).toArray();
+        return Arrays.stream(t.split(","))
+                .mapToInt(x -> Integer.parseInt(x.strip()))
+                .toArray();
     }
 
     /** RFC 4180: fields optionally quoted, "" inside quotes is one quote, quoted fields may span lines. */
@@ -70,8 +72,10 @@ class Gpt2TokenizerOracleTest {
         for (int i = 0; i < text.length(); i++) {
             char c = text.charAt(i);
             if (quoted) {
-                if (c == '"' && i + 1 < text.length() && text.charAt(i + 1) == '"') { field.append('"'); i++; }
-                else if (c == '"') quoted = false;
+                if (c == '"' && i + 1 < text.length() && text.charAt(i + 1) == '"') {
+                    field.append('"');
+                    i++;
+                } else if (c == '"') quoted = false;
                 else field.append(c);
             } else if (c == '"') {
                 quoted = true;
@@ -82,7 +86,10 @@ class Gpt2TokenizerOracleTest {
                 any = true;
             } else if (c == '\n' || c == '\r') {
                 if (c == '\r' && i + 1 < text.length() && text.charAt(i + 1) == '\n') i++;
-                if (any || field.length() > 0) { row.add(field.toString()); rows.add(row); }
+                if (any || field.length() > 0) {
+                    row.add(field.toString());
+                    rows.add(row);
+                }
                 row = new ArrayList<>();
                 field.setLength(0);
                 any = false;
@@ -91,7 +98,10 @@ class Gpt2TokenizerOracleTest {
                 any = true;
             }
         }
-        if (any || field.length() > 0) { row.add(field.toString()); rows.add(row); }
+        if (any || field.length() > 0) {
+            row.add(field.toString());
+            rows.add(row);
+        }
         return rows;
     }
 }

@@ -1,15 +1,16 @@
 package io.gptneo.tokenizer;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.knuddels.jtokkit.Encodings;
 import com.knuddels.jtokkit.api.Encoding;
 import com.knuddels.jtokkit.api.EncodingType;
 import io.gptneo.weights.SharedData;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
-
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -20,11 +21,9 @@ import java.util.List;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
-
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertThrows;
-import static org.junit.jupiter.api.Assertions.assertTrue;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 class Gpt2TokenizerTest {
     static Gpt2Tokenizer tok;
@@ -111,7 +110,8 @@ class Gpt2TokenizerTest {
             assertEquals(t, tok.decode(enc));
             if (!Arrays.equals(enc, r50k.encodeOrdinary(t).toArray())) mismatches++;
         }
-        System.out.println("data round trip: " + texts.size() + " texts, " + ids + " ids, " + mismatches + " jtokkit mismatches");
+        System.out.println(
+                "data round trip: " + texts.size() + " texts, " + ids + " ids, " + mismatches + " jtokkit mismatches");
         assertEquals(0, mismatches);
     }
 
@@ -186,7 +186,8 @@ class Gpt2TokenizerTest {
     void tokenizerJsonAndVocabMergesAgree() throws IOException {
         Path gpt2 = SharedData.resolve("tokenizer/gpt2");
         Gpt2Tokenizer fromJson = Gpt2Tokenizer.fromTokenizerJson(gpt2.resolve("tokenizer.json"));
-        Gpt2Tokenizer fromPair = Gpt2Tokenizer.fromVocabAndMerges(gpt2.resolve("vocab.json"), gpt2.resolve("merges.txt"));
+        Gpt2Tokenizer fromPair =
+                Gpt2Tokenizer.fromVocabAndMerges(gpt2.resolve("vocab.json"), gpt2.resolve("merges.txt"));
         Gpt2Tokenizer fixture = Gpt2Tokenizer.load(SharedData.resolve("fixtures/gptneo-tiny"));
         assertEquals(fromJson.vocabSize(), fromPair.vocabSize());
         for (int id = 0; id < fromJson.vocabSize(); id++) {
@@ -231,7 +232,8 @@ class Gpt2TokenizerTest {
     @Test
     void loadErrorsNameTheFile(@TempDir Path dir) throws IOException {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Gpt2Tokenizer.load(dir));
-        assertTrue(e.getMessage().contains("tokenizer.json") && e.getMessage().contains(dir.toString()), e.getMessage());
+        assertTrue(
+                e.getMessage().contains("tokenizer.json") && e.getMessage().contains(dir.toString()), e.getMessage());
         e = assertThrows(IllegalArgumentException.class, () -> Gpt2Tokenizer.load(dir.resolve("nope")));
         assertTrue(e.getMessage().contains("nope"), e.getMessage());
 
@@ -242,7 +244,10 @@ class Gpt2TokenizerTest {
         e = assertThrows(IllegalArgumentException.class, () -> Gpt2Tokenizer.load(dir));
         assertTrue(e.getMessage().startsWith("malformed vocab.json " + dir.resolve("vocab.json")), e.getMessage());
 
-        Files.copy(SharedData.resolve("tokenizer/gpt2/vocab.json"), dir.resolve("vocab.json"), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        Files.copy(
+                SharedData.resolve("tokenizer/gpt2/vocab.json"),
+                dir.resolve("vocab.json"),
+                java.nio.file.StandardCopyOption.REPLACE_EXISTING);
         Files.writeString(dir.resolve("merges.txt"), "#version: 0.2\nĠ t\nthree parts here\n");
         e = assertThrows(IllegalArgumentException.class, () -> Gpt2Tokenizer.load(dir));
         assertTrue(e.getMessage().contains(dir.resolve("merges.txt") + " line 3"), e.getMessage());
@@ -255,7 +260,8 @@ class Gpt2TokenizerTest {
         assertTrue(e.getMessage().contains("tokenizer.json") && e.getMessage().contains("WordPiece"), e.getMessage());
         Files.writeString(dir.resolve("tokenizer.json"), "not json");
         e = assertThrows(IllegalArgumentException.class, () -> Gpt2Tokenizer.load(dir));
-        assertTrue(e.getMessage().startsWith("malformed tokenizer.json " + dir.resolve("tokenizer.json")), e.getMessage());
+        assertTrue(
+                e.getMessage().startsWith("malformed tokenizer.json " + dir.resolve("tokenizer.json")), e.getMessage());
     }
 
     /** Id of the vocabulary entry that stands for the single byte b. */

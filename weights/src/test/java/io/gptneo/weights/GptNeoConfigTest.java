@@ -36,7 +36,10 @@ class GptNeoConfigTest {
     void everyFixtureConfig() throws Exception {
         List<Path> configs;
         try (Stream<Path> s = Files.list(SharedData.resolve("fixtures"))) {
-            configs = s.map(d -> d.resolve("config.json")).filter(Files::isRegularFile).sorted().toList();
+            configs = s.map(d -> d.resolve("config.json"))
+                    .filter(Files::isRegularFile)
+                    .sorted()
+                    .toList();
         }
         assertTrue(configs.size() >= 4, "fixture configs: " + configs);
         for (Path p : configs) {
@@ -50,7 +53,8 @@ class GptNeoConfigTest {
 
     @Test
     void jsonRoundTrip(@TempDir Path dir) throws Exception {
-        GptNeoConfig c = GptNeoConfig.of(100, 16, 12, 6, 3, 4, GLOBAL, GLOBAL, LOCAL).withIntermediateSize(40);
+        GptNeoConfig c =
+                GptNeoConfig.of(100, 16, 12, 6, 3, 4, GLOBAL, GLOBAL, LOCAL).withIntermediateSize(40);
         Path p = dir.resolve("config.json");
         c.save(p);
         assertEquals(c, GptNeoConfig.load(p));
@@ -68,31 +72,50 @@ class GptNeoConfigTest {
 
     @Test
     void aliasesAndDefaults() throws Exception {
-        GptNeoConfig c = GptNeoConfig.parse("{\"vocab_size\":10,\"n_positions\":8,\"n_embd\":8,\"n_layer\":2,\"n_head\":2,"
-                + "\"attention_layers\":[\"local\",\"global\"]}", "x.json");
+        GptNeoConfig c = GptNeoConfig.parse(
+                "{\"vocab_size\":10,\"n_positions\":8,\"n_embd\":8,\"n_layer\":2,\"n_head\":2,"
+                        + "\"attention_layers\":[\"local\",\"global\"]}",
+                "x.json");
         assertEquals(List.of(LOCAL, GLOBAL), c.attentionLayers());
         assertEquals(32, c.intermediateSize());
         assertEquals(256, c.windowSize());
-        GptNeoConfig d = GptNeoConfig.parse("{\"vocab_size\":10,\"max_position_embeddings\":8,\"hidden_size\":8,"
-                + "\"num_hidden_layers\":2,\"num_attention_heads\":4,\"intermediate_size\":20,\"attention_types\":[[[\"global\"],2]]}", "y.json");
+        GptNeoConfig d = GptNeoConfig.parse(
+                "{\"vocab_size\":10,\"max_position_embeddings\":8,\"hidden_size\":8,"
+                        + "\"num_hidden_layers\":2,\"num_attention_heads\":4,\"intermediate_size\":20,\"attention_types\":[[[\"global\"],2]]}",
+                "y.json");
         assertEquals(4, d.numHeads());
         assertEquals(2, d.numLayers());
         assertEquals(20, d.intermediateSize());
         assertEquals(2, d.headDim());
-        assertEquals(8, GptNeoConfig.parse(base(",\"attention_layers\":[\"global\",\"local\"]"), "z").hiddenSize());
+        assertEquals(
+                8,
+                GptNeoConfig.parse(base(",\"attention_layers\":[\"global\",\"local\"]"), "z")
+                        .hiddenSize());
     }
 
     @Test
     void errorsNameFieldAndFile(@TempDir Path dir) throws Exception {
         List<String[]> cases = new ArrayList<>();
-        cases.add(new String[] {base(",\"activation_function\":\"relu\""), "activation_function 'relu' is not supported"});
-        cases.add(new String[] {base(",\"attention_layers\":[\"local\",\"local\"]"), "attention_layers [local, local] disagrees with attention_types"});
-        cases.add(new String[] {base(",\"num_attention_heads\":4"), "num_heads = 2 disagrees with its alias num_attention_heads = 4"});
+        cases.add(new String[] {base(",\"activation_function\":\"relu\""), "activation_function 'relu' is not supported"
+        });
+        cases.add(new String[] {
+            base(",\"attention_layers\":[\"local\",\"local\"]"),
+            "attention_layers [local, local] disagrees with attention_types"
+        });
+        cases.add(new String[] {
+            base(",\"num_attention_heads\":4"), "num_heads = 2 disagrees with its alias num_attention_heads = 4"
+        });
         cases.add(new String[] {base(",\"window_size\":\"big\""), "field window_size must be an integer"});
-        cases.add(new String[] {base("").replace("\"hidden_size\":8,", ""), "missing required field hidden_size / n_embd"});
-        cases.add(new String[] {base("").replace("1]]", "3]]"), "attention_types expands to 6 layers but num_layers is 2"});
+        cases.add(
+                new String[] {base("").replace("\"hidden_size\":8,", ""), "missing required field hidden_size / n_embd"
+                });
+        cases.add(
+                new String[] {base("").replace("1]]", "3]]"), "attention_types expands to 6 layers but num_layers is 2"
+                });
         cases.add(new String[] {base("").replace("\"local\"", "\"sparse\""), "attention_types has \"sparse\""});
-        cases.add(new String[] {base("").replace("\"num_heads\":2", "\"num_heads\":3"), "hidden_size 8 is not divisible by num_heads 3"});
+        cases.add(new String[] {
+            base("").replace("\"num_heads\":2", "\"num_heads\":3"), "hidden_size 8 is not divisible by num_heads 3"
+        });
         cases.add(new String[] {base("").replace("\"num_heads\":2", "\"num_heads\":0"), "num_heads must be positive"});
         cases.add(new String[] {"{\"vocab_size\":10,", "not valid JSON"});
         cases.add(new String[] {base(",\"model_type\":\"gpt2\""), "model_type 'gpt2' is not gpt_neo"});
@@ -108,9 +131,14 @@ class GptNeoConfigTest {
     }
 
     /** Issue 17 item 10: an oversized hidden_size names itself, not an overflowed intermediate_size. */
-    @Test void hugeHiddenSizeNamesTheOverflow() {
-        ConfigException e = assertThrows(ConfigException.class, () -> GptNeoConfig.parse("{\"vocab_size\":10,\"max_position_embeddings\":8,"
-                + "\"hidden_size\":536870912,\"num_layers\":1,\"num_heads\":1,\"attention_types\":[[[\"global\"],1]]}", "big.json"));
+    @Test
+    void hugeHiddenSizeNamesTheOverflow() {
+        ConfigException e = assertThrows(
+                ConfigException.class,
+                () -> GptNeoConfig.parse(
+                        "{\"vocab_size\":10,\"max_position_embeddings\":8,"
+                                + "\"hidden_size\":536870912,\"num_layers\":1,\"num_heads\":1,\"attention_types\":[[[\"global\"],1]]}",
+                        "big.json"));
         assertTrue(e.getMessage().contains("big.json: hidden_size 536870912 is too large"), e.getMessage());
         assertFalse(e.getMessage().contains("-2147483648"), e.getMessage());
     }

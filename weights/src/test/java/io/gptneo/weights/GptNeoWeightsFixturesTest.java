@@ -11,7 +11,9 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 
 /** Loads the four shared GPT-Neo fixtures and checks names, shapes, dtypes and cross-fixture values. */
 class GptNeoWeightsFixturesTest {
-    static Path fixture(String name) { return SharedData.resolve("fixtures/" + name); }
+    static Path fixture(String name) {
+        return SharedData.resolve("fixtures/" + name);
+    }
 
     @Test
     void tinyLoadsWithCanonicalNamesAndShapes() throws Exception {
@@ -53,13 +55,18 @@ class GptNeoWeightsFixturesTest {
         assertEquals(tiny.get("wte.weight"), legacy.lmHead());
         // the ignored buffers really are in the file
         try (TensorSource src = Checkpoints.open(fixture("gptneo-tiny-legacy"))) {
-            assertEquals(Dtype.U8, src.info("transformer.h.0.attn.attention.bias").dtype());
+            assertEquals(
+                    Dtype.U8, src.info("transformer.h.0.attn.attention.bias").dtype());
             INDArray mask = src.load("transformer.h.0.attn.attention.bias", null);
             assertEquals(DataType.UBYTE, mask.dataType());
             assertArrayEquals(new long[] {1, 1, 128, 128}, mask.shape());
             assertEquals(1, mask.getInt(0, 0, 5, 5));
             assertEquals(0, mask.getInt(0, 0, 5, 6));
-            assertEquals(-1e9f, src.load("transformer.h.1.attn.attention.masked_bias", DataType.FLOAT).getFloat(0), 0f);
+            assertEquals(
+                    -1e9f,
+                    src.load("transformer.h.1.attn.attention.masked_bias", DataType.FLOAT)
+                            .getFloat(0),
+                    0f);
         }
     }
 
@@ -93,7 +100,9 @@ class GptNeoWeightsFixturesTest {
             assertEquals(2, sc.shards().size());
             assertEquals(56, sc.names().size());
             assertEquals("3325632", sc.metadata().get("total_size"));
-            assertEquals("model-00002-of-00002.safetensors", sc.shard("transformer.wte.weight").path().getFileName().toString());
+            assertEquals(
+                    "model-00002-of-00002.safetensors",
+                    sc.shard("transformer.wte.weight").path().getFileName().toString());
             assertEquals(Dtype.BF16, sc.info("transformer.wte.weight").dtype());
             long total = 0;
             for (String n : sc.names()) total += sc.info(n).byteSize();
@@ -103,14 +112,16 @@ class GptNeoWeightsFixturesTest {
 
     @Test
     void shapeAndNameErrorsAreReportedTogether() throws Exception {
-        GptNeoConfig wrong = GptNeoConfig.of(50257, 128, 32, 3, 4, 8);     // 3 layers: h.3.* is unknown
+        GptNeoConfig wrong = GptNeoConfig.of(50257, 128, 32, 3, 4, 8); // 3 layers: h.3.* is unknown
         try (TensorSource src = Checkpoints.open(fixture("gptneo-tiny"))) {
             var e = assertThrows(SafeTensorsException.class, () -> GptNeoWeights.plan(src, wrong, "tiny"));
             assertTrue(e.getMessage().contains("transformer.h.3.mlp.c_fc.weight"), e.getMessage());
             assertTrue(e.getMessage().contains("transformer.h.3.ln_1.bias"), e.getMessage());
             GptNeoConfig wider = GptNeoConfig.of(50257, 128, 32, 4, 4, 8).withIntermediateSize(64);
             var e2 = assertThrows(SafeTensorsException.class, () -> GptNeoWeights.plan(src, wider, "tiny"));
-            assertTrue(e2.getMessage().contains("transformer.h.0.mlp.c_fc.weight has shape [128, 32], expected [64, 32]"), e2.getMessage());
+            assertTrue(
+                    e2.getMessage().contains("transformer.h.0.mlp.c_fc.weight has shape [128, 32], expected [64, 32]"),
+                    e2.getMessage());
             assertTrue(e2.getMessage().contains("transformer.h.3.mlp.c_proj.weight"), e2.getMessage());
             GptNeoConfig more = GptNeoConfig.of(50257, 128, 32, 6, 4, 8);
             var e3 = assertThrows(SafeTensorsException.class, () -> GptNeoWeights.plan(src, more, "tiny"));
@@ -134,7 +145,9 @@ class GptNeoWeightsFixturesTest {
             GptNeoWeights w = GptNeoWeights.load(src, c, DataType.FLOAT, dir.toString());
             assertEquals(bare.get("score.weight"), w.get("score.weight"));
             assertEquals(bare.get("h.1.mlp.c_fc.weight"), w.get("h.1.mlp.c_fc.weight"));
-            assertEquals(List.copyOf(GptNeoWeights.expectedShapes(c).keySet()).size() + 1, w.tensors().size());
+            assertEquals(
+                    List.copyOf(GptNeoWeights.expectedShapes(c).keySet()).size() + 1,
+                    w.tensors().size());
         }
     }
 }

@@ -40,10 +40,13 @@ class HalfFloatsTest {
                 assertEquals(((b & 0x8000) << 16) | 0x7f800000 | ((b & 0x3ff) << 13), Float.floatToRawIntBits(got));
             } else {
                 assertEquals(want, (double) got, 0.0, "0x" + Integer.toHexString(b));
-                assertEquals(Double.doubleToRawLongBits(want) < 0, Float.floatToRawIntBits(got) < 0, "sign of 0x" + Integer.toHexString(b));
+                assertEquals(
+                        Double.doubleToRawLongBits(want) < 0,
+                        Float.floatToRawIntBits(got) < 0,
+                        "sign of 0x" + Integer.toHexString(b));
             }
         }
-        assertEquals(5.9604644775390625E-8f, HalfFloats.halfToFloat((short) 1));   // smallest subnormal 2^-24
+        assertEquals(5.9604644775390625E-8f, HalfFloats.halfToFloat((short) 1)); // smallest subnormal 2^-24
         assertEquals(65504f, HalfFloats.halfToFloat((short) 0x7bff));
     }
 
@@ -80,7 +83,7 @@ class HalfFloatsTest {
         int i = Arrays.binarySearch(table, a);
         if (i >= 0) return sign | i;
         int hi = -i - 1;
-        if (hi >= table.length) return sign | (table.length - 1);       // beyond the infinity entry
+        if (hi >= table.length) return sign | (table.length - 1); // beyond the infinity entry
         int lo = hi - 1;
         double dl = a - table[lo], dh = table[hi] - a;
         return sign | (dl < dh ? lo : dh < dl ? hi : (lo % 2 == 0 ? lo : hi));
@@ -96,13 +99,31 @@ class HalfFloatsTest {
         for (int b = 0; b < 0x7f80; b++) bf[b] = refBf16(b);
         bf[0x7f80] = Math.scalb(1.0, 128);
         SplittableRandom r = new SplittableRandom(42);
-        float[] edge = {0f, -0f, 65504f, 65519.99f, 65520f, 65536f, 1e-8f, 2.98e-8f, 2.9802322e-8f, 3e-8f, 6.1035156e-5f,
-                6.097555e-5f, Float.MIN_VALUE, Float.MAX_VALUE, 1.00048828125f, 1.00146484375f, 3.3961776e38f, 3.3961778e38f};
+        float[] edge = {
+            0f,
+            -0f,
+            65504f,
+            65519.99f,
+            65520f,
+            65536f,
+            1e-8f,
+            2.98e-8f,
+            2.9802322e-8f,
+            3e-8f,
+            6.1035156e-5f,
+            6.097555e-5f,
+            Float.MIN_VALUE,
+            Float.MAX_VALUE,
+            1.00048828125f,
+            1.00146484375f,
+            3.3961776e38f,
+            3.3961778e38f
+        };
         for (int k = 0; k < 2_000_000 + edge.length; k++) {
             float f;
             if (k < edge.length) f = edge[k];
-            else if (k % 2 == 0) f = Float.intBitsToFloat(r.nextInt());                          // any float
-            else f = (float) (r.nextDouble(-70000, 70000) * Math.pow(2, -r.nextInt(30)));        // the half range
+            else if (k % 2 == 0) f = Float.intBitsToFloat(r.nextInt()); // any float
+            else f = (float) (r.nextDouble(-70000, 70000) * Math.pow(2, -r.nextInt(30))); // the half range
             if (Float.isNaN(f)) continue;
             assertEquals(refRound(f, half), HalfFloats.floatToHalf(f) & 0xffff, "half of " + f);
             assertEquals(refRound(f, bf), HalfFloats.floatToBf16(f) & 0xffff, "bf16 of " + f);

@@ -29,14 +29,16 @@ import org.junit.jupiter.api.io.TempDir;
  * other files answer 200 with a git-style (sha1) ETag; Range requests get 206.
  */
 class ModelResolverTest {
-    @TempDir Path cache;
+    @TempDir
+    Path cache;
+
     HttpServer server;
     final Map<String, Path> repos = new ConcurrentHashMap<>();
     final List<String> requests = new CopyOnWriteArrayList<>();
     final List<String> authHeaders = new CopyOnWriteArrayList<>();
     final AtomicLong bytesSent = new AtomicLong();
     final List<String> revisions = new CopyOnWriteArrayList<>();
-    volatile String corrupt;            // file name whose served bytes get one byte flipped
+    volatile String corrupt; // file name whose served bytes get one byte flipped
 
     @BeforeEach
     void start() throws IOException {
@@ -89,13 +91,16 @@ class ModelResolverTest {
                 return;
             }
             int from = 0;
-            if (range != null && range.startsWith("bytes=")) from = Integer.parseInt(range.substring(6, range.indexOf('-')));
+            if (range != null && range.startsWith("bytes="))
+                from = Integer.parseInt(range.substring(6, range.indexOf('-')));
             if (from >= data.length && from > 0) {
                 ex.getResponseHeaders().add("Content-Range", "bytes */" + data.length);
                 ex.sendResponseHeaders(416, -1);
                 return;
             }
-            if (from > 0) ex.getResponseHeaders().add("Content-Range", "bytes " + from + "-" + (data.length - 1) + "/" + data.length);
+            if (from > 0)
+                ex.getResponseHeaders()
+                        .add("Content-Range", "bytes " + from + "-" + (data.length - 1) + "/" + data.length);
             ex.sendResponseHeaders(from > 0 ? 206 : 200, data.length - from);
             try (OutputStream o = ex.getResponseBody()) {
                 o.write(data, from, data.length - from);
@@ -105,7 +110,9 @@ class ModelResolverTest {
     }
 
     /** The commit a repo's branches and tags point to in this imitation. */
-    static String commit(String repo) { return sha1(repo.getBytes()); }
+    static String commit(String repo) {
+        return sha1(repo.getBytes());
+    }
 
     static String sha1(byte[] b) {
         try {
@@ -124,11 +131,17 @@ class ModelResolverTest {
     }
 
     ModelResolver resolver(boolean offline) {
-        URI base = URI.create("http://127.0.0.1:" + (server == null ? 1 : server.getAddress().getPort()));
-        return new ModelResolver(new ModelResolver.Settings(base, cache, "secret-token", offline, Duration.ofSeconds(5)));
+        URI base = URI.create(
+                "http://127.0.0.1:" + (server == null ? 1 : server.getAddress().getPort()));
+        return new ModelResolver(
+                new ModelResolver.Settings(base, cache, "secret-token", offline, Duration.ofSeconds(5)));
     }
 
-    Path snapshot(String repo) { return cache.resolve("models--" + repo.replace("/", "--")).resolve("snapshots").resolve(commit(repo)); }
+    Path snapshot(String repo) {
+        return cache.resolve("models--" + repo.replace("/", "--"))
+                .resolve("snapshots")
+                .resolve(commit(repo));
+    }
 
     @Test
     void freshDownloadLandsInTheHfCacheLayoutThenServedFromIt() throws Exception {
@@ -137,7 +150,13 @@ class ModelResolverTest {
         assertEquals(snapshot("test-org/tiny"), dir);
         assertEquals(commit("test-org/tiny"), Files.readString(repo.resolve("refs/main")));
         Path src = repos.get("test-org/tiny");
-        for (String f : List.of("config.json", "vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json", "model.safetensors")) {
+        for (String f : List.of(
+                "config.json",
+                "vocab.json",
+                "merges.txt",
+                "tokenizer_config.json",
+                "special_tokens_map.json",
+                "model.safetensors")) {
             byte[] want = Files.readAllBytes(src.resolve(f));
             assertArrayEquals(want, Files.readAllBytes(dir.resolve(f)), f);
             // as huggingface_hub lays it out: a relative link into blobs/, named by sha256 (LFS) or the git blob id
@@ -189,9 +208,14 @@ class ModelResolverTest {
             assertEquals(snap, r.resolve("EleutherAI/gpt-neo-tiny@" + commit));
             assertEquals(snap, r.resolve(ModelResolver.HUB_PREFIX + "EleutherAI/gpt-neo-tiny", commit));
         }
-        assertEquals(GptNeoWeights.load(src).get("h.2.mlp.c_fc.weight"), GptNeoWeights.load(snap).get("h.2.mlp.c_fc.weight"));
+        assertEquals(
+                GptNeoWeights.load(src).get("h.2.mlp.c_fc.weight"),
+                GptNeoWeights.load(snap).get("h.2.mlp.c_fc.weight"));
         var unknown = assertThrows(HubException.class, () -> resolver(true).resolve("EleutherAI/gpt-neo-tiny", "v2"));
-        assertTrue(unknown.getMessage().contains("HF_HUB_OFFLINE") && unknown.getMessage().contains("refs/v2"), unknown.getMessage());
+        assertTrue(
+                unknown.getMessage().contains("HF_HUB_OFFLINE")
+                        && unknown.getMessage().contains("refs/v2"),
+                unknown.getMessage());
     }
 
     @Test
@@ -208,20 +232,29 @@ class ModelResolverTest {
     @Test
     void shardedRepoDownloadsIndexAndEveryShard() throws Exception {
         Path dir = resolver(false).resolve("test-org/tiny-sharded@main");
-        for (String f : List.of("model.safetensors.index.json", "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"))
+        for (String f : List.of(
+                "model.safetensors.index.json", "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"))
             assertTrue(Files.isRegularFile(dir.resolve(f)), f);
-        assertTrue(requests.contains("HEAD /test-org/tiny-sharded/resolve/main/model.safetensors"), "tries the single file first");
+        assertTrue(
+                requests.contains("HEAD /test-org/tiny-sharded/resolve/main/model.safetensors"),
+                "tries the single file first");
         try (TensorSource src = Checkpoints.open(dir)) {
-            assertEquals(56, GptNeoWeights.plan(src, GptNeoConfig.load(dir.resolve("config.json")), "x").size());
+            assertEquals(
+                    56,
+                    GptNeoWeights.plan(src, GptNeoConfig.load(dir.resolve("config.json")), "x")
+                            .size());
         }
     }
 
     @Test
     void aRepoWithOnlyPytorchBinShardsDownloadsAndLoads() throws Exception {
         Path dir = resolver(false).resolve("test-org/tiny-bin");
-        for (String f : List.of(Checkpoints.TORCH_INDEX, "pytorch_model-00001-of-00002.bin", "pytorch_model-00002-of-00002.bin"))
+        for (String f : List.of(
+                Checkpoints.TORCH_INDEX, "pytorch_model-00001-of-00002.bin", "pytorch_model-00002-of-00002.bin"))
             assertTrue(Files.isRegularFile(dir.resolve(f)), f);
-        assertEquals(GptNeoWeights.load(repos.get("test-org/tiny-bin")).get("wte.weight"), GptNeoWeights.load(dir).get("wte.weight"));
+        assertEquals(
+                GptNeoWeights.load(repos.get("test-org/tiny-bin")).get("wte.weight"),
+                GptNeoWeights.load(dir).get("wte.weight"));
     }
 
     @Test
@@ -235,7 +268,8 @@ class ModelResolverTest {
         assertArrayEquals(all, Files.readAllBytes(dir.resolve("model.safetensors")));
         assertTrue(requests.contains("/cdn/test-org/tiny/model.safetensors bytes=" + have + "-"), requests.toString());
         long small = 0;
-        for (String f : List.of("config.json", "vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json"))
+        for (String f :
+                List.of("config.json", "vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json"))
             small += Files.size(dir.resolve(f));
         assertEquals(small + all.length - have, bytesSent.get(), "only the missing bytes of the weights were sent");
     }
@@ -244,12 +278,14 @@ class ModelResolverTest {
     void corruptContentFailsTheSha256Check() throws Exception {
         corrupt = "model.safetensors";
         HubException e = assertThrows(HubException.class, () -> resolver(false).resolve("test-org/tiny"));
-        assertTrue(e.getMessage().contains("sha256 mismatch") && e.getMessage().contains("model.safetensors"), e.getMessage());
+        assertTrue(
+                e.getMessage().contains("sha256 mismatch") && e.getMessage().contains("model.safetensors"),
+                e.getMessage());
         assertFalse(Files.exists(snapshot("test-org/tiny").resolve("model.safetensors")));
         try (var s = Files.list(cache.resolve("models--test-org--tiny/blobs"))) {
             assertTrue(s.noneMatch(p -> p.toString().endsWith(ModelResolver.INCOMPLETE)), "corrupt partial deleted");
         }
-        corrupt = null;                                   // a retry after the fault is gone succeeds
+        corrupt = null; // a retry after the fault is gone succeeds
         assertTrue(Files.isRegularFile(resolver(false).resolve("test-org/tiny").resolve("model.safetensors")));
     }
 
@@ -257,7 +293,8 @@ class ModelResolverTest {
     void missingRepoAndRequiredFile() {
         HubException e = assertThrows(HubException.class, () -> resolver(false).resolve("test-org/nope"));
         assertTrue(e.getMessage().contains("config.json not found"), e.getMessage());
-        HubException bad = assertThrows(HubException.class, () -> resolver(false).resolve("not a model!"));
+        HubException bad =
+                assertThrows(HubException.class, () -> resolver(false).resolve("not a model!"));
         assertTrue(bad.getMessage().contains("not a directory and not a Hub id"), bad.getMessage());
     }
 
@@ -267,14 +304,19 @@ class ModelResolverTest {
         server = null;
         long t0 = System.nanoTime();
         HubException e = assertThrows(HubException.class, () -> new ModelResolver(new ModelResolver.Settings(
-                URI.create("http://127.0.0.1:" + freePort()), cache, null, false, Duration.ofSeconds(5))).resolve("test-org/tiny"));
+                        URI.create("http://127.0.0.1:" + freePort()), cache, null, false, Duration.ofSeconds(5)))
+                .resolve("test-org/tiny"));
         assertTrue((System.nanoTime() - t0) < 10_000_000_000L, "fails fast");
         Path dir = cache.resolve("models--test-org--tiny");
-        for (String s : List.of("cannot connect", "config.json", "model.safetensors", "vocab.json", dir.toString(), "refs/main"))
+        for (String s : List.of(
+                "cannot connect", "config.json", "model.safetensors", "vocab.json", dir.toString(), "refs/main"))
             assertTrue(e.getMessage().contains(s), e.getMessage() + "\n  should contain " + s);
         HubException off = assertThrows(HubException.class, () -> new ModelResolver(new ModelResolver.Settings(
-                URI.create("http://127.0.0.1:1"), cache, null, true, Duration.ofSeconds(5))).resolve("test-org/tiny"));
-        assertTrue(off.getMessage().contains("HF_HUB_OFFLINE") && off.getMessage().contains(dir.toString()), off.getMessage());
+                        URI.create("http://127.0.0.1:1"), cache, null, true, Duration.ofSeconds(5)))
+                .resolve("test-org/tiny"));
+        assertTrue(
+                off.getMessage().contains("HF_HUB_OFFLINE") && off.getMessage().contains(dir.toString()),
+                off.getMessage());
     }
 
     @Test
@@ -288,24 +330,40 @@ class ModelResolverTest {
     @Test
     void valuesThatLookLikePathsNeverReachTheHub(@TempDir Path tmp) throws Exception {
         Map<String, String> cases = Map.of(
-                tmp.resolve("missing").toString(), "is an absolute path",
-                "./ok", "starts with '.'",
-                "~/no-such-model-dir", "starts with '~'",
-                "models/tiny/extra", "more than the one '/'",
-                "src/no-such-model", "inside the existing folder src",
-                "pom.xml", "names an existing file",
-                "a\\b", "contains a path separator");
+                tmp.resolve("missing").toString(),
+                "is an absolute path",
+                "./ok",
+                "starts with '.'",
+                "~/no-such-model-dir",
+                "starts with '~'",
+                "models/tiny/extra",
+                "more than the one '/'",
+                "src/no-such-model",
+                "inside the existing folder src",
+                "pom.xml",
+                "names an existing file",
+                "a\\b",
+                "contains a path separator");
         for (var c : cases.entrySet()) {
-            HubException e = assertThrows(HubException.class, () -> resolver(false).resolve(c.getKey()), c.getKey());
-            assertTrue(e.getMessage().contains(c.getValue()) && e.getMessage().contains("never sent to the Hub"), e.getMessage());
+            HubException e =
+                    assertThrows(HubException.class, () -> resolver(false).resolve(c.getKey()), c.getKey());
+            assertTrue(
+                    e.getMessage().contains(c.getValue()) && e.getMessage().contains("never sent to the Hub"),
+                    e.getMessage());
         }
         assertTrue(requests.isEmpty(), requests.toString());
         // a bare name is a Hub id (e.g. gpt2); when it fails the message says so and how to force either reading
         HubException ok = assertThrows(HubException.class, () -> resolver(true).resolve("ok"));
-        assertTrue(ok.getMessage().contains("'ok' was taken as a Hub repository id") && ok.getMessage().contains("./ok")
-                && ok.getMessage().contains("hf://ok"), ok.getMessage());
-        HubException gone = assertThrows(HubException.class, () -> resolver(false).resolve("test-org/absent"));
-        assertTrue(gone.getMessage().contains("404") && gone.getMessage().contains("taken as a Hub repository id"), gone.getMessage());
+        assertTrue(
+                ok.getMessage().contains("'ok' was taken as a Hub repository id")
+                        && ok.getMessage().contains("./ok")
+                        && ok.getMessage().contains("hf://ok"),
+                ok.getMessage());
+        HubException gone =
+                assertThrows(HubException.class, () -> resolver(false).resolve("test-org/absent"));
+        assertTrue(
+                gone.getMessage().contains("404") && gone.getMessage().contains("taken as a Hub repository id"),
+                gone.getMessage());
         // hf:// forces the Hub even where a same-named local folder's parent exists
         Path forced = resolver(false).resolve(ModelResolver.HUB_PREFIX + "test-org/tiny");
         assertEquals(snapshot("test-org/tiny"), forced);
@@ -318,18 +376,28 @@ class ModelResolverTest {
         repos.put("datasets/test-org/safe", repoDir);
         Path f = resolver(false).datasetFile("hf://datasets/test-org/safe/train.jsonl.gz");
         Path repo = cache.resolve("datasets--test-org--safe");
-        assertEquals(repo.resolve("snapshots").resolve(commit("datasets/test-org/safe")).resolve("train.jsonl.gz"), f);
+        assertEquals(
+                repo.resolve("snapshots")
+                        .resolve(commit("datasets/test-org/safe"))
+                        .resolve("train.jsonl.gz"),
+                f);
         assertArrayEquals(data, Files.readAllBytes(f));
         assertEquals(commit("datasets/test-org/safe"), Files.readString(repo.resolve("refs/main")));
         assertTrue(requests.contains("HEAD /datasets/test-org/safe/resolve/main/train.jsonl.gz"), requests.toString());
         assertEquals(f, resolver(false).datasetFile("hf://datasets/test-org/safe/train.jsonl.gz@v2"));
         assertTrue(revisions.contains("v2"), revisions.toString());
         int before = requests.size();
-        assertEquals(f, resolver(true).datasetFile("hf://datasets/test-org/safe@v2/train.jsonl.gz"));   // cached: offline is fine
+        assertEquals(
+                f,
+                resolver(true).datasetFile("hf://datasets/test-org/safe@v2/train.jsonl.gz")); // cached: offline is fine
         assertEquals(before, requests.size());
-        var off = assertThrows(HubException.class, () -> resolver(true).datasetFile("hf://datasets/test-org/safe/other.jsonl"));
-        assertTrue(off.getMessage().contains("HF_HUB_OFFLINE") && off.getMessage().contains("other.jsonl"), off.getMessage());
-        var missing = assertThrows(HubException.class, () -> resolver(false).datasetFile("hf://datasets/test-org/safe/absent.jsonl"));
+        var off = assertThrows(
+                HubException.class, () -> resolver(true).datasetFile("hf://datasets/test-org/safe/other.jsonl"));
+        assertTrue(
+                off.getMessage().contains("HF_HUB_OFFLINE") && off.getMessage().contains("other.jsonl"),
+                off.getMessage());
+        var missing = assertThrows(
+                HubException.class, () -> resolver(false).datasetFile("hf://datasets/test-org/safe/absent.jsonl"));
         assertTrue(missing.getMessage().contains("absent.jsonl not found"), missing.getMessage());
         for (String bad : List.of("hf://datasets/test-org", "hf://datasets/a/b/../../x", "hf://models/a/b/c"))
             assertThrows(HubException.class, () -> resolver(false).datasetFile(bad), bad);

@@ -23,13 +23,17 @@ import org.nd4j.linalg.factory.Nd4j;
 
 /** Writer/reader round trips over every dtype, the byte layout, and each malformed-input error. */
 class SafeTensorsFormatTest {
-    @TempDir Path dir;
+    @TempDir
+    Path dir;
 
     static Map<String, INDArray> allTypes() {
         Map<String, INDArray> m = new LinkedHashMap<>();
         m.put("f32", Nd4j.create(new float[] {1.5f, -2f, 3.25f, Float.MIN_VALUE, -0f, Float.POSITIVE_INFINITY}, 2, 3));
         m.put("f64", Nd4j.create(new double[] {Math.PI, -1e300, 4.9e-324}, 3));
-        m.put("i64", Nd4j.createFromArray(new long[] {Long.MIN_VALUE, 0, Long.MAX_VALUE, 7}).reshape(2, 2));
+        m.put(
+                "i64",
+                Nd4j.createFromArray(new long[] {Long.MIN_VALUE, 0, Long.MAX_VALUE, 7})
+                        .reshape(2, 2));
         m.put("i32", Nd4j.createFromArray(new int[] {Integer.MIN_VALUE, -1, 1, Integer.MAX_VALUE}));
         m.put("i16", Nd4j.createFromArray(new short[] {Short.MIN_VALUE, 12, Short.MAX_VALUE}));
         m.put("i8", Nd4j.createFromArray(new byte[] {-128, 0, 127}));
@@ -38,8 +42,12 @@ class SafeTensorsFormatTest {
         m.put("scalar", Nd4j.scalar(-1e9f));
         m.put("empty", Nd4j.create(DataType.FLOAT, 0, 3));
         m.put("a.fortran", Nd4j.create(new float[] {1, 2, 3, 4, 5, 6}, new long[] {2, 3}, 'f'));
-        m.put("b.view", Nd4j.create(new float[] {1, 2, 3, 4, 5, 6, 7, 8, 9}, 3, 3).get(org.nd4j.linalg.indexing.NDArrayIndex.interval(1, 3),
-                org.nd4j.linalg.indexing.NDArrayIndex.interval(0, 2)));
+        m.put(
+                "b.view",
+                Nd4j.create(new float[] {1, 2, 3, 4, 5, 6, 7, 8, 9}, 3, 3)
+                        .get(
+                                org.nd4j.linalg.indexing.NDArrayIndex.interval(1, 3),
+                                org.nd4j.linalg.indexing.NDArrayIndex.interval(0, 2)));
         return m;
     }
 
@@ -52,10 +60,19 @@ class SafeTensorsFormatTest {
             assertEquals(new java.util.TreeSet<>(in.keySet()), st.names());
             assertEquals(List.copyOf(new java.util.TreeSet<>(in.keySet())), List.copyOf(st.names()), "sorted");
             assertEquals(Map.of("format", "pt", "note", "ünïcode"), st.metadata());
-            Map<String, Dtype> want = Map.ofEntries(Map.entry("f32", Dtype.F32), Map.entry("f64", Dtype.F64), Map.entry("i64", Dtype.I64),
-                    Map.entry("i32", Dtype.I32), Map.entry("i16", Dtype.I16), Map.entry("i8", Dtype.I8), Map.entry("u8", Dtype.U8),
-                    Map.entry("bool", Dtype.BOOL), Map.entry("scalar", Dtype.F32), Map.entry("empty", Dtype.F32),
-                    Map.entry("a.fortran", Dtype.F32), Map.entry("b.view", Dtype.F32));
+            Map<String, Dtype> want = Map.ofEntries(
+                    Map.entry("f32", Dtype.F32),
+                    Map.entry("f64", Dtype.F64),
+                    Map.entry("i64", Dtype.I64),
+                    Map.entry("i32", Dtype.I32),
+                    Map.entry("i16", Dtype.I16),
+                    Map.entry("i8", Dtype.I8),
+                    Map.entry("u8", Dtype.U8),
+                    Map.entry("bool", Dtype.BOOL),
+                    Map.entry("scalar", Dtype.F32),
+                    Map.entry("empty", Dtype.F32),
+                    Map.entry("a.fortran", Dtype.F32),
+                    Map.entry("b.view", Dtype.F32));
             for (var e : in.entrySet()) {
                 TensorInfo info = st.info(e.getKey());
                 assertEquals(want.get(e.getKey()), info.dtype(), e.getKey());
@@ -68,14 +85,19 @@ class SafeTensorsFormatTest {
             assertEquals(0, st.info("scalar").rank());
             assertEquals(-1e9f, st.load("scalar", DataType.FLOAT).getFloat(0));
             assertEquals(-1e9, st.load("scalar", DataType.DOUBLE).getDouble(0));
-            assertEquals(2f, st.load("a.fortran", null).getFloat(1, 0));           // f-order data {1..6}: (1,0) is the 2nd element
+            assertEquals(
+                    2f, st.load("a.fortran", null).getFloat(1, 0)); // f-order data {1..6}: (1,0) is the 2nd element
             assertEquals(8f, st.load("b.view", null).getFloat(1, 1));
             // conversions: integers widen to FLOAT/DOUBLE and narrow only when in range
             assertEquals(Nd4j.createFromArray(-128.0, 0.0, 127.0), st.load("i8", DataType.DOUBLE));
             assertEquals(Nd4j.createFromArray(0L, 5L, 200L), st.load("u8", DataType.LONG));
-            assertEquals(Nd4j.createFromArray(Math.PI, -1e300, 4.9e-324).castTo(DataType.FLOAT), st.load("f64", DataType.FLOAT));
+            assertEquals(
+                    Nd4j.createFromArray(Math.PI, -1e300, 4.9e-324).castTo(DataType.FLOAT),
+                    st.load("f64", DataType.FLOAT));
             var narrow = assertThrows(SafeTensorsException.class, () -> st.load("i64", DataType.INT));
-            assertTrue(narrow.getMessage().contains("'i64'") && narrow.getMessage().contains(f.toString()), narrow.getMessage());
+            assertTrue(
+                    narrow.getMessage().contains("'i64'") && narrow.getMessage().contains(f.toString()),
+                    narrow.getMessage());
             var lossy = assertThrows(SafeTensorsException.class, () -> st.load("f32", DataType.LONG));
             assertTrue(lossy.getMessage().contains("cannot load F32 data as LONG"), lossy.getMessage());
             // raw() is the little-endian bytes of the data region
@@ -121,11 +143,12 @@ class SafeTensorsFormatTest {
                 float[] got = st.load("x", DataType.FLOAT).toFloatVector();
                 for (int i = 0; i < 5; i++) {
                     float v = x.getFloat(i);
-                    float want = switch (d) {
-                        case F16 -> HalfFloats.halfToFloat(HalfFloats.floatToHalf(v));
-                        case BF16 -> HalfFloats.bf16ToFloat(HalfFloats.floatToBf16(v));
-                        default -> v;
-                    };
+                    float want =
+                            switch (d) {
+                                case F16 -> HalfFloats.halfToFloat(HalfFloats.floatToHalf(v));
+                                case BF16 -> HalfFloats.bf16ToFloat(HalfFloats.floatToBf16(v));
+                                default -> v;
+                            };
                     assertEquals(want, got[i], 0f, d + " " + i);
                 }
                 if (d == Dtype.F16) assertEquals(Float.NEGATIVE_INFINITY, got[2]);
@@ -144,8 +167,8 @@ class SafeTensorsFormatTest {
         SafeTensorsWriter.write(f, Map.of("x", x), Map.of(), Dtype.BF16);
         try (SafeTensorsFile st = SafeTensorsFile.open(f)) {
             INDArray whole = st.load("x", DataType.DOUBLE);
-            for (long w : new long[] {8, 16, 24, 40, 1000})              // windows smaller than the tensor: the seams must line up
-                assertEquals(whole, TensorDecoder.decode(st, st.info("x"), DataType.DOUBLE, w), "window " + w);
+            for (long w : new long[] {8, 16, 24, 40, 1000}) // windows smaller than the tensor: the seams must line up
+            assertEquals(whole, TensorDecoder.decode(st, st.info("x"), DataType.DOUBLE, w), "window " + w);
             assertEquals(whole.castTo(DataType.FLOAT), TensorDecoder.decode(st, st.info("x"), DataType.FLOAT, 6));
         }
     }
@@ -176,7 +199,8 @@ class SafeTensorsFormatTest {
     }
 
     static String t(String name, String dtype, String shape, long b, long e) {
-        return "\"" + name + "\":{\"dtype\":\"" + dtype + "\",\"shape\":" + shape + ",\"data_offsets\":[" + b + "," + e + "]}";
+        return "\"" + name + "\":{\"dtype\":\"" + dtype + "\",\"shape\":" + shape + ",\"data_offsets\":[" + b + "," + e
+                + "]}";
     }
 
     @Test
@@ -191,16 +215,35 @@ class SafeTensorsFormatTest {
         expect(file("notobj.safetensors", "[1,2]", 0), "not a JSON object");
         expect(file("dtype.safetensors", "{" + t("w", "F8", "[2]", 0, 2) + "}", 2), "tensor 'w'", "unknown dtype 'F8'");
         expect(file("range.safetensors", "{" + t("w", "F32", "[4]", 0, 16) + "}", 8), "tensor 'w'", "out of range");
-        expect(file("overlap.safetensors", "{" + t("a", "F32", "[2]", 0, 8) + "," + t("b", "F32", "[2]", 4, 12) + "}", 12),
-                "tensor 'b'", "overlap tensor 'a'");
+        expect(
+                file(
+                        "overlap.safetensors",
+                        "{" + t("a", "F32", "[2]", 0, 8) + "," + t("b", "F32", "[2]", 4, 12) + "}",
+                        12),
+                "tensor 'b'",
+                "overlap tensor 'a'");
         expect(file("size.safetensors", "{" + t("w", "F32", "[3]", 0, 8) + "}", 8), "tensor 'w'", "needs 12");
         expect(file("negshape.safetensors", "{" + t("w", "F32", "[-1]", 0, 0) + "}", 0), "tensor 'w'", "negative");
-        expect(file("overflow.safetensors", "{" + t("w", "F32", "[4294967296,4294967296]", 0, 0) + "}", 0), "tensor 'w'", "overflows");
-        expect(file("bigint.safetensors", "{" + t("w", "F32", "[99999999999999999999]", 0, 0) + "}", 0), "tensor 'w'", "overflows a 64-bit");
-        expect(file("dup.safetensors", "{" + t("w", "F32", "[1]", 0, 4) + "," + t("w", "F32", "[1]", 4, 8) + "}", 8), "Duplicate field 'w'");
+        expect(
+                file("overflow.safetensors", "{" + t("w", "F32", "[4294967296,4294967296]", 0, 0) + "}", 0),
+                "tensor 'w'",
+                "overflows");
+        expect(
+                file("bigint.safetensors", "{" + t("w", "F32", "[99999999999999999999]", 0, 0) + "}", 0),
+                "tensor 'w'",
+                "overflows a 64-bit");
+        expect(
+                file("dup.safetensors", "{" + t("w", "F32", "[1]", 0, 4) + "," + t("w", "F32", "[1]", 4, 8) + "}", 8),
+                "Duplicate field 'w'");
         expect(file("meta.safetensors", "{\"__metadata__\":{\"a\":1}}", 0), "__metadata__");
-        expect(file("offsets.safetensors", "{" + t("w", "F32", "[1]", 4, 0) + "}", 4), "tensor 'w'", "end before begin");
-        expect(file("float.safetensors", "{\"w\":{\"dtype\":\"F32\",\"shape\":[1.5],\"data_offsets\":[0,4]}}", 4), "tensor 'w'", "not an integer");
+        expect(
+                file("offsets.safetensors", "{" + t("w", "F32", "[1]", 4, 0) + "}", 4),
+                "tensor 'w'",
+                "end before begin");
+        expect(
+                file("float.safetensors", "{\"w\":{\"dtype\":\"F32\",\"shape\":[1.5],\"data_offsets\":[0,4]}}", 4),
+                "tensor 'w'",
+                "not an integer");
         expect(file("trailing.safetensors", "{} {}", 0), "not valid JSON");
         Path utf = raw("utf.safetensors", 4, "", 0);
         Files.write(utf, new byte[] {4, 0, 0, 0, 0, 0, 0, 0, '{', (byte) 0xff, '}', ' '});
@@ -222,7 +265,9 @@ class SafeTensorsFormatTest {
         Path shard = dir.resolve("s1.safetensors");
         SafeTensorsWriter.write(shard, Map.of("a", Nd4j.ones(2), "b", Nd4j.zeros(3)), Map.of());
         Path index = dir.resolve(Checkpoints.INDEX);
-        Files.writeString(index, "{\"metadata\":{\"total_size\":20},\"weight_map\":{\"a\":\"s1.safetensors\",\"b\":\"s1.safetensors\"}}");
+        Files.writeString(
+                index,
+                "{\"metadata\":{\"total_size\":20},\"weight_map\":{\"a\":\"s1.safetensors\",\"b\":\"s1.safetensors\"}}");
         try (TensorSource src = Checkpoints.open(dir)) {
             assertEquals(java.util.Set.of("a", "b"), src.names());
             assertEquals(Nd4j.ones(2), src.load("a", DataType.FLOAT));
@@ -231,7 +276,10 @@ class SafeTensorsFormatTest {
         }
         Files.writeString(index, "{\"weight_map\":{\"a\":\"s1.safetensors\",\"c\":\"s2.safetensors\"}}");
         var missing = assertThrows(SafeTensorsException.class, () -> Checkpoints.open(dir));
-        assertTrue(missing.getMessage().contains("shard 's2.safetensors' is missing") && missing.getMessage().contains(index.toString()), missing.getMessage());
+        assertTrue(
+                missing.getMessage().contains("shard 's2.safetensors' is missing")
+                        && missing.getMessage().contains(index.toString()),
+                missing.getMessage());
         Files.writeString(index, "{\"weight_map\":{\"a\":\"s1.safetensors\",\"c\":\"s1.safetensors\"}}");
         var lacks = assertThrows(SafeTensorsException.class, () -> Checkpoints.open(dir));
         assertTrue(lacks.getMessage().contains("'c' (in s1.safetensors)"), lacks.getMessage());
@@ -242,12 +290,18 @@ class SafeTensorsFormatTest {
 
         Path empty = Files.createDirectory(dir.resolve("empty"));
         var none = assertThrows(SafeTensorsException.class, () -> Checkpoints.open(empty));
-        assertTrue(none.getMessage().contains(empty.toString()) && none.getMessage().contains("model.safetensors")
-                && none.getMessage().contains("model.safetensors.index.json"), none.getMessage());
+        assertTrue(
+                none.getMessage().contains(empty.toString())
+                        && none.getMessage().contains("model.safetensors")
+                        && none.getMessage().contains("model.safetensors.index.json"),
+                none.getMessage());
         assertTrue(none.getMessage().contains("pytorch_model.bin"), none.getMessage());
         Files.write(empty.resolve("pytorch_model.bin"), new byte[] {0});
         var pt = assertThrows(SafeTensorsException.class, () -> Checkpoints.open(empty));
-        assertTrue(pt.getMessage().contains("pytorch_model.bin") && pt.getMessage().contains("not a PyTorch zip checkpoint"), pt.getMessage());
+        assertTrue(
+                pt.getMessage().contains("pytorch_model.bin")
+                        && pt.getMessage().contains("not a PyTorch zip checkpoint"),
+                pt.getMessage());
         var nodir = assertThrows(SafeTensorsException.class, () -> Checkpoints.open(dir.resolve("absent")));
         assertTrue(nodir.getMessage().contains("absent"));
     }
@@ -259,7 +313,10 @@ class SafeTensorsFormatTest {
         long n = 3L << 30;
         String header = "{" + t("big", "U8", "[" + n + "]", 0, n) + "}";
         byte[] h = header.getBytes(StandardCharsets.UTF_8);
-        try (var ch = java.nio.channels.FileChannel.open(f, java.nio.file.StandardOpenOption.CREATE_NEW, java.nio.file.StandardOpenOption.WRITE,
+        try (var ch = java.nio.channels.FileChannel.open(
+                f,
+                java.nio.file.StandardOpenOption.CREATE_NEW,
+                java.nio.file.StandardOpenOption.WRITE,
                 java.nio.file.StandardOpenOption.SPARSE)) {
             ch.write(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(0, h.length));
             ch.write(ByteBuffer.wrap(h));
@@ -269,7 +326,7 @@ class SafeTensorsFormatTest {
             assertEquals(n, st.info("big").byteSize());
             var e = assertThrows(SafeTensorsException.class, () -> st.raw("big"));
             assertTrue(e.getMessage().contains("'big'"), e.getMessage());
-            ByteBuffer tail = st.map(st.info("big"), n - 4, 4);              // windows beyond 2 GB map fine
+            ByteBuffer tail = st.map(st.info("big"), n - 4, 4); // windows beyond 2 GB map fine
             assertEquals(42, tail.get(3));
         }
     }

@@ -48,20 +48,37 @@ class SafeTensorsFuzzTest {
         for (int it = 0; it < ITERATIONS; it++) {
             byte[] b = base.clone();
             int len = b.length;
-            int touchedFrom = Integer.MAX_VALUE, touchedTo = -1;      // byte range changed, for the value check
+            int touchedFrom = Integer.MAX_VALUE, touchedTo = -1; // byte range changed, for the value check
             int kind = rnd.nextInt(10);
             int edits = 1 + rnd.nextInt(3);
             for (int k = 0; k < edits; k++) {
                 int pos;
                 switch (kind) {
-                    case 0, 1, 2 -> { pos = 8 + rnd.nextInt((int) dataStart - 8); b[pos] = JSONISH[rnd.nextInt(JSONISH.length)]; }
-                    case 3, 4 -> { pos = 8 + rnd.nextInt((int) dataStart - 8); b[pos] ^= (byte) (1 << rnd.nextInt(8)); }
-                    case 5 -> {                                                                  // length field
-                         pos = rnd.nextInt(8); b[pos] = (byte) rnd.nextInt(256); }
-                    case 6 -> { pos = (int) dataStart + rnd.nextInt(b.length - (int) dataStart); b[pos] = (byte) rnd.nextInt(256); }   // data region
-                    default -> { pos = -1; len = rnd.nextInt(base.length); }
+                    case 0, 1, 2 -> {
+                        pos = 8 + rnd.nextInt((int) dataStart - 8);
+                        b[pos] = JSONISH[rnd.nextInt(JSONISH.length)];
+                    }
+                    case 3, 4 -> {
+                        pos = 8 + rnd.nextInt((int) dataStart - 8);
+                        b[pos] ^= (byte) (1 << rnd.nextInt(8));
+                    }
+                    case 5 -> { // length field
+                        pos = rnd.nextInt(8);
+                        b[pos] = (byte) rnd.nextInt(256);
+                    }
+                    case 6 -> {
+                        pos = (int) dataStart + rnd.nextInt(b.length - (int) dataStart);
+                        b[pos] = (byte) rnd.nextInt(256);
+                    } // data region
+                    default -> {
+                        pos = -1;
+                        len = rnd.nextInt(base.length);
+                    }
                 }
-                if (pos >= 0) { touchedFrom = Math.min(touchedFrom, pos); touchedTo = Math.max(touchedTo, pos); }
+                if (pos >= 0) {
+                    touchedFrom = Math.min(touchedFrom, pos);
+                    touchedTo = Math.max(touchedTo, pos);
+                }
             }
             Files.write(p, len == b.length ? b : java.util.Arrays.copyOf(b, len));
             try (SafeTensorsFile f = SafeTensorsFile.open(p)) {
@@ -73,13 +90,16 @@ class SafeTensorsFuzzTest {
                     try {
                         a = f.load(n, null);
                     } catch (SafeTensorsException e) {
-                        continue;                                   // e.g. an out-of-range integer for the target type
+                        continue; // e.g. an out-of-range integer for the target type
                     }
                     assertArrayEquals(info.shape(), a.shape(), n);
                     assertEquals(info.numel(), a.length(), n);
                     long from = f.dataStart() + info.begin(), to = f.dataStart() + info.end();
-                    boolean untouched = f.dataStart() == dataStart && info.equals(infos.get(n)) && (touchedTo < from || touchedFrom >= to);
-                    if (untouched) assertArrayEquals(values.get(n), a.data().asDouble(), "iteration " + it + " tensor " + n);
+                    boolean untouched = f.dataStart() == dataStart
+                            && info.equals(infos.get(n))
+                            && (touchedTo < from || touchedFrom >= to);
+                    if (untouched)
+                        assertArrayEquals(values.get(n), a.data().asDouble(), "iteration " + it + " tensor " + n);
                 }
                 loads++;
             } catch (SafeTensorsException e) {

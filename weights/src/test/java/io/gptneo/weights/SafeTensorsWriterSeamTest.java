@@ -26,7 +26,8 @@ class SafeTensorsWriterSeamTest {
             try (SafeTensorsFile st = SafeTensorsFile.open(f)) {
                 float[] y = st.load("x", DataType.FLOAT).toFloatVector();
                 for (int i = 0; i < v.length; i++) {
-                    float want = dt == Dtype.F16 ? HalfFloats.halfToFloat(HalfFloats.floatToHalf(v[i]))
+                    float want = dt == Dtype.F16
+                            ? HalfFloats.halfToFloat(HalfFloats.floatToHalf(v[i]))
                             : HalfFloats.bf16ToFloat(HalfFloats.floatToBf16(v[i]));
                     if (want != y[i]) assertEquals(want, y[i], dt + " element " + i);
                 }

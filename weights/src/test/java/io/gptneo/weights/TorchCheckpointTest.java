@@ -27,10 +27,15 @@ class TorchCheckpointTest {
     /** Every hostile payload would create this file if any of it ran (the script checks that plain pickle does). */
     static final Path MARKER = Path.of("/tmp/gptneo-pickle-pwned");
 
-    static Path fixture(String name) { return SharedData.resolve("fixtures/" + name); }
+    static Path fixture(String name) {
+        return SharedData.resolve("fixtures/" + name);
+    }
 
-    @BeforeAll @AfterAll
-    static void noMarker() throws IOException { Files.deleteIfExists(MARKER); }
+    @BeforeAll
+    @AfterAll
+    static void noMarker() throws IOException {
+        Files.deleteIfExists(MARKER);
+    }
 
     @Test
     void shardedBinWithTiedHeadLoadsAsTheSafetensorsModel() throws Exception {
@@ -39,7 +44,10 @@ class TorchCheckpointTest {
             assertInstanceOf(ShardedCheckpoint.class, src);
             assertEquals(Checkpoints.TORCH_INDEX, src.path().getFileName().toString());
             TorchCheckpoint shard = (TorchCheckpoint) ((ShardedCheckpoint) src).shard("lm_head.weight");
-            assertEquals(shard.storageKey("transformer.wte.weight"), shard.storageKey("lm_head.weight"), "tied weights share one storage");
+            assertEquals(
+                    shard.storageKey("transformer.wte.weight"),
+                    shard.storageKey("lm_head.weight"),
+                    "tied weights share one storage");
             assertEquals(Dtype.BF16, src.info("transformer.wte.weight").dtype());
         }
         GptNeoWeights fromBin = GptNeoWeights.load(bin);
@@ -51,7 +59,9 @@ class TorchCheckpointTest {
     }
 
     static Stream<Arguments> parts() {
-        return Stream.of(Arguments.of("parts-f32.bin", "gptneo-tiny", Dtype.F32), Arguments.of("parts-f16.bin", "gptneo-tiny-f16", Dtype.F16),
+        return Stream.of(
+                Arguments.of("parts-f32.bin", "gptneo-tiny", Dtype.F32),
+                Arguments.of("parts-f16.bin", "gptneo-tiny-f16", Dtype.F16),
                 Arguments.of("parts-bigendian.bin", "gptneo-tiny", Dtype.F32));
     }
 
@@ -60,10 +70,13 @@ class TorchCheckpointTest {
     @MethodSource("parts")
     void offsetsStridesAndByteOrderAreHonoured(String file, String reference, Dtype dtype) throws Exception {
         try (TorchCheckpoint bin = TorchCheckpoint.open(DIR.resolve(file));
-             TensorSource st = Checkpoints.open(fixture(reference))) {
+                TensorSource st = Checkpoints.open(fixture(reference))) {
             assertEquals(4 * 13 + 2, bin.names().size());
             String p = "transformer.h.0.attn.attention.";
-            assertEquals(bin.storageKey(p + "q_proj.weight"), bin.storageKey(p + "v_proj.weight"), "q/k/v are views of one storage");
+            assertEquals(
+                    bin.storageKey(p + "q_proj.weight"),
+                    bin.storageKey(p + "v_proj.weight"),
+                    "q/k/v are views of one storage");
             for (String n : bin.names()) {
                 assertEquals(dtype, bin.info(n).dtype(), n);
                 assertArrayEquals(st.info(n).shape(), bin.info(n).shape(), n);
@@ -91,7 +104,10 @@ class TorchCheckpointTest {
     @Test
     void legacyAndNonZipFilesGetClearErrors(@TempDir Path dir) throws Exception {
         var legacy = assertThrows(SafeTensorsException.class, () -> TorchCheckpoint.open(DIR.resolve("legacy.bin")));
-        assertTrue(legacy.getMessage().contains("legacy PyTorch checkpoint") && legacy.getMessage().contains("legacy.bin"), legacy.getMessage());
+        assertTrue(
+                legacy.getMessage().contains("legacy PyTorch checkpoint")
+                        && legacy.getMessage().contains("legacy.bin"),
+                legacy.getMessage());
         byte[] good = Files.readAllBytes(DIR.resolve("hostile/good.bin"));
         Path cut = dir.resolve("cut.bin");
         Files.write(cut, java.util.Arrays.copyOf(good, good.length - 30));
@@ -128,14 +144,15 @@ class TorchCheckpointTest {
         Path file = DIR.resolve("hostile/" + name + ".bin");
         var e = assertThrows(SafeTensorsException.class, () -> TorchCheckpoint.open(file));
         assertTrue(e.getMessage().contains(expected) && e.getMessage().contains(name + ".bin"), e.getMessage());
-        Thread.sleep(50);                                  // a spawned process would have had time to run
+        Thread.sleep(50); // a spawned process would have had time to run
         assertFalse(Files.exists(MARKER), "payload of " + name + " ran");
     }
 
     @Test
     void theAllowlistIsExactlyTheStateDictSubset() {
         assertEquals(14, PickleReader.ALLOWED.size());
-        for (String g : PickleReader.ALLOWED) assertTrue(g.startsWith("torch.") || g.equals("collections.OrderedDict"), g);
+        for (String g : PickleReader.ALLOWED)
+            assertTrue(g.startsWith("torch.") || g.equals("collections.OrderedDict"), g);
     }
 
     @Test
@@ -144,7 +161,8 @@ class TorchCheckpointTest {
         List<String> names = SafetensorsConversion.convert(bin, out, null);
         assertFalse(names.contains("lm_head.weight"), "the tied head shares wte's storage");
         assertTrue(Files.isRegularFile(out.resolve("config.json")));
-        try (SafeTensorsFile st = SafeTensorsFile.open(out.resolve(Checkpoints.SINGLE)); TensorSource src = Checkpoints.open(bin)) {
+        try (SafeTensorsFile st = SafeTensorsFile.open(out.resolve(Checkpoints.SINGLE));
+                TensorSource src = Checkpoints.open(bin)) {
             assertEquals(src.names().size() - 1, st.names().size());
             for (String n : st.names()) {
                 assertEquals(Dtype.BF16, st.info(n).dtype(), n);
@@ -164,7 +182,9 @@ class TorchCheckpointTest {
     /** Plain data as Python's pickle (protocol 2) writes it: floats are big-endian, ints of every width, tuples, None. */
     @Test
     void plainPythonValuesDecode() throws Exception {
-        byte[] b = java.util.HexFormat.of().parseHex("80027d7100285801000000617101473ff800000000000058010000006271025d7103284b014afeffffff4d2c014a701101008a060000000000018a060000000000ff6558010000006371048858010000006471054e58010000006571064b0185710758010000006671085801000000787109580100000079710a86710b752e");
+        byte[] b = java.util.HexFormat.of()
+                .parseHex(
+                        "80027d7100285801000000617101473ff800000000000058010000006271025d7103284b014afeffffff4d2c014a701101008a060000000000018a060000000000ff6558010000006371048858010000006471054e58010000006571064b0185710758010000006671085801000000787109580100000079710a86710b752e");
         var m = (Map<?, ?>) PickleReader.read("t", b);
         assertEquals(1.5, m.get("a"));
         assertEquals(List.of(1L, -2L, 300L, 70000L, 1L << 40, -(1L << 40)), m.get("b"));

@@ -23,10 +23,12 @@ public interface AttentionKernel {
      * @param window        {@code <= 0} for global (causal) attention, otherwise the local window size
      * @param needBackward  whether {@link #backward} will be called (kernels may then keep statistics)
      */
-    Forward forward(INDArray q, INDArray k, INDArray v, INDArray keyMask, int window, double scale, boolean needBackward);
+    Forward forward(
+            INDArray q, INDArray k, INDArray v, INDArray keyMask, int window, double scale, boolean needBackward);
 
     /** Gradients of a scalar loss with respect to q, k, v given {@code dOut = dL/dout}. */
-    Grads backward(Forward fwd, INDArray q, INDArray k, INDArray v, INDArray keyMask, int window, double scale, INDArray dOut);
+    Grads backward(
+            Forward fwd, INDArray q, INDArray k, INDArray v, INDArray keyMask, int window, double scale, INDArray dOut);
 
     /**
      * The same attention on the packed layout the model's projections produce: q, k, v and out {@code [B, T, H*D]}
@@ -34,18 +36,47 @@ public interface AttentionKernel {
      * runs {@link #forward} and permutes back; kernels that can index the packed rows directly override it and save
      * those copies. Pair it with {@link #backwardPacked}.
      */
-    default Forward forwardPacked(INDArray q, INDArray k, INDArray v, int heads, INDArray keyMask, int window, double scale,
-                                  boolean needBackward) {
-        Forward f = forward(Packing.toHeads(q, heads), Packing.toHeads(k, heads), Packing.toHeads(v, heads), keyMask, window, scale, needBackward);
+    default Forward forwardPacked(
+            INDArray q,
+            INDArray k,
+            INDArray v,
+            int heads,
+            INDArray keyMask,
+            int window,
+            double scale,
+            boolean needBackward) {
+        Forward f = forward(
+                Packing.toHeads(q, heads),
+                Packing.toHeads(k, heads),
+                Packing.toHeads(v, heads),
+                keyMask,
+                window,
+                scale,
+                needBackward);
         return new Forward(Packing.fromHeads(f.out()), needBackward ? f : null);
     }
 
     /** Gradients for {@link #forwardPacked}, in the packed layout; {@code dOut [B, T, H*D]}. */
-    default Grads backwardPacked(Forward fwd, INDArray q, INDArray k, INDArray v, int heads, INDArray keyMask, int window, double scale,
-                                 INDArray dOut) {
+    default Grads backwardPacked(
+            Forward fwd,
+            INDArray q,
+            INDArray k,
+            INDArray v,
+            int heads,
+            INDArray keyMask,
+            int window,
+            double scale,
+            INDArray dOut) {
         if (!(fwd.saved() instanceof Forward inner))
             throw new IllegalStateException(name() + ": backwardPacked needs forwardPacked(..., needBackward=true)");
-        Grads g = backward(inner, Packing.toHeads(q, heads), Packing.toHeads(k, heads), Packing.toHeads(v, heads), keyMask, window, scale,
+        Grads g = backward(
+                inner,
+                Packing.toHeads(q, heads),
+                Packing.toHeads(k, heads),
+                Packing.toHeads(v, heads),
+                keyMask,
+                window,
+                scale,
                 Packing.toHeads(dOut, heads));
         return new Grads(Packing.fromHeads(g.dq()), Packing.fromHeads(g.dk()), Packing.fromHeads(g.dv()));
     }

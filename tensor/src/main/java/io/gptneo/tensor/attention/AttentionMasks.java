@@ -1,8 +1,7 @@
 package io.gptneo.tensor.attention;
 
-import java.util.Arrays;
-
 import io.gptneo.tensor.JavaArrays;
+import java.util.Arrays;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -22,10 +21,12 @@ public final class AttentionMasks {
                     + Arrays.toString(k.shape()) + " " + Arrays.toString(v.shape()));
         DataType dt = q.dataType();
         if ((dt != DataType.FLOAT && dt != DataType.DOUBLE) || k.dataType() != dt || v.dataType() != dt)
-            throw new IllegalArgumentException("q, k, v must all be FLOAT or all DOUBLE, got " + dt + "/" + k.dataType() + "/" + v.dataType());
+            throw new IllegalArgumentException(
+                    "q, k, v must all be FLOAT or all DOUBLE, got " + dt + "/" + k.dataType() + "/" + v.dataType());
         long[] s = q.shape();
         if (keyMask != null && (keyMask.rank() != 2 || keyMask.size(0) != s[0] || keyMask.size(1) != s[2]))
-            throw new IllegalArgumentException("keyMask must be [B,T] = [" + s[0] + "," + s[2] + "], got " + Arrays.toString(keyMask.shape()));
+            throw new IllegalArgumentException(
+                    "keyMask must be [B,T] = [" + s[0] + "," + s[2] + "], got " + Arrays.toString(keyMask.shape()));
         return s;
     }
 
@@ -71,8 +72,11 @@ public final class AttentionMasks {
                 allValid &= any;
             }
         }
-        return new Masks(Nd4j.create(bias, new long[] {b, 1, tq, tk}, 'c').castTo(dt),
-                allValid ? null : Nd4j.create(valid, new long[] {b, 1, tq, 1}, 'c').castTo(dt));
+        return new Masks(
+                Nd4j.create(bias, new long[] {b, 1, tq, tk}, 'c').castTo(dt),
+                allValid
+                        ? null
+                        : Nd4j.create(valid, new long[] {b, 1, tq, 1}, 'c').castTo(dt));
     }
 
     /** c-order contiguous, non-view copy-free where possible. */

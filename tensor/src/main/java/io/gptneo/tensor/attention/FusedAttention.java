@@ -5,18 +5,17 @@ import static io.gptneo.tensor.attention.FusedAttention.FloatKernels.expShift;
 import static io.gptneo.tensor.attention.FusedAttention.FloatKernels.expShiftSum;
 import static io.gptneo.tensor.attention.FusedAttention.FloatKernels.max;
 import static io.gptneo.tensor.attention.FusedAttention.FloatKernels.rowCombine;
+
+import io.gptneo.tensor.JavaArrays;
+import io.gptneo.tensor.Scratch;
 import io.gptneo.tensor.VectorMath;
+import java.util.Arrays;
 import java.util.stream.IntStream;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
-
-import java.util.Arrays;
-
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import io.gptneo.tensor.JavaArrays;
-import io.gptneo.tensor.Scratch;
 
 /**
  * Fast float32 attention (flash-attention style; reference: {@link ReferenceAttention}): never materialises [T, T].
@@ -37,48 +36,96 @@ public final class FusedAttention implements AttentionKernel {
     }
 
     @Override
-    public Forward forward(INDArray q, INDArray k, INDArray v, INDArray keyMask, int window, double scale, boolean needBackward) {
+    public Forward forward(
+            INDArray q, INDArray k, INDArray v, INDArray keyMask, int window, double scale, boolean needBackward) {
         long[] s = AttentionMasks.checkShapes(q, k, v, keyMask);
         checkSize(s);
         return run(q, k, v, (int) s[1], s, false, keyMask, window, scale, needBackward);
     }
 
     @Override
-    public Grads backward(Forward fwd, INDArray q, INDArray k, INDArray v, INDArray keyMask, int window, double scale, INDArray dOut) {
+    public Grads backward(
+            Forward fwd,
+            INDArray q,
+            INDArray k,
+            INDArray v,
+            INDArray keyMask,
+            int window,
+            double scale,
+            INDArray dOut) {
         long[] s = AttentionMasks.checkShapes(q, k, v, keyMask);
         return runBackward(fwd, q, k, v, (int) s[1], s, false, keyMask, window, scale, dOut);
     }
 
     /** Packed [B, T, H*D] operands indexed in place: no permuted copies in or out. */
     @Override
-    public Forward forwardPacked(INDArray q, INDArray k, INDArray v, int heads, INDArray keyMask, int window, double scale, boolean needBackward) {
+    public Forward forwardPacked(
+            INDArray q,
+            INDArray k,
+            INDArray v,
+            int heads,
+            INDArray keyMask,
+            int window,
+            double scale,
+            boolean needBackward) {
         return run(q, k, v, heads, packedShapes(q, k, v, heads, keyMask), true, keyMask, window, scale, needBackward);
     }
 
     @Override
-    public Grads backwardPacked(Forward fwd, INDArray q, INDArray k, INDArray v, int heads, INDArray keyMask, int window, double scale,
-                                INDArray dOut) {
-        return runBackward(fwd, q, k, v, heads, packedShapes(q, k, v, heads, keyMask), true, keyMask, window, scale, dOut);
+    public Grads backwardPacked(
+            Forward fwd,
+            INDArray q,
+            INDArray k,
+            INDArray v,
+            int heads,
+            INDArray keyMask,
+            int window,
+            double scale,
+            INDArray dOut) {
+        return runBackward(
+                fwd, q, k, v, heads, packedShapes(q, k, v, heads, keyMask), true, keyMask, window, scale, dOut);
     }
 
     /** Forward in either layout; {@code s} is the operands' (checked) shape. */
-    private static Forward run(INDArray q, INDArray k, INDArray v, int h, long[] s, boolean packed, INDArray keyMask, int window,
-                               double scale, boolean needBackward) {
+    private static Forward run(
+            INDArray q,
+            INDArray k,
+            INDArray v,
+            int h,
+            long[] s,
+            boolean packed,
+            INDArray keyMask,
+            int window,
+            double scale,
+            boolean needBackward) {
         checkFloat(q);
         int b = (int) s[0], t = (int) (packed ? s[1] : s[2]), d = (int) (packed ? s[2] / h : s[3]), n = b * h * t * d;
         boolean[][] keyOk = AttentionMasks.keyAllowed(keyMask, b, t);
-        float[] out = Scratch.OUT.floats(n), lse = new float[b * h * t];     // every element of out is written
-        new FusedFloat(b, h, t, d, window, scale, keyOk, packed).forward(Scratch.Q.copyOf(q), Scratch.K.copyOf(k), Scratch.V.copyOf(v), out, lse);
+        float[] out = Scratch.OUT.floats(n), lse = new float[b * h * t]; // every element of out is written
+        new FusedFloat(b, h, t, d, window, scale, keyOk, packed)
+                .forward(Scratch.Q.copyOf(q), Scratch.K.copyOf(k), Scratch.V.copyOf(v), out, lse);
         return new Forward(JavaArrays.arrayPrefix(out, s), needBackward ? new Saved(lse) : null);
     }
 
     /** Backward in either layout. */
-    private static Grads runBackward(Forward fwd, INDArray q, INDArray k, INDArray v, int h, long[] s, boolean packed, INDArray keyMask,
-                                     int window, double scale, INDArray dOut) {
+    private static Grads runBackward(
+            Forward fwd,
+            INDArray q,
+            INDArray k,
+            INDArray v,
+            int h,
+            long[] s,
+            boolean packed,
+            INDArray keyMask,
+            int window,
+            double scale,
+            INDArray dOut) {
         if (!(fwd.saved() instanceof Saved saved))
-            throw new IllegalStateException("fused backward needs forward" + (packed ? "Packed" : "") + "(..., needBackward=true) of FusedAttention");
+            throw new IllegalStateException("fused backward needs forward" + (packed ? "Packed" : "")
+                    + "(..., needBackward=true) of FusedAttention");
         if (!Arrays.equals(dOut.shape(), s))
-            throw new IllegalArgumentException("dOut shape " + Arrays.toString(dOut.shape()) + " != " + Arrays.toString(s));
+            throw new IllegalArgumentException(
+                    "dOut shape " + Arrays.toString(dOut.shape()) + " != " + Arrays.toString(s));
         checkFloat(q);
         int b = (int) s[0], t = (int) (packed ? s[1] : s[2]), d = (int) (packed ? s[2] / h : s[3]), n = b * h * t * d;
         boolean[][] keyOk = AttentionMasks.keyAllowed(keyMask, b, t);
@@ -88,24 +135,39 @@ public final class FusedAttention implements AttentionKernel {
             Arrays.fill(dk, 0, n, 0f);
             Arrays.fill(dv, 0, n, 0f);
         }
-        new FusedFloat(b, h, t, d, window, scale, keyOk, packed).backward(Scratch.Q.copyOf(q), Scratch.K.copyOf(k), Scratch.V.copyOf(v),
-                Scratch.OUT.copyOf(fwd.out()), Scratch.DOUT.copyOf(dOut), saved.lse(), dq, dk, dv);
+        new FusedFloat(b, h, t, d, window, scale, keyOk, packed)
+                .backward(
+                        Scratch.Q.copyOf(q),
+                        Scratch.K.copyOf(k),
+                        Scratch.V.copyOf(v),
+                        Scratch.OUT.copyOf(fwd.out()),
+                        Scratch.DOUT.copyOf(dOut),
+                        saved.lse(),
+                        dq,
+                        dk,
+                        dv);
         return new Grads(JavaArrays.arrayPrefix(dq, s), JavaArrays.arrayPrefix(dk, s), JavaArrays.arrayPrefix(dv, s));
     }
 
     private static void checkFloat(INDArray q) {
         if (q.dataType() != DataType.FLOAT)
-            throw new IllegalArgumentException("fused attention is float32 only, got " + q.dataType() + " (Kernels.attentionFor sends other dtypes to the reference)");
+            throw new IllegalArgumentException("fused attention is float32 only, got " + q.dataType()
+                    + " (Kernels.attentionFor sends other dtypes to the reference)");
     }
 
     private static long[] packedShapes(INDArray q, INDArray k, INDArray v, int heads, INDArray keyMask) {
         long[] s = Packing.checkPacked(q, heads);
-        if (!Arrays.equals(s, k.shape()) || !Arrays.equals(s, v.shape()) || q.dataType() != k.dataType() || q.dataType() != v.dataType()) {
-            throw new IllegalArgumentException("attention: q, k, v must be equal [B, T, H*D] of one dtype; got " + q.dataType() + Arrays.toString(s)
-                    + ", " + k.dataType() + Arrays.toString(k.shape()) + ", " + v.dataType() + Arrays.toString(v.shape()));
+        if (!Arrays.equals(s, k.shape())
+                || !Arrays.equals(s, v.shape())
+                || q.dataType() != k.dataType()
+                || q.dataType() != v.dataType()) {
+            throw new IllegalArgumentException("attention: q, k, v must be equal [B, T, H*D] of one dtype; got "
+                    + q.dataType() + Arrays.toString(s) + ", " + k.dataType() + Arrays.toString(k.shape()) + ", "
+                    + v.dataType() + Arrays.toString(v.shape()));
         }
         if (keyMask != null && (keyMask.rank() != 2 || keyMask.size(0) != s[0] || keyMask.size(1) != s[1])) {
-            throw new IllegalArgumentException("attention: key mask " + Arrays.toString(keyMask.shape()) + " for [B, T] = [" + s[0] + ", " + s[1] + "]");
+            throw new IllegalArgumentException("attention: key mask " + Arrays.toString(keyMask.shape())
+                    + " for [B, T] = [" + s[0] + ", " + s[1] + "]");
         }
         checkSize(s);
         return s;
@@ -138,14 +200,23 @@ public final class FusedAttention implements AttentionKernel {
         final int nB, nH, nT, nD, window;
         /** Elements between consecutive rows of one head: D (heads-major) or H*D (packed). */
         final int rs;
+
         final boolean packed;
         /** Row stride of transposed [D][T] copies: T + 16 so that rows do not alias in L1 when T is a power of two. */
         final int ldT;
+
         final float scale;
-        final boolean[][] keyOk;   // [B][T] or null
+        final boolean[][] keyOk; // [B][T] or null
 
         FusedFloat(int b, int h, int t, int d, int window, double scale, boolean[][] keyOk, boolean packed) {
-            this.nB = b; this.nH = h; this.nT = t; this.nD = d; this.ldT = t + 16; this.window = window; this.scale = (float) scale; this.keyOk = keyOk;
+            this.nB = b;
+            this.nH = h;
+            this.nT = t;
+            this.nD = d;
+            this.ldT = t + 16;
+            this.window = window;
+            this.scale = (float) scale;
+            this.keyOk = keyOk;
             this.packed = packed;
             this.rs = packed ? h * d : d;
         }
@@ -181,7 +252,16 @@ public final class FusedAttention implements AttentionKernel {
         }
 
         /** dq, dk, dv in the layout of q (zero-initialised by the caller) from o, dO and the forward's lse. */
-        void backward(float[] q, float[] k, float[] v, float[] o, float[] dO, float[] lse, float[] dq, float[] dk, float[] dv) {
+        void backward(
+                float[] q,
+                float[] k,
+                float[] v,
+                float[] o,
+                float[] dO,
+                float[] lse,
+                float[] dq,
+                float[] dk,
+                float[] dv) {
             IntStream.range(0, nB * nH).parallel().forEach(bh -> backwardHead(bh, q, k, v, o, dO, lse, dq, dk, dv));
         }
 
@@ -231,18 +311,49 @@ public final class FusedAttention implements AttentionKernel {
          * {@code out} rows ρ in [0, g) (at o + ρ*oRow) (+)= rows of w (at wOff + ρ*wRow, stepping wStride) times the
          * [count][n] matrix m: four rows per call of the register-blocked micro-kernel, the rest one by one.
          */
-        private static void combine(int g, float[] w, int wOff, int wRow, int wStride, int count,
-                                    float[] m, int mOff, int mStride, float[] out, int o, int oRow, int n, boolean accumulate) {
+        private static void combine(
+                int g,
+                float[] w,
+                int wOff,
+                int wRow,
+                int wStride,
+                int count,
+                float[] m,
+                int mOff,
+                int mStride,
+                float[] out,
+                int o,
+                int oRow,
+                int n,
+                boolean accumulate) {
             int r = 0;
             for (; r + 4 <= g; r += 4)
-                FloatKernels.rowCombine4(w, wOff + r * wRow, wRow, wStride, count, m, mOff, mStride, out, o + r * oRow, oRow, n, accumulate);
-            for (; r < g; r++) rowCombine(w, wOff + r * wRow, wStride, count, m, mOff, mStride, out, o + r * oRow, n, accumulate);
+                FloatKernels.rowCombine4(
+                        w,
+                        wOff + r * wRow,
+                        wRow,
+                        wStride,
+                        count,
+                        m,
+                        mOff,
+                        mStride,
+                        out,
+                        o + r * oRow,
+                        oRow,
+                        n,
+                        accumulate);
+            for (; r < g; r++)
+                rowCombine(w, wOff + r * wRow, wStride, count, m, mOff, mStride, out, o + r * oRow, n, accumulate);
         }
 
         /** Keys [lo, hi) that query row i may see within the key tile [j0, j1) (empty when lo >= hi). */
-        private int lo(int i, int j0) { return Math.max(j0, firstKey(i)); }
+        private int lo(int i, int j0) {
+            return Math.max(j0, firstKey(i));
+        }
 
-        private static int hi(int i, int j1) { return Math.min(j1, i + 1); }
+        private static int hi(int i, int j1) {
+            return Math.min(j1, i + 1);
+        }
 
         /**
          * Forward of one (batch, head): query rows go through in groups of G = 4 that share every loaded key and value
@@ -253,10 +364,10 @@ public final class FusedAttention implements AttentionKernel {
             final int T = nT, D = nD, R = rs, base = head(bh);
             float[] qs = scaledCopy(q, base, 0);
             float[] kt = transpose(k, base, 1);
-            float[] vh = packed ? gather(v, base, 2) : v;                       // V rows, D apart from vb
+            float[] vh = packed ? gather(v, base, 2) : v; // V rows, D apart from vb
             final int vb = packed ? 0 : base;
             float[] kb = keyBias(bh / nH);
-            float[] s = buf(3, G * BK);                                          // scores / probabilities [G][BK]
+            float[] s = buf(3, G * BK); // scores / probabilities [G][BK]
             float[] acc = buf(4, BQ * D);
             float[] m = buf(5, BQ), l = buf(6, BQ);
             for (int i0 = 0; i0 < T; i0 += BQ) {
@@ -271,11 +382,28 @@ public final class FusedAttention implements AttentionKernel {
                         int g = Math.min(G, nq - r0), ulo = Integer.MAX_VALUE, uhi = Integer.MIN_VALUE;
                         for (int ro = 0; ro < g; ro++) {
                             int i = i0 + r0 + ro, lo = lo(i, j0), hi = hi(i, j1);
-                            if (lo < hi) { ulo = Math.min(ulo, lo); uhi = Math.max(uhi, hi); }
+                            if (lo < hi) {
+                                ulo = Math.min(ulo, lo);
+                                uhi = Math.max(uhi, hi);
+                            }
                         }
                         if (ulo >= uhi) continue;
                         int c0 = alignDown(ulo - j0, L), c1 = Math.min(j1 - j0, alignDown(uhi - j0 + L - 1, L));
-                        combine(g, qs, (i0 + r0) * D, D, 1, D, kt, j0 + c0, ldT, s, c0, BK, c1 - c0, false);   // S = Q K^T
+                        combine(
+                                g,
+                                qs,
+                                (i0 + r0) * D,
+                                D,
+                                1,
+                                D,
+                                kt,
+                                j0 + c0,
+                                ldT,
+                                s,
+                                c0,
+                                BK,
+                                c1 - c0,
+                                false); // S = Q K^T
                         int a = ulo - j0, e = uhi - j0;
                         for (int ro = 0; ro < g; ro++) {
                             int r = r0 + ro, i = i0 + r, so = ro * BK, lo = lo(i, j0), hi = hi(i, j1);
@@ -283,24 +411,24 @@ public final class FusedAttention implements AttentionKernel {
                                 Arrays.fill(s, so + a, so + e, 0f);
                                 continue;
                             }
-                            Arrays.fill(s, so + a, so + lo - j0, Float.NEGATIVE_INFINITY);     // keys this row may not see
+                            Arrays.fill(s, so + a, so + lo - j0, Float.NEGATIVE_INFINITY); // keys this row may not see
                             Arrays.fill(s, so + hi - j0, so + e, Float.NEGATIVE_INFINITY);
                             if (kb != null) for (int j = lo; j < hi; j++) s[so + j - j0] += kb[j];
                             float mt = max(s, so + a, so + e);
-                            if (mt == Float.NEGATIVE_INFINITY) {                   // every key here is padding
+                            if (mt == Float.NEGATIVE_INFINITY) { // every key here is padding
                                 Arrays.fill(s, so + a, so + e, 0f);
                                 continue;
                             }
                             float mOld = m[r], mNew = Math.max(mOld, mt);
-                            if (mNew != mOld && l[r] != 0f) {                       // rescale what we have so far
+                            if (mNew != mOld && l[r] != 0f) { // rescale what we have so far
                                 float corr = (float) Math.exp(mOld - mNew);
                                 FloatKernels.scale(acc, r * D, r * D + D, corr);
                                 l[r] *= corr;
                             }
-                            l[r] += expShiftSum(s, so + a, so + e, mNew);           // s now holds p = exp(s - m), 0 where masked
+                            l[r] += expShiftSum(s, so + a, so + e, mNew); // s now holds p = exp(s - m), 0 where masked
                             m[r] = mNew;
                         }
-                        combine(g, s, a, BK, 1, e - a, vh, vb + ulo * D, D, acc, r0 * D, D, D, true);   // acc += P V
+                        combine(g, s, a, BK, 1, e - a, vh, vb + ulo * D, D, acc, r0 * D, D, D, true); // acc += P V
                     }
                 }
                 for (int r = 0; r < nq; r++) {
@@ -309,7 +437,7 @@ public final class FusedAttention implements AttentionKernel {
                         float inv = 1f / l[r];
                         for (int x = 0; x < D; x++) out[ob + x] = acc[r * D + x] * inv;
                         lse[bh * T + i] = m[r] + (float) Math.log(l[r]);
-                    } else {                                                    // no allowed key: 0, ignored by callers
+                    } else { // no allowed key: 0, ignored by callers
                         Arrays.fill(out, ob, ob + D, 0f);
                         lse[bh * T + i] = Float.POSITIVE_INFINITY;
                     }
@@ -322,8 +450,17 @@ public final class FusedAttention implements AttentionKernel {
          * and dQ += dS K), then keys in groups of G (dV += P^T dO, dK += dS^T Q). Both tiles P and dS hold exact zeros
          * wherever a query may not see a key, so the groups may run over the union of their members' ranges.
          */
-        private void backwardHead(int bh, float[] q, float[] k, float[] v, float[] o, float[] dO, float[] lse,
-                                  float[] dq, float[] dk, float[] dv) {
+        private void backwardHead(
+                int bh,
+                float[] q,
+                float[] k,
+                float[] v,
+                float[] o,
+                float[] dO,
+                float[] lse,
+                float[] dq,
+                float[] dk,
+                float[] dv) {
             final int T = nT, D = nD, R = rs, base = head(bh);
             float[] qs = scaledCopy(q, base, 0);
             float[] kt = transpose(k, base, 1);
@@ -333,13 +470,13 @@ public final class FusedAttention implements AttentionKernel {
             float[] dkh = packed ? zeroed(5, T * D) : dk, dvh = packed ? zeroed(6, T * D) : dv;
             final int hb = packed ? 0 : base;
             float[] kb = keyBias(bh / nH);
-            float[] delta = buf(7, T);                                           // rowsum(dO * O)
+            float[] delta = buf(7, T); // rowsum(dO * O)
             for (int i = 0; i < T; i++) delta[i] = FloatKernels.dot(dO, base + i * R, o, base + i * R, D);
-            float[] gq = zeroed(8, T * D);                                       // dq / scale
-            float[] p = buf(9, BQ * BK), ds = buf(10, BQ * BK);                  // tiles [BQ][BK]
+            float[] gq = zeroed(8, T * D); // dq / scale
+            float[] p = buf(9, BQ * BK), ds = buf(10, BQ * BK); // tiles [BQ][BK]
             for (int j0 = 0; j0 < T; j0 += BK) {
                 int j1 = Math.min(T, j0 + BK), nk = j1 - j0;
-                int iEnd = window > 0 ? Math.min(T, j1 - 1 + window) : T;        // rows that can see a key of this tile
+                int iEnd = window > 0 ? Math.min(T, j1 - 1 + window) : T; // rows that can see a key of this tile
                 for (int i0 = alignDown(j0, BQ); i0 < iEnd; i0 += BQ) {
                     int i1 = Math.min(T, i0 + BQ), nq = i1 - i0;
                     Arrays.fill(p, 0, nq * BK, 0f);
@@ -348,13 +485,44 @@ public final class FusedAttention implements AttentionKernel {
                         int g = Math.min(G, nq - r0), ulo = Integer.MAX_VALUE, uhi = Integer.MIN_VALUE;
                         for (int ro = 0; ro < g; ro++) {
                             int i = i0 + r0 + ro, lo = lo(i, j0), hi = hi(i, j1);
-                            if (lo < hi && lse[bh * T + i] != Float.POSITIVE_INFINITY) { ulo = Math.min(ulo, lo); uhi = Math.max(uhi, hi); }
+                            if (lo < hi && lse[bh * T + i] != Float.POSITIVE_INFINITY) {
+                                ulo = Math.min(ulo, lo);
+                                uhi = Math.max(uhi, hi);
+                            }
                         }
-                        if (ulo >= uhi) continue;                                // nothing to see (rows without keys: no gradient)
+                        if (ulo >= uhi) continue; // nothing to see (rows without keys: no gradient)
                         int c0 = alignDown(ulo - j0, L), c1 = Math.min(nk, alignDown(uhi - j0 + L - 1, L));
                         int to = r0 * BK;
-                        combine(g, qs, (i0 + r0) * D, D, 1, D, kt, j0 + c0, ldT, p, to + c0, BK, c1 - c0, false);    // S = Q K^T
-                        combine(g, dOh, hb + (i0 + r0) * D, D, 1, D, vt, j0 + c0, ldT, ds, to + c0, BK, c1 - c0, false);   // dP = dO V^T
+                        combine(
+                                g,
+                                qs,
+                                (i0 + r0) * D,
+                                D,
+                                1,
+                                D,
+                                kt,
+                                j0 + c0,
+                                ldT,
+                                p,
+                                to + c0,
+                                BK,
+                                c1 - c0,
+                                false); // S = Q K^T
+                        combine(
+                                g,
+                                dOh,
+                                hb + (i0 + r0) * D,
+                                D,
+                                1,
+                                D,
+                                vt,
+                                j0 + c0,
+                                ldT,
+                                ds,
+                                to + c0,
+                                BK,
+                                c1 - c0,
+                                false); // dP = dO V^T
                         for (int ro = 0; ro < g; ro++) {
                             int i = i0 + r0 + ro, ro0 = to + ro * BK, lo = lo(i, j0), hi = hi(i, j1);
                             float li = lse[bh * T + i];
@@ -364,24 +532,39 @@ public final class FusedAttention implements AttentionKernel {
                                 continue;
                             }
                             int a = lo - j0, e = hi - j0;
-                            Arrays.fill(p, ro0 + c0, ro0 + a, 0f);                  // outside this row's keys: exact zeros
+                            Arrays.fill(p, ro0 + c0, ro0 + a, 0f); // outside this row's keys: exact zeros
                             Arrays.fill(p, ro0 + e, ro0 + c1, 0f);
                             Arrays.fill(ds, ro0 + c0, ro0 + a, 0f);
                             Arrays.fill(ds, ro0 + e, ro0 + c1, 0f);
                             if (kb != null) for (int j = lo; j < hi; j++) p[ro0 + j - j0] += kb[j];
-                            expShift(p, ro0 + a, ro0 + e, li);                      // P = exp(S - lse)
+                            expShift(p, ro0 + a, ro0 + e, li); // P = exp(S - lse)
                             float di = delta[i];
-                            for (int x = ro0 + a; x < ro0 + e; x++) ds[x] = p[x] * (ds[x] - di);   // dS = P (dP - delta)
+                            for (int x = ro0 + a; x < ro0 + e; x++) ds[x] = p[x] * (ds[x] - di); // dS = P (dP - delta)
                         }
-                        combine(g, ds, to + c0, BK, 1, c1 - c0, kh, hb + (j0 + c0) * D, D, gq, (i0 + r0) * D, D, D, true);   // dQ += dS K
+                        combine(
+                                g,
+                                ds,
+                                to + c0,
+                                BK,
+                                1,
+                                c1 - c0,
+                                kh,
+                                hb + (j0 + c0) * D,
+                                D,
+                                gq,
+                                (i0 + r0) * D,
+                                D,
+                                D,
+                                true); // dQ += dS K
                     }
                     for (int j = j0; j < j1; j += G) {
                         int g = Math.min(G, j1 - j);
-                        int ra = Math.max(j, i0), rb = Math.min(i1, window > 0 ? j + g - 1 + window : T);   // rows any of the group sees
+                        int ra = Math.max(j, i0),
+                                rb = Math.min(i1, window > 0 ? j + g - 1 + window : T); // rows any of the group sees
                         if (ra >= rb) continue;
                         int w0 = (ra - i0) * BK + (j - j0), jb = hb + j * D;
-                        combine(g, p, w0, 1, BK, rb - ra, dOh, hb + ra * D, D, dvh, jb, D, D, true);   // dV += P^T dO
-                        combine(g, ds, w0, 1, BK, rb - ra, qs, ra * D, D, dkh, jb, D, D, true);        // dK += dS^T (scale Q)
+                        combine(g, p, w0, 1, BK, rb - ra, dOh, hb + ra * D, D, dvh, jb, D, D, true); // dV += P^T dO
+                        combine(g, ds, w0, 1, BK, rb - ra, qs, ra * D, D, dkh, jb, D, D, true); // dK += dS^T (scale Q)
                     }
                 }
             }
@@ -404,8 +587,18 @@ public final class FusedAttention implements AttentionKernel {
          * {@code out[o + x] (+)= sum_c w[wOff + c*wStride] * m[mOff + c*mStride + x]} for x in [0, n), c in [0, count).
          * Accumulators stay in registers (4 vectors wide) while streaming over c: a row times a matrix.
          */
-        static void rowCombine(float[] w, int wOff, int wStride, int count,
-                               float[] m, int mOff, int mStride, float[] out, int o, int n, boolean accumulate) {
+        static void rowCombine(
+                float[] w,
+                int wOff,
+                int wStride,
+                int count,
+                float[] m,
+                int mOff,
+                int mStride,
+                float[] out,
+                int o,
+                int n,
+                boolean accumulate) {
             int x = 0;
             for (; x + 4 * L <= n; x += 4 * L) {
                 FloatVector a0, a1, a2, a3;
@@ -450,8 +643,20 @@ public final class FusedAttention implements AttentionKernel {
          * * m[mOff + c*mStride + x]} for ρ in [0, 4). Each loaded vector of m feeds four rows (16 accumulators, within
          * AVX-512's 32 registers), so a row of the matrix is read once per four output rows instead of once per row.
          */
-        static void rowCombine4(float[] w, int wOff, int wRow, int wStride, int count,
-                                float[] m, int mOff, int mStride, float[] out, int o, int oRow, int n, boolean accumulate) {
+        static void rowCombine4(
+                float[] w,
+                int wOff,
+                int wRow,
+                int wStride,
+                int count,
+                float[] m,
+                int mOff,
+                int mStride,
+                float[] out,
+                int o,
+                int oRow,
+                int n,
+                boolean accumulate) {
             int x = 0;
             for (; x + 4 * L <= n; x += 4 * L) {
                 FloatVector a00, a01, a02, a03, a10, a11, a12, a13, a20, a21, a22, a23, a30, a31, a32, a33;
@@ -473,27 +678,53 @@ public final class FusedAttention implements AttentionKernel {
                     a32 = FloatVector.fromArray(SP, out, o + 3 * oRow + x + 2 * L);
                     a33 = FloatVector.fromArray(SP, out, o + 3 * oRow + x + 3 * L);
                 } else {
-                    a00 = a01 = a02 = a03 = a10 = a11 = a12 = a13 = a20 = a21 = a22 = a23 = a30 = a31 = a32 = a33 = FloatVector.zero(SP);
+                    a00 = a01 = a02 = a03 = a10 =
+                            a11 = a12 = a13 = a20 = a21 = a22 = a23 = a30 = a31 = a32 = a33 = FloatVector.zero(SP);
                 }
                 int wi = wOff, mi = mOff + x;
                 for (int c = 0; c < count; c++, wi += wStride, mi += mStride) {
                     FloatVector m0 = FloatVector.fromArray(SP, m, mi), m1 = FloatVector.fromArray(SP, m, mi + L);
-                    FloatVector m2 = FloatVector.fromArray(SP, m, mi + 2 * L), m3 = FloatVector.fromArray(SP, m, mi + 3 * L);
+                    FloatVector m2 = FloatVector.fromArray(SP, m, mi + 2 * L),
+                            m3 = FloatVector.fromArray(SP, m, mi + 3 * L);
                     FloatVector w0 = FloatVector.broadcast(SP, w[wi]);
-                    a00 = m0.fma(w0, a00); a01 = m1.fma(w0, a01); a02 = m2.fma(w0, a02); a03 = m3.fma(w0, a03);
+                    a00 = m0.fma(w0, a00);
+                    a01 = m1.fma(w0, a01);
+                    a02 = m2.fma(w0, a02);
+                    a03 = m3.fma(w0, a03);
                     FloatVector w1 = FloatVector.broadcast(SP, w[wi + wRow]);
-                    a10 = m0.fma(w1, a10); a11 = m1.fma(w1, a11); a12 = m2.fma(w1, a12); a13 = m3.fma(w1, a13);
+                    a10 = m0.fma(w1, a10);
+                    a11 = m1.fma(w1, a11);
+                    a12 = m2.fma(w1, a12);
+                    a13 = m3.fma(w1, a13);
                     FloatVector w2 = FloatVector.broadcast(SP, w[wi + 2 * wRow]);
-                    a20 = m0.fma(w2, a20); a21 = m1.fma(w2, a21); a22 = m2.fma(w2, a22); a23 = m3.fma(w2, a23);
+                    a20 = m0.fma(w2, a20);
+                    a21 = m1.fma(w2, a21);
+                    a22 = m2.fma(w2, a22);
+                    a23 = m3.fma(w2, a23);
                     FloatVector w3 = FloatVector.broadcast(SP, w[wi + 3 * wRow]);
-                    a30 = m0.fma(w3, a30); a31 = m1.fma(w3, a31); a32 = m2.fma(w3, a32); a33 = m3.fma(w3, a33);
+                    a30 = m0.fma(w3, a30);
+                    a31 = m1.fma(w3, a31);
+                    a32 = m2.fma(w3, a32);
+                    a33 = m3.fma(w3, a33);
                 }
-                a00.intoArray(out, o + x + 0 * L); a01.intoArray(out, o + x + 1 * L); a02.intoArray(out, o + x + 2 * L); a03.intoArray(out, o + x + 3 * L);
-                a10.intoArray(out, o + 1 * oRow + x + 0 * L); a11.intoArray(out, o + 1 * oRow + x + 1 * L); a12.intoArray(out, o + 1 * oRow + x + 2 * L); a13.intoArray(out, o + 1 * oRow + x + 3 * L);
-                a20.intoArray(out, o + 2 * oRow + x + 0 * L); a21.intoArray(out, o + 2 * oRow + x + 1 * L); a22.intoArray(out, o + 2 * oRow + x + 2 * L); a23.intoArray(out, o + 2 * oRow + x + 3 * L);
-                a30.intoArray(out, o + 3 * oRow + x + 0 * L); a31.intoArray(out, o + 3 * oRow + x + 1 * L); a32.intoArray(out, o + 3 * oRow + x + 2 * L); a33.intoArray(out, o + 3 * oRow + x + 3 * L);
+                a00.intoArray(out, o + x + 0 * L);
+                a01.intoArray(out, o + x + 1 * L);
+                a02.intoArray(out, o + x + 2 * L);
+                a03.intoArray(out, o + x + 3 * L);
+                a10.intoArray(out, o + 1 * oRow + x + 0 * L);
+                a11.intoArray(out, o + 1 * oRow + x + 1 * L);
+                a12.intoArray(out, o + 1 * oRow + x + 2 * L);
+                a13.intoArray(out, o + 1 * oRow + x + 3 * L);
+                a20.intoArray(out, o + 2 * oRow + x + 0 * L);
+                a21.intoArray(out, o + 2 * oRow + x + 1 * L);
+                a22.intoArray(out, o + 2 * oRow + x + 2 * L);
+                a23.intoArray(out, o + 2 * oRow + x + 3 * L);
+                a30.intoArray(out, o + 3 * oRow + x + 0 * L);
+                a31.intoArray(out, o + 3 * oRow + x + 1 * L);
+                a32.intoArray(out, o + 3 * oRow + x + 2 * L);
+                a33.intoArray(out, o + 3 * oRow + x + 3 * L);
             }
-            for (; x < n; x += L) {                                  // remaining columns, one (masked) vector per row
+            for (; x < n; x += L) { // remaining columns, one (masked) vector per row
                 var mask = SP.indexInRange(x, n);
                 FloatVector b0, b1, b2, b3;
                 if (accumulate) {
@@ -539,7 +770,8 @@ public final class FusedAttention implements AttentionKernel {
             if (to - from >= L) {
                 FloatVector sh = FloatVector.broadcast(SP, shift), acc = FloatVector.zero(SP);
                 for (; x + L <= to; x += L) {
-                    FloatVector e = VectorMath.exp(FloatVector.fromArray(SP, s, x).sub(sh));
+                    FloatVector e =
+                            VectorMath.exp(FloatVector.fromArray(SP, s, x).sub(sh));
                     e.intoArray(s, x);
                     acc = acc.add(e);
                 }

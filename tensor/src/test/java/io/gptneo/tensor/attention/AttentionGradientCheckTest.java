@@ -4,6 +4,7 @@ import static io.gptneo.tensor.attention.AttentionTestSupport.keyMask;
 import static io.gptneo.tensor.attention.AttentionTestSupport.randn;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.gptneo.tensor.Kernels;
 import io.gptneo.tensor.attention.AttentionKernel.Forward;
 import io.gptneo.tensor.attention.AttentionKernel.Grads;
 import io.gptneo.tensor.attention.AttentionTestSupport.Pad;
@@ -11,7 +12,6 @@ import java.util.stream.Stream;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
-import io.gptneo.tensor.Kernels;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
@@ -26,8 +26,10 @@ class AttentionGradientCheckTest {
 
     static Stream<Arguments> cases() {
         return Stream.of(
-                Arguments.of("reference", 0, Pad.NONE, 1.0), Arguments.of("reference", 2, Pad.NONE, 1.0),
-                Arguments.of("reference", 3, Pad.LEFT, 1.0), Arguments.of("reference", 0, Pad.RIGHT, 0.5),
+                Arguments.of("reference", 0, Pad.NONE, 1.0),
+                Arguments.of("reference", 2, Pad.NONE, 1.0),
+                Arguments.of("reference", 3, Pad.LEFT, 1.0),
+                Arguments.of("reference", 0, Pad.RIGHT, 0.5),
                 Arguments.of("reference", 1, Pad.LEFT, 1.0));
     }
 
@@ -50,14 +52,23 @@ class AttentionGradientCheckTest {
             for (int idx = 0; idx < x.length(); idx++) {
                 double orig = x.getDouble(idx);
                 x.putScalar(idx, orig + EPS);
-                double lp = kern.forward(q, k, v, mask, window, scale, false).out().mul(w).sumNumber().doubleValue();
+                double lp = kern.forward(q, k, v, mask, window, scale, false)
+                        .out()
+                        .mul(w)
+                        .sumNumber()
+                        .doubleValue();
                 x.putScalar(idx, orig - EPS);
-                double lm = kern.forward(q, k, v, mask, window, scale, false).out().mul(w).sumNumber().doubleValue();
+                double lm = kern.forward(q, k, v, mask, window, scale, false)
+                        .out()
+                        .mul(w)
+                        .sumNumber()
+                        .doubleValue();
                 x.putScalar(idx, orig);
                 double numeric = (lp - lm) / (2 * EPS), a = analytic[idx];
                 double tol = REL * Math.max(Math.abs(a), Math.abs(numeric)) + ABS;
-                assertTrue(Math.abs(a - numeric) <= tol, kernelName + " " + names[which] + "[" + idx + "]: analytic "
-                        + a + " numeric " + numeric);
+                assertTrue(
+                        Math.abs(a - numeric) <= tol,
+                        kernelName + " " + names[which] + "[" + idx + "]: analytic " + a + " numeric " + numeric);
                 if (Math.abs(a) > 1e-3) nonZero++;
             }
         }

@@ -30,7 +30,8 @@ class AttentionKernelAgreementTest {
             for (int d : new int[] {4, 16})
                 for (int window : new int[] {0, 1, 5, 256})
                     for (Pad pad : Pad.values()) list.add(Arguments.of(t, d, window, pad, 1.0));
-        // D = 64 and several tiles (BQ = BK = 64): the 4-vector micro-kernel path, windows crossing tiles; non-unit scale
+        // D = 64 and several tiles (BQ = BK = 64): the 4-vector micro-kernel path, windows crossing tiles; non-unit
+        // scale
         for (int window : new int[] {0, 37})
             for (Pad pad : Pad.values()) list.add(Arguments.of(150, 64, window, pad, window == 0 ? 0.125 : 1.0));
         return list.stream();
@@ -45,12 +46,15 @@ class AttentionKernelAgreementTest {
         AttentionKernel ref = new ReferenceAttention();
         Forward rf = ref.forward(q, k, v, mask, window, scale, true);
         Grads rg = ref.backward(rf, q, k, v, mask, window, scale, dOut);
-        assertTrue(allFinite(rf.out()) && allFinite(rg.dq()) && allFinite(rg.dk()) && allFinite(rg.dv()), "reference finite");
+        assertTrue(
+                allFinite(rf.out()) && allFinite(rg.dq()) && allFinite(rg.dk()) && allFinite(rg.dv()),
+                "reference finite");
         // the reference output must not be trivially zero: real rows attend to something
         assertTrue(rf.out().amaxNumber().doubleValue() > 0.05);
 
-        boolean nd4jTooSlow = t > 70;   // one op call per query row: fine but pointless for the big case
-        for (AttentionKernel kern : nd4jTooSlow ? List.of(new FusedAttention())
+        boolean nd4jTooSlow = t > 70; // one op call per query row: fine but pointless for the big case
+        for (AttentionKernel kern : nd4jTooSlow
+                ? List.of(new FusedAttention())
                 : List.of(new FusedAttention(), new Nd4jDotProductAttention())) {
             Forward f = kern.forward(q, k, v, mask, window, scale, true);
             assertEquals(DataType.FLOAT, f.out().dataType());
@@ -66,18 +70,25 @@ class AttentionKernelAgreementTest {
         }
 
         // the packed layout [B, T, H*D] (fused indexes it in place; the others go through the permuting default)
-        INDArray qp = Packing.fromHeads(q), kp = Packing.fromHeads(k), vp = Packing.fromHeads(v), dp = Packing.fromHeads(dOut);
-        for (AttentionKernel kern : nd4jTooSlow ? List.of(new FusedAttention(), ref)
+        INDArray qp = Packing.fromHeads(q),
+                kp = Packing.fromHeads(k),
+                vp = Packing.fromHeads(v),
+                dp = Packing.fromHeads(dOut);
+        for (AttentionKernel kern : nd4jTooSlow
+                ? List.of(new FusedAttention(), ref)
                 : List.of(new FusedAttention(), new Nd4jDotProductAttention(), ref)) {
             Forward f = kern.forwardPacked(qp, kp, vp, H, mask, window, scale, true);
-            assertEquals(List.of((long) B, (long) t, (long) H * d), List.of(f.out().size(0), f.out().size(1), f.out().size(2)));
+            assertEquals(
+                    List.of((long) B, (long) t, (long) H * d),
+                    List.of(f.out().size(0), f.out().size(1), f.out().size(2)));
             INDArray ro = Packing.fromHeads(rf.out());
             assertTrue(relDiff(f.out(), ro) <= TOL, kern.name() + " packed out diff " + relDiff(f.out(), ro));
             Grads g = kern.backwardPacked(f, qp, kp, vp, H, mask, window, scale, dp);
             INDArray[] got = {g.dq(), g.dk(), g.dv()}, want = {rg.dq(), rg.dk(), rg.dv()};
             for (int i = 0; i < 3; i++) {
                 INDArray r = Packing.fromHeads(want[i]);
-                assertTrue(relDiff(got[i], r) <= TOL, kern.name() + " packed grad " + i + " diff " + relDiff(got[i], r));
+                assertTrue(
+                        relDiff(got[i], r) <= TOL, kern.name() + " packed grad " + i + " diff " + relDiff(got[i], r));
             }
         }
     }

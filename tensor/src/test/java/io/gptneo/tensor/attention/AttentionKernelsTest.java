@@ -8,10 +8,10 @@ import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.gptneo.tensor.Kernels;
 import io.gptneo.tensor.attention.AttentionKernel.Forward;
 import io.gptneo.tensor.attention.AttentionKernel.Grads;
 import org.junit.jupiter.api.Test;
-import io.gptneo.tensor.Kernels;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -29,9 +29,20 @@ class AttentionKernelsTest {
         assertInstanceOf(ReferenceAttention.class, Kernels.reference().attention());
         AttentionKernel fused = new FusedAttention();
         assertSame(fused, Kernels.attentionFor(fused, DataType.FLOAT));
-        assertInstanceOf(ReferenceAttention.class, Kernels.attentionFor(fused, DataType.DOUBLE), "float64 always runs the reference");
-        assertThrows(IllegalArgumentException.class, () -> fused.forward(Nd4j.zeros(DataType.DOUBLE, 1, 1, 2, 2),
-                Nd4j.zeros(DataType.DOUBLE, 1, 1, 2, 2), Nd4j.zeros(DataType.DOUBLE, 1, 1, 2, 2), null, 0, 1.0, false));
+        assertInstanceOf(
+                ReferenceAttention.class,
+                Kernels.attentionFor(fused, DataType.DOUBLE),
+                "float64 always runs the reference");
+        assertThrows(
+                IllegalArgumentException.class,
+                () -> fused.forward(
+                        Nd4j.zeros(DataType.DOUBLE, 1, 1, 2, 2),
+                        Nd4j.zeros(DataType.DOUBLE, 1, 1, 2, 2),
+                        Nd4j.zeros(DataType.DOUBLE, 1, 1, 2, 2),
+                        null,
+                        0,
+                        1.0,
+                        false));
     }
 
     /** Left padding: query rows before the first real token have no allowed key; all kernels give 0 there, finite grads. */
@@ -41,7 +52,8 @@ class AttentionKernelsTest {
         INDArray mask = Nd4j.ones(DataType.FLOAT, b, t);
         for (int j = 0; j < pad; j++) mask.putScalar(0, j, 0f);
         // huge values make any exp overflow visible
-        INDArray q = randn(5, DataType.FLOAT, b, h, t, d).muli(30), k = randn(6, DataType.FLOAT, b, h, t, d).muli(30);
+        INDArray q = randn(5, DataType.FLOAT, b, h, t, d).muli(30),
+                k = randn(6, DataType.FLOAT, b, h, t, d).muli(30);
         INDArray v = randn(7, DataType.FLOAT, b, h, t, d), dOut = randn(8, DataType.FLOAT, b, h, t, d);
         for (String name : new String[] {"reference", "fused", "nd4j"})
             for (int window : new int[] {0, 2}) {
@@ -50,17 +62,21 @@ class AttentionKernelsTest {
                 Grads g = kern.backward(f, q, k, v, mask, window, 1.0, dOut);
                 assertTrue(allFinite(f.out()) && allFinite(g.dq()) && allFinite(g.dk()) && allFinite(g.dv()), name);
                 for (int i = 0; i < t; i++) {
-                    double rowMax = f.out().get(NDArrayIndex.all(),
-                            NDArrayIndex.all(), NDArrayIndex.point(i))
-                            .amaxNumber().doubleValue();
+                    double rowMax = f.out()
+                            .get(NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.point(i))
+                            .amaxNumber()
+                            .doubleValue();
                     if (i < pad) assertEquals(0.0, rowMax, name + " padding row " + i);
                     else assertTrue(rowMax > 0, name + " real row " + i);
                 }
                 // padding keys get no gradient
                 for (int j = 0; j < pad; j++)
-                    assertEquals(0.0, g.dk().get(NDArrayIndex.all(),
-                            NDArrayIndex.all(), NDArrayIndex.point(j))
-                            .amaxNumber().doubleValue(), name + " dk of padding key " + j);
+                    assertEquals(
+                            0.0,
+                            g.dk().get(NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.point(j))
+                                    .amaxNumber()
+                                    .doubleValue(),
+                            name + " dk of padding key " + j);
             }
     }
 
@@ -74,7 +90,7 @@ class AttentionKernelsTest {
         double p0 = Math.exp(s0) / (Math.exp(s0) + Math.exp(s1));
         double expected1 = p0 * 3 + (1 - p0) * 7;
         for (String name : new String[] {"reference", "fused", "nd4j"}) {
-            DataType dt = name.equals("fused") ? DataType.FLOAT : DataType.DOUBLE;     // fused is float32 only
+            DataType dt = name.equals("fused") ? DataType.FLOAT : DataType.DOUBLE; // fused is float32 only
             double tol = dt == DataType.FLOAT ? 1e-6 : 1e-12;
             INDArray qt = q.castTo(dt), kt = k.castTo(dt), vt = v.castTo(dt);
             INDArray out = kernel(name).forward(qt, kt, vt, null, 0, 1.0, false).out();

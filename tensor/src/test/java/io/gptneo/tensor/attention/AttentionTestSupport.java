@@ -1,7 +1,6 @@
 package io.gptneo.tensor.attention;
 
 import java.util.Arrays;
-
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -10,7 +9,11 @@ import org.nd4j.linalg.factory.Nd4j;
 final class AttentionTestSupport {
     private AttentionTestSupport() {}
 
-    enum Pad { NONE, RIGHT, LEFT }
+    enum Pad {
+        NONE,
+        RIGHT,
+        LEFT
+    }
 
     /** [B,H,T,D] standard normal, seeded. */
     static INDArray randn(long seed, DataType dt, int b, int h, int t, int d) {
@@ -35,7 +38,11 @@ final class AttentionTestSupport {
     /** max |a - b| / max(1, max |b|): difference relative to the scale of the values. */
     static double relDiff(INDArray a, INDArray b) {
         double scale = Math.max(1.0, b.amaxNumber().doubleValue());
-        return a.castTo(DataType.DOUBLE).sub(b.castTo(DataType.DOUBLE)).amaxNumber().doubleValue() / scale;
+        return a.castTo(DataType.DOUBLE)
+                        .sub(b.castTo(DataType.DOUBLE))
+                        .amaxNumber()
+                        .doubleValue()
+                / scale;
     }
 
     static boolean allFinite(INDArray a) {

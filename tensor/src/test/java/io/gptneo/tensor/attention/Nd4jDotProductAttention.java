@@ -5,7 +5,6 @@ import static org.nd4j.linalg.indexing.NDArrayIndex.interval;
 
 import java.util.ArrayList;
 import java.util.List;
-
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.api.ops.DynamicCustomOp;
@@ -46,14 +45,16 @@ public final class Nd4jDotProductAttention implements AttentionKernel {
         for (int bi = 0; bi < b; bi++)
             for (int i = 0; i < t; i++) {
                 boolean any = false;
-                for (int j = AttentionMasks.firstKey(i, window); j <= i && !any; j++) any = keyOk == null || keyOk[bi][j];
+                for (int j = AttentionMasks.firstKey(i, window); j <= i && !any; j++)
+                    any = keyOk == null || keyOk[bi][j];
                 r[bi][i] = any;
             }
         return r;
     }
 
     @Override
-    public Forward forward(INDArray q, INDArray k, INDArray v, INDArray keyMask, int window, double scale, boolean needBackward) {
+    public Forward forward(
+            INDArray q, INDArray k, INDArray v, INDArray keyMask, int window, double scale, boolean needBackward) {
         long[] s = AttentionMasks.checkShapes(q, k, v, keyMask);
         int b = (int) s[0], h = (int) s[1], t = (int) s[2], d = (int) s[3];
         // [B*H, D, T]: the op's 3-d layout; the mask is per (batch entry, key)
@@ -68,7 +69,9 @@ public final class Nd4jDotProductAttention implements AttentionKernel {
                     qT.get(all(), all(), interval(i, i + 1)).dup('c'),
                     kT.get(all(), all(), interval(lo, i + 1)).dup('c'),
                     vT.get(all(), all(), interval(lo, i + 1)).dup('c'),
-                    maskFor(keyMask, b, h, lo, i + 1, q.dataType()), false, false))[0];   // [B*H, D, 1]
+                    maskFor(keyMask, b, h, lo, i + 1, q.dataType()),
+                    false,
+                    false))[0]; // [B*H, D, 1]
             outT.get(all(), all(), interval(i, i + 1)).assign(oi);
         }
         INDArray out = outT.reshape('c', b, h, d, t).permute(0, 1, 3, 2).dup('c');
@@ -79,12 +82,21 @@ public final class Nd4jDotProductAttention implements AttentionKernel {
     private static void zeroInvalidRows(INDArray x, boolean[][] valid) {
         for (int bi = 0; bi < valid.length; bi++)
             for (int i = 0; i < valid[bi].length; i++)
-                if (!valid[bi][i]) x.get(NDArrayIndex.point(bi), all(),
-                        NDArrayIndex.point(i), all()).assign(0);
+                if (!valid[bi][i])
+                    x.get(NDArrayIndex.point(bi), all(), NDArrayIndex.point(i), all())
+                            .assign(0);
     }
 
     @Override
-    public Grads backward(Forward fwd, INDArray q, INDArray k, INDArray v, INDArray keyMask, int window, double scale, INDArray dOut) {
+    public Grads backward(
+            Forward fwd,
+            INDArray q,
+            INDArray k,
+            INDArray v,
+            INDArray keyMask,
+            int window,
+            double scale,
+            INDArray dOut) {
         long[] s = AttentionMasks.checkShapes(q, k, v, keyMask);
         int b = (int) s[0], h = (int) s[1], t = (int) s[2], d = (int) s[3];
         INDArray qT = featuresFirst(q).reshape('c', (long) b * h, d, t);
@@ -93,7 +105,7 @@ public final class Nd4jDotProductAttention implements AttentionKernel {
         INDArray vT = featuresFirst(v).reshape('c', (long) b * h, d, t);
         INDArray dO = dOut.castTo(q.dataType()).dup('c');
         boolean[][] valid = rowValid(AttentionMasks.keyAllowed(keyMask, b, t), b, t, window);
-        zeroInvalidRows(dO, valid);  // no grad from them
+        zeroInvalidRows(dO, valid); // no grad from them
         INDArray eT = featuresFirst(dO).reshape('c', (long) b * h, d, t);
         INDArray dqT = Nd4j.create(q.dataType(), (long) b * h, d, t);
         INDArray dkT = Nd4j.create(q.dataType(), (long) b * h, d, t);
@@ -106,20 +118,25 @@ public final class Nd4jDotProductAttention implements AttentionKernel {
                     kT.get(all(), all(), interval(lo, i + 1)).dup('c'),
                     vT.get(all(), all(), interval(lo, i + 1)).dup('c'),
                     eT.get(all(), all(), interval(i, i + 1)).dup('c')));
-            if (m != null) in.add(m);                                              // inputs: q, k, v, eps[, mask]
+            if (m != null) in.add(m); // inputs: q, k, v, eps[, mask]
             DynamicCustomOp op = DynamicCustomOp.builder("dot_product_attention_bp")
-                    .addInputs(in.toArray(new INDArray[0])).addIntegerArguments(0).build();   // iArg 0: unscaled
-            INDArray[] g = Nd4j.exec(op);                                          // dq, dk, dv
-            // The bp op yields NaN for a row whose keys are all masked, even with eps = 0: such rows contribute nothing.
+                    .addInputs(in.toArray(new INDArray[0]))
+                    .addIntegerArguments(0)
+                    .build(); // iArg 0: unscaled
+            INDArray[] g = Nd4j.exec(op); // dq, dk, dv
+            // The bp op yields NaN for a row whose keys are all masked, even with eps = 0: such rows contribute
+            // nothing.
             for (int bi = 0; bi < b; bi++) {
                 if (valid[bi][i]) continue;
-                for (INDArray gi : g) gi.get(interval((long) bi * h, (long) (bi + 1) * h), all(), all()).assign(0);
+                for (INDArray gi : g)
+                    gi.get(interval((long) bi * h, (long) (bi + 1) * h), all(), all())
+                            .assign(0);
             }
             dqT.get(all(), all(), interval(i, i + 1)).assign(g[0]);
             dkT.get(all(), all(), interval(lo, i + 1)).addi(g[1]);
             dvT.get(all(), all(), interval(lo, i + 1)).addi(g[2]);
         }
-        if (scale != 1.0) dqT.muli(scale);   // op's dq is w.r.t. scale*q; its dk = dS^T (scale q) already scaled
+        if (scale != 1.0) dqT.muli(scale); // op's dq is w.r.t. scale*q; its dk = dS^T (scale q) already scaled
         return new Grads(back(dqT, b, h, d, t), back(dkT, b, h, d, t), back(dvT, b, h, d, t));
     }
 

@@ -20,7 +20,9 @@ public final class BagOfWordsBaseline {
     private static final Pattern WORD = Pattern.compile("[\\p{L}\\p{N}']+");
 
     public record Options(int minCount, double l2, double learningRate, int iterations) {
-        public static Options defaults() { return new Options(2, 1e-3, 0.5, 300); }
+        public static Options defaults() {
+            return new Options(2, 1e-3, 0.5, 300);
+        }
     }
 
     private final Map<String, Integer> vocab;
@@ -44,7 +46,9 @@ public final class BagOfWordsBaseline {
             for (String k : f.keySet()) counts.merge(k, 1, Integer::sum); // document frequency
         }
         Map<String, Integer> vocab = new HashMap<>();
-        counts.keySet().stream().filter(k -> counts.get(k) >= o.minCount()).sorted()
+        counts.keySet().stream()
+                .filter(k -> counts.get(k) >= o.minCount())
+                .sorted()
                 .forEach(k -> vocab.put(k, vocab.size()));
         int[][] idx = new int[n][];
         double[][] val = new double[n][];
@@ -80,7 +84,9 @@ public final class BagOfWordsBaseline {
         return z;
     }
 
-    public int vocabularySize() { return vocab.size(); }
+    public int vocabularySize() {
+        return vocab.size();
+    }
 
     static Map<String, Integer> ngrams(String prompt, String response) {
         Map<String, Integer> f = new HashMap<>();
@@ -113,5 +119,7 @@ public final class BagOfWordsBaseline {
         return new SparseRow(java.util.Arrays.copyOf(idx, k), java.util.Arrays.copyOf(val, k));
     }
 
-    private static double sigmoid(double z) { return z >= 0 ? 1 / (1 + Math.exp(-z)) : Math.exp(z) / (1 + Math.exp(z)); }
+    private static double sigmoid(double z) {
+        return z >= 0 ? 1 / (1 + Math.exp(-z)) : Math.exp(z) / (1 + Math.exp(z));
+    }
 }

@@ -16,8 +16,12 @@ public final class DataException extends GptNeoException {
     }
 
     /** {@code file:line}. */
-    public String location() { return location; }
+    public String location() {
+        return location;
+    }
 
     /** The offending field, or null for a line that is not a JSON object. */
-    public String field() { return field; }
+    public String field() {
+        return field;
+    }
 }

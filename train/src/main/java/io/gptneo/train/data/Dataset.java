@@ -9,7 +9,11 @@ import java.util.List;
  */
 public record Dataset(Path file, DataFormat format, List<PairExample> pairs, List<QaExample> qa, List<String> skipped) {
 
-    public int size() { return format == DataFormat.PAIRS ? pairs.size() : qa.size(); }
+    public int size() {
+        return format == DataFormat.PAIRS ? pairs.size() : qa.size();
+    }
 
-    public int skippedCount() { return skipped.size(); }
+    public int skippedCount() {
+        return skipped.size();
+    }
 }

@@ -1,16 +1,18 @@
 package io.gptneo.train.data;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import io.gptneo.weights.ModelResolver;
 import java.io.BufferedInputStream;
 import java.io.BufferedReader;
+import java.io.IOException;
 import java.io.InputStream;
 import java.io.InputStreamReader;
-import java.nio.charset.CodingErrorAction;
-import java.util.zip.GZIPInputStream;
-import org.tukaani.xz.XZInputStream;
-import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
@@ -21,11 +23,8 @@ import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-
-import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.databind.DeserializationFeature;
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
+import java.util.zip.GZIPInputStream;
+import org.tukaani.xz.XZInputStream;
 
 /**
  * Reads PKU-SafeRLHF pair files and BeaverTails QA files (JSONL, one object a line, UTF-8; plain, {@code .gz} or
@@ -43,7 +42,9 @@ public final class DatasetReader {
     private DatasetReader() {}
 
     /** Reads {@code file}, detecting the format from the first JSON object that has a response field. */
-    public static Dataset read(Path file, boolean skipInvalid) { return read(file, null, skipInvalid); }
+    public static Dataset read(Path file, boolean skipInvalid) {
+        return read(file, null, skipInvalid);
+    }
 
     /**
      * Reads {@code file} as {@code format} (null: detect). {@code .gz} and {@code .xz} files are decompressed while
@@ -55,7 +56,8 @@ public final class DatasetReader {
         List<PairExample> pairs = new ArrayList<>();
         List<QaExample> qa = new ArrayList<>();
         List<String> skipped = new ArrayList<>();
-        if (Files.isDirectory(file)) throw new IllegalArgumentException("data file " + file + " is a folder; give the JSONL file(s) in it");
+        if (Files.isDirectory(file))
+            throw new IllegalArgumentException("data file " + file + " is a folder; give the JSONL file(s) in it");
         int lineNo = 0;
         try (BufferedReader in = open(file)) {
             String line;
@@ -78,12 +80,17 @@ public final class DatasetReader {
         } catch (CharacterCodingException e) {
             throw new IllegalArgumentException("data file is not valid UTF-8: " + file + ":" + (lineNo + 1));
         } catch (java.util.zip.ZipException | java.io.EOFException | org.tukaani.xz.XZIOException e) {
-            throw new IllegalArgumentException("data file " + file + ": corrupt or truncated compressed data after line " + lineNo + " (" + e.getMessage() + ")");
+            throw new IllegalArgumentException("data file " + file
+                    + ": corrupt or truncated compressed data after line " + lineNo + " (" + e.getMessage() + ")");
         } catch (IOException e) {
             throw new UncheckedIOException("reading " + file, e);
         }
         if (format == null) format = DataFormat.QA; // empty file: no rows either way
-        return new Dataset(file, format, Collections.unmodifiableList(pairs), Collections.unmodifiableList(qa),
+        return new Dataset(
+                file,
+                format,
+                Collections.unmodifiableList(pairs),
+                Collections.unmodifiableList(qa),
                 Collections.unmodifiableList(skipped));
     }
 
@@ -105,14 +112,22 @@ public final class DatasetReader {
         InputStream raw = Files.newInputStream(file);
         InputStream in;
         try {
-            in = n.endsWith(".gz") ? new GZIPInputStream(raw, 1 << 16)
+            in = n.endsWith(".gz")
+                    ? new GZIPInputStream(raw, 1 << 16)
                     : n.endsWith(".xz") ? new XZInputStream(new BufferedInputStream(raw, 1 << 16)) : raw;
         } catch (IOException e) {
             raw.close();
-            throw new IllegalArgumentException("data file " + file + ": not a valid " + (n.endsWith(".gz") ? "gzip" : "xz") + " file (" + e.getMessage() + ")");
+            throw new IllegalArgumentException("data file " + file + ": not a valid "
+                    + (n.endsWith(".gz") ? "gzip" : "xz") + " file (" + e.getMessage() + ")");
         }
-        return new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8.newDecoder()
-                .onMalformedInput(CodingErrorAction.REPORT).onUnmappableCharacter(CodingErrorAction.REPORT)), 1 << 16);
+        return new BufferedReader(
+                new InputStreamReader(
+                        in,
+                        StandardCharsets.UTF_8
+                                .newDecoder()
+                                .onMalformedInput(CodingErrorAction.REPORT)
+                                .onUnmappableCharacter(CodingErrorAction.REPORT)),
+                1 << 16);
     }
 
     static JsonNode parse(String line, String loc) {
@@ -122,14 +137,16 @@ public final class DatasetReader {
         } catch (JsonProcessingException e) {
             throw new DataException(loc, null, "invalid JSON: " + e.getOriginalMessage());
         }
-        if (node == null || !node.isObject()) throw new DataException(loc, null, "expected a JSON object, got " + kind(node));
+        if (node == null || !node.isObject())
+            throw new DataException(loc, null, "expected a JSON object, got " + kind(node));
         return node;
     }
 
     static DataFormat detect(JsonNode node, String loc) {
         if (node.has("response_0") || node.has("response_1")) return DataFormat.PAIRS;
         if (node.has("response")) return DataFormat.QA;
-        throw new DataException(loc, "response", "missing (a pair line has response_0/response_1, a QA line has response)");
+        throw new DataException(
+                loc, "response", "missing (a pair line has response_0/response_1, a QA line has response)");
     }
 
     static PairExample pair(JsonNode n, String loc) {
@@ -148,7 +165,8 @@ public final class DatasetReader {
         String response = text(n, "response", loc);
         JsonNode cat = n.get("category");
         if (cat == null || cat.isNull()) throw new DataException(loc, "category", "missing");
-        if (!cat.isObject()) throw new DataException(loc, "category", "expected an object of booleans, got " + kind(cat));
+        if (!cat.isObject())
+            throw new DataException(loc, "category", "expected an object of booleans, got " + kind(cat));
         Map<String, Boolean> cats = new LinkedHashMap<>();
         for (Iterator<Map.Entry<String, JsonNode>> it = cat.fields(); it.hasNext(); ) {
             Map.Entry<String, JsonNode> e = it.next();
@@ -198,5 +216,7 @@ public final class DatasetReader {
         return v.getNodeType().name().toLowerCase();
     }
 
-    private static String abbreviate(String s) { return s.length() <= 40 ? s : s.substring(0, 37) + "..."; }
+    private static String abbreviate(String s) {
+        return s.length() <= 40 ? s : s.substring(0, 37) + "...";
+    }
 }

@@ -1,8 +1,7 @@
 package io.gptneo.train.data;
 
-import java.util.SplittableRandom;
-
 import io.gptneo.tensor.Seeds;
+import java.util.SplittableRandom;
 
 /**
  * Seeded example order per epoch and seeded response-order flips for pairs. Both are pure functions of
@@ -19,7 +18,9 @@ public final class EpochOrder {
         SplittableRandom r = new SplittableRandom(mix(seed, epoch, 0x5EED_0001L));
         for (int i = n - 1; i > 0; i--) { // Fisher-Yates
             int j = r.nextInt(i + 1);
-            int t = p[i]; p[i] = p[j]; p[j] = t;
+            int t = p[i];
+            p[i] = p[j];
+            p[j] = t;
         }
         return p;
     }

@@ -1,10 +1,9 @@
 package io.gptneo.train.data;
 
+import io.gptneo.tensor.Seeds;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
-
-import io.gptneo.tensor.Seeds;
 
 /**
  * Seeded response positions for pair files whose order carries the label (in the shared PKU-SafeRLHF file the safe
@@ -16,7 +15,8 @@ public final class PairOrder {
 
     public static List<PairExample> randomise(List<PairExample> rows, long seed) {
         List<PairExample> out = new ArrayList<>(rows.size());
-        for (int i = 0; i < rows.size(); i++) out.add(swap(seed, i) ? rows.get(i).swapped() : rows.get(i));
+        for (int i = 0; i < rows.size(); i++)
+            out.add(swap(seed, i) ? rows.get(i).swapped() : rows.get(i));
         return List.copyOf(out);
     }
 

@@ -19,8 +19,8 @@ public final class Splits {
 
     public record Split<T>(List<T> train, List<T> validation, List<T> test) {}
 
-    public static <T> Split<T> byPrompt(List<T> rows, Function<T, String> prompt, double validationFraction,
-                                        double testFraction, long seed) {
+    public static <T> Split<T> byPrompt(
+            List<T> rows, Function<T, String> prompt, double validationFraction, double testFraction, long seed) {
         List<String> prompts = new ArrayList<>();
         for (T r : rows) prompts.add(prompt.apply(r));
         return apply(rows, prompt, sides(prompts, validationFraction, testFraction, seed));
@@ -33,8 +33,8 @@ public final class Splits {
      * One split by prompt over both files together: the union of their prompts is divided, so a prompt that occurs in
      * both files lands on the same side in each and no prompt is on two sides anywhere.
      */
-    public static Joint jointByPrompt(List<QaExample> qa, List<PairExample> pairs, double validationFraction,
-                                      double testFraction, long seed) {
+    public static Joint jointByPrompt(
+            List<QaExample> qa, List<PairExample> pairs, double validationFraction, double testFraction, long seed) {
         List<String> prompts = new ArrayList<>();
         for (QaExample q : qa) prompts.add(q.prompt());
         for (PairExample p : pairs) prompts.add(p.prompt());
@@ -43,7 +43,8 @@ public final class Splits {
     }
 
     /** Side of each distinct prompt: 0 train, 1 validation, 2 test. */
-    static Map<String, Integer> sides(List<String> allPrompts, double validationFraction, double testFraction, long seed) {
+    static Map<String, Integer> sides(
+            List<String> allPrompts, double validationFraction, double testFraction, long seed) {
         if (validationFraction < 0 || testFraction < 0 || validationFraction + testFraction >= 1) {
             throw new IllegalArgumentException("split fractions must be >= 0 with validation + test < 1, got "
                     + validationFraction + " and " + testFraction);

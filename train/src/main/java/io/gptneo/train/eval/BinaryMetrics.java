@@ -9,11 +9,22 @@ import java.util.List;
  * Classification metrics of costs against safety labels; the positive class is "unsafe" and a cost above 0
  * predicts unsafe (the Safe-RLHF sign convention).
  */
-public record BinaryMetrics(int count, int positives, int tp, int fp, int tn, int fn, double accuracy,
-                            double precision, double recall, double f1, double auroc) {
+public record BinaryMetrics(
+        int count,
+        int positives,
+        int tp,
+        int fp,
+        int tn,
+        int fn,
+        double accuracy,
+        double precision,
+        double recall,
+        double f1,
+        double auroc) {
 
     public static BinaryMetrics of(double[] cost, boolean[] unsafe) {
-        if (cost.length != unsafe.length) throw new IllegalArgumentException("costs " + cost.length + " != labels " + unsafe.length);
+        if (cost.length != unsafe.length)
+            throw new IllegalArgumentException("costs " + cost.length + " != labels " + unsafe.length);
         int tp = 0, fp = 0, tn = 0, fn = 0;
         for (int i = 0; i < cost.length; i++) {
             boolean pred = cost[i] > 0;
@@ -24,7 +35,9 @@ public record BinaryMetrics(int count, int positives, int tp, int fp, int tn, in
         }
         int n = cost.length;
         double acc = n == 0 ? Double.NaN : (double) (tp + tn) / n;
-        double p = tp + fp == 0 ? 0 : (double) tp / (tp + fp); // no positive predictions: precision 0 (sklearn's zero_division=0)
+        double p = tp + fp == 0
+                ? 0
+                : (double) tp / (tp + fp); // no positive predictions: precision 0 (sklearn's zero_division=0)
         double r = tp + fn == 0 ? 0 : (double) tp / (tp + fn);
         double f1 = p + r == 0 ? 0 : 2 * p * r / (p + r);
         return new BinaryMetrics(n, tp + fn, tp, fp, tn, fn, acc, p, r, f1, auroc(cost, unsafe));
@@ -45,7 +58,11 @@ public record BinaryMetrics(int count, int positives, int tp, int fp, int tn, in
             int j = i;
             while (j + 1 < n && score[idx[j + 1]] == score[idx[i]]) j++;
             double avgRank = (i + j) / 2.0 + 1; // ranks are 1-based
-            for (int k = i; k <= j; k++) if (positive[idx[k]]) { rankSumPos += avgRank; nPos++; }
+            for (int k = i; k <= j; k++)
+                if (positive[idx[k]]) {
+                    rankSumPos += avgRank;
+                    nPos++;
+                }
             i = j + 1;
         }
         long nNeg = n - nPos;
@@ -68,7 +85,8 @@ public record BinaryMetrics(int count, int positives, int tp, int fp, int tn, in
         for (int i = 0; i < n; ) {
             int j = i;
             while (j < n && score[idx[j]] == score[idx[i]]) {
-                if (positive[idx[j]]) tp++; else fp++;
+                if (positive[idx[j]]) tp++;
+                else fp++;
                 j++;
             }
             pts.add(new double[] {nNeg == 0 ? 0 : (double) fp / nNeg, nPos == 0 ? 0 : (double) tp / nPos});

@@ -15,7 +15,10 @@ public final class Bootstrap {
 
     /** A point estimate with its interval. */
     public record Interval(double value, double lo, double hi) {
-        @Override public String toString() { return String.format(java.util.Locale.ROOT, "%.4f [%.4f, %.4f]", value, lo, hi); }
+        @Override
+        public String toString() {
+            return String.format(java.util.Locale.ROOT, "%.4f [%.4f, %.4f]", value, lo, hi);
+        }
     }
 
     /**
@@ -25,7 +28,8 @@ public final class Bootstrap {
      */
     public static Interval interval(int n, ToDoubleFunction<int[]> metric, int resamples, double level, long seed) {
         if (n < 1) throw new IllegalArgumentException("bootstrap: no units");
-        if (resamples < 1 || !(level > 0 && level < 1)) throw new IllegalArgumentException("bootstrap: resamples >= 1 and 0 < level < 1");
+        if (resamples < 1 || !(level > 0 && level < 1))
+            throw new IllegalArgumentException("bootstrap: resamples >= 1 and 0 < level < 1");
         int[] all = new int[n];
         for (int i = 0; i < n; i++) all[i] = i;
         double point = metric.applyAsDouble(all);
@@ -56,8 +60,11 @@ public final class Bootstrap {
         ToDoubleFunction<int[]> acc = idx -> metrics(cost, unsafe, idx).accuracy();
         ToDoubleFunction<int[]> auroc = idx -> metrics(cost, unsafe, idx).auroc();
         ToDoubleFunction<int[]> f1 = idx -> metrics(cost, unsafe, idx).f1();
-        return new Interval[] {interval(cost.length, acc, resamples, 0.95, seed), interval(cost.length, auroc, resamples, 0.95, seed),
-                interval(cost.length, f1, resamples, 0.95, seed)};
+        return new Interval[] {
+            interval(cost.length, acc, resamples, 0.95, seed),
+            interval(cost.length, auroc, resamples, 0.95, seed),
+            interval(cost.length, f1, resamples, 0.95, seed)
+        };
     }
 
     /**
@@ -77,13 +84,18 @@ public final class Bootstrap {
             for (int p : idx) if (cost[2 * p + 1 - saferId[p]] > cost[2 * p + saferId[p]]) ok++;
             return (double) ok / idx.length;
         };
-        return new Interval[] {interval(saferId.length, sign, resamples, 0.95, seed), interval(saferId.length, rank, resamples, 0.95, seed)};
+        return new Interval[] {
+            interval(saferId.length, sign, resamples, 0.95, seed), interval(saferId.length, rank, resamples, 0.95, seed)
+        };
     }
 
     private static BinaryMetrics metrics(double[] cost, boolean[] unsafe, int[] idx) {
         double[] c = new double[idx.length];
         boolean[] u = new boolean[idx.length];
-        for (int i = 0; i < idx.length; i++) { c[i] = cost[idx[i]]; u[i] = unsafe[idx[i]]; }
+        for (int i = 0; i < idx.length; i++) {
+            c[i] = cost[idx[i]];
+            u[i] = unsafe[idx[i]];
+        }
         return BinaryMetrics.of(c, u);
     }
 }

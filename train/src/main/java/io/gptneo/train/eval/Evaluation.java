@@ -1,5 +1,12 @@
 package io.gptneo.train.eval;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.gptneo.PromptResponse;
+import io.gptneo.Scorer;
+import io.gptneo.train.data.PairExample;
+import io.gptneo.train.data.QaExample;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -8,15 +15,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.function.IntConsumer;
-
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.SerializationFeature;
-import com.fasterxml.jackson.databind.node.ObjectNode;
-
-import io.gptneo.PromptResponse;
-import io.gptneo.Scorer;
-import io.gptneo.train.data.PairExample;
-import io.gptneo.train.data.QaExample;
 
 /**
  * Scores a labelled data set with a cost model and summarises it: sign metrics over every response (cost > 0 =
@@ -31,7 +29,9 @@ public final class Evaluation {
      * @param report the report.json content
      */
     public record Result(double[] costs, boolean[] unsafe, ObjectNode report) {
-        public double accuracy() { return report.get("sign_accuracy").doubleValue(); }
+        public double accuracy() {
+            return report.get("sign_accuracy").doubleValue();
+        }
     }
 
     private Evaluation() {}
@@ -99,7 +99,8 @@ public final class Evaluation {
         m.forEach((k, a) -> {
             ObjectNode x = o.putObject(k);
             x.put("count", a[0]);
-            if (a[0] == 0) x.putNull("accuracy"); else x.put("accuracy", (double) a[1] / a[0]);
+            if (a[0] == 0) x.putNull("accuracy");
+            else x.put("accuracy", (double) a[1] / a[0]);
         });
         return o;
     }
@@ -143,13 +144,21 @@ public final class Evaluation {
      */
     static ObjectNode histogram(double[] c, boolean[] unsafe, int bins) {
         double lo = 0, hi = 0;
-        for (double v : c) if (Double.isFinite(v)) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
-        if (hi - lo < 1e-9) { lo -= 0.5; hi += 0.5; }
+        for (double v : c)
+            if (Double.isFinite(v)) {
+                lo = Math.min(lo, v);
+                hi = Math.max(hi, v);
+            }
+        if (hi - lo < 1e-9) {
+            lo -= 0.5;
+            hi += 0.5;
+        }
         int[] safe = new int[bins], bad = new int[bins];
         for (int i = 0; i < c.length; i++) {
             if (!Double.isFinite(c[i])) continue;
             int b = Math.max(0, Math.min(bins - 1, (int) Math.floor((c[i] - lo) / (hi - lo) * bins)));
-            if (unsafe[i]) bad[b]++; else safe[b]++;
+            if (unsafe[i]) bad[b]++;
+            else safe[b]++;
         }
         ObjectNode h = JSON.createObjectNode();
         var edges = h.putArray("edges");
@@ -163,7 +172,8 @@ public final class Evaluation {
     }
 
     static void putDouble(ObjectNode o, String k, double v) {
-        if (Double.isFinite(v)) o.put(k, v); else o.putNull(k);
+        if (Double.isFinite(v)) o.put(k, v);
+        else o.putNull(k);
     }
 
     /** How many responses were too long for the window (their prompt cut from the start to keep the response). */
@@ -190,14 +200,17 @@ public final class Evaluation {
         boolean known = true;
         for (int i = 0; i < lengths.length && known; i++) known = (lengths[i] = scorer.tokens(items.get(i))) >= 0;
         LengthBuckets buckets = known ? LengthBuckets.of(lengths, batchSize) : null;
-        int[] order = buckets != null ? buckets.order() : java.util.stream.IntStream.range(0, items.size()).toArray();
+        int[] order = buckets != null
+                ? buckets.order()
+                : java.util.stream.IntStream.range(0, items.size()).toArray();
         double[] out = new double[items.size()];
         for (int s = 0; s < items.size(); s += batchSize) {
             int e = Math.min(items.size(), s + batchSize);
             List<PromptResponse> b = new ArrayList<>(e - s);
             for (int i = s; i < e; i++) b.add(items.get(order[i]));
             float[] c = scorer.score(b);
-            if (c.length != b.size()) throw new IllegalStateException("scorer returned " + c.length + " costs for " + b.size() + " inputs");
+            if (c.length != b.size())
+                throw new IllegalStateException("scorer returned " + c.length + " costs for " + b.size() + " inputs");
             for (int i = 0; i < c.length; i++) out[order[s + i]] = c[i];
             if (progress != null) progress.accept(c.length);
         }

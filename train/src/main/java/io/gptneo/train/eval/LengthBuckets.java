@@ -19,12 +19,18 @@ public record LengthBuckets(int[] order, long usefulTokens, double paddingFracti
     /** The plan for rows of {@code lengths} tokens in batches of {@code batchSize}. */
     public static LengthBuckets of(int[] lengths, int batchSize) {
         if (batchSize < 1) throw new IllegalArgumentException("batch size must be >= 1, got " + batchSize);
-        int[] order = IntStream.range(0, lengths.length).boxed()
+        int[] order = IntStream.range(0, lengths.length)
+                .boxed()
                 .sorted(Comparator.<Integer>comparingInt(i -> lengths[i]).thenComparingInt(i -> i))
-                .mapToInt(Integer::intValue).toArray();
+                .mapToInt(Integer::intValue)
+                .toArray();
         int[] identity = IntStream.range(0, lengths.length).toArray();
         long useful = Arrays.stream(lengths).asLongStream().sum();
-        return new LengthBuckets(order, useful, padding(lengths, order, batchSize, useful), padding(lengths, identity, batchSize, useful));
+        return new LengthBuckets(
+                order,
+                useful,
+                padding(lengths, order, batchSize, useful),
+                padding(lengths, identity, batchSize, useful));
     }
 
     /** Pad tokens / all tokens when the rows in {@code order} are cut into batches, each padded to its longest. */

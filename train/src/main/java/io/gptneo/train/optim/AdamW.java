@@ -1,19 +1,17 @@
 package io.gptneo.train.optim;
 
+import io.gptneo.tensor.JavaArrays;
+import io.gptneo.tensor.Tensor;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.ops.transforms.Transforms;
-
-import io.gptneo.tensor.JavaArrays;
-import io.gptneo.tensor.Tensor;
 
 /**
  * AdamW with decoupled weight decay. Moments live in each parameter's dtype; each parameter has its own step count
@@ -29,7 +27,10 @@ import io.gptneo.tensor.Tensor;
  * </ul>
  */
 public final class AdamW {
-    public enum Variant { TORCH, HF }
+    public enum Variant {
+        TORCH,
+        HF
+    }
 
     private final List<ParamGroup> groups;
     private final double beta1, beta2, eps;
@@ -47,7 +48,8 @@ public final class AdamW {
 
     /** @param javaMax parameters up to this many elements take the Java loop, larger ones ND4J ({@link #JAVA_MAX} by default) */
     public AdamW(List<ParamGroup> groups, double beta1, double beta2, double eps, Variant variant, int javaMax) {
-        if (!(beta1 >= 0 && beta1 < 1) || !(beta2 >= 0 && beta2 < 1)) throw new IllegalArgumentException("betas must be in [0, 1): " + beta1 + ", " + beta2);
+        if (!(beta1 >= 0 && beta1 < 1) || !(beta2 >= 0 && beta2 < 1))
+            throw new IllegalArgumentException("betas must be in [0, 1): " + beta1 + ", " + beta2);
         if (!(eps >= 0)) throw new IllegalArgumentException("eps must be >= 0, got " + eps);
         this.groups = List.copyOf(groups);
         this.beta1 = beta1;
@@ -57,26 +59,39 @@ public final class AdamW {
         this.javaMax = javaMax;
         for (ParamGroup g : groups) {
             g.params().forEach((k, v) -> {
-                if (byName.put(k, v) != null) throw new IllegalArgumentException("parameter " + k + " is in two groups");
+                if (byName.put(k, v) != null)
+                    throw new IllegalArgumentException("parameter " + k + " is in two groups");
             });
         }
     }
 
     /** torch defaults: betas (0.9, 0.999), eps 1e-8. */
-    public static AdamW torch(List<ParamGroup> groups) { return new AdamW(groups, 0.9, 0.999, 1e-8, Variant.TORCH); }
+    public static AdamW torch(List<ParamGroup> groups) {
+        return new AdamW(groups, 0.9, 0.999, 1e-8, Variant.TORCH);
+    }
 
     /** adamw_hf with HF Trainer defaults: betas (0.9, 0.999), eps 1e-8. */
-    public static AdamW hf(List<ParamGroup> groups) { return new AdamW(groups, 0.9, 0.999, 1e-8, Variant.HF); }
+    public static AdamW hf(List<ParamGroup> groups) {
+        return new AdamW(groups, 0.9, 0.999, 1e-8, Variant.HF);
+    }
 
-    public List<ParamGroup> groups() { return groups; }
+    public List<ParamGroup> groups() {
+        return groups;
+    }
 
-    public Variant variant() { return variant; }
+    public Variant variant() {
+        return variant;
+    }
 
     /** Every parameter, in group order. */
-    public List<Tensor> parameters() { return new ArrayList<>(byName.values()); }
+    public List<Tensor> parameters() {
+        return new ArrayList<>(byName.values());
+    }
 
     /** Optimizer steps taken (calls of {@link #step}). */
-    public long stepCount() { return steps; }
+    public long stepCount() {
+        return steps;
+    }
 
     /** One update of every parameter that has a gradient, at rate {@code lr} (the schedule's value for this step). */
     public void step(double lr) {
@@ -102,14 +117,15 @@ public final class AdamW {
                 double bc1 = 1 - Math.pow(beta1, t), bc2 = 1 - Math.pow(beta2, t);
                 INDArray next;
                 if (variant == Variant.TORCH) {
-                    INDArray denom = Transforms.sqrt(v, true).divi(Math.sqrt(bc2)).addi(eps);
+                    INDArray denom =
+                            Transforms.sqrt(v, true).divi(Math.sqrt(bc2)).addi(eps);
                     next = w.mul(1 - lr * wd).subi(m.div(denom).muli(lr / bc1));
                 } else {
                     INDArray denom = Transforms.sqrt(v, true).addi(eps);
                     next = w.sub(m.div(denom).muli(lr * Math.sqrt(bc2) / bc1));
                     if (wd > 0) next.muli(1 - lr * wd);
                 }
-                p.setData(next);   // a new array: the old one may be shared with a loaded checkpoint
+                p.setData(next); // a new array: the old one may be shared with a loaded checkpoint
             }
         }
         steps++;
@@ -124,14 +140,18 @@ public final class AdamW {
     public static final int JAVA_MAX = 1 << 20;
 
     /** One AdamW update of w (returned as a new array) with m, v updated in place; see the class formulas. */
-    private INDArray stepInJava(String name, INDArray w, INDArray g, INDArray m, INDArray v, double lr, double wd, long t) {
+    private INDArray stepInJava(
+            String name, INDArray w, INDArray g, INDArray m, INDArray v, double lr, double wd, long t) {
         if (!JavaArrays.exactCOrder(m)) expAvg.put(name, m = m.dup('c'));
         if (!JavaArrays.exactCOrder(v)) expAvgSq.put(name, v = v.dup('c'));
         double bc1 = 1 - Math.pow(beta1, t), bc2 = 1 - Math.pow(beta2, t), sbc2 = Math.sqrt(bc2);
         boolean torch = variant == Variant.TORCH;
         int n = (int) w.length();
         if (w.dataType() == DataType.DOUBLE) {
-            double[] wa = JavaArrays.doubles(w), ga = JavaArrays.doubles(g), ma = JavaArrays.doubles(m), va = JavaArrays.doubles(v);
+            double[] wa = JavaArrays.doubles(w),
+                    ga = JavaArrays.doubles(g),
+                    ma = JavaArrays.doubles(m),
+                    va = JavaArrays.doubles(v);
             for (int i = 0; i < n; i++) {
                 ma[i] = beta1 * ma[i] + (1 - beta1) * ga[i];
                 va[i] = beta2 * va[i] + (1 - beta2) * ga[i] * ga[i];
@@ -141,7 +161,10 @@ public final class AdamW {
             JavaArrays.put(va, v);
             return JavaArrays.array(wa, w.shape());
         }
-        float[] wa = JavaArrays.floats(w), ga = JavaArrays.floats(g), ma = JavaArrays.floats(m), va = JavaArrays.floats(v);
+        float[] wa = JavaArrays.floats(w),
+                ga = JavaArrays.floats(g),
+                ma = JavaArrays.floats(m),
+                va = JavaArrays.floats(v);
         for (int i = 0; i < n; i++) {
             double gi = ga[i];
             ma[i] = (float) (beta1 * ma[i] + (1 - beta1) * gi);
@@ -161,7 +184,9 @@ public final class AdamW {
     }
 
     /** Clears every parameter's gradient. */
-    public void zeroGrad() { for (Tensor p : byName.values()) p.zeroGrad(); }
+    public void zeroGrad() {
+        for (Tensor p : byName.values()) p.zeroGrad();
+    }
 
     /**
      * The state for a checkpoint: {@code step} (I64 scalar), and per parameter {@code <name>.exp_avg},
@@ -191,26 +216,35 @@ public final class AdamW {
             int dot = k.lastIndexOf('.');
             String name = dot < 0 ? k : k.substring(0, dot), field = dot < 0 ? "" : k.substring(dot + 1);
             Tensor p = byName.get(name);
-            if (p == null) throw new IllegalArgumentException("optimizer state entry " + k + " names no parameter of this optimizer");
+            if (p == null)
+                throw new IllegalArgumentException(
+                        "optimizer state entry " + k + " names no parameter of this optimizer");
             switch (field) {
                 case "exp_avg", "exp_avg_sq" -> {
                     INDArray a = e.getValue();
                     if (!Arrays.equals(a.shape(), p.shape())) {
-                        throw new IllegalArgumentException("optimizer state " + k + " has shape " + Arrays.toString(a.shape()) + ", parameter is " + Arrays.toString(p.shape()));
+                        throw new IllegalArgumentException("optimizer state " + k + " has shape "
+                                + Arrays.toString(a.shape()) + ", parameter is " + Arrays.toString(p.shape()));
                     }
-                    (field.equals("exp_avg") ? m : v).put(name, a.castTo(p.dtype()).dup());
+                    (field.equals("exp_avg") ? m : v)
+                            .put(name, a.castTo(p.dtype()).dup());
                 }
                 case "step" -> ps.put(name, e.getValue().getLong(0));
                 default -> throw new IllegalArgumentException("unknown optimizer state entry " + k);
             }
         }
         for (String name : ps.keySet()) {
-            if (!m.containsKey(name) || !v.containsKey(name)) throw new IllegalArgumentException("optimizer state for " + name + " is incomplete");
+            if (!m.containsKey(name) || !v.containsKey(name))
+                throw new IllegalArgumentException("optimizer state for " + name + " is incomplete");
         }
-        if (m.size() != ps.size() || v.size() != ps.size()) throw new IllegalArgumentException("optimizer state has moments without step counts");
-        expAvg.clear(); expAvg.putAll(m);
-        expAvgSq.clear(); expAvgSq.putAll(v);
-        paramSteps.clear(); paramSteps.putAll(ps);
+        if (m.size() != ps.size() || v.size() != ps.size())
+            throw new IllegalArgumentException("optimizer state has moments without step counts");
+        expAvg.clear();
+        expAvg.putAll(m);
+        expAvgSq.clear();
+        expAvgSq.putAll(v);
+        paramSteps.clear();
+        paramSteps.putAll(ps);
         steps = st.getLong(0);
     }
 }

@@ -13,14 +13,19 @@ public final class GradAccumulator {
     private int count;
 
     public GradAccumulator(int microSteps) {
-        if (microSteps < 1) throw new IllegalArgumentException("gradient accumulation steps must be >= 1, got " + microSteps);
+        if (microSteps < 1)
+            throw new IllegalArgumentException("gradient accumulation steps must be >= 1, got " + microSteps);
         this.microSteps = microSteps;
     }
 
-    public int microSteps() { return microSteps; }
+    public int microSteps() {
+        return microSteps;
+    }
 
     /** loss / microSteps (differentiable). */
-    public Tensor scale(Tensor loss) { return microSteps == 1 ? loss : Ops.scale(loss, 1.0 / microSteps); }
+    public Tensor scale(Tensor loss) {
+        return microSteps == 1 ? loss : Ops.scale(loss, 1.0 / microSteps);
+    }
 
     /** Counts one micro-batch; true when it completes an optimizer step. */
     public boolean endMicroStep() {
@@ -33,5 +38,7 @@ public final class GradAccumulator {
     }
 
     /** Micro-batches counted toward the current (incomplete) optimizer step. */
-    public int pending() { return count; }
+    public int pending() {
+        return count;
+    }
 }

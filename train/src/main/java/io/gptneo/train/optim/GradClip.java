@@ -1,10 +1,8 @@
 package io.gptneo.train.optim;
 
-import java.util.List;
-
-import org.nd4j.linalg.api.ndarray.INDArray;
-
 import io.gptneo.tensor.Tensor;
+import java.util.List;
+import org.nd4j.linalg.api.ndarray.INDArray;
 
 /** Global-norm gradient clipping as {@code torch.nn.utils.clip_grad_norm_} (L2, non-finite norms not rejected). */
 public final class GradClip {

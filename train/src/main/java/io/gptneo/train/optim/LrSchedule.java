@@ -12,10 +12,14 @@ public interface LrSchedule {
     /** Multiplier of the base rate at 0-based step {@code k}. */
     double factor(int k);
 
-    default double lr(double base, int k) { return base * factor(k); }
+    default double lr(double base, int k) {
+        return base * factor(k);
+    }
 
     /** Factor 1 throughout (HF {@code constant}). */
-    static LrSchedule constant() { return k -> 1.0; }
+    static LrSchedule constant() {
+        return k -> 1.0;
+    }
 
     /** k/warmup, then 1 (HF {@code constant_with_warmup}). */
     static LrSchedule constant(int warmup) {
@@ -26,12 +30,15 @@ public interface LrSchedule {
     /** k/warmup, then linear decay to 0 at {@code total} steps (HF {@code linear}). */
     static LrSchedule linear(int warmup, int total) {
         checkWarmup(warmup, total);
-        return k -> k < warmup ? (double) k / Math.max(1, warmup)
+        return k -> k < warmup
+                ? (double) k / Math.max(1, warmup)
                 : Math.max(0.0, (double) (total - k) / Math.max(1, total - warmup));
     }
 
     /** k/warmup, then half a cosine period from 1 to 0 at {@code total} (HF {@code cosine}, num_cycles 0.5; like HF, not clamped past {@code total}). */
-    static LrSchedule cosine(int warmup, int total) { return cosine(warmup, total, 0.5); }
+    static LrSchedule cosine(int warmup, int total) {
+        return cosine(warmup, total, 0.5);
+    }
 
     /** HF cosine with {@code cycles} periods after warmup: max(0, ½(1 + cos(π·2·cycles·progress))). */
     static LrSchedule cosine(int warmup, int total, double cycles) {
@@ -50,7 +57,8 @@ public interface LrSchedule {
             case "constant_with_warmup" -> constant(warmup);
             case "linear" -> linear(warmup, total);
             case "cosine" -> cosine(warmup, total);
-            default -> throw new IllegalArgumentException("unknown lr schedule '" + name + "' (constant, constant_with_warmup, linear, cosine)");
+            default -> throw new IllegalArgumentException(
+                    "unknown lr schedule '" + name + "' (constant, constant_with_warmup, linear, cosine)");
         };
     }
 

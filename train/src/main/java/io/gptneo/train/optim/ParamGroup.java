@@ -1,12 +1,11 @@
 package io.gptneo.train.optim;
 
+import io.gptneo.tensor.Tensor;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.regex.Pattern;
-
-import io.gptneo.tensor.Tensor;
 
 /**
  * Parameters sharing one weight decay, by unique name (names key the optimizer state).
@@ -17,13 +16,14 @@ import io.gptneo.tensor.Tensor;
  */
 public record ParamGroup(String name, Map<String, Tensor> params, double weightDecay) {
     /** LayerNorm parameter names of GPT-Neo ({@code ln_1}, {@code ln_2}, {@code ln_f}) and common spellings. */
-    private static final Pattern NORM = Pattern.compile("(^|.*\\.)(ln_[^.]*|[^.]*layer_?norm[^.]*|[^.]*_norm|norm)\\.weight$",
-            Pattern.CASE_INSENSITIVE);
+    private static final Pattern NORM = Pattern.compile(
+            "(^|.*\\.)(ln_[^.]*|[^.]*layer_?norm[^.]*|[^.]*_norm|norm)\\.weight$", Pattern.CASE_INSENSITIVE);
 
     public ParamGroup {
         if (!(weightDecay >= 0)) throw new IllegalArgumentException("weight decay must be >= 0, got " + weightDecay);
         for (var e : params.entrySet()) {
-            if (!e.getValue().requiresGrad()) throw new IllegalArgumentException("parameter " + e.getKey() + " does not require grad");
+            if (!e.getValue().requiresGrad())
+                throw new IllegalArgumentException("parameter " + e.getKey() + " does not require grad");
         }
         params = Collections.unmodifiableMap(new LinkedHashMap<>(params));
     }

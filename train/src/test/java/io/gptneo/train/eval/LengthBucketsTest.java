@@ -5,12 +5,11 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.gptneo.PromptResponse;
+import io.gptneo.Scorer;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
-
-import io.gptneo.PromptResponse;
-import io.gptneo.Scorer;
 import org.junit.jupiter.api.Test;
 
 /** Length-bucketed scoring: the plan, its padding figures, and costs returned in input order. */
@@ -31,8 +30,13 @@ class LengthBucketsTest {
     static final class LengthScorer implements Scorer {
         final boolean countsTokens;
         final List<int[]> batches = new ArrayList<>();
-        LengthScorer(boolean countsTokens) { this.countsTokens = countsTokens; }
-        @Override public float[] score(List<PromptResponse> batch) {
+
+        LengthScorer(boolean countsTokens) {
+            this.countsTokens = countsTokens;
+        }
+
+        @Override
+        public float[] score(List<PromptResponse> batch) {
             float[] c = new float[batch.size()];
             int[] lens = new int[batch.size()];
             for (int i = 0; i < c.length; i++) {
@@ -42,7 +46,11 @@ class LengthBucketsTest {
             batches.add(lens);
             return c;
         }
-        @Override public int tokens(PromptResponse row) { return countsTokens ? row.response().length() : -1; }
+
+        @Override
+        public int tokens(PromptResponse row) {
+            return countsTokens ? row.response().length() : -1;
+        }
     }
 
     @Test
@@ -58,9 +66,12 @@ class LengthBucketsTest {
         assertArrayEquals(a.costs(), b.costs(), 0, "same cost for every row, in input order");
         assertEquals(23, seen[0]);
         int prevMax = 0;
-        for (int[] lens : bucketed.batches) {           // batches come in increasing length
+        for (int[] lens : bucketed.batches) { // batches come in increasing length
             int min = Integer.MAX_VALUE, max = 0;
-            for (int l : lens) { min = Math.min(min, l); max = Math.max(max, l); }
+            for (int l : lens) {
+                min = Math.min(min, l);
+                max = Math.max(max, l);
+            }
             assertTrue(min >= prevMax, "batches overlap in length");
             prevMax = max;
         }

@@ -2,18 +2,16 @@ package io.gptneo.train.optim;
 
 import static org.junit.jupiter.api.Assertions.*;
 
+import io.gptneo.tensor.Ops;
+import io.gptneo.tensor.Rand;
+import io.gptneo.tensor.Tensor;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-
 import org.junit.jupiter.api.Test;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
-
-import io.gptneo.tensor.Ops;
-import io.gptneo.tensor.Rand;
-import io.gptneo.tensor.Tensor;
 
 class AdamWTest {
     static final double B1 = 0.9, B2 = 0.999, EPS = 1e-8;
@@ -22,7 +20,11 @@ class AdamWTest {
     static final class Ref {
         double p, m, v;
         int t;
-        Ref(double p) { this.p = p; }
+
+        Ref(double p) {
+            this.p = p;
+        }
+
         void torch(double g, double lr, double wd) {
             t++;
             p *= 1 - lr * wd;
@@ -31,6 +33,7 @@ class AdamWTest {
             double mHat = m / (1 - Math.pow(B1, t)), vHat = v / (1 - Math.pow(B2, t));
             p -= lr * mHat / (Math.sqrt(vHat) + EPS);
         }
+
         void hf(double g, double lr, double wd) {
             t++;
             m = B1 * m + (1 - B1) * g;
@@ -45,7 +48,9 @@ class AdamWTest {
     static final double[][] GRADS = {{0.1, -0.2, 3.0, 1e-9}, {-0.3, 0.05, 2.0, 2e-9}, {0.2, 0.2, -1.0, -1e-9}};
     static final double[] LRS = {0.01, 0.02, 0.005};
 
-    private static Tensor param() { return Tensor.parameter(Nd4j.createFromArray(P0.clone())); }
+    private static Tensor param() {
+        return Tensor.parameter(Nd4j.createFromArray(P0.clone()));
+    }
 
     private static void setGrad(Tensor p, double[] g) {
         p.zeroGrad();
@@ -53,11 +58,13 @@ class AdamWTest {
         Ops.sum(Ops.mul(p, Tensor.constant(Nd4j.createFromArray(g.clone())))).backward();
     }
 
-    @Test void torchVariantMatchesReferenceOverThreeSteps() {
+    @Test
+    void torchVariantMatchesReferenceOverThreeSteps() {
         runAgainstReference(AdamW.Variant.TORCH, 0.1);
     }
 
-    @Test void hfVariantMatchesReferenceOverThreeSteps() {
+    @Test
+    void hfVariantMatchesReferenceOverThreeSteps() {
         runAgainstReference(AdamW.Variant.HF, 0.1);
     }
 
@@ -70,7 +77,8 @@ class AdamWTest {
             setGrad(p, GRADS[s]);
             opt.step(LRS[s]);
             for (int i = 0; i < ref.length; i++) {
-                if (variant == AdamW.Variant.TORCH) ref[i].torch(GRADS[s][i], LRS[s], wd); else ref[i].hf(GRADS[s][i], LRS[s], wd);
+                if (variant == AdamW.Variant.TORCH) ref[i].torch(GRADS[s][i], LRS[s], wd);
+                else ref[i].hf(GRADS[s][i], LRS[s], wd);
                 assertEquals(ref[i].p, p.data().getDouble(i), 1e-15, variant + " step " + (s + 1) + " element " + i);
             }
         }
@@ -78,30 +86,38 @@ class AdamWTest {
     }
 
     /** Small parameters take the Java loop, large ones the ND4J operations: both give the same trajectory. */
-    @Test void javaLoopAndNd4jOperationsAgree() {
+    @Test
+    void javaLoopAndNd4jOperationsAgree() {
         for (AdamW.Variant variant : AdamW.Variant.values()) {
             for (DataType dt : new DataType[] {DataType.FLOAT, DataType.DOUBLE}) {
                 double[][] results = new double[2][];
                 for (int path = 0; path < 2; path++) {
-                    int javaMax = path == 0 ? AdamW.JAVA_MAX : 0;          // 0: every parameter through ND4J
+                    int javaMax = path == 0 ? AdamW.JAVA_MAX : 0; // 0: every parameter through ND4J
                     Tensor p = Tensor.parameter(Rand.normal(dt, 5, 1.0, 7, 3));
                     AdamW opt = new AdamW(ParamGroup.single(Map.of("w", p), 0.05), B1, B2, EPS, variant, javaMax);
                     for (int s = 0; s < 4; s++) {
                         p.zeroGrad();
-                        Ops.sum(Ops.mul(p, Tensor.constant(Rand.normal(dt, 10 + s, 1.0, 7, 3)))).backward();
+                        Ops.sum(Ops.mul(p, Tensor.constant(Rand.normal(dt, 10 + s, 1.0, 7, 3))))
+                                .backward();
                         opt.step(0.01 * (s + 1));
                     }
-                    results[path] = p.data().dup().castTo(DataType.DOUBLE).data().asDouble();
+                    results[path] =
+                            p.data().dup().castTo(DataType.DOUBLE).data().asDouble();
                 }
                 double tol = dt == DataType.FLOAT ? 2e-6 : 1e-14;
                 for (int i = 0; i < results[0].length; i++) {
-                    assertEquals(results[1][i], results[0][i], tol * (1 + Math.abs(results[1][i])), variant + " " + dt + " element " + i);
+                    assertEquals(
+                            results[1][i],
+                            results[0][i],
+                            tol * (1 + Math.abs(results[1][i])),
+                            variant + " " + dt + " element " + i);
                 }
             }
         }
     }
 
-    @Test void firstTorchStepIsDecayThenSignStep() {
+    @Test
+    void firstTorchStepIsDecayThenSignStep() {
         // step 1: m̂ = g, v̂ = g², so p1 = p0(1 − lr·wd) − lr·g/(|g| + ε)
         Tensor p = param();
         AdamW opt = AdamW.torch(ParamGroup.single(Map.of("w", p), 0.1));
@@ -113,7 +129,8 @@ class AdamWTest {
         assertEquals(1e-3 * 0.999 - 0.01 / 11, p.data().getDouble(3), 1e-12);
     }
 
-    @Test void variantsDifferWhereEpsAndDecayOrderMatter() {
+    @Test
+    void variantsDifferWhereEpsAndDecayOrderMatter() {
         Tensor a = param(), b = param();
         AdamW ta = AdamW.torch(ParamGroup.single(Map.of("w", a), 0.1));
         AdamW hb = AdamW.hf(ParamGroup.single(Map.of("w", b), 0.1));
@@ -125,23 +142,27 @@ class AdamWTest {
         assertEquals(0.01 * 0.01 * 0.1, b.data().getDouble(0) - a.data().getDouble(0), 1e-7);
         // eps before bias correction: at t = 1 HF moves lr·g/(|g| + ε/√(1−β2)), torch lr·g/(|g| + ε)
         double g = 1e-9;
-        assertEquals((1e-3 - 0.01 * g / (g + EPS / Math.sqrt(1 - B2))) * (1 - 0.01 * 0.1), b.data().getDouble(3), 1e-15);
+        assertEquals(
+                (1e-3 - 0.01 * g / (g + EPS / Math.sqrt(1 - B2))) * (1 - 0.01 * 0.1),
+                b.data().getDouble(3),
+                1e-15);
         assertEquals(1e-3 * (1 - 0.01 * 0.1) - 0.01 * g / (g + EPS), a.data().getDouble(3), 1e-15);
     }
 
-    @Test void parametersWithoutGradientAreSkippedAndKeepTheirOwnStep() {
+    @Test
+    void parametersWithoutGradientAreSkippedAndKeepTheirOwnStep() {
         Tensor p = param(), q = param();
         Map<String, Tensor> named = new LinkedHashMap<>();
         named.put("p", p);
         named.put("q", q);
         AdamW opt = AdamW.torch(ParamGroup.single(named, 0.0));
         setGrad(p, GRADS[0]);
-        opt.step(0.01);                         // q has no grad: untouched, no state
+        opt.step(0.01); // q has no grad: untouched, no state
         assertEquals(Nd4j.createFromArray(P0), q.data());
         assertFalse(opt.state().containsKey("q.exp_avg"));
         setGrad(q, GRADS[0]);
         p.zeroGrad();
-        opt.step(0.01);                         // q's first step: bias correction with t = 1
+        opt.step(0.01); // q's first step: bias correction with t = 1
         Ref r = new Ref(P0[2]);
         r.torch(GRADS[0][2], 0.01, 0);
         assertEquals(r.p, q.data().getDouble(2), 1e-15);
@@ -150,13 +171,20 @@ class AdamWTest {
         assertEquals(2L, opt.state().get("step").getLong(0));
     }
 
-    @Test void stateRoundTripContinuesExactly() {
+    @Test
+    void stateRoundTripContinuesExactly() {
         Tensor a = param(), b = param();
         AdamW full = AdamW.torch(ParamGroup.single(Map.of("w", a), 0.05));
-        for (int s = 0; s < 3; s++) { setGrad(a, GRADS[s]); full.step(LRS[s]); }
+        for (int s = 0; s < 3; s++) {
+            setGrad(a, GRADS[s]);
+            full.step(LRS[s]);
+        }
 
         AdamW first = AdamW.torch(ParamGroup.single(Map.of("w", b), 0.05));
-        for (int s = 0; s < 2; s++) { setGrad(b, GRADS[s]); first.step(LRS[s]); }
+        for (int s = 0; s < 2; s++) {
+            setGrad(b, GRADS[s]);
+            first.step(LRS[s]);
+        }
         Map<String, INDArray> saved = first.state();
         assertEquals(List.of("step", "w.exp_avg", "w.exp_avg_sq", "w.step"), List.copyOf(saved.keySet()));
         Tensor c = Tensor.parameter(b.data().dup());
@@ -166,23 +194,50 @@ class AdamWTest {
         setGrad(c, GRADS[2]);
         resumed.step(LRS[2]);
         assertEquals(a.data(), c.data());
-        assertThrows(IllegalArgumentException.class, () -> resumed.load(Map.of("step", Nd4j.scalar(DataType.LONG, 1),
-                "other.exp_avg", Nd4j.zeros(4))));
-        assertThrows(IllegalArgumentException.class, () -> resumed.load(Map.of("step", Nd4j.scalar(DataType.LONG, 1),
-                "w.exp_avg", Nd4j.zeros(3), "w.exp_avg_sq", Nd4j.zeros(3), "w.step", Nd4j.scalar(DataType.LONG, 1))));
+        assertThrows(
+                IllegalArgumentException.class,
+                () -> resumed.load(Map.of("step", Nd4j.scalar(DataType.LONG, 1), "other.exp_avg", Nd4j.zeros(4))));
+        assertThrows(
+                IllegalArgumentException.class,
+                () -> resumed.load(Map.of(
+                        "step",
+                        Nd4j.scalar(DataType.LONG, 1),
+                        "w.exp_avg",
+                        Nd4j.zeros(3),
+                        "w.exp_avg_sq",
+                        Nd4j.zeros(3),
+                        "w.step",
+                        Nd4j.scalar(DataType.LONG, 1))));
     }
 
-    @Test void groupsApplyTheirOwnDecayAndFullTrainingSplitsBiasAndLayerNorm() {
+    @Test
+    void groupsApplyTheirOwnDecayAndFullTrainingSplitsBiasAndLayerNorm() {
         Map<String, Tensor> named = new LinkedHashMap<>();
-        for (String n : List.of("transformer.wte.weight", "transformer.h.0.ln_1.weight", "transformer.h.0.ln_1.bias",
-                "transformer.h.0.attn.attention.q_proj.weight", "transformer.h.0.attn.attention.out_proj.bias",
-                "transformer.h.0.mlp.c_fc.weight", "transformer.ln_f.weight", "score.weight")) {
+        for (String n : List.of(
+                "transformer.wte.weight",
+                "transformer.h.0.ln_1.weight",
+                "transformer.h.0.ln_1.bias",
+                "transformer.h.0.attn.attention.q_proj.weight",
+                "transformer.h.0.attn.attention.out_proj.bias",
+                "transformer.h.0.mlp.c_fc.weight",
+                "transformer.ln_f.weight",
+                "score.weight")) {
             named.put(n, param());
         }
         List<ParamGroup> groups = ParamGroup.decayAndNoDecay(named, 0.1);
-        assertEquals(List.of("transformer.wte.weight", "transformer.h.0.attn.attention.q_proj.weight", "transformer.h.0.mlp.c_fc.weight", "score.weight"),
+        assertEquals(
+                List.of(
+                        "transformer.wte.weight",
+                        "transformer.h.0.attn.attention.q_proj.weight",
+                        "transformer.h.0.mlp.c_fc.weight",
+                        "score.weight"),
                 List.copyOf(groups.get(0).params().keySet()));
-        assertEquals(List.of("transformer.h.0.ln_1.weight", "transformer.h.0.ln_1.bias", "transformer.h.0.attn.attention.out_proj.bias", "transformer.ln_f.weight"),
+        assertEquals(
+                List.of(
+                        "transformer.h.0.ln_1.weight",
+                        "transformer.h.0.ln_1.bias",
+                        "transformer.h.0.attn.attention.out_proj.bias",
+                        "transformer.ln_f.weight"),
                 List.copyOf(groups.get(1).params().keySet()));
         assertEquals(0.0, groups.get(1).weightDecay());
         AdamW opt = AdamW.torch(groups);
@@ -193,7 +248,10 @@ class AdamWTest {
         plain.torch(GRADS[0][0], 0.01, 0.0);
         assertEquals(decayed.p, named.get("score.weight").data().getDouble(0), 1e-15);
         assertEquals(plain.p, named.get("transformer.ln_f.weight").data().getDouble(0), 1e-15);
-        assertThrows(IllegalArgumentException.class, () -> AdamW.torch(List.of(
-                new ParamGroup("a", Map.of("x", named.get("score.weight")), 0), new ParamGroup("b", Map.of("x", named.get("score.weight")), 0))));
+        assertThrows(
+                IllegalArgumentException.class,
+                () -> AdamW.torch(List.of(
+                        new ParamGroup("a", Map.of("x", named.get("score.weight")), 0),
+                        new ParamGroup("b", Map.of("x", named.get("score.weight")), 0))));
     }
 }

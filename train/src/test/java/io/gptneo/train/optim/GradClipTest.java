@@ -2,14 +2,12 @@ package io.gptneo.train.optim;
 
 import static org.junit.jupiter.api.Assertions.*;
 
+import io.gptneo.tensor.Ops;
+import io.gptneo.tensor.Tensor;
 import java.util.List;
-
 import org.junit.jupiter.api.Test;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.factory.Nd4j;
-
-import io.gptneo.tensor.Ops;
-import io.gptneo.tensor.Tensor;
 
 class GradClipTest {
     static Tensor withGrad(double... g) {
@@ -18,7 +16,8 @@ class GradClipTest {
         return p;
     }
 
-    @Test void clipsByGlobalNormWithTorchCoefficient() {
+    @Test
+    void clipsByGlobalNormWithTorchCoefficient() {
         Tensor a = withGrad(3, 0), b = withGrad(0, 4), none = Tensor.parameter(Nd4j.zeros(DataType.DOUBLE, 2));
         double norm = GradClip.clipGlobalNorm(List.of(a, b, none), 1.0);
         assertEquals(5.0, norm, 1e-15);
@@ -29,7 +28,8 @@ class GradClipTest {
         assertEquals(5 * coef, GradClip.globalNorm(List.of(a, b)), 1e-12);
     }
 
-    @Test void belowTheLimitNothingChanges() {
+    @Test
+    void belowTheLimitNothingChanges() {
         Tensor a = withGrad(0.3, 0.4);
         assertEquals(0.5, GradClip.clipGlobalNorm(List.of(a), 1.0), 1e-15);
         assertEquals(0.3, a.grad().getDouble(0), 0);
@@ -39,7 +39,8 @@ class GradClipTest {
         assertEquals(0.5 / (0.5 + 1e-6) * 0.5, GradClip.clipGlobalNorm(List.of(a), 0), 1e-12, "0: measure only");
     }
 
-    @Test void accumulationOfScaledMicroBatchesEqualsTheFullBatchGradient() {
+    @Test
+    void accumulationOfScaledMicroBatchesEqualsTheFullBatchGradient() {
         double[] x = {1, -2, 3, 0.5};
         Tensor full = Tensor.parameter(Nd4j.createFromArray(0.7, -0.2));
         Tensor acc = Tensor.parameter(Nd4j.createFromArray(0.7, -0.2));

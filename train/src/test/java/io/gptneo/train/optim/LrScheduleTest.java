@@ -5,7 +5,8 @@ import static org.junit.jupiter.api.Assertions.*;
 import org.junit.jupiter.api.Test;
 
 class LrScheduleTest {
-    @Test void cosineWithWarmupGivesTheFixtureTrajectoryRates() {
+    @Test
+    void cosineWithWarmupGivesTheFixtureTrajectoryRates() {
         // lora-tiny/expected.json trajectory: lr 0.005, warmup 2, 6 steps
         double[] expected = {0.0, 0.0025, 0.005, 0.004267766952966369, 0.0025, 0.0007322330470336313};
         LrSchedule s = LrSchedule.of("cosine", 2, 6);
@@ -15,7 +16,8 @@ class LrScheduleTest {
         assertEquals(0.5, s.factor(8), 1e-12);
     }
 
-    @Test void linearWithWarmup() {
+    @Test
+    void linearWithWarmup() {
         LrSchedule s = LrSchedule.linear(4, 10);
         assertEquals(0.0, s.factor(0));
         assertEquals(0.25, s.factor(1));
@@ -28,7 +30,8 @@ class LrScheduleTest {
         assertEquals(1.0, LrSchedule.linear(0, 10).factor(0), "no warmup: first step at full rate");
     }
 
-    @Test void constantWithAndWithoutWarmup() {
+    @Test
+    void constantWithAndWithoutWarmup() {
         assertEquals(1.0, LrSchedule.of("constant", 0, 10).factor(0));
         LrSchedule w = LrSchedule.of("constant_with_warmup", 3, 10);
         assertEquals(0.0, w.factor(0));
@@ -39,7 +42,8 @@ class LrScheduleTest {
         assertThrows(IllegalArgumentException.class, () -> LrSchedule.linear(-1, 10));
     }
 
-    @Test void cosineWithoutWarmupStartsAtOneAndHalvesAtMidpoint() {
+    @Test
+    void cosineWithoutWarmupStartsAtOneAndHalvesAtMidpoint() {
         LrSchedule s = LrSchedule.cosine(0, 100);
         assertEquals(1.0, s.factor(0), 1e-15);
         assertEquals(0.5, s.factor(50), 1e-15);
