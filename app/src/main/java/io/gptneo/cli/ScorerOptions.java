@@ -41,7 +41,7 @@ public final class ScorerOptions {
             hidden = true,
             description =
                     "Cut of an over-long pair: keep the response and the prompt's end (default), or the first tokens (only to reproduce the lora-tiny fixture).")
-    String truncation;
+    String truncation = "keep-response";
 
     @Option(
             names = "--batch-size",
@@ -55,7 +55,7 @@ public final class ScorerOptions {
             paramLabel = "fp32|bf16",
             defaultValue = "fp32",
             description = "Base products: fp32 (default) or bf16 (block weights held in bf16, fp32 accumulation).")
-    String precision;
+    String precision = "fp32";
 
     /** A pipeline output folder ({@code ./gptneo pipeline --out DIR}, with its model card) loads its {@code adapter/}. */
     SafetyModel load() throws Exception {
