@@ -51,7 +51,7 @@ import picocli.CommandLine.Option;
                     + "lands on two sides), randomises each pair's response order by seed, trains a cost model on both training sides "
                     + "in mixed batches (pairs: pairwise + both sign terms; BeaverTails responses: sign term), reports validation metrics, "
                     + "evaluates on the held-out test sides (OUT/eval-beavertails, OUT/eval-pku: report.json with the cost histogram + PNGs), "
-                    + "fits the bag-of-words logistic-regression baseline on the same training responses, and prints both with 95% "
+                    + "fits the bag-of-words logistic-regression baseline on the same training responses, and prints both with 95%% "
                     + "bootstrap intervals (OUT/summary.json). OUT/model_card.json says what was trained; ./gptneo serve --model OUT serves it.",
             "Without --model: a small GPT-Neo initialised from scratch (hidden 128, 2 layers, 4 heads, 256 positions) trained in "
                     + "full (lr 5e-4, weight decay 0.1, 1 epoch, batch 16). It is not the reference study's model. "
