@@ -244,19 +244,39 @@ public final class TrainStepBench {
                 peak = Math.max(peak, tp.get("gflops").asDouble());
             }
         }
-        peaks.put("used_for_mfu", peak);
+        if (peaks.has("torch_2048") && peaks.get("torch_2048").asDouble() < 0.25 * nd4jPeak)
+            System.out.printf(
+                    "WARNING: PyTorch's sgemm runs at %.1f GFLOP/s, under a quarter of ND4J's: its BLAS is a reference"
+                            + " build (Debian: apt-get install libopenblas0-pthread); its figures below are not a fair anchor%n",
+                    peaks.get("torch_2048").asDouble());
         peaks.put("load_avg", loadAvg());
         root.put("precision", PRECISION);
-        if (PRECISION.equals("bf16")) { // the bf16 product peak (our bf16 kernel), for the bf16 MFU
+        if (PRECISION.equals("bf16")) { // the bf16 MFU is over the bf16 product peak: ours or torch's, the larger
             peaks.put("bf16_products", io.gptneo.tensor.Kernels.get().bf16Products());
             peaks.put("bf16_2048", bf16PeakGflops(2048, 10));
+            peak = peaks.get("bf16_2048").asDouble();
+            if (runTorch) {
+                JsonNode tp = runTorch(script, List.of("--mode", "sgemm", "--precision", "bf16"));
+                if (tp != null) {
+                    peaks.put("torch_bf16_2048", tp.get("gflops").asDouble());
+                    peak = Math.max(peak, tp.get("gflops").asDouble());
+                }
+            }
             System.out.printf(
-                    "bf16 2048^3 product peak: %.1f GFLOP/s (%s)%n",
+                    "bf16 2048^3 product peak: ours %.1f GFLOP/s (%s)%s -> bf16 MFU denominator %.1f GFLOP/s%n",
                     peaks.get("bf16_2048").asDouble(),
-                    peaks.get("bf16_products").asText());
+                    peaks.get("bf16_products").asText(),
+                    peaks.has("torch_bf16_2048")
+                            ? String.format(
+                                    Locale.ROOT,
+                                    ", torch %.1f",
+                                    peaks.get("torch_bf16_2048").asDouble())
+                            : "",
+                    peak);
         }
+        peaks.put("used_for_mfu", peak);
         System.out.printf(
-                "sgemm 2048^3 peak: nd4j %.1f GFLOP/s%s -> MFU denominator %.1f GFLOP/s%n",
+                "sgemm 2048^3 peak: nd4j %.1f GFLOP/s%s -> %s MFU denominator %.1f GFLOP/s%n",
                 nd4jPeak,
                 peaks.has("torch_2048")
                         ? String.format(
@@ -264,6 +284,7 @@ public final class TrainStepBench {
                                 ", torch %.1f GFLOP/s",
                                 peaks.get("torch_2048").asDouble())
                         : "",
+                PRECISION,
                 peak);
 
         ArrayNode results = root.putArray("results");
@@ -316,13 +337,16 @@ public final class TrainStepBench {
         }
         // Peak again at the end (the machine is shared): the larger of the two sessions is the denominator, and every
         // MFU is recomputed against it.
-        double nd4jEnd = sgemmPeakGflops(2048, 10);
-        peaks.put("nd4j_2048_end", nd4jEnd);
+        boolean bf16 = PRECISION.equals("bf16");
+        double nd4jEnd = bf16 ? bf16PeakGflops(2048, 10) : sgemmPeakGflops(2048, 10);
+        peaks.put(bf16 ? "bf16_2048_end" : "nd4j_2048_end", nd4jEnd);
         double peakEnd = Math.max(peak, nd4jEnd);
         if (runTorch) {
-            JsonNode tp = runTorch(script, List.of("--mode", "sgemm"));
+            JsonNode tp = runTorch(script, List.of("--mode", "sgemm", "--precision", PRECISION));
             if (tp != null) {
-                peaks.put("torch_2048_end", tp.get("gflops").asDouble());
+                peaks.put(
+                        bf16 ? "torch_bf16_2048_end" : "torch_2048_end",
+                        tp.get("gflops").asDouble());
                 peakEnd = Math.max(peakEnd, tp.get("gflops").asDouble());
             }
         }
@@ -334,7 +358,9 @@ public final class TrainStepBench {
                 addDerived((ObjectNode) n, cfg, c, peak);
             }
         }
-        System.out.printf("sgemm peak at the end: nd4j %.1f GFLOP/s -> MFU denominator %.1f GFLOP/s%n", nd4jEnd, peak);
+        System.out.printf(
+                "%s peak at the end: ours %.1f GFLOP/s -> MFU denominator %.1f GFLOP/s%n",
+                bf16 ? "bf16 product" : "sgemm", nd4jEnd, peak);
         root.set("table", table(results, cases, runTorch));
         if (out == null)
             out = Path.of(
@@ -378,6 +404,18 @@ public final class TrainStepBench {
         ArrayNode rows = JSON.createArrayNode();
         System.out.println();
         System.out.printf(
+                "ours: %s, OpenBLAS core %s%s%n",
+                PRECISION,
+                sideValue(results, "java", "blas_core"),
+                PRECISION.equals("bf16") ? ", bf16 products " + sideValue(results, "java", "bf16_products") : "");
+        if (torch)
+            System.out.printf(
+                    "torch: %s%s, BLAS %s core %s%n",
+                    PRECISION,
+                    PRECISION.equals("bf16") ? " (torch.autocast cpu bfloat16)" : "",
+                    sideValue(results, "torch", "blas"),
+                    sideValue(results, "torch", "blas_core"));
+        System.out.printf(
                 "%-22s %10s %10s %8s %10s %10s %8s %9s %9s %7s %7s%n",
                 "case",
                 "ours tok/s",
@@ -397,6 +435,9 @@ public final class TrainStepBench {
             JsonNode ours = medianRun(oursAll), tt = ttAll.isEmpty() ? null : medianRun(ttAll);
             ObjectNode row = rows.addObject();
             row.put("case", c.id());
+            row.put("precision", PRECISION);
+            row.put("ours_blas_core", ours.path("blas_core").asText("?"));
+            if (tt != null) row.put("torch_blas_core", tt.path("blas_core").asText("?"));
             double o = ours.get("tokens_per_s").asDouble();
             if (oursAll.size() > 1) { // --pairs: each run against the PyTorch run right after it
                 ArrayNode pr = row.putArray("pairs");
@@ -470,6 +511,14 @@ public final class TrainStepBench {
         System.out.println(
                 "(ours/tt: Java over PyTorch measured in this run, goal 1.5x; ours/goal: over 1.5x the issue's anchor figure)");
         return rows;
+    }
+
+    /** The distinct values of {@code field} over one side's runs ("a" or "a/b" if runs differed). */
+    static String sideValue(ArrayNode results, String impl, String field) {
+        java.util.LinkedHashSet<String> v = new java.util.LinkedHashSet<>();
+        for (JsonNode n : results)
+            if (n.path("impl").asText().equals(impl)) v.add(n.path(field).asText("?"));
+        return v.isEmpty() ? "-" : String.join("/", v);
     }
 
     static String fmt(double v) {
@@ -587,6 +636,7 @@ public final class TrainStepBench {
         GptNeoModel base = GptNeoModel.random(cfg, 1234, DataType.FLOAT);
         if (PRECISION.equals("bf16")) base.holdBaseInBf16();
         r.put("precision", PRECISION);
+        r.put("blas_core", blasCore());
         r.put(
                 "bf16_products",
                 PRECISION.equals("bf16") ? io.gptneo.tensor.Kernels.get().bf16Products() : "-");
@@ -741,6 +791,15 @@ public final class TrainStepBench {
     }
 
     /** The environment settings that move these numbers (set by the launcher unless given), for the result files. */
+    /**
+     * The kernel set ND4J's OpenBLAS was asked for: OPENBLAS_CORETYPE as this process sees it (the launcher sets it
+     * from GPTNEO_BLAS_CORE), else the library's own detection. The JavaCPP presets do not map openblas_get_corename.
+     */
+    static String blasCore() {
+        String core = System.getenv("OPENBLAS_CORETYPE");
+        return core == null || core.isBlank() ? "autodetected" : core;
+    }
+
     static ObjectNode envJson() {
         ObjectNode e = JSON.createObjectNode();
         for (String k : List.of(
