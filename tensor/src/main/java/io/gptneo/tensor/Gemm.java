@@ -22,25 +22,67 @@ import org.slf4j.LoggerFactory;
  * <p>Operands may be c-order, f-order (a transpose view) or row slices with a larger leading dimension: those map to
  * a BLAS layout without a copy; anything else is copied to c-order first. The result is a new c-order array in the
  * current workspace, if any. With another backend (the CUDA profile) or {@code -Dgptneo.gemm=nd4j} every call goes
- * to {@code Nd4j.gemm} instead, with the same results up to summation order.
+ * to {@code Nd4j.gemm} instead, with the same results up to summation order. With {@code -Dgptneo.gemm=onednn} float32
+ * products go to oneDNN's AVX-512 sgemm ({@link OneDnnGemm}; 1.4-1.9x OpenBLAS's pinned AVX2 kernels at the model's
+ * shapes here), again the same results up to summation order.
  */
 public final class Gemm {
-    /** Whether calls go to cblas directly (CPU backend with OpenBLAS, not switched off). */
-    private static final boolean DIRECT = detect();
+    /** System property: {@code openblas} (default), {@code onednn} (float32 products on {@link OneDnnGemm}) or {@code nd4j}. */
+    public static final String PROPERTY = "gptneo.gemm";
+
+    /** Who computes the products. */
+    public enum Backend {
+        /** cblas_sgemm/cblas_dgemm of the OpenBLAS ND4J links, on the arrays' own buffers. */
+        OPENBLAS,
+        /** float32 on oneDNN's sgemm ({@link OneDnnGemm}), float64 on OpenBLAS. */
+        ONEDNN,
+        /** {@code Nd4j.gemm} (another backend, or no OpenBLAS natives). */
+        ND4J
+    }
+
+    private static final Backend BACKEND = detect();
+    /** Whether calls go to a BLAS directly (not through Nd4j.gemm). */
+    private static final boolean DIRECT = BACKEND != Backend.ND4J;
 
     private Gemm() {}
 
-    private static boolean detect() {
-        if ("nd4j".equals(System.getProperty("gptneo.gemm"))) return false;
+    private static Backend detect() {
+        String want = System.getProperty(PROPERTY, "openblas").trim().toLowerCase(java.util.Locale.ROOT);
+        if (!want.equals("openblas") && !want.equals("onednn") && !want.equals("nd4j"))
+            throw new IllegalArgumentException("-D" + PROPERTY + "=" + want + ": expected openblas, onednn or nd4j");
+        if (want.equals("nd4j")) return Backend.ND4J;
         try {
-            if (!Nd4j.getBackend().getClass().getName().endsWith("CpuBackend")) return false;
+            if (!Nd4j.getBackend().getClass().getName().endsWith("CpuBackend")) return Backend.ND4J;
             Loader.load(openblas.class);
-            return true;
         } catch (Throwable t) { // no OpenBLAS natives on this platform: ND4J's own gemm still works
             LoggerFactory.getLogger(Gemm.class)
                     .warn("direct OpenBLAS gemm unavailable ({}); using Nd4j.gemm", t.toString());
-            return false;
+            return Backend.ND4J;
         }
+        if (want.equals("onednn")) {
+            if (OneDnnGemm.available()) {
+                LoggerFactory.getLogger(Gemm.class).info("float32 products: oneDNN sgemm ({})", OneDnnGemm.isa());
+                return Backend.ONEDNN;
+            }
+            LoggerFactory.getLogger(Gemm.class)
+                    .warn("-D{}=onednn but oneDNN is unavailable ({}); using OpenBLAS", PROPERTY, OneDnnGemm.isa());
+        }
+        return Backend.OPENBLAS;
+    }
+
+    /** The backend chosen at startup. */
+    public static Backend backend() {
+        return BACKEND;
+    }
+
+    /** Who computes float32 products, for logs and benchmark records, e.g. {@code oneDNN sgemm (avx512_core_bf16)}. */
+    public static String describe() {
+        return switch (BACKEND) {
+            case ONEDNN -> "oneDNN sgemm (" + OneDnnGemm.isa() + ")";
+            case OPENBLAS -> "OpenBLAS sgemm (OPENBLAS_CORETYPE="
+                    + System.getenv().getOrDefault("OPENBLAS_CORETYPE", "unset: autodetected") + ")";
+            case ND4J -> "Nd4j.gemm";
+        };
     }
 
     /**
@@ -62,7 +104,7 @@ public final class Gemm {
         return true;
     }
 
-    /** Whether products go straight to OpenBLAS (false: through {@code Nd4j.gemm}). */
+    /** Whether products go straight to a BLAS (false: through {@code Nd4j.gemm}). */
     public static boolean direct() {
         return DIRECT;
     }
@@ -159,10 +201,28 @@ public final class Gemm {
                 Math.max(n, m == 1 ? n : c.stride(0)));
     }
 
-    /** {@code C = alpha · op(A) · op(B) + beta · C} (row-major, C's rows ldc apart) through cblas_sgemm or cblas_dgemm. */
+    /**
+     * {@code C = alpha · op(A) · op(B) + beta · C} (row-major, C's rows ldc apart) through cblas_sgemm (oneDNN's sgemm
+     * with the ONEDNN backend) or cblas_dgemm.
+     */
     private static void blas(
             Operand pa, Operand pb, int m, int n, int k, double alpha, double beta, INDArray c, int ldc) {
-        if (c.dataType() == DataType.FLOAT) {
+        if (c.dataType() == DataType.FLOAT && BACKEND == Backend.ONEDNN) {
+            OneDnnGemm.sgemm(
+                    pa.trans == openblas.CblasTrans,
+                    pb.trans == openblas.CblasTrans,
+                    m,
+                    n,
+                    k,
+                    (float) alpha,
+                    floats(pa.array),
+                    pa.ld,
+                    floats(pb.array),
+                    pb.ld,
+                    (float) beta,
+                    floats(c),
+                    ldc);
+        } else if (c.dataType() == DataType.FLOAT) {
             openblas.cblas_sgemm(
                     openblas.CblasRowMajor,
                     pa.trans,

@@ -94,6 +94,46 @@ class GemmTest {
         }
     }
 
+    /** The surefire execution that sets -Dgptneo.gemm=onednn must really run oneDNN (never a silent fallback). */
+    @Test
+    void backendIsTheOneAskedFor() {
+        String want = System.getProperty(Gemm.PROPERTY, "openblas");
+        assertEquals(want.toUpperCase(java.util.Locale.ROOT), Gemm.backend().name(), Gemm.describe());
+    }
+
+    /** Blocked kernels at sizes past their tiles, all transposes, accumulate onto C: within float32 summation error. */
+    @Test
+    void largerProductsWithinSummationError() {
+        int[][] shapes = {{130, 300, 257}, {64, 768, 768}, {1, 2304, 768}, {256, 17, 3072}};
+        long seed = 41;
+        for (int[] s : shapes) {
+            int m = s[0], n = s[1], k = s[2];
+            INDArray a = Rand.normal(DataType.FLOAT, seed++, 1.0, m, k),
+                    b = Rand.normal(DataType.FLOAT, seed++, 1.0, k, n),
+                    c0 = Rand.normal(DataType.FLOAT, seed++, 1.0, m, n);
+            double[][] ad = a.toDoubleMatrix(), bd = b.toDoubleMatrix(), want = naive(ad, bd);
+            for (boolean ta : new boolean[] {false, true})
+                for (boolean tb : new boolean[] {false, true}) {
+                    INDArray c = c0.dup('c');
+                    Gemm.mmAccumulate(
+                            ta ? a.transpose().dup('c') : a, tb ? b.transpose().dup('c') : b, ta, tb, 0.5, c);
+                    double[][] got = c.toDoubleMatrix(), before = c0.toDoubleMatrix();
+                    for (int i = 0; i < m; i++)
+                        for (int j = 0; j < n; j++) {
+                            double mag = 0;
+                            for (int q = 0; q < k; q++) mag += Math.abs(ad[i][q] * bd[q][j]);
+                            double bound = 4 * Math.sqrt(k) * 0x1p-23 * (mag + Math.abs(before[i][j]));
+                            assertEquals(
+                                    before[i][j] + 0.5 * want[i][j],
+                                    got[i][j],
+                                    bound,
+                                    Gemm.describe() + " " + m + "x" + n + "x" + k + " ta=" + ta + " tb=" + tb + " at "
+                                            + i + "," + j);
+                        }
+                }
+        }
+    }
+
     @Test
     void biasIsAddedToEveryRow() {
         for (DataType dt : new DataType[] {DataType.FLOAT, DataType.DOUBLE}) {
