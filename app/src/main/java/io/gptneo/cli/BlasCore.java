@@ -25,7 +25,8 @@ import java.util.concurrent.TimeUnit;
  *       cached too);</li>
  *   <li>a core name ({@code SkylakeX}, ...): that core, unchecked.</li>
  * </ul>
- * {@code main} prints the core to export (empty: leave the environment as it is); messages go to stderr.
+ * {@code main} prints the core to export (empty: leave the environment as it is); messages go to stderr. With
+ * {@code gemm} it decides {@code GPTNEO_GEMM} instead ({@link #chooseGemm}): whether float32 products go to oneDNN.
  */
 public final class BlasCore {
     /** Candidate cores, fastest first, with the CPU flags each needs (from /proc/cpuinfo). */
@@ -69,6 +70,55 @@ public final class BlasCore {
                         "GPTNEO_BLAS_CORE must be env, auto or an OpenBLAS core name, got '" + mode + "'");
             return new Choice(mode, "GPTNEO_BLAS_CORE=" + mode + " (not self-checked)");
         }
+        List<String> candidates = CANDIDATES.stream()
+                .filter(c -> cpuFlags.containsAll(c.flags()))
+                .map(Candidate::core)
+                .toList();
+        return autoChoice(
+                key,
+                candidates,
+                cache,
+                runner,
+                log,
+                "BLAS core",
+                "keeping the environment's OPENBLAS_CORETYPE=" + env,
+                "no candidate core for this CPU");
+    }
+
+    /**
+     * {@code GPTNEO_GEMM}: which library computes float32 products, as the {@code -Dgptneo.gemm} value to pass (null:
+     * none, i.e. OpenBLAS): {@code openblas}; {@code onednn} (unchecked); or {@code auto} (the default): oneDNN's
+     * sgemm after it passes {@link BlasCoreCheck} in a child JVM, cached per CPU and oneDNN build like the core.
+     */
+    static Choice chooseGemm(String mode, String key, Path cache, Runner runner, PrintStream log) throws IOException {
+        String m = mode == null || mode.isBlank() ? "auto" : mode;
+        return switch (m) {
+            case "openblas" -> new Choice(null, "GPTNEO_GEMM=openblas");
+            case "onednn" -> new Choice("onednn", "GPTNEO_GEMM=onednn (not self-checked)");
+            case "auto" -> autoChoice(
+                    key, List.of(ONEDNN), cache, runner, log, "float32 products", "keeping OpenBLAS", "no candidate");
+            default -> throw new IllegalArgumentException(
+                    "GPTNEO_GEMM must be auto, openblas or onednn, got '" + mode + "'");
+        };
+    }
+
+    /** The float32-products candidate {@link #chooseGemm} checks. */
+    static final String ONEDNN = "onednn";
+
+    /**
+     * The cached verdict for {@code key}, else the first candidate whose self-check passes (null when none), stored in
+     * {@code cache} and said once on {@code log}.
+     */
+    private static Choice autoChoice(
+            String key,
+            List<String> candidates,
+            Path cache,
+            Runner runner,
+            PrintStream log,
+            String what,
+            String fallback,
+            String none)
+            throws IOException {
         Properties verdicts = load(cache);
         String cached = verdicts.getProperty(key);
         if (cached != null) {
@@ -78,31 +128,28 @@ public final class BlasCore {
         }
         List<String> failures = new ArrayList<>();
         Choice choice = null;
-        for (Candidate c : CANDIDATES) {
-            if (!cpuFlags.containsAll(c.flags())) continue;
+        for (String c : candidates) {
             Verdict v;
             try {
-                v = runner.check(c.core());
+                v = runner.check(c);
             } catch (RuntimeException e) {
                 v = new Verdict(false, "check crashed: " + e);
             }
             if (v.ok()) {
                 String before = failures.isEmpty() ? "" : " (failed before it: " + String.join("; ", failures) + ")";
-                choice = new Choice(c.core(), c.core() + " passed the self-check: " + v.detail() + before);
+                choice = new Choice(c, c + " passed the self-check: " + v.detail() + before);
                 break;
             }
-            failures.add(c.core() + ": " + v.detail());
+            failures.add(c + ": " + v.detail());
         }
         if (choice == null) {
             choice = new Choice(
                     null,
-                    (failures.isEmpty()
-                                    ? "no candidate core for this CPU"
-                                    : "self-check failed (" + String.join("; ", failures) + ")")
-                            + ", keeping the environment's OPENBLAS_CORETYPE=" + env);
-            log.println("gptneo: BLAS core " + choice.reason() + " (said once; verdict cached in " + cache + ")");
+                    (failures.isEmpty() ? none : "self-check failed (" + String.join("; ", failures) + ")") + ", "
+                            + fallback);
+            log.println("gptneo: " + what + ": " + choice.reason() + " (said once; verdict cached in " + cache + ")");
         } else {
-            log.println("gptneo: BLAS core " + choice.reason() + " (verdict cached in " + cache + ")");
+            log.println("gptneo: " + what + ": " + choice.reason() + " (verdict cached in " + cache + ")");
         }
         verdicts.setProperty(key, (choice.core() == null ? "env" : choice.core()) + "|" + choice.reason());
         store(verdicts, cache);
@@ -115,11 +162,15 @@ public final class BlasCore {
                 .info()
                 .command()
                 .orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-        ProcessBuilder pb = new ProcessBuilder(
-                        java, "-Xmx1g", "-cp", System.getProperty("java.class.path"), BlasCoreCheck.class.getName())
-                .redirectErrorStream(true);
-        pb.environment().put("OPENBLAS_CORETYPE", core);
-        pb.environment().put("OPENBLAS_VERBOSE", "2"); // OpenBLAS then names the core it actually loaded ("Core: ...")
+        boolean onednn = core.equals(ONEDNN);
+        List<String> cmd = new ArrayList<>(
+                List.of(java, "-Xmx1g", "-cp", System.getProperty("java.class.path"), BlasCoreCheck.class.getName()));
+        if (onednn) cmd.add(ONEDNN); // oneDNN's sgemm under the environment's OpenBLAS core (dgemm stays OpenBLAS)
+        ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
+        if (!onednn) {
+            pb.environment().put("OPENBLAS_CORETYPE", core);
+            pb.environment().put("OPENBLAS_VERBOSE", "2"); // OpenBLAS then names the core it loaded ("Core: ...")
+        }
         try {
             Process p = pb.start();
             byte[] out;
@@ -169,15 +220,20 @@ public final class BlasCore {
 
     /** CPU model and OpenBLAS build (the openblas jar on the classpath): the cache key. */
     static String key(String cpuinfo, String classpath) {
+        return key(cpuinfo, classpath, "openblas-");
+    }
+
+    /** CPU model and the build of the library whose jar names start with {@code jarPrefix}: a cache key. */
+    static String key(String cpuinfo, String classpath, String jarPrefix) {
         String model = field(cpuinfo, "model name") + " family " + field(cpuinfo, "cpu family") + " model "
                 + field(cpuinfo, "model") + " stepping " + field(cpuinfo, "stepping");
         List<String> builds = new ArrayList<>();
         for (String e : classpath.split(java.io.File.pathSeparator)) {
             String name = e.substring(e.lastIndexOf('/') + 1);
-            if (name.startsWith("openblas-")) builds.add(name);
+            if (name.startsWith(jarPrefix)) builds.add(name);
         }
         builds.sort(null);
-        return (model + " | " + (builds.isEmpty() ? "no openblas jar" : String.join(" ", builds)))
+        return (model + " | " + (builds.isEmpty() ? "no " + jarPrefix + " jar" : String.join(" ", builds)))
                 .replaceAll("[=:\\s]+", "_");
     }
 
@@ -224,6 +280,17 @@ public final class BlasCore {
     public static void main(String[] args) throws IOException {
         String mode = args.length > 0 ? args[0] : System.getenv("GPTNEO_BLAS_CORE");
         String cpuinfo = Files.isReadable(Path.of("/proc/cpuinfo")) ? Files.readString(Path.of("/proc/cpuinfo")) : "";
+        if ("gemm".equals(mode)) { // BlasCore gemm [MODE]: prints the -Dgptneo.gemm value (empty: OpenBLAS)
+            String cp = System.getProperty("java.class.path");
+            Choice c = chooseGemm(
+                    args.length > 1 ? args[1] : System.getenv("GPTNEO_GEMM"),
+                    "gemm " + key(cpuinfo, cp, "dnnl-"),
+                    cacheFile(),
+                    BlasCore::childCheck,
+                    System.err);
+            System.out.println(c.core() == null ? "" : c.core());
+            return;
+        }
         Choice c = choose(
                 mode,
                 System.getenv("OPENBLAS_CORETYPE"),

@@ -1,5 +1,6 @@
 package io.gptneo.cli;
 
+import io.gptneo.tensor.OneDnnGemm;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
@@ -11,8 +12,9 @@ import org.bytedeco.openblas.global.openblas;
 /**
  * The self-check {@link BlasCore} runs in a child JVM under a candidate {@code OPENBLAS_CORETYPE}: cblas_sgemm and
  * cblas_dgemm over the model's product shapes, odd and tiny sizes, every transpose pair, with 1 and 2 threads,
- * each result against a float64 product computed here. Prints one line {@code BLAS-CHECK ok|fail ...}; exit 0 only
- * when every product is within its bound.
+ * each result against a float64 product computed here. With the argument {@code onednn} it checks oneDNN's sgemm
+ * ({@link OneDnnGemm}) over the same products instead, once, on oneDNN's own threads: what {@code GPTNEO_GEMM=auto}
+ * runs. Prints one line {@code BLAS-CHECK ok|fail ...}; exit 0 only when every product is within its bound.
  *
  * <p>Bound per entry: {@code |c − ref| ≤ 32·√K·ε·Σ|a||b| + tiny} (ε of the precision). Blocked BLAS summation stays
  * well inside it; the failures this guards against (wrong blocks, zeros, NaN from a broken kernel) do not.
@@ -47,33 +49,46 @@ public final class BlasCoreCheck {
         return ps;
     }
 
+    /** {@code BlasCoreCheck [onednn]}: OpenBLAS's sgemm and dgemm, or (onednn) oneDNN's sgemm, over {@link #products}. */
     public static void main(String[] args) {
         Loader.load(openblas.class);
-        String core = System.getenv().getOrDefault("OPENBLAS_CORETYPE", "(unset)");
+        boolean onednn = args.length > 0 && args[0].equals("onednn");
+        String what = onednn
+                ? "gemm=onednn isa=" + OneDnnGemm.isa()
+                : "core=" + System.getenv().getOrDefault("OPENBLAS_CORETYPE", "(unset)");
+        if (onednn && !OneDnnGemm.available()) {
+            System.out.println(TAG + "fail " + what);
+            System.exit(1);
+        }
         List<Product> ps = products();
         int checked = 0;
         double worst = 0;
-        for (int threads : new int[] {1, 2}) {
-            openblas.blas_set_num_threads(threads);
-            for (boolean dbl : new boolean[] {false, true}) {
+        // oneDNN runs on its OpenMP threads (all cores), so it is checked once; OpenBLAS with 1 and 2 threads
+        for (int threads : onednn ? new int[] {0} : new int[] {1, 2}) {
+            if (!onednn) openblas.blas_set_num_threads(threads);
+            for (boolean dbl : onednn ? new boolean[] {false} : new boolean[] {false, true}) {
                 long seed = 1;
                 for (Product p : ps) {
-                    double r = check(p, dbl, seed++);
+                    double r = check(p, dbl, onednn, seed++);
                     checked++;
                     worst = Math.max(worst, r);
                     if (!(r <= 1)) {
-                        System.out.println(TAG + "fail core=" + core + " " + (dbl ? "dgemm " : "sgemm ") + p
-                                + " threads=" + threads + " error/bound=" + r);
+                        System.out.println(TAG + "fail " + what + " " + (dbl ? "dgemm " : "sgemm ") + p
+                                + (onednn ? "" : " threads=" + threads) + " error/bound=" + r);
                         System.exit(1);
                     }
                 }
             }
         }
-        System.out.printf("%sok core=%s products=%d worst error/bound=%.3g%n", TAG, core, checked, worst);
+        System.out.printf("%sok %s products=%d worst error/bound=%.3g%n", TAG, what, checked, worst);
+    }
+
+    static double check(Product p, boolean dbl, long seed) {
+        return check(p, dbl, false, seed);
     }
 
     /** Runs one product and returns the largest (error / bound) over the checked entries (NaN on a NaN result). */
-    static double check(Product p, boolean dbl, long seed) {
+    static double check(Product p, boolean dbl, boolean onednn, long seed) {
         int m = p.m(), n = p.n(), k = p.k();
         SplittableRandom r = new SplittableRandom(seed);
         double[] a = new double[m * k], b = new double[k * n], c0 = new double[m * n];
@@ -104,8 +119,11 @@ public final class BlasCoreCheck {
             try (FloatPointer pa = new FloatPointer(floats(aS));
                     FloatPointer pb = new FloatPointer(floats(bS));
                     FloatPointer pc = new FloatPointer(floats(c0))) {
-                openblas.cblas_sgemm(
-                        openblas.CblasRowMajor, ta, tb, m, n, k, 1f, pa, lda, pb, ldb, (float) beta, pc, n);
+                if (onednn)
+                    OneDnnGemm.sgemm(p.transA(), p.transB(), m, n, k, 1f, pa, lda, pb, ldb, (float) beta, pc, n);
+                else
+                    openblas.cblas_sgemm(
+                            openblas.CblasRowMajor, ta, tb, m, n, k, 1f, pa, lda, pb, ldb, (float) beta, pc, n);
                 pc.get(out);
             }
             for (int i = 0; i < out.length; i++) c[i] = out[i];

@@ -148,6 +148,49 @@ class BlasCoreTest {
     }
 
     @Test
+    void gemmAutoTakesOneDnnOnlyAfterAPassingCheckAndCachesTheVerdict() throws Exception {
+        Path cache = dir.resolve("g/blas-core.properties");
+        Scripted pass = new Scripted(Map.of("onednn", true));
+        assertEquals(
+                "onednn",
+                BlasCore.chooseGemm(null, "gemm cpu-A", cache, pass, log).core()); // default is auto
+        assertEquals(
+                "onednn",
+                BlasCore.chooseGemm("auto", "gemm cpu-A", cache, pass, log).core());
+        assertEquals(List.of("onednn"), pass.asked, "the second call reads the cached verdict");
+
+        Scripted crash = new Scripted(Map.of());
+        BlasCore.Choice c = BlasCore.chooseGemm("auto", "gemm cpu-B", cache, crash, log);
+        assertNull(c.core(), "a crashed check keeps OpenBLAS");
+        assertTrue(c.reason().contains("check crashed") && c.reason().contains("keeping OpenBLAS"), c.reason());
+        BlasCore.chooseGemm("auto", "gemm cpu-B", cache, crash, log);
+        assertEquals(1, crash.asked.size(), "the failure is cached too");
+        assertEquals(
+                1, log().lines().filter(l -> l.contains("self-check failed")).count(), log());
+    }
+
+    @Test
+    void gemmNamedModesRunNoCheckAndBadModesAreRefused() throws Exception {
+        Scripted r = new Scripted(Map.of());
+        Path cache = dir.resolve("g/blas-core.properties");
+        assertNull(BlasCore.chooseGemm("openblas", "k", cache, r, log).core());
+        assertEquals("onednn", BlasCore.chooseGemm("onednn", "k", cache, r, log).core());
+        assertTrue(r.asked.isEmpty());
+        var e = assertThrows(IllegalArgumentException.class, () -> BlasCore.chooseGemm("mkl", "k", cache, r, log));
+        assertTrue(e.getMessage().contains("GPTNEO_GEMM"), e.getMessage());
+    }
+
+    @Test
+    void oneDnnProductsAreWithinTheirBounds() {
+        org.junit.jupiter.api.Assumptions.assumeTrue(io.gptneo.tensor.OneDnnGemm.available(), "no oneDNN natives");
+        List<BlasCoreCheck.Product> all = BlasCoreCheck.products();
+        for (int i = 0; i < all.size(); i += 13) {
+            double r = BlasCoreCheck.check(all.get(i), false, true, i);
+            assertTrue(r <= 1, all.get(i) + " oneDNN sgemm error/bound " + r);
+        }
+    }
+
+    @Test
     void productsOnTheEnvironmentsCoreAreWithinTheirBounds() {
         List<BlasCoreCheck.Product> all = BlasCoreCheck.products();
         assertTrue(all.stream().anyMatch(p -> p.transA() && p.transB() && p.k() == 3072));

@@ -236,6 +236,7 @@ public final class TrainStepBench {
         double nd4jPeak = sgemmPeakGflops(2048, 10);
         ObjectNode peaks = root.putObject("sgemm_peak_gflops");
         peaks.put("nd4j_2048", nd4jPeak);
+        peaks.put("ours_fp32_products", io.gptneo.tensor.Gemm.describe());
         double peak = nd4jPeak;
         if (runTorch) {
             JsonNode tp = runTorch(script, List.of("--mode", "sgemm"));
@@ -276,7 +277,8 @@ public final class TrainStepBench {
         }
         peaks.put("used_for_mfu", peak);
         System.out.printf(
-                "sgemm 2048^3 peak: nd4j %.1f GFLOP/s%s -> %s MFU denominator %.1f GFLOP/s%n",
+                "sgemm 2048^3 peak: ours (%s) %.1f GFLOP/s%s -> %s MFU denominator %.1f GFLOP/s%n",
+                io.gptneo.tensor.Gemm.describe(),
                 nd4jPeak,
                 peaks.has("torch_2048")
                         ? String.format(
@@ -404,9 +406,10 @@ public final class TrainStepBench {
         ArrayNode rows = JSON.createArrayNode();
         System.out.println();
         System.out.printf(
-                "ours: %s, OpenBLAS core %s%s%n",
+                "ours: %s, OpenBLAS core %s, fp32 products %s%s%n",
                 PRECISION,
                 sideValue(results, "java", "blas_core"),
+                sideValue(results, "java", "fp32_products"),
                 PRECISION.equals("bf16") ? ", bf16 products " + sideValue(results, "java", "bf16_products") : "");
         if (torch)
             System.out.printf(
@@ -637,6 +640,7 @@ public final class TrainStepBench {
         if (PRECISION.equals("bf16")) base.holdBaseInBf16();
         r.put("precision", PRECISION);
         r.put("blas_core", blasCore());
+        r.put("fp32_products", io.gptneo.tensor.Gemm.describe());
         r.put(
                 "bf16_products",
                 PRECISION.equals("bf16") ? io.gptneo.tensor.Kernels.get().bf16Products() : "-");
@@ -746,13 +750,14 @@ public final class TrainStepBench {
 
     /** Best single-precision GFLOP/s of n³ ND4J gemm into a preallocated result. */
     static double sgemmPeakGflops(int n, int reps) {
+        // through Gemm: the float32 products the model runs (OpenBLAS, or oneDNN with -Dgptneo.gemm=onednn)
         INDArray a = Nd4j.rand(DataType.FLOAT, n, n), b = Nd4j.rand(DataType.FLOAT, n, n);
-        INDArray c = Nd4j.create(DataType.FLOAT, new long[] {n, n}, 'f');
-        Nd4j.gemm(a, b, c, false, false, 1.0, 0.0);
+        INDArray c = Nd4j.zeros(DataType.FLOAT, n, n);
+        io.gptneo.tensor.Gemm.mmAccumulate(a, b, false, false, 1.0, c);
         double best = Double.MAX_VALUE;
         for (int i = 0; i < reps; i++) {
             long s = System.nanoTime();
-            Nd4j.gemm(a, b, c, false, false, 1.0, 0.0);
+            io.gptneo.tensor.Gemm.mmAccumulate(a, b, false, false, 1.0, c);
             best = Math.min(best, (System.nanoTime() - s) / 1e9);
         }
         return 2.0 * n * n * (double) n / best / 1e9;
