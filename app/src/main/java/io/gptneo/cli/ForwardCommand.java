@@ -6,7 +6,6 @@ import com.fasterxml.jackson.core.JsonGenerator;
 import io.gptneo.model.GptNeoModel;
 import io.gptneo.tensor.GradMode;
 import io.gptneo.tensor.Tensor;
-import io.gptneo.weights.ModelResolver;
 import java.io.OutputStream;
 import java.io.PrintWriter;
 import java.nio.file.Files;
@@ -14,6 +13,7 @@ import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import org.nd4j.linalg.api.buffer.DataType;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -32,12 +32,8 @@ public final class ForwardCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Option(
-            names = "--model",
-            required = true,
-            paramLabel = "DIR|HUB_ID",
-            description = "Required. GPT-Neo model folder or Hugging Face Hub id (org/name[@revision]).")
-    String model;
+    @Mixin
+    ModelOption model;
 
     @Option(
             names = "--ids",
@@ -52,7 +48,7 @@ public final class ForwardCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         int[] tokens = parseIds(ids);
-        GptNeoModel m = GptNeoModel.load(ModelResolver.resolveModel(model), DataType.FLOAT);
+        GptNeoModel m = GptNeoModel.load(model.resolve(), DataType.FLOAT);
         float[][] hidden;
         float[] logits;
         try (var off = GradMode.off()) {

@@ -4,7 +4,6 @@ import io.gptneo.model.GenerationConfig;
 import io.gptneo.model.Generator;
 import io.gptneo.model.GptNeoModel;
 import io.gptneo.tokenizer.Gpt2Tokenizer;
-import io.gptneo.weights.ModelResolver;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -14,6 +13,7 @@ import java.util.stream.IntStream;
 import org.nd4j.linalg.api.buffer.DataType;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -37,12 +37,8 @@ public final class GenerateCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Option(
-            names = "--model",
-            required = true,
-            paramLabel = "DIR|HUB_ID",
-            description = "Required. GPT-Neo model folder or Hugging Face Hub id (org/name[@revision]).")
-    String model;
+    @Mixin
+    ModelOption model;
 
     @ArgGroup(exclusive = true, multiplicity = "1")
     Prompt prompt;
@@ -95,7 +91,7 @@ public final class GenerateCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        Path dir = ModelResolver.resolveModel(model);
+        Path dir = model.resolve();
         Gpt2Tokenizer tok = tokenizer(tokenizerDir != null ? tokenizerDir : dir, tokenizerDir != null);
         int[] ids;
         if (prompt.ids != null) {

@@ -4,7 +4,6 @@ import io.gptneo.weights.Checkpoints;
 import io.gptneo.weights.Dtype;
 import io.gptneo.weights.GptNeoConfig;
 import io.gptneo.weights.GptNeoWeights;
-import io.gptneo.weights.ModelResolver;
 import io.gptneo.weights.ShardedCheckpoint;
 import io.gptneo.weights.TensorInfo;
 import io.gptneo.weights.TensorSource;
@@ -14,8 +13,8 @@ import java.util.EnumMap;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
-import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 /**
@@ -36,16 +35,12 @@ public final class InspectCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Option(
-            names = "--model",
-            required = true,
-            paramLabel = "DIR|HUB_ID",
-            description = "Required. GPT-Neo model folder or Hugging Face Hub id (org/name[@revision]).")
-    String model;
+    @Mixin
+    ModelOption model;
 
     @Override
     public Integer call() throws Exception {
-        Path dir = ModelResolver.resolveModel(model);
+        Path dir = model.resolve();
         GptNeoConfig c = GptNeoConfig.load(dir.resolve("config.json"));
         PrintWriter out = spec.commandLine().getOut();
         out.printf("model: %s%n", dir.toAbsolutePath().normalize());
