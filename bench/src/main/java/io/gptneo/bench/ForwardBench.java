@@ -3,6 +3,7 @@ package io.gptneo.bench;
 import io.gptneo.model.GptNeoModel;
 import io.gptneo.tensor.GradMode;
 import io.gptneo.tensor.Tensor;
+import io.gptneo.weights.Dtype;
 import io.gptneo.weights.GptNeoConfig;
 import io.gptneo.weights.SafeTensorsWriter;
 import io.gptneo.weights.SharedData;
@@ -210,7 +211,8 @@ public final class ForwardBench {
         Map<String, INDArray> w = new LinkedHashMap<>();
         for (var e : model.parameters().entrySet())
             w.put(e.getKey(), e.getValue().data());
-        SafeTensorsWriter.write(dir.resolve("model.safetensors"), w, Map.of("format", "pt"));
+        // float32 on disk, as HF ships the 125M model (a bf16 model's weights widen exactly)
+        SafeTensorsWriter.write(dir.resolve("model.safetensors"), w, Map.of("format", "pt"), Dtype.F32);
         cfg.save(dir.resolve("config.json"));
     }
 
@@ -247,8 +249,9 @@ public final class ForwardBench {
                     Tensor.constant(org.nd4j.linalg.factory.Nd4j.ones(DataType.FLOAT, 2, 2)); // load native libraries
             long base = vmHwmKb();
             long t0 = System.nanoTime();
-            GptNeoModel m = GptNeoModel.load(dir, DataType.FLOAT);
-            if (precision.equals("bf16")) m.holdBaseInBf16();
+            GptNeoModel m = precision.equals("bf16")
+                    ? GptNeoModel.loadBf16Base(dir) // block weights straight into bf16: no fp32 copy at the peak
+                    : GptNeoModel.load(dir, DataType.FLOAT);
             double loadS = (System.nanoTime() - t0) / 1e9;
             long loaded = vmHwmKb(), fileBacked = statusKb("RssFile:");
             int t = 1024;
