@@ -1,6 +1,6 @@
 package io.gptneo.lora;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static io.gptneo.lora.LastTokenCostTest.assertClose;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -53,10 +53,7 @@ class FusedQkvTest {
         body.setGradientCheckpointing(checkpointing);
         CostModel cm = new CostModel(body, ScoreHead.normal(1, 32, 5, dt));
         LoraModel lora = LoraModel.inject(cm, LoraConfig.of(4, 8, dropout, List.of(targets.split(" "))), 7);
-        for (LoraLinear l : lora.adapters())
-            l.loraB()
-                    .data()
-                    .assign(Rand.normal(dt, 11 + l.index(), 0.1, l.loraB().shape()));
+        LastTokenCostTest.randomB(lora, dt);
         if (full) body.setTrainable(true);
         lora.setTraining(dropout > 0);
         lora.setStepSeed(123);
@@ -105,11 +102,7 @@ class FusedQkvTest {
     void stackedWeightFollowsMergeAndInPlaceTraining() {
         GptNeoModel body = GptNeoModel.random(GptNeoConfig.of(64, 32, 32, 2, 4, 4), 3, DataType.FLOAT);
         LoraModel lora = LoraModel.inject(body, LoraConfig.of(4, 8, 0, List.of("q_proj", "v_proj")), 7);
-        for (LoraLinear l : lora.adapters())
-            l.loraB()
-                    .data()
-                    .assign(Rand.normal(
-                            DataType.FLOAT, 11 + l.index(), 0.1, l.loraB().shape()));
+        LastTokenCostTest.randomB(lora, DataType.FLOAT);
         lora.setTraining(false);
         INDArray adapted = hidden(body); // builds the stacked weights
         lora.merge(); // replaces q's and v's arrays: the stacked copy must follow
@@ -137,15 +130,6 @@ class FusedQkvTest {
         try (var off = GradMode.off()) {
             return body.forward(IDS, MASK, null).data().dup();
         }
-    }
-
-    /** Max |a − b| ≤ tol · max(1, max |a|), and not all zero (a gradient that vanished would pass trivially). */
-    private static void assertClose(String what, INDArray expected, INDArray actual, double tol) {
-        assertArrayEquals(expected.shape(), actual.shape(), what + " shape");
-        double scale = Math.max(1, expected.amaxNumber().doubleValue());
-        double diff = expected.sub(actual).amaxNumber().doubleValue();
-        assertTrue(diff <= tol * scale, what + ": max diff " + diff + " > " + tol * scale);
-        assertTrue(expected.amaxNumber().doubleValue() > 0, what + " is all zero");
     }
 
     private static final class Nd4jInts {
