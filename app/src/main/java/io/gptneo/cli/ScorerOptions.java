@@ -66,7 +66,7 @@ public final class ScorerOptions {
                     .withTruncation(CostInputs.Truncation.parse(truncation));
         }
         Path dir = TrainSetup.resolveModel(model);
-        CostModel cm = TrainSetup.withPrecision(TrainSetup.loadBase(dir), precision);
+        CostModel cm = TrainSetup.loadBase(dir, precision);
         return SafetyModel.of(GptNeoCostModel.forInference(cm, adapter), TrainSetup.tokenizer(dir), maxLength)
                 .withTruncation(CostInputs.Truncation.parse(truncation));
     }

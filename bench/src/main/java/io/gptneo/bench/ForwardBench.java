@@ -1,8 +1,11 @@
 package io.gptneo.bench;
 
+import io.gptneo.model.CostModel;
 import io.gptneo.model.GptNeoModel;
+import io.gptneo.model.ScoreHead;
 import io.gptneo.tensor.GradMode;
 import io.gptneo.tensor.Tensor;
+import io.gptneo.weights.Dtype;
 import io.gptneo.weights.GptNeoConfig;
 import io.gptneo.weights.SafeTensorsWriter;
 import io.gptneo.weights.SharedData;
@@ -68,9 +71,13 @@ public final class ForwardBench {
         GptNeoConfig cfg = GptNeoConfig.load(config);
         long t0 = System.nanoTime();
         GptNeoModel model = GptNeoModel.random(cfg, 0, DataType.FLOAT);
-        if (!precision.equals("fp32") && !precision.equals("bf16"))
-            throw new IllegalArgumentException("--precision must be fp32 or bf16, got " + precision);
-        if (precision.equals("bf16")) model.holdBaseInBf16();
+        // variants: "-unfused" runs q/k/v as three products; "bf16-convert" (memory probe) loads fp32, then converts
+        String base = precision.replace("-convert", "").replace("-unfused", "");
+        if (!base.equals("fp32") && !base.equals("bf16"))
+            throw new IllegalArgumentException(
+                    "--precision must be fp32 or bf16 (or bf16-convert, with -unfused), got " + precision);
+        if (base.equals("bf16")) model.holdBaseInBf16();
+        if (precision.endsWith("-unfused")) model.setFusedQkv(false);
         System.out.printf(
                 "model: %s, %,d parameters (%.0f MB fp32), random init in %.1f s; %d cores, %d warmup + %d timed reps%n",
                 model,
@@ -96,7 +103,7 @@ public final class ForwardBench {
         root.put("reps", reps);
         root.put("attention_kernel", model.attentionKernel().name());
         root.put("precision", precision);
-        if (precision.equals("bf16"))
+        if (base.equals("bf16"))
             root.put("bf16_products", io.gptneo.tensor.Kernels.get().bf16Products());
         root.set("env", TrainStepBench.envJson());
         root.put("issue_anchor_b2_t256_tokens_per_s", PYTORCH_B2_T256);
@@ -210,7 +217,8 @@ public final class ForwardBench {
         Map<String, INDArray> w = new LinkedHashMap<>();
         for (var e : model.parameters().entrySet())
             w.put(e.getKey(), e.getValue().data());
-        SafeTensorsWriter.write(dir.resolve("model.safetensors"), w, Map.of("format", "pt"));
+        // float32 on disk, as HF ships the 125M model (a bf16 model's weights widen exactly)
+        SafeTensorsWriter.write(dir.resolve("model.safetensors"), w, Map.of("format", "pt"), Dtype.F32);
         cfg.save(dir.resolve("config.json"));
     }
 
@@ -232,7 +240,7 @@ public final class ForwardBench {
             for (String line; (line = in.readLine()) != null; ) {
                 if (line.startsWith("memory")) {
                     System.out.println(line);
-                    report = line;
+                    report = report == null ? line : report + " | " + line;
                 }
             }
         }
@@ -247,14 +255,30 @@ public final class ForwardBench {
                     Tensor.constant(org.nd4j.linalg.factory.Nd4j.ones(DataType.FLOAT, 2, 2)); // load native libraries
             long base = vmHwmKb();
             long t0 = System.nanoTime();
-            GptNeoModel m = GptNeoModel.load(dir, DataType.FLOAT);
-            if (precision.equals("bf16")) m.holdBaseInBf16();
+            // "bf16": block weights read straight into bf16; "bf16-convert": loaded in fp32, then converted (the
+            // old path, for comparison); a "-unfused" suffix runs q/k/v as three products (no stacked copy)
+            GptNeoModel m = precision.startsWith("bf16-convert")
+                    ? GptNeoModel.load(dir, DataType.FLOAT)
+                    : precision.startsWith("bf16")
+                            ? GptNeoModel.loadBf16Base(dir)
+                            : GptNeoModel.load(dir, DataType.FLOAT);
+            if (precision.startsWith("bf16")) m.holdBaseInBf16();
+            if (precision.endsWith("-unfused")) m.setFusedQkv(false);
             double loadS = (System.nanoTime() - t0) / 1e9;
             long loaded = vmHwmKb(), fileBacked = statusKb("RssFile:");
             int t = 1024;
             int[][] ids = new int[1][t];
             SplittableRandom r = new SplittableRandom(1);
             for (int i = 0; i < t; i++) ids[0][i] = r.nextInt(m.config().vocabSize());
+            CostModel cm = new CostModel(m, ScoreHead.normal(1, m.config().hiddenSize(), 42, DataType.FLOAT));
+            Tensor costs = cm.costs(
+                    ids,
+                    new int[][] {java.util.Arrays.stream(ids[0]).map(x -> 1).toArray()});
+            long costPeak = vmHwmKb(); // the cost model's forward (no LM head): the 800 MB bf16 goal
+            System.out.printf(
+                    "memory (fresh JVM, %s): VmHWM %.0f MB after one B=1,T=1024 cost-model forward (score head, no logits;"
+                            + " Java heap committed %.0f MB of it)%n",
+                    precision, costPeak / 1024.0, Runtime.getRuntime().totalMemory() / 1e6);
             Tensor logits = m.logits(m.forward(ids, null, null));
             long peak = vmHwmKb();
             System.out.printf(

@@ -1,8 +1,10 @@
 package io.gptneo.model;
 
 import io.gptneo.tensor.GradMode;
+import io.gptneo.tensor.LowRank;
 import io.gptneo.tensor.Ops;
 import io.gptneo.tensor.Tensor;
+import io.gptneo.tensor.Workspaces;
 import io.gptneo.tensor.attention.AttentionKernel;
 import io.gptneo.tensor.attention.AttentionMasks;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -21,6 +23,9 @@ final class Attention {
     private final int headDim;
     private final int window; // 0 = global (causal), else local window size
     private AttentionKernel kernel;
+    private boolean fuseQkv = true;
+    private Tensor stacked; // [3H, H]: k, v, q weights stacked (frozen), or null
+    private Object[] stackedFrom; // the weight tensors and arrays it was stacked from
 
     Attention(Linear q, Linear k, Linear v, Linear out, int heads, int window, AttentionKernel kernel) {
         this.qProj = q;
@@ -37,6 +42,75 @@ final class Attention {
         this.kernel = k;
     }
 
+    /** Whether q, k and v may be one product ({@link #project}); off: three, as before (for comparisons). */
+    void setFuseQkv(boolean on) {
+        this.fuseQkv = on;
+    }
+
+    /**
+     * q, k, v of {@code x [..., H]}, each {@code [..., H]}. One product with the stacked weights and LoRA side paths
+     * ({@link Ops#linearSplit}) where q, k and v are frozen, bias-free and any adapter on them is a plain LoRA
+     * path; else one product each. Trainable q/k/v (full training) take the three products, so their gradients stay
+     * those of the named weights.
+     */
+    Tensor[] project(Tensor x) {
+        Tensor w = stackedWeight();
+        if (w == null) return new Tensor[] {qProj.forward(x), kProj.forward(x), vProj.forward(x)};
+        long h = qProj.outFeatures();
+        Tensor[] kvq =
+                Ops.linearSplit(x, w, new long[] {h, h, h}, new LowRank[] {side(kProj), side(vProj), side(qProj)});
+        return new Tensor[] {kvq[2], kvq[0], kvq[1]};
+    }
+
+    private static boolean sameObjects(Object[] a, Object[] b) {
+        for (int i = 0; i < a.length; i++) if (a[i] != b[i]) return false;
+        return true;
+    }
+
+    private static LowRank side(Linear l) {
+        return l.adapter() == null ? null : l.adapter().lowRank();
+    }
+
+    /**
+     * The frozen {@code [k; v; q]} weights stacked into one {@code [3H, H]} array, made on first use and again
+     * whenever a weight tensor or its array is replaced (LoRA merge, setTrainable, bf16); null when the projections
+     * cannot share one product. A derived copy: the named q/k/v weights stay what checkpoints and adapters see.
+     */
+    private synchronized Tensor stackedWeight() {
+        Linear[] kvq = {kProj, vProj, qProj};
+        boolean fusable = fuseQkv;
+        for (Linear l : kvq) {
+            fusable &= !l.weight().requiresGrad()
+                    && l.bias() == null
+                    && (l.adapter() == null || l.adapter().lowRank() != null);
+        }
+        if (!fusable) {
+            stacked = null; // e.g. trainable now: a stale copy would be wrong later
+            stackedFrom = null;
+            return null;
+        }
+        Object[] from = {
+            kProj.weight(),
+            vProj.weight(),
+            qProj.weight(),
+            kProj.weight().data(),
+            vProj.weight().data(),
+            qProj.weight().data()
+        };
+        if (stacked == null || !sameObjects(from, stackedFrom)) {
+            try (var out = Workspaces.outside()) {
+                INDArray w = Nd4j.concat(
+                        0,
+                        kProj.weight().data(),
+                        vProj.weight().data(),
+                        qProj.weight().data());
+                stacked = Tensor.constant(w).named(qProj.name().replace("q_proj", "kvq_proj") + ".weight");
+            }
+            stackedFrom = from;
+        }
+        return stacked;
+    }
+
     /**
      * {@code x [B, T, H] -> [B, T, H]}.
      *
@@ -45,9 +119,8 @@ final class Attention {
      */
     Tensor forward(Tensor x, INDArray keyMask, KvCache cache, int layer) {
         long b = x.size(0), t = x.size(1), c = x.size(2);
-        Tensor q = qProj.forward(x); // [B, T, nh*D]: heads side by side in each row
-        Tensor k = kProj.forward(x);
-        Tensor v = vProj.forward(x);
+        Tensor[] qkv = project(x); // each [B, T, nh*D]: heads side by side in each row
+        Tensor q = qkv[0], k = qkv[1], v = qkv[2];
         Tensor y; // [B, T, nh*D]
         if (cache == null || cache.length() == 0) {
             y = Ops.attentionPacked(q, k, v, heads, keyMask, window, 1.0, kernel);
@@ -78,11 +151,18 @@ final class Attention {
      */
     Tensor forwardLast(Tensor x, INDArray keyMask, int[] rows, int[] last) {
         int b = (int) x.size(0), t = (int) x.size(1), c = (int) x.size(2);
-        Tensor q = qProj.adapter() != null && qProj.adapter().stochastic()
-                ? Ops.gatherRows(Ops.reshape(qProj.forward(x), (long) b * t, c), rows)
-                : qProj.forward(Ops.gatherRows(Ops.reshape(x, (long) b * t, c), rows)); // [B, H]
-        Tensor k = Ops.permute(Ops.reshape(kProj.forward(x), b, t, heads, headDim), 0, 2, 3, 1); // [B, nh, D, T]
-        Tensor v = Ops.permute(Ops.reshape(vProj.forward(x), b, t, heads, headDim), 0, 2, 1, 3); // [B, nh, T, D]
+        Tensor q;
+        Tensor[] kv;
+        if (qProj.adapter() != null && qProj.adapter().stochastic()) {
+            Tensor[] qkv = project(x);
+            q = Ops.gatherRows(Ops.reshape(qkv[0], (long) b * t, c), rows);
+            kv = new Tensor[] {qkv[1], qkv[2]};
+        } else {
+            q = qProj.forward(Ops.gatherRows(Ops.reshape(x, (long) b * t, c), rows)); // [B, H]
+            kv = new Tensor[] {kProj.forward(x), vProj.forward(x)}; // one layer: not worth a second stacked copy
+        }
+        Tensor k = Ops.permute(Ops.reshape(kv[0], b, t, heads, headDim), 0, 2, 3, 1); // [B, nh, D, T]
+        Tensor v = Ops.permute(Ops.reshape(kv[1], b, t, heads, headDim), 0, 2, 1, 3); // [B, nh, T, D]
         Tensor q4 = Ops.reshape(q, b, heads, 1, headDim); // [B, nh, 1, D]
         Tensor scores = Ops.add(
                 Ops.matmul(q4, k), Tensor.constant(lastQueryBias(keyMask, last, b, t, x.dtype()))); // [B, nh, 1, T]

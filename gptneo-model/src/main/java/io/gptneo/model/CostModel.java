@@ -40,6 +40,11 @@ public final class CostModel {
         return fromWeights(GptNeoWeights.load(dir, dtype), dir);
     }
 
+    /** As {@link #load}, with the block linear weights read straight into bf16 ({@link GptNeoModel#loadBf16Base}). */
+    public static CostModel loadBf16Base(Path dir) throws IOException {
+        return fromWeights(GptNeoWeights.load(dir, DataType.FLOAT, true), dir);
+    }
+
     /** As {@link #load}, from weights already read from {@code dir} (named in messages). */
     public static CostModel fromWeights(GptNeoWeights w, Path dir) {
         GptNeoModel m = GptNeoModel.fromWeights(w);

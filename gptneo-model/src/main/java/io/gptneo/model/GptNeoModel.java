@@ -109,6 +109,15 @@ public final class GptNeoModel {
         return fromWeights(GptNeoWeights.load(dir, dtype));
     }
 
+    /**
+     * As {@link #load(Path, DataType)} with {@code --precision bf16}'s layout from the start: the block linear weights
+     * are read from the file straight into BFLOAT16 ({@link GptNeoWeights#load(Path, DataType, boolean)}), so the
+     * peak memory never holds their float32 copy. Same model as {@code load(dir, FLOAT)} then {@link #holdBaseInBf16}.
+     */
+    public static GptNeoModel loadBf16Base(Path dir) throws IOException {
+        return fromWeights(GptNeoWeights.load(dir, DataType.FLOAT, true));
+    }
+
     /** Wraps already loaded weights (the arrays are used as they are, not copied). */
     public static GptNeoModel fromWeights(GptNeoWeights weights) {
         INDArray wte = weights.get(GptNeoWeights.WTE);
@@ -402,6 +411,14 @@ public final class GptNeoModel {
     public void setAttentionKernel(AttentionKernel k) {
         this.kernel = k;
         for (Block blk : blocks) blk.attn.setKernel(k);
+    }
+
+    /**
+     * Whether each layer's q, k and v run as one product with their frozen weights stacked (the default; see
+     * {@code Attention.project}) or as three products (for comparisons). Either way the named weights are unchanged.
+     */
+    public void setFusedQkv(boolean on) {
+        for (Block blk : blocks) blk.attn.setFuseQkv(on);
     }
 
     public AttentionKernel attentionKernel() {

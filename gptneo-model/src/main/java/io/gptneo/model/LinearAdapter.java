@@ -1,5 +1,6 @@
 package io.gptneo.model;
 
+import io.gptneo.tensor.LowRank;
 import io.gptneo.tensor.Ops;
 import io.gptneo.tensor.Tensor;
 import java.util.List;
@@ -26,6 +27,14 @@ public interface LinearAdapter {
      */
     default boolean stochastic() {
         return false;
+    }
+
+    /**
+     * This adapter as a LoRA side path that a fused product can take ({@link Ops#linearSplit}: q, k and v of
+     * {@link Attention} in one product), or null when it is not one (the layer then runs on its own).
+     */
+    default LowRank lowRank() {
+        return null;
     }
 
     /** The adapter's trainable tensors. */

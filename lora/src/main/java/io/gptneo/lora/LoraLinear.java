@@ -2,6 +2,7 @@ package io.gptneo.lora;
 
 import io.gptneo.model.Linear;
 import io.gptneo.model.LinearAdapter;
+import io.gptneo.tensor.LowRank;
 import io.gptneo.tensor.Ops;
 import io.gptneo.tensor.Rand;
 import io.gptneo.tensor.Seeds;
@@ -64,6 +65,13 @@ public final class LoraLinear implements LinearAdapter {
     public Tensor forward(Tensor x, Tensor weight, Tensor bias) {
         if (merged) throw new IllegalStateException(base.name() + ": adapter is merged into the weight; unmerge first");
         return Ops.loraLinear(x, weight, bias, a, b, scaling, training ? dropout : 0, dropoutSeed());
+    }
+
+    /** The side path for a fused product ({@link Ops#linearSplit}): same values and mask as {@link #forward}. */
+    @Override
+    public LowRank lowRank() {
+        if (merged) throw new IllegalStateException(base.name() + ": adapter is merged into the weight; unmerge first");
+        return new LowRank(a, b, scaling, training ? dropout : 0, dropoutSeed());
     }
 
     /** Dropout in training: the mask is drawn over the whole input, so a subset of rows alone gives other masks. */

@@ -58,10 +58,7 @@ class LastTokenCostTest {
         body.setGradientCheckpointing(checkpointing);
         CostModel cm = new CostModel(body, ScoreHead.normal(1, 32, 5, dt));
         LoraModel lora = LoraModel.inject(cm, LoraConfig.of(4, 8, loraDropout, List.of(targets.split(" "))), 7);
-        for (LoraLinear l : lora.adapters())
-            l.loraB()
-                    .data()
-                    .assign(Rand.normal(dt, 11 + l.index(), 0.1, l.loraB().shape())); // B = 0 would hide A's gradient
+        randomB(lora, dt);
         lora.setTraining(loraDropout > 0);
         lora.setStepSeed(123);
 
@@ -92,6 +89,14 @@ class LastTokenCostTest {
         }
     }
 
+    /** Random B matrices (B = 0, LoRA's init, would hide A's gradient). */
+    static void randomB(LoraModel lora, DataType dt) {
+        for (LoraLinear l : lora.adapters())
+            l.loraB()
+                    .data()
+                    .assign(Rand.normal(dt, 11 + l.index(), 0.1, l.loraB().shape()));
+    }
+
     private record Run(INDArray costs, Map<String, INDArray> grads) {}
 
     private static Run run(
@@ -106,7 +111,7 @@ class LastTokenCostTest {
     }
 
     /** Max |a − b| ≤ tol · max(1, max |a|), and not all zero (a gradient that vanished would pass trivially). */
-    private static void assertClose(String what, INDArray expected, INDArray actual, double tol) {
+    static void assertClose(String what, INDArray expected, INDArray actual, double tol) {
         assertArrayEquals(expected.shape(), actual.shape(), what + " shape");
         double scale = Math.max(1, expected.amaxNumber().doubleValue());
         double diff = expected.sub(actual).amaxNumber().doubleValue();

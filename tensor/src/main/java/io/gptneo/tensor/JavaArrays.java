@@ -2,6 +2,7 @@ package io.gptneo.tensor;
 
 import java.nio.ByteOrder;
 import java.util.Arrays;
+import org.bytedeco.javacpp.FloatPointer;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -23,10 +24,38 @@ public final class JavaArrays {
 
     /** The elements of {@code a} in c-order into {@code dst[0, a.length())} ({@code dst} may be longer); returns dst. */
     public static float[] floats(INDArray a, float[] dst) {
+        if (a.dataType() == DataType.FLOAT && !exactCOrder(a) && rowStride(a) > 0) return rows(a, dst);
         INDArray c = contiguous(a.dataType() == DataType.FLOAT ? a : a.castTo(DataType.FLOAT));
         if (dst.length < c.length())
             throw new IllegalArgumentException("destination holds " + dst.length + " < " + c.length());
         c.data().asNio().order(ByteOrder.nativeOrder()).asFloatBuffer().get(dst, 0, (int) c.length());
+        return dst;
+    }
+
+    /**
+     * The distance between consecutive rows (last-dimension runs) of {@code a} when its rows are dense and evenly
+     * spaced in its buffer (a column block of a larger c-order matrix, e.g. one part of {@link Ops#linearSplit}),
+     * else 0.
+     */
+    static long rowStride(INDArray a) {
+        int r = a.rank();
+        if (r < 2 || a.ordering() != 'c' || a.stride(r - 1) != 1 || a.length() == 0) return 0;
+        long rs = a.stride(r - 2);
+        if (rs < a.size(r - 1)) return 0;
+        for (int d = r - 3; d >= 0; d--) if (a.size(d) != 1 && a.stride(d) != a.stride(d + 1) * a.size(d + 1)) return 0;
+        return rs;
+    }
+
+    /** {@link #floats} of an evenly row-strided view: one native copy per row, no c-order copy of the whole. */
+    private static float[] rows(INDArray a, float[] dst) {
+        int c = (int) a.size(a.rank() - 1);
+        long n = a.length() / c, rs = rowStride(a);
+        if (dst.length < a.length())
+            throw new IllegalArgumentException("destination holds " + dst.length + " < " + a.length());
+        FloatPointer p = new FloatPointer(a.data().addressPointer());
+        long first = p.position() + a.offset() - a.data().offset(); // as Gemm: the view's first element
+        for (long i = 0; i < n; i++) p.position(first + i * rs).get(dst, (int) (i * c), c);
+        java.lang.ref.Reference.reachabilityFence(a);
         return dst;
     }
 

@@ -395,6 +395,16 @@ public final class Ops {
         return LoraLinearOp.apply(x, w, bias, a, b, scaling, p, seed);
     }
 
+    /**
+     * Bias-free linear layers of one input as one product: {@code w [Σ widths, in]} is their weights stacked, the
+     * result part i is {@code x · w_iᵀ + side_i(x)} {@code [..., widths[i]]} (a column view of the whole product), with
+     * an optional LoRA side path per part ({@code sides[i]}, null: none). Same values and gradients as one
+     * {@link #loraLinear} or {@link #linear} per part; see {@link SplitLinearOp}.
+     */
+    public static Tensor[] linearSplit(Tensor x, Tensor w, long[] widths, LowRank[] sides) {
+        return SplitLinearOp.apply(x, w, widths, sides);
+    }
+
     // ---- lookup ------------------------------------------------------------------------------------------------
 
     /** Rows of {@code table [N, C]} at {@code index} -> [len, C]; backward scatter-adds (duplicates accumulate). */

@@ -45,4 +45,19 @@ class JavaArraysTest {
         INDArray p = Rand.normal(DataType.FLOAT, 3, 1.0, 2, 3, 4).permute(2, 0, 1);
         assertArrayEquals(p.dup('c').data().asFloat(), JavaArrays.floats(p), 0f);
     }
+
+    @Test
+    void columnBlocksReadRowByRowInCOrder() {
+        INDArray y = Rand.normal(DataType.FLOAT, 4, 1.0, 6, 9); // [B·T, 3·H] as linearSplit makes it
+        for (long c0 : new long[] {0, 3, 6}) {
+            INDArray part = y.get(NDArrayIndex.all(), NDArrayIndex.interval(c0, c0 + 3));
+            assertTrue(JavaArrays.rowStride(part) == 9, "rows 9 apart");
+            for (INDArray x : new INDArray[] {part, part.reshape(2, 3, 3)}) {
+                assertArrayEquals(x.dup('c').data().asFloat(), JavaArrays.floats(x), 0f, "columns from " + c0);
+            }
+        }
+        INDArray rows = y.get(NDArrayIndex.interval(2, 5), NDArrayIndex.interval(3, 6)); // rows at an offset too
+        assertArrayEquals(rows.dup('c').data().asFloat(), JavaArrays.floats(rows), 0f);
+        assertTrue(JavaArrays.rowStride(y.transpose()) == 0, "a transpose is not row-strided");
+    }
 }

@@ -80,6 +80,14 @@ public final class TrainSetup {
         return CostModel.load(dir, DataType.FLOAT);
     }
 
+    /**
+     * A model folder as a cost model in a {@code --precision}: bf16 reads the block weights straight into bf16
+     * ({@link CostModel#loadBf16Base}: no float32 copy of them at the memory peak), fp32 as {@link #loadBase(Path)}.
+     */
+    public static CostModel loadBase(Path dir, String precision) throws IOException {
+        return withPrecision(precision.equals("bf16") ? CostModel.loadBf16Base(dir) : loadBase(dir), precision);
+    }
+
     /** {@code --precision}: fp32 leaves the model as it is; bf16 holds its frozen block weights in bf16 ({@code GptNeoModel.holdBaseInBf16}). */
     public static CostModel withPrecision(CostModel m, String precision) {
         switch (precision) {

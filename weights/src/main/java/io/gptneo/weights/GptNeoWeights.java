@@ -37,6 +37,8 @@ public final class GptNeoWeights {
             LM_HEAD = "lm_head.weight",
             SCORE = "score.weight";
     private static final Pattern BUFFER = Pattern.compile("h\\.\\d+\\.attn\\.attention\\.(bias|masked_bias)");
+    private static final Pattern BLOCK_LINEAR =
+            Pattern.compile("h\\.\\d+\\.(attn\\.attention\\.(q|k|v|out)_proj|mlp\\.c_(fc|proj))\\.weight");
     private static final Pattern LAYER = Pattern.compile("h\\.(\\d+)\\.(.+)");
 
     private final GptNeoConfig config;
@@ -135,11 +137,25 @@ public final class GptNeoWeights {
     /** Loads and checks every parameter of {@code src} as {@code dtype} (FLOAT or DOUBLE). */
     public static GptNeoWeights load(TensorSource src, GptNeoConfig config, DataType dtype, String sourceName)
             throws IOException {
+        return load(src, config, dtype, sourceName, false);
+    }
+
+    /**
+     * As {@link #load(TensorSource, GptNeoConfig, DataType, String)}; with {@code bf16Blocks} (a FLOAT load only) the
+     * block linear weights ({@link #isBlockLinearWeight}) are read straight into BFLOAT16 arrays, rounded to nearest
+     * even from the file's bytes, so no float32 copy of them ever exists (what {@code --precision bf16} holds).
+     */
+    public static GptNeoWeights load(
+            TensorSource src, GptNeoConfig config, DataType dtype, String sourceName, boolean bf16Blocks)
+            throws IOException {
         if (dtype != DataType.FLOAT && dtype != DataType.DOUBLE)
             throw new IllegalArgumentException("weights load as FLOAT or DOUBLE, not " + dtype);
+        if (bf16Blocks && dtype != DataType.FLOAT)
+            throw new IllegalArgumentException("bf16 block weights need a FLOAT load, not " + dtype);
         Map<String, String> plan = plan(src, config, sourceName);
         Map<String, INDArray> out = new LinkedHashMap<>();
-        for (String n : expectedShapes(config).keySet()) out.put(n, src.load(plan.get(n), dtype));
+        for (String n : expectedShapes(config).keySet())
+            out.put(n, src.load(plan.get(n), bf16Blocks && isBlockLinearWeight(n) ? DataType.BFLOAT16 : dtype));
         for (String n : List.of(LM_HEAD, SCORE)) if (plan.containsKey(n)) out.put(n, src.load(plan.get(n), dtype));
         return new GptNeoWeights(config, out);
     }
@@ -151,10 +167,20 @@ public final class GptNeoWeights {
 
     /** Loads {@code config.json} and the safetensors weights of a model directory. */
     public static GptNeoWeights load(Path modelDir, DataType dtype) throws IOException {
+        return load(modelDir, dtype, false);
+    }
+
+    /** As {@link #load(Path, DataType)}; {@code bf16Blocks}: block linear weights as BFLOAT16 (see above). */
+    public static GptNeoWeights load(Path modelDir, DataType dtype, boolean bf16Blocks) throws IOException {
         GptNeoConfig config = GptNeoConfig.load(modelDir.resolve("config.json"));
         try (TensorSource src = Checkpoints.open(modelDir)) {
-            return load(src, config, dtype, modelDir.toString());
+            return load(src, config, dtype, modelDir.toString(), bf16Blocks);
         }
+    }
+
+    /** Whether a canonical name is a block's linear weight (q/k/v/out_proj, c_fc, c_proj): what bf16 holds. */
+    public static boolean isBlockLinearWeight(String canonical) {
+        return BLOCK_LINEAR.matcher(canonical).matches();
     }
 
     public GptNeoConfig config() {

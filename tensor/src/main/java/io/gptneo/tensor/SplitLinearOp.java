@@ -1,0 +1,151 @@
+package io.gptneo.tensor;
+
+import java.util.Arrays;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.NDArrayIndex;
+
+/**
+ * Several bias-free linear layers of one input as one product, e.g. GPT-Neo's q, k and v (see
+ * {@link Ops#linearSplit}):
+ * <pre>
+ *   y = x Wᵀ                     x [N, in], W [out, in] = the parts' weights stacked, out = Σ widths
+ *   y[:, part i] += sᵢ · (xdᵢ Aᵢᵀ) Bᵢᵀ   for each part with a LoRA side path (xdᵢ = dropoutᵢ(x))
+ *   parts: column blocks of y, each a view (no copy)
+ *   dx = G W + Σᵢ ((sᵢ · Gᵢ Bᵢ) Aᵢ ⊙ keepᵢ/(1-pᵢ))     G [N, out]: the parts' gradients side by side
+ * </pre>
+ * The tape records one operation per output, but they share one gradient buffer G: the first part whose backward
+ * runs hands G (zeros, plus its own block) to y, the others write their block into it and hand nothing. That is
+ * exact because y's backward runs only after every consumer of y (the parts) is done. Why: one [N, in]·[in, out]
+ * product (and, in bf16, one rounding of x) instead of one per part, forward and backward.
+ */
+final class SplitLinearOp {
+    private SplitLinearOp() {}
+
+    static Tensor[] apply(Tensor x, Tensor w, long[] widths, LowRank[] sides) {
+        long[] xs = x.shape(), ws = w.shape();
+        long outTotal = Arrays.stream(widths).sum();
+        if (ws.length != 2
+                || xs.length < 1
+                || xs[xs.length - 1] != ws[1]
+                || ws[0] != outTotal
+                || sides.length != widths.length) {
+            throw new IllegalArgumentException("linearSplit: input " + Arrays.toString(xs) + ", weight [out, in] = "
+                    + Arrays.toString(ws) + ", part widths " + Arrays.toString(widths) + " (" + sides.length
+                    + " side paths) do not fit" + (w.name() == null ? "" : " (" + w.name() + ")"));
+        }
+        Ops.weightDtype("linearSplit", x, w);
+        long in = ws[1];
+        long rows = x.data().length() / in;
+        if (x.data().length() > Integer.MAX_VALUE - 16)
+            throw new IllegalArgumentException("linearSplit: input too large " + Arrays.toString(xs));
+        long[] start = new long[widths.length + 1];
+        for (int i = 0; i < widths.length; i++) start[i + 1] = start[i] + widths[i];
+        for (int i = 0; i < sides.length; i++) if (sides[i] != null) check(sides[i], x, in, widths[i]);
+
+        INDArray x2 = x.data().reshape('c', rows, in); // [N, in]
+        INDArray y = Gemm.mm(x2, w.data(), false, true); // [N, out]
+        Side[] side = new Side[sides.length];
+        for (int i = 0; i < sides.length; i++) {
+            LowRank s = sides[i];
+            if (s == null) continue;
+            long[] keep = s.dropout() > 0 ? DropoutMask.keep((int) (rows * in), s.dropout(), s.seed()) : null;
+            double keepScale = 1.0 / (1.0 - s.dropout());
+            INDArray xd = keep == null ? x2 : Kernels.get().dropout(x2, keep, keepScale, null); // [N, in]
+            INDArray h = Gemm.mm(xd, s.a().data(), false, true); // [N, r]
+            Gemm.mmAccumulate(h, s.b().data(), false, true, s.scaling(), cols(y, start, i)); // y_i += s · h Bᵀ
+            side[i] = new Side(s, keep, keepScale, xd, h);
+        }
+
+        INDArray[] gradY = new INDArray[1]; // G, made by the first part whose backward runs
+        Tensor yt = Tensor.result(
+                "linearSplit", y, inputs(x, w, sides), g -> backward(g, x, w, x2, side, start, xs), saved(x2, side));
+        Tensor[] parts = new Tensor[widths.length];
+        for (int i = 0; i < widths.length; i++) {
+            int part = i;
+            long[] shape = xs.clone();
+            shape[xs.length - 1] = widths[i];
+            INDArray view = cols(y, start, i).reshape(shape); // strided: rows of the whole product
+            parts[i] = Tensor.result("linearSplit.part" + i, view, new Tensor[] {yt}, g -> {
+                boolean first = gradY[0] == null;
+                if (first) gradY[0] = Nd4j.zeros(y.dataType(), rows, outTotal);
+                cols(gradY[0], start, part).assign(g.reshape('c', rows, widths[part]));
+                return new INDArray[] {first ? gradY[0] : null};
+            });
+        }
+        return parts;
+    }
+
+    private record Side(LowRank p, long[] keep, double keepScale, INDArray xd, INDArray h) {}
+
+    /** Columns of part i: a [N, width] view of the [N, out] array. */
+    private static INDArray cols(INDArray a, long[] start, int i) {
+        return a.get(NDArrayIndex.all(), NDArrayIndex.interval(start[i], start[i + 1]));
+    }
+
+    /** y's inputs: {x, w, A₀, B₀, A₁, B₁, ...}, null where a part has no side path. */
+    private static Tensor[] inputs(Tensor x, Tensor w, LowRank[] sides) {
+        Tensor[] in = new Tensor[2 + 2 * sides.length];
+        in[0] = x;
+        in[1] = w;
+        for (int i = 0; i < sides.length; i++) {
+            if (sides[i] == null) continue;
+            in[2 + 2 * i] = sides[i].a();
+            in[3 + 2 * i] = sides[i].b();
+        }
+        return in;
+    }
+
+    private static INDArray[] saved(INDArray x2, Side[] side) {
+        INDArray[] s = new INDArray[1 + 2 * side.length];
+        s[0] = x2;
+        for (int i = 0; i < side.length; i++) {
+            if (side[i] == null) continue;
+            s[1 + 2 * i] = side[i].xd() == x2 ? null : side[i].xd();
+            s[2 + 2 * i] = side[i].h();
+        }
+        return s;
+    }
+
+    /** Gradients of y's {@link #inputs}. */
+    private static INDArray[] backward(
+            INDArray g, Tensor x, Tensor w, INDArray x2, Side[] side, long[] start, long[] xs) {
+        long rows = x2.size(0);
+        INDArray g2 = g.reshape('c', rows, start[side.length]); // [N, out]
+        INDArray[] r = new INDArray[2 + 2 * side.length];
+        INDArray dx = x.requiresGrad() ? Gemm.mm(g2, w.data(), false, false) : null; // [N, in]
+        for (int i = 0; i < side.length; i++) {
+            Side s = side[i];
+            if (s == null) continue;
+            LowRank p = s.p();
+            INDArray gi = cols(g2, start, i); // [N, width]
+            INDArray dh = Gemm.mm(gi, p.b().data(), false, false).muli(p.scaling()); // [N, r]
+            if (dx != null) {
+                if (s.keep() == null) Gemm.mmAccumulate(dh, p.a().data(), false, false, 1.0, dx);
+                else { // through this side path's dropout mask
+                    INDArray t = Gemm.mm(dh, p.a().data(), false, false);
+                    Kernels.get().addi(dx, Kernels.get().dropout(t, s.keep(), s.keepScale(), t));
+                }
+            }
+            if (p.a().requiresGrad()) r[2 + 2 * i] = Gemm.mm(dh, s.xd(), true, false); // [r, in]
+            if (p.b().requiresGrad())
+                r[3 + 2 * i] = Gemm.mm(gi, s.h(), true, false).muli(p.scaling()); // [w, r]
+        }
+        if (dx != null) r[0] = dx.reshape('c', xs);
+        if (w.requiresGrad()) r[1] = Gemm.mm(g2, x2, true, false); // [out, in]
+        return r;
+    }
+
+    private static void check(LowRank s, Tensor x, long in, long width) {
+        long[] as = s.a().shape(), bs = s.b().shape();
+        if (as.length != 2 || bs.length != 2 || as[1] != in || bs[0] != width || bs[1] != as[0]) {
+            throw new IllegalArgumentException("linearSplit: side path A [r, in] = " + Arrays.toString(as)
+                    + ", B [out, r] = " + Arrays.toString(bs) + " do not fit input width " + in + " and part width "
+                    + width + (s.a().name() == null ? "" : " (" + s.a().name() + ")"));
+        }
+        Ops.sameDtype("linearSplit", x, s.a());
+        Ops.sameDtype("linearSplit", x, s.b());
+        if (s.dropout() < 0 || s.dropout() >= 1)
+            throw new IllegalArgumentException("linearSplit: dropout must be in [0, 1), got " + s.dropout());
+    }
+}

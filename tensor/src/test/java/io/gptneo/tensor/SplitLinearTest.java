@@ -1,0 +1,121 @@
+package io.gptneo.tensor;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.List;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * {@link Ops#linearSplit} (one product for several bias-free layers, LoRA side paths on some parts) against one
+ * {@link Ops#loraLinear} / {@link Ops#linear} per part: same outputs and same gradients of x, the weights and every
+ * LoRA matrix, with and without LoRA dropout, and when a part's output is not used at all.
+ */
+class SplitLinearTest {
+    private static final long N = 7, IN = 12, R = 3;
+    private static final long[] WIDTHS = {12, 5, 12};
+
+    @ParameterizedTest(name = "{0}, dropout {1}, sides on parts {2}, part 1 used {3}")
+    @CsvSource({
+        "DOUBLE, 0, 0 2, true",
+        "DOUBLE, 0.3, 0 2, true",
+        "DOUBLE, 0.3, 1, false",
+        "DOUBLE, 0, '', true",
+        "FLOAT, 0.25, 0 1 2, true",
+        "FLOAT, 0, 0 2, false"
+    })
+    void equalsOneLayerPerPart(DataType dt, double p, String sideParts, boolean useMiddle) {
+        Tensor x = Tensor.parameter(Rand.normal(dt, 1, 1.0, 2, N, IN)); // [2, N, IN]: leading dims kept
+        Tensor[] w = new Tensor[WIDTHS.length];
+        LowRank[] sides = new LowRank[WIDTHS.length];
+        List<String> on = List.of(sideParts.trim().isEmpty() ? new String[0] : sideParts.split(" "));
+        for (int i = 0; i < w.length; i++) {
+            w[i] = Tensor.parameter(Rand.normal(dt, 10 + i, 0.3, WIDTHS[i], IN));
+            if (on.contains(String.valueOf(i)))
+                sides[i] = new LowRank(
+                        Tensor.parameter(Rand.normal(dt, 20 + i, 0.3, R, IN)),
+                        Tensor.parameter(Rand.normal(dt, 30 + i, 0.3, WIDTHS[i], R)),
+                        1.5 + i,
+                        p,
+                        40 + i);
+        }
+        INDArray[] seeds = new INDArray[WIDTHS.length];
+        for (int i = 0; i < seeds.length; i++) seeds[i] = Rand.normal(dt, 50 + i, 1.0, 2, N, WIDTHS[i]);
+
+        // reference: one layer per part
+        Tensor[] ref = new Tensor[WIDTHS.length];
+        for (int i = 0; i < ref.length; i++) {
+            LowRank s = sides[i];
+            ref[i] = s == null
+                    ? Ops.linear(x, w[i], null)
+                    : Ops.loraLinear(x, w[i], null, s.a(), s.b(), s.scaling(), s.dropout(), s.seed());
+        }
+        List<Tensor> params = params(x, w, sides);
+        loss(ref, seeds, useMiddle).backward();
+        INDArray[] refGrads = grads(params);
+
+        Tensor stacked = Ops.concat(0, w); // trainable stacked weight: its gradient is the parts' stacked
+        Tensor[] fused = Ops.linearSplit(x, stacked, WIDTHS, sides);
+        for (int i = 0; i < ref.length; i++) {
+            assertArrayEquals(ref[i].shape(), fused[i].shape(), "part " + i + " shape");
+            assertClose("part " + i, ref[i].data(), fused[i].data(), dt);
+        }
+        loss(fused, seeds, useMiddle).backward();
+        INDArray[] fusedGrads = grads(params);
+        for (int i = 0; i < params.size(); i++) {
+            String name = i == 0 ? "x" : i <= w.length ? "w" + (i - 1) : "side " + params.get(i);
+            if (refGrads[i] == null) continue; // a part's weight without any gradient (unused part)
+            assertClose("grad " + name, refGrads[i], fusedGrads[i], dt);
+        }
+        assertEquals(
+                useMiddle, refGrads[2].amaxNumber().doubleValue() > 0, "w1's gradient vanishes iff part 1 is unused");
+    }
+
+    private static Tensor loss(Tensor[] parts, INDArray[] seeds, boolean useMiddle) {
+        Tensor l = null;
+        for (int i = 0; i < parts.length; i++) {
+            if (i == 1 && !useMiddle) continue;
+            Tensor t = Ops.sum(Ops.mul(parts[i], Tensor.constant(seeds[i])));
+            l = l == null ? t : Ops.add(l, t);
+        }
+        return l;
+    }
+
+    private static List<Tensor> params(Tensor x, Tensor[] w, LowRank[] sides) {
+        List<Tensor> ps = new java.util.ArrayList<>();
+        ps.add(x);
+        ps.addAll(List.of(w));
+        for (LowRank s : sides)
+            if (s != null) {
+                ps.add(s.a());
+                ps.add(s.b());
+            }
+        return ps;
+    }
+
+    /** Current gradients (zeros where none arrived), then cleared. */
+    private static INDArray[] grads(List<Tensor> ps) {
+        INDArray[] g = new INDArray[ps.size()];
+        for (int i = 0; i < g.length; i++) {
+            Tensor t = ps.get(i);
+            g[i] = t.grad() == null
+                    ? Nd4j.zeros(t.dtype(), t.shape())
+                    : t.grad().dup();
+            t.zeroGrad();
+        }
+        return g;
+    }
+
+    private static void assertClose(String what, INDArray expected, INDArray actual, DataType dt) {
+        assertArrayEquals(expected.shape(), actual.shape(), what + " shape");
+        double tol = (dt == DataType.DOUBLE ? 1e-12 : 2e-5)
+                * Math.max(1, expected.amaxNumber().doubleValue());
+        double diff = expected.sub(actual).amaxNumber().doubleValue();
+        assertTrue(diff <= tol, what + ": max diff " + diff + " > " + tol);
+    }
+}
