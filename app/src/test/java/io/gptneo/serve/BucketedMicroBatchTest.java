@@ -111,7 +111,7 @@ class BucketedMicroBatchTest {
             float[] batched = new float[rows.size()];
             try (MicroBatcher b = new MicroBatcher(m, rows.size(), 10_000, 100, 3)) {
                 List<CompletableFuture<Float>> f = b.submit(rows);
-                for (int i = 0; i < rows.size(); i++) batched[i] = f.get(60, TimeUnit.SECONDS);
+                for (int i = 0; i < rows.size(); i++) batched[i] = f.get(i).get(60, TimeUnit.SECONDS);
                 assertTrue(b.stats().paddingFraction() < b.stats().paddingFractionUnbucketed());
             }
             for (int i = 0; i < rows.size(); i++) {
