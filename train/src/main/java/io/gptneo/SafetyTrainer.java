@@ -195,6 +195,15 @@ public final class SafetyTrainer {
         return this;
     }
 
+    /**
+     * When shuffling, form each batch from examples of similar length so that it pads only to its own longest (the
+     * default); off: plain shuffled batches. File order (shuffle off) is never reordered.
+     */
+    public SafetyTrainer lengthBuckets(boolean on) {
+        config.lengthBuckets = on;
+        return this;
+    }
+
     /** Recompute activations in backward (less memory, the default) or keep them (faster). */
     public SafetyTrainer gradientCheckpointing(boolean on) {
         config.gradientCheckpointing = on;
@@ -290,7 +299,8 @@ public final class SafetyTrainer {
             log.printf(
                     "trained %d steps; adapter in %s%n",
                     r.steps(), Path.of(c.out).resolve("adapter"));
-        return new TrainingResult(r.steps(), r.totalSteps(), r.stopped(), r.lastLoss(), last.metrics, Path.of(c.out));
+        return new TrainingResult(
+                r.steps(), r.totalSteps(), r.stopped(), r.lastLoss(), last.metrics, r.throughput(), Path.of(c.out));
     }
 
     /** Passes every event on and keeps the last validation metrics. */

@@ -337,6 +337,7 @@ public final class PipelineCommand implements Callable<Integer> {
         summary.put("train_examples", train.size());
         summary.put("train_steps", tr.steps());
         summary.put("train_seconds", trainSecs);
+        summary.set("train_throughput", JSON.valueToTree(tr.throughput().toMap())); // padding, useful tokens/s
         summary.put("baseline_seconds", bowSecs);
         summary.put("total_seconds", total);
         summary.set("config", c.toJson());

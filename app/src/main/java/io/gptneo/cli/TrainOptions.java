@@ -170,6 +170,14 @@ public final class TrainOptions {
 
     Boolean progress;
 
+    @Option(
+            names = "--length-buckets",
+            negatable = true,
+            description =
+                    "When shuffling, form each batch from rows of similar length, so it pads only to its own longest "
+                            + "(default on; --no-length-buckets: plain shuffled batches). No effect with --no-shuffle.")
+    Boolean lengthBuckets;
+
     @Option(names = "--no-shuffle", description = "Keep file order and response order (no per-epoch shuffling).")
     void noShuffle(boolean on) {
         shuffle = on ? Boolean.FALSE : null;

@@ -3,6 +3,8 @@ package io.gptneo.serve;
 import io.gptneo.NonFiniteCostException;
 import io.gptneo.PromptResponse;
 import io.gptneo.Scorer;
+import io.gptneo.train.eval.Evaluation;
+import io.gptneo.train.eval.LengthBuckets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
@@ -23,21 +25,54 @@ import java.util.concurrent.atomic.AtomicLongArray;
  * under load batches fill up without adding latency, and a lone caller waits at most {@code maxWaitMillis} extra.
  * Pairs whose futures were cancelled (the caller gave up) are dropped before scoring.
  *
+ * <p>When the scorer counts tokens ({@link Scorer#tokens}), a batch is scored in length buckets
+ * ({@link Evaluation#scoreBucketed}): its pairs sorted by token count and cut into sub-batches of at most
+ * {@code bucketRows}, each padded only to its own longest; every future still gets its own pair's cost. A failure in
+ * any sub-batch fails the whole batch (never a SAFE answer for a pair that was not scored), and a non-finite cost
+ * makes each pair be scored alone, as before.
+ *
  * <p>At most {@code capacity} pairs wait at once; {@link #submit} refuses a request that does not fit, as a whole.
  */
 public final class MicroBatcher implements AutoCloseable {
 
-    /** Counters for /healthz and the load test. {@code batchSizes[k]} = number of batches of k pairs. */
-    public record Stats(long batches, long pairs, long failedBatches, int queued, long[] batchSizes) {
+    /**
+     * Counters for /healthz and the load test. {@code batchSizes[k]} = number of batches of k pairs;
+     * {@code usefulTokens} real tokens scored, {@code tokenSlots} the positions computed in length buckets,
+     * {@code tokenSlotsUnbucketed} what each batch padded to its longest pair would have computed (token counts only
+     * for scorers that count tokens).
+     */
+    public record Stats(
+            long batches,
+            long pairs,
+            long failedBatches,
+            int queued,
+            long[] batchSizes,
+            long usefulTokens,
+            long tokenSlots,
+            long tokenSlotsUnbucketed) {
         public double meanBatchSize() {
             return batches == 0 ? 0 : (double) pairs / batches;
         }
+
+        /** Pad tokens / all positions computed (length-bucketed). */
+        public double paddingFraction() {
+            return new LengthBuckets.Tokens(usefulTokens, tokenSlots).paddingFraction();
+        }
+
+        /** The same had each batch been padded to its longest pair. */
+        public double paddingFractionUnbucketed() {
+            return new LengthBuckets.Tokens(usefulTokens, tokenSlotsUnbucketed).paddingFraction();
+        }
     }
+
+    /** Pairs per length bucket when the constructor is not told. */
+    public static final int DEFAULT_BUCKET_ROWS = 4;
 
     private record Pending(PromptResponse pair, CompletableFuture<Float> future, long submittedNanos) {}
 
     private final Scorer scorer;
     private final int maxBatch;
+    private final int bucketRows;
     private final long maxWaitNanos;
     private final LinkedBlockingQueue<Pending> queue = new LinkedBlockingQueue<>();
     private final Semaphore room;
@@ -48,13 +83,23 @@ public final class MicroBatcher implements AutoCloseable {
     private final AtomicLong pairs = new AtomicLong();
     private final AtomicLong failedBatches = new AtomicLong();
     private final AtomicLongArray sizes;
+    private final AtomicLong usefulTokens = new AtomicLong();
+    private final AtomicLong tokenSlots = new AtomicLong();
+    private final AtomicLong tokenSlotsUnbucketed = new AtomicLong();
 
     public MicroBatcher(Scorer scorer, int maxBatch, long maxWaitMillis, int capacity) {
+        this(scorer, maxBatch, maxWaitMillis, capacity, DEFAULT_BUCKET_ROWS);
+    }
+
+    /** As above, scoring each batch in length buckets of at most {@code bucketRows} pairs. */
+    public MicroBatcher(Scorer scorer, int maxBatch, long maxWaitMillis, int capacity, int bucketRows) {
+        if (bucketRows < 1) throw new IllegalArgumentException("bucketRows must be >= 1: " + bucketRows);
         if (maxBatch < 1) throw new IllegalArgumentException("maxBatch must be >= 1: " + maxBatch);
         if (maxWaitMillis < 0) throw new IllegalArgumentException("maxWaitMillis must be >= 0: " + maxWaitMillis);
         if (capacity < 1) throw new IllegalArgumentException("capacity must be >= 1: " + capacity);
         this.scorer = scorer;
         this.maxBatch = maxBatch;
+        this.bucketRows = bucketRows;
         this.maxWaitNanos = TimeUnit.MILLISECONDS.toNanos(maxWaitMillis);
         this.room = new Semaphore(capacity);
         this.sizes = new AtomicLongArray(maxBatch + 1);
@@ -95,7 +140,15 @@ public final class MicroBatcher implements AutoCloseable {
     public Stats stats() {
         long[] s = new long[sizes.length()];
         for (int i = 0; i < s.length; i++) s[i] = sizes.get(i);
-        return new Stats(batches.get(), pairs.get(), failedBatches.get(), queue.size(), s);
+        return new Stats(
+                batches.get(),
+                pairs.get(),
+                failedBatches.get(),
+                queue.size(),
+                s,
+                usefulTokens.get(),
+                tokenSlots.get(),
+                tokenSlotsUnbucketed.get());
     }
 
     private void loop() {
@@ -134,13 +187,17 @@ public final class MicroBatcher implements AutoCloseable {
         if (batch.isEmpty()) return;
         List<PromptResponse> input = new ArrayList<>(batch.size());
         for (Pending p : batch) input.add(p.pair);
-        float[] costs;
+        double[] costs;
+        int[] lengths;
+        LengthBuckets.Tokens fed;
         try {
-            costs = scorer.score(input);
-            if (costs == null || costs.length != input.size()) {
-                throw new IllegalStateException("scorer returned " + (costs == null ? "null" : costs.length + " costs")
-                        + " for " + input.size() + " pairs");
-            }
+            lengths = Evaluation.tokenLengths(input, scorer); // null: the scorer cannot count (one call, input order)
+            Evaluation.Scored sc =
+                    Evaluation.scoreBucketed(input, scorer, lengths, lengths == null ? input.size() : bucketRows, null);
+            costs = sc.costs();
+            fed = lengths == null
+                    ? null
+                    : LengthBuckets.Tokens.of(lengths, sc.buckets().order(), bucketRows);
         } catch (NonFiniteCostException e) {
             if (batch.size() > 1) { // find the pair(s) at fault; the others still get their costs
                 for (Pending p : List.copyOf(batch)) run(new ArrayList<>(List.of(p)));
@@ -157,9 +214,14 @@ public final class MicroBatcher implements AutoCloseable {
         batches.incrementAndGet();
         pairs.addAndGet(batch.size());
         sizes.incrementAndGet(batch.size());
+        if (fed != null) {
+            usefulTokens.addAndGet(fed.useful());
+            tokenSlots.addAndGet(fed.slots());
+            tokenSlotsUnbucketed.addAndGet(LengthBuckets.Tokens.batch(lengths).slots());
+        }
         for (int i = 0; i < costs.length; i++) {
-            if (Float.isFinite(costs[i])) {
-                batch.get(i).future.complete(costs[i]);
+            if (Double.isFinite(costs[i])) {
+                batch.get(i).future.complete((float) costs[i]);
             } else {
                 batch.get(i)
                         .future

@@ -406,6 +406,8 @@ public final class ScoreServer implements AutoCloseable {
         o.put("failed_batches", s.failedBatches());
         o.put("queued", s.queued());
         o.put("mean_batch_size", s.meanBatchSize());
+        o.put("padding_fraction", s.paddingFraction()); // of the positions scored, in length buckets
+        o.put("padding_fraction_unbucketed", s.paddingFractionUnbucketed());
         o.put("max_batch", config.maxBatch());
         o.put("max_wait_ms", config.maxWaitMillis());
         o.put("histogram", config.histogram() != null);

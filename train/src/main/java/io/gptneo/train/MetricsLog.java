@@ -15,7 +15,8 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * {@code metrics.jsonl}: one line per optimizer step {@code {"step","lr","loss","grad_norm"}} and one per
+ * {@code metrics.jsonl}: one line per optimizer step {@code {"step","lr","loss","grad_norm","tokens","pad_tokens"}}
+ * (tokens: the real tokens the step fed; pad_tokens: the padding its batches added) and one per
  * evaluation {@code {"step","eval":"validation",...}}. Each line is flushed when written, so the file is readable
  * while training runs. On resume from step S the lines after S (written by the interrupted run after its last
  * checkpoint) are dropped, so the file ends up as an uninterrupted run's.
@@ -57,12 +58,25 @@ public final class MetricsLog implements Closeable {
     }
 
     public synchronized void step(long step, double lr, double loss, double gradNorm) throws IOException {
+        write(stepLine(step, lr, loss, gradNorm));
+    }
+
+    /** A step line with the real tokens the step fed and the pad tokens its batches added. */
+    public synchronized void step(long step, double lr, double loss, double gradNorm, long tokens, long padTokens)
+            throws IOException {
+        Map<String, Object> m = stepLine(step, lr, loss, gradNorm);
+        m.put("tokens", tokens);
+        m.put("pad_tokens", padTokens);
+        write(m);
+    }
+
+    private static Map<String, Object> stepLine(long step, double lr, double loss, double gradNorm) {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("step", step);
         m.put("lr", lr);
         m.put("loss", loss);
         m.put("grad_norm", gradNorm);
-        write(m);
+        return m;
     }
 
     /** An evaluation line: {@code {"step": step, "eval": split, ...values}}. */

@@ -33,6 +33,7 @@ public final class TrainConfig {
     public String resume;
     public List<String> resumeOverride = List.of(); // settings --resume may change although they alter the trajectory
     public boolean shuffle = true;
+    public boolean lengthBuckets = true; // when shuffling: batches of rows of similar length (EpochOrder.bucketed)
     public long seed = 42;
     public boolean skipInvalid = false;
     public double validationFraction = 0.1;

@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.gptneo.TrainingListener;
 import io.gptneo.TrainingStep;
+import io.gptneo.TrainingThroughput;
 import io.gptneo.tensor.GradMode;
 import io.gptneo.tensor.Ops;
 import io.gptneo.tensor.Seeds;
@@ -13,6 +14,7 @@ import io.gptneo.tensor.Tensor;
 import io.gptneo.tensor.Workspaces;
 import io.gptneo.train.data.EpochOrder;
 import io.gptneo.train.eval.BinaryMetrics;
+import io.gptneo.train.eval.LengthBuckets;
 import io.gptneo.train.optim.AdamW;
 import io.gptneo.train.optim.GradClip;
 import io.gptneo.train.optim.LrSchedule;
@@ -24,6 +26,7 @@ import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -45,7 +48,13 @@ public final class Trainer {
     public static final String OPTIMIZER_FILE = "optimizer.safetensors";
 
     /** How a run ended. */
-    public record Result(long steps, long totalSteps, boolean stopped, double lastLoss, Path finalCheckpoint) {}
+    public record Result(
+            long steps,
+            long totalSteps,
+            boolean stopped,
+            double lastLoss,
+            Path finalCheckpoint,
+            TrainingThroughput throughput) {}
 
     private final TrainableCostModel model;
     private final TrainConfig cfg;
@@ -57,6 +66,7 @@ public final class Trainer {
     private final AdamW optimizer;
     private final LrSchedule schedule;
     private final int batchesPerEpoch;
+    private final int[] lengths; // per example: its longest sequence (what a batch pads to)
     private final long totalSteps;
     private long stopAfter = -1; // tests: behave as if a signal arrived after this many steps
     private TrainingListener listener = TrainingListener.NONE;
@@ -85,6 +95,10 @@ public final class Trainer {
                 : ParamGroup.single(params, cfg.weightDecay);
         this.optimizer = cfg.optimizer.equals("adamw_hf") ? AdamW.hf(groups) : AdamW.torch(groups);
         this.batchesPerEpoch = (train.size() + cfg.batchSize - 1) / cfg.batchSize;
+        this.lengths = train.stream()
+                .mapToInt(it ->
+                        Arrays.stream(it.ids()).mapToInt(q -> q.length).max().orElse(0))
+                .toArray();
         this.totalSteps =
                 cfg.maxSteps > 0 ? cfg.maxSteps : Math.max(1, ((long) cfg.epochs * batchesPerEpoch) / cfg.gradAccum);
         this.schedule = LrSchedule.of(cfg.schedule, cfg.warmupSteps, Math.toIntExact(totalSteps));
@@ -163,10 +177,14 @@ public final class Trainer {
         boolean stopped = false;
         double lastLoss = Double.NaN;
         Path last = null;
+        LengthBuckets.Tokens fed = LengthBuckets.Tokens.NONE;
+        long stepNanos = 0;
         try (metrics) {
             listener.onStart(step, totalSteps);
             model.setTraining(true);
             while (step < totalSteps) {
+                long t0 = System.nanoTime();
+                LengthBuckets.Tokens stepTokens = LengthBuckets.Tokens.NONE;
                 double lr = schedule.lr(cfg.lr, Math.toIntExact(step));
                 double lossSum = 0;
                 long tokens = 0;
@@ -176,9 +194,12 @@ public final class Trainer {
                     // This shard's share of the batch mean; an empty shard (a short last batch) still runs one row,
                     // at weight 0, so that its replica holds (zero) gradients for the sum.
                     double share = (double) mine.size() / batch.size();
+                    List<TrainItem> fedRows = mine.isEmpty() ? batch.subList(0, 1) : mine;
+                    LengthBuckets.Tokens t = tokens(fedRows);
+                    stepTokens = stepTokens.plus(mine.isEmpty() ? new LengthBuckets.Tokens(0, t.slots()) : t);
                     model.setStepSeed(EpochOrderSeeds.dropout(cfg.seed, step, micro));
                     try (var ws = Workspaces.open(Workspaces.STEP)) { // activations reuse one buffer step after step
-                        Tensor loss = loss(mine.isEmpty() ? batch.subList(0, 1) : mine);
+                        Tensor loss = loss(fedRows);
                         lossSum += loss.item() * share;
                         double w = share / cfg.gradAccum;
                         (w == 1 ? loss : Ops.scale(loss, w)).backward();
@@ -190,9 +211,11 @@ public final class Trainer {
                 double norm = GradClip.clipGlobalNorm(ps, cfg.maxGradNorm);
                 optimizer.step(lr);
                 optimizer.zeroGrad();
+                stepNanos += System.nanoTime() - t0;
+                fed = fed.plus(stepTokens);
                 step++;
                 lastLoss = lossSum / cfg.gradAccum;
-                metrics.step(step, lr, lastLoss, norm);
+                metrics.step(step, lr, lastLoss, norm, stepTokens.useful(), stepTokens.slots() - stepTokens.useful());
                 listener.onStep(new TrainingStep(step, totalSteps, lr, lastLoss, norm, tokens));
                 if (!Double.isFinite(lastLoss))
                     throw new IllegalStateException("loss is " + lastLoss + " at step " + step + " (lower --lr?)");
@@ -217,12 +240,50 @@ public final class Trainer {
             listener.onEnd();
             model.setTraining(false);
         }
+        TrainingThroughput throughput = throughput(fed, stepNanos / 1e9);
+        if (fed.slots() > 0) log.printf("%ntraining: %s%n", throughput.describe());
         if (!stopped) {
             if (signal != null) signal.finishing("writing the adapter and the final validation");
             if (leader) saveAdapter();
             finalValidation(step);
         }
-        return new Result(step, totalSteps, stopped, lastLoss, last);
+        return new Result(step, totalSteps, stopped, lastLoss, last, throughput);
+    }
+
+    /** Whether batches are length-bucketed: only when shuffling (file order is kept as it is). */
+    boolean bucketed() {
+        return cfg.shuffle && cfg.lengthBuckets;
+    }
+
+    /** Real tokens and token positions of one batch as {@link #batchLoss} pads it (to its longest sequence). */
+    static LengthBuckets.Tokens tokens(List<TrainItem> batch) {
+        return LengthBuckets.Tokens.batch(batch.stream()
+                .flatMap(it -> Arrays.stream(it.ids()))
+                .mapToInt(q -> q.length)
+                .toArray());
+    }
+
+    /** What the steps fed, with the padding of epoch 0's batches with and without length buckets. */
+    TrainingThroughput throughput(LengthBuckets.Tokens fed, double seconds) {
+        int[] plain = EpochOrder.permutation(train.size(), cfg.seed, 0, cfg.shuffle);
+        int[] buckets = EpochOrder.bucketed(lengths, cfg.batchSize, cfg.seed, 0);
+        return new TrainingThroughput(
+                bucketed(),
+                fed.useful(),
+                fed.slots(),
+                seconds,
+                epochTokens(buckets).paddingFraction(),
+                epochTokens(plain).paddingFraction());
+    }
+
+    private LengthBuckets.Tokens epochTokens(int[] order) {
+        LengthBuckets.Tokens t = LengthBuckets.Tokens.NONE;
+        for (int s = 0; s < order.length; s += cfg.batchSize) {
+            List<TrainItem> b = new ArrayList<>();
+            for (int i = s; i < Math.min(order.length, s + cfg.batchSize); i++) b.add(train.get(order[i]));
+            t = t.plus(tokens(b));
+        }
+        return t;
     }
 
     /** Resuming a run whose last checkpoint is its last step: completes what an interrupt left out, appends nothing else. */
@@ -233,7 +294,8 @@ public final class Trainer {
             log.printf(
                     "%s: this run is finished (step %d of %d; adapter in %s); nothing to do%n",
                     out, step, totalSteps, out.resolve("adapter"));
-            return new Result(step, totalSteps, false, Double.NaN, checkpoint);
+            return new Result(
+                    step, totalSteps, false, Double.NaN, checkpoint, throughput(LengthBuckets.Tokens.NONE, 0));
         }
         log.printf(
                 "%s: the run reached step %d of %d but was stopped before %s; completing it from %s%n",
@@ -242,7 +304,7 @@ public final class Trainer {
         model.setTraining(false);
         if (!adapter && replicas.rank() == 0) saveAdapter();
         finalValidation(step);
-        return new Result(step, totalSteps, false, Double.NaN, checkpoint);
+        return new Result(step, totalSteps, false, Double.NaN, checkpoint, throughput(LengthBuckets.Tokens.NONE, 0));
     }
 
     /** Writes OUT/adapter atomically: into a temporary folder, then renamed over the old one. */
@@ -307,7 +369,10 @@ public final class Trainer {
         return replicas.rank() == 0 ? out : out.resolve("replicas").resolve("rank-" + replicas.rank());
     }
 
-    /** Items of global batch {@code g}, in the seeded order of its epoch, pairs possibly flipped. */
+    /**
+     * Items of global batch {@code g}, in the seeded order of its epoch ({@link EpochOrder#bucketed} with length
+     * buckets), pairs possibly flipped.
+     */
     List<TrainItem> batch(long g) {
         int epoch = Math.toIntExact(g / batchesPerEpoch);
         int b = Math.toIntExact(g % batchesPerEpoch);
@@ -326,7 +391,9 @@ public final class Trainer {
 
     private int[] permutation(int epoch) {
         if (epoch != cachedEpoch) {
-            cachedPerm = EpochOrder.permutation(train.size(), cfg.seed, epoch, cfg.shuffle);
+            cachedPerm = bucketed()
+                    ? EpochOrder.bucketed(lengths, cfg.batchSize, cfg.seed, epoch)
+                    : EpochOrder.permutation(train.size(), cfg.seed, epoch, cfg.shuffle);
             cachedEpoch = epoch;
         }
         return cachedPerm;

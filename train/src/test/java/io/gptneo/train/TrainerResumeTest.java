@@ -24,7 +24,7 @@ class TrainerResumeTest {
     Path dir;
 
     /** cost = w · dropout(E[last real token id mod 97]): trainable, seeded dropout, nothing else. */
-    static final class TinyModel implements TrainableCostModel {
+    static class TinyModel implements TrainableCostModel {
         final Tensor table = Tensor.parameter(Rand.normal(DataType.FLOAT, 1, 0.5, 97, 8));
         final Tensor w = Tensor.parameter(Rand.normal(DataType.FLOAT, 2, 0.5, 1, 8));
         boolean training;

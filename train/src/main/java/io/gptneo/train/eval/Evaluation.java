@@ -196,10 +196,20 @@ public final class Evaluation {
      * row) when the scorer counts tokens, else in input order; the costs come back in input order either way.
      */
     public static Scored scoreBucketed(List<PromptResponse> items, Scorer scorer, int batchSize, IntConsumer progress) {
+        return scoreBucketed(items, scorer, tokenLengths(items, scorer), batchSize, progress);
+    }
+
+    /** Tokens of each row as the scorer feeds it ({@link Scorer#tokens}), or null when it cannot count them. */
+    public static int[] tokenLengths(List<PromptResponse> items, Scorer scorer) {
         int[] lengths = new int[items.size()];
-        boolean known = true;
-        for (int i = 0; i < lengths.length && known; i++) known = (lengths[i] = scorer.tokens(items.get(i))) >= 0;
-        LengthBuckets buckets = known ? LengthBuckets.of(lengths, batchSize) : null;
+        for (int i = 0; i < lengths.length; i++) if ((lengths[i] = scorer.tokens(items.get(i))) < 0) return null;
+        return lengths;
+    }
+
+    /** As {@link #scoreBucketed(List, Scorer, int, IntConsumer)} with the rows' token counts known (null: unknown). */
+    public static Scored scoreBucketed(
+            List<PromptResponse> items, Scorer scorer, int[] lengths, int batchSize, IntConsumer progress) {
+        LengthBuckets buckets = lengths != null ? LengthBuckets.of(lengths, batchSize) : null;
         int[] order = buckets != null
                 ? buckets.order()
                 : java.util.stream.IntStream.range(0, items.size()).toArray();
@@ -209,8 +219,10 @@ public final class Evaluation {
             List<PromptResponse> b = new ArrayList<>(e - s);
             for (int i = s; i < e; i++) b.add(items.get(order[i]));
             float[] c = scorer.score(b);
-            if (c.length != b.size())
-                throw new IllegalStateException("scorer returned " + c.length + " costs for " + b.size() + " inputs");
+            if (c == null || c.length != b.size()) {
+                throw new IllegalStateException("scorer returned " + (c == null ? "null" : c.length + " costs")
+                        + " for " + b.size() + " pairs");
+            }
             for (int i = 0; i < c.length; i++) out[order[s + i]] = c[i];
             if (progress != null) progress.accept(c.length);
         }

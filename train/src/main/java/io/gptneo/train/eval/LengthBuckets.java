@@ -29,18 +29,46 @@ public record LengthBuckets(int[] order, long usefulTokens, double paddingFracti
         return new LengthBuckets(
                 order,
                 useful,
-                padding(lengths, order, batchSize, useful),
-                padding(lengths, identity, batchSize, useful));
+                Tokens.of(lengths, order, batchSize).paddingFraction(),
+                Tokens.of(lengths, identity, batchSize).paddingFraction());
     }
 
-    /** Pad tokens / all tokens when the rows in {@code order} are cut into batches, each padded to its longest. */
-    static double padding(int[] lengths, int[] order, int batchSize, long useful) {
-        long total = 0;
-        for (int s = 0; s < order.length; s += batchSize) {
-            int e = Math.min(order.length, s + batchSize), max = 0;
-            for (int i = s; i < e; i++) max = Math.max(max, lengths[order[i]]);
-            total += (long) max * (e - s);
+    /**
+     * Real (useful) tokens and token slots of batches, each padded to its own longest row: the count behind every
+     * padding fraction (scoring, training batches, the service's micro-batches).
+     */
+    public record Tokens(long useful, long slots) {
+        public static final Tokens NONE = new Tokens(0, 0);
+
+        /** One batch of rows of these lengths, padded to the longest. */
+        public static Tokens batch(int... rowLengths) {
+            long useful = 0;
+            int max = 0;
+            for (int l : rowLengths) {
+                useful += l;
+                max = Math.max(max, l);
+            }
+            return new Tokens(useful, (long) max * rowLengths.length);
         }
-        return total == 0 ? 0 : 1 - (double) useful / total;
+
+        /** The rows in {@code order} cut into batches of {@code batchSize}, each padded to its longest. */
+        public static Tokens of(int[] lengths, int[] order, int batchSize) {
+            Tokens t = NONE;
+            for (int s = 0; s < order.length; s += batchSize) {
+                int[] b = new int[Math.min(order.length, s + batchSize) - s];
+                for (int i = 0; i < b.length; i++) b[i] = lengths[order[s + i]];
+                t = t.plus(batch(b));
+            }
+            return t;
+        }
+
+        public Tokens plus(Tokens o) {
+            return new Tokens(useful + o.useful, slots + o.slots);
+        }
+
+        /** Pad tokens / all token slots (0 when there are none). */
+        public double paddingFraction() {
+            return slots == 0 ? 0 : 1 - (double) useful / slots;
+        }
     }
 }
