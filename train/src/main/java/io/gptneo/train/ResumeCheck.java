@@ -27,18 +27,26 @@ public final class ResumeCheck {
             "eval-every",
             "eval-batch-size");
 
+    /**
+     * What a checkpoint written before a key existed implies for it: the behaviour of that older version. Such a key
+     * is compared against this value instead of being skipped (bucketed batches came with {@code length-buckets}).
+     */
+    static final Map<String, JsonNode> IMPLIED_WHEN_MISSING =
+            Map.of("length-buckets", com.fasterxml.jackson.databind.node.BooleanNode.FALSE);
+
     private ResumeCheck() {}
 
     /**
      * The keys whose value differs, with the saved and the new value ({@code {"was": x, "now": y}}). Keys missing
-     * from the saved configuration (checkpoints of older versions) are not compared.
+     * from the saved configuration (checkpoints of older versions) are not compared, except those whose old behaviour
+     * is known ({@link #IMPLIED_WHEN_MISSING}).
      */
     public static Map<String, JsonNode[]> differences(JsonNode saved, ObjectNode now) {
         Map<String, JsonNode[]> d = new LinkedHashMap<>();
         for (Iterator<Map.Entry<String, JsonNode>> it = now.fields(); it.hasNext(); ) {
             Map.Entry<String, JsonNode> e = it.next();
-            if (FREE.contains(e.getKey()) || !saved.has(e.getKey())) continue;
-            JsonNode was = saved.get(e.getKey());
+            JsonNode was = saved.has(e.getKey()) ? saved.get(e.getKey()) : IMPLIED_WHEN_MISSING.get(e.getKey());
+            if (FREE.contains(e.getKey()) || was == null) continue;
             if (!same(was, e.getValue())) d.put(e.getKey(), new JsonNode[] {was, e.getValue()});
         }
         return d;

@@ -106,6 +106,25 @@ class TrainerSafetyTest {
         assertEquals(0.5, event.get("changed").get("lr").get("now").asDouble());
     }
 
+    /** A checkpoint from before length buckets existed ran in plain shuffled order: resuming it bucketed is refused. */
+    @Test
+    void aCheckpointWithoutTheLengthBucketsKeyMeansUnbucketed() {
+        var m = new com.fasterxml.jackson.databind.ObjectMapper();
+        com.fasterxml.jackson.databind.node.ObjectNode saved =
+                m.createObjectNode().put("seed", 1);
+        com.fasterxml.jackson.databind.node.ObjectNode now =
+                m.createObjectNode().put("seed", 1).put("length-buckets", true);
+        var e = assertThrows(IllegalArgumentException.class, () -> ResumeCheck.check(saved, now, List.of(), "ckpt-5"));
+        assertTrue(e.getMessage().contains("length-buckets: false in the checkpoint, true now"), e.getMessage());
+        now.put("length-buckets", false);
+        assertTrue(ResumeCheck.check(saved, now, List.of(), "ckpt-5").isEmpty());
+        now.put("length-buckets", true);
+        assertEquals(
+                1,
+                ResumeCheck.check(saved, now, List.of("length-buckets"), "ckpt-5")
+                        .size());
+    }
+
     @Test
     void resumingAFinishedRunAppendsNothingAndCompletesAnInterruptedEnd() throws Exception {
         Path out = dir.resolve("run");
