@@ -57,6 +57,10 @@ import picocli.CommandLine.Option;
                     + "bootstrap intervals (OUT/summary.json). OUT/model_card.json says what was trained; ./gptneo serve --model OUT serves it.",
             "Without --model: a small GPT-Neo initialised from scratch (hidden 128, 2 layers, 4 heads, 256 positions) trained in "
                     + "full (lr 5e-4, weight decay 0.1, 1 epoch, batch 16). It is not the reference study's model. "
+                    + "--pretrain-steps N first trains it as a causal LM on the training side's prompts and responses "
+                    + "(never validation or test text; softmax over the --pretrain-vocab most frequent ids) and saves it to "
+                    + "OUT/pretrained, which --init accepts. The fine-tune keeps the weights of the validation pass with the "
+                    + "lowest validation loss (--eval-every; --select-best false keeps the last). "
                     + "With --model DIR|HUB_ID: the study's LoRA recipe (r 8, alpha 16, dropout 0.05 on q_proj/v_proj, adamw_hf, "
                     + "lr 1e-5, weight decay 0.05, 100 warmup steps, cosine, 2 epochs, batch 2, gradient checkpointing, 1024 tokens).",
             "Last stdout line: 'RESULT beavertails_test_accuracy=<model> bow_baseline_accuracy=<bow> pku_test_accuracy=... pku_ranking_accuracy=... "
