@@ -7,6 +7,7 @@ import io.gptneo.SafetyModel;
 import io.gptneo.model.CostModel;
 import io.gptneo.model.GptNeoModel;
 import io.gptneo.tokenizer.Gpt2Tokenizer;
+import io.gptneo.train.BestCheckpoint;
 import io.gptneo.train.CostInputs;
 import io.gptneo.train.GptNeoCostModel;
 import io.gptneo.train.StopSignal;
@@ -22,6 +23,7 @@ import io.gptneo.train.data.QaExample;
 import io.gptneo.train.data.Splits;
 import io.gptneo.train.eval.Bootstrap;
 import io.gptneo.train.eval.Evaluation;
+import io.gptneo.train.pretrain.LmPretrainer;
 import io.gptneo.weights.AttentionType;
 import io.gptneo.weights.GptNeoConfig;
 import io.gptneo.weights.SharedData;
@@ -55,6 +57,10 @@ import picocli.CommandLine.Option;
                     + "bootstrap intervals (OUT/summary.json). OUT/model_card.json says what was trained; ./gptneo serve --model OUT serves it.",
             "Without --model: a small GPT-Neo initialised from scratch (hidden 128, 2 layers, 4 heads, 256 positions) trained in "
                     + "full (lr 5e-4, weight decay 0.1, 1 epoch, batch 16). It is not the reference study's model. "
+                    + "--pretrain-steps N first trains it as a causal LM on the training side's prompts and responses "
+                    + "(never validation or test text; softmax over the --pretrain-vocab most frequent ids) and saves it to "
+                    + "OUT/pretrained, which --init accepts. The fine-tune keeps the weights of the validation pass with the "
+                    + "lowest validation loss (--eval-every; --select-best false keeps the last). "
                     + "With --model DIR|HUB_ID: the study's LoRA recipe (r 8, alpha 16, dropout 0.05 on q_proj/v_proj, adamw_hf, "
                     + "lr 1e-5, weight decay 0.05, 100 warmup steps, cosine, 2 epochs, batch 2, gradient checkpointing, 1024 tokens).",
             "Last stdout line: 'RESULT beavertails_test_accuracy=<model> bow_baseline_accuracy=<bow> pku_test_accuracy=... pku_ranking_accuracy=... "
@@ -125,6 +131,56 @@ public final class PipelineCommand implements Callable<Integer> {
             description = "From-scratch model: max positions = max length (default ${DEFAULT-VALUE}).")
     int positions;
 
+    @Option(
+            names = "--pretrain-steps",
+            defaultValue = "0",
+            description =
+                    "From-scratch model: causal-LM pretraining steps on the training side's prompts and responses "
+                            + "before the cost-model fine-tune; 0 skips it (default ${DEFAULT-VALUE}).")
+    int pretrainSteps;
+
+    @Option(
+            names = "--pretrain-vocab",
+            defaultValue = "8192",
+            description = "Pretraining softmax over this many most frequent token ids of the pretraining text "
+                    + "(default ${DEFAULT-VALUE}).")
+    int pretrainVocab;
+
+    @Option(
+            names = "--pretrain-length",
+            defaultValue = "128",
+            description = "Pretraining row length in tokens (default ${DEFAULT-VALUE}).")
+    int pretrainLength;
+
+    @Option(
+            names = "--pretrain-batch",
+            defaultValue = "16",
+            description = "Pretraining rows per step (default ${DEFAULT-VALUE}).")
+    int pretrainBatch;
+
+    @Option(
+            names = "--pretrain-lr",
+            defaultValue = "1e-3",
+            description = "Pretraining peak learning rate (default ${DEFAULT-VALUE}).")
+    double pretrainLr;
+
+    @Option(
+            names = "--init",
+            paramLabel = "DIR",
+            description = "From-scratch model: start from this GPT-Neo folder (e.g. an earlier run's OUT/pretrained) "
+                    + "instead of random weights; its shape overrides --hidden/--layers/--heads/--positions.")
+    Path init;
+
+    @Option(
+            names = "--select-best",
+            arity = "1",
+            defaultValue = "true",
+            paramLabel = "true|false",
+            description =
+                    "Keep the weights of the validation pass with the lowest validation loss (passes: --eval-every "
+                            + "steps or each epoch's end, and the end) (default ${DEFAULT-VALUE}).")
+    boolean selectBest;
+
     @Mixin
     TrainOptions options;
 
@@ -179,9 +235,18 @@ public final class PipelineCommand implements Callable<Integer> {
                     Math.max(1, positions / 2),
                     AttentionType.GLOBAL,
                     AttentionType.LOCAL);
-            base = new CostModel(
-                    GptNeoModel.random(gc, c.seed, DataType.FLOAT),
-                    GptNeoCostModel.newHead(hidden, c.seed + 1, DataType.FLOAT));
+            GptNeoModel body = init != null
+                    ? GptNeoModel.load(init, DataType.FLOAT)
+                    : GptNeoModel.random(gc, c.seed, DataType.FLOAT);
+            if (init != null) {
+                GptNeoConfig ic = body.config();
+                hidden = ic.hiddenSize();
+                layers = ic.numLayers();
+                heads = ic.numHeads();
+                positions = ic.maxPositionEmbeddings();
+                c.maxLength = positions;
+            }
+            base = new CostModel(body, GptNeoCostModel.newHead(hidden, c.seed + 1, DataType.FLOAT));
             tokDir = null;
             baseName = null;
             log.printf(
@@ -213,17 +278,45 @@ public final class PipelineCommand implements Callable<Integer> {
                 ps.validation().size(),
                 ps.test().size(),
                 train.size());
+        ObjectNode pretrain = null;
+        if (model == null && pretrainSteps > 0)
+            pretrain = Pretraining.run(
+                    base.model(),
+                    tok,
+                    bs,
+                    withPairs ? ps : null,
+                    new LmPretrainer.Options(
+                            pretrainSteps,
+                            pretrainBatch,
+                            pretrainLength,
+                            pretrainVocab,
+                            pretrainLr,
+                            0.1,
+                            Math.min(100, pretrainSteps / 10),
+                            c.seed),
+                    out.resolve("pretrained"),
+                    c.progress,
+                    log);
         GptNeoCostModel cm = TrainSetup.costModel(c, base, baseName);
+        BestCheckpoint best = new BestCheckpoint(cm.trainable(), Progress.training(c.progress, log));
         Trainer.Result tr;
         try (StopSignal sig = new StopSignal(10 * 60_000L).install()) {
-            tr = new Trainer(cm, c, train, val, out, log)
-                    .listener(Progress.training(c.progress, log))
-                    .run(sig);
+            tr = new Trainer(cm, c, train, val, out, log).listener(best).run(sig);
         }
         if (tr.stopped()) {
             log.println("pipeline: training was stopped; evaluation skipped (resume with --resume " + out + ")");
             return 130;
         }
+        ObjectNode selection = JSON.createObjectNode();
+        selection.put("criterion", selectBest ? "lowest validation loss" : "none (last step)");
+        if (selectBest && best.bestStep() >= 0) {
+            selection.put("step", best.restore());
+            selection.put("validation_loss", best.bestLoss());
+            cm.save(out.resolve("adapter")); // the selected weights, which serve and eval load
+            log.printf(
+                    "pipeline: kept the weights of step %d (validation loss %.4f) of %d%n",
+                    best.bestStep(), best.bestLoss(), tr.steps());
+        } else selection.put("step", tr.steps());
         double trainSecs = (System.nanoTime() - t0) / 1e9;
 
         // Validation only (settings are chosen on these, never on the test side).
@@ -312,7 +405,16 @@ public final class PipelineCommand implements Callable<Integer> {
         double total = (System.nanoTime() - t0) / 1e9;
         String modelText = model == null
                 ? String.format(
-                        "from scratch: hidden %d, layers %d, heads %d, positions %d", hidden, layers, heads, positions)
+                                "from scratch: hidden %d, layers %d, heads %d, positions %d",
+                                hidden, layers, heads, positions)
+                        + (init != null ? ", initialised from " + init : "")
+                        + (pretrain != null
+                                ? String.format(
+                                        Locale.ROOT,
+                                        ", causal-LM pretrained %d steps (%,d tokens) on the training side's prompts and responses",
+                                        pretrain.get("steps").asLong(),
+                                        pretrain.get("tokens").asLong())
+                                : "")
                 : model;
         ObjectNode summary = JSON.createObjectNode();
         summary.put("model", modelText);
@@ -336,6 +438,8 @@ public final class PipelineCommand implements Callable<Integer> {
         summary.set("validation", validation);
         summary.put("train_examples", train.size());
         summary.put("train_steps", tr.steps());
+        summary.set("selection", selection);
+        if (pretrain != null) summary.set("pretraining", pretrain);
         summary.put("train_seconds", trainSecs);
         summary.set("train_throughput", JSON.valueToTree(tr.throughput().toMap())); // padding, useful tokens/s
         summary.put("baseline_seconds", bowSecs);

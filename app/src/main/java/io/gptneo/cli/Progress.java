@@ -42,12 +42,17 @@ public final class Progress implements AutoCloseable {
 
     /** The training bar as a listener: opened when the run starts (at its resume step), one tick per optimizer step. */
     public static TrainingListener training(boolean enabled, PrintStream err) {
+        return training("train", enabled, err);
+    }
+
+    /** {@link #training(boolean, PrintStream)} under another task name. */
+    public static TrainingListener training(String task, boolean enabled, PrintStream err) {
         return new TrainingListener() {
             private Progress bar = new Progress(null);
 
             @Override
             public void onStart(long step, long totalSteps) {
-                bar = start("train", totalSteps, "steps", enabled, err);
+                bar = start(task, totalSteps, "steps", enabled, err);
                 bar.stepTo(step);
             }
 
