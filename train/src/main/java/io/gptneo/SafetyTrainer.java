@@ -269,7 +269,7 @@ public final class SafetyTrainer {
         String name = baseName;
         if (model == null) {
             tokDir = TrainSetup.resolveModel(c.model);
-            model = TrainSetup.loadBase(tokDir);
+            model = TrainSetup.loadBase(tokDir, c.precision); // bf16: block weights read straight into bf16
             name = c.model;
         }
         CostInputs inputs = new CostInputs(

@@ -223,7 +223,7 @@ public final class PipelineCommand implements Callable<Integer> {
         String baseName;
         if (model != null) {
             tokDir = TrainSetup.resolveModel(model);
-            base = TrainSetup.loadBase(tokDir);
+            base = TrainSetup.loadBase(tokDir, c.precision); // bf16: block weights read straight into bf16
             baseName = model;
         } else {
             GptNeoConfig gc = GptNeoConfig.of(
@@ -335,8 +335,7 @@ public final class PipelineCommand implements Callable<Integer> {
                         ? SafetyModel.of(GptNeoCostModel.forInference(base, null), tok, c.maxLength)
                         : SafetyModel.of(
                                 GptNeoCostModel.forInference(
-                                        TrainSetup.withPrecision(TrainSetup.loadBase(tokDir), c.precision),
-                                        out.resolve("adapter")),
+                                        TrainSetup.loadBase(tokDir, c.precision), out.resolve("adapter")),
                                 tok,
                                 c.maxLength))
                 .withTruncation(cut);
