@@ -175,7 +175,8 @@ public final class TrainOptions {
             negatable = true,
             description =
                     "When shuffling, form each batch from rows of similar length, so it pads only to its own longest "
-                            + "(default on; --no-length-buckets: plain shuffled batches). No effect with --no-shuffle.")
+                            + "(default off: plain shuffled batches; on the main job buckets ran 2.2x faster but scored lower on "
+                            + "validation). No effect with --no-shuffle.")
     Boolean lengthBuckets;
 
     @Option(names = "--no-shuffle", description = "Keep file order and response order (no per-epoch shuffling).")

@@ -23,14 +23,15 @@ class LengthBucketsFlagTest {
 
     @Test
     void flagsSetTheTrainingSetting() {
-        assertTrue(trainSetting(), "on by default");
+        assertFalse(trainSetting(), "off by default");
         assertFalse(trainSetting("--no-length-buckets"));
         assertTrue(trainSetting("--length-buckets"));
         assertFalse(pipelineSetting("--no-length-buckets"));
-        assertTrue(pipelineSetting());
+        assertFalse(pipelineSetting());
+        assertTrue(pipelineSetting("--length-buckets"));
         TrainConfig c = new TrainConfig();
-        c.lengthBuckets = false;
-        assertFalse(c.copy().lengthBuckets, "recorded in the config JSON (train_config.json, checkpoints)");
-        assertEquals(false, c.toJson().get("length-buckets").booleanValue());
+        c.lengthBuckets = true;
+        assertTrue(c.copy().lengthBuckets, "recorded in the config JSON (train_config.json, checkpoints)");
+        assertEquals(true, c.toJson().get("length-buckets").booleanValue());
     }
 }

@@ -33,7 +33,10 @@ public final class TrainConfig {
     public String resume;
     public List<String> resumeOverride = List.of(); // settings --resume may change although they alter the trajectory
     public boolean shuffle = true;
-    public boolean lengthBuckets = true; // when shuffling: batches of rows of similar length (EpochOrder.bucketed)
+    // when shuffling: batches of rows of similar length (EpochOrder.bucketed). Off by default: on the main job it cut
+    // training time 2.2x but lowered every validation score (BeaverTails AUROC 0.718 -> 0.676, PKU ranking 0.724 ->
+    // 0.675)
+    public boolean lengthBuckets = false;
     public long seed = 42;
     public boolean skipInvalid = false;
     public double validationFraction = 0.1;
