@@ -207,37 +207,14 @@ public final class Gemm {
      */
     private static void blas(
             Operand pa, Operand pb, int m, int n, int k, double alpha, double beta, INDArray c, int ldc) {
-        if (c.dataType() == DataType.FLOAT && BACKEND == Backend.ONEDNN) {
-            OneDnnGemm.sgemm(
-                    pa.trans == openblas.CblasTrans,
-                    pb.trans == openblas.CblasTrans,
-                    m,
-                    n,
-                    k,
-                    (float) alpha,
-                    floats(pa.array),
-                    pa.ld,
-                    floats(pb.array),
-                    pb.ld,
-                    (float) beta,
-                    floats(c),
-                    ldc);
-        } else if (c.dataType() == DataType.FLOAT) {
-            openblas.cblas_sgemm(
-                    openblas.CblasRowMajor,
-                    pa.trans,
-                    pb.trans,
-                    m,
-                    n,
-                    k,
-                    (float) alpha,
-                    floats(pa.array),
-                    pa.ld,
-                    floats(pb.array),
-                    pb.ld,
-                    (float) beta,
-                    floats(c),
-                    ldc);
+        if (c.dataType() == DataType.FLOAT) {
+            FloatPointer a = floats(pa.array), b = floats(pb.array), out = floats(c);
+            boolean ta = pa.trans == openblas.CblasTrans, tb = pb.trans == openblas.CblasTrans;
+            float al = (float) alpha, be = (float) beta;
+            if (BACKEND == Backend.ONEDNN) OneDnnGemm.sgemm(ta, tb, m, n, k, al, a, pa.ld, b, pb.ld, be, out, ldc);
+            else
+                openblas.cblas_sgemm(
+                        openblas.CblasRowMajor, pa.trans, pb.trans, m, n, k, al, a, pa.ld, b, pb.ld, be, out, ldc);
         } else {
             openblas.cblas_dgemm(
                     openblas.CblasRowMajor,
