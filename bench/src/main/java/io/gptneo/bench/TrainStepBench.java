@@ -140,6 +140,9 @@ public final class TrainStepBench {
     /** OMP_WAIT_POLICY given to every forked child (ND4J's libnd4j and torch both use libgomp). */
     static String OMP_WAIT = "passive";
 
+    /** --profile: per-operation wall time of the timed steps ({@link io.gptneo.tensor.OpProfile}). */
+    static boolean PROFILE = false;
+
     private TrainStepBench() {}
 
     public static void main(String[] args) throws Exception {
@@ -167,6 +170,7 @@ public final class TrainStepBench {
                 }
                 case "--child" -> child = args[++i];
                 case "--omp-wait" -> ompWait = args[++i];
+                case "--profile" -> PROFILE = true;
                 case "--precision" -> {
                     PRECISION = args[++i];
                     if (!PRECISION.equals("fp32") && !PRECISION.equals("bf16"))
@@ -187,6 +191,8 @@ public final class TrainStepBench {
                                            under torch.autocast("cpu", dtype=torch.bfloat16); adds a bf16 2048^3 product peak
                               --omp-wait P OMP_WAIT_POLICY for both Java and torch children: passive (default unless set in the
                                            environment) or active (libgomp's spin-wait default; collapses on an oversubscribed CPU)
+                              --profile    time every tape operation of the timed steps (io.gptneo.tensor.OpProfile): a table
+                                           of ms/step per forward op and backward function on stderr and in the JSON
                               --child CASE run one case in this JVM and print its JSON (what the parent forks)""");
                     return;
                 }
@@ -566,6 +572,7 @@ public final class TrainStepBench {
         cmd.add(System.getProperty("java.class.path"));
         cmd.add(TrainStepBench.class.getName());
         cmd.addAll(List.of("--child", c.id(), "--warmup", "" + warmup, "--reps", "" + reps, "--precision", PRECISION));
+        if (PROFILE) cmd.add("--profile");
         ProcessBuilder pb = new ProcessBuilder(cmd);
         pb.environment().put("OMP_WAIT_POLICY", OMP_WAIT);
         String line = runForResult(pb, RESULT_TAG);
@@ -685,6 +692,8 @@ public final class TrainStepBench {
         if (c.mode().equals("forward")) {
             model.setTraining(false);
             for (int i = 0; i < warmup + reps; i++) {
+                if (PROFILE && i == warmup) io.gptneo.tensor.OpProfile.start();
+                io.gptneo.tensor.OpProfile.mark();
                 long s = System.nanoTime();
                 try (var off = GradMode.off()) {
                     costs(model, c, ids, mask).data().sumNumber();
@@ -697,9 +706,11 @@ public final class TrainStepBench {
             model.setTraining(true);
             for (int i = 0; i < warmup + reps; i++) {
                 model.setStepSeed(i);
+                if (PROFILE && i == warmup) io.gptneo.tensor.OpProfile.start();
                 long s, f, l, l2, b;
                 double lv;
                 try (var ws = c.workspace() ? Workspaces.open(Workspaces.STEP) : Workspaces.outside()) {
+                    io.gptneo.tensor.OpProfile.mark();
                     s = System.nanoTime();
                     Tensor costs = costs(model, c, ids, mask);
                     f = System.nanoTime();
@@ -733,6 +744,13 @@ public final class TrainStepBench {
                 for (int k = 0; k < reps; k++) col[k] = phases[k][p];
                 ph.put(names[p], median(col));
             }
+        }
+        if (PROFILE) {
+            io.gptneo.tensor.OpProfile.stop();
+            System.err.println(
+                    "op profile, " + c.id() + ", " + reps + " timed steps:\n" + io.gptneo.tensor.OpProfile.table(reps));
+            ObjectNode prof = r.putObject("op_profile_ms_per_step");
+            for (var e : io.gptneo.tensor.OpProfile.entries()) prof.put(e.name(), e.nanos() / 1e6 / reps);
         }
         int tokens = c.batch() * c.seq();
         double med = median(times), best = Arrays.stream(times).min().orElse(Double.NaN);

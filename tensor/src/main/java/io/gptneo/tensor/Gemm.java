@@ -208,7 +208,7 @@ public final class Gemm {
     private static void blas(
             Operand pa, Operand pb, int m, int n, int k, double alpha, double beta, INDArray c, int ldc) {
         if (c.dataType() == DataType.FLOAT) {
-            FloatPointer a = floats(pa.array), b = floats(pb.array), out = floats(c);
+            FloatPointer a = floatPointer(pa.array), b = floatPointer(pb.array), out = floatPointer(c);
             boolean ta = pa.trans == openblas.CblasTrans, tb = pb.trans == openblas.CblasTrans;
             float al = (float) alpha, be = (float) beta;
             if (BACKEND == Backend.ONEDNN) OneDnnGemm.sgemm(ta, tb, m, n, k, al, a, pa.ld, b, pb.ld, be, out, ldc);
@@ -271,8 +271,8 @@ public final class Gemm {
 
     private static final ThreadLocal<INDArray[]> ONES = ThreadLocal.withInitial(() -> new INDArray[2]);
 
-    /** Pointer to the first element of {@code a} (its buffer's address already includes the buffer's own offset). */
-    private static FloatPointer floats(INDArray a) {
+    /** Pointer to the first element of FLOAT {@code a} (its buffer's address already includes the buffer's own offset). */
+    public static FloatPointer floatPointer(INDArray a) {
         FloatPointer p = new FloatPointer(a.data().addressPointer());
         return p.position(p.position() + a.offset() - a.data().offset());
     }

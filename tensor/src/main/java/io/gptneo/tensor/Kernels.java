@@ -1,7 +1,9 @@
 package io.gptneo.tensor;
 
 import io.gptneo.tensor.attention.AttentionKernel;
+import io.gptneo.tensor.attention.ByLengthAttention;
 import io.gptneo.tensor.attention.FusedAttention;
+import io.gptneo.tensor.attention.MatmulAttention;
 import io.gptneo.tensor.attention.ReferenceAttention;
 import java.util.Arrays;
 import java.util.Locale;
@@ -22,7 +24,10 @@ import org.slf4j.LoggerFactory;
 public final class Kernels {
     /** System property: {@code fast} or {@code reference} for every operation. */
     public static final String PROPERTY = "gptneo.kernels";
-    /** System property: {@code fused} or {@code reference} for attention only. */
+    /**
+     * System property for attention only: {@code auto} (the default with fast kernels: {@link ByLengthAttention} when
+     * float32 products run on oneDNN, else {@code fused}), {@code fused}, {@code matmul} or {@code reference}.
+     */
     public static final String ATTENTION_PROPERTY = "gptneo.attention";
 
     private static final Kernels DEFAULT = fromProperties();
@@ -32,7 +37,7 @@ public final class Kernels {
 
     /**
      * @param fast          fast float32 kernels for gelu, layer norm, add, dropout, scatter-add (else the reference)
-     * @param fastAttention fused attention for float32 (else the reference)
+     * @param fastAttention fast attention for float32 ({@code auto} of {@link #attention(String)}; else the reference)
      * @throws IllegalStateException when a fast kernel is asked for without the Vector API
      */
     public Kernels(boolean fast, boolean fastAttention) {
@@ -40,7 +45,12 @@ public final class Kernels {
             throw new IllegalStateException("fast kernels need the JVM flag --add-modules jdk.incubator.vector");
         }
         this.fast = fast;
-        this.attention = fastAttention ? new FusedAttention() : new ReferenceAttention();
+        this.attention = fastAttention ? attention("auto") : new ReferenceAttention();
+    }
+
+    private Kernels(boolean fast, AttentionKernel attention) {
+        this.fast = fast;
+        this.attention = attention;
     }
 
     /** Every operation on the reference. */
@@ -61,8 +71,10 @@ public final class Kernels {
             throw new IllegalArgumentException("-D" + PROPERTY + "=" + all + ": expected fast or reference");
         }
         String att = System.getProperty(ATTENTION_PROPERTY, "");
-        boolean fastAttention = att.isBlank() ? all.equals("fast") : attention(att) instanceof FusedAttention;
-        Kernels k = new Kernels(all.equals("fast"), fastAttention);
+        if (all.equals("fast") && !VectorApi.PRESENT)
+            throw new IllegalStateException("fast kernels need the JVM flag --add-modules jdk.incubator.vector");
+        Kernels k = new Kernels(
+                all.equals("fast"), attention(att.isBlank() ? (all.equals("fast") ? "auto" : "reference") : att));
         LoggerFactory.getLogger(Kernels.class)
                 .info(
                         "kernels: {} for gelu, layerNorm, add, dropout, scatterAddRows; {} attention{}",
@@ -72,18 +84,32 @@ public final class Kernels {
         return k;
     }
 
-    /** Attention by name: {@code reference} or {@code fused} (case-insensitive). */
+    /**
+     * Attention by name (case-insensitive): {@code reference}, {@code fused}, {@code matmul} (needs oneDNN), or {@code
+     * auto}: {@link ByLengthAttention} (matmul up to {@link MatmulAttention#MAX_T} positions, fused beyond) when float32
+     * products run on oneDNN ({@link Gemm#backend()}), which the launcher verifies first, else fused.
+     */
     public static AttentionKernel attention(String name) {
-        switch (name.trim().toLowerCase(Locale.ROOT)) {
+        String n = name.trim().toLowerCase(Locale.ROOT);
+        if (!n.equals("reference") && !VectorApi.PRESENT)
+            throw new IllegalStateException(n + " attention needs the JVM flag --add-modules jdk.incubator.vector");
+        switch (n) {
             case "reference":
                 return new ReferenceAttention();
             case "fused":
-                if (!VectorApi.PRESENT)
-                    throw new IllegalStateException(
-                            "fused attention needs the JVM flag --add-modules jdk.incubator.vector");
                 return new FusedAttention();
+            case "matmul":
+                if (!MatmulAttention.available())
+                    throw new IllegalStateException(
+                            "matmul attention needs oneDNN (org.bytedeco:dnnl), which did not load");
+                return new MatmulAttention();
+            case "auto":
+                return Gemm.backend() == Gemm.Backend.ONEDNN && MatmulAttention.available()
+                        ? new ByLengthAttention(MatmulAttention.MAX_T)
+                        : new FusedAttention();
             default:
-                throw new IllegalArgumentException("unknown attention kernel '" + name + "' (reference|fused)");
+                throw new IllegalArgumentException(
+                        "unknown attention kernel '" + name + "' (auto|fused|matmul|reference)");
         }
     }
 

@@ -56,6 +56,7 @@ public final class Tensor {
 
     /** Output of an operation; records {@code backward} only when grad mode is on and some input needs a gradient. */
     static Tensor result(String op, INDArray out, Tensor[] inputs, Node.Backward backward, INDArray... saved) {
+        if (OpProfile.on()) OpProfile.forward(op);
         if (GradMode.isEnabled()) {
             for (Tensor in : inputs) {
                 if (in != null && in.requiresGrad) {
@@ -189,7 +190,10 @@ public final class Tensor {
             }
             if (t.node.released()) throw new IllegalStateException("backward through a released graph at " + t.node.op);
             if (g != null) {
+                long t0 = OpProfile.on() ? System.nanoTime() : 0;
                 INDArray[] gin = t.node.backward.apply(g);
+                if (t0 != 0) OpProfile.add("backward " + t.node.op, System.nanoTime() - t0);
+                long t1 = t0 != 0 ? System.nanoTime() : 0;
                 Tensor[] inputs = t.node.inputs;
                 for (int j = 0; j < inputs.length; j++) {
                     Tensor in = inputs[j];
@@ -214,6 +218,7 @@ public final class Tensor {
                         }
                     }
                 }
+                if (t1 != 0) OpProfile.add("backward (sums of gradients, leaf gradients)", System.nanoTime() - t1);
             }
             t.node.release();
         }

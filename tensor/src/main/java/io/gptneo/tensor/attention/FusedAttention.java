@@ -155,7 +155,7 @@ public final class FusedAttention implements AttentionKernel {
                     + " (Kernels.attentionFor sends other dtypes to the reference)");
     }
 
-    private static long[] packedShapes(INDArray q, INDArray k, INDArray v, int heads, INDArray keyMask) {
+    static long[] packedShapes(INDArray q, INDArray k, INDArray v, int heads, INDArray keyMask) {
         long[] s = Packing.checkPacked(q, heads);
         if (!Arrays.equals(s, k.shape())
                 || !Arrays.equals(s, v.shape())

@@ -19,7 +19,7 @@ import org.junit.jupiter.params.provider.MethodSource;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
-/** Fused and nd4j kernels against the reference in float32: forward and backward, all mask kinds. */
+/** Fused, matmul and nd4j kernels against the reference in float32: forward and backward, all mask kinds. */
 class AttentionKernelAgreementTest {
     static final int B = 2, H = 3;
     static final double TOL = 1e-5;
@@ -54,8 +54,8 @@ class AttentionKernelAgreementTest {
 
         boolean nd4jTooSlow = t > 70; // one op call per query row: fine but pointless for the big case
         for (AttentionKernel kern : nd4jTooSlow
-                ? List.of(new FusedAttention())
-                : List.of(new FusedAttention(), new Nd4jDotProductAttention())) {
+                ? List.of(new FusedAttention(), new MatmulAttention())
+                : List.of(new FusedAttention(), new MatmulAttention(), new Nd4jDotProductAttention())) {
             Forward f = kern.forward(q, k, v, mask, window, scale, true);
             assertEquals(DataType.FLOAT, f.out().dataType());
             assertTrue(allFinite(f.out()), kern.name() + " out finite");
@@ -75,8 +75,8 @@ class AttentionKernelAgreementTest {
                 vp = Packing.fromHeads(v),
                 dp = Packing.fromHeads(dOut);
         for (AttentionKernel kern : nd4jTooSlow
-                ? List.of(new FusedAttention(), ref)
-                : List.of(new FusedAttention(), new Nd4jDotProductAttention(), ref)) {
+                ? List.of(new FusedAttention(), new MatmulAttention(), ref)
+                : List.of(new FusedAttention(), new MatmulAttention(), new Nd4jDotProductAttention(), ref)) {
             Forward f = kern.forwardPacked(qp, kp, vp, H, mask, window, scale, true);
             assertEquals(
                     List.of((long) B, (long) t, (long) H * d),

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.gptneo.tensor.Gemm;
 import io.gptneo.tensor.Kernels;
 import io.gptneo.tensor.attention.AttentionKernel.Forward;
 import io.gptneo.tensor.attention.AttentionKernel.Grads;
@@ -24,7 +25,11 @@ class AttentionKernelsTest {
         assertInstanceOf(ReferenceAttention.class, Kernels.attention("reference"));
         assertInstanceOf(FusedAttention.class, Kernels.attention("Fused"));
         assertThrows(IllegalArgumentException.class, () -> Kernels.attention("flash"));
-        assertInstanceOf(FusedAttention.class, new Kernels(true, true).attention());
+        assertInstanceOf(MatmulAttention.class, Kernels.attention("MATMUL"));
+        // auto: short sequences on oneDNN's batched matmul only where float32 products run on oneDNN
+        Class<?> auto = Gemm.backend() == Gemm.Backend.ONEDNN ? ByLengthAttention.class : FusedAttention.class;
+        assertInstanceOf(auto, Kernels.attention("auto"));
+        assertInstanceOf(auto, new Kernels(true, true).attention());
         assertInstanceOf(ReferenceAttention.class, new Kernels(true, false).attention());
         assertInstanceOf(ReferenceAttention.class, Kernels.reference().attention());
         AttentionKernel fused = new FusedAttention();
@@ -55,7 +60,7 @@ class AttentionKernelsTest {
         INDArray q = randn(5, DataType.FLOAT, b, h, t, d).muli(30),
                 k = randn(6, DataType.FLOAT, b, h, t, d).muli(30);
         INDArray v = randn(7, DataType.FLOAT, b, h, t, d), dOut = randn(8, DataType.FLOAT, b, h, t, d);
-        for (String name : new String[] {"reference", "fused", "nd4j"})
+        for (String name : new String[] {"reference", "fused", "matmul", "nd4j"})
             for (int window : new int[] {0, 2}) {
                 AttentionKernel kern = kernel(name);
                 Forward f = kern.forward(q, k, v, mask, window, 1.0, true);
@@ -89,8 +94,9 @@ class AttentionKernelsTest {
         double s0 = 2 * 0.5, s1 = 2 * -1.0;
         double p0 = Math.exp(s0) / (Math.exp(s0) + Math.exp(s1));
         double expected1 = p0 * 3 + (1 - p0) * 7;
-        for (String name : new String[] {"reference", "fused", "nd4j"}) {
-            DataType dt = name.equals("fused") ? DataType.FLOAT : DataType.DOUBLE; // fused is float32 only
+        for (String name : new String[] {"reference", "fused", "matmul", "nd4j"}) {
+            boolean f32Only = name.equals("fused") || name.equals("matmul");
+            DataType dt = f32Only ? DataType.FLOAT : DataType.DOUBLE;
             double tol = dt == DataType.FLOAT ? 1e-6 : 1e-12;
             INDArray qt = q.castTo(dt), kt = k.castTo(dt), vt = v.castTo(dt);
             INDArray out = kernel(name).forward(qt, kt, vt, null, 0, 1.0, false).out();

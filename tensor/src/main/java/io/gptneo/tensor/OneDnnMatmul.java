@@ -1,0 +1,178 @@
+package io.gptneo.tensor;
+
+import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_DST;
+import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_SRC;
+import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_WEIGHTS;
+import static org.bytedeco.dnnl.global.dnnl.dnnl_bf16;
+import static org.bytedeco.dnnl.global.dnnl.dnnl_cpu;
+import static org.bytedeco.dnnl.global.dnnl.dnnl_engine_create;
+import static org.bytedeco.dnnl.global.dnnl.dnnl_f32;
+import static org.bytedeco.dnnl.global.dnnl.dnnl_matmul_desc_init;
+import static org.bytedeco.dnnl.global.dnnl.dnnl_memory_create;
+import static org.bytedeco.dnnl.global.dnnl.dnnl_memory_desc_init_by_strides;
+import static org.bytedeco.dnnl.global.dnnl.dnnl_memory_destroy;
+import static org.bytedeco.dnnl.global.dnnl.dnnl_primitive_create;
+import static org.bytedeco.dnnl.global.dnnl.dnnl_primitive_desc_create;
+import static org.bytedeco.dnnl.global.dnnl.dnnl_primitive_desc_query;
+import static org.bytedeco.dnnl.global.dnnl.dnnl_primitive_execute;
+import static org.bytedeco.dnnl.global.dnnl.dnnl_query_impl_info_str;
+import static org.bytedeco.dnnl.global.dnnl.dnnl_stream_create;
+import static org.bytedeco.dnnl.global.dnnl.dnnl_stream_default_flags;
+import static org.bytedeco.dnnl.global.dnnl.dnnl_stream_wait;
+import static org.bytedeco.dnnl.global.dnnl.dnnl_success;
+
+import java.util.Arrays;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import org.bytedeco.dnnl.const_dnnl_op_desc_t;
+import org.bytedeco.dnnl.dnnl_engine;
+import org.bytedeco.dnnl.dnnl_exec_arg_t;
+import org.bytedeco.dnnl.dnnl_matmul_desc_t;
+import org.bytedeco.dnnl.dnnl_memory;
+import org.bytedeco.dnnl.dnnl_memory_desc_t;
+import org.bytedeco.dnnl.dnnl_primitive;
+import org.bytedeco.dnnl.dnnl_primitive_desc;
+import org.bytedeco.dnnl.dnnl_stream;
+import org.bytedeco.javacpp.BytePointer;
+import org.bytedeco.javacpp.Loader;
+import org.bytedeco.javacpp.Pointer;
+import org.bytedeco.javacpp.PointerPointer;
+import org.slf4j.LoggerFactory;
+
+/**
+ * oneDNN's matmul primitive, {@code C = A · B} over operands described by their dimensions and element strides, so
+ * that batched products ({@code [..., M, K] · [..., K, N]}) read strided views in place: a transpose is a swap of two
+ * strides, a head of a packed {@code [B, T, H·D]} array is {@code [B, H, T, D]} with strides {@code (T·H·D, D, H·D, 1)}.
+ * Used by {@link OneDnnBf16} (bf16 weights) and the attention's batched score products. Primitives are created once
+ * per operand description and kept; execution is serialised on one stream.
+ */
+public final class OneDnnMatmul {
+    private OneDnnMatmul() {}
+
+    /** One operand: dimensions, element strides (same rank) and whether its elements are bf16 (else float32). */
+    public record Operand(long[] dims, long[] strides, boolean bf16) {
+        public Operand {
+            if (dims.length != strides.length)
+                throw new IllegalArgumentException("dims " + Arrays.toString(dims) + " and strides "
+                        + Arrays.toString(strides) + " differ in rank");
+        }
+
+        /** A float32 operand. */
+        public static Operand f32(long[] dims, long... strides) {
+            return new Operand(dims, strides, false);
+        }
+
+        /** The same memory read as its transpose over the last two dimensions. */
+        public Operand transposed() {
+            int r = dims.length;
+            long[] d = dims.clone(), s = strides.clone();
+            d[r - 2] = dims[r - 1];
+            d[r - 1] = dims[r - 2];
+            s[r - 2] = strides[r - 1];
+            s[r - 1] = strides[r - 2];
+            return new Operand(d, s, bf16);
+        }
+
+        String key() {
+            return Arrays.toString(dims) + Arrays.toString(strides) + bf16;
+        }
+    }
+
+    private static final dnnl_engine ENGINE;
+    private static final dnnl_stream STREAM;
+    /** Why oneDNN is unavailable, or null when it loaded. */
+    private static final String UNAVAILABLE;
+
+    static {
+        dnnl_engine eng = null;
+        dnnl_stream st = null;
+        String why = null;
+        try {
+            Loader.load(org.bytedeco.dnnl.global.dnnl.class);
+            eng = new dnnl_engine();
+            ok(dnnl_engine_create(eng, dnnl_cpu, 0), "engine");
+            st = new dnnl_stream();
+            ok(dnnl_stream_create(st, eng, dnnl_stream_default_flags), "stream");
+        } catch (Throwable t) { // no dnnl jar or natives for this platform
+            LoggerFactory.getLogger(OneDnnMatmul.class).info("oneDNN matmul unavailable ({})", t.toString());
+            why = t.toString();
+            eng = null;
+            st = null;
+        }
+        ENGINE = eng;
+        STREAM = st;
+        UNAVAILABLE = why;
+    }
+
+    /** Whether oneDNN loaded. */
+    public static boolean available() {
+        return UNAVAILABLE == null;
+    }
+
+    /** A primitive for one operand description, with the implementation oneDNN chose (e.g. gemm:jit). */
+    record Prim(
+            dnnl_primitive primitive, dnnl_memory_desc_t a, dnnl_memory_desc_t b, dnnl_memory_desc_t c, String impl) {}
+
+    private static final Map<String, Prim> PRIMITIVES = new ConcurrentHashMap<>();
+
+    /** The (cached) primitive for {@code a · b -> c}. */
+    static Prim primitive(Operand a, Operand b, Operand c) {
+        if (!available()) throw new IllegalStateException("oneDNN matmul unavailable: " + UNAVAILABLE);
+        return PRIMITIVES.computeIfAbsent(a.key() + b.key() + c.key(), key -> create(a, b, c));
+    }
+
+    private static Prim create(Operand a, Operand b, Operand c) {
+        dnnl_memory_desc_t ad = desc(a, "src"), bd = desc(b, "weights"), cd = desc(c, "dst");
+        dnnl_matmul_desc_t md = new dnnl_matmul_desc_t();
+        ok(dnnl_matmul_desc_init(md, ad, bd, null, cd), "matmul desc " + shapes(a, b, c));
+        dnnl_primitive_desc pd = new dnnl_primitive_desc();
+        ok(
+                dnnl_primitive_desc_create(pd, new const_dnnl_op_desc_t(md), null, ENGINE, null),
+                "matmul " + shapes(a, b, c));
+        PointerPointer<BytePointer> impl = new PointerPointer<>(1);
+        ok(dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, impl), "implementation query");
+        dnnl_primitive prim = new dnnl_primitive();
+        ok(dnnl_primitive_create(prim, pd), "matmul primitive " + shapes(a, b, c));
+        return new Prim(prim, ad, bd, cd, impl.getString(0));
+    }
+
+    private static dnnl_memory_desc_t desc(Operand o, String what) {
+        dnnl_memory_desc_t d = new dnnl_memory_desc_t();
+        ok(
+                dnnl_memory_desc_init_by_strides(
+                        d, o.dims().length, o.dims(), o.bf16() ? dnnl_bf16 : dnnl_f32, o.strides()),
+                what + " desc " + Arrays.toString(o.dims()));
+        return d;
+    }
+
+    private static String shapes(Operand a, Operand b, Operand c) {
+        return Arrays.toString(a.dims()) + " · " + Arrays.toString(b.dims()) + " -> " + Arrays.toString(c.dims());
+    }
+
+    /** {@code c = a · b}, operands at the given addresses (first elements); c is overwritten. */
+    public static void run(Operand a, Pointer pa, Operand b, Pointer pb, Operand c, Pointer pc) {
+        execute(primitive(a, b, c), pa, pb, pc);
+    }
+
+    static synchronized void execute(Prim p, Pointer a, Pointer b, Pointer c) {
+        dnnl_memory am = new dnnl_memory(), bm = new dnnl_memory(), cm = new dnnl_memory();
+        ok(dnnl_memory_create(am, p.a(), ENGINE, a), "src memory");
+        ok(dnnl_memory_create(bm, p.b(), ENGINE, b), "weights memory");
+        ok(dnnl_memory_create(cm, p.c(), ENGINE, c), "dst memory");
+        try (dnnl_exec_arg_t args = new dnnl_exec_arg_t(3)) {
+            args.position(0).arg(DNNL_ARG_SRC).memory(am);
+            args.position(1).arg(DNNL_ARG_WEIGHTS).memory(bm);
+            args.position(2).arg(DNNL_ARG_DST).memory(cm);
+            ok(dnnl_primitive_execute(p.primitive(), STREAM, 3, args.position(0)), "matmul");
+            ok(dnnl_stream_wait(STREAM), "stream wait");
+        } finally {
+            dnnl_memory_destroy(am);
+            dnnl_memory_destroy(bm);
+            dnnl_memory_destroy(cm);
+        }
+    }
+
+    private static void ok(int status, String what) {
+        if (status != dnnl_success) throw new IllegalStateException("oneDNN " + what + " failed with status " + status);
+    }
+}
