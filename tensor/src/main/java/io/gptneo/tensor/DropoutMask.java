@@ -80,18 +80,21 @@ final class DropoutMask {
         /** Whole words from w0 while below w1 and n; returns the first word not done. */
         static int fill(long[] bits, int w0, int w1, int n, long threshold, long seed) {
             LongVector step = LongVector.broadcast(LS, 8 * Seeds.GOLDEN);
-            LongVector lane = LongVector.zero(LS).addIndex(1).mul(Seeds.GOLDEN); // j·γ for lanes j = 0..7
+            LongVector index = LongVector.zero(LS).addIndex(1); // lane j = 0..7
+            LongVector lane = index.mul(Seeds.GOLDEN); // j·γ
+            LongVector below = LongVector.broadcast(LS, threshold - 1);
             int w = w0;
             for (; w < w1 && (w + 1) << 6 <= n; w++) {
                 LongVector z = lane.add(seed + (((long) w << 6) + 1) * Seeds.GOLDEN); // seed + (i+1)·γ
-                long word = 0;
+                LongVector acc = LongVector.zero(LS);
                 for (int j = 0; j < 64; j += 8, z = z.add(step)) {
-                    word |= mix64(z).lanewise(VectorOperators.LSHR, 11)
-                                    .compare(VectorOperators.GE, threshold)
-                                    .toLong()
-                            << j;
+                    // lane j of draw i: 1 iff u >= threshold, i.e. the sign bit of (threshold - 1 - u), at bit j + lane
+                    LongVector u = mix64(z).lanewise(VectorOperators.LSHR, 11);
+                    acc = acc.or(below.sub(u)
+                            .lanewise(VectorOperators.LSHR, 63)
+                            .lanewise(VectorOperators.LSHL, index.add(j)));
                 }
-                bits[w] = word;
+                bits[w] = acc.reduceLanes(VectorOperators.OR);
             }
             return w;
         }

@@ -1,5 +1,6 @@
 package io.gptneo.tensor;
 
+import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_BIAS;
 import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_DST;
 import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_SRC;
 import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_WEIGHTS;
@@ -109,22 +110,34 @@ public final class OneDnnMatmul {
         return UNAVAILABLE == null;
     }
 
-    /** A primitive for one operand description, with the implementation oneDNN chose (e.g. gemm:jit). */
+    /** A primitive for one operand description (bias null: none), with the implementation oneDNN chose (e.g. gemm:jit). */
     record Prim(
-            dnnl_primitive primitive, dnnl_memory_desc_t a, dnnl_memory_desc_t b, dnnl_memory_desc_t c, String impl) {}
+            dnnl_primitive primitive,
+            dnnl_memory_desc_t a,
+            dnnl_memory_desc_t b,
+            dnnl_memory_desc_t bias,
+            dnnl_memory_desc_t c,
+            String impl) {}
 
     private static final Map<String, Prim> PRIMITIVES = new ConcurrentHashMap<>();
 
     /** The (cached) primitive for {@code a · b -> c}. */
     static Prim primitive(Operand a, Operand b, Operand c) {
-        if (!available()) throw new IllegalStateException("oneDNN matmul unavailable: " + UNAVAILABLE);
-        return PRIMITIVES.computeIfAbsent(a.key() + b.key() + c.key(), key -> create(a, b, c));
+        return primitive(a, b, null, c);
     }
 
-    private static Prim create(Operand a, Operand b, Operand c) {
+    /** The (cached) primitive for {@code a · b + bias -> c}; bias {@code [1, N]} (broadcast over rows) or null. */
+    static Prim primitive(Operand a, Operand b, Operand bias, Operand c) {
+        if (!available()) throw new IllegalStateException("oneDNN matmul unavailable: " + UNAVAILABLE);
+        String key = a.key() + b.key() + (bias == null ? "-" : bias.key()) + c.key();
+        return PRIMITIVES.computeIfAbsent(key, k -> create(a, b, bias, c));
+    }
+
+    private static Prim create(Operand a, Operand b, Operand bias, Operand c) {
         dnnl_memory_desc_t ad = desc(a, "src"), bd = desc(b, "weights"), cd = desc(c, "dst");
+        dnnl_memory_desc_t biasd = bias == null ? null : desc(bias, "bias");
         dnnl_matmul_desc_t md = new dnnl_matmul_desc_t();
-        ok(dnnl_matmul_desc_init(md, ad, bd, null, cd), "matmul desc " + shapes(a, b, c));
+        ok(dnnl_matmul_desc_init(md, ad, bd, biasd, cd), "matmul desc " + shapes(a, b, c));
         dnnl_primitive_desc pd = new dnnl_primitive_desc();
         ok(
                 dnnl_primitive_desc_create(pd, new const_dnnl_op_desc_t(md), null, ENGINE, null),
@@ -133,7 +146,7 @@ public final class OneDnnMatmul {
         ok(dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, impl), "implementation query");
         dnnl_primitive prim = new dnnl_primitive();
         ok(dnnl_primitive_create(prim, pd), "matmul primitive " + shapes(a, b, c));
-        return new Prim(prim, ad, bd, cd, impl.getString(0));
+        return new Prim(prim, ad, bd, biasd, cd, impl.getString(0));
     }
 
     private static dnnl_memory_desc_t desc(Operand o, String what) {
@@ -151,24 +164,35 @@ public final class OneDnnMatmul {
 
     /** {@code c = a · b}, operands at the given addresses (first elements); c is overwritten. */
     public static void run(Operand a, Pointer pa, Operand b, Pointer pb, Operand c, Pointer pc) {
-        execute(primitive(a, b, c), pa, pb, pc);
+        execute(primitive(a, b, c), pa, pb, null, pc);
     }
 
-    static synchronized void execute(Prim p, Pointer a, Pointer b, Pointer c) {
-        dnnl_memory am = new dnnl_memory(), bm = new dnnl_memory(), cm = new dnnl_memory();
-        ok(dnnl_memory_create(am, p.a(), ENGINE, a), "src memory");
-        ok(dnnl_memory_create(bm, p.b(), ENGINE, b), "weights memory");
-        ok(dnnl_memory_create(cm, p.c(), ENGINE, c), "dst memory");
-        try (dnnl_exec_arg_t args = new dnnl_exec_arg_t(3)) {
-            args.position(0).arg(DNNL_ARG_SRC).memory(am);
-            args.position(1).arg(DNNL_ARG_WEIGHTS).memory(bm);
-            args.position(2).arg(DNNL_ARG_DST).memory(cm);
-            ok(dnnl_primitive_execute(p.primitive(), STREAM, 3, args.position(0)), "matmul");
+    /** {@code c = a · b + bias}, bias {@code [1, N]} added to every row of c. */
+    public static void run(
+            Operand a, Pointer pa, Operand b, Pointer pb, Operand bias, Pointer pbias, Operand c, Pointer pc) {
+        execute(primitive(a, b, bias, c), pa, pb, pbias, pc);
+    }
+
+    static void execute(Prim p, Pointer a, Pointer b, Pointer c) {
+        execute(p, a, b, null, c);
+    }
+
+    private static synchronized void execute(Prim p, Pointer a, Pointer b, Pointer bias, Pointer c) {
+        int n = p.bias() == null ? 3 : 4;
+        dnnl_memory[] mem = new dnnl_memory[n];
+        try (dnnl_exec_arg_t args = new dnnl_exec_arg_t(n)) {
+            int[] arg = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, DNNL_ARG_BIAS};
+            dnnl_memory_desc_t[] desc = {p.a(), p.b(), p.c(), p.bias()};
+            Pointer[] ptr = {a, b, c, bias};
+            for (int i = 0; i < n; i++) {
+                mem[i] = new dnnl_memory();
+                ok(dnnl_memory_create(mem[i], desc[i], ENGINE, ptr[i]), "matmul argument " + i + " memory");
+                args.position(i).arg(arg[i]).memory(mem[i]);
+            }
+            ok(dnnl_primitive_execute(p.primitive(), STREAM, n, args.position(0)), "matmul");
             ok(dnnl_stream_wait(STREAM), "stream wait");
         } finally {
-            dnnl_memory_destroy(am);
-            dnnl_memory_destroy(bm);
-            dnnl_memory_destroy(cm);
+            for (dnnl_memory m : mem) if (m != null) dnnl_memory_destroy(m);
         }
     }
 

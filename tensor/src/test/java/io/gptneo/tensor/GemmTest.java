@@ -67,6 +67,10 @@ class GemmTest {
             for (int[] s : shapes) {
                 int m = s[0], n = s[1], k = s[2];
                 INDArray a = Rand.normal(dt, seed++, 1.0, m, k), b = Rand.normal(dt, seed++, 1.0, k, n);
+                // a bias given as a row view at an offset (oneDNN's biased matmul reads it through a pointer)
+                INDArray bias = Rand.normal(dt, seed++, 1.0, 2, n + 1)
+                        .get(NDArrayIndex.point(1), NDArrayIndex.interval(1, n + 1));
+                double[] bv = bias.toDoubleVector();
                 double[][] want = naive(a.toDoubleMatrix(), b.toDoubleMatrix());
                 for (boolean ta : new boolean[] {false, true})
                     for (boolean tb : new boolean[] {false, true}) {
@@ -74,20 +78,24 @@ class GemmTest {
                             for (var lb : layouts()) {
                                 INDArray pa = la.apply(ta ? a.transpose().dup('c') : a),
                                         pb = lb.apply(tb ? b.transpose().dup('c') : b);
-                                INDArray got = Gemm.mm(pa, pb, ta, tb);
-                                assertArrayEquals(new long[] {m, n}, got.shape());
-                                assertEquals('c', got.ordering());
-                                double[][] g = got.toDoubleMatrix();
-                                for (int i = 0; i < m; i++)
-                                    for (int j = 0; j < n; j++) {
-                                        assertEquals(
-                                                want[i][j],
-                                                g[i][j],
-                                                tol * (1 + Math.abs(want[i][j])),
-                                                dt + " " + m + "x" + n + "x" + k + " ta=" + ta + " tb=" + tb + " at "
-                                                        + i + "," + j + " strides " + Arrays.toString(pa.stride())
-                                                        + " / " + Arrays.toString(pb.stride()));
-                                    }
+                                for (boolean withBias : new boolean[] {false, true}) {
+                                    INDArray got = Gemm.mm(pa, pb, ta, tb, withBias ? bias : null);
+                                    assertArrayEquals(new long[] {m, n}, got.shape());
+                                    assertEquals('c', got.ordering());
+                                    double[][] g = got.toDoubleMatrix();
+                                    for (int i = 0; i < m; i++)
+                                        for (int j = 0; j < n; j++) {
+                                            double w = want[i][j] + (withBias ? bv[j] : 0);
+                                            assertEquals(
+                                                    w,
+                                                    g[i][j],
+                                                    tol * (1 + Math.abs(w)),
+                                                    dt + " " + m + "x" + n + "x" + k + " ta=" + ta + " tb=" + tb
+                                                            + " bias=" + withBias + " at " + i + "," + j + " strides "
+                                                            + Arrays.toString(pa.stride()) + " / "
+                                                            + Arrays.toString(pb.stride()));
+                                        }
+                                }
                             }
                     }
             }
