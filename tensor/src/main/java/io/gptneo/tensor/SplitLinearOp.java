@@ -15,7 +15,8 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
  *   dx = G W + Σᵢ ((sᵢ · Gᵢ Bᵢ) Aᵢ ⊙ keepᵢ/(1-pᵢ))     G [N, out]: the parts' gradients side by side
  * </pre>
  * The tape records one operation per output, but they share one gradient buffer G: the first part whose backward
- * runs hands G (zeros, plus its own block) to y, the others write their block into it and hand nothing. That is
+ * runs hands G (uninitialised, plus its own block) to y, the others write their block into it and hand nothing; y's
+ * backward zeroes the blocks of parts whose backward never ran. That is
  * exact because y's backward runs only after every consumer of y (the parts) is done. Why: one [N, in]·[in, out]
  * product (and, in bf16, one rounding of x) instead of one per part, forward and backward.
  */
@@ -58,8 +59,18 @@ final class SplitLinearOp {
         }
 
         INDArray[] gradY = new INDArray[1]; // G, made by the first part whose backward runs
+        boolean[] written = new boolean[widths.length]; // which blocks of G a part's backward filled
         Tensor yt = Tensor.result(
-                "linearSplit", y, inputs(x, w, sides), g -> backward(g, x, w, x2, side, start, xs), saved(x2, side));
+                "linearSplit",
+                y,
+                inputs(x, w, sides),
+                g -> {
+                    for (int i = 0; i < written.length; i++) // a part nobody differentiated contributes zeros
+                    if (!written[i])
+                            cols(g.reshape('c', rows, outTotal), start, i).assign(0);
+                    return backward(g, x, w, x2, side, start, xs);
+                },
+                saved(x2, side));
         Tensor[] parts = new Tensor[widths.length];
         for (int i = 0; i < widths.length; i++) {
             int part = i;
@@ -68,8 +79,9 @@ final class SplitLinearOp {
             INDArray view = cols(y, start, i).reshape(shape); // strided: rows of the whole product
             parts[i] = Tensor.result("linearSplit.part" + i, view, new Tensor[] {yt}, g -> {
                 boolean first = gradY[0] == null;
-                if (first) gradY[0] = Nd4j.zeros(y.dataType(), rows, outTotal);
+                if (first) gradY[0] = Nd4j.createUninitialized(y.dataType(), new long[] {rows, outTotal}, 'c');
                 cols(gradY[0], start, part).assign(g.reshape('c', rows, widths[part]));
+                written[part] = true;
                 return new INDArray[] {first ? gradY[0] : null};
             });
         }
