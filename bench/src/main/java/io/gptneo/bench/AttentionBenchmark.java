@@ -1,6 +1,7 @@
 package io.gptneo.bench;
 
 import io.gptneo.tensor.Kernels;
+import io.gptneo.tensor.Workspaces;
 import io.gptneo.tensor.attention.AttentionKernel;
 import java.io.File;
 import java.time.LocalDate;
@@ -71,30 +72,46 @@ public class AttentionBenchmark {
         dOut = Nd4j.randn(DataType.FLOAT, 1, HEADS, t, HEAD_DIM);
     }
 
-    @Benchmark
-    public INDArray forward() {
-        return kern.forward(q, k, v, null, window, 1.0, false).out();
+    /**
+     * {@code step}: each call inside a step workspace, as the model runs attention in training and inference, so
+     * temporaries (the matmul kernel's [B, H, T, T] scores) reuse memory; {@code none}: fresh memory every call.
+     */
+    @Param({"step", "none"})
+    public String workspace;
+
+    private Workspaces.Scope scope() {
+        return workspace.equals("step") ? Workspaces.open(Workspaces.STEP) : Workspaces.outside();
     }
 
     @Benchmark
-    public AttentionKernel.Grads forwardBackward() {
-        AttentionKernel.Forward f = kern.forward(q, k, v, null, window, 1.0, true);
-        return kern.backward(f, q, k, v, null, window, 1.0, dOut);
+    public long forward() {
+        try (var ws = scope()) {
+            return kern.forward(q, k, v, null, window, 1.0, false).out().length();
+        }
+    }
+
+    @Benchmark
+    public long forwardBackward() {
+        try (var ws = scope()) {
+            AttentionKernel.Forward f = kern.forward(q, k, v, null, window, 1.0, true);
+            return kern.backward(f, q, k, v, null, window, 1.0, dOut).dq().length();
+        }
     }
 
     /** Entry point of {@code ./gptneo bench attention}. */
     public static void main(String[] args) throws Exception {
         boolean quick = false;
-        String lengths = null, kernels = "reference,fused", out = null;
+        String lengths = null, kernels = "reference,fused", out = null, workspaces = "step,none";
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--quick" -> quick = true;
                 case "-t", "--lengths" -> lengths = args[++i];
                 case "--kernels" -> kernels = args[++i];
+                case "--workspace" -> workspaces = args[++i];
                 case "-o", "--out" -> out = args[++i];
                 case "-h", "--help" -> {
                     System.out.println("usage: ./gptneo bench attention [--quick] [-t 256,512,1024,2048] "
-                            + "[--kernels reference,fused,nd4j] [-o results.json]\n"
+                            + "[--kernels reference,fused,matmul,nd4j] [--workspace step,none] [-o results.json]\n"
                             + "  --quick: warmup 1x0.5 s, measurement 2x0.5 s, T = 256,512 unless -t is given");
                     return;
                 }
@@ -110,6 +127,7 @@ public class AttentionBenchmark {
         ChainedOptionsBuilder opts = new OptionsBuilder()
                 .include(AttentionBenchmark.class.getName() + "\\.")
                 .param("kernel", kernels.split(","))
+                .param("workspace", workspaces.split(","))
                 .resultFormat(ResultFormatType.JSON)
                 .result(out);
         if (lengths != null) opts.param("t", lengths.split(","));
@@ -124,31 +142,32 @@ public class AttentionBenchmark {
         System.out.println("JSON: " + out);
     }
 
-    /** Table: one line per (benchmark, attention, T), ms per kernel and reference/fused speedup. */
+    /** Table: one line per (benchmark/workspace, attention, T), ms per kernel and reference/fused speedup. */
     static String summary(Collection<RunResult> results) {
         Map<String, Map<String, Double>> rows = new TreeMap<>();
         List<String> kernelNames = new ArrayList<>();
         for (RunResult r : results) {
             var p = r.getParams();
             String method = p.getBenchmark().substring(p.getBenchmark().lastIndexOf('.') + 1);
-            String key = String.format("%-16s %-7s %5s", method, p.getParam("attention"), p.getParam("t"));
+            String key = String.format(
+                    "%-22s %-7s %5s", method + "/" + p.getParam("workspace"), p.getParam("attention"), p.getParam("t"));
             String kn = p.getParam("kernel");
             if (!kernelNames.contains(kn)) kernelNames.add(kn);
             rows.computeIfAbsent(key, x -> new TreeMap<>())
                     .put(kn, r.getPrimaryResult().getScore());
         }
-        StringBuilder sb = new StringBuilder(String.format("%-16s %-7s %5s", "case", "attn", "T"));
+        StringBuilder sb = new StringBuilder(String.format("%-22s %-7s %5s", "case/workspace", "attn", "T"));
         for (String kn : kernelNames) sb.append(String.format(" %12s", kn + " ms"));
         sb.append(String.format(" %14s%n", "ref/fused"));
         // numeric order of T within (method, attention)
         List<String> keys = new ArrayList<>(rows.keySet());
         keys.sort((a, b) -> {
-            int c = a.substring(0, 25).compareTo(b.substring(0, 25));
+            int c = a.substring(0, 31).compareTo(b.substring(0, 31));
             return c != 0
                     ? c
                     : Integer.compare(
-                            Integer.parseInt(a.substring(25).trim()),
-                            Integer.parseInt(b.substring(25).trim()));
+                            Integer.parseInt(a.substring(31).trim()),
+                            Integer.parseInt(b.substring(31).trim()));
         });
         for (String key : keys) {
             Map<String, Double> m = rows.get(key);

@@ -1,7 +1,6 @@
 package io.gptneo.tensor;
 
 import io.gptneo.tensor.attention.AttentionKernel;
-import io.gptneo.tensor.attention.ByLengthAttention;
 import io.gptneo.tensor.attention.FusedAttention;
 import io.gptneo.tensor.attention.MatmulAttention;
 import io.gptneo.tensor.attention.ReferenceAttention;
@@ -24,10 +23,7 @@ import org.slf4j.LoggerFactory;
 public final class Kernels {
     /** System property: {@code fast} or {@code reference} for every operation. */
     public static final String PROPERTY = "gptneo.kernels";
-    /**
-     * System property for attention only: {@code auto} (the default with fast kernels: {@link ByLengthAttention} when
-     * float32 products run on oneDNN, else {@code fused}), {@code fused}, {@code matmul} or {@code reference}.
-     */
+    /** System property for attention only: {@code fused} (the default with fast kernels), {@code matmul} or {@code reference}. */
     public static final String ATTENTION_PROPERTY = "gptneo.attention";
 
     private static final Kernels DEFAULT = fromProperties();
@@ -37,7 +33,7 @@ public final class Kernels {
 
     /**
      * @param fast          fast float32 kernels for gelu, layer norm, add, dropout, scatter-add (else the reference)
-     * @param fastAttention fast attention for float32 ({@code auto} of {@link #attention(String)}; else the reference)
+     * @param fastAttention fused attention for float32 (else the reference)
      * @throws IllegalStateException when a fast kernel is asked for without the Vector API
      */
     public Kernels(boolean fast, boolean fastAttention) {
@@ -45,7 +41,7 @@ public final class Kernels {
             throw new IllegalStateException("fast kernels need the JVM flag --add-modules jdk.incubator.vector");
         }
         this.fast = fast;
-        this.attention = fastAttention ? attention("auto") : new ReferenceAttention();
+        this.attention = fastAttention ? new FusedAttention() : new ReferenceAttention();
     }
 
     private Kernels(boolean fast, AttentionKernel attention) {
@@ -74,7 +70,7 @@ public final class Kernels {
         if (all.equals("fast") && !VectorApi.PRESENT)
             throw new IllegalStateException("fast kernels need the JVM flag --add-modules jdk.incubator.vector");
         Kernels k = new Kernels(
-                all.equals("fast"), attention(att.isBlank() ? (all.equals("fast") ? "auto" : "reference") : att));
+                all.equals("fast"), attention(att.isBlank() ? (all.equals("fast") ? "fused" : "reference") : att));
         LoggerFactory.getLogger(Kernels.class)
                 .info(
                         "kernels: {} for gelu, layerNorm, add, dropout, scatterAddRows; {} attention{}",
@@ -85,9 +81,8 @@ public final class Kernels {
     }
 
     /**
-     * Attention by name (case-insensitive): {@code reference}, {@code fused}, {@code matmul} (needs oneDNN), or {@code
-     * auto}: {@link ByLengthAttention} (matmul up to {@link MatmulAttention#MAX_T} positions, fused beyond) when float32
-     * products run on oneDNN ({@link Gemm#backend()}), which the launcher verifies first, else fused.
+     * Attention by name (case-insensitive): {@code reference}, {@code fused} or {@code matmul} (needs oneDNN; opt-in:
+     * on par with fused up to 256 positions inside a workspace, slower beyond and outside one; bench/RESULTS.md).
      */
     public static AttentionKernel attention(String name) {
         String n = name.trim().toLowerCase(Locale.ROOT);
@@ -103,13 +98,8 @@ public final class Kernels {
                     throw new IllegalStateException(
                             "matmul attention needs oneDNN (org.bytedeco:dnnl), which did not load");
                 return new MatmulAttention();
-            case "auto":
-                return Gemm.backend() == Gemm.Backend.ONEDNN && MatmulAttention.available()
-                        ? new ByLengthAttention(MatmulAttention.MAX_T)
-                        : new FusedAttention();
             default:
-                throw new IllegalArgumentException(
-                        "unknown attention kernel '" + name + "' (auto|fused|matmul|reference)");
+                throw new IllegalArgumentException("unknown attention kernel '" + name + "' (fused|matmul|reference)");
         }
     }
 

@@ -26,14 +26,12 @@ import org.nd4j.linalg.factory.Nd4j;
  *             dS = scale · P ⊙ (dP − Σⱼ P ⊙ dP);  dQ = dS·K;  dK = dSᵀ·Q;  dV = Pᵀ·dO
  * </pre>
  * The products cover the whole [T, T] square, masked half and outside-the-window keys included (P and dS hold exact
- * zeros there): O(T²·D) work and two [B, H, T, T] buffers, so this pays only for short sequences. {@link
- * io.gptneo.tensor.Kernels} uses it up to {@link #MAX_T} positions and {@link FusedAttention} beyond; where oneDNN is
- * missing it is never chosen.
+ * zeros there): O(T²·D) work and two [B, H, T, T] buffers. Opt-in ({@code -Dgptneo.attention=matmul}): measured
+ * against {@link FusedAttention} it is on par up to 256 positions inside a workspace, slower at 512 (local layers) and
+ * well behind outside a workspace, where the score buffers are fresh memory on every call (bench/RESULTS.md), so the
+ * fused kernel stays the default. It needs oneDNN.
  */
 public final class MatmulAttention implements AttentionKernel {
-    /** Longest sequence {@link io.gptneo.tensor.Kernels} sends here (bench/RESULTS.md has the crossover). */
-    public static final int MAX_T = 512;
-
     /** What forward keeps: the log-sum-exp of every query row (+inf for a row without keys). */
     record Saved(float[] lse) {}
 

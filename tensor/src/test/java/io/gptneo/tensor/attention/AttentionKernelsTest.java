@@ -8,7 +8,6 @@ import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.gptneo.tensor.Gemm;
 import io.gptneo.tensor.Kernels;
 import io.gptneo.tensor.attention.AttentionKernel.Forward;
 import io.gptneo.tensor.attention.AttentionKernel.Grads;
@@ -26,10 +25,7 @@ class AttentionKernelsTest {
         assertInstanceOf(FusedAttention.class, Kernels.attention("Fused"));
         assertThrows(IllegalArgumentException.class, () -> Kernels.attention("flash"));
         assertInstanceOf(MatmulAttention.class, Kernels.attention("MATMUL"));
-        // auto: short sequences on oneDNN's batched matmul only where float32 products run on oneDNN
-        Class<?> auto = Gemm.backend() == Gemm.Backend.ONEDNN ? ByLengthAttention.class : FusedAttention.class;
-        assertInstanceOf(auto, Kernels.attention("auto"));
-        assertInstanceOf(auto, new Kernels(true, true).attention());
+        assertInstanceOf(FusedAttention.class, new Kernels(true, true).attention());
         assertInstanceOf(ReferenceAttention.class, new Kernels(true, false).attention());
         assertInstanceOf(ReferenceAttention.class, Kernels.reference().attention());
         AttentionKernel fused = new FusedAttention();
