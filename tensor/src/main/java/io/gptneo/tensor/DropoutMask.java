@@ -67,7 +67,7 @@ final class DropoutMask {
     }
 
     /** {@link #apply} is available: 16-float vectors (the mask of 16 elements is 16 bits of one keep word). */
-    static final boolean FAST = VECTOR && Lanes.floats16();
+    static final boolean FAST = VECTOR && VectorApi.BYTE_BUFFERS && Lanes.floats16();
 
     /** The vector path, in its own class so that nothing loads jdk.incubator.vector when the module is absent. */
     private static final class Lanes {

@@ -40,6 +40,7 @@ public final class Kernels {
         if ((fast || fastAttention) && !VectorApi.PRESENT) {
             throw new IllegalStateException("fast kernels need the JVM flag --add-modules jdk.incubator.vector");
         }
+        if (fast && !VectorApi.BYTE_BUFFERS) throw noByteBuffers();
         this.fast = fast;
         this.attention = fastAttention ? new FusedAttention() : new ReferenceAttention();
     }
@@ -60,7 +61,7 @@ public final class Kernels {
     }
 
     private static Kernels fromProperties() {
-        String all = System.getProperty(PROPERTY, VectorApi.PRESENT ? "fast" : "reference")
+        String all = System.getProperty(PROPERTY, VectorApi.BYTE_BUFFERS ? "fast" : "reference")
                 .trim()
                 .toLowerCase(Locale.ROOT);
         if (!all.equals("fast") && !all.equals("reference")) {
@@ -69,15 +70,29 @@ public final class Kernels {
         String att = System.getProperty(ATTENTION_PROPERTY, "");
         if (all.equals("fast") && !VectorApi.PRESENT)
             throw new IllegalStateException("fast kernels need the JVM flag --add-modules jdk.incubator.vector");
+        if (all.equals("fast") && !VectorApi.BYTE_BUFFERS) throw noByteBuffers();
+        // attention runs on Java arrays: fused wherever the module is present, unless every kernel was set to reference
+        boolean fusedByDefault = (VectorApi.PRESENT && System.getProperty(PROPERTY) == null) || all.equals("fast");
         Kernels k = new Kernels(
-                all.equals("fast"), attention(att.isBlank() ? (all.equals("fast") ? "fused" : "reference") : att));
+                all.equals("fast"), attention(att.isBlank() ? (fusedByDefault ? "fused" : "reference") : att));
         LoggerFactory.getLogger(Kernels.class)
                 .info(
                         "kernels: {} for gelu, layerNorm, add, dropout, scatterAddRows; {} attention{}",
                         all,
                         k.attention.name(),
-                        VectorApi.PRESENT ? "" : " (no jdk.incubator.vector: add --add-modules jdk.incubator.vector)");
+                        !VectorApi.PRESENT
+                                ? " (no jdk.incubator.vector: add --add-modules jdk.incubator.vector)"
+                                : VectorApi.BYTE_BUFFERS
+                                        ? ""
+                                        : " (this JDK's Vector API has no ByteBuffer loads, which the elementwise"
+                                                + " kernels use: run on JDK 17-19 for them)");
         return k;
+    }
+
+    private static IllegalStateException noByteBuffers() {
+        return new IllegalStateException("the fast elementwise kernels use the Vector API's ByteBuffer loads, which "
+                + "JDK " + Runtime.version().feature() + " no longer has (removed in JDK 20): run on JDK 17-19, or "
+                + "-D" + PROPERTY + "=reference (attention stays fused)");
     }
 
     /**

@@ -11,5 +11,23 @@ public final class VectorApi {
     public static final boolean PRESENT =
             ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent();
 
+    /**
+     * The module has the {@code ByteBuffer} loads and stores ({@code FloatVector.fromByteBuffer}) that the elementwise
+     * kernels use on ND4J's native memory: JDK 17-19. JDK 20 replaced them with {@code MemorySegment} ones, so there
+     * those kernels take their references (attention, on Java arrays, stays fast).
+     */
+    public static final boolean BYTE_BUFFERS = PRESENT && hasByteBufferLoads();
+
+    private static boolean hasByteBufferLoads() {
+        try {
+            Class<?> fv = Class.forName("jdk.incubator.vector.FloatVector");
+            Class<?> species = Class.forName("jdk.incubator.vector.VectorSpecies");
+            fv.getMethod("fromByteBuffer", species, java.nio.ByteBuffer.class, int.class, java.nio.ByteOrder.class);
+            return true;
+        } catch (ReflectiveOperationException e) {
+            return false;
+        }
+    }
+
     private VectorApi() {}
 }
