@@ -10,6 +10,7 @@ import io.gptneo.model.CostModel;
 import io.gptneo.model.GptNeoModel;
 import io.gptneo.model.ScoreHead;
 import io.gptneo.tensor.GradMode;
+import io.gptneo.tensor.OpProfile;
 import io.gptneo.tensor.Tensor;
 import io.gptneo.tensor.Workspaces;
 import io.gptneo.train.CostLoss;
@@ -140,7 +141,7 @@ public final class TrainStepBench {
     /** OMP_WAIT_POLICY given to every forked child (ND4J's libnd4j and torch both use libgomp). */
     static String OMP_WAIT = "passive";
 
-    /** --profile: per-operation wall time of the timed steps ({@link io.gptneo.tensor.OpProfile}). */
+    /** --profile: per-operation wall time of the timed steps ({@link OpProfile}). */
     static boolean PROFILE = false;
 
     private TrainStepBench() {}
@@ -692,8 +693,8 @@ public final class TrainStepBench {
         if (c.mode().equals("forward")) {
             model.setTraining(false);
             for (int i = 0; i < warmup + reps; i++) {
-                if (PROFILE && i == warmup) io.gptneo.tensor.OpProfile.start();
-                io.gptneo.tensor.OpProfile.mark();
+                if (PROFILE && i == warmup) OpProfile.start();
+                OpProfile.mark();
                 long s = System.nanoTime();
                 try (var off = GradMode.off()) {
                     costs(model, c, ids, mask).data().sumNumber();
@@ -706,11 +707,11 @@ public final class TrainStepBench {
             model.setTraining(true);
             for (int i = 0; i < warmup + reps; i++) {
                 model.setStepSeed(i);
-                if (PROFILE && i == warmup) io.gptneo.tensor.OpProfile.start();
+                if (PROFILE && i == warmup) OpProfile.start();
                 long s, f, l, l2, b;
                 double lv;
                 try (var ws = c.workspace() ? Workspaces.open(Workspaces.STEP) : Workspaces.outside()) {
-                    io.gptneo.tensor.OpProfile.mark();
+                    OpProfile.mark();
                     s = System.nanoTime();
                     Tensor costs = costs(model, c, ids, mask);
                     f = System.nanoTime();
@@ -746,11 +747,10 @@ public final class TrainStepBench {
             }
         }
         if (PROFILE) {
-            io.gptneo.tensor.OpProfile.stop();
-            System.err.println(
-                    "op profile, " + c.id() + ", " + reps + " timed steps:\n" + io.gptneo.tensor.OpProfile.table(reps));
+            OpProfile.stop();
+            System.err.println("op profile, " + c.id() + ", " + reps + " timed steps:\n" + OpProfile.table(reps));
             ObjectNode prof = r.putObject("op_profile_ms_per_step");
-            for (var e : io.gptneo.tensor.OpProfile.entries()) prof.put(e.name(), e.nanos() / 1e6 / reps);
+            for (var e : OpProfile.entries()) prof.put(e.name(), e.nanos() / 1e6 / reps);
         }
         int tokens = c.batch() * c.seq();
         double med = median(times), best = Arrays.stream(times).min().orElse(Double.NaN);

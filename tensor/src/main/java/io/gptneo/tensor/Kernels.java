@@ -37,10 +37,7 @@ public final class Kernels {
      * @throws IllegalStateException when a fast kernel is asked for without the Vector API
      */
     public Kernels(boolean fast, boolean fastAttention) {
-        if ((fast || fastAttention) && !VectorApi.PRESENT) {
-            throw new IllegalStateException("fast kernels need the JVM flag --add-modules jdk.incubator.vector");
-        }
-        if (fast && !VectorApi.BYTE_BUFFERS) throw noByteBuffers();
+        requireVectorApi(fast, fastAttention);
         this.fast = fast;
         this.attention = fastAttention ? new FusedAttention() : new ReferenceAttention();
     }
@@ -68,9 +65,7 @@ public final class Kernels {
             throw new IllegalArgumentException("-D" + PROPERTY + "=" + all + ": expected fast or reference");
         }
         String att = System.getProperty(ATTENTION_PROPERTY, "");
-        if (all.equals("fast") && !VectorApi.PRESENT)
-            throw new IllegalStateException("fast kernels need the JVM flag --add-modules jdk.incubator.vector");
-        if (all.equals("fast") && !VectorApi.BYTE_BUFFERS) throw noByteBuffers();
+        requireVectorApi(all.equals("fast"), false);
         // attention runs on Java arrays: fused wherever the module is present, unless every kernel was set to reference
         boolean fusedByDefault = (VectorApi.PRESENT && System.getProperty(PROPERTY) == null) || all.equals("fast");
         Kernels k = new Kernels(
@@ -89,10 +84,14 @@ public final class Kernels {
         return k;
     }
 
-    private static IllegalStateException noByteBuffers() {
-        return new IllegalStateException("the fast elementwise kernels use the Vector API's ByteBuffer loads, which "
-                + "JDK " + Runtime.version().feature() + " no longer has (removed in JDK 20): run on JDK 17-19, or "
-                + "-D" + PROPERTY + "=reference (attention stays fused)");
+    /** Fails, saying what to do, when this JVM cannot run the fast elementwise kernels or fused attention asked for. */
+    private static void requireVectorApi(boolean fast, boolean fastAttention) {
+        if ((fast || fastAttention) && !VectorApi.PRESENT)
+            throw new IllegalStateException("fast kernels need the JVM flag --add-modules jdk.incubator.vector");
+        if (fast && !VectorApi.BYTE_BUFFERS)
+            throw new IllegalStateException("the fast elementwise kernels use the Vector API's ByteBuffer loads, which "
+                    + "JDK " + Runtime.version().feature() + " no longer has (removed in JDK 20): run on JDK 17-19, "
+                    + "or -D" + PROPERTY + "=reference (attention stays fused)");
     }
 
     /**

@@ -190,10 +190,11 @@ public final class Tensor {
             }
             if (t.node.released()) throw new IllegalStateException("backward through a released graph at " + t.node.op);
             if (g != null) {
-                long t0 = OpProfile.on() ? System.nanoTime() : 0;
+                boolean profile = OpProfile.on();
+                long t0 = profile ? System.nanoTime() : 0;
                 INDArray[] gin = t.node.backward.apply(g);
-                if (t0 != 0) OpProfile.add("backward " + t.node.op, System.nanoTime() - t0);
-                long t1 = t0 != 0 ? System.nanoTime() : 0;
+                long t1 = profile ? System.nanoTime() : 0;
+                if (profile) OpProfile.add("backward " + t.node.op, t1 - t0);
                 Tensor[] inputs = t.node.inputs;
                 for (int j = 0; j < inputs.length; j++) {
                     Tensor in = inputs[j];
@@ -218,7 +219,7 @@ public final class Tensor {
                         }
                     }
                 }
-                if (t1 != 0) OpProfile.add("backward (sums of gradients, leaf gradients)", System.nanoTime() - t1);
+                if (profile) OpProfile.add("backward (sums of gradients, leaf gradients)", System.nanoTime() - t1);
             }
             t.node.release();
         }

@@ -39,6 +39,15 @@ public final class AttentionMasks {
         return r;
     }
 
+    /** keyMask [B,T] as additive score biases [B][T] (0 for a real token, -inf for padding), or null without a mask. */
+    static float[][] keyBias(INDArray keyMask, int b, int t) {
+        boolean[][] ok = keyAllowed(keyMask, b, t);
+        if (ok == null) return null;
+        float[][] r = new float[b][t];
+        for (int i = 0; i < b; i++) for (int j = 0; j < t; j++) r[i][j] = ok[i][j] ? 0f : Float.NEGATIVE_INFINITY;
+        return r;
+    }
+
     /** Lowest key index query i may see: 0 for global, i - window + 1 for local. */
     public static int firstKey(int i, int window) {
         return window > 0 ? Math.max(0, i - window + 1) : 0;

@@ -100,9 +100,9 @@ public final class FusedAttention implements AttentionKernel {
             boolean needBackward) {
         checkFloat(q);
         int b = (int) s[0], t = (int) (packed ? s[1] : s[2]), d = (int) (packed ? s[2] / h : s[3]), n = b * h * t * d;
-        boolean[][] keyOk = AttentionMasks.keyAllowed(keyMask, b, t);
+        float[][] keyBias = AttentionMasks.keyBias(keyMask, b, t);
         float[] out = Scratch.OUT.floats(n), lse = new float[b * h * t]; // every element of out is written
-        new FusedFloat(b, h, t, d, window, scale, keyOk, packed)
+        new FusedFloat(b, h, t, d, window, scale, keyBias, packed)
                 .forward(Scratch.Q.copyOf(q), Scratch.K.copyOf(k), Scratch.V.copyOf(v), out, lse);
         return new Forward(JavaArrays.arrayPrefix(out, s), needBackward ? new Saved(lse) : null);
     }
@@ -128,14 +128,14 @@ public final class FusedAttention implements AttentionKernel {
                     "dOut shape " + Arrays.toString(dOut.shape()) + " != " + Arrays.toString(s));
         checkFloat(q);
         int b = (int) s[0], t = (int) (packed ? s[1] : s[2]), d = (int) (packed ? s[2] / h : s[3]), n = b * h * t * d;
-        boolean[][] keyOk = AttentionMasks.keyAllowed(keyMask, b, t);
+        float[][] keyBias = AttentionMasks.keyBias(keyMask, b, t);
         // every element of dq is written; dk and dv are too in the packed layout, and accumulated in the other
         float[] dq = Scratch.DQ.floats(n), dk = Scratch.DK.floats(n), dv = Scratch.DV.floats(n);
         if (!packed) {
             Arrays.fill(dk, 0, n, 0f);
             Arrays.fill(dv, 0, n, 0f);
         }
-        new FusedFloat(b, h, t, d, window, scale, keyOk, packed)
+        new FusedFloat(b, h, t, d, window, scale, keyBias, packed)
                 .backward(
                         Scratch.Q.copyOf(q),
                         Scratch.K.copyOf(k),
@@ -206,9 +206,9 @@ public final class FusedAttention implements AttentionKernel {
         final int ldT;
 
         final float scale;
-        final boolean[][] keyOk; // [B][T] or null
+        final float[][] keyBias; // [B][T] additive key-padding bias (0 or -inf), or null
 
-        FusedFloat(int b, int h, int t, int d, int window, double scale, boolean[][] keyOk, boolean packed) {
+        FusedFloat(int b, int h, int t, int d, int window, double scale, float[][] keyBias, boolean packed) {
             this.nB = b;
             this.nH = h;
             this.nT = t;
@@ -216,7 +216,7 @@ public final class FusedAttention implements AttentionKernel {
             this.ldT = t + 16;
             this.window = window;
             this.scale = (float) scale;
-            this.keyOk = keyOk;
+            this.keyBias = keyBias;
             this.packed = packed;
             this.rs = packed ? h * d : d;
         }
@@ -271,14 +271,6 @@ public final class FusedAttention implements AttentionKernel {
 
         private static int alignDown(int x, int a) {
             return x - Math.floorMod(x, a);
-        }
-
-        /** Additive key-padding bias [T]: 0 or -inf; null without a mask. */
-        private float[] keyBias(int b) {
-            if (keyOk == null) return null;
-            float[] r = new float[nT];
-            for (int j = 0; j < nT; j++) r[j] = keyOk[b][j] ? 0f : Float.NEGATIVE_INFINITY;
-            return r;
         }
 
         /** One head's [T][D] rows from base, transposed to [D][ldT] so that score rows are row-times-matrix (vectorises over keys). */
@@ -366,7 +358,7 @@ public final class FusedAttention implements AttentionKernel {
             float[] kt = transpose(k, base, 1);
             float[] vh = packed ? gather(v, base, 2) : v; // V rows, D apart from vb
             final int vb = packed ? 0 : base;
-            float[] kb = keyBias(bh / nH);
+            float[] kb = keyBias == null ? null : keyBias[bh / nH];
             float[] s = buf(3, G * BK); // scores / probabilities [G][BK]
             float[] acc = buf(4, BQ * D);
             float[] m = buf(5, BQ), l = buf(6, BQ);
@@ -469,7 +461,7 @@ public final class FusedAttention implements AttentionKernel {
             float[] kh = packed ? gather(k, base, 3) : k, dOh = packed ? gather(dO, base, 4) : dO;
             float[] dkh = packed ? zeroed(5, T * D) : dk, dvh = packed ? zeroed(6, T * D) : dv;
             final int hb = packed ? 0 : base;
-            float[] kb = keyBias(bh / nH);
+            float[] kb = keyBias == null ? null : keyBias[bh / nH];
             float[] delta = buf(7, T); // rowsum(dO * O)
             for (int i = 0; i < T; i++) delta[i] = FloatKernels.dot(dO, base + i * R, o, base + i * R, D);
             float[] gq = zeroed(8, T * D); // dq / scale

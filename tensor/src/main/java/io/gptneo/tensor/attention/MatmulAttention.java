@@ -237,11 +237,7 @@ public final class MatmulAttention implements AttentionKernel {
             this.nH = lay.h();
             this.window = window;
             this.scale = scale;
-            boolean[][] ok = AttentionMasks.keyAllowed(keyMask, lay.b(), lay.t());
-            this.keyBias = ok == null ? null : new float[ok.length][nT];
-            if (ok != null)
-                for (int b = 0; b < ok.length; b++)
-                    for (int j = 0; j < nT; j++) keyBias[b][j] = ok[b][j] ? 0f : Float.NEGATIVE_INFINITY;
+            this.keyBias = AttentionMasks.keyBias(keyMask, lay.b(), lay.t());
         }
 
         interface RowBody {
