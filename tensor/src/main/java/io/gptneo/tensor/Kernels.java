@@ -72,7 +72,7 @@ public final class Kernels {
                 all.equals("fast"), attention(att.isBlank() ? (fusedByDefault ? "fused" : "reference") : att));
         LoggerFactory.getLogger(Kernels.class)
                 .info(
-                        "kernels: {} for gelu, layerNorm, add, dropout, scatterAddRows; {} attention{}",
+                        "kernels: {} for gelu, layerNorm, add, dropout, scatterAddRows; {} attention{}{}",
                         all,
                         k.attention.name(),
                         !VectorApi.PRESENT
@@ -80,8 +80,17 @@ public final class Kernels {
                                 : VectorApi.BYTE_BUFFERS
                                         ? ""
                                         : " (this JDK's Vector API has no ByteBuffer loads, which the elementwise"
-                                                + " kernels use: run on JDK 17-19 for them)");
+                                                + " kernels use: run on JDK 17-19 for them)",
+                        trapLimitAdvice());
         return k;
+    }
+
+    /** A hint when Java kernels run on a JVM whose trap limit can leave them 5-8x slower ({@link VectorApi#TRAP_LIMIT}). */
+    static String trapLimitAdvice() {
+        long limit = VectorApi.perMethodTrapLimit();
+        if (!VectorApi.PRESENT || limit < 0 || limit >= VectorApi.TRAP_LIMIT) return "";
+        return "; JVM flag -XX:PerMethodTrapLimit=" + VectorApi.TRAP_LIMIT + " advised (it is " + limit
+                + "): without it the Java kernels may run several times slower in some runs";
     }
 
     /** Fails, saying what to do, when this JVM cannot run the fast elementwise kernels or fused attention asked for. */

@@ -29,5 +29,29 @@ public final class VectorApi {
         }
     }
 
+    /**
+     * The {@code -XX:PerMethodTrapLimit} the fast kernels want (HotSpot's default is 100). C2 adds up the type-check
+     * traps recorded in every method it inlines, once per inlined copy; a gelu kernel inlines some 30 Vector API
+     * methods, so a handful of traps in shared JDK methods (from other kernels' profiles) push the sum past 100, C2
+     * stops trusting type profiles for the whole kernel, vector types stop being exact, the store intrinsic fails, and
+     * every vector is boxed: the kernel runs 5-8x slower for the life of the JVM. Whether that happens depends on
+     * compile timing, which made our kernels bimodal from one run to the next. With 10,000 it did not happen in 4 of 4
+     * runs against 2 of 4 without (README, "JVM flags").
+     */
+    public static final long TRAP_LIMIT = 10_000;
+
+    /** This JVM's {@code -XX:PerMethodTrapLimit}, or -1 where the VM does not report it (not HotSpot). */
+    public static long perMethodTrapLimit() {
+        try {
+            var vm = java.lang.management.ManagementFactory.getPlatformMXBean(
+                    com.sun.management.HotSpotDiagnosticMXBean.class);
+            return vm == null
+                    ? -1
+                    : Long.parseLong(vm.getVMOption("PerMethodTrapLimit").getValue());
+        } catch (RuntimeException | LinkageError e) {
+            return -1;
+        }
+    }
+
     private VectorApi() {}
 }

@@ -21,4 +21,17 @@ class VectorApiTest {
             assertTrue(e.getMessage().contains("JDK 17-19"), e.getMessage());
         }
     }
+
+    @Test
+    void readsThisJvmsTrapLimitAndAdvisesOnlyBelowTheWantedOne() {
+        long flag = java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments().stream()
+                .filter(a -> a.startsWith("-XX:PerMethodTrapLimit="))
+                .mapToLong(a -> Long.parseLong(a.substring(a.indexOf('=') + 1)))
+                .reduce((a, b) -> b)
+                .orElse(100); // HotSpot's default
+        assertEquals(flag, VectorApi.perMethodTrapLimit(), "the -XX flag this JVM was started with");
+        String advice = Kernels.trapLimitAdvice();
+        assertEquals(flag < VectorApi.TRAP_LIMIT, !advice.isEmpty(), advice);
+        if (!advice.isEmpty()) assertTrue(advice.contains("-XX:PerMethodTrapLimit=10000"), advice);
+    }
 }
