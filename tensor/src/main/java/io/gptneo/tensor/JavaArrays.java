@@ -2,7 +2,9 @@ package io.gptneo.tensor;
 
 import java.nio.ByteOrder;
 import java.util.Arrays;
+import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.javacpp.Pointer;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -57,6 +59,39 @@ public final class JavaArrays {
         for (long i = 0; i < n; i++) p.position(first + i * rs).get(dst, (int) (i * c), c);
         java.lang.ref.Reference.reachabilityFence(a);
         return dst;
+    }
+
+    /**
+     * {@code dst.assign(src)} for FLOAT arrays of one shape whose rows are dense and evenly spaced ({@link #rowStride}
+     * or whole c-order): one native copy per row. ND4J's strided assign into a column block of a matrix ran at about
+     * 2 GB/s (the q/k/v parts' gradients, 25 ms of a 125M training step at B=2,T=256).
+     */
+    public static void copyRows(INDArray src, INDArray dst) {
+        if (!Arrays.equals(src.shape(), dst.shape()))
+            throw new IllegalArgumentException("copyRows: shapes " + Arrays.toString(src.shape()) + " and "
+                    + Arrays.toString(dst.shape()) + " differ");
+        long ss = denseRowStride(src), ds = denseRowStride(dst);
+        if (src.dataType() != DataType.FLOAT || dst.dataType() != DataType.FLOAT || ss == 0 || ds == 0) {
+            dst.assign(src);
+            return;
+        }
+        int c = (int) src.size(src.rank() - 1);
+        long n = src.length() / c;
+        // Pointer.memcpy takes positions in bytes: byte pointers at each buffer's element 0
+        FloatPointer sf = new FloatPointer(src.data().addressPointer());
+        FloatPointer df = new FloatPointer(dst.data().addressPointer());
+        long s0 = 4 * (sf.position() + src.offset() - src.data().offset());
+        long d0 = 4 * (df.position() + dst.offset() - dst.data().offset());
+        BytePointer sp = new BytePointer(sf.position(0)), dp = new BytePointer(df.position(0));
+        for (long i = 0; i < n; i++) Pointer.memcpy(dp.position(d0 + 4 * i * ds), sp.position(s0 + 4 * i * ss), 4L * c);
+        java.lang.ref.Reference.reachabilityFence(src);
+        java.lang.ref.Reference.reachabilityFence(dst);
+    }
+
+    /** {@link #rowStride}, or the row length for a whole c-order array of rank 1 or more, else 0. */
+    private static long denseRowStride(INDArray a) {
+        if (a.length() == 0 || a.rank() == 0) return 0;
+        return exactCOrder(a) ? a.size(a.rank() - 1) : rowStride(a);
     }
 
     /** A new c-order FLOAT array of {@code shape} holding {@code v[0, prod(shape))} ({@code v} may be longer). */

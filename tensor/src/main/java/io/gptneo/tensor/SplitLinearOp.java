@@ -80,7 +80,7 @@ final class SplitLinearOp {
             parts[i] = Tensor.result("linearSplit.part" + i, view, new Tensor[] {yt}, g -> {
                 boolean first = gradY[0] == null;
                 if (first) gradY[0] = Nd4j.createUninitialized(y.dataType(), new long[] {rows, outTotal}, 'c');
-                cols(gradY[0], start, part).assign(g.reshape('c', rows, widths[part]));
+                JavaArrays.copyRows(g.reshape('c', rows, widths[part]), cols(gradY[0], start, part));
                 written[part] = true;
                 return new INDArray[] {first ? gradY[0] : null};
             });

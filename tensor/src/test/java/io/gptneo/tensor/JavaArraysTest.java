@@ -60,4 +60,34 @@ class JavaArraysTest {
         assertArrayEquals(rows.dup('c').data().asFloat(), JavaArrays.floats(rows), 0f);
         assertTrue(JavaArrays.rowStride(y.transpose()) == 0, "a transpose is not row-strided");
     }
+
+    @Test
+    void copyRowsWritesColumnBlocksAsAssignDoes() {
+        INDArray src = Rand.normal(DataType.FLOAT, 5, 1.0, 6, 3);
+        for (long c0 : new long[] {0, 3, 6}) {
+            INDArray y = Rand.normal(DataType.FLOAT, 6, 1.0, 6, 9), want = y.dup();
+            want.get(NDArrayIndex.all(), NDArrayIndex.interval(c0, c0 + 3)).assign(src);
+            JavaArrays.copyRows(src, y.get(NDArrayIndex.all(), NDArrayIndex.interval(c0, c0 + 3)));
+            assertArrayEquals(want.data().asFloat(), y.data().asFloat(), 0f, "block from column " + c0);
+        }
+        // a strided source at an offset into a block of rows at an offset; the other elements untouched
+        INDArray big = Rand.normal(DataType.FLOAT, 7, 1.0, 5, 8), y = Rand.normal(DataType.FLOAT, 8, 1.0, 4, 9);
+        INDArray s = big.get(NDArrayIndex.interval(1, 4), NDArrayIndex.interval(2, 5)), want = y.dup();
+        want.get(NDArrayIndex.interval(1, 4), NDArrayIndex.interval(6, 9)).assign(s);
+        JavaArrays.copyRows(s, y.get(NDArrayIndex.interval(1, 4), NDArrayIndex.interval(6, 9)));
+        assertArrayEquals(want.data().asFloat(), y.data().asFloat(), 0f, "views at offsets");
+        // layouts it does not take (a transpose) still come out right, through assign
+        INDArray t = Rand.normal(DataType.FLOAT, 9, 1.0, 3, 6).transpose(),
+                d = y.dup().get(NDArrayIndex.all(), NDArrayIndex.interval(0, 3)).dup();
+        JavaArrays.copyRows(t.get(NDArrayIndex.interval(0, 4), NDArrayIndex.all()), d);
+        assertArrayEquals(
+                t.get(NDArrayIndex.interval(0, 4), NDArrayIndex.all())
+                        .dup('c')
+                        .data()
+                        .asFloat(),
+                d.data().asFloat(),
+                0f);
+        org.junit.jupiter.api.Assertions.assertThrows(
+                IllegalArgumentException.class, () -> JavaArrays.copyRows(src, y), "shapes differ");
+    }
 }
