@@ -289,13 +289,13 @@ public final class FusedAttention implements AttentionKernel {
 
         /** Writes a dense [T][D] head gradient into its rows of the packed array. */
         private void scatter(float[] dense, float[] a, int base) {
-            for (int i = 0; i < nT; i++) for (int d = 0; d < nD; d++) a[base + i * rs + d] = dense[i * nD + d];
+            for (int i = 0; i < nT; i++) System.arraycopy(dense, i * nD, a, base + i * rs, nD);
         }
 
         /** One head's rows times the score scale, as a dense [T][D]. */
         private float[] scaledCopy(float[] a, int base, int slot) {
             float[] r = buf(slot, nT * nD);
-            for (int i = 0; i < nT; i++) for (int d = 0; d < nD; d++) r[i * nD + d] = a[base + i * rs + d] * scale;
+            for (int i = 0; i < nT; i++) FloatKernels.scaledCopy(a, base + i * rs, r, i * nD, nD, scale);
             return r;
         }
 
@@ -560,7 +560,7 @@ public final class FusedAttention implements AttentionKernel {
                     }
                 }
             }
-            for (int i = 0; i < T; i++) for (int d = 0; d < D; d++) dq[base + i * R + d] = gq[i * D + d] * scale;
+            for (int i = 0; i < T; i++) FloatKernels.scaledCopy(gq, i * D, dq, base + i * R, D, scale);
             if (packed) {
                 scatter(dkh, dk, base);
                 scatter(dvh, dv, base);
@@ -791,6 +791,14 @@ public final class FusedAttention implements AttentionKernel {
             int x = from;
             for (; x + L <= to; x += L) FloatVector.fromArray(SP, a, x).mul(c).intoArray(a, x);
             for (; x < to; x++) a[x] *= c;
+        }
+
+        /** dst[d0 + x] = src[s0 + x] * c for x in [0, n). */
+        static void scaledCopy(float[] src, int s0, float[] dst, int d0, int n, float c) {
+            int x = 0;
+            for (; x + L <= n; x += L)
+                FloatVector.fromArray(SP, src, s0 + x).mul(c).intoArray(dst, d0 + x);
+            for (; x < n; x++) dst[d0 + x] = src[s0 + x] * c;
         }
 
         /** Dot product of a[ao, ao+n) and b[bo, bo+n). */
