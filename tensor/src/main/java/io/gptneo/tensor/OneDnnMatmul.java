@@ -177,7 +177,11 @@ public final class OneDnnMatmul {
         execute(p, a, b, null, c);
     }
 
-    private static synchronized void execute(Prim p, Pointer a, Pointer b, Pointer bias, Pointer c) {
+    /** {@link #execute(Prim, Pointer, Pointer, Pointer)} with the bias operand (null when the primitive has none). */
+    static synchronized void execute(Prim p, Pointer a, Pointer b, Pointer bias, Pointer c) {
+        if ((p.bias() == null) != (bias == null))
+            throw new IllegalArgumentException("matmul: bias pointer " + (bias == null ? "missing" : "given")
+                    + " for a primitive " + (p.bias() == null ? "without" : "with") + " a bias");
         int n = p.bias() == null ? 3 : 4;
         dnnl_memory[] mem = new dnnl_memory[n];
         try (dnnl_exec_arg_t args = new dnnl_exec_arg_t(n)) {
