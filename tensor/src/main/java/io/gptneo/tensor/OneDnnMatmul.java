@@ -2,32 +2,21 @@ package io.gptneo.tensor;
 
 import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_BIAS;
 import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_DST;
-import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_FROM;
 import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_SRC;
-import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_TO;
 import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_WEIGHTS;
 import static org.bytedeco.dnnl.global.dnnl.dnnl_bf16;
 import static org.bytedeco.dnnl.global.dnnl.dnnl_cpu;
 import static org.bytedeco.dnnl.global.dnnl.dnnl_engine_create;
 import static org.bytedeco.dnnl.global.dnnl.dnnl_f32;
-import static org.bytedeco.dnnl.global.dnnl.dnnl_format_tag_any;
 import static org.bytedeco.dnnl.global.dnnl.dnnl_matmul_desc_init;
 import static org.bytedeco.dnnl.global.dnnl.dnnl_memory_create;
-import static org.bytedeco.dnnl.global.dnnl.dnnl_memory_desc_equal;
-import static org.bytedeco.dnnl.global.dnnl.dnnl_memory_desc_get_size;
 import static org.bytedeco.dnnl.global.dnnl.dnnl_memory_desc_init_by_strides;
-import static org.bytedeco.dnnl.global.dnnl.dnnl_memory_desc_init_by_tag;
 import static org.bytedeco.dnnl.global.dnnl.dnnl_memory_destroy;
 import static org.bytedeco.dnnl.global.dnnl.dnnl_primitive_create;
 import static org.bytedeco.dnnl.global.dnnl.dnnl_primitive_desc_create;
-import static org.bytedeco.dnnl.global.dnnl.dnnl_primitive_desc_destroy;
 import static org.bytedeco.dnnl.global.dnnl.dnnl_primitive_desc_query;
-import static org.bytedeco.dnnl.global.dnnl.dnnl_primitive_desc_query_md;
-import static org.bytedeco.dnnl.global.dnnl.dnnl_primitive_destroy;
 import static org.bytedeco.dnnl.global.dnnl.dnnl_primitive_execute;
 import static org.bytedeco.dnnl.global.dnnl.dnnl_query_impl_info_str;
-import static org.bytedeco.dnnl.global.dnnl.dnnl_query_weights_md;
-import static org.bytedeco.dnnl.global.dnnl.dnnl_reorder_primitive_desc_create;
 import static org.bytedeco.dnnl.global.dnnl.dnnl_stream_create;
 import static org.bytedeco.dnnl.global.dnnl.dnnl_stream_default_flags;
 import static org.bytedeco.dnnl.global.dnnl.dnnl_stream_wait;
@@ -139,56 +128,13 @@ public final class OneDnnMatmul {
 
     /** The (cached) primitive for {@code a · b + bias -> c}; bias {@code [1, N]} (broadcast over rows) or null. */
     static Prim primitive(Operand a, Operand b, Operand bias, Operand c) {
-        return primitive(a, b, bias, c, false);
-    }
-
-    /**
-     * As {@link #primitive(Operand, Operand, Operand, Operand)}; with {@code packedB} the primitive reads b in the
-     * blocked layout its kernel prefers ({@link Prim#b()}, made from b's own layout by {@link #pack}) instead of
-     * repacking b inside every call.
-     */
-    static Prim primitive(Operand a, Operand b, Operand bias, Operand c, boolean packedB) {
         if (!available()) throw new IllegalStateException("oneDNN matmul unavailable: " + UNAVAILABLE);
-        String key = a.key() + b.key() + (bias == null ? "-" : bias.key()) + c.key() + (packedB ? "packed" : "");
-        return PRIMITIVES.computeIfAbsent(key, k -> create(a, b, bias, c, packedB));
+        String key = a.key() + b.key() + (bias == null ? "-" : bias.key()) + c.key();
+        return PRIMITIVES.computeIfAbsent(key, k -> create(a, b, bias, c));
     }
 
-    /** A packed copy of weights b (stored as {@code b} describes, at {@code pb}) in the layout {@code p} reads. */
-    static BytePointer pack(Prim p, Operand b, Pointer pb) {
-        dnnl_memory_desc_t from = desc(b, "weights");
-        long size = dnnl_memory_desc_get_size(p.b());
-        BytePointer out = new BytePointer(size);
-        Pointer.memset(out, 0, size); // blocked layouts pad N and K to whole blocks
-        dnnl_primitive_desc rpd = new dnnl_primitive_desc();
-        ok(dnnl_reorder_primitive_desc_create(rpd, from, ENGINE, p.b(), ENGINE, null), "weights reorder desc");
-        dnnl_primitive reorder = new dnnl_primitive();
-        ok(dnnl_primitive_create(reorder, rpd), "weights reorder");
-        synchronized (OneDnnMatmul.class) {
-            dnnl_memory src = new dnnl_memory(), dst = new dnnl_memory();
-            try (dnnl_exec_arg_t args = new dnnl_exec_arg_t(2)) {
-                ok(dnnl_memory_create(src, from, ENGINE, pb), "reorder source memory");
-                ok(dnnl_memory_create(dst, p.b(), ENGINE, out), "reorder destination memory");
-                args.position(0).arg(DNNL_ARG_FROM).memory(src);
-                args.position(1).arg(DNNL_ARG_TO).memory(dst);
-                ok(dnnl_primitive_execute(reorder, STREAM, 2, args.position(0)), "weights reorder");
-                ok(dnnl_stream_wait(STREAM), "stream wait");
-            } finally {
-                dnnl_memory_destroy(src);
-                dnnl_memory_destroy(dst);
-                dnnl_primitive_destroy(reorder);
-                dnnl_primitive_desc_destroy(rpd);
-            }
-        }
-        return out;
-    }
-
-    /** Whether two primitives read their weights in the same layout (a packed copy made for one serves the other). */
-    static boolean sameWeightsLayout(Prim p, Prim q) {
-        return p == q || dnnl_memory_desc_equal(p.b(), q.b()) == 1;
-    }
-
-    private static Prim create(Operand a, Operand b, Operand bias, Operand c, boolean packedB) {
-        dnnl_memory_desc_t ad = desc(a, "src"), bd = packedB ? anyLayout(b) : desc(b, "weights"), cd = desc(c, "dst");
+    private static Prim create(Operand a, Operand b, Operand bias, Operand c) {
+        dnnl_memory_desc_t ad = desc(a, "src"), bd = desc(b, "weights"), cd = desc(c, "dst");
         dnnl_memory_desc_t biasd = bias == null ? null : desc(bias, "bias");
         dnnl_matmul_desc_t md = new dnnl_matmul_desc_t();
         ok(dnnl_matmul_desc_init(md, ad, bd, biasd, cd), "matmul desc " + shapes(a, b, c));
@@ -200,19 +146,7 @@ public final class OneDnnMatmul {
         ok(dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, impl), "implementation query");
         dnnl_primitive prim = new dnnl_primitive();
         ok(dnnl_primitive_create(prim, pd), "matmul primitive " + shapes(a, b, c));
-        // with packedB, the weights layout the primitive chose (it lives as long as pd, which is kept with prim)
-        if (packedB) bd = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
         return new Prim(prim, ad, bd, biasd, cd, impl.getString(0));
-    }
-
-    /** b's dimensions and element type in whatever layout the primitive prefers. */
-    private static dnnl_memory_desc_t anyLayout(Operand o) {
-        dnnl_memory_desc_t d = new dnnl_memory_desc_t();
-        ok(
-                dnnl_memory_desc_init_by_tag(
-                        d, o.dims().length, o.dims(), o.bf16() ? dnnl_bf16 : dnnl_f32, dnnl_format_tag_any),
-                "weights desc (any layout) " + Arrays.toString(o.dims()));
-        return d;
     }
 
     private static dnnl_memory_desc_t desc(Operand o, String what) {

@@ -118,37 +118,6 @@ class Bf16Test {
     }
 
     @Test
-    void packedWeightsGiveThePlainProductAndAreMadeOncePerWeightAndDirection() {
-        Assumptions.assumeTrue(OneDnnBf16.available(), "oneDNN bf16 matmul not available here");
-        INDArray a = Rand.normal(DataType.FLOAT, 3, 1.0, 64, 768), g = Rand.normal(DataType.FLOAT, 4, 1.0, 64, 3072);
-        INDArray w = Bf16.of(Rand.normal(DataType.FLOAT, 5, 0.05, 3072, 768)); // [out, in], as a linear weight
-        INDArray bias = Rand.normal(DataType.FLOAT, 6, 1.0, 3072);
-        int before = OneDnnBf16.packedCount();
-        INDArray plain, packed, packedAgain, dx;
-        try (var off = GradMode.off()) { // inference forward: the plain weights (auto mode)
-            plain = OneDnnBf16.mm(a, w, false, true, bias);
-        }
-        assertEquals(before, OneDnnBf16.packedCount(), "no packed copy for an inference forward");
-        try (var on = GradMode.on()) {
-            packed = OneDnnBf16.mm(a, w, false, true, bias);
-            packedAgain = OneDnnBf16.mm(a, w, false, true, bias);
-            dx = OneDnnBf16.mm(g, w, false, false, null); // the input-gradient direction
-        }
-        assertEquals(before + 2, OneDnnBf16.packedCount(), "one packed copy per direction, reused");
-        INDArray mag = magnitude(a, w, false, true);
-        assertWithin("packed vs plain", plain, packed, mag, SAME_OPERANDS_TOL);
-        assertEquals(packed, packedAgain, "the reused copy");
-        assertWithin(
-                "input gradient",
-                Reference.bf16mm(g, w, false, false, null),
-                dx,
-                magnitude(g, w, false, false),
-                SAME_OPERANDS_TOL);
-        OneDnnBf16.forgetPacked(w);
-        assertEquals(before, OneDnnBf16.packedCount(), "forgotten");
-    }
-
-    @Test
     void linearAndLoraLinearTakeAFrozenBf16Weight() {
         INDArray w32 = Rand.normal(DataType.FLOAT, 1, 0.05, 48, 40);
         Tensor w = Tensor.constant(Bf16.of(w32));
