@@ -54,8 +54,8 @@ public final class JavaArrays {
         long n = a.length() / c, rs = rowStride(a);
         if (dst.length < a.length())
             throw new IllegalArgumentException("destination holds " + dst.length + " < " + a.length());
-        FloatPointer p = new FloatPointer(a.data().addressPointer());
-        long first = p.position() + a.offset() - a.data().offset(); // as Gemm: the view's first element
+        FloatPointer p = Gemm.floatPointer(a);
+        long first = p.position(); // the view's first element
         for (long i = 0; i < n; i++) p.position(first + i * rs).get(dst, (int) (i * c), c);
         java.lang.ref.Reference.reachabilityFence(a);
         return dst;
@@ -78,10 +78,8 @@ public final class JavaArrays {
         int c = (int) src.size(src.rank() - 1);
         long n = src.length() / c;
         // Pointer.memcpy takes positions in bytes: byte pointers at each buffer's element 0
-        FloatPointer sf = new FloatPointer(src.data().addressPointer());
-        FloatPointer df = new FloatPointer(dst.data().addressPointer());
-        long s0 = 4 * (sf.position() + src.offset() - src.data().offset());
-        long d0 = 4 * (df.position() + dst.offset() - dst.data().offset());
+        FloatPointer sf = Gemm.floatPointer(src), df = Gemm.floatPointer(dst);
+        long s0 = 4 * sf.position(), d0 = 4 * df.position();
         BytePointer sp = new BytePointer(sf.position(0)), dp = new BytePointer(df.position(0));
         for (long i = 0; i < n; i++) Pointer.memcpy(dp.position(d0 + 4 * i * ds), sp.position(s0 + 4 * i * ss), 4L * c);
         java.lang.ref.Reference.reachabilityFence(src);

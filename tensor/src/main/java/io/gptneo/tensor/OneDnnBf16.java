@@ -47,10 +47,8 @@ final class OneDnnBf16 {
     private static OneDnnMatmul.Prim primitive(long m, long k, long n, boolean transB, boolean bias) {
         var a = new OneDnnMatmul.Operand(new long[] {m, k}, new long[] {k, 1}, true);
         var b = new OneDnnMatmul.Operand(new long[] {k, n}, transB ? new long[] {1, k} : new long[] {n, 1}, true);
-        var c = OneDnnMatmul.Operand.f32(new long[] {m, n}, n, 1);
-        return bias
-                ? OneDnnMatmul.primitive(a, b, OneDnnMatmul.Operand.f32(new long[] {1, n}, n, 1), c)
-                : OneDnnMatmul.primitive(a, b, c);
+        var biasOperand = bias ? OneDnnMatmul.Operand.f32(new long[] {1, n}, n, 1) : null;
+        return OneDnnMatmul.primitive(a, b, biasOperand, OneDnnMatmul.Operand.f32(new long[] {m, n}, n, 1));
     }
 
     /** {@code a [M, K] (FLOAT, or its transpose) · op(b) (BFLOAT16) + bias -> [M, N]} FLOAT, c-order. */
