@@ -6,21 +6,25 @@ import static io.gptneo.tensor.attention.FusedAttention.FloatKernels.expShiftSum
 import static io.gptneo.tensor.attention.FusedAttention.FloatKernels.max;
 import static io.gptneo.tensor.attention.FusedAttention.FloatKernels.rowCombine;
 
-import io.gptneo.tensor.JavaArrays;
-import io.gptneo.tensor.Scratch;
+import io.gptneo.tensor.Gemm;
 import io.gptneo.tensor.VectorMath;
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
 import java.util.Arrays;
 import java.util.stream.IntStream;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
+import org.bytedeco.javacpp.FloatPointer;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * Fast float32 attention (flash-attention style; reference: {@link ReferenceAttention}): never materialises [T, T].
- * Copies q, k, v ({@code [B, H, T, D]}, or packed {@code [B, T, H*D]} indexed in place by {@link #forwardPacked})
- * into Java arrays and runs {@link FusedFloat} (Vector API micro-kernels, parallel over B*H). Local layers visit only
+ * Runs {@link FusedFloat} (Vector API micro-kernels, parallel over B*H) on q, k, v in place ({@code [B, H, T, D]}, or
+ * packed {@code [B, T, H*D]} through {@link #forwardPacked}; each head task copies its own rows in and its results
+ * out, so no whole-tensor copy runs on one thread). Local layers visit only
  * key tiles intersecting the window: O(T*W*D) work. Saved for backward: per-row log-sum-exp [B*H*T] (+inf for rows
  * without keys; those rows output 0, grads 0). FLOAT only: {@link io.gptneo.tensor.Kernels} sends float64 to the
  * reference.
@@ -99,12 +103,14 @@ public final class FusedAttention implements AttentionKernel {
             double scale,
             boolean needBackward) {
         checkFloat(q);
-        int b = (int) s[0], t = (int) (packed ? s[1] : s[2]), d = (int) (packed ? s[2] / h : s[3]), n = b * h * t * d;
+        int b = (int) s[0], t = (int) (packed ? s[1] : s[2]), d = (int) (packed ? s[2] / h : s[3]);
         float[][] keyBias = AttentionMasks.keyBias(keyMask, b, t);
-        float[] out = Scratch.OUT.floats(n), lse = new float[b * h * t]; // every element of out is written
-        new FusedFloat(b, h, t, d, window, scale, keyBias, packed)
-                .forward(Scratch.Q.copyOf(q), Scratch.K.copyOf(k), Scratch.V.copyOf(v), out, lse);
-        return new Forward(JavaArrays.arrayPrefix(out, s), needBackward ? new Saved(lse) : null);
+        INDArray out = Nd4j.createUninitialized(DataType.FLOAT, s, 'c'); // every row is written
+        float[] lse = new float[b * h * t];
+        Rows[] io = {rows(q, h, packed), rows(k, h, packed), rows(v, h, packed), rows(out, h, packed)};
+        new FusedFloat(b, h, t, d, window, scale, keyBias).forward(io[0], io[1], io[2], io[3], lse);
+        keepAlive(io);
+        return new Forward(out, needBackward ? new Saved(lse) : null);
     }
 
     /** Backward in either layout. */
@@ -127,26 +133,64 @@ public final class FusedAttention implements AttentionKernel {
             throw new IllegalArgumentException(
                     "dOut shape " + Arrays.toString(dOut.shape()) + " != " + Arrays.toString(s));
         checkFloat(q);
-        int b = (int) s[0], t = (int) (packed ? s[1] : s[2]), d = (int) (packed ? s[2] / h : s[3]), n = b * h * t * d;
+        int b = (int) s[0], t = (int) (packed ? s[1] : s[2]), d = (int) (packed ? s[2] / h : s[3]);
         float[][] keyBias = AttentionMasks.keyBias(keyMask, b, t);
-        // every element of dq is written; dk and dv are too in the packed layout, and accumulated in the other
-        float[] dq = Scratch.DQ.floats(n), dk = Scratch.DK.floats(n), dv = Scratch.DV.floats(n);
-        if (!packed) {
-            Arrays.fill(dk, 0, n, 0f);
-            Arrays.fill(dv, 0, n, 0f);
+        // every row of dq, dk and dv is written
+        INDArray dq = Nd4j.createUninitialized(DataType.FLOAT, s, 'c'),
+                dk = Nd4j.createUninitialized(DataType.FLOAT, s, 'c'),
+                dv = Nd4j.createUninitialized(DataType.FLOAT, s, 'c');
+        INDArray o = fwd.out(), dO = dOut.dataType() == DataType.FLOAT ? dOut : dOut.castTo(DataType.FLOAT);
+        Rows[] io = {
+            rows(q, h, packed),
+            rows(k, h, packed),
+            rows(v, h, packed),
+            rows(o, h, packed),
+            rows(dO, h, packed),
+            rows(dq, h, packed),
+            rows(dk, h, packed),
+            rows(dv, h, packed)
+        };
+        new FusedFloat(b, h, t, d, window, scale, keyBias)
+                .backward(io[0], io[1], io[2], io[3], io[4], saved.lse(), io[5], io[6], io[7]);
+        keepAlive(io);
+        return new Grads(dq, dk, dv);
+    }
+
+    /**
+     * Where one head's rows of an operand lie in its array's own memory: row i of head task bh (= b*H + h) starts at
+     * element {@code b*batch + h*head + i*row} of {@code buf}, and its D values are adjacent. Views (a column block of
+     * the fused q/k/v product, a permute) are read in place; head tasks touch disjoint rows, so they share the buffer
+     * through absolute gets and puts only.
+     */
+    record Rows(FloatBuffer buf, int batch, int head, int row, INDArray owner) {
+        int at(int bh, int i, int nH) {
+            return (bh / nH) * batch + (bh % nH) * head + i * row;
         }
-        new FusedFloat(b, h, t, d, window, scale, keyBias, packed)
-                .backward(
-                        Scratch.Q.copyOf(q),
-                        Scratch.K.copyOf(k),
-                        Scratch.V.copyOf(v),
-                        Scratch.OUT.copyOf(fwd.out()),
-                        Scratch.DOUT.copyOf(dOut),
-                        saved.lse(),
-                        dq,
-                        dk,
-                        dv);
-        return new Grads(JavaArrays.arrayPrefix(dq, s), JavaArrays.arrayPrefix(dk, s), JavaArrays.arrayPrefix(dv, s));
+    }
+
+    /** {@code a} ([B, T, H*D] packed or [B, H, T, D]) as {@link Rows}; a copy only when its last dimension is strided. */
+    static Rows rows(INDArray a, int heads, boolean packed) {
+        if (a.dataType() != DataType.FLOAT || a.stride(a.rank() - 1) != 1 && a.size(a.rank() - 1) > 1)
+            a = a.dup('c'); // held by the Rows (owner) until the kernel is done
+        long extent = 1;
+        for (int i = 0; i < a.rank(); i++) extent += (a.size(i) - 1) * a.stride(i);
+        if (extent * 4 >= Integer.MAX_VALUE - 64)
+            throw new IllegalArgumentException("fused attention: operand " + Arrays.toString(a.shape())
+                    + " spans over 2 GB of memory; the fused kernel addresses each operand through one buffer");
+        FloatPointer p = Gemm.floatPointer(a);
+        FloatBuffer buf = p.limit(p.position() + extent)
+                .asByteBuffer()
+                .order(ByteOrder.nativeOrder())
+                .asFloatBuffer();
+        long d = packed ? a.size(2) / heads : a.size(3);
+        return packed
+                ? new Rows(buf, (int) a.stride(0), (int) d, (int) a.stride(1), a)
+                : new Rows(buf, (int) a.stride(0), (int) a.stride(1), (int) a.stride(2), a);
+    }
+
+    /** The arrays (each Rows' owner) own the memory the kernel's buffers point into: reachable until it is done. */
+    private static void keepAlive(Rows[] io) {
+        java.lang.ref.Reference.reachabilityFence(io);
     }
 
     private static void checkFloat(INDArray q) {
@@ -176,21 +220,20 @@ public final class FusedAttention implements AttentionKernel {
     private static void checkSize(long[] s) {
         long n = 1;
         for (long x : s) n *= x;
-        if (n > Integer.MAX_VALUE - 16)
-            throw new IllegalArgumentException("fused attention supports < 2^31 elements per tensor");
+        if (n * 4 >= Integer.MAX_VALUE - 64)
+            throw new IllegalArgumentException(
+                    "fused attention supports operands under 2 GB, got " + Arrays.toString(s));
     }
 
     /**
-     * Tiled attention on flat c-order float arrays (flash-attention style): per (batch, head) task, query tiles of BQ
-     * rows visit only key tiles that intersect the causal/local band, with an online softmax (running max m and sum l
-     * per row). Backward recomputes P = exp(S - lse) tile by tile. Memory: O(T*D) per task, never T*T.
+     * Tiled attention (flash-attention style): per (batch, head) task, query tiles of BQ rows visit only key tiles that
+     * intersect the causal/local band, with an online softmax (running max m and sum l per row). Backward recomputes
+     * P = exp(S - lse) tile by tile. Memory: O(T*D) per task, never T*T.
      *
-     * <p>Two layouts of q, k, v, out and their gradients: heads-major [B,H,T,D], and packed [B,T,H*D] (heads side by
-     * side in each row, as the q/k/v projections produce them and out_proj consumes them, so the model needs no
-     * permuted copies). They differ only in where a head's row i starts: {@code head(bh) + i * rowStride}. In the packed
-     * layout a task first gathers the rows its inner loops stream over (V, and K and dO in backward) into dense [T][D]
-     * copies and accumulates dK, dV densely: rows H*D floats apart map to a few L1 sets, so streaming them directly is
-     * several times slower (bench/RESULTS.md).
+     * <p>A task reads its head's rows straight from the operands' memory ({@link Rows}: packed [B,T,H*D] as the q/k/v
+     * projections produce it, heads-major [B,H,T,D], or a view) into dense [T][D] arrays, works on those, and writes
+     * its rows of the results back: the copies in and out run inside the parallel head tasks, and a strided layout is
+     * never streamed over (rows H*D floats apart map to a few L1 sets: several times slower, bench/RESULTS.md).
      */
     static final class FusedFloat {
         static final int BQ = 64, BK = 64;
@@ -198,17 +241,13 @@ public final class FusedAttention implements AttentionKernel {
         static final int G = 4;
 
         final int nB, nH, nT, nD, window;
-        /** Elements between consecutive rows of one head: D (heads-major) or H*D (packed). */
-        final int rs;
-
-        final boolean packed;
         /** Row stride of transposed [D][T] copies: T + 16 so that rows do not alias in L1 when T is a power of two. */
         final int ldT;
 
         final float scale;
         final float[][] keyBias; // [B][T] additive key-padding bias (0 or -inf), or null
 
-        FusedFloat(int b, int h, int t, int d, int window, double scale, float[][] keyBias, boolean packed) {
+        FusedFloat(int b, int h, int t, int d, int window, double scale, float[][] keyBias) {
             this.nB = b;
             this.nH = h;
             this.nT = t;
@@ -217,15 +256,14 @@ public final class FusedAttention implements AttentionKernel {
             this.window = window;
             this.scale = (float) scale;
             this.keyBias = keyBias;
-            this.packed = packed;
-            this.rs = packed ? h * d : d;
         }
 
         /**
-         * Per-thread buffers of a head task, grown to the largest size asked for and reused: a task needs about ten
-         * [T][D]-sized arrays, and allocating them fresh for every head filled the young generation. Slots are per task role; a task never runs inside another on the same thread.
+         * Per-thread buffers of a head task, grown to the largest size asked for and reused: a task needs about a dozen
+         * [T][D]-sized arrays, and allocating them fresh for every head filled the young generation. Slots are per task
+         * role; a task never runs inside another on the same thread.
          */
-        private static final ThreadLocal<float[][]> BUF = ThreadLocal.withInitial(() -> new float[11][0]);
+        private static final ThreadLocal<float[][]> BUF = ThreadLocal.withInitial(() -> new float[13][0]);
 
         /** Slot {@code slot} with room for n values (contents undefined). */
         private static float[] buf(int slot, int n) {
@@ -241,27 +279,13 @@ public final class FusedAttention implements AttentionKernel {
             return a;
         }
 
-        /** Index of row 0 of head task bh (= b*H + h). */
-        private int head(int bh) {
-            return packed ? (bh / nH) * nT * nH * nD + (bh % nH) * nD : bh * nT * nD;
-        }
-
-        /** out (the layout of q) and lse [B*H*T] (log-sum-exp of the scaled, allowed scores; +inf for rows with no key). */
-        void forward(float[] q, float[] k, float[] v, float[] out, float[] lse) {
+        /** out and lse [B*H*T] (log-sum-exp of the scaled, allowed scores; +inf for rows with no key). */
+        void forward(Rows q, Rows k, Rows v, Rows out, float[] lse) {
             IntStream.range(0, nB * nH).parallel().forEach(bh -> forwardHead(bh, q, k, v, out, lse));
         }
 
-        /** dq, dk, dv in the layout of q (zero-initialised by the caller) from o, dO and the forward's lse. */
-        void backward(
-                float[] q,
-                float[] k,
-                float[] v,
-                float[] o,
-                float[] dO,
-                float[] lse,
-                float[] dq,
-                float[] dk,
-                float[] dv) {
+        /** dq, dk, dv (every row written) from o, dO and the forward's lse. */
+        void backward(Rows q, Rows k, Rows v, Rows o, Rows dO, float[] lse, Rows dq, Rows dk, Rows dv) {
             IntStream.range(0, nB * nH).parallel().forEach(bh -> backwardHead(bh, q, k, v, o, dO, lse, dq, dk, dv));
         }
 
@@ -273,29 +297,29 @@ public final class FusedAttention implements AttentionKernel {
             return x - Math.floorMod(x, a);
         }
 
-        /** One head's [T][D] rows from base, transposed to [D][ldT] so that score rows are row-times-matrix (vectorises over keys). */
-        private float[] transpose(float[] a, int base, int slot) {
-            float[] t = buf(slot, nD * ldT);
-            for (int i = 0; i < nT; i++) for (int d = 0; d < nD; d++) t[d * ldT + i] = a[base + i * rs + d];
-            return t;
-        }
-
-        /** One head's rows as a dense [T][D] (packed layout: the caller streams over them). */
-        private float[] gather(float[] a, int base, int slot) {
+        /** Head task bh's rows of {@code a} as a dense [T][D]. */
+        private float[] gather(Rows a, int bh, int slot) {
             float[] r = buf(slot, nT * nD);
-            for (int i = 0; i < nT; i++) System.arraycopy(a, base + i * rs, r, i * nD, nD);
+            for (int i = 0; i < nT; i++) a.buf().get(a.at(bh, i, nH), r, i * nD, nD);
             return r;
         }
 
-        /** Writes a dense [T][D] head gradient into its rows of the packed array. */
-        private void scatter(float[] dense, float[] a, int base) {
-            for (int i = 0; i < nT; i++) System.arraycopy(dense, i * nD, a, base + i * rs, nD);
+        /** Writes a dense [T][D] into head task bh's rows of {@code a}. */
+        private void scatter(float[] dense, Rows a, int bh) {
+            for (int i = 0; i < nT; i++) a.buf().put(a.at(bh, i, nH), dense, i * nD, nD);
         }
 
-        /** One head's rows times the score scale, as a dense [T][D]. */
-        private float[] scaledCopy(float[] a, int base, int slot) {
-            float[] r = buf(slot, nT * nD);
-            for (int i = 0; i < nT; i++) FloatKernels.scaledCopy(a, base + i * rs, r, i * nD, nD, scale);
+        /** A dense [T][D] transposed to [D][ldT], so that score rows are row-times-matrix (vectorises over keys). */
+        private float[] transpose(float[] dense, int slot) {
+            float[] t = buf(slot, nD * ldT);
+            for (int i = 0; i < nT; i++) for (int d = 0; d < nD; d++) t[d * ldT + i] = dense[i * nD + d];
+            return t;
+        }
+
+        /** Head task bh's rows of {@code a} times the score scale, as a dense [T][D]. */
+        private float[] scaledGather(Rows a, int bh, int slot) {
+            float[] r = gather(a, bh, slot);
+            FloatKernels.scale(r, 0, nT * nD, scale);
             return r;
         }
 
@@ -352,12 +376,11 @@ public final class FusedAttention implements AttentionKernel {
          * vector (scores and P·V both through {@link #combine}). A group computes scores over the L-aligned cover of the
          * union of its rows' key ranges; each row then masks what it may not see to -inf, so its softmax is its own.
          */
-        private void forwardHead(int bh, float[] q, float[] k, float[] v, float[] out, float[] lse) {
-            final int T = nT, D = nD, R = rs, base = head(bh);
-            float[] qs = scaledCopy(q, base, 0);
-            float[] kt = transpose(k, base, 1);
-            float[] vh = packed ? gather(v, base, 2) : v; // V rows, D apart from vb
-            final int vb = packed ? 0 : base;
+        private void forwardHead(int bh, Rows q, Rows k, Rows v, Rows out, float[] lse) {
+            final int T = nT, D = nD;
+            float[] qs = scaledGather(q, bh, 0);
+            float[] kt = transpose(gather(k, bh, 7), 1);
+            float[] vh = gather(v, bh, 2);
             float[] kb = keyBias == null ? null : keyBias[bh / nH];
             float[] s = buf(3, G * BK); // scores / probabilities [G][BK]
             float[] acc = buf(4, BQ * D);
@@ -420,19 +443,19 @@ public final class FusedAttention implements AttentionKernel {
                             l[r] += expShiftSum(s, so + a, so + e, mNew); // s now holds p = exp(s - m), 0 where masked
                             m[r] = mNew;
                         }
-                        combine(g, s, a, BK, 1, e - a, vh, vb + ulo * D, D, acc, r0 * D, D, D, true); // acc += P V
+                        combine(g, s, a, BK, 1, e - a, vh, ulo * D, D, acc, r0 * D, D, D, true); // acc += P V
                     }
                 }
                 for (int r = 0; r < nq; r++) {
-                    int i = i0 + r, ob = base + i * R;
+                    int i = i0 + r;
                     if (l[r] > 0f) {
-                        float inv = 1f / l[r];
-                        for (int x = 0; x < D; x++) out[ob + x] = acc[r * D + x] * inv;
+                        FloatKernels.scale(acc, r * D, r * D + D, 1f / l[r]);
                         lse[bh * T + i] = m[r] + (float) Math.log(l[r]);
                     } else { // no allowed key: 0, ignored by callers
-                        Arrays.fill(out, ob, ob + D, 0f);
+                        Arrays.fill(acc, r * D, r * D + D, 0f);
                         lse[bh * T + i] = Float.POSITIVE_INFINITY;
                     }
+                    out.buf().put(out.at(bh, i, nH), acc, r * D, D);
                 }
             }
         }
@@ -443,27 +466,16 @@ public final class FusedAttention implements AttentionKernel {
          * wherever a query may not see a key, so the groups may run over the union of their members' ranges.
          */
         private void backwardHead(
-                int bh,
-                float[] q,
-                float[] k,
-                float[] v,
-                float[] o,
-                float[] dO,
-                float[] lse,
-                float[] dq,
-                float[] dk,
-                float[] dv) {
-            final int T = nT, D = nD, R = rs, base = head(bh);
-            float[] qs = scaledCopy(q, base, 0);
-            float[] kt = transpose(k, base, 1);
-            float[] vt = transpose(v, base, 2);
-            // K and dO rows (streamed over below) and the dK, dV accumulators, D apart from hb
-            float[] kh = packed ? gather(k, base, 3) : k, dOh = packed ? gather(dO, base, 4) : dO;
-            float[] dkh = packed ? zeroed(5, T * D) : dk, dvh = packed ? zeroed(6, T * D) : dv;
-            final int hb = packed ? 0 : base;
+                int bh, Rows q, Rows k, Rows v, Rows o, Rows dO, float[] lse, Rows dq, Rows dk, Rows dv) {
+            final int T = nT, D = nD;
+            float[] qs = scaledGather(q, bh, 0);
+            float[] kh = gather(k, bh, 3), kt = transpose(kh, 1);
+            float[] vt = transpose(gather(v, bh, 11), 2);
+            float[] dOh = gather(dO, bh, 4), oh = gather(o, bh, 12);
+            float[] dkh = zeroed(5, T * D), dvh = zeroed(6, T * D); // dK, dV accumulators
             float[] kb = keyBias == null ? null : keyBias[bh / nH];
             float[] delta = buf(7, T); // rowsum(dO * O)
-            for (int i = 0; i < T; i++) delta[i] = FloatKernels.dot(dO, base + i * R, o, base + i * R, D);
+            for (int i = 0; i < T; i++) delta[i] = FloatKernels.dot(dOh, i * D, oh, i * D, D);
             float[] gq = zeroed(8, T * D); // dq / scale
             float[] p = buf(9, BQ * BK), ds = buf(10, BQ * BK); // tiles [BQ][BK]
             for (int j0 = 0; j0 < T; j0 += BK) {
@@ -503,7 +515,7 @@ public final class FusedAttention implements AttentionKernel {
                         combine(
                                 g,
                                 dOh,
-                                hb + (i0 + r0) * D,
+                                (i0 + r0) * D,
                                 D,
                                 1,
                                 D,
@@ -541,7 +553,7 @@ public final class FusedAttention implements AttentionKernel {
                                 1,
                                 c1 - c0,
                                 kh,
-                                hb + (j0 + c0) * D,
+                                (j0 + c0) * D,
                                 D,
                                 gq,
                                 (i0 + r0) * D,
@@ -554,17 +566,16 @@ public final class FusedAttention implements AttentionKernel {
                         int ra = Math.max(j, i0),
                                 rb = Math.min(i1, window > 0 ? j + g - 1 + window : T); // rows any of the group sees
                         if (ra >= rb) continue;
-                        int w0 = (ra - i0) * BK + (j - j0), jb = hb + j * D;
-                        combine(g, p, w0, 1, BK, rb - ra, dOh, hb + ra * D, D, dvh, jb, D, D, true); // dV += P^T dO
+                        int w0 = (ra - i0) * BK + (j - j0), jb = j * D;
+                        combine(g, p, w0, 1, BK, rb - ra, dOh, ra * D, D, dvh, jb, D, D, true); // dV += P^T dO
                         combine(g, ds, w0, 1, BK, rb - ra, qs, ra * D, D, dkh, jb, D, D, true); // dK += dS^T (scale Q)
                     }
                 }
             }
-            for (int i = 0; i < T; i++) FloatKernels.scaledCopy(gq, i * D, dq, base + i * R, D, scale);
-            if (packed) {
-                scatter(dkh, dk, base);
-                scatter(dvh, dv, base);
-            }
+            FloatKernels.scale(gq, 0, T * D, scale);
+            scatter(gq, dq, bh);
+            scatter(dkh, dk, bh);
+            scatter(dvh, dv, bh);
         }
     }
 
@@ -791,14 +802,6 @@ public final class FusedAttention implements AttentionKernel {
             int x = from;
             for (; x + L <= to; x += L) FloatVector.fromArray(SP, a, x).mul(c).intoArray(a, x);
             for (; x < to; x++) a[x] *= c;
-        }
-
-        /** dst[d0 + x] = src[s0 + x] * c for x in [0, n). */
-        static void scaledCopy(float[] src, int s0, float[] dst, int d0, int n, float c) {
-            int x = 0;
-            for (; x + L <= n; x += L)
-                FloatVector.fromArray(SP, src, s0 + x).mul(c).intoArray(dst, d0 + x);
-            for (; x < n; x++) dst[d0 + x] = src[s0 + x] * c;
         }
 
         /** Dot product of a[ao, ao+n) and b[bo, bo+n). */

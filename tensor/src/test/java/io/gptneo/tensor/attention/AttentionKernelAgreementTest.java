@@ -92,4 +92,71 @@ class AttentionKernelAgreementTest {
             }
         }
     }
+
+    /**
+     * The fused kernel reads strided views in place (each head task copies its own rows): q, k, v as column blocks of
+     * one [B, T, 3·H·D] product (the model's fused q/k/v projection), dOut as a column block too, and heads-major
+     * operands as permuted views. Results must equal, bit for bit, those from c-order copies of the same values.
+     */
+    @ParameterizedTest(name = "T={0} window={1}")
+    @org.junit.jupiter.params.provider.CsvSource({"70, 0", "150, 37"})
+    void fusedReadsViewsInPlace(int t, int window) {
+        int d = 16;
+        long hd = (long) H * d;
+        INDArray
+                qkv =
+                        org.nd4j.linalg.factory.Nd4j.rand(DataType.FLOAT, B, t, 3 * hd)
+                                .subi(0.5),
+                grads =
+                        org.nd4j.linalg.factory.Nd4j.rand(DataType.FLOAT, B, t, 2 * hd)
+                                .subi(0.5);
+        INDArray[] views = new INDArray[4];
+        for (int i = 0; i < 3; i++)
+            views[i] = qkv.get(
+                    org.nd4j.linalg.indexing.NDArrayIndex.all(),
+                    org.nd4j.linalg.indexing.NDArrayIndex.all(),
+                    org.nd4j.linalg.indexing.NDArrayIndex.interval(i * hd, (i + 1) * hd));
+        views[3] = grads.get(
+                org.nd4j.linalg.indexing.NDArrayIndex.all(),
+                org.nd4j.linalg.indexing.NDArrayIndex.all(),
+                org.nd4j.linalg.indexing.NDArrayIndex.interval(hd, 2 * hd));
+        INDArray mask = keyMask(Pad.RIGHT, B, t);
+        AttentionKernel fused = new FusedAttention();
+        INDArray[] copies = new INDArray[4];
+        for (int i = 0; i < 4; i++) {
+            assertTrue(views[i].stride(1) != hd, "a strided view");
+            copies[i] = views[i].dup('c');
+        }
+        Forward fv = fused.forwardPacked(views[0], views[1], views[2], H, mask, window, 1.0, true);
+        Forward fc = fused.forwardPacked(copies[0], copies[1], copies[2], H, mask, window, 1.0, true);
+        same(fc.out(), fv.out());
+        Grads gv = fused.backwardPacked(fv, views[0], views[1], views[2], H, mask, window, 1.0, views[3]);
+        Grads gc = fused.backwardPacked(fc, copies[0], copies[1], copies[2], H, mask, window, 1.0, copies[3]);
+        same(gc.dq(), gv.dq());
+        same(gc.dk(), gv.dk());
+        same(gc.dv(), gv.dv());
+
+        // heads-major [B, H, T, D] as permuted views of [B, T, H, D]: not c-order, unit stride in D
+        INDArray[] hv = new INDArray[4], hc = new INDArray[4];
+        for (int i = 0; i < 4; i++) {
+            hv[i] = copies[i].reshape('c', B, t, H, d).permute(0, 2, 1, 3);
+            hc[i] = hv[i].dup('c');
+        }
+        Forward hfv = fused.forward(hv[0], hv[1], hv[2], mask, window, 1.0, true);
+        Forward hfc = fused.forward(hc[0], hc[1], hc[2], mask, window, 1.0, true);
+        same(hfc.out(), hfv.out());
+        same(Packing.fromHeads(hfc.out()), fc.out());
+        Grads hgv = fused.backward(hfv, hv[0], hv[1], hv[2], mask, window, 1.0, hv[3]);
+        Grads hgc = fused.backward(hfc, hc[0], hc[1], hc[2], mask, window, 1.0, hc[3]);
+        same(hgc.dq(), hgv.dq());
+        same(hgc.dk(), hgv.dk());
+        same(hgc.dv(), hgv.dv());
+        same(Packing.fromHeads(hgc.dk()), gc.dk());
+    }
+
+    private static void same(INDArray want, INDArray got) {
+        assertEquals(java.util.Arrays.toString(want.shape()), java.util.Arrays.toString(got.shape()));
+        org.junit.jupiter.api.Assertions.assertArrayEquals(
+                want.dup('c').data().asFloat(), got.dup('c').data().asFloat());
+    }
 }
