@@ -256,27 +256,62 @@ public final class FusedAttention implements AttentionKernel {
             this.window = window;
             this.scale = (float) scale;
             this.keyBias = keyBias;
+            layout();
         }
 
         /**
-         * Per-thread buffers of a head task, grown to the largest size asked for and reused: a task needs about a dozen
-         * [T][D]-sized arrays, and allocating them fresh for every head filled the young generation. Slots are per task
-         * role; a task never runs inside another on the same thread.
+         * Per-thread work memory of a head task: one array holding every slot below at fixed offsets, grown to the
+         * largest layout asked for and reused (allocating per head filled the young generation). One array with
+         * staggered offsets rather than an array per slot: with separate arrays, where the garbage collector placed
+         * them decided whether a task's dozen [T][D] streams collided in the same cache sets, a different speed per
+         * process. A task never runs inside another on the same thread.
          */
-        private static final ThreadLocal<float[][]> BUF = ThreadLocal.withInitial(() -> new float[13][0]);
+        private static final ThreadLocal<float[]> WORK = ThreadLocal.withInitial(() -> new float[0]);
 
-        /** Slot {@code slot} with room for n values (contents undefined). */
-        private static float[] buf(int slot, int n) {
-            float[][] b = BUF.get();
-            if (b[slot].length < n) b[slot] = new float[n];
-            return b[slot];
+        /** Slots of the work array: dense [T][D] rows, transposed [D][ldT], tiles and per-row values. */
+        static final int Q = 0,
+                K = 1,
+                V = 2,
+                DO = 3,
+                O = 4,
+                DK = 5,
+                DV = 6,
+                GQ = 7,
+                KT = 8,
+                VT = 9,
+                P = 10,
+                DS = 11,
+                S = 12,
+                ACC = 13,
+                M = 14,
+                LSUM = 15,
+                DELTA = 16,
+                SLOTS = 17;
+
+        /** Gap after every slot: 17 cache lines, so that slots start at different offsets modulo 4 KB and 128 KB. */
+        private static final int GAP = 17 * 16;
+
+        /** Offset of each slot in the work array, and the array's length. */
+        private final int[] off = new int[SLOTS + 1];
+
+        private void layout() {
+            int dense = nT * nD, trans = nD * ldT;
+            int[] size = new int[SLOTS];
+            for (int i = Q; i <= GQ; i++) size[i] = dense;
+            size[KT] = size[VT] = trans;
+            size[P] = size[DS] = BQ * BK;
+            size[S] = G * BK;
+            size[ACC] = BQ * nD;
+            size[M] = size[LSUM] = BQ;
+            size[DELTA] = nT;
+            for (int i = 0; i < SLOTS; i++) off[i + 1] = off[i] + (size[i] + 15) / 16 * 16 + GAP;
         }
 
-        /** Slot {@code slot} with its first n values zero. */
-        private static float[] zeroed(int slot, int n) {
-            float[] a = buf(slot, n);
-            Arrays.fill(a, 0, n, 0f);
-            return a;
+        /** This thread's work array, with room for the layout. */
+        private float[] work() {
+            float[] w = WORK.get();
+            if (w.length < off[SLOTS]) WORK.set(w = new float[off[SLOTS]]);
+            return w;
         }
 
         /** out and lse [B*H*T] (log-sum-exp of the scaled, allowed scores; +inf for rows with no key). */
@@ -297,30 +332,26 @@ public final class FusedAttention implements AttentionKernel {
             return x - Math.floorMod(x, a);
         }
 
-        /** Head task bh's rows of {@code a} as a dense [T][D]. */
-        private float[] gather(Rows a, int bh, int slot) {
-            float[] r = buf(slot, nT * nD);
-            for (int i = 0; i < nT; i++) a.buf().get(a.at(bh, i, nH), r, i * nD, nD);
-            return r;
+        /** Head task bh's rows of {@code a} into slot {@code slot} of w as a dense [T][D]; returns the slot's offset. */
+        private int gather(Rows a, int bh, float[] w, int slot) {
+            int o = off[slot];
+            for (int i = 0; i < nT; i++) a.buf().get(a.at(bh, i, nH), w, o + i * nD, nD);
+            return o;
         }
 
-        /** Writes a dense [T][D] into head task bh's rows of {@code a}. */
-        private void scatter(float[] dense, Rows a, int bh) {
-            for (int i = 0; i < nT; i++) a.buf().put(a.at(bh, i, nH), dense, i * nD, nD);
+        /** Writes the dense [T][D] at offset {@code from} of w into head task bh's rows of {@code a}. */
+        private void scatter(float[] w, int from, Rows a, int bh) {
+            for (int i = 0; i < nT; i++) a.buf().put(a.at(bh, i, nH), w, from + i * nD, nD);
         }
 
-        /** A dense [T][D] transposed to [D][ldT], so that score rows are row-times-matrix (vectorises over keys). */
-        private float[] transpose(float[] dense, int slot) {
-            float[] t = buf(slot, nD * ldT);
-            for (int i = 0; i < nT; i++) for (int d = 0; d < nD; d++) t[d * ldT + i] = dense[i * nD + d];
+        /**
+         * The dense [T][D] at offset {@code from} of w transposed to [D][ldT] in slot {@code slot}, so that score rows
+         * are row-times-matrix (vectorises over keys); returns the slot's offset.
+         */
+        private int transpose(float[] w, int from, int slot) {
+            int t = off[slot];
+            for (int i = 0; i < nT; i++) for (int d = 0; d < nD; d++) w[t + d * ldT + i] = w[from + i * nD + d];
             return t;
-        }
-
-        /** Head task bh's rows of {@code a} times the score scale, as a dense [T][D]. */
-        private float[] scaledGather(Rows a, int bh, int slot) {
-            float[] r = gather(a, bh, slot);
-            FloatKernels.scale(r, 0, nT * nD, scale);
-            return r;
         }
 
         /**
@@ -378,18 +409,16 @@ public final class FusedAttention implements AttentionKernel {
          */
         private void forwardHead(int bh, Rows q, Rows k, Rows v, Rows out, float[] lse) {
             final int T = nT, D = nD;
-            float[] qs = scaledGather(q, bh, 0);
-            float[] kt = transpose(gather(k, bh, 7), 1);
-            float[] vh = gather(v, bh, 2);
+            final float[] w = work(); // every slot below is an offset into w
+            final int qs = gather(q, bh, w, Q), kt = transpose(w, gather(k, bh, w, K), KT), vh = gather(v, bh, w, V);
+            FloatKernels.scale(w, qs, qs + T * D, scale);
+            final int s = off[S], acc = off[ACC], m = off[M], l = off[LSUM]; // s: scores / probabilities [G][BK]
             float[] kb = keyBias == null ? null : keyBias[bh / nH];
-            float[] s = buf(3, G * BK); // scores / probabilities [G][BK]
-            float[] acc = buf(4, BQ * D);
-            float[] m = buf(5, BQ), l = buf(6, BQ);
             for (int i0 = 0; i0 < T; i0 += BQ) {
                 int i1 = Math.min(T, i0 + BQ), nq = i1 - i0;
-                Arrays.fill(m, Float.NEGATIVE_INFINITY);
-                Arrays.fill(l, 0f);
-                Arrays.fill(acc, 0f);
+                Arrays.fill(w, m, m + BQ, Float.NEGATIVE_INFINITY);
+                Arrays.fill(w, l, l + BQ, 0f);
+                Arrays.fill(w, acc, acc + BQ * D, 0f);
                 // only key tiles that intersect the band of this query tile: [firstKey(i0), i1)
                 for (int j0 = alignDown(firstKey(i0), L); j0 < i1; j0 += BK) {
                     int j1 = Math.min(i1, j0 + BK);
@@ -406,56 +435,71 @@ public final class FusedAttention implements AttentionKernel {
                         int c0 = alignDown(ulo - j0, L), c1 = Math.min(j1 - j0, alignDown(uhi - j0 + L - 1, L));
                         combine(
                                 g,
-                                qs,
-                                (i0 + r0) * D,
+                                w,
+                                qs + (i0 + r0) * D,
                                 D,
                                 1,
                                 D,
-                                kt,
-                                j0 + c0,
+                                w,
+                                kt + j0 + c0,
                                 ldT,
-                                s,
-                                c0,
+                                w,
+                                s + c0,
                                 BK,
                                 c1 - c0,
                                 false); // S = Q K^T
                         int a = ulo - j0, e = uhi - j0;
                         for (int ro = 0; ro < g; ro++) {
-                            int r = r0 + ro, i = i0 + r, so = ro * BK, lo = lo(i, j0), hi = hi(i, j1);
+                            int r = r0 + ro, i = i0 + r, so = s + ro * BK, lo = lo(i, j0), hi = hi(i, j1);
                             if (lo >= hi) {
-                                Arrays.fill(s, so + a, so + e, 0f);
+                                Arrays.fill(w, so + a, so + e, 0f);
                                 continue;
                             }
-                            Arrays.fill(s, so + a, so + lo - j0, Float.NEGATIVE_INFINITY); // keys this row may not see
-                            Arrays.fill(s, so + hi - j0, so + e, Float.NEGATIVE_INFINITY);
-                            if (kb != null) for (int j = lo; j < hi; j++) s[so + j - j0] += kb[j];
-                            float mt = max(s, so + a, so + e);
+                            Arrays.fill(w, so + a, so + lo - j0, Float.NEGATIVE_INFINITY); // keys this row may not see
+                            Arrays.fill(w, so + hi - j0, so + e, Float.NEGATIVE_INFINITY);
+                            if (kb != null) for (int j = lo; j < hi; j++) w[so + j - j0] += kb[j];
+                            float mt = max(w, so + a, so + e);
                             if (mt == Float.NEGATIVE_INFINITY) { // every key here is padding
-                                Arrays.fill(s, so + a, so + e, 0f);
+                                Arrays.fill(w, so + a, so + e, 0f);
                                 continue;
                             }
-                            float mOld = m[r], mNew = Math.max(mOld, mt);
-                            if (mNew != mOld && l[r] != 0f) { // rescale what we have so far
+                            float mOld = w[m + r], mNew = Math.max(mOld, mt);
+                            if (mNew != mOld && w[l + r] != 0f) { // rescale what we have so far
                                 float corr = (float) Math.exp(mOld - mNew);
-                                FloatKernels.scale(acc, r * D, r * D + D, corr);
-                                l[r] *= corr;
+                                FloatKernels.scale(w, acc + r * D, acc + r * D + D, corr);
+                                w[l + r] *= corr;
                             }
-                            l[r] += expShiftSum(s, so + a, so + e, mNew); // s now holds p = exp(s - m), 0 where masked
-                            m[r] = mNew;
+                            w[l + r] += expShiftSum(w, so + a, so + e, mNew); // now p = exp(s - m), 0 where masked
+                            w[m + r] = mNew;
                         }
-                        combine(g, s, a, BK, 1, e - a, vh, ulo * D, D, acc, r0 * D, D, D, true); // acc += P V
+                        combine(
+                                g,
+                                w,
+                                s + a,
+                                BK,
+                                1,
+                                e - a,
+                                w,
+                                vh + ulo * D,
+                                D,
+                                w,
+                                acc + r0 * D,
+                                D,
+                                D,
+                                true); // acc += P V
                     }
                 }
                 for (int r = 0; r < nq; r++) {
-                    int i = i0 + r;
-                    if (l[r] > 0f) {
-                        FloatKernels.scale(acc, r * D, r * D + D, 1f / l[r]);
-                        lse[bh * T + i] = m[r] + (float) Math.log(l[r]);
+                    int i = i0 + r, ar = acc + r * D;
+                    float lr = w[l + r];
+                    if (lr > 0f) {
+                        FloatKernels.scale(w, ar, ar + D, 1f / lr);
+                        lse[bh * T + i] = w[m + r] + (float) Math.log(lr);
                     } else { // no allowed key: 0, ignored by callers
-                        Arrays.fill(acc, r * D, r * D + D, 0f);
+                        Arrays.fill(w, ar, ar + D, 0f);
                         lse[bh * T + i] = Float.POSITIVE_INFINITY;
                     }
-                    out.buf().put(out.at(bh, i, nH), acc, r * D, D);
+                    out.buf().put(out.at(bh, i, nH), w, ar, D);
                 }
             }
         }
@@ -468,23 +512,25 @@ public final class FusedAttention implements AttentionKernel {
         private void backwardHead(
                 int bh, Rows q, Rows k, Rows v, Rows o, Rows dO, float[] lse, Rows dq, Rows dk, Rows dv) {
             final int T = nT, D = nD;
-            float[] qs = scaledGather(q, bh, 0);
-            float[] kh = gather(k, bh, 3), kt = transpose(kh, 1);
-            float[] vt = transpose(gather(v, bh, 11), 2);
-            float[] dOh = gather(dO, bh, 4), oh = gather(o, bh, 12);
-            float[] dkh = zeroed(5, T * D), dvh = zeroed(6, T * D); // dK, dV accumulators
+            final float[] w = work(); // every slot below is an offset into w
+            final int qs = gather(q, bh, w, Q), kh = gather(k, bh, w, K), kt = transpose(w, kh, KT);
+            final int vt = transpose(w, gather(v, bh, w, V), VT);
+            final int dOh = gather(dO, bh, w, DO), oh = gather(o, bh, w, O);
+            FloatKernels.scale(w, qs, qs + T * D, scale);
+            final int dkh = off[DK], dvh = off[DV], gq = off[GQ]; // dK, dV and dq / scale accumulators
+            Arrays.fill(w, dkh, dkh + T * D, 0f);
+            Arrays.fill(w, dvh, dvh + T * D, 0f);
+            Arrays.fill(w, gq, gq + T * D, 0f);
+            final int delta = off[DELTA], p = off[P], ds = off[DS]; // delta = rowsum(dO * O); tiles [BQ][BK]
+            for (int i = 0; i < T; i++) w[delta + i] = FloatKernels.dot(w, dOh + i * D, w, oh + i * D, D);
             float[] kb = keyBias == null ? null : keyBias[bh / nH];
-            float[] delta = buf(7, T); // rowsum(dO * O)
-            for (int i = 0; i < T; i++) delta[i] = FloatKernels.dot(dOh, i * D, oh, i * D, D);
-            float[] gq = zeroed(8, T * D); // dq / scale
-            float[] p = buf(9, BQ * BK), ds = buf(10, BQ * BK); // tiles [BQ][BK]
             for (int j0 = 0; j0 < T; j0 += BK) {
                 int j1 = Math.min(T, j0 + BK), nk = j1 - j0;
                 int iEnd = window > 0 ? Math.min(T, j1 - 1 + window) : T; // rows that can see a key of this tile
                 for (int i0 = alignDown(j0, BQ); i0 < iEnd; i0 += BQ) {
                     int i1 = Math.min(T, i0 + BQ), nq = i1 - i0;
-                    Arrays.fill(p, 0, nq * BK, 0f);
-                    Arrays.fill(ds, 0, nq * BK, 0f);
+                    Arrays.fill(w, p, p + nq * BK, 0f);
+                    Arrays.fill(w, ds, ds + nq * BK, 0f);
                     for (int r0 = 0; r0 < nq; r0 += G) {
                         int g = Math.min(G, nq - r0), ulo = Integer.MAX_VALUE, uhi = Integer.MIN_VALUE;
                         for (int ro = 0; ro < g; ro++) {
@@ -499,64 +545,65 @@ public final class FusedAttention implements AttentionKernel {
                         int to = r0 * BK;
                         combine(
                                 g,
-                                qs,
-                                (i0 + r0) * D,
+                                w,
+                                qs + (i0 + r0) * D,
                                 D,
                                 1,
                                 D,
-                                kt,
-                                j0 + c0,
+                                w,
+                                kt + j0 + c0,
                                 ldT,
-                                p,
-                                to + c0,
+                                w,
+                                p + to + c0,
                                 BK,
                                 c1 - c0,
                                 false); // S = Q K^T
                         combine(
                                 g,
-                                dOh,
-                                (i0 + r0) * D,
+                                w,
+                                dOh + (i0 + r0) * D,
                                 D,
                                 1,
                                 D,
-                                vt,
-                                j0 + c0,
+                                w,
+                                vt + j0 + c0,
                                 ldT,
-                                ds,
-                                to + c0,
+                                w,
+                                ds + to + c0,
                                 BK,
                                 c1 - c0,
                                 false); // dP = dO V^T
                         for (int ro = 0; ro < g; ro++) {
                             int i = i0 + r0 + ro, ro0 = to + ro * BK, lo = lo(i, j0), hi = hi(i, j1);
+                            int pr = p + ro0, dr = ds + ro0; // this row of the tiles
                             float li = lse[bh * T + i];
                             if (lo >= hi || li == Float.POSITIVE_INFINITY) {
-                                Arrays.fill(p, ro0 + c0, ro0 + c1, 0f);
-                                Arrays.fill(ds, ro0 + c0, ro0 + c1, 0f);
+                                Arrays.fill(w, pr + c0, pr + c1, 0f);
+                                Arrays.fill(w, dr + c0, dr + c1, 0f);
                                 continue;
                             }
                             int a = lo - j0, e = hi - j0;
-                            Arrays.fill(p, ro0 + c0, ro0 + a, 0f); // outside this row's keys: exact zeros
-                            Arrays.fill(p, ro0 + e, ro0 + c1, 0f);
-                            Arrays.fill(ds, ro0 + c0, ro0 + a, 0f);
-                            Arrays.fill(ds, ro0 + e, ro0 + c1, 0f);
-                            if (kb != null) for (int j = lo; j < hi; j++) p[ro0 + j - j0] += kb[j];
-                            expShift(p, ro0 + a, ro0 + e, li); // P = exp(S - lse)
-                            float di = delta[i];
-                            for (int x = ro0 + a; x < ro0 + e; x++) ds[x] = p[x] * (ds[x] - di); // dS = P (dP - delta)
+                            Arrays.fill(w, pr + c0, pr + a, 0f); // outside this row's keys: exact zeros
+                            Arrays.fill(w, pr + e, pr + c1, 0f);
+                            Arrays.fill(w, dr + c0, dr + a, 0f);
+                            Arrays.fill(w, dr + e, dr + c1, 0f);
+                            if (kb != null) for (int j = lo; j < hi; j++) w[pr + j - j0] += kb[j];
+                            expShift(w, pr + a, pr + e, li); // P = exp(S - lse)
+                            float di = w[delta + i];
+                            for (int x = a; x < e; x++) w[dr + x] = w[pr + x] * (w[dr + x] - di); // dS = P (dP - delta)
                         }
                         combine(
                                 g,
-                                ds,
-                                to + c0,
+                                w,
+                                ds + to + c0,
                                 BK,
                                 1,
                                 c1 - c0,
-                                kh,
-                                (j0 + c0) * D,
+                                w,
+                                kh + (j0 + c0) * D,
                                 D,
-                                gq,
-                                (i0 + r0) * D,
+                                w,
+                                gq + (i0 + r0) * D,
                                 D,
                                 D,
                                 true); // dQ += dS K
@@ -567,15 +614,43 @@ public final class FusedAttention implements AttentionKernel {
                                 rb = Math.min(i1, window > 0 ? j + g - 1 + window : T); // rows any of the group sees
                         if (ra >= rb) continue;
                         int w0 = (ra - i0) * BK + (j - j0), jb = j * D;
-                        combine(g, p, w0, 1, BK, rb - ra, dOh, ra * D, D, dvh, jb, D, D, true); // dV += P^T dO
-                        combine(g, ds, w0, 1, BK, rb - ra, qs, ra * D, D, dkh, jb, D, D, true); // dK += dS^T (scale Q)
+                        combine(
+                                g,
+                                w,
+                                p + w0,
+                                1,
+                                BK,
+                                rb - ra,
+                                w,
+                                dOh + ra * D,
+                                D,
+                                w,
+                                dvh + jb,
+                                D,
+                                D,
+                                true); // dV += P^T dO
+                        combine(
+                                g,
+                                w,
+                                ds + w0,
+                                1,
+                                BK,
+                                rb - ra,
+                                w,
+                                qs + ra * D,
+                                D,
+                                w,
+                                dkh + jb,
+                                D,
+                                D,
+                                true); // dK += dS^T Q
                     }
                 }
             }
-            FloatKernels.scale(gq, 0, T * D, scale);
-            scatter(gq, dq, bh);
-            scatter(dkh, dk, bh);
-            scatter(dvh, dv, bh);
+            FloatKernels.scale(w, gq, gq + T * D, scale);
+            scatter(w, gq, dq, bh);
+            scatter(w, dkh, dk, bh);
+            scatter(w, dvh, dv, bh);
         }
     }
 
