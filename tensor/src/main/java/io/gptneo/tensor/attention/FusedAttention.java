@@ -590,7 +590,7 @@ public final class FusedAttention implements AttentionKernel {
                             if (kb != null) for (int j = lo; j < hi; j++) w[pr + j - j0] += kb[j];
                             expShift(w, pr + a, pr + e, li); // P = exp(S - lse)
                             float di = w[delta + i];
-                            for (int x = a; x < e; x++) w[dr + x] = w[pr + x] * (w[dr + x] - di); // dS = P (dP - delta)
+                            FloatKernels.scoreGradient(w, pr + a, dr + a, e - a, di); // dS = P (dP - delta)
                         }
                         combine(
                                 g,
@@ -802,29 +802,46 @@ public final class FusedAttention implements AttentionKernel {
                 a32.intoArray(out, o + 3 * oRow + x + 2 * L);
                 a33.intoArray(out, o + 3 * oRow + x + 3 * L);
             }
-            for (; x < n; x += L) { // remaining columns, one (masked) vector per row
-                var mask = SP.indexInRange(x, n);
+            for (; x + L <= n; x += L) { // remaining whole vectors, one per row
                 FloatVector b0, b1, b2, b3;
                 if (accumulate) {
-                    b0 = FloatVector.fromArray(SP, out, o + x, mask);
-                    b1 = FloatVector.fromArray(SP, out, o + oRow + x, mask);
-                    b2 = FloatVector.fromArray(SP, out, o + 2 * oRow + x, mask);
-                    b3 = FloatVector.fromArray(SP, out, o + 3 * oRow + x, mask);
+                    b0 = FloatVector.fromArray(SP, out, o + x);
+                    b1 = FloatVector.fromArray(SP, out, o + oRow + x);
+                    b2 = FloatVector.fromArray(SP, out, o + 2 * oRow + x);
+                    b3 = FloatVector.fromArray(SP, out, o + 3 * oRow + x);
                 } else {
                     b0 = b1 = b2 = b3 = FloatVector.zero(SP);
                 }
                 int wi = wOff, mi = mOff + x;
                 for (int c = 0; c < count; c++, wi += wStride, mi += mStride) {
-                    FloatVector mv = FloatVector.fromArray(SP, m, mi, mask);
+                    FloatVector mv = FloatVector.fromArray(SP, m, mi);
                     b0 = mv.fma(FloatVector.broadcast(SP, w[wi]), b0);
                     b1 = mv.fma(FloatVector.broadcast(SP, w[wi + wRow]), b1);
                     b2 = mv.fma(FloatVector.broadcast(SP, w[wi + 2 * wRow]), b2);
                     b3 = mv.fma(FloatVector.broadcast(SP, w[wi + 3 * wRow]), b3);
                 }
-                b0.intoArray(out, o + x, mask);
-                b1.intoArray(out, o + oRow + x, mask);
-                b2.intoArray(out, o + 2 * oRow + x, mask);
-                b3.intoArray(out, o + 3 * oRow + x, mask);
+                b0.intoArray(out, o + x);
+                b1.intoArray(out, o + oRow + x);
+                b2.intoArray(out, o + 2 * oRow + x);
+                b3.intoArray(out, o + 3 * oRow + x);
+            }
+            // the last n mod L columns in scalars: JDK 17's masked vector loads and stores are not reliably
+            // intrinsified
+            for (; x < n; x++) {
+                float b0 = accumulate ? out[o + x] : 0f, b1 = accumulate ? out[o + oRow + x] : 0f;
+                float b2 = accumulate ? out[o + 2 * oRow + x] : 0f, b3 = accumulate ? out[o + 3 * oRow + x] : 0f;
+                int wi = wOff, mi = mOff + x;
+                for (int c = 0; c < count; c++, wi += wStride, mi += mStride) {
+                    float mv = m[mi];
+                    b0 += w[wi] * mv;
+                    b1 += w[wi + wRow] * mv;
+                    b2 += w[wi + 2 * wRow] * mv;
+                    b3 += w[wi + 3 * wRow] * mv;
+                }
+                out[o + x] = b0;
+                out[o + oRow + x] = b1;
+                out[o + 2 * oRow + x] = b2;
+                out[o + 3 * oRow + x] = b3;
             }
         }
 
@@ -877,6 +894,19 @@ public final class FusedAttention implements AttentionKernel {
             int x = from;
             for (; x + L <= to; x += L) FloatVector.fromArray(SP, a, x).mul(c).intoArray(a, x);
             for (; x < to; x++) a[x] *= c;
+        }
+
+        /**
+         * {@code a[d + x] = a[p + x] * (a[d + x] - c)} for x in [0, n): dS = P (dP - delta) on one row. Written with
+         * vectors because P and dS share one work array, which keeps C2 from vectorising the scalar loop.
+         */
+        static void scoreGradient(float[] a, int p, int d, int n, float c) {
+            int x = 0;
+            for (; x + L <= n; x += L)
+                FloatVector.fromArray(SP, a, p + x)
+                        .mul(FloatVector.fromArray(SP, a, d + x).sub(c))
+                        .intoArray(a, d + x);
+            for (; x < n; x++) a[d + x] = a[p + x] * (a[d + x] - c);
         }
 
         /** Dot product of a[ao, ao+n) and b[bo, bo+n). */
