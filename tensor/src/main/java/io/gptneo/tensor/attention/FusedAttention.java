@@ -139,13 +139,12 @@ public final class FusedAttention implements AttentionKernel {
         INDArray dq = Nd4j.createUninitialized(DataType.FLOAT, s, 'c'),
                 dk = Nd4j.createUninitialized(DataType.FLOAT, s, 'c'),
                 dv = Nd4j.createUninitialized(DataType.FLOAT, s, 'c');
-        INDArray o = fwd.out(), dO = dOut.dataType() == DataType.FLOAT ? dOut : dOut.castTo(DataType.FLOAT);
         Rows[] io = {
             rows(q, h, packed),
             rows(k, h, packed),
             rows(v, h, packed),
-            rows(o, h, packed),
-            rows(dO, h, packed),
+            rows(fwd.out(), h, packed),
+            rows(dOut, h, packed),
             rows(dq, h, packed),
             rows(dk, h, packed),
             rows(dv, h, packed)
@@ -168,10 +167,14 @@ public final class FusedAttention implements AttentionKernel {
         }
     }
 
-    /** {@code a} ([B, T, H*D] packed or [B, H, T, D]) as {@link Rows}; a copy only when its last dimension is strided. */
+    /**
+     * {@code a} ([B, T, H*D] packed or [B, H, T, D]) as {@link Rows}: in place, but cast to FLOAT if it is not, and
+     * copied if its last dimension is strided.
+     */
     static Rows rows(INDArray a, int heads, boolean packed) {
-        if (a.dataType() != DataType.FLOAT || a.stride(a.rank() - 1) != 1 && a.size(a.rank() - 1) > 1)
-            a = a.dup('c'); // held by the Rows (owner) until the kernel is done
+        // a cast or copy is held by the Rows (owner) until the kernel is done
+        if (a.dataType() != DataType.FLOAT) a = a.castTo(DataType.FLOAT);
+        if (a.stride(a.rank() - 1) != 1 && a.size(a.rank() - 1) > 1) a = a.dup('c');
         long extent = 1;
         for (int i = 0; i < a.rank(); i++) extent += (a.size(i) - 1) * a.stride(i);
         if (extent * 4 >= Integer.MAX_VALUE - 64)
@@ -355,20 +358,19 @@ public final class FusedAttention implements AttentionKernel {
         }
 
         /**
-         * {@code out} rows ρ in [0, g) (at o + ρ*oRow) (+)= rows of w (at wOff + ρ*wRow, stepping wStride) times the
-         * [count][n] matrix m: four rows per call of the register-blocked micro-kernel, the rest one by one.
+         * In a task's work array {@code a}: the rows ρ in [0, g) at {@code o + ρ*oRow} (+)= the rows at
+         * {@code wOff + ρ*wRow} (stepping wStride) times the [count][n] matrix at mOff (rows mStride apart): four rows
+         * per call of the register-blocked micro-kernel, the rest one by one.
          */
         private static void combine(
                 int g,
-                float[] w,
+                float[] a,
                 int wOff,
                 int wRow,
                 int wStride,
                 int count,
-                float[] m,
                 int mOff,
                 int mStride,
-                float[] out,
                 int o,
                 int oRow,
                 int n,
@@ -376,21 +378,21 @@ public final class FusedAttention implements AttentionKernel {
             int r = 0;
             for (; r + 4 <= g; r += 4)
                 FloatKernels.rowCombine4(
-                        w,
+                        a,
                         wOff + r * wRow,
                         wRow,
                         wStride,
                         count,
-                        m,
+                        a,
                         mOff,
                         mStride,
-                        out,
+                        a,
                         o + r * oRow,
                         oRow,
                         n,
                         accumulate);
             for (; r < g; r++)
-                rowCombine(w, wOff + r * wRow, wStride, count, m, mOff, mStride, out, o + r * oRow, n, accumulate);
+                rowCombine(a, wOff + r * wRow, wStride, count, a, mOff, mStride, a, o + r * oRow, n, accumulate);
         }
 
         /** Keys [lo, hi) that query row i may see within the key tile [j0, j1) (empty when lo >= hi). */
@@ -440,10 +442,8 @@ public final class FusedAttention implements AttentionKernel {
                                 D,
                                 1,
                                 D,
-                                w,
                                 kt + j0 + c0,
                                 ldT,
-                                w,
                                 s + c0,
                                 BK,
                                 c1 - c0,
@@ -472,21 +472,7 @@ public final class FusedAttention implements AttentionKernel {
                             w[l + r] += expShiftSum(w, so + a, so + e, mNew); // now p = exp(s - m), 0 where masked
                             w[m + r] = mNew;
                         }
-                        combine(
-                                g,
-                                w,
-                                s + a,
-                                BK,
-                                1,
-                                e - a,
-                                w,
-                                vh + ulo * D,
-                                D,
-                                w,
-                                acc + r0 * D,
-                                D,
-                                D,
-                                true); // acc += P V
+                        combine(g, w, s + a, BK, 1, e - a, vh + ulo * D, D, acc + r0 * D, D, D, true); // acc += P V
                     }
                 }
                 for (int r = 0; r < nq; r++) {
@@ -550,10 +536,8 @@ public final class FusedAttention implements AttentionKernel {
                                 D,
                                 1,
                                 D,
-                                w,
                                 kt + j0 + c0,
                                 ldT,
-                                w,
                                 p + to + c0,
                                 BK,
                                 c1 - c0,
@@ -565,10 +549,8 @@ public final class FusedAttention implements AttentionKernel {
                                 D,
                                 1,
                                 D,
-                                w,
                                 vt + j0 + c0,
                                 ldT,
-                                w,
                                 ds + to + c0,
                                 BK,
                                 c1 - c0,
@@ -599,10 +581,8 @@ public final class FusedAttention implements AttentionKernel {
                                 BK,
                                 1,
                                 c1 - c0,
-                                w,
                                 kh + (j0 + c0) * D,
                                 D,
-                                w,
                                 gq + (i0 + r0) * D,
                                 D,
                                 D,
@@ -614,36 +594,8 @@ public final class FusedAttention implements AttentionKernel {
                                 rb = Math.min(i1, window > 0 ? j + g - 1 + window : T); // rows any of the group sees
                         if (ra >= rb) continue;
                         int w0 = (ra - i0) * BK + (j - j0), jb = j * D;
-                        combine(
-                                g,
-                                w,
-                                p + w0,
-                                1,
-                                BK,
-                                rb - ra,
-                                w,
-                                dOh + ra * D,
-                                D,
-                                w,
-                                dvh + jb,
-                                D,
-                                D,
-                                true); // dV += P^T dO
-                        combine(
-                                g,
-                                w,
-                                ds + w0,
-                                1,
-                                BK,
-                                rb - ra,
-                                w,
-                                qs + ra * D,
-                                D,
-                                w,
-                                dkh + jb,
-                                D,
-                                D,
-                                true); // dK += dS^T Q
+                        combine(g, w, p + w0, 1, BK, rb - ra, dOh + ra * D, D, dvh + jb, D, D, true); // dV += P^T dO
+                        combine(g, w, ds + w0, 1, BK, rb - ra, qs + ra * D, D, dkh + jb, D, D, true); // dK += dS^T Q
                     }
                 }
             }

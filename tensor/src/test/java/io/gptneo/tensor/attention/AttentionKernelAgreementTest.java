@@ -4,6 +4,7 @@ import static io.gptneo.tensor.attention.AttentionTestSupport.allFinite;
 import static io.gptneo.tensor.attention.AttentionTestSupport.keyMask;
 import static io.gptneo.tensor.attention.AttentionTestSupport.randn;
 import static io.gptneo.tensor.attention.AttentionTestSupport.relDiff;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -11,13 +12,17 @@ import io.gptneo.tensor.attention.AttentionKernel.Forward;
 import io.gptneo.tensor.attention.AttentionKernel.Grads;
 import io.gptneo.tensor.attention.AttentionTestSupport.Pad;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.stream.Stream;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.MethodSource;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.NDArrayIndex;
 
 /** Fused, matmul and nd4j kernels against the reference in float32: forward and backward, all mask kinds. */
 class AttentionKernelAgreementTest {
@@ -99,27 +104,16 @@ class AttentionKernelAgreementTest {
      * operands as permuted views. Results must equal, bit for bit, those from c-order copies of the same values.
      */
     @ParameterizedTest(name = "T={0} window={1}")
-    @org.junit.jupiter.params.provider.CsvSource({"70, 0", "150, 37"})
+    @CsvSource({"70, 0", "150, 37"})
     void fusedReadsViewsInPlace(int t, int window) {
         int d = 16;
         long hd = (long) H * d;
-        INDArray
-                qkv =
-                        org.nd4j.linalg.factory.Nd4j.rand(DataType.FLOAT, B, t, 3 * hd)
-                                .subi(0.5),
-                grads =
-                        org.nd4j.linalg.factory.Nd4j.rand(DataType.FLOAT, B, t, 2 * hd)
-                                .subi(0.5);
+        INDArray qkv = Nd4j.rand(DataType.FLOAT, B, t, 3 * hd).subi(0.5),
+                grads = Nd4j.rand(DataType.FLOAT, B, t, 2 * hd).subi(0.5);
         INDArray[] views = new INDArray[4];
         for (int i = 0; i < 3; i++)
-            views[i] = qkv.get(
-                    org.nd4j.linalg.indexing.NDArrayIndex.all(),
-                    org.nd4j.linalg.indexing.NDArrayIndex.all(),
-                    org.nd4j.linalg.indexing.NDArrayIndex.interval(i * hd, (i + 1) * hd));
-        views[3] = grads.get(
-                org.nd4j.linalg.indexing.NDArrayIndex.all(),
-                org.nd4j.linalg.indexing.NDArrayIndex.all(),
-                org.nd4j.linalg.indexing.NDArrayIndex.interval(hd, 2 * hd));
+            views[i] = qkv.get(NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.interval(i * hd, (i + 1) * hd));
+        views[3] = grads.get(NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.interval(hd, 2 * hd));
         INDArray mask = keyMask(Pad.RIGHT, B, t);
         AttentionKernel fused = new FusedAttention();
         INDArray[] copies = new INDArray[4];
@@ -155,8 +149,7 @@ class AttentionKernelAgreementTest {
     }
 
     private static void same(INDArray want, INDArray got) {
-        assertEquals(java.util.Arrays.toString(want.shape()), java.util.Arrays.toString(got.shape()));
-        org.junit.jupiter.api.Assertions.assertArrayEquals(
-                want.dup('c').data().asFloat(), got.dup('c').data().asFloat());
+        assertEquals(Arrays.toString(want.shape()), Arrays.toString(got.shape()));
+        assertArrayEquals(want.dup('c').data().asFloat(), got.dup('c').data().asFloat());
     }
 }
