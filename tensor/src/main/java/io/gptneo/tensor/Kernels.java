@@ -227,6 +227,13 @@ public final class Kernels {
                 : Reference.dropout(x, keep, keepScale, into);
     }
 
+    // ---- LoRA side paths of a split product: FusedLowRank | dropout and products (SplitLinearOp) ------------------
+
+    /** Whether {@link FusedLowRank} serves a side path over {@code x [N, in]} into a part {@code width} wide. */
+    boolean fusedLowRank(INDArray x, long in, long width) {
+        return fast(x) && FusedLowRank.FAST && FusedLowRank.fits(in, width);
+    }
+
     // ---- gather backward: FastAdd.scatterAddRows | Reference.scatterAddRows ----------------------------------------
 
     /** Zeros of {@code tableShape [N, C]} with row {@code index[i]} += {@code g[i]}, duplicates summed in index order. */

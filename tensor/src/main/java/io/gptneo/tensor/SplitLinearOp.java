@@ -1,6 +1,7 @@
 package io.gptneo.tensor;
 
 import java.util.Arrays;
+import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.indexing.NDArrayIndex;
@@ -24,6 +25,11 @@ final class SplitLinearOp {
     private SplitLinearOp() {}
 
     static Tensor[] apply(Tensor x, Tensor w, long[] widths, LowRank[] sides) {
+        return apply(x, w, widths, sides, Kernels.get());
+    }
+
+    /** As above, with the side paths on {@code kernels}' choice (fused where it has one; tests compare both). */
+    static Tensor[] apply(Tensor x, Tensor w, long[] widths, LowRank[] sides, Kernels kernels) {
         long[] xs = x.shape(), ws = w.shape();
         long outTotal = Arrays.stream(widths).sum();
         if (ws.length != 2
@@ -52,10 +58,20 @@ final class SplitLinearOp {
             if (s == null) continue;
             long[] keep = s.dropout() > 0 ? DropoutMask.keep((int) (rows * in), s.dropout(), s.seed()) : null;
             double keepScale = 1.0 / (1.0 - s.dropout());
-            INDArray xd = keep == null ? x2 : Kernels.get().dropout(x2, keep, keepScale, null); // [N, in]
+            if (kernels.fusedLowRank(x2, in, widths[i]) && y.dataType() == DataType.FLOAT) {
+                FusedLowRank.Side f = FusedLowRank.Side.of(s, keep, keepScale);
+                try (FloatView xv = FloatView.read(x2);
+                        FloatView yv = FloatView.update(y)) {
+                    side[i] = new Side(
+                            s, keep, keepScale, null, null, f, FusedLowRank.forward(f, xv, yv, (int) outTotal, (int)
+                                    start[i]));
+                }
+                continue;
+            }
+            INDArray xd = keep == null ? x2 : kernels.dropout(x2, keep, keepScale, null); // [N, in]
             INDArray h = Gemm.mm(xd, s.a().data(), false, true); // [N, r]
             Gemm.mmAccumulate(h, s.b().data(), false, true, s.scaling(), cols(y, start, i)); // y_i += s · h Bᵀ
-            side[i] = new Side(s, keep, keepScale, xd, h);
+            side[i] = new Side(s, keep, keepScale, xd, h, null, null);
         }
 
         INDArray[] gradY = new INDArray[1]; // G, made by the first part whose backward runs
@@ -68,7 +84,7 @@ final class SplitLinearOp {
                     for (int i = 0; i < written.length; i++) // a part nobody differentiated contributes zeros
                     if (!written[i])
                             cols(g.reshape('c', rows, outTotal), start, i).assign(0);
-                    return backward(g, x, w, x2, side, start, xs);
+                    return backward(g, x, w, x2, side, start, xs, kernels);
                 },
                 saved(x2, side));
         Tensor[] parts = new Tensor[widths.length];
@@ -88,7 +104,15 @@ final class SplitLinearOp {
         return parts;
     }
 
-    private record Side(LowRank p, long[] keep, double keepScale, INDArray xd, INDArray h) {}
+    /** A part's side path as forward left it: xd and h as arrays, or (fused) h alone, xd being recomputed. */
+    private record Side(
+            LowRank p,
+            long[] keep,
+            double keepScale,
+            INDArray xd,
+            INDArray h,
+            FusedLowRank.Side fused,
+            float[] fusedH) {}
 
     /** Columns of part i: a [N, width] view of the [N, out] array. */
     private static INDArray cols(INDArray a, long[] start, int i) {
@@ -112,7 +136,7 @@ final class SplitLinearOp {
         INDArray[] s = new INDArray[1 + 2 * side.length];
         s[0] = x2;
         for (int i = 0; i < side.length; i++) {
-            if (side[i] == null) continue;
+            if (side[i] == null || side[i].fused() != null) continue;
             s[1 + 2 * i] = side[i].xd() == x2 ? null : side[i].xd();
             s[2 + 2 * i] = side[i].h();
         }
@@ -121,7 +145,7 @@ final class SplitLinearOp {
 
     /** Gradients of y's {@link #inputs}. */
     private static INDArray[] backward(
-            INDArray g, Tensor x, Tensor w, INDArray x2, Side[] side, long[] start, long[] xs) {
+            INDArray g, Tensor x, Tensor w, INDArray x2, Side[] side, long[] start, long[] xs, Kernels kernels) {
         long rows = x2.size(0);
         INDArray g2 = g.reshape('c', rows, start[side.length]); // [N, out]
         INDArray[] r = new INDArray[2 + 2 * side.length];
@@ -130,13 +154,34 @@ final class SplitLinearOp {
             Side s = side[i];
             if (s == null) continue;
             LowRank p = s.p();
+            if (s.fused() != null) {
+                FusedLowRank.Side f = s.fused();
+                float[][] dAB;
+                try (FloatView xv = FloatView.read(x2);
+                        FloatView gv = FloatView.read(g2);
+                        FloatView dxv = dx == null ? null : FloatView.update(dx)) {
+                    dAB = FusedLowRank.backward(
+                            f,
+                            xv,
+                            s.fusedH(),
+                            gv,
+                            (int) start[side.length],
+                            (int) start[i],
+                            dxv,
+                            p.a().requiresGrad(),
+                            p.b().requiresGrad());
+                }
+                if (dAB[0] != null) r[2 + 2 * i] = Nd4j.create(dAB[0], new long[] {f.r(), f.in()}, DataType.FLOAT);
+                if (dAB[1] != null) r[3 + 2 * i] = Nd4j.create(dAB[1], new long[] {f.w(), f.r()}, DataType.FLOAT);
+                continue;
+            }
             INDArray gi = cols(g2, start, i); // [N, width]
             INDArray dh = Gemm.mm(gi, p.b().data(), false, false).muli(p.scaling()); // [N, r]
             if (dx != null) {
                 if (s.keep() == null) Gemm.mmAccumulate(dh, p.a().data(), false, false, 1.0, dx);
                 else { // through this side path's dropout mask
                     INDArray t = Gemm.mm(dh, p.a().data(), false, false);
-                    Kernels.get().addi(dx, Kernels.get().dropout(t, s.keep(), s.keepScale(), t));
+                    kernels.addi(dx, kernels.dropout(t, s.keep(), s.keepScale(), t));
                 }
             }
             if (p.a().requiresGrad()) r[2 + 2 * i] = Gemm.mm(dh, s.xd(), true, false); // [r, in]

@@ -76,6 +76,47 @@ class SplitLinearTest {
                 useMiddle, refGrads[2].amaxNumber().doubleValue() > 0, "w1's gradient vanishes iff part 1 is unused");
     }
 
+    /**
+     * The fused side paths ({@link FusedLowRank}: one pass per part each way, dropout recomputed from its bits) against
+     * the composition the reference kernels take (dropout, then the rank-r products): same outputs, same gradients of
+     * x, the stacked weight and every A and B. 37 rows: a partial block of {@link FusedLowRank#ROWS}.
+     */
+    @ParameterizedTest(name = "dropout {0}, trainable weight {1}")
+    @CsvSource({"0, false", "0.3, false", "0.3, true"})
+    void fusedSidePathsEqualTheComposition(double p, boolean trainableWeight) {
+        long rows = 37, in = 32, r = 4;
+        long[] widths = {32, 16, 48};
+        Kernels fast = new Kernels(true, true);
+        Tensor x = Tensor.parameter(Rand.normal(DataType.FLOAT, 1, 1.0, rows, in));
+        Tensor w = Tensor.of(Rand.normal(DataType.FLOAT, 2, 0.3, 96, in), trainableWeight);
+        LowRank[] sides = new LowRank[widths.length];
+        for (int i : new int[] {0, 2})
+            sides[i] = new LowRank(
+                    Tensor.parameter(Rand.normal(DataType.FLOAT, 20 + i, 0.3, r, in)),
+                    Tensor.parameter(Rand.normal(DataType.FLOAT, 30 + i, 0.3, widths[i], r)),
+                    2.0,
+                    p,
+                    40 + i);
+        assertTrue(fast.fusedLowRank(x.data(), in, widths[0]), "the fused kernel takes these shapes here");
+        INDArray[] seeds = new INDArray[widths.length];
+        for (int i = 0; i < seeds.length; i++) seeds[i] = Rand.normal(DataType.FLOAT, 50 + i, 1.0, rows, widths[i]);
+        List<Tensor> params = params(x, new Tensor[] {w}, sides);
+
+        Tensor[] ref = SplitLinearOp.apply(x, w, widths, sides, Kernels.reference());
+        loss(ref, seeds, true).backward();
+        INDArray[] refGrads = grads(params);
+        Tensor[] fused = SplitLinearOp.apply(x, w, widths, sides, fast);
+        for (int i = 0; i < widths.length; i++)
+            assertClose("part " + i, ref[i].data(), fused[i].data(), DataType.FLOAT);
+        loss(fused, seeds, true).backward();
+        INDArray[] fusedGrads = grads(params);
+        for (int i = 0; i < params.size(); i++) {
+            if (!params.get(i).requiresGrad()) continue;
+            assertTrue(refGrads[i].amaxNumber().doubleValue() > 0, "gradient " + i + " is not trivially zero");
+            assertClose("gradient " + i, refGrads[i], fusedGrads[i], DataType.FLOAT);
+        }
+    }
+
     private static Tensor loss(Tensor[] parts, INDArray[] seeds, boolean useMiddle) {
         Tensor l = null;
         for (int i = 0; i < parts.length; i++) {

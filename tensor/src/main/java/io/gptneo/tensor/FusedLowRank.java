@@ -1,0 +1,210 @@
+package io.gptneo.tensor;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * Fast float32 LoRA side path of one part of {@link SplitLinearOp}, in one pass over the rows each way, without
+ * materialising dropout(x). A [r, in], B [w, r], scaling s, keep bits over x [N, in] (element n·in + k; null: no
+ * dropout), keepScale = 1/(1-p); the part's columns are {@code [c0, c0 + w)} of the [N, out] product y and of its
+ * gradient G:
+ * <pre>
+ *   forward:  xd = x ⊙ keep·keepScale;  h = xd Aᵀ  [N, r];  y[:, part] += s · h Bᵀ
+ *   backward: dh = s · G[:, part] B  [N, r];  dx += (dh A) ⊙ keep·keepScale;  dA = dhᵀ xd;  dB = s · G[:, part]ᵀ h
+ * </pre>
+ * Rows run in parallel blocks of {@link #ROWS}; a row's xd and G[n, part] are staged in a per-task array and every
+ * rank-r product is a set of dot products and row updates over them. dA and dB are summed over per-block partials in
+ * block order, so the bits do not depend on the thread count ({@link Blocks}). Reference: the composition in
+ * SplitLinearOp (dropout, then products); agreement: {@code SplitLinearTest}. Why: that composition is nine small
+ * operations per part and call (about 1 ms of a [512, 768] layer's 5 in the 125M bf16 training step), each a pass
+ * over [N, in] or [N, w] with its own array.
+ */
+final class FusedLowRank {
+    private FusedLowRank() {}
+
+    /** Rows per parallel block. */
+    static final int ROWS = 32;
+
+    /** Available: 16-float vectors (16 keep bits per vector) on byte buffers. */
+    static final boolean FAST = DropoutMask.FAST;
+
+    /** Whether the kernel takes these widths: whole 16-float vectors per row. */
+    static boolean fits(long in, long width) {
+        return in % 16 == 0 && width % 16 == 0;
+    }
+
+    /** A part's side path: its matrices as Java arrays, B transposed. */
+    record Side(float[] a, float[] bt, int r, int in, int w, float s, long[] keep, float keepScale) {
+        static Side of(LowRank p, long[] keep, double keepScale) {
+            float[] a = p.a().data().dup('c').data().asFloat(); // [r, in]
+            float[] bt = p.b().data().transpose().dup('c').data().asFloat(); // [r, w]
+            int r = (int) p.a().size(0), in = (int) p.a().size(1), w = (int) p.b().size(0);
+            return new Side(a, bt, r, in, w, (float) p.scaling(), keep, (float) keepScale);
+        }
+    }
+
+    /** y[:, c0 : c0+w] += s · (xd Aᵀ) Bᵀ; returns h = xd Aᵀ [N, r] (kept for the backward). */
+    static float[] forward(Side p, FloatView x, FloatView y, int outTotal, int c0) {
+        int n = x.length() / p.in();
+        float[] h = new float[n * p.r()];
+        Blocks.run(n, ROWS, (lo, hi) -> Lanes.forward(p, x.buf, y.buf, outTotal, c0, h, lo, hi));
+        return h;
+    }
+
+    /**
+     * dx += (dh A) ⊙ keep·keepScale (dx null: skipped), dh = s · G[:, part] B; returns {dA [r, in], dB [w, r]}
+     * (either null when not wanted).
+     */
+    static float[][] backward(
+            Side p,
+            FloatView x,
+            float[] h,
+            FloatView g,
+            int outTotal,
+            int c0,
+            FloatView dx,
+            boolean wantA,
+            boolean wantB) {
+        int n = x.length() / p.in();
+        int blocks = (n + ROWS - 1) / ROWS;
+        float[][] da = new float[blocks][], dbt = new float[blocks][];
+        Blocks.run(n, ROWS, (lo, hi) -> {
+            float[] pa = wantA ? new float[p.r() * p.in()] : null, pb = wantB ? new float[p.r() * p.w()] : null;
+            Lanes.backward(p, x.buf, h, g.buf, outTotal, c0, dx == null ? null : dx.buf, pa, pb, lo, hi);
+            da[lo / ROWS] = pa;
+            dbt[lo / ROWS] = pb;
+        });
+        float[] dA = wantA ? sum(da) : null;
+        float[] dB = null;
+        if (wantB) { // [r, w] -> [w, r]
+            float[] bt = sum(dbt);
+            dB = new float[bt.length];
+            for (int i = 0; i < p.r(); i++) for (int j = 0; j < p.w(); j++) dB[j * p.r() + i] = bt[i * p.w() + j];
+        }
+        return new float[][] {dA, dB};
+    }
+
+    /** Element-wise sum of the partials, in block order. */
+    private static float[] sum(float[][] parts) {
+        float[] s = parts[0].clone();
+        for (int b = 1; b < parts.length; b++) for (int i = 0; i < s.length; i++) s[i] += parts[b][i];
+        return s;
+    }
+
+    /** The vector code, in its own class so that nothing loads jdk.incubator.vector when the module is absent. */
+    private static final class Lanes {
+        private static final VectorSpecies<Float> F = FloatVector.SPECIES_512;
+        private static final VectorSpecies<Integer> I = IntVector.SPECIES_512;
+        private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
+        private static final IntVector LANE_BIT = IntVector.broadcast(I, 1)
+                .lanewise(VectorOperators.LSHL, IntVector.zero(I).addIndex(1));
+
+        /** xd[n, :] into row: x ⊙ (kept ? keepScale : 0), or x itself without dropout. */
+        private static void stageInput(Side p, ByteBuffer x, int n, float[] row) {
+            int base = n * p.in();
+            for (int k = 0; k < p.in(); k += 16) {
+                FloatVector v = FloatVector.fromByteBuffer(F, x, (base + k) * 4, NATIVE);
+                if (p.keep() != null) {
+                    int i = base + k;
+                    int chunk = (int) (p.keep()[i >>> 6] >>> (i & 63)) & 0xFFFF;
+                    VectorMask<Float> kept = IntVector.broadcast(I, chunk)
+                            .and(LANE_BIT)
+                            .compare(VectorOperators.NE, 0)
+                            .cast(F);
+                    v = v.mul(FloatVector.zero(F).blend(p.keepScale(), kept)); // x·0 where dropped, as the reference
+                }
+                v.intoArray(row, k);
+            }
+        }
+
+        /** Σ_k u[k] · m[off + k] over k in [0, len). */
+        private static float dot(float[] u, float[] m, int off, int len) {
+            FloatVector acc = FloatVector.zero(F);
+            for (int k = 0; k < len; k += 16)
+                acc = FloatVector.fromArray(F, u, k).fma(FloatVector.fromArray(F, m, off + k), acc);
+            return acc.reduceLanes(VectorOperators.ADD);
+        }
+
+        static void forward(Side p, ByteBuffer x, ByteBuffer y, int outTotal, int c0, float[] h, int lo, int hi) {
+            int r = p.r(), w = p.w();
+            float[] row = new float[p.in()], hn = new float[r];
+            for (int n = lo; n < hi; n++) {
+                stageInput(p, x, n, row);
+                for (int i = 0; i < r; i++) hn[i] = h[n * r + i] = dot(row, p.a(), i * p.in(), p.in());
+                int yRow = (n * outTotal + c0) * 4;
+                for (int j = 0; j < w; j += 16) { // y[n, c0 + j ..] += s · Σ_i h[n, i] Bᵀ[i, j ..]
+                    FloatVector acc = FloatVector.zero(F);
+                    for (int i = 0; i < r; i++)
+                        acc = FloatVector.fromArray(F, p.bt(), i * w + j).fma(FloatVector.broadcast(F, hn[i]), acc);
+                    FloatVector.fromByteBuffer(F, y, yRow + j * 4, NATIVE)
+                            .add(acc.mul(p.s()))
+                            .intoByteBuffer(y, yRow + j * 4, NATIVE);
+                }
+            }
+        }
+
+        static void backward(
+                Side p,
+                ByteBuffer x,
+                float[] h,
+                ByteBuffer g,
+                int outTotal,
+                int c0,
+                ByteBuffer dx,
+                float[] da,
+                float[] dbt,
+                int lo,
+                int hi) {
+            int r = p.r(), w = p.w(), in = p.in();
+            float[] gRow = new float[w], xRow = new float[in], dh = new float[r];
+            for (int n = lo; n < hi; n++) {
+                int gOff = (n * outTotal + c0) * 4;
+                for (int j = 0; j < w; j += 16)
+                    FloatVector.fromByteBuffer(F, g, gOff + j * 4, NATIVE).intoArray(gRow, j);
+                for (int i = 0; i < r; i++) dh[i] = p.s() * dot(gRow, p.bt(), i * w, w);
+                if (dbt != null) // dBᵀ[i, :] += s · h[n, i] · G[n, part]
+                for (int i = 0; i < r; i++) {
+                        FloatVector hs = FloatVector.broadcast(F, p.s() * h[n * r + i]);
+                        for (int j = 0; j < w; j += 16)
+                            FloatVector.fromArray(F, gRow, j)
+                                    .fma(hs, FloatVector.fromArray(F, dbt, i * w + j))
+                                    .intoArray(dbt, i * w + j);
+                    }
+                if (da != null) { // dA[i, :] += dh[i] · xd[n, :]
+                    stageInput(p, x, n, xRow);
+                    for (int i = 0; i < r; i++) {
+                        FloatVector d = FloatVector.broadcast(F, dh[i]);
+                        for (int k = 0; k < in; k += 16)
+                            FloatVector.fromArray(F, xRow, k)
+                                    .fma(d, FloatVector.fromArray(F, da, i * in + k))
+                                    .intoArray(da, i * in + k);
+                    }
+                }
+                if (dx != null) { // dx[n, :] += (Σ_i dh[i] A[i, :]) ⊙ keep·keepScale
+                    int base = n * in;
+                    for (int k = 0; k < in; k += 16) {
+                        FloatVector acc = FloatVector.zero(F);
+                        for (int i = 0; i < r; i++)
+                            acc = FloatVector.fromArray(F, p.a(), i * in + k).fma(FloatVector.broadcast(F, dh[i]), acc);
+                        if (p.keep() != null) {
+                            int e = base + k;
+                            int chunk = (int) (p.keep()[e >>> 6] >>> (e & 63)) & 0xFFFF;
+                            VectorMask<Float> kept = IntVector.broadcast(I, chunk)
+                                    .and(LANE_BIT)
+                                    .compare(VectorOperators.NE, 0)
+                                    .cast(F);
+                            acc = acc.mul(FloatVector.zero(F).blend(p.keepScale(), kept));
+                        }
+                        int at = (base + k) * 4;
+                        FloatVector.fromByteBuffer(F, dx, at, NATIVE).add(acc).intoByteBuffer(dx, at, NATIVE);
+                    }
+                }
+            }
+        }
+    }
+}
