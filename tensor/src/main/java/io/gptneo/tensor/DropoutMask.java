@@ -70,7 +70,7 @@ final class DropoutMask {
     static final boolean FAST = VECTOR && VectorApi.BYTE_BUFFERS && Lanes.floats16();
 
     /** The vector path, in its own class so that nothing loads jdk.incubator.vector when the module is absent. */
-    private static final class Lanes {
+    static final class Lanes {
         private static final VectorSpecies<Long> LS = LongVector.SPECIES_512; // 8 draws per vector
 
         static boolean wide() {
@@ -107,21 +107,26 @@ final class DropoutMask {
             return FloatVector.SPECIES_PREFERRED.length() == 16;
         }
 
+        private static final IntVector LANE_BIT = IntVector.broadcast(IS, 1)
+                .lanewise(VectorOperators.LSHL, IntVector.zero(IS).addIndex(1));
+
+        /** Elements i..i+15 (i a multiple of 16): keepScale where kept, 0 where dropped (the factor to multiply by). */
+        static FloatVector keepFactor(long[] bits, int i, float keepScale) {
+            int chunk = (int) (bits[i >>> 6] >>> (i & 63)) & 0xFFFF;
+            VectorMask<Float> keep = IntVector.broadcast(IS, chunk)
+                    .and(LANE_BIT)
+                    .compare(VectorOperators.NE, 0)
+                    .cast(FS);
+            return FloatVector.zero(FS).blend(keepScale, keep);
+        }
+
         /** Elements [lo, hi) (lo a multiple of 16): 16 keep bits become a lane mask, kept lanes scaled, others 0. */
         static void apply(ByteBuffer src, ByteBuffer dst, long[] bits, float keepScale, int lo, int hi) {
-            IntVector laneBit = IntVector.broadcast(IS, 1)
-                    .lanewise(VectorOperators.LSHL, IntVector.zero(IS).addIndex(1));
             int i = lo, end = lo + ((hi - lo) & ~15);
-            for (; i < end; i += 16) {
-                int chunk = (int) (bits[i >>> 6] >>> (i & 63)) & 0xFFFF;
-                VectorMask<Float> keep = IntVector.broadcast(IS, chunk)
-                        .and(laneBit)
-                        .compare(VectorOperators.NE, 0)
-                        .cast(FS);
-                FloatVector factor =
-                        FloatVector.zero(FS).blend(keepScale, keep); // x·0, as the array loop: −0 and NaN kept
-                FloatVector.fromByteBuffer(FS, src, i * 4, NATIVE).mul(factor).intoByteBuffer(dst, i * 4, NATIVE);
-            }
+            for (; i < end; i += 16) // x·factor, as the array loop: −0 and NaN kept
+            FloatVector.fromByteBuffer(FS, src, i * 4, NATIVE)
+                        .mul(keepFactor(bits, i, keepScale))
+                        .intoByteBuffer(dst, i * 4, NATIVE);
             for (; i < hi; i++) dst.putFloat(i * 4, src.getFloat(i * 4) * (kept(bits, i) ? keepScale : 0f));
         }
 

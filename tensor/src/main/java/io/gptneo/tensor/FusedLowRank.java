@@ -3,8 +3,6 @@ package io.gptneo.tensor;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.IntVector;
-import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -99,34 +97,23 @@ final class FusedLowRank {
     /** The vector code, in its own class so that nothing loads jdk.incubator.vector when the module is absent. */
     private static final class Lanes {
         private static final VectorSpecies<Float> F = FloatVector.SPECIES_512;
-        private static final VectorSpecies<Integer> I = IntVector.SPECIES_512;
         private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
-        private static final IntVector LANE_BIT = IntVector.broadcast(I, 1)
-                .lanewise(VectorOperators.LSHL, IntVector.zero(I).addIndex(1));
 
-        /** xd[n, :] into row: x ⊙ (kept ? keepScale : 0), or x itself without dropout. */
-        private static void stageInput(Side p, ByteBuffer x, int n, float[] row) {
+        /** xd[n, :] into row[at ..]: x ⊙ (kept ? keepScale : 0) (x·0 where dropped, as the reference), or x. */
+        private static void stageInput(Side p, ByteBuffer x, int n, float[] row, int at) {
             int base = n * p.in();
             for (int k = 0; k < p.in(); k += 16) {
                 FloatVector v = FloatVector.fromByteBuffer(F, x, (base + k) * 4, NATIVE);
-                if (p.keep() != null) {
-                    int i = base + k;
-                    int chunk = (int) (p.keep()[i >>> 6] >>> (i & 63)) & 0xFFFF;
-                    VectorMask<Float> kept = IntVector.broadcast(I, chunk)
-                            .and(LANE_BIT)
-                            .compare(VectorOperators.NE, 0)
-                            .cast(F);
-                    v = v.mul(FloatVector.zero(F).blend(p.keepScale(), kept)); // x·0 where dropped, as the reference
-                }
-                v.intoArray(row, k);
+                if (p.keep() != null) v = v.mul(DropoutMask.Lanes.keepFactor(p.keep(), base + k, p.keepScale()));
+                v.intoArray(row, at + k);
             }
         }
 
-        /** Σ_k u[k] · m[off + k] over k in [0, len). */
-        private static float dot(float[] u, float[] m, int off, int len) {
+        /** Σ_k u[uOff + k] · m[mOff + k] over k in [0, len). */
+        private static float dot(float[] u, int uOff, float[] m, int mOff, int len) {
             FloatVector acc = FloatVector.zero(F);
             for (int k = 0; k < len; k += 16)
-                acc = FloatVector.fromArray(F, u, k).fma(FloatVector.fromArray(F, m, off + k), acc);
+                acc = FloatVector.fromArray(F, u, uOff + k).fma(FloatVector.fromArray(F, m, mOff + k), acc);
             return acc.reduceLanes(VectorOperators.ADD);
         }
 
@@ -134,8 +121,8 @@ final class FusedLowRank {
             int r = p.r(), w = p.w();
             float[] row = new float[p.in()], hn = new float[r];
             for (int n = lo; n < hi; n++) {
-                stageInput(p, x, n, row);
-                for (int i = 0; i < r; i++) hn[i] = h[n * r + i] = dot(row, p.a(), i * p.in(), p.in());
+                stageInput(p, x, n, row, 0);
+                for (int i = 0; i < r; i++) hn[i] = h[n * r + i] = dot(row, 0, p.a(), i * p.in(), p.in());
                 int yRow = (n * outTotal + c0) * 4;
                 for (int j = 0; j < w; j += 16) { // y[n, c0 + j ..] += s · Σ_i h[n, i] Bᵀ[i, j ..]
                     FloatVector acc = FloatVector.zero(F);
@@ -148,6 +135,20 @@ final class FusedLowRank {
             }
         }
 
+        /** Per-thread staging: a block's rows of G[:, part] and of xd, and its dh. */
+        private static final ThreadLocal<float[][]> STAGE = ThreadLocal.withInitial(() -> new float[3][0]);
+
+        private static float[] stage(int slot, int size) {
+            float[][] st = STAGE.get();
+            if (st[slot].length < size) st[slot] = new float[size];
+            return st[slot];
+        }
+
+        /**
+         * Rows [lo, hi): dh per row, then dx per row, then dA and dBᵀ of the block with one register accumulator per
+         * output vector (the block's staged rows are re-read from cache instead of each partial being read and
+         * written once per row).
+         */
         static void backward(
                 Side p,
                 ByteBuffer x,
@@ -160,51 +161,49 @@ final class FusedLowRank {
                 float[] dbt,
                 int lo,
                 int hi) {
-            int r = p.r(), w = p.w(), in = p.in();
-            float[] gRow = new float[w], xRow = new float[in], dh = new float[r];
-            for (int n = lo; n < hi; n++) {
-                int gOff = (n * outTotal + c0) * 4;
+            int r = p.r(), w = p.w(), in = p.in(), rows = hi - lo;
+            float[] gBlk = stage(0, rows * w), dh = stage(2, rows * r);
+            for (int n = 0; n < rows; n++) {
+                int gOff = ((lo + n) * outTotal + c0) * 4;
                 for (int j = 0; j < w; j += 16)
-                    FloatVector.fromByteBuffer(F, g, gOff + j * 4, NATIVE).intoArray(gRow, j);
-                for (int i = 0; i < r; i++) dh[i] = p.s() * dot(gRow, p.bt(), i * w, w);
-                if (dbt != null) // dBᵀ[i, :] += s · h[n, i] · G[n, part]
-                for (int i = 0; i < r; i++) {
-                        FloatVector hs = FloatVector.broadcast(F, p.s() * h[n * r + i]);
-                        for (int j = 0; j < w; j += 16)
-                            FloatVector.fromArray(F, gRow, j)
-                                    .fma(hs, FloatVector.fromArray(F, dbt, i * w + j))
-                                    .intoArray(dbt, i * w + j);
-                    }
-                if (da != null) { // dA[i, :] += dh[i] · xd[n, :]
-                    stageInput(p, x, n, xRow);
-                    for (int i = 0; i < r; i++) {
-                        FloatVector d = FloatVector.broadcast(F, dh[i]);
-                        for (int k = 0; k < in; k += 16)
-                            FloatVector.fromArray(F, xRow, k)
-                                    .fma(d, FloatVector.fromArray(F, da, i * in + k))
-                                    .intoArray(da, i * in + k);
-                    }
-                }
-                if (dx != null) { // dx[n, :] += (Σ_i dh[i] A[i, :]) ⊙ keep·keepScale
-                    int base = n * in;
+                    FloatVector.fromByteBuffer(F, g, gOff + j * 4, NATIVE).intoArray(gBlk, n * w + j);
+                for (int i = 0; i < r; i++) dh[n * r + i] = p.s() * dot(gBlk, n * w, p.bt(), i * w, w);
+            }
+            if (dx != null) // dx[n, :] += (Σ_i dh[n, i] A[i, :]) ⊙ keep·keepScale
+            for (int n = 0; n < rows; n++) {
+                    int base = (lo + n) * in;
                     for (int k = 0; k < in; k += 16) {
                         FloatVector acc = FloatVector.zero(F);
                         for (int i = 0; i < r; i++)
-                            acc = FloatVector.fromArray(F, p.a(), i * in + k).fma(FloatVector.broadcast(F, dh[i]), acc);
-                        if (p.keep() != null) {
-                            int e = base + k;
-                            int chunk = (int) (p.keep()[e >>> 6] >>> (e & 63)) & 0xFFFF;
-                            VectorMask<Float> kept = IntVector.broadcast(I, chunk)
-                                    .and(LANE_BIT)
-                                    .compare(VectorOperators.NE, 0)
-                                    .cast(F);
-                            acc = acc.mul(FloatVector.zero(F).blend(p.keepScale(), kept));
-                        }
+                            acc = FloatVector.fromArray(F, p.a(), i * in + k)
+                                    .fma(FloatVector.broadcast(F, dh[n * r + i]), acc);
+                        if (p.keep() != null)
+                            acc = acc.mul(DropoutMask.Lanes.keepFactor(p.keep(), base + k, p.keepScale()));
                         int at = (base + k) * 4;
                         FloatVector.fromByteBuffer(F, dx, at, NATIVE).add(acc).intoByteBuffer(dx, at, NATIVE);
                     }
                 }
+            if (da != null) { // dA[i, :] = Σ_n dh[n, i] · xd[n, :]
+                float[] xBlk = stage(1, rows * in);
+                for (int n = 0; n < rows; n++) stageInput(p, x, lo + n, xBlk, n * in);
+                for (int i = 0; i < r; i++)
+                    for (int k = 0; k < in; k += 16) {
+                        FloatVector acc = FloatVector.zero(F);
+                        for (int n = 0; n < rows; n++)
+                            acc = FloatVector.fromArray(F, xBlk, n * in + k)
+                                    .fma(FloatVector.broadcast(F, dh[n * r + i]), acc);
+                        acc.intoArray(da, i * in + k);
+                    }
             }
+            if (dbt != null) // dBᵀ[i, :] = s · Σ_n h[n, i] · G[n, part]
+            for (int i = 0; i < r; i++)
+                    for (int j = 0; j < w; j += 16) {
+                        FloatVector acc = FloatVector.zero(F);
+                        for (int n = 0; n < rows; n++)
+                            acc = FloatVector.fromArray(F, gBlk, n * w + j)
+                                    .fma(FloatVector.broadcast(F, h[(lo + n) * r + i]), acc);
+                        acc.mul(p.s()).intoArray(dbt, i * w + j);
+                    }
         }
     }
 }
