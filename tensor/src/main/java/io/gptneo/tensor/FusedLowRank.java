@@ -82,7 +82,8 @@ final class FusedLowRank {
         if (wantB) { // [r, w] -> [w, r]
             float[] bt = sum(dbt);
             dB = new float[bt.length];
-            for (int i = 0; i < p.r(); i++) for (int j = 0; j < p.w(); j++) dB[j * p.r() + i] = bt[i * p.w() + j];
+            for (int i = 0; i < p.r(); i++)
+                for (int j = 0; j < p.w(); j++) dB[j * p.r() + i] = p.s() * bt[i * p.w() + j];
         }
         return new float[][] {dA, dB};
     }
@@ -109,28 +110,75 @@ final class FusedLowRank {
             }
         }
 
-        /** Σ_k u[uOff + k] · m[mOff + k] over k in [0, len). */
+        /** Σ_k u[uOff + k] · m[mOff + k] over k in [0, len) (len a multiple of 16), four accumulators. */
         private static float dot(float[] u, int uOff, float[] m, int mOff, int len) {
-            FloatVector acc = FloatVector.zero(F);
-            for (int k = 0; k < len; k += 16)
-                acc = FloatVector.fromArray(F, u, uOff + k).fma(FloatVector.fromArray(F, m, mOff + k), acc);
-            return acc.reduceLanes(VectorOperators.ADD);
+            FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+            int k = 0;
+            for (; k + 64 <= len; k += 64) {
+                a0 = FloatVector.fromArray(F, u, uOff + k).fma(FloatVector.fromArray(F, m, mOff + k), a0);
+                a1 = FloatVector.fromArray(F, u, uOff + k + 16).fma(FloatVector.fromArray(F, m, mOff + k + 16), a1);
+                a2 = FloatVector.fromArray(F, u, uOff + k + 32).fma(FloatVector.fromArray(F, m, mOff + k + 32), a2);
+                a3 = FloatVector.fromArray(F, u, uOff + k + 48).fma(FloatVector.fromArray(F, m, mOff + k + 48), a3);
+            }
+            for (; k < len; k += 16)
+                a0 = FloatVector.fromArray(F, u, uOff + k).fma(FloatVector.fromArray(F, m, mOff + k), a0);
+            return a0.add(a1).add(a2.add(a3)).reduceLanes(VectorOperators.ADD);
+        }
+
+        /**
+         * out[o + c] = Σ_t coef[cOff + t·cStride] · m[mOff + t·mStride + c] for t in [0, count), c in [0, 64) (four
+         * independent accumulators), or c in [0, 16) when {@code wide} is false: the rank-r products' one shape.
+         */
+        private static void combine(
+                float[] coef,
+                int cOff,
+                int cStride,
+                float[] m,
+                int mOff,
+                int mStride,
+                int count,
+                float[] out,
+                int o,
+                boolean wide) {
+            FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+            for (int t = 0, ci = cOff, mi = mOff; t < count; t++, ci += cStride, mi += mStride) {
+                FloatVector c = FloatVector.broadcast(F, coef[ci]);
+                a0 = FloatVector.fromArray(F, m, mi).fma(c, a0);
+                if (wide) {
+                    a1 = FloatVector.fromArray(F, m, mi + 16).fma(c, a1);
+                    a2 = FloatVector.fromArray(F, m, mi + 32).fma(c, a2);
+                    a3 = FloatVector.fromArray(F, m, mi + 48).fma(c, a3);
+                }
+            }
+            a0.intoArray(out, o);
+            if (wide) {
+                a1.intoArray(out, o + 16);
+                a2.intoArray(out, o + 32);
+                a3.intoArray(out, o + 48);
+            }
+        }
+
+        /** Columns [j, j + 64) of a width-{@code len} row when they fit, else [j, j + 16). */
+        private static int step(int j, int len) {
+            return j + 64 <= len ? 64 : 16;
         }
 
         static void forward(Side p, ByteBuffer x, ByteBuffer y, int outTotal, int c0, float[] h, int lo, int hi) {
             int r = p.r(), w = p.w();
-            float[] row = new float[p.in()], hn = new float[r];
+            float[] row = new float[p.in()], hn = new float[r], t = new float[64];
             for (int n = lo; n < hi; n++) {
                 stageInput(p, x, n, row, 0);
                 for (int i = 0; i < r; i++) hn[i] = h[n * r + i] = dot(row, 0, p.a(), i * p.in(), p.in());
                 int yRow = (n * outTotal + c0) * 4;
-                for (int j = 0; j < w; j += 16) { // y[n, c0 + j ..] += s · Σ_i h[n, i] Bᵀ[i, j ..]
-                    FloatVector acc = FloatVector.zero(F);
-                    for (int i = 0; i < r; i++)
-                        acc = FloatVector.fromArray(F, p.bt(), i * w + j).fma(FloatVector.broadcast(F, hn[i]), acc);
-                    FloatVector.fromByteBuffer(F, y, yRow + j * 4, NATIVE)
-                            .add(acc.mul(p.s()))
-                            .intoByteBuffer(y, yRow + j * 4, NATIVE);
+                for (int j = 0, st; j < w; j += st) { // y[n, c0 + j ..] += s · Σ_i h[n, i] Bᵀ[i, j ..]
+                    st = step(j, w);
+                    combine(hn, 0, 1, p.bt(), j, w, r, t, 0, st == 64);
+                    for (int c = 0; c < st; c += 16) {
+                        int at = yRow + (j + c) * 4;
+                        FloatVector.fromByteBuffer(F, y, at, NATIVE)
+                                .add(FloatVector.fromArray(F, t, c).mul(p.s()))
+                                .intoByteBuffer(y, at, NATIVE);
+                    }
                 }
             }
         }
@@ -145,9 +193,8 @@ final class FusedLowRank {
         }
 
         /**
-         * Rows [lo, hi): dh per row, then dx per row, then dA and dBᵀ of the block with one register accumulator per
-         * output vector (the block's staged rows are re-read from cache instead of each partial being read and
-         * written once per row).
+         * Rows [lo, hi): dh per row, then dx per row, then dA and dBᵀ/s of the block (the caller scales dB by s),
+         * each output vector summed in registers over the block's staged rows.
          */
         static void backward(
                 Side p,
@@ -162,7 +209,7 @@ final class FusedLowRank {
                 int lo,
                 int hi) {
             int r = p.r(), w = p.w(), in = p.in(), rows = hi - lo;
-            float[] gBlk = stage(0, rows * w), dh = stage(2, rows * r);
+            float[] gBlk = stage(0, rows * w), dh = stage(2, rows * r), t = new float[64];
             for (int n = 0; n < rows; n++) {
                 int gOff = ((lo + n) * outTotal + c0) * 4;
                 for (int j = 0; j < w; j += 16)
@@ -172,37 +219,32 @@ final class FusedLowRank {
             if (dx != null) // dx[n, :] += (Σ_i dh[n, i] A[i, :]) ⊙ keep·keepScale
             for (int n = 0; n < rows; n++) {
                     int base = (lo + n) * in;
-                    for (int k = 0; k < in; k += 16) {
-                        FloatVector acc = FloatVector.zero(F);
-                        for (int i = 0; i < r; i++)
-                            acc = FloatVector.fromArray(F, p.a(), i * in + k)
-                                    .fma(FloatVector.broadcast(F, dh[n * r + i]), acc);
-                        if (p.keep() != null)
-                            acc = acc.mul(DropoutMask.Lanes.keepFactor(p.keep(), base + k, p.keepScale()));
-                        int at = (base + k) * 4;
-                        FloatVector.fromByteBuffer(F, dx, at, NATIVE).add(acc).intoByteBuffer(dx, at, NATIVE);
+                    for (int k = 0, st; k < in; k += st) {
+                        st = step(k, in);
+                        combine(dh, n * r, 1, p.a(), k, in, r, t, 0, st == 64);
+                        for (int c = 0; c < st; c += 16) {
+                            FloatVector d = FloatVector.fromArray(F, t, c);
+                            if (p.keep() != null)
+                                d = d.mul(DropoutMask.Lanes.keepFactor(p.keep(), base + k + c, p.keepScale()));
+                            int at = (base + k + c) * 4;
+                            FloatVector.fromByteBuffer(F, dx, at, NATIVE).add(d).intoByteBuffer(dx, at, NATIVE);
+                        }
                     }
                 }
             if (da != null) { // dA[i, :] = Σ_n dh[n, i] · xd[n, :]
                 float[] xBlk = stage(1, rows * in);
                 for (int n = 0; n < rows; n++) stageInput(p, x, lo + n, xBlk, n * in);
                 for (int i = 0; i < r; i++)
-                    for (int k = 0; k < in; k += 16) {
-                        FloatVector acc = FloatVector.zero(F);
-                        for (int n = 0; n < rows; n++)
-                            acc = FloatVector.fromArray(F, xBlk, n * in + k)
-                                    .fma(FloatVector.broadcast(F, dh[n * r + i]), acc);
-                        acc.intoArray(da, i * in + k);
+                    for (int k = 0, st; k < in; k += st) {
+                        st = step(k, in);
+                        combine(dh, i, r, xBlk, k, in, rows, da, i * in + k, st == 64);
                     }
             }
-            if (dbt != null) // dBᵀ[i, :] = s · Σ_n h[n, i] · G[n, part]
+            if (dbt != null) // dBᵀ[i, :] / s = Σ_n h[n, i] · G[n, part]
             for (int i = 0; i < r; i++)
-                    for (int j = 0; j < w; j += 16) {
-                        FloatVector acc = FloatVector.zero(F);
-                        for (int n = 0; n < rows; n++)
-                            acc = FloatVector.fromArray(F, gBlk, n * w + j)
-                                    .fma(FloatVector.broadcast(F, h[(lo + n) * r + i]), acc);
-                        acc.mul(p.s()).intoArray(dbt, i * w + j);
+                    for (int j = 0, st; j < w; j += st) {
+                        st = step(j, w);
+                        combine(h, lo * r + i, r, gBlk, j, w, rows, dbt, i * w + j, st == 64);
                     }
         }
     }
