@@ -183,15 +183,6 @@ final class FusedLowRank {
             }
         }
 
-        /** Per-thread staging: a block's rows of G[:, part] and of xd, and its dh. */
-        private static final ThreadLocal<float[][]> STAGE = ThreadLocal.withInitial(() -> new float[3][0]);
-
-        private static float[] stage(int slot, int size) {
-            float[][] st = STAGE.get();
-            if (st[slot].length < size) st[slot] = new float[size];
-            return st[slot];
-        }
-
         /**
          * Rows [lo, hi): dh per row, then dx per row, then dA and dBᵀ/s of the block (the caller scales dB by s),
          * each output vector summed in registers over the block's staged rows.
@@ -209,19 +200,45 @@ final class FusedLowRank {
                 int lo,
                 int hi) {
             int r = p.r(), w = p.w(), in = p.in(), rows = hi - lo;
-            float[] gBlk = stage(0, rows * w), dh = stage(2, rows * r), t = new float[64];
+            // staging ({@link WorkArrays}): a block's rows of G[:, part] at 0, its dh after them, its xd after those
+            float[] sb = WorkArrays.take(rows * (w + r + in));
+            try {
+                backward(p, x, h, g, outTotal, c0, dx, da, dbt, lo, hi, sb, 0, rows * w, rows * (w + r));
+            } finally {
+                WorkArrays.give(sb);
+            }
+        }
+
+        private static void backward(
+                Side p,
+                ByteBuffer x,
+                float[] h,
+                ByteBuffer g,
+                int outTotal,
+                int c0,
+                ByteBuffer dx,
+                float[] da,
+                float[] dbt,
+                int lo,
+                int hi,
+                float[] sb,
+                int gAt,
+                int dhAt,
+                int xAt) {
+            int r = p.r(), w = p.w(), in = p.in(), rows = hi - lo;
+            float[] t = new float[64];
             for (int n = 0; n < rows; n++) {
                 int gOff = ((lo + n) * outTotal + c0) * 4;
                 for (int j = 0; j < w; j += 16)
-                    FloatVector.fromByteBuffer(F, g, gOff + j * 4, NATIVE).intoArray(gBlk, n * w + j);
-                for (int i = 0; i < r; i++) dh[n * r + i] = p.s() * dot(gBlk, n * w, p.bt(), i * w, w);
+                    FloatVector.fromByteBuffer(F, g, gOff + j * 4, NATIVE).intoArray(sb, gAt + n * w + j);
+                for (int i = 0; i < r; i++) sb[dhAt + n * r + i] = p.s() * dot(sb, gAt + n * w, p.bt(), i * w, w);
             }
             if (dx != null) // dx[n, :] += (Σ_i dh[n, i] A[i, :]) ⊙ keep·keepScale
             for (int n = 0; n < rows; n++) {
                     int base = (lo + n) * in;
                     for (int k = 0, st; k < in; k += st) {
                         st = step(k, in);
-                        combine(dh, n * r, 1, p.a(), k, in, r, t, 0, st == 64);
+                        combine(sb, dhAt + n * r, 1, p.a(), k, in, r, t, 0, st == 64);
                         for (int c = 0; c < st; c += 16) {
                             FloatVector d = FloatVector.fromArray(F, t, c);
                             if (p.keep() != null)
@@ -232,19 +249,18 @@ final class FusedLowRank {
                     }
                 }
             if (da != null) { // dA[i, :] = Σ_n dh[n, i] · xd[n, :]
-                float[] xBlk = stage(1, rows * in);
-                for (int n = 0; n < rows; n++) stageInput(p, x, lo + n, xBlk, n * in);
+                for (int n = 0; n < rows; n++) stageInput(p, x, lo + n, sb, xAt + n * in);
                 for (int i = 0; i < r; i++)
                     for (int k = 0, st; k < in; k += st) {
                         st = step(k, in);
-                        combine(dh, i, r, xBlk, k, in, rows, da, i * in + k, st == 64);
+                        combine(sb, dhAt + i, r, sb, xAt + k, in, rows, da, i * in + k, st == 64);
                     }
             }
             if (dbt != null) // dBᵀ[i, :] / s = Σ_n h[n, i] · G[n, part]
             for (int i = 0; i < r; i++)
                     for (int j = 0, st; j < w; j += st) {
                         st = step(j, w);
-                        combine(h, lo * r + i, r, gBlk, j, w, rows, dbt, i * w + j, st == 64);
+                        combine(h, lo * r + i, r, sb, gAt + j, w, rows, dbt, i * w + j, st == 64);
                     }
         }
     }

@@ -8,6 +8,7 @@ import static io.gptneo.tensor.attention.FusedAttention.FloatKernels.rowCombine;
 
 import io.gptneo.tensor.Gemm;
 import io.gptneo.tensor.VectorMath;
+import io.gptneo.tensor.WorkArrays;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
 import java.util.Arrays;
@@ -263,13 +264,11 @@ public final class FusedAttention implements AttentionKernel {
         }
 
         /**
-         * Per-thread work memory of a head task: one array holding every slot below at fixed offsets, grown to the
-         * largest layout asked for and reused (allocating per head filled the young generation). One array with
-         * staggered offsets rather than an array per slot: with separate arrays, where the garbage collector placed
-         * them decided whether a task's dozen [T][D] streams collided in the same cache sets, a different speed per
-         * process. A task never runs inside another on the same thread.
+         * Work memory of a head task ({@link WorkArrays}): one array holding every slot below at fixed offsets, reused
+         * across calls (allocating per head filled the young generation). One array with staggered offsets rather than
+         * an array per slot: with separate arrays, where the garbage collector placed them decided whether a task's
+         * dozen [T][D] streams collided in the same cache sets, a different speed per process.
          */
-        private static final ThreadLocal<float[]> WORK = ThreadLocal.withInitial(() -> new float[0]);
 
         /** Slots of the work array: dense [T][D] rows, transposed [D][ldT], tiles and per-row values. */
         static final int Q = 0,
@@ -310,21 +309,28 @@ public final class FusedAttention implements AttentionKernel {
             for (int i = 0; i < SLOTS; i++) off[i + 1] = off[i] + (size[i] + 15) / 16 * 16 + GAP;
         }
 
-        /** This thread's work array, with room for the layout. */
-        private float[] work() {
-            float[] w = WORK.get();
-            if (w.length < off[SLOTS]) WORK.set(w = new float[off[SLOTS]]);
-            return w;
-        }
-
         /** out and lse [B*H*T] (log-sum-exp of the scaled, allowed scores; +inf for rows with no key). */
         void forward(Rows q, Rows k, Rows v, Rows out, float[] lse) {
-            IntStream.range(0, nB * nH).parallel().forEach(bh -> forwardHead(bh, q, k, v, out, lse));
+            IntStream.range(0, nB * nH).parallel().forEach(bh -> {
+                float[] w = WorkArrays.take(off[SLOTS]);
+                try {
+                    forwardHead(bh, q, k, v, out, lse, w);
+                } finally {
+                    WorkArrays.give(w);
+                }
+            });
         }
 
         /** dq, dk, dv (every row written) from o, dO and the forward's lse. */
         void backward(Rows q, Rows k, Rows v, Rows o, Rows dO, float[] lse, Rows dq, Rows dk, Rows dv) {
-            IntStream.range(0, nB * nH).parallel().forEach(bh -> backwardHead(bh, q, k, v, o, dO, lse, dq, dk, dv));
+            IntStream.range(0, nB * nH).parallel().forEach(bh -> {
+                float[] w = WorkArrays.take(off[SLOTS]);
+                try {
+                    backwardHead(bh, q, k, v, o, dO, lse, dq, dk, dv, w);
+                } finally {
+                    WorkArrays.give(w);
+                }
+            });
         }
 
         private int firstKey(int i) {
@@ -409,9 +415,8 @@ public final class FusedAttention implements AttentionKernel {
          * vector (scores and P·V both through {@link #combine}). A group computes scores over the L-aligned cover of the
          * union of its rows' key ranges; each row then masks what it may not see to -inf, so its softmax is its own.
          */
-        private void forwardHead(int bh, Rows q, Rows k, Rows v, Rows out, float[] lse) {
-            final int T = nT, D = nD;
-            final float[] w = work(); // every slot below is an offset into w
+        private void forwardHead(int bh, Rows q, Rows k, Rows v, Rows out, float[] lse, float[] w) {
+            final int T = nT, D = nD; // every slot below is an offset into w
             final int qs = gather(q, bh, w, Q), kt = transpose(w, gather(k, bh, w, K), KT), vh = gather(v, bh, w, V);
             FloatKernels.scale(w, qs, qs + T * D, scale);
             final int s = off[S], acc = off[ACC], m = off[M], l = off[LSUM]; // s: scores / probabilities [G][BK]
@@ -496,9 +501,8 @@ public final class FusedAttention implements AttentionKernel {
          * wherever a query may not see a key, so the groups may run over the union of their members' ranges.
          */
         private void backwardHead(
-                int bh, Rows q, Rows k, Rows v, Rows o, Rows dO, float[] lse, Rows dq, Rows dk, Rows dv) {
-            final int T = nT, D = nD;
-            final float[] w = work(); // every slot below is an offset into w
+                int bh, Rows q, Rows k, Rows v, Rows o, Rows dO, float[] lse, Rows dq, Rows dk, Rows dv, float[] w) {
+            final int T = nT, D = nD; // every slot below is an offset into w
             final int qs = gather(q, bh, w, Q), kh = gather(k, bh, w, K), kt = transpose(w, kh, KT);
             final int vt = transpose(w, gather(v, bh, w, V), VT);
             final int dOh = gather(dO, bh, w, DO), oh = gather(o, bh, w, O);

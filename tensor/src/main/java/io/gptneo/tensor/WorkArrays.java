@@ -1,0 +1,32 @@
+package io.gptneo.tensor;
+
+import java.util.concurrent.ConcurrentLinkedDeque;
+
+/**
+ * Scratch float arrays for the parallel Java kernels, handed out and taken back, most recently returned first (the
+ * one whose lines are most likely still in cache). At most one array per concurrently running task is ever made; they
+ * live as long as the process.
+ *
+ * <p>Why not a {@code ThreadLocal}: since Java 17 the common ForkJoinPool's workers, which run the parallel streams of
+ * these kernels, erase every thread-local after each top-level task. A per-thread cache there was a fresh array on
+ * every call on every worker: zeroed, cold in cache, at a new alignment each time, and garbage for the collector.
+ * Kernels that keep scratch across calls take it from here.
+ */
+public final class WorkArrays {
+    private WorkArrays() {}
+
+    private static final ConcurrentLinkedDeque<float[]> FREE = new ConcurrentLinkedDeque<>();
+
+    /** An array of at least {@code length} floats, contents unspecified; give it back with {@link #give}. */
+    public static float[] take(int length) {
+        float[] a = FREE.pollFirst();
+        if (a != null && a.length >= length) return a;
+        // too small (a smaller layout made it): drop it, as a ThreadLocal cache grown to the largest layout would
+        return new float[length];
+    }
+
+    /** Returns an array from {@link #take} for reuse. */
+    public static void give(float[] a) {
+        FREE.offerFirst(a);
+    }
+}
