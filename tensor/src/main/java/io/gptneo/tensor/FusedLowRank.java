@@ -73,7 +73,12 @@ final class FusedLowRank {
         float[][] da = new float[blocks][], dbt = new float[blocks][];
         Blocks.run(n, ROWS, (lo, hi) -> {
             float[] pa = wantA ? new float[p.r() * p.in()] : null, pb = wantB ? new float[p.r() * p.w()] : null;
-            Lanes.backward(p, x.buf, h, g.buf, outTotal, c0, dx == null ? null : dx.buf, pa, pb, lo, hi);
+            float[] sb = WorkArrays.take((hi - lo) * (p.w() + p.r() + p.in())); // staging, reused across calls
+            try {
+                Lanes.backward(p, x.buf, h, g.buf, outTotal, c0, dx == null ? null : dx.buf, pa, pb, lo, hi, sb);
+            } finally {
+                WorkArrays.give(sb);
+            }
             da[lo / ROWS] = pa;
             dbt[lo / ROWS] = pb;
         });
@@ -198,34 +203,10 @@ final class FusedLowRank {
                 float[] da,
                 float[] dbt,
                 int lo,
-                int hi) {
-            int r = p.r(), w = p.w(), in = p.in(), rows = hi - lo;
-            // staging ({@link WorkArrays}): a block's rows of G[:, part] at 0, its dh after them, its xd after those
-            float[] sb = WorkArrays.take(rows * (w + r + in));
-            try {
-                backward(p, x, h, g, outTotal, c0, dx, da, dbt, lo, hi, sb, 0, rows * w, rows * (w + r));
-            } finally {
-                WorkArrays.give(sb);
-            }
-        }
-
-        private static void backward(
-                Side p,
-                ByteBuffer x,
-                float[] h,
-                ByteBuffer g,
-                int outTotal,
-                int c0,
-                ByteBuffer dx,
-                float[] da,
-                float[] dbt,
-                int lo,
                 int hi,
-                float[] sb,
-                int gAt,
-                int dhAt,
-                int xAt) {
+                float[] sb) {
             int r = p.r(), w = p.w(), in = p.in(), rows = hi - lo;
+            int gAt = 0, dhAt = rows * w, xAt = rows * (w + r); // sb: the block's G[:, part] rows, dh, xd rows
             float[] t = new float[64];
             for (int n = 0; n < rows; n++) {
                 int gOff = ((lo + n) * outTotal + c0) * 4;
