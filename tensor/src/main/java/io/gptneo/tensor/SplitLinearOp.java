@@ -58,14 +58,14 @@ final class SplitLinearOp {
             if (s == null) continue;
             long[] keep = s.dropout() > 0 ? DropoutMask.keep((int) (rows * in), s.dropout(), s.seed()) : null;
             double keepScale = 1.0 / (1.0 - s.dropout());
-            if (kernels.fusedLowRank(x2, in, widths[i]) && y.dataType() == DataType.FLOAT) {
+            if (kernels.fusedLowRank(x2, in, widths[i])) { // x FLOAT, so y is FLOAT too (Ops.weightDtype)
                 FusedLowRank.Side f = FusedLowRank.Side.of(s, keep, keepScale);
+                float[] h; // [N, r]
                 try (FloatView xv = FloatView.read(x2);
                         FloatView yv = FloatView.update(y)) {
-                    side[i] = new Side(
-                            s, keep, keepScale, null, null, f, FusedLowRank.forward(f, xv, yv, (int) outTotal, (int)
-                                    start[i]));
+                    h = FusedLowRank.forward(f, xv, yv, (int) outTotal, (int) start[i]);
                 }
+                side[i] = new Side(s, keep, keepScale, null, null, f, h);
                 continue;
             }
             INDArray xd = keep == null ? x2 : kernels.dropout(x2, keep, keepScale, null); // [N, in]

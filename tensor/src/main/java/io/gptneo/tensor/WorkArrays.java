@@ -4,8 +4,9 @@ import java.util.concurrent.ConcurrentLinkedDeque;
 
 /**
  * Scratch float arrays for the parallel Java kernels, handed out and taken back, most recently returned first (the
- * one whose lines are most likely still in cache). At most one array per concurrently running task is ever made; they
- * live as long as the process.
+ * one whose lines are most likely still in cache). The pool holds at most as many arrays as tasks ever held one at
+ * once, for the life of the process; an array too small for a request is dropped and a larger one made, so the pool
+ * settles on the largest size asked for.
  *
  * <p>Why not a {@code ThreadLocal}: since Java 17 the common ForkJoinPool's workers, which run the parallel streams of
  * these kernels, erase every thread-local after each top-level task. A per-thread cache there was a fresh array on

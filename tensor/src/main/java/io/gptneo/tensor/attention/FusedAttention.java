@@ -311,22 +311,25 @@ public final class FusedAttention implements AttentionKernel {
 
         /** out and lse [B*H*T] (log-sum-exp of the scaled, allowed scores; +inf for rows with no key). */
         void forward(Rows q, Rows k, Rows v, Rows out, float[] lse) {
-            IntStream.range(0, nB * nH).parallel().forEach(bh -> {
-                float[] w = WorkArrays.take(off[SLOTS]);
-                try {
-                    forwardHead(bh, q, k, v, out, lse, w);
-                } finally {
-                    WorkArrays.give(w);
-                }
-            });
+            eachHead((bh, w) -> forwardHead(bh, q, k, v, out, lse, w));
         }
 
         /** dq, dk, dv (every row written) from o, dO and the forward's lse. */
         void backward(Rows q, Rows k, Rows v, Rows o, Rows dO, float[] lse, Rows dq, Rows dk, Rows dv) {
+            eachHead((bh, w) -> backwardHead(bh, q, k, v, o, dO, lse, dq, dk, dv, w));
+        }
+
+        /** A head task: (batch·head index, its work array). */
+        private interface HeadTask {
+            void run(int bh, float[] w);
+        }
+
+        /** Every (batch, head) in parallel, each with a work array taken for the layout and given back after. */
+        private void eachHead(HeadTask task) {
             IntStream.range(0, nB * nH).parallel().forEach(bh -> {
                 float[] w = WorkArrays.take(off[SLOTS]);
                 try {
-                    backwardHead(bh, q, k, v, o, dO, lse, dq, dk, dv, w);
+                    task.run(bh, w);
                 } finally {
                     WorkArrays.give(w);
                 }
