@@ -3,7 +3,6 @@ package io.gptneo.tensor;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -127,7 +126,7 @@ final class FusedLowRank {
             }
             for (; k < len; k += 16)
                 a0 = FloatVector.fromArray(F, u, uOff + k).fma(FloatVector.fromArray(F, m, mOff + k), a0);
-            return a0.add(a1).add(a2.add(a3)).reduceLanes(VectorOperators.ADD);
+            return VectorMath.sum(a0.add(a1).add(a2.add(a3))); // fixed order in every JIT tier
         }
 
         /**

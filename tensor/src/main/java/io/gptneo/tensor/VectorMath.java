@@ -4,6 +4,7 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -66,10 +67,41 @@ public final class VectorMath {
         return t.blend(t.neg(), u.lt(0f));
     }
 
-    /** Sum of the lanes, left to right (a fixed order, unlike {@code reduceLanes(ADD)}). */
+    /**
+     * Sum of the lanes in a fixed pairwise tree: lane i plus lane i + n/2, then the same on the first half, down to
+     * lane 0 (n the lane count). Every step is an exact lane-wise add of a fixed rearrangement, so the interpreter, C1
+     * and C2 give the same bits, unlike {@code reduceLanes(ADD)}; and, unlike a loop over {@code toArray()}, C2 keeps
+     * it in registers (the array version was a call and an allocation per reduction in the attention kernel's rows).
+     */
     public static float sum(FloatVector v) {
-        float s = 0f;
-        for (float x : v.toArray()) s += x;
-        return s;
+        VectorShuffle<Float>[] halves = Halves.of(v.species());
+        if (halves == null) { // a species we have no shuffles for: the same tree, lane by lane
+            float[] a = v.toArray();
+            for (int n = a.length / 2; n >= 1; n /= 2) for (int i = 0; i < n; i++) a[i] += a[i + n];
+            return a[0];
+        }
+        for (VectorShuffle<Float> h : halves) v = v.add(v.rearrange(h));
+        return v.lane(0);
+    }
+
+    /** The tree's rearrangements for the preferred species: lane i takes lane (i + n) mod L for n = L/2, L/4, ..., 1. */
+    private static final class Halves {
+        private static final VectorSpecies<Float> SP = FloatVector.SPECIES_PREFERRED;
+        private static final VectorShuffle<Float>[] PREFERRED = make(SP);
+
+        static VectorShuffle<Float>[] of(VectorSpecies<Float> sp) {
+            return sp.equals(SP) ? PREFERRED : null;
+        }
+
+        @SuppressWarnings("unchecked")
+        private static VectorShuffle<Float>[] make(VectorSpecies<Float> sp) {
+            int lanes = sp.length(), steps = Integer.numberOfTrailingZeros(lanes);
+            VectorShuffle<Float>[] h = new VectorShuffle[steps];
+            for (int k = 0, n = lanes / 2; k < steps; k++, n /= 2) {
+                int shift = n;
+                h[k] = VectorShuffle.fromOp(sp, i -> (i + shift) % lanes);
+            }
+            return h;
+        }
     }
 }

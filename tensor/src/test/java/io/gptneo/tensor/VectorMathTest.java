@@ -49,11 +49,10 @@ class VectorMathTest {
         }
         assertTrue(worst < 2e-7, "tanh max absolute error " + worst);
         float[] v = new float[SP.length()];
-        float want = 0f;
-        for (int l = 0; l < v.length; l++) {
-            v[l] = 0.1f * l + 1e-3f;
-            want += v[l];
-        }
-        assertEquals(want, VectorMath.sum(FloatVector.fromArray(SP, v, 0)), 0f, "left-to-right sum");
+        for (int l = 0; l < v.length; l++) v[l] = 0.1f * l + 1e-3f + (l % 3 == 0 ? 1e4f : 0f);
+        // the documented tree, written out on an array: lane i + n added into lane i, n = L/2, L/4, ..., 1
+        float[] tree = v.clone();
+        for (int n = tree.length / 2; n >= 1; n /= 2) for (int i = 0; i < n; i++) tree[i] = tree[i] + tree[i + n];
+        assertEquals(tree[0], VectorMath.sum(FloatVector.fromArray(SP, v, 0)), 0f, "pairwise tree sum");
     }
 }

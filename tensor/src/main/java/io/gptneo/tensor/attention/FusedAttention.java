@@ -230,9 +230,10 @@ public final class FusedAttention implements AttentionKernel {
     }
 
     /**
-     * Tiled attention (flash-attention style): per (batch, head) task, query tiles of BQ rows visit only key tiles that
-     * intersect the causal/local band, with an online softmax (running max m and sum l per row). Backward recomputes
-     * P = exp(S - lse) tile by tile. Memory: O(T*D) per task, never T*T.
+     * Attention per (batch, head) task over the causal/local band only. Forward: groups of G query rows, each with
+     * its exact softmax over its own keys ([G][T] scores at a time), keeping the log-sum-exp per row. Backward: key
+     * tiles of BK and query tiles of BQ that intersect the band, recomputing P = exp(S - lse) tile by tile (as
+     * flash-attention does). Memory: O(T*D) per task, never T*T.
      *
      * <p>A task reads its head's rows straight from the operands' memory ({@link Rows}: packed [B,T,H*D] as the q/k/v
      * projections produce it, heads-major [B,H,T,D], or a view) into dense [T][D] arrays, works on those, and writes
@@ -248,6 +249,9 @@ public final class FusedAttention implements AttentionKernel {
         /** Row stride of transposed [D][T] copies: T + 16 so that rows do not alias in L1 when T is a power of two. */
         final int ldT;
 
+        /** Row stride of the forward's [G][sw] score rows: T rounded up to whole vectors. */
+        final int sw;
+
         final float scale;
         final float[][] keyBias; // [B][T] additive key-padding bias (0 or -inf), or null
 
@@ -257,6 +261,7 @@ public final class FusedAttention implements AttentionKernel {
             this.nT = t;
             this.nD = d;
             this.ldT = t + 16;
+            this.sw = (t + 15) / 16 * 16;
             this.window = window;
             this.scale = (float) scale;
             this.keyBias = keyBias;
@@ -285,10 +290,9 @@ public final class FusedAttention implements AttentionKernel {
                 DS = 11,
                 S = 12,
                 ACC = 13,
-                M = 14,
-                LSUM = 15,
-                DELTA = 16,
-                SLOTS = 17;
+                LSUM = 14,
+                DELTA = 15,
+                SLOTS = 16;
 
         /** Gap after every slot: 17 cache lines, so that slots start at different offsets modulo 4 KB and 128 KB. */
         private static final int GAP = 17 * 16;
@@ -302,9 +306,9 @@ public final class FusedAttention implements AttentionKernel {
             for (int i = Q; i <= GQ; i++) size[i] = dense;
             size[KT] = size[VT] = trans;
             size[P] = size[DS] = BQ * BK;
-            size[S] = G * BK;
-            size[ACC] = BQ * nD;
-            size[M] = size[LSUM] = BQ;
+            size[S] = G * sw;
+            size[ACC] = G * nD;
+            size[LSUM] = G;
             size[DELTA] = nT;
             for (int i = 0; i < SLOTS; i++) off[i + 1] = off[i] + (size[i] + 15) / 16 * 16 + GAP;
         }
@@ -414,86 +418,45 @@ public final class FusedAttention implements AttentionKernel {
         }
 
         /**
-         * Forward of one (batch, head): query rows go through in groups of G = 4 that share every loaded key and value
-         * vector (scores and P·V both through {@link #combine}). A group computes scores over the L-aligned cover of the
-         * union of its rows' key ranges; each row then masks what it may not see to -inf, so its softmax is its own.
+         * Forward of one (batch, head), in groups of G = 4 query rows that share every loaded key and value vector. A
+         * group's scores cover the union of its rows' key ranges at once (a [G][T] row block, O(T) memory), so each
+         * row's softmax is exact in one pass: max, exp and sum over its own keys, zeros outside them, then O = P V
+         * (both products through {@link #combine}) scaled by 1/sum. No running max or rescaling as in a key-tiled
+         * (flash) forward: at T = 256 a row met 2.5 key tiles on average, and that per-row, per-tile bookkeeping cost
+         * as much as the products.
          */
         private void forwardHead(int bh, Rows q, Rows k, Rows v, Rows out, float[] lse, float[] w) {
             final int T = nT, D = nD; // every slot below is an offset into w
             final int qs = gather(q, bh, w, Q), kt = transpose(w, gather(k, bh, w, K), KT), vh = gather(v, bh, w, V);
             FloatKernels.scale(w, qs, qs + T * D, scale);
-            final int s = off[S], acc = off[ACC], m = off[M], l = off[LSUM]; // s: scores / probabilities [G][BK]
+            final int s = off[S], acc = off[ACC], inv = off[LSUM]; // scores, then P [G][sw]; P V [G][D]; 1/sum [G]
             float[] kb = keyBias == null ? null : keyBias[bh / nH];
-            for (int i0 = 0; i0 < T; i0 += BQ) {
-                int i1 = Math.min(T, i0 + BQ), nq = i1 - i0;
-                Arrays.fill(w, m, m + BQ, Float.NEGATIVE_INFINITY);
-                Arrays.fill(w, l, l + BQ, 0f);
-                Arrays.fill(w, acc, acc + BQ * D, 0f);
-                // only key tiles that intersect the band of this query tile: [firstKey(i0), i1)
-                for (int j0 = alignDown(firstKey(i0), L); j0 < i1; j0 += BK) {
-                    int j1 = Math.min(i1, j0 + BK);
-                    for (int r0 = 0; r0 < nq; r0 += G) {
-                        int g = Math.min(G, nq - r0), ulo = Integer.MAX_VALUE, uhi = Integer.MIN_VALUE;
-                        for (int ro = 0; ro < g; ro++) {
-                            int i = i0 + r0 + ro, lo = lo(i, j0), hi = hi(i, j1);
-                            if (lo < hi) {
-                                ulo = Math.min(ulo, lo);
-                                uhi = Math.max(uhi, hi);
-                            }
-                        }
-                        if (ulo >= uhi) continue;
-                        int c0 = alignDown(ulo - j0, L), c1 = Math.min(j1 - j0, alignDown(uhi - j0 + L - 1, L));
-                        combine(
-                                g,
-                                w,
-                                qs + (i0 + r0) * D,
-                                D,
-                                1,
-                                D,
-                                kt + j0 + c0,
-                                ldT,
-                                s + c0,
-                                BK,
-                                c1 - c0,
-                                false); // S = Q K^T
-                        int a = ulo - j0, e = uhi - j0;
-                        for (int ro = 0; ro < g; ro++) {
-                            int r = r0 + ro, i = i0 + r, so = s + ro * BK, lo = lo(i, j0), hi = hi(i, j1);
-                            if (lo >= hi) {
-                                Arrays.fill(w, so + a, so + e, 0f);
-                                continue;
-                            }
-                            Arrays.fill(w, so + a, so + lo - j0, Float.NEGATIVE_INFINITY); // keys this row may not see
-                            Arrays.fill(w, so + hi - j0, so + e, Float.NEGATIVE_INFINITY);
-                            if (kb != null) for (int j = lo; j < hi; j++) w[so + j - j0] += kb[j];
-                            float mt = max(w, so + a, so + e);
-                            if (mt == Float.NEGATIVE_INFINITY) { // every key here is padding
-                                Arrays.fill(w, so + a, so + e, 0f);
-                                continue;
-                            }
-                            float mOld = w[m + r], mNew = Math.max(mOld, mt);
-                            if (mNew != mOld && w[l + r] != 0f) { // rescale what we have so far
-                                float corr = (float) Math.exp(mOld - mNew);
-                                FloatKernels.scale(w, acc + r * D, acc + r * D + D, corr);
-                                w[l + r] *= corr;
-                            }
-                            w[l + r] += expShiftSum(w, so + a, so + e, mNew); // now p = exp(s - m), 0 where masked
-                            w[m + r] = mNew;
-                        }
-                        combine(g, w, s + a, BK, 1, e - a, vh + ulo * D, D, acc + r0 * D, D, D, true); // acc += P V
-                    }
-                }
-                for (int r = 0; r < nq; r++) {
-                    int i = i0 + r, ar = acc + r * D;
-                    float lr = w[l + r];
-                    if (lr > 0f) {
-                        FloatKernels.scale(w, ar, ar + D, 1f / lr);
-                        lse[bh * T + i] = w[m + r] + (float) Math.log(lr);
-                    } else { // no allowed key: 0, ignored by callers
-                        Arrays.fill(w, ar, ar + D, 0f);
+            for (int r0 = 0; r0 < T; r0 += G) {
+                int g = Math.min(G, T - r0);
+                int ulo = firstKey(r0), uhi = r0 + g; // the union of the rows' ranges [firstKey(i), i]
+                int c0 = alignDown(ulo, L), c1 = Math.min(T, alignDown(uhi + L - 1, L)); // whole vectors of keys
+                combine(g, w, qs + r0 * D, D, 1, D, kt + c0, ldT, s, sw, c1 - c0, false); // S = Q K^T
+                for (int ro = 0; ro < g; ro++) {
+                    int i = r0 + ro, so = s + ro * sw - c0, lo = firstKey(i), hi = i + 1; // so + j: key j's score
+                    Arrays.fill(w, so + ulo, so + lo, 0f); // keys of the union this row may not see: P = 0
+                    Arrays.fill(w, so + hi, so + uhi, 0f);
+                    if (kb != null) for (int j = lo; j < hi; j++) w[so + j] += kb[j];
+                    float mx = max(w, so + lo, so + hi);
+                    if (mx == Float.NEGATIVE_INFINITY) { // every key is padding: output 0, ignored by callers
+                        Arrays.fill(w, so + lo, so + hi, 0f);
+                        w[inv + ro] = 0f;
                         lse[bh * T + i] = Float.POSITIVE_INFINITY;
+                        continue;
                     }
-                    out.buf().put(out.at(bh, i, nH), w, ar, D);
+                    float sum = expShiftSum(w, so + lo, so + hi, mx); // P·sum = exp(S - max); padding keys give 0
+                    w[inv + ro] = 1f / sum;
+                    lse[bh * T + i] = mx + (float) Math.log(sum);
+                }
+                combine(g, w, s + ulo - c0, sw, 1, uhi - ulo, vh + ulo * D, D, acc, D, D, false); // P V
+                for (int ro = 0; ro < g; ro++) {
+                    int ar = acc + ro * D;
+                    FloatKernels.scale(w, ar, ar + D, w[inv + ro]);
+                    out.buf().put(out.at(bh, r0 + ro, nH), w, ar, D);
                 }
             }
         }
