@@ -29,11 +29,13 @@ import org.junit.jupiter.api.Test;
 class HostileClientsTest {
     private static final ObjectMapper JSON = new ObjectMapper();
     private ScoreServer server;
-    private final List<Socket> sockets = new ArrayList<>();
+    // opened from several client threads at once (drainAnswersRequestsInFlightThenStops): a plain ArrayList lost an
+    // add to a concurrent resize there (ArrayIndexOutOfBoundsException in the client, not in the server)
+    private final List<Socket> sockets = java.util.Collections.synchronizedList(new ArrayList<>());
 
     @AfterEach
     void stop() {
-        for (Socket s : sockets)
+        for (Socket s : List.copyOf(sockets))
             try {
                 s.close();
             } catch (IOException ignored) {

@@ -14,8 +14,9 @@ import jdk.incubator.vector.VectorSpecies;
  *   forward:  xd = x ⊙ keep·keepScale;  h = xd Aᵀ  [N, r];  y[:, part] += s · h Bᵀ
  *   backward: dh = s · G[:, part] B  [N, r];  dx += (dh A) ⊙ keep·keepScale;  dA = dhᵀ xd;  dB = s · G[:, part]ᵀ h
  * </pre>
- * Rows run in parallel blocks of {@link #ROWS}; a row's xd and G[n, part] are staged in a per-task array and every
- * rank-r product is a set of dot products and row updates over them. dA and dB are summed over per-block partials in
+ * Rows run in parallel blocks of {@link #ROWS}; rows of xd and G[:, part] are staged in a work array
+ * ({@link WorkArrays}) and every rank-r product runs on {@link RowProducts}' register-blocked kernels, four rows at a
+ * time (4×4 blocks of dot products for h and dh; four-row products for h·Bᵀ, dh·A, dA and dB). dA and dB are summed over per-block partials in
  * block order, so the bits do not depend on the thread count ({@link Blocks}). Reference: the composition in
  * SplitLinearOp (dropout, then products); agreement: {@code SplitLinearTest}. Why: that composition is nine small
  * operations per part and call (about 1 ms of a [512, 768] layer's 5 in the 125M bf16 training step), each a pass
@@ -49,7 +50,14 @@ final class FusedLowRank {
     static float[] forward(Side p, FloatView x, FloatView y, int outTotal, int c0) {
         int n = x.length() / p.in();
         float[] h = new float[n * p.r()];
-        Blocks.run(n, ROWS, (lo, hi) -> Lanes.forward(p, x.buf, y.buf, outTotal, c0, h, lo, hi));
+        Blocks.run(n, ROWS, (lo, hi) -> {
+            float[] work = WorkArrays.take(Lanes.forwardWork(p));
+            try {
+                Lanes.forward(p, x.buf, y.buf, outTotal, c0, h, lo, hi, work);
+            } finally {
+                WorkArrays.give(work);
+            }
+        });
         return h;
     }
 
@@ -72,7 +80,7 @@ final class FusedLowRank {
         float[][] da = new float[blocks][], dbt = new float[blocks][];
         Blocks.run(n, ROWS, (lo, hi) -> {
             float[] pa = wantA ? new float[p.r() * p.in()] : null, pb = wantB ? new float[p.r() * p.w()] : null;
-            float[] sb = WorkArrays.take((hi - lo) * (p.w() + p.r() + p.in())); // staging, reused across calls
+            float[] sb = WorkArrays.take(Lanes.backwardWork(p, hi - lo)); // staging, reused across calls
             try {
                 Lanes.backward(p, x.buf, h, g.buf, outTotal, c0, dx == null ? null : dx.buf, pa, pb, lo, hi, sb);
             } finally {
@@ -114,73 +122,72 @@ final class FusedLowRank {
             }
         }
 
-        /** Σ_k u[uOff + k] · m[mOff + k] over k in [0, len) (len a multiple of 16), four accumulators. */
-        private static float dot(float[] u, int uOff, float[] m, int mOff, int len) {
-            FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
-            int k = 0;
-            for (; k + 64 <= len; k += 64) {
-                a0 = FloatVector.fromArray(F, u, uOff + k).fma(FloatVector.fromArray(F, m, mOff + k), a0);
-                a1 = FloatVector.fromArray(F, u, uOff + k + 16).fma(FloatVector.fromArray(F, m, mOff + k + 16), a1);
-                a2 = FloatVector.fromArray(F, u, uOff + k + 32).fma(FloatVector.fromArray(F, m, mOff + k + 32), a2);
-                a3 = FloatVector.fromArray(F, u, uOff + k + 48).fma(FloatVector.fromArray(F, m, mOff + k + 48), a3);
+        /** Ranks of an output row that {@link RowProducts#dot4x4} serves, four at a time; the rest one by one. */
+        private static int ranks4(int r) {
+            return r & ~3;
+        }
+
+        /** out[o + ρ*r + i] = scale · (row ρ of u) · (row i of m) for ρ in [0, 4), i in [0, r): rows len apart. */
+        private static void dots(
+                float[] u,
+                int uOff,
+                int uRow,
+                float[] m,
+                int r,
+                int len,
+                float scale,
+                float[] out,
+                int o,
+                float[] tmp,
+                int t) {
+            for (int i0 = 0; i0 < ranks4(r); i0 += 4) {
+                RowProducts.dot4x4(u, uOff, uRow, m, i0 * len, len, len, tmp, t);
+                for (int q = 0; q < 16; q++) out[o + (q / 4) * r + i0 + q % 4] = scale * tmp[t + q];
             }
-            for (; k < len; k += 16)
-                a0 = FloatVector.fromArray(F, u, uOff + k).fma(FloatVector.fromArray(F, m, mOff + k), a0);
-            return VectorMath.sum(a0.add(a1).add(a2.add(a3))); // fixed order in every JIT tier
+            for (int rho = 0; rho < 4; rho++)
+                for (int i = ranks4(r); i < r; i++)
+                    out[o + rho * r + i] = scale * dot(u, uOff + rho * uRow, m, i * len, len);
+        }
+
+        /** Σ_k u[uOff + k] · m[mOff + k] over k in [0, len) (len a multiple of 16). */
+        private static float dot(float[] u, int uOff, float[] m, int mOff, int len) {
+            FloatVector a = FloatVector.zero(F);
+            for (int k = 0; k < len; k += 16)
+                a = FloatVector.fromArray(F, u, uOff + k).fma(FloatVector.fromArray(F, m, mOff + k), a);
+            return VectorMath.sum(a);
+        }
+
+        /** Floats of a forward task's work array: four staged rows of xd, their h, their h·Bᵀ, and 16 dots. */
+        static int forwardWork(Side p) {
+            return 4 * (p.in() + p.r() + p.w()) + 16;
+        }
+
+        /** Floats of a backward task's work array for a block of {@code rows}. */
+        static int backwardWork(Side p, int rows) {
+            return (rows + 4) * (p.w() + p.r() + p.in()) + 4 * p.in() + 16;
         }
 
         /**
-         * out[o + c] = Σ_t coef[cOff + t·cStride] · m[mOff + t·mStride + c] for t in [0, count), c in [0, 64) (four
-         * independent accumulators), or c in [0, 16) when {@code wide} is false: the rank-r products' one shape.
+         * Rows [lo, hi), four at a time (the last group padded with zero rows; only real rows are written): h = xd Aᵀ
+         * as 4×4 blocks of dot products, then y[:, part] += s · h Bᵀ as one four-row product.
          */
-        private static void combine(
-                float[] coef,
-                int cOff,
-                int cStride,
-                float[] m,
-                int mOff,
-                int mStride,
-                int count,
-                float[] out,
-                int o,
-                boolean wide) {
-            FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
-            for (int t = 0, ci = cOff, mi = mOff; t < count; t++, ci += cStride, mi += mStride) {
-                FloatVector c = FloatVector.broadcast(F, coef[ci]);
-                a0 = FloatVector.fromArray(F, m, mi).fma(c, a0);
-                if (wide) {
-                    a1 = FloatVector.fromArray(F, m, mi + 16).fma(c, a1);
-                    a2 = FloatVector.fromArray(F, m, mi + 32).fma(c, a2);
-                    a3 = FloatVector.fromArray(F, m, mi + 48).fma(c, a3);
-                }
-            }
-            a0.intoArray(out, o);
-            if (wide) {
-                a1.intoArray(out, o + 16);
-                a2.intoArray(out, o + 32);
-                a3.intoArray(out, o + 48);
-            }
-        }
-
-        /** Columns [j, j + 64) of a width-{@code len} row when they fit, else [j, j + 16). */
-        private static int step(int j, int len) {
-            return j + 64 <= len ? 64 : 16;
-        }
-
-        static void forward(Side p, ByteBuffer x, ByteBuffer y, int outTotal, int c0, float[] h, int lo, int hi) {
-            int r = p.r(), w = p.w();
-            float[] row = new float[p.in()], hn = new float[r], t = new float[64];
-            for (int n = lo; n < hi; n++) {
-                stageInput(p, x, n, row, 0);
-                for (int i = 0; i < r; i++) hn[i] = h[n * r + i] = dot(row, 0, p.a(), i * p.in(), p.in());
-                int yRow = (n * outTotal + c0) * 4;
-                for (int j = 0, st; j < w; j += st) { // y[n, c0 + j ..] += s · Σ_i h[n, i] Bᵀ[i, j ..]
-                    st = step(j, w);
-                    combine(hn, 0, 1, p.bt(), j, w, r, t, 0, st == 64);
-                    for (int c = 0; c < st; c += 16) {
-                        int at = yRow + (j + c) * 4;
+        static void forward(
+                Side p, ByteBuffer x, ByteBuffer y, int outTotal, int c0, float[] h, int lo, int hi, float[] work) {
+            int r = p.r(), w = p.w(), in = p.in();
+            int xs = 0, hs = 4 * in, ts = hs + 4 * r, tmp = ts + 4 * w; // offsets in work
+            for (int n0 = lo; n0 < hi; n0 += 4) {
+                int g = Math.min(4, hi - n0);
+                for (int rho = 0; rho < g; rho++) stageInput(p, x, n0 + rho, work, xs + rho * in);
+                java.util.Arrays.fill(work, xs + g * in, xs + 4 * in, 0f); // padding rows: zeros, not stale values
+                dots(work, xs, in, p.a(), r, in, 1f, work, hs, work, tmp);
+                RowProducts.rowCombine4(work, hs, r, 1, r, p.bt(), 0, w, work, ts, w, w, false); // h Bᵀ
+                for (int rho = 0; rho < g; rho++) {
+                    System.arraycopy(work, hs + rho * r, h, (n0 + rho) * r, r);
+                    int yRow = ((n0 + rho) * outTotal + c0) * 4, tRow = ts + rho * w;
+                    for (int j = 0; j < w; j += 16) {
+                        int at = yRow + j * 4;
                         FloatVector.fromByteBuffer(F, y, at, NATIVE)
-                                .add(FloatVector.fromArray(F, t, c).mul(p.s()))
+                                .add(FloatVector.fromArray(F, work, tRow + j).mul(p.s()))
                                 .intoByteBuffer(y, at, NATIVE);
                     }
                 }
@@ -188,8 +195,9 @@ final class FusedLowRank {
         }
 
         /**
-         * Rows [lo, hi): dh per row, then dx per row, then dA and dBᵀ/s of the block (the caller scales dB by s),
-         * each output vector summed in registers over the block's staged rows.
+         * Rows [lo, hi): dh (4×4 dot blocks), then dx, dA and dBᵀ/s of the block as four-row products (the caller
+         * scales dB by s) over the block's staged rows. The staging has four rows of slack after each region, so a
+         * last group of fewer than four rows reads work memory, never past it; only real rows are written.
          */
         static void backward(
                 Side p,
@@ -205,43 +213,44 @@ final class FusedLowRank {
                 int hi,
                 float[] sb) {
             int r = p.r(), w = p.w(), in = p.in(), rows = hi - lo;
-            int gAt = 0, dhAt = rows * w, xAt = rows * (w + r); // sb: the block's G[:, part] rows, dh, xd rows
-            float[] t = new float[64];
+            // sb: the block's G[:, part] rows, dh, xd rows (each with 4 rows of slack), then dx rows and 16 dots
+            int gAt = 0, dhAt = (rows + 4) * w, xAt = dhAt + (rows + 4) * r, dxAt = xAt + (rows + 4) * in;
+            int tmp = dxAt + 4 * in;
             for (int n = 0; n < rows; n++) {
                 int gOff = ((lo + n) * outTotal + c0) * 4;
                 for (int j = 0; j < w; j += 16)
                     FloatVector.fromByteBuffer(F, g, gOff + j * 4, NATIVE).intoArray(sb, gAt + n * w + j);
-                for (int i = 0; i < r; i++) sb[dhAt + n * r + i] = p.s() * dot(sb, gAt + n * w, p.bt(), i * w, w);
             }
+            for (int n0 = 0; n0 < rows; n0 += 4)
+                dots(sb, gAt + n0 * w, w, p.bt(), r, w, p.s(), sb, dhAt + n0 * r, sb, tmp);
             if (dx != null) // dx[n, :] += (Σ_i dh[n, i] A[i, :]) ⊙ keep·keepScale
-            for (int n = 0; n < rows; n++) {
-                    int base = (lo + n) * in;
-                    for (int k = 0, st; k < in; k += st) {
-                        st = step(k, in);
-                        combine(sb, dhAt + n * r, 1, p.a(), k, in, r, t, 0, st == 64);
-                        for (int c = 0; c < st; c += 16) {
-                            FloatVector d = FloatVector.fromArray(F, t, c);
+            for (int n0 = 0; n0 < rows; n0 += 4) {
+                    RowProducts.rowCombine4(sb, dhAt + n0 * r, r, 1, r, p.a(), 0, in, sb, dxAt, in, in, false);
+                    for (int rho = 0; rho < Math.min(4, rows - n0); rho++) {
+                        int base = (lo + n0 + rho) * in, t = dxAt + rho * in;
+                        for (int k = 0; k < in; k += 16) {
+                            FloatVector d = FloatVector.fromArray(F, sb, t + k);
                             if (p.keep() != null)
-                                d = d.mul(DropoutMask.Lanes.keepFactor(p.keep(), base + k + c, p.keepScale()));
-                            int at = (base + k + c) * 4;
+                                d = d.mul(DropoutMask.Lanes.keepFactor(p.keep(), base + k, p.keepScale()));
+                            int at = (base + k) * 4;
                             FloatVector.fromByteBuffer(F, dx, at, NATIVE).add(d).intoByteBuffer(dx, at, NATIVE);
                         }
                     }
                 }
-            if (da != null) { // dA[i, :] = Σ_n dh[n, i] · xd[n, :]
+            if (da != null) { // dA[i, :] = Σ_n dh[n, i] · xd[n, :], four ranks per product
                 for (int n = 0; n < rows; n++) stageInput(p, x, lo + n, sb, xAt + n * in);
-                for (int i = 0; i < r; i++)
-                    for (int k = 0, st; k < in; k += st) {
-                        st = step(k, in);
-                        combine(sb, dhAt + i, r, sb, xAt + k, in, rows, da, i * in + k, st == 64);
-                    }
+                eachRankRow(sb, dhAt, r, rows, sb, xAt, in, da);
             }
-            if (dbt != null) // dBᵀ[i, :] / s = Σ_n h[n, i] · G[n, part]
-            for (int i = 0; i < r; i++)
-                    for (int j = 0, st; j < w; j += st) {
-                        st = step(j, w);
-                        combine(h, lo * r + i, r, sb, gAt + j, w, rows, dbt, i * w + j, st == 64);
-                    }
+            if (dbt != null) eachRankRow(h, lo * r, r, rows, sb, gAt, w, dbt); // dBᵀ[i, :] / s = Σ_n h[n, i] · G[n, :]
+        }
+
+        /** out[i, :] = Σ_n coef[cOff + n·r + i] · m[mOff + n·len ..] for i in [0, r), n in [0, rows): four i at once. */
+        private static void eachRankRow(
+                float[] coef, int cOff, int r, int rows, float[] m, int mOff, int len, float[] out) {
+            int i = 0;
+            for (; i < ranks4(r); i += 4)
+                RowProducts.rowCombine4(coef, cOff + i, 1, r, rows, m, mOff, len, out, i * len, len, len, false);
+            for (; i < r; i++) RowProducts.rowCombine(coef, cOff + i, r, rows, m, mOff, len, out, i * len, len, false);
         }
     }
 }

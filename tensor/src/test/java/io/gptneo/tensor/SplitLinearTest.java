@@ -84,19 +84,21 @@ class SplitLinearTest {
     @ParameterizedTest(name = "dropout {0}, trainable weight {1}")
     @CsvSource({"0, false", "0.3, false", "0.3, true"})
     void fusedSidePathsEqualTheComposition(double p, boolean trainableWeight) {
-        long rows = 37, in = 32, r = 4;
+        long rows = 37, in = 32; // 37 rows: a block of 32 and one of 5 (four-row groups and a padded one)
         long[] widths = {32, 16, 48};
         Kernels fast = new Kernels(true, true);
         Tensor x = Tensor.parameter(Rand.normal(DataType.FLOAT, 1, 1.0, rows, in));
         Tensor w = Tensor.of(Rand.normal(DataType.FLOAT, 2, 0.3, 96, in), trainableWeight);
         LowRank[] sides = new LowRank[widths.length];
-        for (int i : new int[] {0, 2})
+        for (int i : new int[] {0, 2}) {
+            long r = i == 0 ? 6 : 4; // rank 6: one 4x4 dot block and two ranks one by one
             sides[i] = new LowRank(
                     Tensor.parameter(Rand.normal(DataType.FLOAT, 20 + i, 0.3, r, in)),
                     Tensor.parameter(Rand.normal(DataType.FLOAT, 30 + i, 0.3, widths[i], r)),
                     2.0,
                     p,
                     40 + i);
+        }
         assertTrue(fast.fusedLowRank(x.data(), in, widths[0]), "the fused kernel takes these shapes here");
         INDArray[] seeds = new INDArray[widths.length];
         for (int i = 0; i < seeds.length; i++) seeds[i] = Rand.normal(DataType.FLOAT, 50 + i, 1.0, rows, widths[i]);

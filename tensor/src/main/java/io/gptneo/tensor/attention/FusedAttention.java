@@ -1,12 +1,13 @@
 package io.gptneo.tensor.attention;
 
+import static io.gptneo.tensor.RowProducts.rowCombine;
 import static io.gptneo.tensor.attention.FusedAttention.FloatKernels.L;
 import static io.gptneo.tensor.attention.FusedAttention.FloatKernels.expShift;
 import static io.gptneo.tensor.attention.FusedAttention.FloatKernels.expShiftSum;
 import static io.gptneo.tensor.attention.FusedAttention.FloatKernels.max;
-import static io.gptneo.tensor.attention.FusedAttention.FloatKernels.rowCombine;
 
 import io.gptneo.tensor.Gemm;
+import io.gptneo.tensor.RowProducts;
 import io.gptneo.tensor.VectorMath;
 import io.gptneo.tensor.WorkArrays;
 import java.nio.ByteOrder;
@@ -390,7 +391,7 @@ public final class FusedAttention implements AttentionKernel {
                 boolean accumulate) {
             int r = 0;
             for (; r + 4 <= g; r += 4)
-                FloatKernels.rowCombine4(
+                RowProducts.rowCombine4(
                         a,
                         wOff + r * wRow,
                         wRow,
@@ -582,190 +583,6 @@ public final class FusedAttention implements AttentionKernel {
         static final int L = SP.length();
 
         private FloatKernels() {}
-
-        /**
-         * {@code out[o + x] (+)= sum_c w[wOff + c*wStride] * m[mOff + c*mStride + x]} for x in [0, n), c in [0, count).
-         * Accumulators stay in registers (4 vectors wide) while streaming over c: a row times a matrix.
-         */
-        static void rowCombine(
-                float[] w,
-                int wOff,
-                int wStride,
-                int count,
-                float[] m,
-                int mOff,
-                int mStride,
-                float[] out,
-                int o,
-                int n,
-                boolean accumulate) {
-            int x = 0;
-            for (; x + 4 * L <= n; x += 4 * L) {
-                FloatVector a0, a1, a2, a3;
-                if (accumulate) {
-                    a0 = FloatVector.fromArray(SP, out, o + x);
-                    a1 = FloatVector.fromArray(SP, out, o + x + L);
-                    a2 = FloatVector.fromArray(SP, out, o + x + 2 * L);
-                    a3 = FloatVector.fromArray(SP, out, o + x + 3 * L);
-                } else {
-                    a0 = a1 = a2 = a3 = FloatVector.zero(SP);
-                }
-                int wi = wOff, mi = mOff + x;
-                for (int c = 0; c < count; c++, wi += wStride, mi += mStride) {
-                    FloatVector wc = FloatVector.broadcast(SP, w[wi]);
-                    a0 = FloatVector.fromArray(SP, m, mi).fma(wc, a0);
-                    a1 = FloatVector.fromArray(SP, m, mi + L).fma(wc, a1);
-                    a2 = FloatVector.fromArray(SP, m, mi + 2 * L).fma(wc, a2);
-                    a3 = FloatVector.fromArray(SP, m, mi + 3 * L).fma(wc, a3);
-                }
-                a0.intoArray(out, o + x);
-                a1.intoArray(out, o + x + L);
-                a2.intoArray(out, o + x + 2 * L);
-                a3.intoArray(out, o + x + 3 * L);
-            }
-            for (; x + L <= n; x += L) {
-                FloatVector a = accumulate ? FloatVector.fromArray(SP, out, o + x) : FloatVector.zero(SP);
-                int wi = wOff, mi = mOff + x;
-                for (int c = 0; c < count; c++, wi += wStride, mi += mStride)
-                    a = FloatVector.fromArray(SP, m, mi).fma(FloatVector.broadcast(SP, w[wi]), a);
-                a.intoArray(out, o + x);
-            }
-            for (; x < n; x++) {
-                float a = accumulate ? out[o + x] : 0f;
-                int wi = wOff, mi = mOff + x;
-                for (int c = 0; c < count; c++, wi += wStride, mi += mStride) a += w[wi] * m[mi];
-                out[o + x] = a;
-            }
-        }
-
-        /**
-         * {@link #rowCombine} for four output rows at once: {@code out[o + ρ*oRow + x] (+)= sum_c w[wOff + ρ*wRow + c*wStride]
-         * * m[mOff + c*mStride + x]} for ρ in [0, 4). Each loaded vector of m feeds four rows (16 accumulators, within
-         * AVX-512's 32 registers), so a row of the matrix is read once per four output rows instead of once per row.
-         */
-        static void rowCombine4(
-                float[] w,
-                int wOff,
-                int wRow,
-                int wStride,
-                int count,
-                float[] m,
-                int mOff,
-                int mStride,
-                float[] out,
-                int o,
-                int oRow,
-                int n,
-                boolean accumulate) {
-            int x = 0;
-            for (; x + 4 * L <= n; x += 4 * L) {
-                FloatVector a00, a01, a02, a03, a10, a11, a12, a13, a20, a21, a22, a23, a30, a31, a32, a33;
-                if (accumulate) {
-                    a00 = FloatVector.fromArray(SP, out, o + x + 0 * L);
-                    a01 = FloatVector.fromArray(SP, out, o + x + 1 * L);
-                    a02 = FloatVector.fromArray(SP, out, o + x + 2 * L);
-                    a03 = FloatVector.fromArray(SP, out, o + x + 3 * L);
-                    a10 = FloatVector.fromArray(SP, out, o + 1 * oRow + x + 0 * L);
-                    a11 = FloatVector.fromArray(SP, out, o + 1 * oRow + x + 1 * L);
-                    a12 = FloatVector.fromArray(SP, out, o + 1 * oRow + x + 2 * L);
-                    a13 = FloatVector.fromArray(SP, out, o + 1 * oRow + x + 3 * L);
-                    a20 = FloatVector.fromArray(SP, out, o + 2 * oRow + x + 0 * L);
-                    a21 = FloatVector.fromArray(SP, out, o + 2 * oRow + x + 1 * L);
-                    a22 = FloatVector.fromArray(SP, out, o + 2 * oRow + x + 2 * L);
-                    a23 = FloatVector.fromArray(SP, out, o + 2 * oRow + x + 3 * L);
-                    a30 = FloatVector.fromArray(SP, out, o + 3 * oRow + x + 0 * L);
-                    a31 = FloatVector.fromArray(SP, out, o + 3 * oRow + x + 1 * L);
-                    a32 = FloatVector.fromArray(SP, out, o + 3 * oRow + x + 2 * L);
-                    a33 = FloatVector.fromArray(SP, out, o + 3 * oRow + x + 3 * L);
-                } else {
-                    a00 = a01 = a02 = a03 = a10 =
-                            a11 = a12 = a13 = a20 = a21 = a22 = a23 = a30 = a31 = a32 = a33 = FloatVector.zero(SP);
-                }
-                int wi = wOff, mi = mOff + x;
-                for (int c = 0; c < count; c++, wi += wStride, mi += mStride) {
-                    FloatVector m0 = FloatVector.fromArray(SP, m, mi), m1 = FloatVector.fromArray(SP, m, mi + L);
-                    FloatVector m2 = FloatVector.fromArray(SP, m, mi + 2 * L),
-                            m3 = FloatVector.fromArray(SP, m, mi + 3 * L);
-                    FloatVector w0 = FloatVector.broadcast(SP, w[wi]);
-                    a00 = m0.fma(w0, a00);
-                    a01 = m1.fma(w0, a01);
-                    a02 = m2.fma(w0, a02);
-                    a03 = m3.fma(w0, a03);
-                    FloatVector w1 = FloatVector.broadcast(SP, w[wi + wRow]);
-                    a10 = m0.fma(w1, a10);
-                    a11 = m1.fma(w1, a11);
-                    a12 = m2.fma(w1, a12);
-                    a13 = m3.fma(w1, a13);
-                    FloatVector w2 = FloatVector.broadcast(SP, w[wi + 2 * wRow]);
-                    a20 = m0.fma(w2, a20);
-                    a21 = m1.fma(w2, a21);
-                    a22 = m2.fma(w2, a22);
-                    a23 = m3.fma(w2, a23);
-                    FloatVector w3 = FloatVector.broadcast(SP, w[wi + 3 * wRow]);
-                    a30 = m0.fma(w3, a30);
-                    a31 = m1.fma(w3, a31);
-                    a32 = m2.fma(w3, a32);
-                    a33 = m3.fma(w3, a33);
-                }
-                a00.intoArray(out, o + x + 0 * L);
-                a01.intoArray(out, o + x + 1 * L);
-                a02.intoArray(out, o + x + 2 * L);
-                a03.intoArray(out, o + x + 3 * L);
-                a10.intoArray(out, o + 1 * oRow + x + 0 * L);
-                a11.intoArray(out, o + 1 * oRow + x + 1 * L);
-                a12.intoArray(out, o + 1 * oRow + x + 2 * L);
-                a13.intoArray(out, o + 1 * oRow + x + 3 * L);
-                a20.intoArray(out, o + 2 * oRow + x + 0 * L);
-                a21.intoArray(out, o + 2 * oRow + x + 1 * L);
-                a22.intoArray(out, o + 2 * oRow + x + 2 * L);
-                a23.intoArray(out, o + 2 * oRow + x + 3 * L);
-                a30.intoArray(out, o + 3 * oRow + x + 0 * L);
-                a31.intoArray(out, o + 3 * oRow + x + 1 * L);
-                a32.intoArray(out, o + 3 * oRow + x + 2 * L);
-                a33.intoArray(out, o + 3 * oRow + x + 3 * L);
-            }
-            for (; x + L <= n; x += L) { // remaining whole vectors, one per row
-                FloatVector b0, b1, b2, b3;
-                if (accumulate) {
-                    b0 = FloatVector.fromArray(SP, out, o + x);
-                    b1 = FloatVector.fromArray(SP, out, o + oRow + x);
-                    b2 = FloatVector.fromArray(SP, out, o + 2 * oRow + x);
-                    b3 = FloatVector.fromArray(SP, out, o + 3 * oRow + x);
-                } else {
-                    b0 = b1 = b2 = b3 = FloatVector.zero(SP);
-                }
-                int wi = wOff, mi = mOff + x;
-                for (int c = 0; c < count; c++, wi += wStride, mi += mStride) {
-                    FloatVector mv = FloatVector.fromArray(SP, m, mi);
-                    b0 = mv.fma(FloatVector.broadcast(SP, w[wi]), b0);
-                    b1 = mv.fma(FloatVector.broadcast(SP, w[wi + wRow]), b1);
-                    b2 = mv.fma(FloatVector.broadcast(SP, w[wi + 2 * wRow]), b2);
-                    b3 = mv.fma(FloatVector.broadcast(SP, w[wi + 3 * wRow]), b3);
-                }
-                b0.intoArray(out, o + x);
-                b1.intoArray(out, o + oRow + x);
-                b2.intoArray(out, o + 2 * oRow + x);
-                b3.intoArray(out, o + 3 * oRow + x);
-            }
-            // the last n mod L columns in scalars: JDK 17's masked vector loads and stores are not reliably
-            // intrinsified
-            for (; x < n; x++) {
-                float b0 = accumulate ? out[o + x] : 0f, b1 = accumulate ? out[o + oRow + x] : 0f;
-                float b2 = accumulate ? out[o + 2 * oRow + x] : 0f, b3 = accumulate ? out[o + 3 * oRow + x] : 0f;
-                int wi = wOff, mi = mOff + x;
-                for (int c = 0; c < count; c++, wi += wStride, mi += mStride) {
-                    float mv = m[mi];
-                    b0 += w[wi] * mv;
-                    b1 += w[wi + wRow] * mv;
-                    b2 += w[wi + 2 * wRow] * mv;
-                    b3 += w[wi + 3 * wRow] * mv;
-                }
-                out[o + x] = b0;
-                out[o + oRow + x] = b1;
-                out[o + 2 * oRow + x] = b2;
-                out[o + 3 * oRow + x] = b3;
-            }
-        }
 
         /** Max of s[from, to). */
         static float max(float[] s, int from, int to) {
