@@ -138,33 +138,35 @@ final class FusedLowRank {
                 float scale,
                 float[] out,
                 int o,
-                float[] tmp,
+                float[] lanes,
                 int t) {
             for (int i0 = 0; i0 < ranks4(r); i0 += 4) {
-                RowProducts.dot4x4(u, uOff, uRow, m, i0 * len, len, len, tmp, t);
-                for (int q = 0; q < 16; q++) out[o + (q / 4) * r + i0 + q % 4] = scale * tmp[t + q];
+                RowProducts.dot4x4(u, uOff, uRow, m, i0 * len, len, len, lanes, t);
+                for (int q = 0; q < 16; q++)
+                    out[o + (q / 4) * r + i0 + q % 4] = scale * RowProducts.sumLanes(lanes, t + q * RowProducts.L);
             }
             for (int rho = 0; rho < 4; rho++)
                 for (int i = ranks4(r); i < r; i++)
-                    out[o + rho * r + i] = scale * dot(u, uOff + rho * uRow, m, i * len, len);
+                    out[o + rho * r + i] = scale * dot(u, uOff + rho * uRow, m, i * len, len, lanes, t);
         }
 
-        /** Σ_k u[uOff + k] · m[mOff + k] over k in [0, len) (len a multiple of 16). */
-        private static float dot(float[] u, int uOff, float[] m, int mOff, int len) {
+        /** Σ_k u[uOff + k] · m[mOff + k] over k in [0, len) (len a multiple of 16); lanes[t ..]: 16 floats of room. */
+        private static float dot(float[] u, int uOff, float[] m, int mOff, int len, float[] lanes, int t) {
             FloatVector a = FloatVector.zero(F);
             for (int k = 0; k < len; k += 16)
                 a = FloatVector.fromArray(F, u, uOff + k).fma(FloatVector.fromArray(F, m, mOff + k), a);
-            return VectorMath.sum(a);
+            a.intoArray(lanes, t);
+            return VectorMath.sumLanes(lanes, t, 16);
         }
 
-        /** Floats of a forward task's work array: four staged rows of xd, their h, their h·Bᵀ, and 16 dots. */
+        /** Floats of a forward task's work array: four staged rows of xd, their h, their h·Bᵀ, and 16 accumulators' lanes. */
         static int forwardWork(Side p) {
-            return 4 * (p.in() + p.r() + p.w()) + 16;
+            return 4 * (p.in() + p.r() + p.w()) + 16 * RowProducts.L;
         }
 
         /** Floats of a backward task's work array for a block of {@code rows}. */
         static int backwardWork(Side p, int rows) {
-            return (rows + 4) * (p.w() + p.r() + p.in()) + 4 * p.in() + 16;
+            return (rows + 4) * (p.w() + p.r() + p.in()) + 4 * p.in() + 16 * RowProducts.L;
         }
 
         /**

@@ -207,12 +207,15 @@ public final class RowProducts {
     }
 
     /**
-     * {@code out[o + ρ*4 + i] = Σ_k u[uOff + ρ*uRow + k] · v[vOff + i*vRow + k]} for ρ, i in [0, 4), k in [0, len):
-     * 16 dot products in 16 accumulators, each loaded vector of u and v used four times; lane sums by
-     * {@link VectorMath#sum} (the same bits in every JIT tier).
+     * {@code Σ_k u[uOff + ρ*uRow + k] · v[vOff + i*vRow + k]} for ρ, i in [0, 4), k in [0, len): 16 dot products in 16
+     * accumulators, each loaded vector of u and v used four times. Leaves the 16 accumulators' lanes in
+     * {@code lanes[at + (ρ*4 + i)*L ..]} (16·{@link #L} floats; the scalar tail, if len is not a whole number of
+     * vectors, added into lane 0); {@link #sumLanes} turns one into its dot product. Why not the sums themselves: a
+     * vector handed to a method that C2 does not inline is boxed (an allocation per call), and in a large kernel the
+     * inlining budget runs out; stores into an array never box.
      */
     public static void dot4x4(
-            float[] u, int uOff, int uRow, float[] v, int vOff, int vRow, int len, float[] out, int o) {
+            float[] u, int uOff, int uRow, float[] v, int vOff, int vRow, int len, float[] lanes, int at) {
         FloatVector z = FloatVector.zero(SP);
         FloatVector a00 = z, a01 = z, a02 = z, a03 = z, a10 = z, a11 = z, a12 = z, a13 = z;
         FloatVector a20 = z, a21 = z, a22 = z, a23 = z, a30 = z, a31 = z, a32 = z, a33 = z;
@@ -242,29 +245,33 @@ public final class RowProducts {
             a32 = u3.fma(v2, a32);
             a33 = u3.fma(v3, a33);
         }
-        // each lane sum on its own line: an array of the 16 vectors would box them
-        out[o] = finish(a00, u, uOff, v, vOff, k, len);
-        out[o + 1] = finish(a01, u, uOff, v, vOff + vRow, k, len);
-        out[o + 2] = finish(a02, u, uOff, v, vOff + 2 * vRow, k, len);
-        out[o + 3] = finish(a03, u, uOff, v, vOff + 3 * vRow, k, len);
-        out[o + 4] = finish(a10, u, uOff + uRow, v, vOff, k, len);
-        out[o + 5] = finish(a11, u, uOff + uRow, v, vOff + vRow, k, len);
-        out[o + 6] = finish(a12, u, uOff + uRow, v, vOff + 2 * vRow, k, len);
-        out[o + 7] = finish(a13, u, uOff + uRow, v, vOff + 3 * vRow, k, len);
-        out[o + 8] = finish(a20, u, uOff + 2 * uRow, v, vOff, k, len);
-        out[o + 9] = finish(a21, u, uOff + 2 * uRow, v, vOff + vRow, k, len);
-        out[o + 10] = finish(a22, u, uOff + 2 * uRow, v, vOff + 2 * vRow, k, len);
-        out[o + 11] = finish(a23, u, uOff + 2 * uRow, v, vOff + 3 * vRow, k, len);
-        out[o + 12] = finish(a30, u, uOff + 3 * uRow, v, vOff, k, len);
-        out[o + 13] = finish(a31, u, uOff + 3 * uRow, v, vOff + vRow, k, len);
-        out[o + 14] = finish(a32, u, uOff + 3 * uRow, v, vOff + 2 * vRow, k, len);
-        out[o + 15] = finish(a33, u, uOff + 3 * uRow, v, vOff + 3 * vRow, k, len);
+        a00.intoArray(lanes, at);
+        a01.intoArray(lanes, at + L);
+        a02.intoArray(lanes, at + 2 * L);
+        a03.intoArray(lanes, at + 3 * L);
+        a10.intoArray(lanes, at + 4 * L);
+        a11.intoArray(lanes, at + 5 * L);
+        a12.intoArray(lanes, at + 6 * L);
+        a13.intoArray(lanes, at + 7 * L);
+        a20.intoArray(lanes, at + 8 * L);
+        a21.intoArray(lanes, at + 9 * L);
+        a22.intoArray(lanes, at + 10 * L);
+        a23.intoArray(lanes, at + 11 * L);
+        a30.intoArray(lanes, at + 12 * L);
+        a31.intoArray(lanes, at + 13 * L);
+        a32.intoArray(lanes, at + 14 * L);
+        a33.intoArray(lanes, at + 15 * L);
+        if (k < len)
+            for (int q = 0; q < 16; q++) {
+                int uo = uOff + (q / 4) * uRow, vo = vOff + (q % 4) * vRow;
+                float t = 0f;
+                for (int x = k; x < len; x++) t += u[uo + x] * v[vo + x];
+                lanes[at + q * L] += t;
+            }
     }
 
-    /** The lane sum of {@code acc} plus the scalar tail {@code Σ_t u[uOff + t] · v[vOff + t]}, t in [from, len). */
-    private static float finish(FloatVector acc, float[] u, int uOff, float[] v, int vOff, int from, int len) {
-        float s = VectorMath.sum(acc);
-        for (int t = from; t < len; t++) s += u[uOff + t] * v[vOff + t];
-        return s;
+    /** The sum of {@link #L} lanes at {@code lanes[at ..]}, in {@link VectorMath#sumLanes}' fixed order. */
+    public static float sumLanes(float[] lanes, int at) {
+        return VectorMath.sumLanes(lanes, at, L);
     }
 }

@@ -77,11 +77,31 @@ public final class VectorMath {
         VectorShuffle<Float>[] halves = Halves.of(v.species());
         if (halves == null) { // a species we have no shuffles for: the same tree, lane by lane
             float[] a = v.toArray();
-            for (int n = a.length / 2; n >= 1; n /= 2) for (int i = 0; i < n; i++) a[i] += a[i + n];
-            return a[0];
+            return sumLanes(a, 0, a.length);
         }
         for (VectorShuffle<Float> h : halves) v = v.add(v.rearrange(h));
         return v.lane(0);
+    }
+
+    /**
+     * {@link #sum}'s rearrangements for the preferred species ({@code null} for another), for kernels that write the
+     * tree out themselves: {@code for (h : halves) v = v.add(v.rearrange(h)); v.lane(0)}. Why: a vector passed to a
+     * method that C2 does not inline is boxed, an allocation per call, and in a large kernel (the fused attention's
+     * per-head loops) C2's inlining budget runs out before such calls; there, calls to {@link #sum} cost 12 MB of
+     * garbage per attention forward at B=2,T=256. The loop over an array of shuffles crosses no call.
+     */
+    public static VectorShuffle<Float>[] halves(VectorSpecies<Float> species) {
+        return Halves.of(species);
+    }
+
+    /**
+     * The same tree over {@code n} (a power of two) lanes stored at {@code a[at ..]}, in place (the lanes are
+     * overwritten): the same bits as {@link #sum} of a vector holding them. For hot kernels, which store an
+     * accumulator with {@code intoArray} and sum here, so that no vector crosses a call C2 might not inline.
+     */
+    public static float sumLanes(float[] a, int at, int n) {
+        for (int h = n / 2; h >= 1; h /= 2) for (int i = 0; i < h; i++) a[at + i] += a[at + i + h];
+        return a[at];
     }
 
     /** The tree's rearrangements for the preferred species: lane i takes lane (i + n) mod L for n = L/2, L/4, ..., 1. */

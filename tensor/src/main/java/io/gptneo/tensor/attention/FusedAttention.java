@@ -16,6 +16,7 @@ import java.util.Arrays;
 import java.util.stream.IntStream;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 import org.bytedeco.javacpp.FloatPointer;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -581,6 +582,8 @@ public final class FusedAttention implements AttentionKernel {
     static final class FloatKernels {
         static final VectorSpecies<Float> SP = FloatVector.SPECIES_PREFERRED;
         static final int L = SP.length();
+        /** {@link VectorMath#sum}'s tree, written out in the kernels below (no vector crosses a call there). */
+        private static final VectorShuffle<Float>[] HALVES = VectorMath.halves(SP);
 
         private FloatKernels() {}
 
@@ -609,7 +612,8 @@ public final class FusedAttention implements AttentionKernel {
                     e.intoArray(s, x);
                     acc = acc.add(e);
                 }
-                sum = VectorMath.sum(acc);
+                for (VectorShuffle<Float> h : HALVES) acc = acc.add(acc.rearrange(h));
+                sum = acc.lane(0);
             }
             for (; x < to; x++) {
                 float e = (float) Math.exp(s[x] - shift);
@@ -656,7 +660,8 @@ public final class FusedAttention implements AttentionKernel {
                 FloatVector acc = FloatVector.zero(SP);
                 for (; x + L <= n; x += L)
                     acc = FloatVector.fromArray(SP, a, ao + x).fma(FloatVector.fromArray(SP, b, bo + x), acc);
-                sum = VectorMath.sum(acc);
+                for (VectorShuffle<Float> h : HALVES) acc = acc.add(acc.rearrange(h));
+                sum = acc.lane(0);
             }
             for (; x < n; x++) sum += a[ao + x] * b[bo + x];
             return sum;
