@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 import org.junit.jupiter.api.Test;
 
@@ -54,5 +55,15 @@ class VectorMathTest {
         float[] tree = v.clone();
         for (int n = tree.length / 2; n >= 1; n /= 2) for (int i = 0; i < n; i++) tree[i] = tree[i] + tree[i + n];
         assertEquals(tree[0], VectorMath.sum(FloatVector.fromArray(SP, v, 0)), 0f, "pairwise tree sum");
+        // the two other spellings of the same tree that kernels use: lanes in an array, and the shuffles inline
+        assertEquals(tree[0], VectorMath.sumLanes(v.clone(), 0, v.length), 0f, "sumLanes");
+        FloatVector w = FloatVector.fromArray(SP, v, 0);
+        for (VectorShuffle<Float> h : VectorMath.halves(SP)) w = w.add(w.rearrange(h));
+        assertEquals(tree[0], w.lane(0), 0f, "halves written out");
+        float[] other = new float[8]; // another lane count: sum's fallback takes the same tree
+        for (int l = 0; l < 8; l++) other[l] = v[l];
+        float[] t8 = other.clone();
+        for (int n = 4; n >= 1; n /= 2) for (int i = 0; i < n; i++) t8[i] = t8[i] + t8[i + n];
+        assertEquals(t8[0], VectorMath.sumLanes(other, 0, 8), 0f, "eight lanes");
     }
 }
