@@ -202,8 +202,10 @@ public final class GptNeoModel {
         for (Block block : blocks) {
             Tensor in = x;
             if (recompute) x = Checkpoint.apply(a -> block.forward(a[0], keyMask, null, drop), x);
-            else if (inference) x = inWorkspace(() -> block.forward(in, keyMask, cache, drop));
-            else x = block.forward(x, keyMask, cache, drop);
+            else if (inference) {
+                x = inWorkspace(() -> block.forward(in, keyMask, cache, drop));
+                release(in);
+            } else x = block.forward(x, keyMask, cache, drop);
         }
         if (cache != null) cache.advance(t);
         return lnF.forward(x);
@@ -256,8 +258,10 @@ public final class GptNeoModel {
                     in -> top ? block.forwardLast(in, keyMask, rows, last) : block.forward(in, keyMask, null, drop);
             Tensor in = x;
             if (recompute) x = Checkpoint.apply(a -> f.apply(a[0]), x);
-            else if (inference) x = inWorkspace(() -> f.apply(in));
-            else x = f.apply(x);
+            else if (inference) {
+                x = inWorkspace(() -> f.apply(in));
+                release(in);
+            } else x = f.apply(x);
         }
         return lnF.forward(x); // [B, H]
     }
@@ -272,6 +276,18 @@ public final class GptNeoModel {
         try (var ws = Workspaces.open(Workspaces.INFERENCE_BLOCK)) {
             return Tensor.constant(Workspaces.leverage(block.get().data()));
         }
+    }
+
+    /**
+     * Inference only: frees a block's input once the next block has read it (the embeddings, or the previous block's
+     * output copied out of the workspace; nothing else holds either with the tape off). Left to the garbage collector,
+     * each such [B, T, H] array stays resident until a collection finds it, and with kernels that make next to no
+     * Java garbage collections are rare: a 125M B=2,T=256 cost-model forward then peaked at 1.25 GB instead of
+     * 1.01 GB and ran 15-25% slower (fresh pages for every new array).
+     */
+    private static void release(Tensor used) {
+        INDArray a = used.data();
+        if (a.closeable() && !a.wasClosed()) a.close();
     }
 
     /** LM logits {@code hidden [B, T, H] -> [B, T, V]} (any leading dims). */
