@@ -16,8 +16,8 @@ import jdk.incubator.vector.VectorSpecies;
  * </pre>
  * Rows run in parallel blocks of {@link #ROWS}; rows of xd and G[:, part] are staged in a work array
  * ({@link WorkArrays}) and every rank-r product runs on {@link RowProducts}' register-blocked kernels, four rows at a
- * time (4×4 blocks of dot products for h and dh; four-row products for h·Bᵀ, dh·A, dA and dB). dA and dB are summed over per-block partials in
- * block order, so the bits do not depend on the thread count ({@link Blocks}). Reference: the composition in
+ * time (4×4 blocks of dot products for h and dh; four-row products for h·Bᵀ, dh·A, dA and dB). dA and dB are summed
+ * over per-block partials in block order, so the bits do not depend on the thread count ({@link Blocks}). Reference: the composition in
  * SplitLinearOp (dropout, then products); agreement: {@code SplitLinearTest}. Why: that composition is nine small
  * operations per part and call (about 1 ms of a [512, 768] layer's 5 in the 125M bf16 training step), each a pass
  * over [N, in] or [N, w] with its own array.
@@ -147,16 +147,7 @@ final class FusedLowRank {
             }
             for (int rho = 0; rho < 4; rho++)
                 for (int i = ranks4(r); i < r; i++)
-                    out[o + rho * r + i] = scale * dot(u, uOff + rho * uRow, m, i * len, len, lanes, t);
-        }
-
-        /** Σ_k u[uOff + k] · m[mOff + k] over k in [0, len) (len a multiple of 16); lanes[t ..]: 16 floats of room. */
-        private static float dot(float[] u, int uOff, float[] m, int mOff, int len, float[] lanes, int t) {
-            FloatVector a = FloatVector.zero(F);
-            for (int k = 0; k < len; k += 16)
-                a = FloatVector.fromArray(F, u, uOff + k).fma(FloatVector.fromArray(F, m, mOff + k), a);
-            a.intoArray(lanes, t);
-            return VectorMath.sumLanes(lanes, t, 16);
+                    out[o + rho * r + i] = scale * RowProducts.dot(u, uOff + rho * uRow, m, i * len, len);
         }
 
         /** Floats of a forward task's work array: four staged rows of xd, their h, their h·Bᵀ, and 16 accumulators' lanes. */

@@ -1,6 +1,7 @@
 package io.gptneo.tensor;
 
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -12,6 +13,7 @@ import jdk.incubator.vector.VectorSpecies;
  * <ul>
  *   <li>{@link #rowCombine} / {@link #rowCombine4}: one or four rows of coefficients times a matrix
  *       ({@code out[ρ] (+)= Σ_c w[ρ][c] · m[c]}), the matrix's rows read once for all four;
+ *   <li>{@link #dot}: one dot product, its lanes summed in {@link VectorMath#sum}'s order;
  *   <li>{@link #dot4x4}: four rows dotted with four rows ({@code out[ρ][i] = u[ρ] · v[i]}), each loaded vector used
  *       four times.
  * </ul>
@@ -19,6 +21,8 @@ import jdk.incubator.vector.VectorSpecies;
 public final class RowProducts {
     static final VectorSpecies<Float> SP = FloatVector.SPECIES_PREFERRED;
     static final int L = SP.length();
+    /** {@link VectorMath#sum}'s tree, written out in {@link #dot} (no vector crosses a call there). */
+    private static final VectorShuffle<Float>[] HALVES = VectorMath.halves(SP);
 
     private RowProducts() {}
 
@@ -273,5 +277,23 @@ public final class RowProducts {
     /** The sum of {@link #L} lanes at {@code lanes[at ..]}, in {@link VectorMath#sumLanes}' fixed order. */
     public static float sumLanes(float[] lanes, int at) {
         return VectorMath.sumLanes(lanes, at, L);
+    }
+
+    /**
+     * {@code Σ_x a[ao + x] · b[bo + x]} for x in [0, n): whole vectors summed in {@link VectorMath#sum}'s tree (written
+     * out here), then the scalar tail in index order.
+     */
+    public static float dot(float[] a, int ao, float[] b, int bo, int n) {
+        int x = 0;
+        float sum = 0f;
+        if (n >= L) {
+            FloatVector acc = FloatVector.zero(SP);
+            for (; x + L <= n; x += L)
+                acc = FloatVector.fromArray(SP, a, ao + x).fma(FloatVector.fromArray(SP, b, bo + x), acc);
+            for (VectorShuffle<Float> h : HALVES) acc = acc.add(acc.rearrange(h));
+            sum = acc.lane(0);
+        }
+        for (; x < n; x++) sum += a[ao + x] * b[bo + x];
+        return sum;
     }
 }

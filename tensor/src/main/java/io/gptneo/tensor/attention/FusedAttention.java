@@ -263,7 +263,7 @@ public final class FusedAttention implements AttentionKernel {
             this.nT = t;
             this.nD = d;
             this.ldT = t + 16;
-            this.sw = (t + 15) / 16 * 16;
+            this.sw = (t + L - 1) / L * L;
             this.window = window;
             this.scale = (float) scale;
             this.keyBias = keyBias;
@@ -480,7 +480,7 @@ public final class FusedAttention implements AttentionKernel {
             Arrays.fill(w, dvh, dvh + T * D, 0f);
             Arrays.fill(w, gq, gq + T * D, 0f);
             final int delta = off[DELTA], p = off[P], ds = off[DS]; // delta = rowsum(dO * O); tiles [BQ][BK]
-            for (int i = 0; i < T; i++) w[delta + i] = FloatKernels.dot(w, dOh + i * D, w, oh + i * D, D);
+            for (int i = 0; i < T; i++) w[delta + i] = RowProducts.dot(w, dOh + i * D, w, oh + i * D, D);
             float[] kb = keyBias == null ? null : keyBias[bh / nH];
             for (int j0 = 0; j0 < T; j0 += BK) {
                 int j1 = Math.min(T, j0 + BK), nk = j1 - j0;
@@ -582,7 +582,7 @@ public final class FusedAttention implements AttentionKernel {
     static final class FloatKernels {
         static final VectorSpecies<Float> SP = FloatVector.SPECIES_PREFERRED;
         static final int L = SP.length();
-        /** {@link VectorMath#sum}'s tree, written out in the kernels below (no vector crosses a call there). */
+        /** {@link VectorMath#sum}'s tree, written out in expShiftSum (no vector crosses a call there). */
         private static final VectorShuffle<Float>[] HALVES = VectorMath.halves(SP);
 
         private FloatKernels() {}
@@ -650,21 +650,6 @@ public final class FusedAttention implements AttentionKernel {
                         .mul(FloatVector.fromArray(SP, a, d + x).sub(c))
                         .intoArray(a, d + x);
             for (; x < n; x++) a[d + x] = a[p + x] * (a[d + x] - c);
-        }
-
-        /** Dot product of a[ao, ao+n) and b[bo, bo+n). */
-        static float dot(float[] a, int ao, float[] b, int bo, int n) {
-            int x = 0;
-            float sum = 0f;
-            if (n >= L) {
-                FloatVector acc = FloatVector.zero(SP);
-                for (; x + L <= n; x += L)
-                    acc = FloatVector.fromArray(SP, a, ao + x).fma(FloatVector.fromArray(SP, b, bo + x), acc);
-                for (VectorShuffle<Float> h : HALVES) acc = acc.add(acc.rearrange(h));
-                sum = acc.lane(0);
-            }
-            for (; x < n; x++) sum += a[ao + x] * b[bo + x];
-            return sum;
         }
     }
 }

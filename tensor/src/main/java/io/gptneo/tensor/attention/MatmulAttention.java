@@ -8,6 +8,7 @@ import io.gptneo.tensor.FloatView;
 import io.gptneo.tensor.Gemm;
 import io.gptneo.tensor.OneDnnMatmul;
 import io.gptneo.tensor.OneDnnMatmul.Operand;
+import io.gptneo.tensor.RowProducts;
 import java.nio.FloatBuffer;
 import java.util.Arrays;
 import java.util.stream.IntStream;
@@ -299,7 +300,7 @@ public final class MatmulAttention implements AttentionKernel {
         /** dp (dL/dP of row i) to dS = scale · P ⊙ (dP − Σ P ⊙ dP): the gradient of the scores before scaling. */
         void scoreGradient(int i, float[] p, float[] dp) {
             int lo = AttentionMasks.firstKey(i, window), hi = i + 1;
-            float delta = FusedAttention.FloatKernels.dot(p, lo, dp, lo, hi - lo);
+            float delta = RowProducts.dot(p, lo, dp, lo, hi - lo);
             for (int j = lo; j < hi; j++) dp[j] = scale * p[j] * (dp[j] - delta);
             Arrays.fill(dp, 0, lo, 0f);
             Arrays.fill(dp, hi, nT, 0f);
