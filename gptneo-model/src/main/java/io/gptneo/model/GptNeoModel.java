@@ -21,7 +21,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.function.Function;
-import java.util.function.Supplier;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -200,12 +199,9 @@ public final class GptNeoModel {
         boolean recompute = checkpointing && cache == null && GradMode.isEnabled();
         boolean inference = !GradMode.isEnabled();
         for (Block block : blocks) {
-            Tensor in = x;
             if (recompute) x = Checkpoint.apply(a -> block.forward(a[0], keyMask, null, drop), x);
-            else if (inference) {
-                x = inWorkspace(() -> block.forward(in, keyMask, cache, drop));
-                release(in);
-            } else x = block.forward(x, keyMask, cache, drop);
+            else if (inference) x = inWorkspace(x, a -> block.forward(a, keyMask, cache, drop));
+            else x = block.forward(x, keyMask, cache, drop);
         }
         if (cache != null) cache.advance(t);
         return lnF.forward(x);
@@ -256,38 +252,33 @@ public final class GptNeoModel {
             boolean top = l == blocks.size() - 1;
             Function<Tensor, Tensor> f =
                     in -> top ? block.forwardLast(in, keyMask, rows, last) : block.forward(in, keyMask, null, drop);
-            Tensor in = x;
             if (recompute) x = Checkpoint.apply(a -> f.apply(a[0]), x);
-            else if (inference) {
-                x = inWorkspace(() -> f.apply(in));
-                release(in);
-            } else x = f.apply(x);
+            else if (inference) x = inWorkspace(x, f);
+            else x = f.apply(x);
         }
         return lnF.forward(x); // [B, H]
     }
 
     /**
-     * Inference only: runs a block inside a reusable ND4J workspace, so its ~20 intermediates reuse one buffer
-     * instead of waiting for the garbage collector to free them (at T=1024 that is the difference between ~1 GB and
-     * ~0.1 GB of transient native memory). Only the block output leaves the workspace (one [B, T, H] copy); anything
+     * Inference only: runs a block on {@code in} inside a reusable ND4J workspace, so its ~20 intermediates reuse one
+     * buffer instead of waiting for the garbage collector to free them (at T=1024 that is the difference between ~1 GB
+     * and ~0.1 GB of transient native memory). Only the block output leaves the workspace (one [B, T, H] copy); anything
      * else allocated in the block (adapters included) must not be kept past the call.
+     *
+     * <p>Then frees {@code in} (the embeddings, or the previous block's output copied out of its workspace; nothing else
+     * holds either with the tape off). Left to the garbage collector, each such array stays resident until a
+     * collection finds it, and with kernels that make next to no Java garbage collections are rare: a 125M B=2,T=256
+     * cost-model forward then peaked at 1.25 GB instead of 1.01 GB and ran 15-25% slower (fresh pages for every new
+     * array).
      */
-    private static Tensor inWorkspace(Supplier<Tensor> block) {
+    private static Tensor inWorkspace(Tensor in, Function<Tensor, Tensor> block) {
+        Tensor out;
         try (var ws = Workspaces.open(Workspaces.INFERENCE_BLOCK)) {
-            return Tensor.constant(Workspaces.leverage(block.get().data()));
+            out = Tensor.constant(Workspaces.leverage(block.apply(in).data()));
         }
-    }
-
-    /**
-     * Inference only: frees a block's input once the next block has read it (the embeddings, or the previous block's
-     * output copied out of the workspace; nothing else holds either with the tape off). Left to the garbage collector,
-     * each such [B, T, H] array stays resident until a collection finds it, and with kernels that make next to no
-     * Java garbage collections are rare: a 125M B=2,T=256 cost-model forward then peaked at 1.25 GB instead of
-     * 1.01 GB and ran 15-25% slower (fresh pages for every new array).
-     */
-    private static void release(Tensor used) {
-        INDArray a = used.data();
-        if (a.closeable() && !a.wasClosed()) a.close();
+        INDArray used = in.data();
+        if (used.closeable() && !used.wasClosed()) used.close();
+        return out;
     }
 
     /** LM logits {@code hidden [B, T, H] -> [B, T, V]} (any leading dims). */
