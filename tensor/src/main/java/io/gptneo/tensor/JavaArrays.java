@@ -5,6 +5,7 @@ import java.util.Arrays;
 import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.Pointer;
+import org.nd4j.linalg.api.buffer.DataBuffer;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -164,5 +165,69 @@ public final class JavaArrays {
             expected *= a.size(d);
         }
         return true;
+    }
+
+    /**
+     * The 2-D array {@code [n, rowLen]} (row-major, rows {@code rowLen} apart) over the same memory as the
+     * {@code [n, w]} FLOAT {@code block}, such that {@code block} is its columns {@code [c0, c0 + w)}; null when block's
+     * rows are not {@code rowLen} apart or that array would reach outside the buffer block lives in. ND4J gives every
+     * view its own buffer object, so this goes by addresses within the buffer that owns the memory.
+     */
+    public static INDArray rowsAround(INDArray block, long c0, long rowLen) {
+        long n = block.size(0);
+        if (block.dataType() != DataType.FLOAT
+                || block.rank() != 2
+                || (block.size(1) > 1 && block.stride(1) != 1)
+                || (n > 1 && block.stride(0) != rowLen)) return null;
+        DataBuffer root = root(block);
+        long first = firstElement(block) - c0;
+        if (first < 0 || first + n * rowLen > root.length()) return null;
+        return Nd4j.create(root, new long[] {n, rowLen}, new long[] {rowLen, 1}, first, 'c');
+    }
+
+    /**
+     * When the equal-shaped {@code [n, w]} FLOAT blocks are disjoint column blocks of one row-major region of memory
+     * (rows {@code stride(0)} apart, the same for all), each block's first column, counted from the leftmost block's;
+     * else null.
+     */
+    public static long[] columnsOfOneRegion(INDArray... blocks) {
+        INDArray b0 = blocks[0];
+        if (b0.rank() != 2 || b0.dataType() != DataType.FLOAT) return null;
+        long n = b0.size(0), w = b0.size(1), rowLen = n > 1 ? b0.stride(0) : Long.MAX_VALUE;
+        long[] first = new long[blocks.length];
+        for (int i = 0; i < blocks.length; i++) {
+            INDArray b = blocks[i];
+            if (b.dataType() != DataType.FLOAT
+                    || !Arrays.equals(b.shape(), b0.shape())
+                    || (w > 1 && b.stride(1) != 1)
+                    || (n > 1 && b.stride(0) != rowLen)
+                    || root(b) != root(b0)) return null;
+            first[i] = firstElement(b);
+        }
+        long base = Arrays.stream(first).min().getAsLong();
+        long[] col = new long[blocks.length];
+        for (int i = 0; i < col.length; i++) {
+            col[i] = first[i] - base;
+            if (col[i] + w > rowLen) return null;
+            for (int j = 0; j < i; j++) if (Math.abs(col[i] - col[j]) < w) return null; // overlapping blocks
+        }
+        return col;
+    }
+
+    /** Whether {@code a} and {@code b} start at the same element of the same memory (FLOAT). */
+    public static boolean sameStart(INDArray a, INDArray b) {
+        return root(a) == root(b) && firstElement(a) == firstElement(b);
+    }
+
+    /** The buffer that owns {@code a}'s memory (a view's original buffer, else a's own). */
+    static DataBuffer root(INDArray a) {
+        DataBuffer d = a.data(), o = d.originalDataBuffer();
+        return o == null ? d : o;
+    }
+
+    /** Index of {@code a}'s first element (FLOAT) among the elements of {@link #root}(a). */
+    static long firstElement(INDArray a) {
+        FloatPointer p = Gemm.floatPointer(a);
+        return (p.address() + 4 * p.position() - root(a).addressPointer().address()) / 4;
     }
 }

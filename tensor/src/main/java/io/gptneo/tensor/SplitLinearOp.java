@@ -15,11 +15,12 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
  *   parts: column blocks of y, each a view (no copy)
  *   dx = G W + Σᵢ ((sᵢ · Gᵢ Bᵢ) Aᵢ ⊙ keepᵢ/(1-pᵢ))     G [N, out]: the parts' gradients side by side
  * </pre>
- * The tape records one operation per output, but they share one gradient buffer G: the first part whose backward
- * runs hands G (uninitialised, plus its own block) to y, the others write their block into it and hand nothing; y's
- * backward zeroes the blocks of parts whose backward never ran. That is
- * exact because y's backward runs only after every consumer of y (the parts) is done. Why: one [N, in]·[in, out]
- * product (and, in bf16, one rounding of x) instead of one per part, forward and backward.
+ * The tape records one operation per output, but they share one gradient G: each part's backward keeps its
+ * gradient, the first hands y an uninitialised G, and y's backward (which runs only after every consumer of y, the
+ * parts, is done) fills G's blocks from the parts' gradients, zeros for a part whose backward never ran. When the
+ * parts' gradients already are the blocks of one array laid out as y (the fused attention returns them so), that
+ * array is G and nothing is copied. Why: one [N, in]·[in, out] product (and, in bf16, one rounding of x) instead of
+ * one per part, forward and backward.
  */
 final class SplitLinearOp {
     private SplitLinearOp() {}
@@ -74,18 +75,12 @@ final class SplitLinearOp {
             side[i] = new Side(s, keep, keepScale, xd, h, null, null);
         }
 
-        INDArray[] gradY = new INDArray[1]; // G, made by the first part whose backward runs
-        boolean[] written = new boolean[widths.length]; // which blocks of G a part's backward filled
+        INDArray[] partGrad = new INDArray[widths.length]; // each part's gradient [N, width], null if none came
         Tensor yt = Tensor.result(
                 "linearSplit",
                 y,
                 inputs(x, w, sides),
-                g -> {
-                    for (int i = 0; i < written.length; i++) // a part nobody differentiated contributes zeros
-                    if (!written[i])
-                            cols(g.reshape('c', rows, outTotal), start, i).assign(0);
-                    return backward(g, x, w, x2, side, start, xs, kernels);
-                },
+                g -> backward(gather(partGrad, g, start), x, w, x2, side, start, xs, kernels),
                 saved(x2, side));
         Tensor[] parts = new Tensor[widths.length];
         for (int i = 0; i < widths.length; i++) {
@@ -94,11 +89,12 @@ final class SplitLinearOp {
             shape[xs.length - 1] = widths[i];
             INDArray view = cols(y, start, i).reshape(shape); // strided: rows of the whole product
             parts[i] = Tensor.result("linearSplit.part" + i, view, new Tensor[] {yt}, g -> {
-                boolean first = gradY[0] == null;
-                if (first) gradY[0] = Nd4j.createUninitialized(y.dataType(), new long[] {rows, outTotal}, 'c');
-                JavaArrays.copyRows(g.reshape('c', rows, widths[part]), cols(gradY[0], start, part));
-                written[part] = true;
-                return new INDArray[] {first ? gradY[0] : null};
+                boolean first = Arrays.stream(partGrad).allMatch(java.util.Objects::isNull);
+                partGrad[part] = g.reshape('c', rows, widths[part]);
+                // the first hands y an uninitialised G; y's backward fills it (or takes the parts' own array)
+                return new INDArray[] {
+                    first ? Nd4j.createUninitialized(y.dataType(), new long[] {rows, outTotal}, 'c') : null
+                };
             });
         }
         return parts;
@@ -113,6 +109,25 @@ final class SplitLinearOp {
             INDArray h,
             FusedLowRank.Side fused,
             float[] fusedH) {}
+
+    /**
+     * G [N, out] from the parts' gradients, once every part's backward has run (y's backward runs after all of y's
+     * consumers): the array they already are column blocks of, when they all are blocks of one array in the product's
+     * layout; else {@code into} with each part's gradient copied into its block (zeros for a part that got none).
+     */
+    private static INDArray gather(INDArray[] partGrad, INDArray into, long[] start) {
+        long out = start[partGrad.length];
+        INDArray whole = partGrad[0] == null ? null : JavaArrays.rowsAround(partGrad[0], start[0], out);
+        for (int i = 1; whole != null && i < partGrad.length; i++)
+            if (partGrad[i] == null || !JavaArrays.sameStart(partGrad[i], cols(whole, start, i))) whole = null;
+        if (whole != null) return whole;
+        INDArray g = into.reshape('c', into.length() / out, out);
+        for (int i = 0; i < partGrad.length; i++) {
+            if (partGrad[i] == null) cols(g, start, i).assign(0); // a part nobody differentiated contributes zeros
+            else JavaArrays.copyRows(partGrad[i], cols(g, start, i));
+        }
+        return into;
+    }
 
     /** Columns of part i: a [N, width] view of the [N, out] array. */
     private static INDArray cols(INDArray a, long[] start, int i) {

@@ -119,6 +119,68 @@ class SplitLinearTest {
         }
     }
 
+    /**
+     * Parts whose gradients come back as the column blocks of one array laid out as the product (what the fused
+     * attention hands back for q, k and v) are taken as G in place; any other layout (blocks in another order, a
+     * part without a gradient, separate arrays) is copied together. All give the same gradients of x and the weight.
+     */
+    @ParameterizedTest(name = "{0}")
+    @CsvSource({"blocks of one array", "blocks in another order", "part 1 without a gradient"})
+    void partGradientsInOneArrayOrApart(String layout) {
+        DataType dt = DataType.FLOAT;
+        long out = java.util.Arrays.stream(WIDTHS).sum();
+        long[] start = {0, WIDTHS[0], WIDTHS[0] + WIDTHS[1]};
+        INDArray all = Rand.normal(dt, 60, 1.0, 2, N, out); // the parts' gradients, side by side as in the product
+        INDArray[] apart = new INDArray[WIDTHS.length];
+        for (int i = 0; i < apart.length; i++)
+            apart[i] = block(all, start[i], WIDTHS[i]).dup('c');
+        boolean skipMiddle = layout.startsWith("part 1");
+        if (skipMiddle) apart[1] = null;
+        INDArray[] handed = apart.clone();
+        if (layout.equals("blocks of one array"))
+            for (int i = 0; i < handed.length; i++) handed[i] = block(all, start[i], WIDTHS[i]);
+        if (layout.equals("blocks in another order")) { // parts 0 and 2 (both 12 wide) swapped within one array
+            INDArray other = Nd4j.createUninitialized(dt, new long[] {2, N, out}, 'c');
+            block(other, start[2], WIDTHS[0]).assign(apart[0]);
+            block(other, start[1], WIDTHS[1]).assign(apart[1]);
+            block(other, start[0], WIDTHS[2]).assign(apart[2]);
+            handed = new INDArray[] {block(other, start[2], 12), block(other, start[1], 5), block(other, start[0], 12)};
+        }
+        if (skipMiddle) // parts 0 and 2 as blocks of one array whose middle block holds garbage
+        handed = new INDArray[] {block(all, start[0], WIDTHS[0]), null, block(all, start[2], WIDTHS[2])};
+
+        INDArray[] expected = null;
+        for (INDArray[] grads : new INDArray[][] {apart, handed}) {
+            Tensor x = Tensor.parameter(Rand.normal(dt, 1, 1.0, 2, N, IN));
+            Tensor w = Tensor.parameter(Rand.normal(dt, 2, 0.3, out, IN));
+            Tensor[] parts = Ops.linearSplit(x, w, WIDTHS, new LowRank[WIDTHS.length]);
+            Tensor[] used = skipMiddle ? new Tensor[] {parts[0], parts[2]} : parts;
+            INDArray[] usedGrads = skipMiddle ? new INDArray[] {grads[0], grads[2]} : grads;
+            Tensor.result("consume", Nd4j.scalar(dt, 0.0), used, g -> usedGrads).backward();
+            INDArray[] got = {x.grad().dup(), w.grad().dup()};
+            if (expected == null) expected = got;
+            else
+                for (int i = 0; i < got.length; i++)
+                    assertEquals(expected[i], got[i], layout + ": gradient of " + (i == 0 ? "x" : "w"));
+        }
+        double middle =
+                expected[1].get(rowsOf(start[1], WIDTHS[1])).amaxNumber().doubleValue();
+        assertEquals(skipMiddle, middle == 0.0, "w's rows for part 1 are zero iff part 1 had no gradient: " + middle);
+    }
+
+    private static INDArray block(INDArray a, long c0, long width) {
+        return a.get(
+                org.nd4j.linalg.indexing.NDArrayIndex.all(),
+                org.nd4j.linalg.indexing.NDArrayIndex.all(),
+                org.nd4j.linalg.indexing.NDArrayIndex.interval(c0, c0 + width));
+    }
+
+    private static org.nd4j.linalg.indexing.INDArrayIndex[] rowsOf(long r0, long n) {
+        return new org.nd4j.linalg.indexing.INDArrayIndex[] {
+            org.nd4j.linalg.indexing.NDArrayIndex.interval(r0, r0 + n), org.nd4j.linalg.indexing.NDArrayIndex.all()
+        };
+    }
+
     private static Tensor loss(Tensor[] parts, INDArray[] seeds, boolean useMiddle) {
         Tensor l = null;
         for (int i = 0; i < parts.length; i++) {

@@ -7,6 +7,7 @@ import static io.gptneo.tensor.attention.FusedAttention.FloatKernels.expShiftSum
 import static io.gptneo.tensor.attention.FusedAttention.FloatKernels.max;
 
 import io.gptneo.tensor.Gemm;
+import io.gptneo.tensor.JavaArrays;
 import io.gptneo.tensor.RowProducts;
 import io.gptneo.tensor.VectorMath;
 import io.gptneo.tensor.WorkArrays;
@@ -22,6 +23,7 @@ import org.bytedeco.javacpp.FloatPointer;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.NDArrayIndex;
 
 /**
  * Fast float32 attention (flash-attention style; reference: {@link ReferenceAttention}): never materialises [T, T].
@@ -139,9 +141,10 @@ public final class FusedAttention implements AttentionKernel {
         int b = (int) s[0], t = (int) (packed ? s[1] : s[2]), d = (int) (packed ? s[2] / h : s[3]);
         float[][] keyBias = AttentionMasks.keyBias(keyMask, b, t);
         // every row of dq, dk and dv is written
-        INDArray dq = Nd4j.createUninitialized(DataType.FLOAT, s, 'c'),
-                dk = Nd4j.createUninitialized(DataType.FLOAT, s, 'c'),
-                dv = Nd4j.createUninitialized(DataType.FLOAT, s, 'c');
+        INDArray[] dqkv = packed ? columnsOfOne(q, k, v) : null;
+        INDArray dq = dqkv != null ? dqkv[0] : Nd4j.createUninitialized(DataType.FLOAT, s, 'c'),
+                dk = dqkv != null ? dqkv[1] : Nd4j.createUninitialized(DataType.FLOAT, s, 'c'),
+                dv = dqkv != null ? dqkv[2] : Nd4j.createUninitialized(DataType.FLOAT, s, 'c');
         Rows[] io = {
             rows(q, h, packed),
             rows(k, h, packed),
@@ -156,6 +159,26 @@ public final class FusedAttention implements AttentionKernel {
                 .backward(io[0], io[1], io[2], io[3], io[4], saved.lse(), io[5], io[6], io[7]);
         keepAlive(io);
         return new Grads(dq, dk, dv);
+    }
+
+    /**
+     * When packed q, k and v are column blocks of one c-order {@code [B, T, S]} array (the fused q/k/v product), their
+     * gradients as the same column blocks of one new {@code [B, T, S]} array, so that the product's backward takes
+     * them as its gradient without copying them together ({@code SplitLinearOp}); else null. Columns of that array
+     * outside the three blocks are left unwritten.
+     */
+    static INDArray[] columnsOfOne(INDArray q, INDArray k, INDArray v) {
+        if (q.rank() != 3 || !Arrays.equals(k.shape(), q.shape()) || !Arrays.equals(v.shape(), q.shape())) return null;
+        long n = q.size(0) * q.size(1), width = q.size(2);
+        INDArray[] flat = {q.reshape('c', n, width), k.reshape('c', n, width), v.reshape('c', n, width)};
+        long[] col = JavaArrays.columnsOfOneRegion(flat);
+        if (col == null) return null;
+        long rowLen = n > 1 ? flat[0].stride(0) : Arrays.stream(col).max().getAsLong() + width;
+        INDArray all = Nd4j.createUninitialized(DataType.FLOAT, new long[] {q.size(0), q.size(1), rowLen}, 'c');
+        INDArray[] g = new INDArray[3];
+        for (int i = 0; i < 3; i++)
+            g[i] = all.get(NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.interval(col[i], col[i] + width));
+        return g;
     }
 
     /**

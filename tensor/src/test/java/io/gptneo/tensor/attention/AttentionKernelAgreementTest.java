@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.gptneo.tensor.JavaArrays;
 import io.gptneo.tensor.attention.AttentionKernel.Forward;
 import io.gptneo.tensor.attention.AttentionKernel.Grads;
 import io.gptneo.tensor.attention.AttentionTestSupport.Pad;
@@ -129,6 +130,12 @@ class AttentionKernelAgreementTest {
         same(gc.dq(), gv.dq());
         same(gc.dk(), gv.dk());
         same(gc.dv(), gv.dv());
+        // views of one array in: gradients out as the same column blocks of one new array (the fused q/k/v product's
+        // backward takes that array whole); separate arrays in: separate arrays out
+        long[] at = JavaArrays.columnsOfOneRegion(flat(gv.dq()), flat(gv.dk()), flat(gv.dv()));
+        assertArrayEquals(new long[] {0, hd, 2 * hd}, at, "dq, dk, dv as q, k, v lie in qkv");
+        assertEquals(3 * hd, gv.dq().stride(1), "rows of the gradients' array as long as qkv's");
+        assertEquals(null, JavaArrays.columnsOfOneRegion(flat(gc.dq()), flat(gc.dk()), flat(gc.dv())));
 
         // heads-major [B, H, T, D] as permuted views of [B, T, H, D]: not c-order, unit stride in D
         INDArray[] hv = new INDArray[4], hc = new INDArray[4];
@@ -146,6 +153,10 @@ class AttentionKernelAgreementTest {
         same(hgc.dk(), hgv.dk());
         same(hgc.dv(), hgv.dv());
         same(Packing.fromHeads(hgc.dk()), gc.dk());
+    }
+
+    private static INDArray flat(INDArray a) {
+        return a.reshape('c', a.size(0) * a.size(1), a.size(2));
     }
 
     private static void same(INDArray want, INDArray got) {
