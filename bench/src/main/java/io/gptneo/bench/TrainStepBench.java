@@ -180,7 +180,7 @@ public final class TrainStepBench {
                 case "--help" -> {
                     System.out.println(
                             """
-                            usage: ./gptneo bench train-step [--quick] [--no-torch] [--warmup N (8)] [--reps N (4)] [--cases LIST] [--out FILE]
+                            usage: ./gptneo bench train-step [--quick] [--no-torch] [--warmup N (30)] [--reps N (4)] [--cases LIST] [--out FILE]
                               125M config, random FLOAT weights, LoRA r8 q,v + score head, AdamW; tokens/s, peak RSS, MFU
                               --quick      smoke run: forward-b2-t256 and train-b2-t256, 1 warmup + 2 timed steps
                               --no-torch   skip the PyTorch anchor (/usr/bin/python3 + torch)
@@ -200,9 +200,12 @@ public final class TrainStepBench {
                 default -> throw new IllegalArgumentException("unknown option " + args[i] + " (see --help)");
             }
         }
-        // 8: the JIT keeps compiling the step's glue for about 7 steps (bf16 B=2,T=256: step 1 takes 6.5-7.2 s, steps
-        // 2-6 run 10-40% over the later ones; bench/RESULTS.md, session 6); PyTorch, with no JIT, is flat from step 2
-        int w = warmup != null ? warmup : quick ? 1 : 8;
+        // 30: our step keeps getting faster until about step 30 (bf16 B=2,T=256, three JVMs: a median of 491-589 ms
+        // over steps 8-15, 441-466 over steps 35-45; C2 and C1 still take 4% of the CPU at steps 10-30), while PyTorch,
+        // with no JIT, is flat from step 2 (bench/RESULTS.md, session 9). Session 6 had found the big steps only (step
+        // 1
+        // 6.5-7.2 s, steps 2-6 10-40% over later ones) and chose 8.
+        int w = warmup != null ? warmup : quick ? 1 : 30;
         int r = reps != null ? reps : quick ? 2 : 4;
         if (child != null) {
             ObjectNode res = runCase(Case.parse(child), w, r);
