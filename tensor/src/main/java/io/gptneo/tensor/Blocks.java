@@ -16,18 +16,18 @@ import java.util.concurrent.locks.LockSupport;
  * common pool, as before: a 300 µs job in 16 blocks took 250-259 µs there against 209-216 µs here, and a training
  * step makes some 300 such calls ({@code bench/RESULTS.md}, session 9).
  */
-final class Blocks {
+public final class Blocks {
     private Blocks() {}
 
     /** A kernel body over [lo, hi). */
-    interface Range {
+    public interface Range {
         void run(int lo, int hi);
     }
 
     private static final Pool POOL = new Pool(Math.max(0, Runtime.getRuntime().availableProcessors() - 1));
 
     /** body over [k·size, (k+1)·size) ∩ [0, n) for every k, in parallel when there is more than one block. */
-    static void run(int n, int size, Range body) {
+    public static void run(int n, int size, Range body) {
         int k = (n + size - 1) / size;
         if (k <= 1) {
             body.run(0, n);

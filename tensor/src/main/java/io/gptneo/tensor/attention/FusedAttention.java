@@ -6,6 +6,7 @@ import static io.gptneo.tensor.attention.FusedAttention.FloatKernels.expShift;
 import static io.gptneo.tensor.attention.FusedAttention.FloatKernels.expShiftSum;
 import static io.gptneo.tensor.attention.FusedAttention.FloatKernels.max;
 
+import io.gptneo.tensor.Blocks;
 import io.gptneo.tensor.Gemm;
 import io.gptneo.tensor.JavaArrays;
 import io.gptneo.tensor.RowProducts;
@@ -14,7 +15,6 @@ import io.gptneo.tensor.WorkArrays;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
 import java.util.Arrays;
-import java.util.stream.IntStream;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShuffle;
@@ -353,12 +353,15 @@ public final class FusedAttention implements AttentionKernel {
             void run(int bh, float[] w);
         }
 
-        /** Every (batch, head) in parallel, each with a work array taken for the layout and given back after. */
+        /**
+         * Every (batch, head) in parallel ({@link Blocks}: one head per block, taken by whichever thread is free), each
+         * with a work array taken for the layout and given back after.
+         */
         private void eachHead(HeadTask task) {
-            IntStream.range(0, nB * nH).parallel().forEach(bh -> {
+            Blocks.run(nB * nH, 1, (lo, hi) -> {
                 float[] w = WorkArrays.take(off[SLOTS]);
                 try {
-                    task.run(bh, w);
+                    for (int bh = lo; bh < hi; bh++) task.run(bh, w);
                 } finally {
                     WorkArrays.give(w);
                 }
