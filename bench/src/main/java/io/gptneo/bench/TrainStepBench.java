@@ -201,7 +201,8 @@ public final class TrainStepBench {
             }
         }
         // 30: our step keeps getting faster until about step 30 (bf16 B=2,T=256, three JVMs: a median of 491-589 ms
-        // over steps 8-15, 441-466 over steps 35-45; C2 and C1 still take 4% of the CPU at steps 10-30), while PyTorch,
+        // over steps 8-15, 441-466 over steps 35-45; C2 and C1 still took 4% of the CPU in a 40-step run), while
+        // PyTorch,
         // with no JIT, is flat from step 2 (bench/RESULTS.md, session 9). Session 6 had found the big steps only (step
         // 1
         // 6.5-7.2 s, steps 2-6 10-40% over later ones) and chose 8.

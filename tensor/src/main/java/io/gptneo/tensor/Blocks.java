@@ -13,7 +13,7 @@ import java.util.concurrent.locks.LockSupport;
  * none. Helpers park as soon as they find no new job (spinning for 50 µs instead made the bf16 training step 5-10%
  * slower: the spinning thread took the core from oneDNN's OpenMP threads). A body that calls {@code run} again, or a
  * second thread calling it while a job runs, runs its blocks on its own thread. Why not a parallel stream on the
- * common pool, as before: a 300 µs job in 16 blocks took 250-259 µs there against 209-216 µs here, and a training
+ * common pool, as before: a 300 µs job in 16 blocks took 250-259 µs there against 188-191 µs here, and a training
  * step makes some 300 such calls ({@code bench/RESULTS.md}, session 9).
  */
 public final class Blocks {

@@ -8,10 +8,12 @@ import java.util.concurrent.ConcurrentLinkedDeque;
  * once, for the life of the process; an array too small for a request is dropped and a larger one made, so the pool
  * settles on the largest size asked for.
  *
- * <p>Why not a {@code ThreadLocal}: since Java 17 the common ForkJoinPool's workers, which run the parallel streams of
- * these kernels, erase every thread-local after each top-level task. A per-thread cache there was a fresh array on
+ * <p>Why not a {@code ThreadLocal}: when these kernels ran on parallel streams, the common ForkJoinPool's workers
+ * erased every thread-local after each top-level task (Java 17), and a per-thread cache there was a fresh array on
  * every call on every worker: zeroed, cold in cache, at a new alignment each time, and garbage for the collector.
- * Kernels that keep scratch across calls take it from here.
+ * They run on {@link Blocks}' own threads now, but a kernel may still be called from any thread (a caller's pool, a
+ * nested call that runs inline), and one shared pool serves them all. Kernels that keep scratch across calls take it
+ * from here.
  */
 public final class WorkArrays {
     private WorkArrays() {}
