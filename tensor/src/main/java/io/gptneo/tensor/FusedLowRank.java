@@ -37,12 +37,12 @@ final class FusedLowRank {
     }
 
     /** A part's side path: its matrices as Java arrays, B transposed. */
-    record Side(float[] a, float[] bt, int r, int in, int w, float s, long[] keep, float keepScale) {
+    record Side(float[] a, float[] bt, int r, int in, int w, float s, long[] keep, float keepScale, int c0) {
         /**
          * Copies A and Bᵀ out of the arrays' memory. (ND4J's {@code dup}, {@code transpose().dup('c')} and
          * {@code asFloat()} here cost 0.15-0.6 ms per call in the step, 3-16 ms of a bf16 step's 24 calls.)
          */
-        static Side of(LowRank p, long[] keep, double keepScale) {
+        static Side of(LowRank p, long[] keep, double keepScale, int c0) {
             int r = (int) p.a().size(0), in = (int) p.a().size(1), w = (int) p.b().size(0);
             float[] a = new float[r * in], bt = new float[r * w]; // [r, in], [r, w]
             try (FloatView av = FloatView.read(p.a().data());
@@ -50,62 +50,85 @@ final class FusedLowRank {
                 av.buf.asFloatBuffer().get(a);
                 for (int j = 0; j < w; j++) for (int i = 0; i < r; i++) bt[i * w + j] = bv.get(j * r + i);
             }
-            return new Side(a, bt, r, in, w, (float) p.scaling(), keep, (float) keepScale);
+            return new Side(a, bt, r, in, w, (float) p.scaling(), keep, (float) keepScale, c0);
         }
     }
 
-    /** y[:, c0 : c0+w] += s · (xd Aᵀ) Bᵀ; returns h = xd Aᵀ [N, r] (kept for the backward). */
-    static float[] forward(Side p, FloatView x, FloatView y, int outTotal, int c0) {
-        int n = x.length() / p.in();
-        float[] h = new float[n * p.r()];
+    /**
+     * For every side p: y[:, p.c0 : p.c0+w] += s · (xd Aᵀ) Bᵀ; returns each side's h = xd Aᵀ [N, r] (kept for the
+     * backward). One parallel pass over row blocks for all sides, so a block's rows of x are still in cache for the
+     * second side.
+     */
+    static float[][] forward(Side[] sides, FloatView x, FloatView y, int outTotal) {
+        int n = x.length() / sides[0].in();
+        float[][] h = new float[sides.length][];
+        int work = 0;
+        for (int k = 0; k < sides.length; k++) {
+            h[k] = new float[n * sides[k].r()];
+            work = Math.max(work, Lanes.forwardWork(sides[k]));
+        }
+        int workLength = work;
         Blocks.run(n, ROWS, (lo, hi) -> {
-            float[] work = WorkArrays.take(Lanes.forwardWork(p));
+            float[] w = WorkArrays.take(workLength);
             try {
-                Lanes.forward(p, x.buf, y.buf, outTotal, c0, h, lo, hi, work);
+                for (int k = 0; k < sides.length; k++)
+                    Lanes.forward(sides[k], x.buf, y.buf, outTotal, sides[k].c0(), h[k], lo, hi, w);
             } finally {
-                WorkArrays.give(work);
+                WorkArrays.give(w);
             }
         });
         return h;
     }
 
     /**
-     * dx += (dh A) ⊙ keep·keepScale (dx null: skipped), dh = s · G[:, part] B; returns {dA [r, in], dB [w, r]}
-     * (either null when not wanted).
+     * For every side p: dx += (dh A) ⊙ keep·keepScale (dx null: skipped), dh = s · G[:, part] B; returns per side
+     * {dA [r, in], dB [w, r]} (either null when not wanted). One parallel pass over row blocks for all sides, the sides
+     * in order within a block, so dx gets the same sums in the same order as one pass per side.
      */
-    static float[][] backward(
-            Side p,
+    static float[][][] backward(
+            Side[] sides,
             FloatView x,
-            float[] h,
+            float[][] h,
             FloatView g,
             int outTotal,
-            int c0,
             FloatView dx,
-            boolean wantA,
-            boolean wantB) {
-        int n = x.length() / p.in();
+            boolean[] wantA,
+            boolean[] wantB) {
+        int n = x.length() / sides[0].in();
         int blocks = (n + ROWS - 1) / ROWS;
-        float[][] da = new float[blocks][], dbt = new float[blocks][];
+        float[][][] da = new float[sides.length][blocks][], dbt = new float[sides.length][blocks][];
         Blocks.run(n, ROWS, (lo, hi) -> {
-            float[] pa = wantA ? new float[p.r() * p.in()] : null, pb = wantB ? new float[p.r() * p.w()] : null;
-            float[] sb = WorkArrays.take(Lanes.backwardWork(p, hi - lo)); // staging, reused across calls
+            int work = 0;
+            for (Side p : sides) work = Math.max(work, Lanes.backwardWork(p, hi - lo));
+            float[] sb = WorkArrays.take(work); // staging, reused across calls
             try {
-                Lanes.backward(p, x.buf, h, g.buf, outTotal, c0, dx == null ? null : dx.buf, pa, pb, lo, hi, sb);
+                for (int k = 0; k < sides.length; k++) {
+                    Side p = sides[k];
+                    float[] pa = wantA[k] ? new float[p.r() * p.in()] : null,
+                            pb = wantB[k] ? new float[p.r() * p.w()] : null;
+                    Lanes.backward(
+                            p, x.buf, h[k], g.buf, outTotal, p.c0(), dx == null ? null : dx.buf, pa, pb, lo, hi, sb);
+                    da[k][lo / ROWS] = pa;
+                    dbt[k][lo / ROWS] = pb;
+                }
             } finally {
                 WorkArrays.give(sb);
             }
-            da[lo / ROWS] = pa;
-            dbt[lo / ROWS] = pb;
         });
-        float[] dA = wantA ? sum(da) : null;
-        float[] dB = null;
-        if (wantB) { // [r, w] -> [w, r]
-            float[] bt = sum(dbt);
-            dB = new float[bt.length];
-            for (int i = 0; i < p.r(); i++)
-                for (int j = 0; j < p.w(); j++) dB[j * p.r() + i] = p.s() * bt[i * p.w() + j];
+        float[][][] out = new float[sides.length][][];
+        for (int k = 0; k < sides.length; k++) {
+            Side p = sides[k];
+            float[] dA = wantA[k] ? sum(da[k]) : null;
+            float[] dB = null;
+            if (wantB[k]) { // [r, w] -> [w, r]
+                float[] bt = sum(dbt[k]);
+                dB = new float[bt.length];
+                for (int i = 0; i < p.r(); i++)
+                    for (int j = 0; j < p.w(); j++) dB[j * p.r() + i] = p.s() * bt[i * p.w() + j];
+            }
+            out[k] = new float[][] {dA, dB};
         }
-        return new float[][] {dA, dB};
+        return out;
     }
 
     /** Element-wise sum of the partials, in block order. */

@@ -54,25 +54,34 @@ final class SplitLinearOp {
         INDArray x2 = x.data().reshape('c', rows, in); // [N, in]
         INDArray y = Gemm.mm(x2, w.data(), false, true); // [N, out]
         Side[] side = new Side[sides.length];
+        java.util.List<Integer> fused = new java.util.ArrayList<>(); // parts whose side path runs in FusedLowRank
+        FusedLowRank.Side[] fusedSide = new FusedLowRank.Side[sides.length];
         for (int i = 0; i < sides.length; i++) {
             LowRank s = sides[i];
             if (s == null) continue;
             long[] keep = s.dropout() > 0 ? DropoutMask.keep((int) (rows * in), s.dropout(), s.seed()) : null;
             double keepScale = 1.0 / (1.0 - s.dropout());
             if (kernels.fusedLowRank(x2, in, widths[i])) { // x FLOAT, so y is FLOAT too (Ops.weightDtype)
-                FusedLowRank.Side f = FusedLowRank.Side.of(s, keep, keepScale);
-                float[] h; // [N, r]
-                try (FloatView xv = FloatView.read(x2);
-                        FloatView yv = FloatView.update(y)) {
-                    h = FusedLowRank.forward(f, xv, yv, (int) outTotal, (int) start[i]);
-                }
-                side[i] = new Side(s, keep, keepScale, null, null, f, h);
+                fusedSide[i] = FusedLowRank.Side.of(s, keep, keepScale, (int) start[i]);
+                fused.add(i);
                 continue;
             }
             INDArray xd = keep == null ? x2 : kernels.dropout(x2, keep, keepScale, null); // [N, in]
             INDArray h = Gemm.mm(xd, s.a().data(), false, true); // [N, r]
             Gemm.mmAccumulate(h, s.b().data(), false, true, s.scaling(), cols(y, start, i)); // y_i += s · h Bᵀ
             side[i] = new Side(s, keep, keepScale, xd, h, null, null);
+        }
+        if (!fused.isEmpty()) { // all fused side paths in one pass over the rows
+            FusedLowRank.Side[] f = fused.stream().map(i -> fusedSide[i]).toArray(FusedLowRank.Side[]::new);
+            float[][] h; // each [N, r]
+            try (FloatView xv = FloatView.read(x2);
+                    FloatView yv = FloatView.update(y)) {
+                h = FusedLowRank.forward(f, xv, yv, (int) outTotal);
+            }
+            for (int k = 0; k < f.length; k++) {
+                int i = fused.get(k);
+                side[i] = new Side(sides[i], f[k].keep(), f[k].keepScale(), null, null, f[k], h[k]);
+            }
         }
 
         INDArray[] partGrad = new INDArray[widths.length]; // each part's gradient [N, width], null if none came
@@ -165,31 +174,38 @@ final class SplitLinearOp {
         INDArray g2 = g.reshape('c', rows, start[side.length]); // [N, out]
         INDArray[] r = new INDArray[2 + 2 * side.length];
         INDArray dx = x.requiresGrad() ? Gemm.mm(g2, w.data(), false, false) : null; // [N, in]
+        int[] fused = java.util.stream.IntStream.range(0, side.length)
+                .filter(i -> side[i] != null && side[i].fused() != null)
+                .toArray();
+        if (fused.length > 0) { // all fused side paths in one pass over the rows
+            FusedLowRank.Side[] f = new FusedLowRank.Side[fused.length];
+            float[][] h = new float[fused.length][];
+            boolean[] wantA = new boolean[fused.length], wantB = new boolean[fused.length];
+            for (int k = 0; k < fused.length; k++) {
+                Side s = side[fused[k]];
+                f[k] = s.fused();
+                h[k] = s.fusedH();
+                wantA[k] = s.p().a().requiresGrad();
+                wantB[k] = s.p().b().requiresGrad();
+            }
+            float[][][] dAB;
+            try (FloatView xv = FloatView.read(x2);
+                    FloatView gv = FloatView.read(g2);
+                    FloatView dxv = dx == null ? null : FloatView.update(dx)) {
+                dAB = FusedLowRank.backward(f, xv, h, gv, (int) start[side.length], dxv, wantA, wantB);
+            }
+            for (int k = 0; k < fused.length; k++) {
+                int i = fused[k];
+                if (dAB[k][0] != null)
+                    r[2 + 2 * i] = Nd4j.create(dAB[k][0], new long[] {f[k].r(), f[k].in()}, DataType.FLOAT);
+                if (dAB[k][1] != null)
+                    r[3 + 2 * i] = Nd4j.create(dAB[k][1], new long[] {f[k].w(), f[k].r()}, DataType.FLOAT);
+            }
+        }
         for (int i = 0; i < side.length; i++) {
             Side s = side[i];
-            if (s == null) continue;
+            if (s == null || s.fused() != null) continue;
             LowRank p = s.p();
-            if (s.fused() != null) {
-                FusedLowRank.Side f = s.fused();
-                float[][] dAB;
-                try (FloatView xv = FloatView.read(x2);
-                        FloatView gv = FloatView.read(g2);
-                        FloatView dxv = dx == null ? null : FloatView.update(dx)) {
-                    dAB = FusedLowRank.backward(
-                            f,
-                            xv,
-                            s.fusedH(),
-                            gv,
-                            (int) start[side.length],
-                            (int) start[i],
-                            dxv,
-                            p.a().requiresGrad(),
-                            p.b().requiresGrad());
-                }
-                if (dAB[0] != null) r[2 + 2 * i] = Nd4j.create(dAB[0], new long[] {f.r(), f.in()}, DataType.FLOAT);
-                if (dAB[1] != null) r[3 + 2 * i] = Nd4j.create(dAB[1], new long[] {f.w(), f.r()}, DataType.FLOAT);
-                continue;
-            }
             INDArray gi = cols(g2, start, i); // [N, width]
             INDArray dh = Gemm.mm(gi, p.b().data(), false, false).muli(p.scaling()); // [N, r]
             if (dx != null) {
