@@ -6,15 +6,16 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * Fast float32 LoRA side path of one part of {@link SplitLinearOp}, in one pass over the rows each way, without
- * materialising dropout(x). A [r, in], B [w, r], scaling s, keep bits over x [N, in] (element n·in + k; null: no
+ * Fast float32 LoRA side paths of the parts of {@link SplitLinearOp}: all of a product's side paths in one pass over the
+ * rows each way (the sides in order within each row block), without materialising dropout(x). A [r, in], B [w, r], scaling s, keep bits over x [N, in] (element n·in + k; null: no
  * dropout), keepScale = 1/(1-p); the part's columns are {@code [c0, c0 + w)} of the [N, out] product y and of its
  * gradient G:
  * <pre>
  *   forward:  xd = x ⊙ keep·keepScale;  h = xd Aᵀ  [N, r];  y[:, part] += s · h Bᵀ
  *   backward: dh = s · G[:, part] B  [N, r];  dx += (dh A) ⊙ keep·keepScale;  dA = dhᵀ xd;  dB = s · G[:, part]ᵀ h
  * </pre>
- * Rows run in parallel blocks of {@link #ROWS}; rows of xd and G[:, part] are staged in a work array
+ * Rows run in parallel blocks of {@link #ROWS}, every side on a block before the next block, so the block's rows of x
+ * and dx are still in cache for the second side; rows of xd and G[:, part] are staged in a work array
  * ({@link WorkArrays}) and every rank-r product runs on {@link RowProducts}' register-blocked kernels, four rows at a
  * time (4×4 blocks of dot products for h and dh; four-row products for h·Bᵀ, dh·A, dA and dB). dA and dB are summed
  * over per-block partials in block order, so the bits do not depend on the thread count ({@link Blocks}). Reference: the composition in
