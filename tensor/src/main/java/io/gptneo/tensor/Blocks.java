@@ -1,6 +1,7 @@
 package io.gptneo.tensor;
 
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.LockSupport;
 
 /**
@@ -67,9 +68,8 @@ public final class Blocks {
     /** The helpers and the job they look at. */
     private static final class Pool {
         private final Thread[] helpers;
-        private volatile Job current;
-        /** Whether a job runs: a body that calls {@link #run} again runs its blocks on its own thread. */
-        private final AtomicInteger busy = new AtomicInteger();
+        /** The job running, null when none: a body that calls {@link #run} again runs its blocks on its own thread. */
+        private final AtomicReference<Job> current = new AtomicReference<>();
 
         Pool(int n) {
             helpers = new Thread[n];
@@ -82,19 +82,17 @@ public final class Blocks {
         }
 
         void run(Job job) {
-            if (helpers.length == 0 || !busy.compareAndSet(0, 1)) { // nested or concurrent: this thread alone
+            if (helpers.length == 0 || !current.compareAndSet(null, job)) { // nested or concurrent: this thread alone
                 job.work();
                 rethrow(job);
                 return;
             }
             try {
-                current = job;
                 for (Thread h : helpers) LockSupport.unpark(h);
                 job.work();
                 while (job.done.get() < job.blocks) Thread.onSpinWait(); // a helper finishing its last block
             } finally {
-                current = null;
-                busy.set(0);
+                current.set(null);
             }
             rethrow(job);
         }
@@ -102,7 +100,7 @@ public final class Blocks {
         private void helperLoop() {
             Job last = null;
             while (true) {
-                Job j = current;
+                Job j = current.get();
                 if (j != null && j != last) {
                     j.work();
                     last = j;

@@ -186,20 +186,22 @@ public final class JavaArrays {
     }
 
     /**
-     * When the equal-shaped {@code [n, w]} FLOAT blocks are disjoint column blocks of one row-major region of memory
-     * (rows {@code stride(0)} apart, the same for all), each block's first column, counted from the leftmost block's;
-     * else null.
+     * When the FLOAT blocks (each {@code [n, wᵢ]}, the same n) are disjoint column blocks of one row-major region of
+     * memory (rows {@code stride(0)} apart, the same for all), each block's first column, counted from the leftmost
+     * block's; else null. Fused q/k/v products and their gradients are such blocks (ND4J gives every view its own
+     * buffer object, so this goes by addresses within the buffer that owns the memory).
      */
     public static long[] columnsOfOneRegion(INDArray... blocks) {
         INDArray b0 = blocks[0];
-        if (b0.rank() != 2 || b0.dataType() != DataType.FLOAT) return null;
-        long n = b0.size(0), w = b0.size(1), rowLen = n > 1 ? b0.stride(0) : Long.MAX_VALUE;
+        if (b0.rank() != 2) return null;
+        long n = b0.size(0), rowLen = n > 1 ? b0.stride(0) : Long.MAX_VALUE;
         long[] first = new long[blocks.length];
         for (int i = 0; i < blocks.length; i++) {
             INDArray b = blocks[i];
             if (b.dataType() != DataType.FLOAT
-                    || !Arrays.equals(b.shape(), b0.shape())
-                    || (w > 1 && b.stride(1) != 1)
+                    || b.rank() != 2
+                    || b.size(0) != n
+                    || (b.size(1) > 1 && b.stride(1) != 1)
                     || (n > 1 && b.stride(0) != rowLen)
                     || root(b) != root(b0)) return null;
             first[i] = firstElement(b);
@@ -208,15 +210,12 @@ public final class JavaArrays {
         long[] col = new long[blocks.length];
         for (int i = 0; i < col.length; i++) {
             col[i] = first[i] - base;
+            long w = blocks[i].size(1);
             if (col[i] + w > rowLen) return null;
-            for (int j = 0; j < i; j++) if (Math.abs(col[i] - col[j]) < w) return null; // overlapping blocks
+            for (int j = 0; j < i; j++) // overlapping blocks
+            if (col[i] < col[j] + blocks[j].size(1) && col[j] < col[i] + w) return null;
         }
         return col;
-    }
-
-    /** Whether {@code a} and {@code b} start at the same element of the same memory (FLOAT). */
-    public static boolean sameStart(INDArray a, INDArray b) {
-        return root(a) == root(b) && firstElement(a) == firstElement(b);
     }
 
     /** The buffer that owns {@code a}'s memory (a view's original buffer, else a's own). */

@@ -126,9 +126,12 @@ final class SplitLinearOp {
      */
     private static INDArray gather(INDArray[] partGrad, INDArray into, long[] start) {
         long out = start[partGrad.length];
-        INDArray whole = partGrad[0] == null ? null : JavaArrays.rowsAround(partGrad[0], start[0], out);
-        for (int i = 1; whole != null && i < partGrad.length; i++)
-            if (partGrad[i] == null || !JavaArrays.sameStart(partGrad[i], cols(whole, start, i))) whole = null;
+        long[] col = Arrays.stream(partGrad).anyMatch(java.util.Objects::isNull)
+                ? null
+                : JavaArrays.columnsOfOneRegion(partGrad);
+        INDArray whole = Arrays.equals(col, Arrays.copyOf(start, partGrad.length))
+                ? JavaArrays.rowsAround(partGrad[0], 0, out) // null unless its rows are out apart, within the buffer
+                : null;
         if (whole != null) return whole;
         INDArray g = into.reshape('c', into.length() / out, out);
         for (int i = 0; i < partGrad.length; i++) {
