@@ -170,6 +170,19 @@ public final class Gemm {
     }
 
     /**
+     * {@code a · op(w) + bias} for a weight tensor (bias null: none): on w's packed copy where {@link PackedWeights}
+     * applies (a frozen weight in a training step, oneDNN present), else {@link #mm}. {@code wd} is the array the caller
+     * read from w when it recorded the operation; a packed copy is used only while it is still w's array.
+     */
+    public static INDArray mmWeight(INDArray a, Tensor w, INDArray wd, boolean transW, INDArray bias) {
+        if (PackedWeights.applies(a, w, wd)) {
+            INDArray c = PackedWeights.mm(a, w, transW, bias);
+            if (c != null) return c;
+        }
+        return mm(a, wd, false, transW, bias);
+    }
+
+    /**
      * {@code c += alpha · op(a) · op(b)} in place; {@code c [M, N]} must be a 2-D array whose rows BLAS can address
      * (c-order, or rows of a larger c-order matrix) and must not overlap {@code a} or {@code b}. Lets a second product
      * land on the first one's result (a LoRA side path on its base projection) without a separate add.

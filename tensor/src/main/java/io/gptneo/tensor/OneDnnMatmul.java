@@ -2,21 +2,32 @@ package io.gptneo.tensor;
 
 import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_BIAS;
 import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_DST;
+import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_FROM;
 import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_SRC;
+import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_TO;
 import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_WEIGHTS;
 import static org.bytedeco.dnnl.global.dnnl.dnnl_bf16;
 import static org.bytedeco.dnnl.global.dnnl.dnnl_cpu;
 import static org.bytedeco.dnnl.global.dnnl.dnnl_engine_create;
 import static org.bytedeco.dnnl.global.dnnl.dnnl_f32;
+import static org.bytedeco.dnnl.global.dnnl.dnnl_format_tag_any;
 import static org.bytedeco.dnnl.global.dnnl.dnnl_matmul_desc_init;
 import static org.bytedeco.dnnl.global.dnnl.dnnl_memory_create;
+import static org.bytedeco.dnnl.global.dnnl.dnnl_memory_desc_equal;
+import static org.bytedeco.dnnl.global.dnnl.dnnl_memory_desc_get_size;
 import static org.bytedeco.dnnl.global.dnnl.dnnl_memory_desc_init_by_strides;
+import static org.bytedeco.dnnl.global.dnnl.dnnl_memory_desc_init_by_tag;
 import static org.bytedeco.dnnl.global.dnnl.dnnl_memory_destroy;
 import static org.bytedeco.dnnl.global.dnnl.dnnl_primitive_create;
 import static org.bytedeco.dnnl.global.dnnl.dnnl_primitive_desc_create;
+import static org.bytedeco.dnnl.global.dnnl.dnnl_primitive_desc_destroy;
 import static org.bytedeco.dnnl.global.dnnl.dnnl_primitive_desc_query;
+import static org.bytedeco.dnnl.global.dnnl.dnnl_primitive_desc_query_md;
+import static org.bytedeco.dnnl.global.dnnl.dnnl_primitive_destroy;
 import static org.bytedeco.dnnl.global.dnnl.dnnl_primitive_execute;
 import static org.bytedeco.dnnl.global.dnnl.dnnl_query_impl_info_str;
+import static org.bytedeco.dnnl.global.dnnl.dnnl_query_weights_md;
+import static org.bytedeco.dnnl.global.dnnl.dnnl_reorder_primitive_desc_create;
 import static org.bytedeco.dnnl.global.dnnl.dnnl_stream_create;
 import static org.bytedeco.dnnl.global.dnnl.dnnl_stream_default_flags;
 import static org.bytedeco.dnnl.global.dnnl.dnnl_stream_wait;
@@ -50,10 +61,13 @@ import org.slf4j.LoggerFactory;
 public final class OneDnnMatmul {
     private OneDnnMatmul() {}
 
-    /** One operand: dimensions, element strides (same rank) and whether its elements are bf16 (else float32). */
+    /**
+     * One operand: dimensions, element strides (same rank) and whether its elements are bf16 (else float32). Null
+     * strides: whatever layout oneDNN prefers (format {@code any}; for weights that {@link #pack} lays out).
+     */
     public record Operand(long[] dims, long[] strides, boolean bf16) {
         public Operand {
-            if (dims.length != strides.length)
+            if (strides != null && dims.length != strides.length)
                 throw new IllegalArgumentException("dims " + Arrays.toString(dims) + " and strides "
                         + Arrays.toString(strides) + " differ in rank");
         }
@@ -110,7 +124,10 @@ public final class OneDnnMatmul {
         return UNAVAILABLE == null;
     }
 
-    /** A primitive for one operand description (bias null: none), with the implementation oneDNN chose (e.g. gemm:jit). */
+    /**
+     * A primitive for one operand description (bias null: none), with the implementation oneDNN chose (e.g. gemm:jit).
+     * {@code b} is the weights' layout the primitive reads: the operand's own, or the one oneDNN chose for format any.
+     */
     record Prim(
             dnnl_primitive primitive,
             dnnl_memory_desc_t a,
@@ -144,6 +161,13 @@ public final class OneDnnMatmul {
                 "matmul " + shapes(a, b, c));
         PointerPointer<BytePointer> impl = new PointerPointer<>(1);
         ok(dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, impl), "implementation query");
+        if (b.strides() == null) { // the layout oneDNN chose, copied out of the primitive descriptor
+            dnnl_memory_desc_t chosen = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+            if (chosen == null || chosen.isNull())
+                throw new IllegalStateException("oneDNN matmul " + shapes(a, b, c) + ": no weights layout");
+            bd = new dnnl_memory_desc_t();
+            Pointer.memcpy(bd, chosen, chosen.sizeof());
+        }
         dnnl_primitive prim = new dnnl_primitive();
         ok(dnnl_primitive_create(prim, pd), "matmul primitive " + shapes(a, b, c));
         return new Prim(prim, ad, bd, biasd, cd, impl.getString(0));
@@ -151,11 +175,48 @@ public final class OneDnnMatmul {
 
     private static dnnl_memory_desc_t desc(Operand o, String what) {
         dnnl_memory_desc_t d = new dnnl_memory_desc_t();
+        int dt = o.bf16() ? dnnl_bf16 : dnnl_f32;
         ok(
-                dnnl_memory_desc_init_by_strides(
-                        d, o.dims().length, o.dims(), o.bf16() ? dnnl_bf16 : dnnl_f32, o.strides()),
+                o.strides() == null
+                        ? dnnl_memory_desc_init_by_tag(d, o.dims().length, o.dims(), dt, dnnl_format_tag_any)
+                        : dnnl_memory_desc_init_by_strides(d, o.dims().length, o.dims(), dt, o.strides()),
                 what + " desc " + Arrays.toString(o.dims()));
         return d;
+    }
+
+    /**
+     * {@code b} (at {@code pb}, in the operand's own strides) copied into the weights layout {@code p} reads (a
+     * primitive made with {@link Operand#strides()} null): a new native buffer, freed when it is collected.
+     */
+    static Pointer pack(Operand b, Pointer pb, Prim p) {
+        dnnl_memory_desc_t from = desc(b, "weights");
+        BytePointer to = new BytePointer(dnnl_memory_desc_get_size(p.b()));
+        dnnl_primitive_desc pd = new dnnl_primitive_desc();
+        ok(dnnl_reorder_primitive_desc_create(pd, from, ENGINE, p.b(), ENGINE, null), "weights reorder descriptor");
+        dnnl_primitive reorder = new dnnl_primitive();
+        ok(dnnl_primitive_create(reorder, pd), "weights reorder");
+        dnnl_memory src = new dnnl_memory(), dst = new dnnl_memory();
+        synchronized (OneDnnMatmul.class) { // the stream is shared with execute
+            try (dnnl_exec_arg_t args = new dnnl_exec_arg_t(2)) {
+                ok(dnnl_memory_create(src, from, ENGINE, pb), "reorder source memory");
+                ok(dnnl_memory_create(dst, p.b(), ENGINE, to), "reorder target memory");
+                args.position(0).arg(DNNL_ARG_FROM).memory(src);
+                args.position(1).arg(DNNL_ARG_TO).memory(dst);
+                ok(dnnl_primitive_execute(reorder, STREAM, 2, args.position(0)), "weights reorder");
+                ok(dnnl_stream_wait(STREAM), "stream wait");
+            } finally {
+                if (!src.isNull()) dnnl_memory_destroy(src);
+                if (!dst.isNull()) dnnl_memory_destroy(dst);
+                dnnl_primitive_destroy(reorder);
+                dnnl_primitive_desc_destroy(pd);
+            }
+        }
+        return to;
+    }
+
+    /** Whether two primitives read their weights in the same layout (so one packed copy serves both). */
+    static boolean sameWeightsLayout(Prim x, Prim y) {
+        return x == y || dnnl_memory_desc_equal(x.b(), y.b()) != 0;
     }
 
     private static String shapes(Operand a, Operand b, Operand c) {

@@ -364,11 +364,11 @@ public final class Ops {
         }
         long in = ws[1], outF = ws[0];
         INDArray x2 = x.data().reshape('c', x.data().length() / in, in); // [N, in]
-        INDArray y2 = Gemm.mm(x2, w.data(), false, true, b == null ? null : b.data()); // [N, out], bias added in BLAS
+        INDArray wd = w.data();
+        INDArray y2 = Gemm.mmWeight(x2, w, wd, true, b == null ? null : b.data()); // [N, out], bias added in BLAS
         long[] outShape = xs.clone();
         outShape[xs.length - 1] = outF;
         Tensor[] inputs = b == null ? new Tensor[] {x, w} : new Tensor[] {x, w, b};
-        INDArray wd = w.data();
         return Tensor.result(
                 "linear",
                 y2.reshape('c', outShape),
@@ -376,7 +376,8 @@ public final class Ops {
                 g -> {
                     INDArray g2 = g.reshape('c', x2.size(0), outF); // [N, out]
                     INDArray[] r = new INDArray[inputs.length];
-                    if (x.requiresGrad()) r[0] = Gemm.mm(g2, wd, false, false).reshape('c', xs); // [N, in]
+                    if (x.requiresGrad())
+                        r[0] = Gemm.mmWeight(g2, w, wd, false, null).reshape('c', xs); // [N, in]
                     if (w.requiresGrad()) r[1] = Gemm.mm(g2, x2, true, false); // [out, in]
                     if (b != null && b.requiresGrad()) r[2] = g2.sum(0);
                     return r;

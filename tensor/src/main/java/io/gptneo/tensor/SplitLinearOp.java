@@ -52,7 +52,7 @@ final class SplitLinearOp {
         for (int i = 0; i < sides.length; i++) if (sides[i] != null) check(sides[i], x, in, widths[i]);
 
         INDArray x2 = x.data().reshape('c', rows, in); // [N, in]
-        INDArray y = Gemm.mm(x2, w.data(), false, true); // [N, out]
+        INDArray y = Gemm.mmWeight(x2, w, w.data(), true, null); // [N, out]
         Side[] side = new Side[sides.length];
         java.util.List<Integer> fused = new java.util.ArrayList<>(); // parts whose side path runs in FusedLowRank
         FusedLowRank.Side[] fusedSide = new FusedLowRank.Side[sides.length];
@@ -176,7 +176,7 @@ final class SplitLinearOp {
         long rows = x2.size(0);
         INDArray g2 = g.reshape('c', rows, start[side.length]); // [N, out]
         INDArray[] r = new INDArray[2 + 2 * side.length];
-        INDArray dx = x.requiresGrad() ? Gemm.mm(g2, w.data(), false, false) : null; // [N, in]
+        INDArray dx = x.requiresGrad() ? Gemm.mmWeight(g2, w, w.data(), false, null) : null; // [N, in]
         int[] fused = java.util.stream.IntStream.range(0, side.length)
                 .filter(i -> side[i] != null && side[i].fused() != null)
                 .toArray();

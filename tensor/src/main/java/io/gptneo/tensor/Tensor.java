@@ -26,6 +26,9 @@ import org.nd4j.linalg.factory.Nd4j;
  */
 public final class Tensor {
     private INDArray data;
+    /** Packed copies of this (frozen) weight for oneDNN's products ({@link PackedWeights}); null until first used. */
+    volatile PackedWeights.Copies packed;
+
     private INDArray grad;
     private final boolean requiresGrad;
     private Node node;
@@ -133,6 +136,7 @@ public final class Tensor {
                             + Arrays.toString(value.shape()) + (name == null ? "" : " for " + name));
         }
         data = value;
+        packed = null;
     }
 
     public void zeroGrad() {

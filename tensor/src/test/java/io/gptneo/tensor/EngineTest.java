@@ -72,10 +72,6 @@ class EngineTest {
         assertMessage(() -> Tensor.constant(Nd4j.zeros(DataType.INT, 2)), "dtype", "INT");
     }
 
-    /**
-     * 500 forward/backward steps of a model-like graph must not grow off-heap memory beyond a fixed bound: every
-     * step allocates ~2 MB of intermediates, so a leak would add ~1 GB.
-     */
     @Test
     void fanOutGradientsSumExactlyWhenBackwardFunctionsAliasTheirUpstream() {
         // h feeds five consumers; add's backward hands the same array to both of its inputs, and the sums of the
@@ -94,6 +90,10 @@ class EngineTest {
         }
     }
 
+    /**
+     * 500 forward/backward steps of a model-like graph must not grow off-heap memory beyond a fixed bound: every
+     * step allocates ~2 MB of intermediates, so a leak would add ~1 GB.
+     */
     @Test
     void offHeapMemoryStaysBoundedOver500Steps() {
         TinyNet net = new TinyNet(3, 64, DataType.FLOAT, 9);
@@ -110,7 +110,9 @@ class EngineTest {
             }
         }
         long growth = peak - base;
-        assertTrue(growth < 256L << 20, "resident memory grew by " + (growth >> 20) + " MB over 500 steps");
+        // 512 MB: the process's resident size also moves with the heap and the JIT (261 MB was seen once without a
+        // leak, in a full module run on another machine); a leak of the step's intermediates adds about 1 GB
+        assertTrue(growth < 512L << 20, "resident memory grew by " + (growth >> 20) + " MB over 500 steps");
     }
 
     private static void step(TinyNet net, Tensor x) {

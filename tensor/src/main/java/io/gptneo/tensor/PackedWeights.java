@@ -1,0 +1,157 @@
+package io.gptneo.tensor;
+
+import java.util.Locale;
+import org.bytedeco.javacpp.Pointer;
+import org.bytedeco.javacpp.ShortPointer;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Products with a frozen weight, {@code a [M, K] · op(W) + bias}, on oneDNN's matmul with W copied once into the blocked
+ * layout its kernel reads. With W in its plain layout the kernel copies the part of W it works on into that layout
+ * again on every call; at the model's shapes (M = 512) that was 2-11% of a bf16 product and up to 1.3x an fp32 one
+ * (bench/RESULTS.md, session 10).
+ *
+ * <p>A weight gets one packed copy per orientation it is used in: {@code a · Wᵀ} (the forward of a Linear) and
+ * {@code g · W} (its input gradient). They are kept on the weight's {@link Tensor} and dropped when its array is
+ * replaced ({@link Tensor#setData}); a frozen weight's array must not be written in place (nothing here does: LoRA's
+ * merge, the optimizer and loading all replace arrays or train other tensors). They cost the weight's memory again per
+ * orientation, so by default ({@code -Dgptneo.packWeights=train}) weights are packed only for products under
+ * {@link GradMode} (training steps), where the input gradient is needed too; inference keeps the plain path and its
+ * memory. {@code always} packs in inference as well, {@code off} never.
+ *
+ * <p>Same operands, same kernel family as the plain path ({@code brg:avx512_core_bf16} for bf16 weights; for float32
+ * the plain path is oneDNN's sgemm or its matmul, so results agree to summation order), checked by
+ * {@code PackedWeightsTest} against {@link Reference}.
+ */
+final class PackedWeights {
+    /** System property: {@code train} (default), {@code always} or {@code off}. */
+    static final String PROPERTY = "gptneo.packWeights";
+
+    /** Fewer rows than this: the plain path (a pack would not pay off on few products; e.g. last-token rows). */
+    static final int MIN_ROWS = 64;
+
+    private enum Policy {
+        TRAIN,
+        ALWAYS,
+        OFF
+    }
+
+    private static final Policy POLICY = policy();
+
+    private static Policy policy() {
+        String v = System.getProperty(PROPERTY, "train").trim().toLowerCase(Locale.ROOT);
+        return switch (v) {
+            case "train" -> Policy.TRAIN;
+            case "always" -> Policy.ALWAYS;
+            case "off" -> Policy.OFF;
+            default -> throw new IllegalArgumentException(
+                    "-D" + PROPERTY + "=" + v + ": expected train, always or off");
+        };
+    }
+
+    /** The packed copies of one weight array: [0] for {@code a · Wᵀ}, [1] for {@code a · W}. */
+    static final class Copies {
+        final INDArray source;
+        private final Packed[] byOrientation = new Packed[2];
+
+        Copies(INDArray source) {
+            this.source = source;
+        }
+    }
+
+    /** One packed copy and the primitive whose layout it is in. */
+    private record Packed(OneDnnMatmul.Prim layoutOf, Pointer data) {}
+
+    private PackedWeights() {}
+
+    /** Whether {@link #mm} serves {@code a · op(w.data())} (else the caller takes {@link Gemm#mm}). */
+    static boolean applies(INDArray a, Tensor w, INDArray wd) {
+        if (POLICY == Policy.OFF || (POLICY == Policy.TRAIN && !GradMode.isEnabled())) return false;
+        if (w.requiresGrad() || wd != w.data() || a.rank() != 2 || wd.rank() != 2) return false;
+        if (a.size(0) < MIN_ROWS || a.dataType() != DataType.FLOAT || !JavaArrays.exactCOrder(wd)) return false;
+        if (a.length() > Integer.MAX_VALUE || wd.length() > Integer.MAX_VALUE) return false;
+        if (!Kernels.get().fast() || !OneDnnMatmul.available()) return false;
+        return switch (wd.dataType()) {
+            case BFLOAT16 -> OneDnnBf16.available();
+            case FLOAT -> Gemm.backend() == Gemm.Backend.ONEDNN;
+            default -> false;
+        };
+    }
+
+    /**
+     * {@code a [M, K] · op(w) + bias} (op = transpose when {@code transW}) with w's packed copy for that orientation,
+     * made on first use; null when this M needs another layout than the copy already made (the caller takes the plain
+     * path).
+     */
+    static INDArray mm(INDArray a, Tensor w, boolean transW, INDArray bias) {
+        INDArray wd = w.data();
+        boolean bf16 = wd.dataType() == DataType.BFLOAT16;
+        INDArray ac = JavaArrays.exactCOrder(a) ? a : a.dup('c');
+        long m = ac.size(0), k = ac.size(1), n = transW ? wd.size(0) : wd.size(1);
+        if ((transW ? wd.size(1) : wd.size(0)) != k)
+            throw new IllegalArgumentException(
+                    "gemm: op(A) [" + m + ", " + k + "] · op(W) of " + java.util.Arrays.toString(wd.shape())
+                            + (transW ? "ᵀ" : "") + (w.name() == null ? "" : " (" + w.name() + ")"));
+        INDArray biasc = bias == null ? null : JavaArrays.contiguous(bias.reshape(1, n));
+        var opA = new OneDnnMatmul.Operand(new long[] {m, k}, new long[] {k, 1}, bf16);
+        var opW = new OneDnnMatmul.Operand(new long[] {k, n}, null, bf16);
+        var opBias = biasc == null ? null : OneDnnMatmul.Operand.f32(new long[] {1, n}, n, 1);
+        OneDnnMatmul.Prim p =
+                OneDnnMatmul.primitive(opA, opW, opBias, OneDnnMatmul.Operand.f32(new long[] {m, n}, n, 1));
+        Pointer packed = copy(w, wd, transW, k, n, bf16, p);
+        if (packed == null) return null;
+        INDArray c = Nd4j.createUninitialized(DataType.FLOAT, new long[] {m, n}, 'c');
+        Pointer biasPtr = biasc == null ? null : biasc.data().addressPointer();
+        if (bf16) {
+            try (ShortPointer a16 = new ShortPointer(m * k);
+                    FloatView av = FloatView.read(ac)) {
+                Bf16.roundInto(av, a16);
+                OneDnnMatmul.execute(p, a16, packed, biasPtr, c.data().addressPointer());
+            }
+        } else {
+            OneDnnMatmul.execute(
+                    p, Gemm.floatPointer(ac), packed, biasPtr, c.data().addressPointer());
+        }
+        java.lang.ref.Reference.reachabilityFence(ac);
+        java.lang.ref.Reference.reachabilityFence(biasc);
+        java.lang.ref.Reference.reachabilityFence(packed);
+        return c;
+    }
+
+    /** w's packed copy for this orientation in p's layout (made now if w has none), or null if it has another. */
+    private static Pointer copy(
+            Tensor w, INDArray wd, boolean transW, long k, long n, boolean bf16, OneDnnMatmul.Prim p) {
+        Copies copies = w.packed;
+        if (copies == null || copies.source != wd) {
+            synchronized (w) {
+                copies = w.packed;
+                if (copies == null || copies.source != wd) w.packed = copies = new Copies(wd);
+            }
+        }
+        int o = transW ? 0 : 1;
+        synchronized (copies) {
+            Packed have = copies.byOrientation[o];
+            if (have == null) {
+                // W [out, in] row-major read as op(W) [k, n]: Wᵀ has strides (1, in), W itself (in, 1)
+                long in = wd.size(1);
+                var plain = new OneDnnMatmul.Operand(
+                        new long[] {k, n}, transW ? new long[] {1, in} : new long[] {in, 1}, bf16);
+                Pointer data = OneDnnMatmul.pack(plain, wd.data().addressPointer(), p);
+                java.lang.ref.Reference.reachabilityFence(wd);
+                copies.byOrientation[o] = have = new Packed(p, data);
+                LoggerFactory.getLogger(PackedWeights.class)
+                        .debug("packed {} {} for {}", w.name(), java.util.Arrays.toString(wd.shape()), p.impl());
+            }
+            return OneDnnMatmul.sameWeightsLayout(have.layoutOf(), p) ? have.data() : null;
+        }
+    }
+
+    /** For tests: whether w holds a packed copy for this orientation. */
+    static boolean hasCopy(Tensor w, boolean transW) {
+        Copies c = w.packed;
+        return c != null && c.source == w.data() && c.byOrientation[transW ? 0 : 1] != null;
+    }
+}

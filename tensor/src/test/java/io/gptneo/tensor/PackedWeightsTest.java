@@ -1,0 +1,137 @@
+package io.gptneo.tensor;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+/**
+ * Products with a frozen weight on its packed copy ({@link PackedWeights}, through {@link Gemm#mmWeight}): both
+ * orientations, with and without a bias, float32 and bf16 weights, against a float64 product of the same operands
+ * (bf16: of the bf16-rounded operands); the copy is made only where it applies and is dropped with its array. Runs in
+ * both surefire executions: with OpenBLAS for float32 products (float32 weights are then never packed) and with
+ * {@code -Dgptneo.gemm=onednn} (they are).
+ */
+class PackedWeightsTest {
+    /** Whether float32 weights get packed copies in this JVM (oneDNN computes float32 products). */
+    private static boolean packsFloat() {
+        return Kernels.get().fast() && OneDnnMatmul.available() && Gemm.backend() == Gemm.Backend.ONEDNN;
+    }
+
+    private static boolean packsBf16() {
+        return Kernels.get().fast() && OneDnnMatmul.available() && OneDnnBf16.available();
+    }
+
+    /** a [M, K] · op(w) + bias in float64 over the operands as the kernel sees them (bf16 weights: a rounded too). */
+    private static double[][] want(INDArray a, INDArray w, boolean transW, INDArray bias) {
+        boolean bf16 = w.dataType() == DataType.BFLOAT16;
+        double[][] x = (bf16 ? Bf16.of(a).castTo(DataType.DOUBLE) : a.castTo(DataType.DOUBLE)).toDoubleMatrix();
+        double[][] ww = w.castTo(DataType.DOUBLE).toDoubleMatrix();
+        int m = x.length, k = x[0].length, n = transW ? ww.length : ww[0].length;
+        double[][] c = new double[m][n];
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++) {
+                double s = bias == null ? 0 : bias.getDouble(j);
+                for (int p = 0; p < k; p++) s += x[i][p] * (transW ? ww[j][p] : ww[p][j]);
+                c[i][j] = s;
+            }
+        return c;
+    }
+
+    private static void assertClose(double[][] want, INDArray got, String what) {
+        double[][] g = got.toDoubleMatrix();
+        assertEquals(want.length, g.length, what);
+        for (int i = 0; i < want.length; i++)
+            for (int j = 0; j < want[0].length; j++)
+                assertEquals(want[i][j], g[i][j], 1e-4 * (1 + Math.abs(want[i][j])), what + " at " + i + "," + j);
+    }
+
+    @Test
+    void packedProductsMatchTheProductInBothOrientations() {
+        long seed = 11;
+        for (DataType dt : new DataType[] {DataType.FLOAT, DataType.BFLOAT16}) {
+            boolean packs = dt == DataType.FLOAT ? packsFloat() : packsBf16();
+            for (int m : new int[] {64, 203}) { // the smallest M packed, and a ragged one
+                int out = 160, in = 96;
+                INDArray w32 = Rand.normal(DataType.FLOAT, seed++, 0.1, out, in);
+                Tensor w = Tensor.constant(dt == DataType.BFLOAT16 ? Bf16.of(w32) : w32);
+                INDArray bias = Rand.normal(DataType.FLOAT, seed++, 1.0, out);
+                INDArray x = Rand.normal(DataType.FLOAT, seed++, 1.0, m, in); // forward: x · Wᵀ [m, out]
+                INDArray g = Rand.normal(DataType.FLOAT, seed++, 1.0, m, out); // input gradient: g · W [m, in]
+                try (var on = GradMode.on()) {
+                    for (INDArray b : new INDArray[] {null, bias}) {
+                        String what = dt + " m=" + m + (b == null ? "" : " with bias");
+                        INDArray y = Gemm.mmWeight(x, w, w.data(), true, b);
+                        assertClose(want(x, w.data(), true, b), y, what + " x·Wᵀ");
+                        assertEquals(packs, PackedWeights.hasCopy(w, true), what + ": packed for x·Wᵀ");
+                        assertEquals(y, Gemm.mmWeight(x, w, w.data(), true, b), what + ": the copy again, same bits");
+                    }
+                    assertFalse(PackedWeights.hasCopy(w, false), "no copy for g·W before it is used");
+                    INDArray dx = Gemm.mmWeight(g, w, w.data(), false, null);
+                    assertClose(want(g, w.data(), false, null), dx, dt + " m=" + m + " g·W");
+                    assertEquals(packs, PackedWeights.hasCopy(w, false), dt + ": packed for g·W");
+                }
+            }
+        }
+    }
+
+    @Test
+    void aReplacedArrayIsPackedAgainNeverRead() {
+        INDArray w1 = Bf16.of(Rand.normal(DataType.FLOAT, 1, 0.1, 64, 32));
+        INDArray w2 = Bf16.of(Rand.normal(DataType.FLOAT, 2, 0.1, 64, 32));
+        Tensor w = Tensor.constant(w1);
+        INDArray x = Rand.normal(DataType.FLOAT, 3, 1.0, 128, 32);
+        try (var on = GradMode.on()) {
+            INDArray y1 = Gemm.mmWeight(x, w, w.data(), true, null);
+            assertClose(want(x, w1, true, null), y1, "first array");
+            w.setData(w2);
+            assertFalse(PackedWeights.hasCopy(w, true), "setData drops the copies");
+            assertClose(want(x, w2, true, null), Gemm.mmWeight(x, w, w.data(), true, null), "replaced array");
+            // a caller holding the old array (a graph recorded before setData) still gets the old weight
+            assertClose(want(x, w1, true, null), Gemm.mmWeight(x, w, w1, true, null), "old array");
+        }
+    }
+
+    @Test
+    void notPackedOutsideTrainingForFewRowsOrTrainableWeights() {
+        Tensor frozen = Tensor.constant(Bf16.of(Rand.normal(DataType.FLOAT, 4, 0.1, 48, 40)));
+        INDArray x = Rand.normal(DataType.FLOAT, 5, 1.0, 100, 40);
+        try (var off = GradMode.off()) {
+            assertClose(want(x, frozen.data(), true, null), Gemm.mmWeight(x, frozen, frozen.data(), true, null), "off");
+            assertFalse(PackedWeights.hasCopy(frozen, true), "inference keeps the plain path (default policy)");
+        }
+        try (var on = GradMode.on()) {
+            INDArray few = Rand.normal(DataType.FLOAT, 6, 1.0, PackedWeights.MIN_ROWS - 1, 40);
+            assertClose(
+                    want(few, frozen.data(), true, null), Gemm.mmWeight(few, frozen, frozen.data(), true, null), "few");
+            assertFalse(PackedWeights.hasCopy(frozen, true), "fewer rows than MIN_ROWS: plain path");
+            Tensor trainable = Tensor.parameter(Rand.normal(DataType.FLOAT, 7, 0.1, 48, 40));
+            assertClose(
+                    want(x, trainable.data(), true, null),
+                    Gemm.mmWeight(x, trainable, trainable.data(), true, null),
+                    "trainable");
+            assertFalse(PackedWeights.hasCopy(trainable, true), "a trainable weight changes every step: never packed");
+        }
+    }
+
+    @Test
+    void linearOnAPackedWeightGivesWhatThePlainPathGives() {
+        Assumptions.assumeTrue(packsBf16(), "no oneDNN bf16 matmul here: nothing is packed");
+        INDArray w16 = Bf16.of(Rand.normal(DataType.FLOAT, 8, 0.1, 96, 64));
+        INDArray x0 = Rand.normal(DataType.FLOAT, 9, 1.0, 2, 70, 64);
+        INDArray gy = Rand.normal(DataType.FLOAT, 10, 1.0, 2, 70, 96); // dL/dy
+        INDArray yPlain = Gemm.mm(x0.reshape(140, 64), w16, false, true);
+        INDArray dxPlain = Gemm.mm(gy.reshape(140, 96), w16, false, false);
+        Tensor w = Tensor.constant(w16), x = Tensor.parameter(x0.dup());
+        Tensor y = Ops.linear(x, w, null);
+        Ops.sum(Ops.mul(y, Tensor.constant(gy))).backward();
+        assertTrue(PackedWeights.hasCopy(w, true) && PackedWeights.hasCopy(w, false), "both orientations packed");
+        // the same bf16 kernel on the same operands, the weight in another layout
+        assertTrue(yPlain.equalsWithEps(y.data().reshape(140, 96), 1e-4), "forward");
+        assertTrue(dxPlain.equalsWithEps(x.grad().reshape(140, 64), 1e-4), "input gradient");
+    }
+}
