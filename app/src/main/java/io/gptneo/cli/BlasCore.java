@@ -163,9 +163,12 @@ public final class BlasCore {
                 .command()
                 .orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         boolean onednn = core.equals(ONEDNN);
-        List<String> cmd = new ArrayList<>(
-                List.of(java, "-Xmx1g", "-cp", System.getProperty("java.class.path"), BlasCoreCheck.class.getName()));
-        if (onednn) cmd.add(ONEDNN); // oneDNN's sgemm under the environment's OpenBLAS core (dgemm stays OpenBLAS)
+        List<String> cmd = new ArrayList<>(List.of(java, "-Xmx1g"));
+        // oneDNN's sgemm and matmul (the products' float32 kernels with -Dgptneo.gemm=onednn) under the environment's
+        // OpenBLAS core (dgemm stays OpenBLAS)
+        if (onednn) cmd.addAll(List.of("-Dgptneo.gemm=onednn", "--add-modules", "jdk.incubator.vector"));
+        cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), BlasCoreCheck.class.getName()));
+        if (onednn) cmd.add(ONEDNN);
         ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
         if (!onednn) {
             pb.environment().put("OPENBLAS_CORETYPE", core);
@@ -284,7 +287,9 @@ public final class BlasCore {
             String cp = System.getProperty("java.class.path");
             Choice c = chooseGemm(
                     args.length > 1 ? args[1] : System.getenv("GPTNEO_GEMM"),
-                    "gemm " + key(cpuinfo, cp, "dnnl-"),
+                    // "packed": the check also covers the matmul on packed weights (a verdict cached before it did
+                    // not, so it is not reused)
+                    "gemm packed " + key(cpuinfo, cp, "dnnl-"),
                     cacheFile(),
                     BlasCore::childCheck,
                     System.err);

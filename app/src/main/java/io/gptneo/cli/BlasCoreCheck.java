@@ -1,6 +1,9 @@
 package io.gptneo.cli;
 
+import io.gptneo.tensor.Gemm;
+import io.gptneo.tensor.GradMode;
 import io.gptneo.tensor.OneDnnGemm;
+import io.gptneo.tensor.Tensor;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
@@ -8,13 +11,17 @@ import org.bytedeco.javacpp.DoublePointer;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.Loader;
 import org.bytedeco.openblas.global.openblas;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * The self-check {@link BlasCore} runs in a child JVM under a candidate {@code OPENBLAS_CORETYPE}: cblas_sgemm and
  * cblas_dgemm over the model's product shapes, odd and tiny sizes, every transpose pair, with 1 and 2 threads,
  * each result against a float64 product computed here. With the argument {@code onednn} it checks oneDNN's sgemm
- * ({@link OneDnnGemm}) over the same products instead, once, on oneDNN's own threads: what {@code GPTNEO_GEMM=auto}
- * runs. Prints one line {@code BLAS-CHECK ok|fail ...}; exit 0 only when every product is within its bound.
+ * ({@link OneDnnGemm}) over the same products instead, once, on oneDNN's own threads, and then the products
+ * {@link Gemm#mmWeight} runs on oneDNN's matmul with a frozen weight packed into its blocked layout (the model's weight
+ * shapes, both orientations, with a bias): what {@code GPTNEO_GEMM=auto} runs (the child has
+ * {@code -Dgptneo.gemm=onednn}). Prints one line {@code BLAS-CHECK ok|fail ...}; exit 0 only when every product is within its bound.
  *
  * <p>Bound per entry: {@code |c − ref| ≤ 32·√K·ε·Σ|a||b| + tiny} (ε of the precision). Blocked BLAS summation stays
  * well inside it; the failures this guards against (wrong blocks, zeros, NaN from a broken kernel) do not.
@@ -80,7 +87,77 @@ public final class BlasCoreCheck {
                 }
             }
         }
+        if (onednn) { // the products Gemm runs on oneDNN's matmul: frozen weights packed, with and without a bias
+            long seed = 1 << 20;
+            for (WeightProduct p : weightProducts()) {
+                double r = checkWeightProduct(p, seed++);
+                checked++;
+                worst = Math.max(worst, r);
+                if (!(r <= 1)) {
+                    System.out.println(TAG + "fail " + what + " " + p + " error/bound=" + r);
+                    System.exit(1);
+                }
+            }
+        }
         System.out.printf("%sok %s products=%d worst error/bound=%.3g%n", TAG, what, checked, worst);
+    }
+
+    /** x [M, in] · Wᵀ (+ bias) or g [M, out] · W, W [out, in] a frozen weight: what a training step's Linear runs. */
+    record WeightProduct(int m, int out, int in, boolean transW, boolean bias) {
+        @Override
+        public String toString() {
+            return "weight product " + m + "x"
+                    + (transW ? in + " · W" + out + "x" + in + "ᵀ" : out + " · W" + out + "x" + in)
+                    + (bias ? " + bias" : "");
+        }
+    }
+
+    /** The model's weight shapes at 64 (the fewest rows packed), 100 and 256 rows, both orientations. */
+    static List<WeightProduct> weightProducts() {
+        List<WeightProduct> ps = new ArrayList<>();
+        int[][] model = {{768, 768}, {2304, 768}, {3072, 768}, {768, 3072}};
+        for (int m : new int[] {64, 100, 256})
+            for (int[] w : model) {
+                ps.add(new WeightProduct(m, w[0], w[1], true, false));
+                ps.add(new WeightProduct(m, w[0], w[1], true, true));
+                ps.add(new WeightProduct(m, w[0], w[1], false, false));
+            }
+        return ps;
+    }
+
+    /** One {@link Gemm#mmWeight} in a training step's grad mode against float64, as {@link #check}'s bound. */
+    static double checkWeightProduct(WeightProduct p, long seed) {
+        int m = p.m(), k = p.transW() ? p.in() : p.out(), n = p.transW() ? p.out() : p.in();
+        SplittableRandom r = new SplittableRandom(seed);
+        float[] a = new float[m * k], w = new float[p.out() * p.in()], bias = new float[n];
+        for (int i = 0; i < a.length; i++) a[i] = (float) r.nextDouble(-1, 1);
+        for (int i = 0; i < w.length; i++) w[i] = (float) r.nextDouble(-1, 1);
+        for (int i = 0; i < n; i++) bias[i] = (float) r.nextDouble(-1, 1);
+        INDArray wa = Nd4j.create(w, new long[] {p.out(), p.in()}, 'c');
+        float[] c;
+        try (var on = GradMode.on()) {
+            INDArray got = Gemm.mmWeight(
+                    Nd4j.create(a, new long[] {m, k}, 'c'),
+                    Tensor.constant(wa),
+                    wa,
+                    p.transW(),
+                    p.bias() ? Nd4j.create(bias, new long[] {n}, 'c') : null);
+            c = got.data().asFloat();
+        }
+        double worst = 0;
+        for (int i = 0; i < m; i += Math.max(1, m / 16))
+            for (int j = 0; j < n; j++) {
+                double ref = p.bias() ? bias[j] : 0, mag = Math.abs(ref);
+                for (int q = 0; q < k; q++) {
+                    double t = (double) a[i * k + q] * (p.transW() ? w[j * p.in() + q] : w[q * p.in() + j]);
+                    ref += t;
+                    mag += Math.abs(t);
+                }
+                double e = Math.abs(c[i * n + j] - ref) / (32 * Math.sqrt(k + 1) * 0x1p-23 * mag + Double.MIN_NORMAL);
+                if (Double.isNaN(e)) return Double.NaN;
+                worst = Math.max(worst, e);
+            }
+        return worst;
     }
 
     static double check(Product p, boolean dbl, long seed) {

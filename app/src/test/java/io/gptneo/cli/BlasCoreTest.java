@@ -15,6 +15,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -188,6 +189,17 @@ class BlasCoreTest {
             double r = BlasCoreCheck.check(all.get(i), false, true, i);
             assertTrue(r <= 1, all.get(i) + " oneDNN sgemm error/bound " + r);
         }
+    }
+
+    @Test
+    void theOneDnnChildCheckCoversPackedWeightProducts() {
+        // the real child JVM GPTNEO_GEMM=auto runs: oneDNN's sgemm, then Gemm.mmWeight with -Dgptneo.gemm=onednn
+        BlasCore.Verdict v = BlasCore.childCheck(BlasCore.ONEDNN);
+        Assumptions.assumeFalse(v.detail().contains("unavailable"), "oneDNN unavailable here: " + v.detail());
+        assertTrue(v.ok(), v.detail());
+        int want =
+                BlasCoreCheck.products().size() + BlasCoreCheck.weightProducts().size();
+        assertTrue(v.detail().contains("products=" + want), "every sgemm and weight product checked: " + v.detail());
     }
 
     @Test

@@ -202,10 +202,8 @@ public final class TrainStepBench {
         }
         // 30: our step keeps getting faster until about step 30 (bf16 B=2,T=256, three JVMs: a median of 491-589 ms
         // over steps 8-15, 441-466 over steps 35-45; C2 and C1 still took 4% of the CPU in a 40-step run), while
-        // PyTorch,
-        // with no JIT, is flat from step 2 (bench/RESULTS.md, session 9). Session 6 had found the big steps only (step
-        // 1
-        // 6.5-7.2 s, steps 2-6 10-40% over later ones) and chose 8.
+        // PyTorch, with no JIT, is flat from step 2 (bench/RESULTS.md, session 9). Session 6 had found the big steps
+        // only (step 1 6.5-7.2 s, steps 2-6 10-40% over later ones) and chose 8.
         int w = warmup != null ? warmup : quick ? 1 : 30;
         int r = reps != null ? reps : quick ? 2 : 4;
         if (child != null) {
@@ -428,10 +426,11 @@ public final class TrainStepBench {
         ArrayNode rows = JSON.createArrayNode();
         System.out.println();
         System.out.printf(
-                "ours: %s, OpenBLAS core %s, fp32 products %s%s%n",
+                "ours: %s, OpenBLAS core %s, fp32 products %s, frozen weights %s%s%n",
                 PRECISION,
                 sideValue(results, "java", "blas_core"),
                 sideValue(results, "java", "fp32_products"),
+                sideValue(results, "java", "frozen_weights"),
                 PRECISION.equals("bf16") ? ", bf16 products " + sideValue(results, "java", "bf16_products") : "");
         if (torch)
             System.out.printf(
@@ -665,6 +664,7 @@ public final class TrainStepBench {
         r.put("precision", PRECISION);
         r.put("blas_core", blasCore());
         r.put("fp32_products", io.gptneo.tensor.Gemm.describe());
+        r.put("frozen_weights", io.gptneo.tensor.Gemm.describeFrozenWeights());
         r.put(
                 "bf16_products",
                 PRECISION.equals("bf16") ? io.gptneo.tensor.Kernels.get().bf16Products() : "-");

@@ -86,6 +86,14 @@ public final class Gemm {
     }
 
     /**
+     * How products with a frozen weight run, for benchmark records: e.g. {@code packed for oneDNN in training steps
+     * (train)}, or {@code plain (off)}.
+     */
+    public static String describeFrozenWeights() {
+        return PackedWeights.describe();
+    }
+
+    /**
      * Whether this is a bf16 product (a FLOAT activation times a BFLOAT16 weight, {@link Bf16}); any other use of a
      * BFLOAT16 array is an error naming the shapes.
      */

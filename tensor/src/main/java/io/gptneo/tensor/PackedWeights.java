@@ -149,6 +149,15 @@ final class PackedWeights {
         }
     }
 
+    /** The policy in words, for benchmark records. */
+    static String describe() {
+        return switch (POLICY) {
+            case TRAIN -> "packed for oneDNN in training steps (train)";
+            case ALWAYS -> "packed for oneDNN (always)";
+            case OFF -> "plain (off)";
+        };
+    }
+
     /** For tests: whether w holds a packed copy for this orientation. */
     static boolean hasCopy(Tensor w, boolean transW) {
         Copies c = w.packed;
