@@ -104,7 +104,7 @@ final class PackedWeights {
         Pointer packed = copy(w, wd, transW, k, n, bf16, p);
         if (packed == null) return null;
         INDArray c = Nd4j.createUninitialized(DataType.FLOAT, new long[] {m, n}, 'c');
-        Pointer biasPtr = biasc == null ? null : biasc.data().addressPointer();
+        Pointer biasPtr = biasc == null ? null : Gemm.floatPointer(biasc); // a contiguous view may sit at an offset
         if (bf16) {
             try (ShortPointer a16 = new ShortPointer(m * k);
                     FloatView av = FloatView.read(ac)) {

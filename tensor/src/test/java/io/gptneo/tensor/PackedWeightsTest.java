@@ -8,6 +8,7 @@ import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.indexing.NDArrayIndex;
 
 /**
  * Products with a frozen weight on its packed copy ({@link PackedWeights}, through {@link Gemm#mmWeight}): both
@@ -59,7 +60,9 @@ class PackedWeightsTest {
                 int out = 160, in = 96;
                 INDArray w32 = Rand.normal(DataType.FLOAT, seed++, 0.1, out, in);
                 Tensor w = Tensor.constant(dt == DataType.BFLOAT16 ? Bf16.of(w32) : w32);
-                INDArray bias = Rand.normal(DataType.FLOAT, seed++, 1.0, out);
+                // the bias as a row view at an offset into a larger array (read through a pointer)
+                INDArray bias = Rand.normal(DataType.FLOAT, seed++, 1.0, 2, out + 1)
+                        .get(NDArrayIndex.point(1), NDArrayIndex.interval(1, out + 1));
                 INDArray x = Rand.normal(DataType.FLOAT, seed++, 1.0, m, in); // forward: x · Wᵀ [m, out]
                 INDArray g = Rand.normal(DataType.FLOAT, seed++, 1.0, m, out); // input gradient: g · W [m, in]
                 try (var on = GradMode.on()) {
