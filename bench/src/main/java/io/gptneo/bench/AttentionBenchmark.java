@@ -3,8 +3,6 @@ package io.gptneo.bench;
 import io.gptneo.tensor.Kernels;
 import io.gptneo.tensor.Workspaces;
 import io.gptneo.tensor.attention.AttentionKernel;
-import java.io.File;
-import java.time.LocalDate;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
@@ -119,11 +117,8 @@ public class AttentionBenchmark {
             }
         }
         if (lengths == null && quick) lengths = "256,512";
-        if (out == null) {
-            File dir = new File(System.getProperty("gptneo.root", "."), "bench/results");
-            dir.mkdirs();
-            out = new File(dir, "attention-" + LocalDate.now() + (quick ? "-quick" : "") + ".json").getPath();
-        }
+        if (out == null)
+            out = ResultFiles.fresh(quick ? "attention-quick" : "attention").toString();
         ChainedOptionsBuilder opts = new OptionsBuilder()
                 .include(AttentionBenchmark.class.getName() + "\\.")
                 .param("kernel", kernels.split(","))

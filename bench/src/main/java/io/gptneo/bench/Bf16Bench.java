@@ -7,7 +7,6 @@ import io.gptneo.tensor.Kernels;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
-import java.time.LocalDate;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -64,8 +63,7 @@ public final class Bf16Bench {
                     m, k, n, flop / sg / 1e9, flop / bf / 1e9, sg / bf);
         }
         root.put("load_avg_after", TrainStepBench.loadAvg());
-        Path out = Path.of(
-                System.getProperty("gptneo.root", "."), "bench", "results", "bf16-" + LocalDate.now() + ".json");
+        Path out = ResultFiles.fresh("bf16");
         Files.createDirectories(out.getParent());
         TrainStepBench.JSON.writeValue(out.toFile(), root);
         System.out.println("wrote " + out);

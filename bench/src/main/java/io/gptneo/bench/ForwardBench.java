@@ -170,11 +170,7 @@ public final class ForwardBench {
                 tps256 / PYTORCH_B2_T256,
                 torchWhy == null ? "" : "; PyTorch not run: " + torchWhy);
         root.put("torch", torchWhy == null ? "run side by side: " + script : "not run: " + torchWhy);
-        Path outFile = Path.of(
-                System.getProperty("gptneo.root", "."),
-                "bench",
-                "results",
-                "forward-" + java.time.LocalDate.now() + ".json");
+        Path outFile = ResultFiles.fresh("forward");
 
         if (memory) {
             Path dir = Files.createTempDirectory("gptneo-bench-125m");

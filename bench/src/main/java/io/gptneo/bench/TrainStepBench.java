@@ -28,7 +28,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
-import java.time.LocalDate;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -384,12 +383,7 @@ public final class TrainStepBench {
                 "%s peak at the end: ours %.1f GFLOP/s -> MFU denominator %.1f GFLOP/s%n",
                 bf16 ? "bf16 product" : "sgemm", nd4jEnd, peak);
         root.set("table", table(results, cases, runTorch));
-        if (out == null)
-            out = Path.of(
-                    System.getProperty("gptneo.root", "."),
-                    "bench",
-                    "results",
-                    "train-step-" + LocalDate.now() + ".json");
+        if (out == null) out = ResultFiles.fresh("train-step");
         Files.createDirectories(out.toAbsolutePath().getParent());
         JSON.writeValue(out.toFile(), root);
         System.out.println("wrote " + out);
