@@ -21,7 +21,8 @@ import org.nd4j.linalg.factory.Nd4j;
  * ({@link OneDnnGemm}) over the same products instead, once, on oneDNN's own threads, and then the products
  * {@link Gemm#mmWeight} runs on oneDNN's matmul with a frozen weight packed into its blocked layout (the model's weight
  * shapes, both orientations, with a bias): what {@code GPTNEO_GEMM=auto} runs (the child has
- * {@code -Dgptneo.gemm=onednn}). Prints one line {@code BLAS-CHECK ok|fail ...}; exit 0 only when every product is within its bound.
+ * {@code -Dgptneo.gemm=onednn}). Prints one line {@code BLAS-CHECK ok|fail ...}; exit 0 only when every product is
+ * within its bound.
  *
  * <p>Bound per entry: {@code |c − ref| ≤ 32·√K·ε·Σ|a||b| + tiny} (ε of the precision). Blocked BLAS summation stays
  * well inside it; the failures this guards against (wrong blocks, zeros, NaN from a broken kernel) do not.
@@ -153,7 +154,7 @@ public final class BlasCoreCheck {
                     ref += t;
                     mag += Math.abs(t);
                 }
-                double e = Math.abs(c[i * n + j] - ref) / (32 * Math.sqrt(k + 1) * 0x1p-23 * mag + Double.MIN_NORMAL);
+                double e = errorOverBound(c[i * n + j], ref, mag, k, 0x1p-23);
                 if (Double.isNaN(e)) return Double.NaN;
                 worst = Math.max(worst, e);
             }
@@ -231,12 +232,16 @@ public final class BlasCoreCheck {
                 ref += t;
                 mag += Math.abs(t);
             }
-            double bound = 32 * Math.sqrt(k + 1) * eps * mag + Double.MIN_NORMAL;
-            double e = Math.abs(c[i * n + j] - ref) / bound;
+            double e = errorOverBound(c[i * n + j], ref, mag, k, eps);
             if (Double.isNaN(e)) return Double.NaN;
             worst = Math.max(worst, e);
         }
         return worst;
+    }
+
+    /** |got − ref| over the class's bound for a K-term sum whose |terms| add up to {@code mag}, at precision eps. */
+    private static double errorOverBound(double got, double ref, double mag, int k, double eps) {
+        return Math.abs(got - ref) / (32 * Math.sqrt(k + 1) * eps * mag + Double.MIN_NORMAL);
     }
 
     private static double[] transpose(double[] x, int rows, int cols) {

@@ -184,7 +184,7 @@ public final class Gemm {
      */
     public static INDArray mmWeight(INDArray a, Tensor w, INDArray wd, boolean transW, INDArray bias) {
         if (PackedWeights.applies(a, w, wd)) {
-            INDArray c = PackedWeights.mm(a, w, transW, bias);
+            INDArray c = PackedWeights.mm(a, w, wd, transW, bias);
             if (c != null) return c;
         }
         return mm(a, wd, false, transW, bias);

@@ -1,5 +1,6 @@
 package io.gptneo.tensor;
 
+import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.javacpp.ShortPointer;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -60,19 +61,28 @@ final class OneDnnBf16 {
         INDArray biasc = bias == null ? null : JavaArrays.contiguous(bias.reshape(1, n));
         OneDnnMatmul.Prim p = primitive(m, k, n, transB, biasc != null);
         INDArray c = Nd4j.createUninitialized(DataType.FLOAT, new long[] {m, n}, 'c');
-        try (ShortPointer a16 = new ShortPointer(m * k);
-                FloatView av = FloatView.read(ac)) {
-            Bf16.roundInto(av, a16);
-            OneDnnMatmul.execute(
-                    p,
-                    a16,
-                    bc.data().addressPointer(),
-                    biasc == null ? null : biasc.data().addressPointer(),
-                    c.data().addressPointer());
-        }
+        execute(
+                p,
+                ac,
+                bc.data().addressPointer(),
+                biasc == null ? null : biasc.data().addressPointer(),
+                c);
         java.lang.ref.Reference.reachabilityFence(bc);
         java.lang.ref.Reference.reachabilityFence(biasc);
         return c;
+    }
+
+    /**
+     * {@code c = a · b + bias} on bf16 primitive {@code p}: FLOAT {@code a [M, K]} rounded to bf16 into a staging buffer
+     * first; {@code b} (bf16, in the layout p reads) and {@code bias} (float32, or null) at their addresses; FLOAT
+     * {@code c [M, N]} c-order, overwritten.
+     */
+    static void execute(OneDnnMatmul.Prim p, INDArray a, Pointer b, Pointer bias, INDArray c) {
+        try (ShortPointer a16 = new ShortPointer(a.length());
+                FloatView av = FloatView.read(a)) {
+            Bf16.roundInto(av, a16);
+            OneDnnMatmul.execute(p, a16, b, bias, c.data().addressPointer());
+        }
     }
 
     static String describe() {

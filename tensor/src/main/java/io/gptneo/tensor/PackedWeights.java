@@ -2,7 +2,6 @@ package io.gptneo.tensor;
 
 import java.util.Locale;
 import org.bytedeco.javacpp.Pointer;
-import org.bytedeco.javacpp.ShortPointer;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -82,12 +81,11 @@ final class PackedWeights {
     }
 
     /**
-     * {@code a [M, K] · op(w) + bias} (op = transpose when {@code transW}) with w's packed copy for that orientation,
-     * made on first use; null when this M needs another layout than the copy already made (the caller takes the plain
-     * path).
+     * {@code a [M, K] · op(wd) + bias} (op = transpose when {@code transW}; {@code wd} is w's array, as
+     * {@link #applies} found it) with w's packed copy for that orientation, made on first use; null when this M needs
+     * another layout than the copy already made (the caller takes the plain path).
      */
-    static INDArray mm(INDArray a, Tensor w, boolean transW, INDArray bias) {
-        INDArray wd = w.data();
+    static INDArray mm(INDArray a, Tensor w, INDArray wd, boolean transW, INDArray bias) {
         boolean bf16 = wd.dataType() == DataType.BFLOAT16;
         INDArray ac = JavaArrays.exactCOrder(a) ? a : a.dup('c');
         long m = ac.size(0), k = ac.size(1), n = transW ? wd.size(0) : wd.size(1);
@@ -106,11 +104,7 @@ final class PackedWeights {
         INDArray c = Nd4j.createUninitialized(DataType.FLOAT, new long[] {m, n}, 'c');
         Pointer biasPtr = biasc == null ? null : Gemm.floatPointer(biasc); // a contiguous view may sit at an offset
         if (bf16) {
-            try (ShortPointer a16 = new ShortPointer(m * k);
-                    FloatView av = FloatView.read(ac)) {
-                Bf16.roundInto(av, a16);
-                OneDnnMatmul.execute(p, a16, packed, biasPtr, c.data().addressPointer());
-            }
+            OneDnnBf16.execute(p, ac, packed, biasPtr, c);
         } else {
             OneDnnMatmul.execute(
                     p, Gemm.floatPointer(ac), packed, biasPtr, c.data().addressPointer());
