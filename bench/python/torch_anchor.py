@@ -18,6 +18,9 @@ Modes (one per process, so ru_maxrss is the peak of that mode alone):
 Without --mode it runs the three issue-7 cases (forward B=2,T=256; train B=2,T=256; train B=1,T=1024), each in a
 fresh subprocess of itself, and prints one JSON object with a list of results.
 
+With --lockstep (and a --mode) the timed steps are run one at a time when the parent asks for them, so that they
+alternate with our own steps (`./gptneo bench train-step --interleave N`).
+
 Output: JSON on stdout (one line per invocation).
 """
 import argparse
@@ -195,16 +198,30 @@ def run_mode(args):
     for _ in range(args.warmup):
         fn()
     times = []
-    for _ in range(args.reps):
+
+    def timed():
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
+        return times[-1]
+
+    if args.lockstep:   # the parent asks for each step (bench Lockstep): READY, then "step" -> "STEP <s>", "done"
+        print("READY", flush=True)
+        for line in sys.stdin:
+            if line.strip() != "step":
+                break
+            print("STEP %r" % timed(), flush=True)
+        if not times:
+            raise SystemExit("lockstep: the parent asked for no timed step")
+    else:
+        for _ in range(args.reps):
+            timed()
     tokens = args.batch * args.seq
     med = statistics.median(times)
     return {
         "impl": "torch", "torch_version": torch.__version__, "threads": torch.get_num_threads(),
         "blas": blas_name(torch), **blas_core(torch), "precision": args.precision, "mode": args.mode, "batch": args.batch, "seq": args.seq,
-        "warmup": args.warmup, "reps": args.reps, "step_s": times, "median_s": med, "best_s": min(times),
+        "warmup": args.warmup, "reps": len(times), "lockstep": args.lockstep, "step_s": times, "median_s": med, "best_s": min(times),
         "tokens_per_s": tokens / med, "tokens_per_s_best": tokens / min(times),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
         "trainable_params": n_trainable, "all_params": n_all,
@@ -280,6 +297,9 @@ def main():
     ap.add_argument("--lr", type=float, default=1e-5)
     ap.add_argument("--weight-decay", type=float, default=0.05)
     ap.add_argument("--quick", action="store_true", help="1 warmup, 2 reps per case")
+    ap.add_argument("--lockstep", action="store_true",
+                    help="after the warm-up print READY, then run one timed step per 'step' line on stdin, printing "
+                         "'STEP <seconds>', until any other line or end of input (--reps is ignored)")
     args = ap.parse_args()
     if args.quick:
         args.warmup, args.reps = 1, 2

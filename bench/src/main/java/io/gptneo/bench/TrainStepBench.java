@@ -143,12 +143,20 @@ public final class TrainStepBench {
     /** --profile: per-operation wall time of the timed steps ({@link OpProfile}). */
     static boolean PROFILE = false;
 
+    /** --lockstep (a child): after the warm-up, run timed steps when the parent asks for them ({@link Lockstep}). */
+    static boolean LOCKSTEP = false;
+
+    /** Step i of a case; returns its phases in seconds. */
+    interface StepPhases {
+        double[] run(int i);
+    }
+
     private TrainStepBench() {}
 
     public static void main(String[] args) throws Exception {
         boolean quick = false, torch = true;
         Integer warmup = null, reps = null;
-        int pairs = 1;
+        int pairs = 1, interleave = 0;
         List<Case> cases = null;
         Path out = null;
         String child = null;
@@ -169,6 +177,12 @@ public final class TrainStepBench {
                     if (pairs < 1) throw new IllegalArgumentException("--pairs must be at least 1, got " + pairs);
                 }
                 case "--child" -> child = args[++i];
+                case "--lockstep" -> LOCKSTEP = true;
+                case "--interleave" -> {
+                    interleave = Integer.parseInt(args[++i]);
+                    if (interleave < 1)
+                        throw new IllegalArgumentException("--interleave must be at least 1, got " + interleave);
+                }
                 case "--omp-wait" -> ompWait = args[++i];
                 case "--profile" -> PROFILE = true;
                 case "--precision" -> {
@@ -187,6 +201,10 @@ public final class TrainStepBench {
                                            suffix -full runs the cost head's last block over every position (before forwardLast)
                               --pairs N    run each case and its PyTorch anchor N times, alternating, and report medians and the
                                            median of the N paired ratios (default 1: PyTorch once per shape)
+                              --interleave N  per pair, keep our process and PyTorch's both running after their warm-ups
+                                           and alternate single steps N times (ours first, then theirs first, ...):
+                                           each ratio compares adjacent steps; a pair's ratio is the median of its N
+                                           (default: whole processes one after the other)
                               --precision P fp32 (default) or bf16: our block weights in bf16 (oneDNN bf16 matmul), PyTorch
                                            under torch.autocast("cpu", dtype=torch.bfloat16); adds a bf16 2048^3 product peak
                               --omp-wait P OMP_WAIT_POLICY for both Java and torch children: passive (default unless set in the
@@ -212,12 +230,13 @@ public final class TrainStepBench {
         }
         if (cases == null) cases = quick ? QUICK : ALL;
         OMP_WAIT = ompWait;
-        parent(cases, w, r, torch, out, pairs);
+        parent(cases, w, r, torch, out, pairs, interleave);
     }
 
     // ---- parent: peaks, forks, table, JSON ---------------------------------------------------------------------
 
-    static void parent(List<Case> cases, int warmup, int reps, boolean torch, Path out, int pairs) throws Exception {
+    static void parent(List<Case> cases, int warmup, int reps, boolean torch, Path out, int pairs, int interleave)
+            throws Exception {
         GptNeoConfig cfg = config125m();
         Path script = torchScript();
         String torchWhy = null;
@@ -241,6 +260,11 @@ public final class TrainStepBench {
         root.put("warmup", warmup);
         root.put("reps", reps);
         root.put("pairs", pairs);
+        root.put(
+                "interleave",
+                interleave > 0 && runTorch
+                        ? interleave + " alternating single steps per pair, both processes warm (Lockstep)"
+                        : "no: whole processes one after the other");
         root.put("cpus", Runtime.getRuntime().availableProcessors());
         root.put("cpu_model", cpuModel());
         root.put("flop_convention", TrainStepFlops.CONVENTION);
@@ -312,7 +336,31 @@ public final class TrainStepBench {
         List<String> torchDone = new ArrayList<>();
         for (Case c : cases) {
             for (int p = 0; p < pairs; p++) {
-                System.out.printf("  java  %-22s ... ", c.id() + (pairs > 1 ? " #" + (p + 1) : ""));
+                String tag = pairs > 1 ? " #" + (p + 1) : "";
+                if (interleave > 0 && runTorch) {
+                    System.out.printf("  java + torch %-22s interleaved x%d ... ", c.id() + tag, interleave);
+                    System.out.flush();
+                    ObjectNode[] jt = interleaved(c, warmup, interleave, script);
+                    ObjectNode j = jt[0], t = jt[1];
+                    j.put("pair", p);
+                    t.put("case", c.key());
+                    t.put("after_case", c.id());
+                    t.put("pair", p);
+                    t.put("load_after", loadAvg());
+                    addDerived(j, cfg, c, peak);
+                    addDerived(t, cfg, c, peak);
+                    results.add(j);
+                    results.add(t);
+                    System.out.printf(
+                            Locale.ROOT,
+                            "median of %d step ratios %.2fx%n    java  %s%n    torch %s%n",
+                            interleave,
+                            j.get("interleaved_ratio_median").asDouble(),
+                            summary(j),
+                            summary(t));
+                    continue;
+                }
+                System.out.printf("  java  %-22s ... ", c.id() + tag);
                 System.out.flush();
                 ObjectNode j = forkCase(c, warmup, reps);
                 j.put("pair", p);
@@ -322,26 +370,9 @@ public final class TrainStepBench {
                 // PyTorch once per shape, right after its first case; with --pairs, right after every run of every case
                 if (runTorch && (pairs > 1 || !torchDone.contains(c.key()))) {
                     torchDone.add(c.key());
-                    System.out.printf("  torch %-22s ... ", c.key() + (pairs > 1 ? " #" + (p + 1) : ""));
+                    System.out.printf("  torch %-22s ... ", c.key() + tag);
                     System.out.flush();
-                    ObjectNode t = (ObjectNode) runTorch(
-                            script,
-                            List.of(
-                                    "--mode",
-                                    c.mode(),
-                                    "--precision",
-                                    PRECISION,
-                                    "--batch",
-                                    "" + c.batch(),
-                                    "--seq",
-                                    "" + c.seq(),
-                                    "--warmup",
-                                    "" + warmup,
-                                    "--reps",
-                                    "" + reps,
-                                    "--config",
-                                    SharedData.resolve("models/gpt-neo-125M/config.json")
-                                            .toString()));
+                    ObjectNode t = (ObjectNode) runTorch(script, torchCaseArgs(c, warmup, reps));
                     if (t != null) {
                         t.put("case", c.key());
                         t.put("after_case", c.id());
@@ -457,7 +488,7 @@ public final class TrainStepBench {
             row.put("ours_blas_core", ours.path("blas_core").asText("?"));
             if (tt != null) row.put("torch_blas_core", tt.path("blas_core").asText("?"));
             double o = ours.get("tokens_per_s").asDouble();
-            if (oursAll.size() > 1) { // --pairs: each run against the PyTorch run right after it
+            if (oursAll.size() > 1 || ours.has("interleaved_ratio_median")) { // each run against its PyTorch run
                 ArrayNode pr = row.putArray("pairs");
                 List<Double> ratios = new ArrayList<>();
                 for (JsonNode j : oursAll) {
@@ -469,12 +500,14 @@ public final class TrainStepBench {
                     e.put("ours_tokens_per_s", j.get("tokens_per_s").asDouble());
                     if (t != null) {
                         e.put("torch_tokens_per_s", t.get("tokens_per_s").asDouble());
-                        e.put(
-                                "ours_over_torch",
-                                j.get("tokens_per_s").asDouble()
-                                        / t.get("tokens_per_s").asDouble());
-                        ratios.add(j.get("tokens_per_s").asDouble()
-                                / t.get("tokens_per_s").asDouble());
+                        // interleaved: the median over the pair's adjacent steps, else the two processes' medians
+                        double pr1 = j.has("interleaved_ratio_median")
+                                ? j.get("interleaved_ratio_median").asDouble()
+                                : j.get("tokens_per_s").asDouble()
+                                        / t.get("tokens_per_s").asDouble();
+                        e.put("ours_over_torch", pr1);
+                        if (j.has("interleaved_ratio_median")) e.set("step_ratios", j.get("interleaved_ratios"));
+                        ratios.add(pr1);
                     }
                 }
                 if (!ratios.isEmpty()) {
@@ -559,8 +592,65 @@ public final class TrainStepBench {
         return sorted.get((sorted.size() - 1) / 2);
     }
 
+    /**
+     * --interleave: our child JVM and PyTorch's process for case c, each warmed up on its own (ours first), then
+     * {@code rounds} single steps each, alternating ({@link Lockstep}). Returns {ours, torch} result JSON; ours also
+     * carries every round's ratio (PyTorch's step time over ours) and their median.
+     */
+    static ObjectNode[] interleaved(Case c, int warmup, int rounds, Path script)
+            throws IOException, InterruptedException {
+        List<String> targs = new ArrayList<>(torchCaseArgs(c, warmup, rounds));
+        targs.add("--lockstep");
+        try (Lockstep.Side ours = new Lockstep.Side("java " + c.id(), childProcess(c, warmup, rounds, true))) {
+            ours.awaitReady();
+            try (Lockstep.Side tt = new Lockstep.Side("torch " + c.key(), torchProcess(script, targs))) {
+                tt.awaitReady();
+                Lockstep.Rounds r = Lockstep.run(ours, tt, rounds);
+                ObjectNode j = (ObjectNode)
+                        JSON.readTree(ours.finish(l -> l.startsWith(RESULT_TAG)).substring(RESULT_TAG.length()));
+                ObjectNode t = (ObjectNode) JSON.readTree(tt.finish(l -> l.startsWith("{")));
+                double[] ratios = r.aOverB();
+                ArrayNode a = j.putArray("interleaved_ratios");
+                for (double x : ratios) a.add(x);
+                ArrayNode first = j.putArray("interleaved_ours_first");
+                for (boolean f : r.aFirst()) first.add(f);
+                j.put("interleaved_ratio_median", median(ratios));
+                j.put("load_after", loadAvg());
+                return new ObjectNode[] {j, t};
+            }
+        }
+    }
+
+    /** PyTorch's arguments for case c. */
+    static List<String> torchCaseArgs(Case c, int warmup, int reps) throws IOException {
+        return List.of(
+                "--mode",
+                c.mode(),
+                "--precision",
+                PRECISION,
+                "--batch",
+                "" + c.batch(),
+                "--seq",
+                "" + c.seq(),
+                "--warmup",
+                "" + warmup,
+                "--reps",
+                "" + reps,
+                "--config",
+                SharedData.resolve("models/gpt-neo-125M/config.json").toString());
+    }
+
     /** Runs one case in a fresh JVM with this JVM's java, flags and classpath; returns its JSON. */
     static ObjectNode forkCase(Case c, int warmup, int reps) throws IOException, InterruptedException {
+        String line = runForResult(childProcess(c, warmup, reps, false), RESULT_TAG);
+        if (line == null) throw new IllegalStateException("case " + c.id() + " failed (no result line)");
+        ObjectNode n = (ObjectNode) JSON.readTree(line);
+        n.put("load_after", loadAvg());
+        return n;
+    }
+
+    /** The child JVM for case c: this JVM's java, flags and classpath; with {@code lockstep}, it serves steps. */
+    static ProcessBuilder childProcess(Case c, int warmup, int reps, boolean lockstep) {
         String java = ProcessHandle.current()
                 .info()
                 .command()
@@ -573,13 +663,10 @@ public final class TrainStepBench {
         cmd.add(TrainStepBench.class.getName());
         cmd.addAll(List.of("--child", c.id(), "--warmup", "" + warmup, "--reps", "" + reps, "--precision", PRECISION));
         if (PROFILE) cmd.add("--profile");
+        if (lockstep) cmd.add("--lockstep");
         ProcessBuilder pb = new ProcessBuilder(cmd);
         pb.environment().put("OMP_WAIT_POLICY", OMP_WAIT);
-        String line = runForResult(pb, RESULT_TAG);
-        if (line == null) throw new IllegalStateException("case " + c.id() + " failed (no result line)");
-        ObjectNode n = (ObjectNode) JSON.readTree(line);
-        n.put("load_after", loadAvg());
-        return n;
+        return pb;
     }
 
     /** Runs a process, passes its stderr through, returns the last stdout line starting with {@code tag} (tag removed). */
@@ -598,13 +685,18 @@ public final class TrainStepBench {
     }
 
     static JsonNode runTorch(Path script, List<String> args) throws IOException, InterruptedException {
+        String line = runForResult(torchProcess(script, args), "");
+        return line == null ? null : JSON.readTree(line);
+    }
+
+    /** The PyTorch anchor: /usr/bin/python3 running {@code script} with {@code args}, 2 OpenMP threads. */
+    static ProcessBuilder torchProcess(Path script, List<String> args) {
         List<String> cmd = new ArrayList<>(List.of("/usr/bin/python3", script.toString()));
         cmd.addAll(args);
         ProcessBuilder pb = new ProcessBuilder(cmd);
         pb.environment().put("OMP_NUM_THREADS", "2");
         pb.environment().put("OMP_WAIT_POLICY", OMP_WAIT);
-        String line = runForResult(pb, "");
-        return line == null ? null : JSON.readTree(line);
+        return pb;
     }
 
     /** The PyTorch anchor script, {@code bench/python/torch_anchor.py} under the project root. */
@@ -688,26 +780,25 @@ public final class TrainStepBench {
             safe[i] = i % 2 == 0;
         }
 
-        double[] times = new double[reps];
-        double[][] phases = new double[reps][]; // forward, loss, backward, clip+optimizer
+        // one step i -> its phases in seconds: {forward, loss, backward, clip+optimizer} in training, {total} in
+        // forward
+        StepPhases step;
         if (c.mode().equals("forward")) {
             model.setTraining(false);
-            for (int i = 0; i < warmup + reps; i++) {
-                if (PROFILE && i == warmup) OpProfile.start();
+            step = i -> {
                 OpProfile.mark();
                 long s = System.nanoTime();
                 try (var off = GradMode.off()) {
                     costs(model, c, ids, mask).data().sumNumber();
                 }
-                if (i >= warmup) times[i - warmup] = (System.nanoTime() - s) / 1e9;
-            }
+                return new double[] {(System.nanoTime() - s) / 1e9};
+            };
         } else {
             Map<String, Tensor> params = model.trainable();
             AdamW opt = AdamW.torch(ParamGroup.single(params, WEIGHT_DECAY));
             model.setTraining(true);
-            for (int i = 0; i < warmup + reps; i++) {
+            step = i -> {
                 model.setStepSeed(i);
-                if (PROFILE && i == warmup) OpProfile.start();
                 long s, f, l, l2, b;
                 double lv;
                 try (var ws = c.workspace() ? Workspaces.open(Workspaces.STEP) : Workspaces.outside()) {
@@ -731,26 +822,43 @@ public final class TrainStepBench {
                 opt.zeroGrad();
                 long e = System.nanoTime();
                 if (!Double.isFinite(lv)) throw new IllegalStateException("loss " + lv + " at step " + i);
-                if (i >= warmup) {
-                    int k = i - warmup;
-                    times[k] = ((f - s) + (l - f) + (b - l2) + (e - b)) / 1e9;
-                    phases[k] = new double[] {(f - s) / 1e9, (l - f) / 1e9, (b - l2) / 1e9, (e - b) / 1e9};
-                }
                 r.put("last_loss", lv);
-            }
+                return new double[] {(f - s) / 1e9, (l - f) / 1e9, (b - l2) / 1e9, (e - b) / 1e9};
+            };
+        }
+        List<double[]> timed = new ArrayList<>();
+        for (int i = 0; i < warmup; i++) step.run(i);
+        if (PROFILE) OpProfile.start();
+        if (LOCKSTEP) { // the parent asks for each timed step (Lockstep), and PyTorch's steps alternate with ours
+            int[] next = {warmup};
+            Lockstep.serve(() -> {
+                double[] ph = step.run(next[0]++);
+                timed.add(ph);
+                return Arrays.stream(ph).sum();
+            });
+            r.put("lockstep", true);
+            r.put("reps", timed.size());
+            if (timed.isEmpty()) throw new IllegalStateException("lockstep: the parent asked for no timed step");
+        } else {
+            for (int i = warmup; i < warmup + reps; i++) timed.add(step.run(i));
+        }
+        int n = timed.size();
+        double[] times = new double[n];
+        for (int k = 0; k < n; k++) times[k] = Arrays.stream(timed.get(k)).sum();
+        if (c.mode().equals("train")) {
             ObjectNode ph = r.putObject("phase_median_s");
             String[] names = {"forward", "loss", "backward", "clip_optimizer"};
             for (int p = 0; p < names.length; p++) {
-                double[] col = new double[reps];
-                for (int k = 0; k < reps; k++) col[k] = phases[k][p];
+                double[] col = new double[n];
+                for (int k = 0; k < n; k++) col[k] = timed.get(k)[p];
                 ph.put(names[p], median(col));
             }
         }
         if (PROFILE) {
             OpProfile.stop();
-            System.err.println("op profile, " + c.id() + ", " + reps + " timed steps:\n" + OpProfile.table(reps));
+            System.err.println("op profile, " + c.id() + ", " + n + " timed steps:\n" + OpProfile.table(n));
             ObjectNode prof = r.putObject("op_profile_ms_per_step");
-            for (var e : OpProfile.entries()) prof.put(e.name(), e.nanos() / 1e6 / reps);
+            for (var e : OpProfile.entries()) prof.put(e.name(), e.nanos() / 1e6 / n);
         }
         int tokens = c.batch() * c.seq();
         double med = median(times), best = Arrays.stream(times).min().orElse(Double.NaN);

@@ -376,6 +376,10 @@ public final class FusedAttention implements AttentionKernel {
             return x - Math.floorMod(x, a);
         }
 
+        private static int alignUp(int x, int a) {
+            return alignDown(x + a - 1, a);
+        }
+
         /** Head task bh's rows of {@code a} into slot {@code slot} of w as a dense [T][D]; returns the slot's offset. */
         private int gather(Rows a, int bh, float[] w, int slot) {
             int o = off[slot];
@@ -466,17 +470,22 @@ public final class FusedAttention implements AttentionKernel {
                 combine(g, w, qs + r0 * D, D, 1, D, kt + c0, ldT, s, sw, c1 - c0, false); // S = Q K^T
                 for (int ro = 0; ro < g; ro++) {
                     int i = r0 + ro, so = s + ro * sw - c0, lo = firstKey(i), hi = i + 1; // so + j: key j's score
-                    Arrays.fill(w, so + ulo, so + lo, 0f); // keys of the union this row may not see: P = 0
-                    Arrays.fill(w, so + hi, so + uhi, 0f);
+                    // the row's keys [lo, hi) widened to whole vectors [vlo, vhi) inside the row's sw slots, the
+                    // extra lanes at -inf: max, exp and sum run on whole vectors and those lanes come out exactly 0
+                    int vlo = c0 + alignDown(lo - c0, L), vhi = vlo + alignUp(hi - vlo, L);
+                    Arrays.fill(w, so + vlo, so + lo, Float.NEGATIVE_INFINITY);
+                    Arrays.fill(w, so + hi, so + vhi, Float.NEGATIVE_INFINITY);
+                    Arrays.fill(w, so + ulo, so + Math.max(ulo, vlo), 0f); // keys of the union outside: P = 0
+                    Arrays.fill(w, so + Math.min(vhi, uhi), so + uhi, 0f);
                     if (kb != null) for (int j = lo; j < hi; j++) w[so + j] += kb[j];
-                    float mx = max(w, so + lo, so + hi);
+                    float mx = max(w, so + vlo, so + vhi);
                     if (mx == Float.NEGATIVE_INFINITY) { // every key is padding: output 0, ignored by callers
-                        Arrays.fill(w, so + lo, so + hi, 0f);
+                        Arrays.fill(w, so + vlo, so + vhi, 0f);
                         w[inv + ro] = 0f;
                         lse[bh * T + i] = Float.POSITIVE_INFINITY;
                         continue;
                     }
-                    float sum = expShiftSum(w, so + lo, so + hi, mx); // P·sum = exp(S - max); padding keys give 0
+                    float sum = expShiftSum(w, so + vlo, so + vhi, mx); // P·sum = exp(S - max); masked keys give 0
                     w[inv + ro] = 1f / sum;
                     lse[bh * T + i] = mx + (float) Math.log(sum);
                 }
@@ -562,15 +571,19 @@ public final class FusedAttention implements AttentionKernel {
                                 Arrays.fill(w, dr + c0, dr + c1, 0f);
                                 continue;
                             }
-                            int a = lo - j0, e = hi - j0;
-                            Arrays.fill(w, pr + c0, pr + a, 0f); // outside this row's keys: exact zeros
-                            Arrays.fill(w, pr + e, pr + c1, 0f);
-                            Arrays.fill(w, dr + c0, dr + a, 0f);
-                            Arrays.fill(w, dr + e, dr + c1, 0f);
+                            // this row's keys [a, e) of the tile, widened to whole vectors [va, ve) (BK is a
+                            // multiple of L) with the extra lanes at -inf, so exp gives exact zeros there
+                            int a = lo - j0, e = hi - j0, va = alignDown(a, L), ve = alignUp(e, L);
+                            Arrays.fill(w, pr + c0, pr + va, 0f); // outside this row's keys: exact zeros
+                            Arrays.fill(w, pr + ve, pr + Math.max(ve, c1), 0f);
+                            Arrays.fill(w, pr + va, pr + a, Float.NEGATIVE_INFINITY);
+                            Arrays.fill(w, pr + e, pr + ve, Float.NEGATIVE_INFINITY);
                             if (kb != null) for (int j = lo; j < hi; j++) w[pr + j - j0] += kb[j];
-                            expShift(w, pr + a, pr + e, li); // P = exp(S - lse)
+                            expShift(w, pr + va, pr + ve, li); // P = exp(S - lse)
                             float di = w[delta + i];
-                            FloatKernels.scoreGradient(w, pr + a, dr + a, e - a, di); // dS = P (dP - delta)
+                            FloatKernels.scoreGradient(w, pr + va, dr + va, ve - va, di); // dS = P (dP - delta)
+                            Arrays.fill(w, dr + c0, dr + a, 0f); // dS exactly 0 outside, whatever dP held there
+                            Arrays.fill(w, dr + e, dr + Math.max(e, c1), 0f);
                         }
                         combine(
                                 g,
