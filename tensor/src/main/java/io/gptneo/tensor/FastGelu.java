@@ -8,11 +8,14 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
  * Fast float32 {@code gelu_new} (reference: {@link Reference#gelu}): one Vector API pass each way on the arrays' own
- * memory, parallel over chunks; tanh from {@link VectorMath}. Backward recomputes t from x, so only x is saved.
+ * memory, parallel over chunks; exp from {@link VectorMath}. Backward recomputes s from x, so only x is saved.
+ * Written with the logistic function, 0.5·(1 + tanh(u)) = 1/(1 + e^{−2u}), which needs one exp and one division and
+ * no sign handling (tanh through exp needed both plus a blend), and has no cancellation in 1 + t where t nears −1:
  * <pre>
- *   u = c·(x + k·x³),  t = tanh(u),  y = 0.5·x·(1 + t)
- *   dy/dx = 0.5·(1 + t) + 0.5·x·(1 − t²)·c·(1 + 3k·x²)        c = √(2/π), k = 0.044715
+ *   u = c·(x + k·x³),  e = e^{−2u},  s = 1/(1 + e),  y = x·s
+ *   dy/dx = s + 2·x·e·s²·c·(1 + 3k·x²)        (s·(1 − s) = e·s²;  c = √(2/π), k = 0.044715)
  * </pre>
+ * For x far below 0, e^{−2u} is +∞ and y is −0 and dy/dx 0, as the tanh form gives.
  * Why: as ND4J ops this is nine elementwise passes forward and eleven backward over the [B·T, 4H] MLP activation.
  * Loaded only when jdk.incubator.vector is present ({@link Kernels} decides).
  */
@@ -48,8 +51,8 @@ final class FastGelu {
         int i = lo, end = lo + SP.loopBound(hi - lo);
         for (; i < end; i += SP.length()) {
             FloatVector v = FloatVector.fromByteBuffer(SP, x, i * 4, NATIVE);
-            FloatVector t = VectorMath.tanh(v.mul(v).mul(K).add(1f).mul(v).mul(C));
-            t.add(1f).mul(v).mul(0.5f).intoByteBuffer(y, i * 4, NATIVE);
+            FloatVector e = VectorMath.exp(v.mul(v).fma(K, 1f).mul(v).mul(-2 * C)); // e^{-2u}
+            v.div(e.add(1f)).intoByteBuffer(y, i * 4, NATIVE);
         }
         for (; i < hi; i++) y.putFloat(i * 4, value(x.getFloat(i * 4)));
     }
@@ -57,26 +60,28 @@ final class FastGelu {
     /** Elements [lo, hi): d = g ⊙ gelu_new'(x). */
     private static void backward(ByteBuffer x, ByteBuffer g, ByteBuffer d, int lo, int hi) {
         int i = lo, end = lo + SP.loopBound(hi - lo);
+        FloatVector one = FloatVector.broadcast(SP, 1f);
         for (; i < end; i += SP.length()) {
             FloatVector v = FloatVector.fromByteBuffer(SP, x, i * 4, NATIVE), v2 = v.mul(v);
-            FloatVector t = VectorMath.tanh(v2.mul(K).add(1f).mul(v).mul(C));
-            FloatVector du = v2.mul(3 * K).add(1f).mul(C);
-            FloatVector dd =
-                    t.mul(t).neg().add(1f).mul(du).mul(v).add(t.add(1f)).mul(0.5f);
+            FloatVector e = VectorMath.exp(v2.fma(K, 1f).mul(v).mul(-2 * C)); // e^{-2u}
+            FloatVector s = one.div(e.add(1f)); // 1/(1 + e^{-2u})
+            // s·(1 − s) as e·s², not 1 − s (which cancels where s nears 1); e capped so that e = +inf (s = 0) gives 0
+            FloatVector ss = e.min(1e30f).mul(s).mul(s);
+            FloatVector du2 = v2.fma(3 * K, 1f).mul(2 * C); // 2·du/dx
+            FloatVector dd = ss.mul(v).fma(du2, s);
             FloatVector.fromByteBuffer(SP, g, i * 4, NATIVE).mul(dd).intoByteBuffer(d, i * 4, NATIVE);
         }
         for (; i < hi; i++) d.putFloat(i * 4, g.getFloat(i * 4) * derivative(x.getFloat(i * 4)));
     }
 
-    /** gelu_new(v) for the tail elements. */
+    /** gelu_new(v) for the tail elements, in the same form. */
     private static float value(float v) {
-        float t = (float) Math.tanh(C * (v + K * v * v * v));
-        return 0.5f * v * (1 + t);
+        return v / (1 + (float) Math.exp(-2 * C * (v + K * v * v * v)));
     }
 
-    /** gelu_new'(v) for the tail elements. */
+    /** gelu_new'(v) for the tail elements, in the same form. */
     private static float derivative(float v) {
-        float t = (float) Math.tanh(C * (v + K * v * v * v));
-        return 0.5f * (1 + t) + 0.5f * v * (1 - t * t) * C * (1 + 3 * K * v * v);
+        float e = Math.min((float) Math.exp(-2 * C * (v + K * v * v * v)), 1e30f), s = 1 / (1 + e);
+        return s + 2 * v * e * s * s * C * (1 + 3 * K * v * v);
     }
 }
