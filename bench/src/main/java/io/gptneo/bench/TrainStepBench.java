@@ -343,14 +343,9 @@ public final class TrainStepBench {
                     ObjectNode[] jt = interleaved(c, warmup, interleave, script);
                     ObjectNode j = jt[0], t = jt[1];
                     j.put("pair", p);
-                    t.put("case", c.key());
-                    t.put("after_case", c.id());
-                    t.put("pair", p);
-                    t.put("load_after", loadAvg());
                     addDerived(j, cfg, c, peak);
-                    addDerived(t, cfg, c, peak);
                     results.add(j);
-                    results.add(t);
+                    results.add(torchRun(t, c, p, cfg, peak));
                     System.out.printf(
                             Locale.ROOT,
                             "median of %d step ratios %.2fx%n    java  %s%n    torch %s%n",
@@ -374,12 +369,7 @@ public final class TrainStepBench {
                     System.out.flush();
                     ObjectNode t = (ObjectNode) runTorch(script, torchCaseArgs(c, warmup, reps));
                     if (t != null) {
-                        t.put("case", c.key());
-                        t.put("after_case", c.id());
-                        t.put("pair", p);
-                        t.put("load_after", loadAvg());
-                        addDerived(t, cfg, c, peak);
-                        results.add(t);
+                        results.add(torchRun(t, c, p, cfg, peak));
                         System.out.println(summary(t));
                     } else {
                         System.out.println("failed (see stderr)");
@@ -418,6 +408,16 @@ public final class TrainStepBench {
         Files.createDirectories(out.toAbsolutePath().getParent());
         JSON.writeValue(out.toFile(), root);
         System.out.println("wrote " + out);
+    }
+
+    /** PyTorch's result for case c in pair p, labelled with the case it ran after and its derived figures. */
+    static ObjectNode torchRun(ObjectNode t, Case c, int p, GptNeoConfig cfg, double peak) {
+        t.put("case", c.key());
+        t.put("after_case", c.id());
+        t.put("pair", p);
+        t.put("load_after", loadAvg());
+        addDerived(t, cfg, c, peak);
+        return t;
     }
 
     static String summary(JsonNode r) {
