@@ -363,26 +363,25 @@ public final class Ops {
                     "linear: bias " + b.dtype() + Arrays.toString(b.shape()) + " for weight " + Arrays.toString(ws));
         }
         long in = ws[1], outF = ws[0];
-        INDArray x2 = x.data().reshape('c', x.data().length() / in, in); // [N, in]
-        INDArray wd = w.data();
-        INDArray y2 = Gemm.mmWeight(x2, w, wd, true, b == null ? null : b.data()); // [N, out], bias added in BLAS
-        long[] outShape = xs.clone();
-        outShape[xs.length - 1] = outF;
+        INDArray xd = x.data(), wd = w.data();
+        INDArray y = Gemm.mmWeightRows(xd, w, wd, true, b == null ? null : b.data()); // [..., out], bias in BLAS
         Tensor[] inputs = b == null ? new Tensor[] {x, w} : new Tensor[] {x, w, b};
         return Tensor.result(
                 "linear",
-                y2.reshape('c', outShape),
+                y,
                 inputs,
                 g -> {
-                    INDArray g2 = g.reshape('c', x2.size(0), outF); // [N, out]
                     INDArray[] r = new INDArray[inputs.length];
-                    if (x.requiresGrad())
-                        r[0] = Gemm.mmWeight(g2, w, wd, false, null).reshape('c', xs); // [N, in]
-                    if (w.requiresGrad()) r[1] = Gemm.mm(g2, x2, true, false); // [out, in]
-                    if (b != null && b.requiresGrad()) r[2] = g2.sum(0);
+                    if (x.requiresGrad()) r[0] = Gemm.mmWeightRows(g, w, wd, false, null); // [..., in]
+                    if (w.requiresGrad() || (b != null && b.requiresGrad())) {
+                        long n = xd.length() / in;
+                        INDArray g2 = g.reshape('c', n, outF); // [N, out]
+                        if (w.requiresGrad()) r[1] = Gemm.mm(g2, xd.reshape('c', n, in), true, false); // [out, in]
+                        if (b != null && b.requiresGrad()) r[2] = g2.sum(0);
+                    }
                     return r;
                 },
-                x2);
+                xd);
     }
 
     /**

@@ -66,11 +66,17 @@ final class PackedWeights {
 
     private PackedWeights() {}
 
+    /** Rows of {@code a [..., K]}: the product of its leading dimensions. */
+    private static long rows(INDArray a) {
+        long k = a.size(a.rank() - 1);
+        return k == 0 ? 0 : a.length() / k;
+    }
+
     /** Whether {@link #mm} serves {@code a · op(w.data())} (else the caller takes {@link Gemm#mm}). */
     static boolean applies(INDArray a, Tensor w, INDArray wd) {
         if (POLICY == Policy.OFF || (POLICY == Policy.TRAIN && !GradMode.isEnabled())) return false;
-        if (w.requiresGrad() || wd != w.data() || a.rank() != 2 || wd.rank() != 2) return false;
-        if (a.size(0) < MIN_ROWS || a.dataType() != DataType.FLOAT || !JavaArrays.exactCOrder(wd)) return false;
+        if (w.requiresGrad() || wd != w.data() || a.rank() < 2 || wd.rank() != 2) return false;
+        if (rows(a) < MIN_ROWS || a.dataType() != DataType.FLOAT || !JavaArrays.exactCOrder(wd)) return false;
         if (a.length() > Integer.MAX_VALUE || wd.length() > Integer.MAX_VALUE) return false;
         if (!Kernels.get().fast() || !OneDnnMatmul.available()) return false;
         return switch (wd.dataType()) {
@@ -81,14 +87,15 @@ final class PackedWeights {
     }
 
     /**
-     * {@code a [M, K] · op(wd) + bias} (op = transpose when {@code transW}; {@code wd} is w's array, as
+     * {@code a [..., K] · op(wd) + bias -> [..., N]} (a's leading dimensions kept: M rows in all; op = transpose when
+     * {@code transW}; {@code wd} is w's array, as
      * {@link #applies} found it) with w's packed copy for that orientation, made on first use; null when this M needs
      * another layout than the copy already made (the caller takes the plain path).
      */
     static INDArray mm(INDArray a, Tensor w, INDArray wd, boolean transW, INDArray bias) {
         boolean bf16 = wd.dataType() == DataType.BFLOAT16;
         INDArray ac = JavaArrays.exactCOrder(a) ? a : a.dup('c');
-        long m = ac.size(0), k = ac.size(1), n = transW ? wd.size(0) : wd.size(1);
+        long m = rows(ac), k = ac.size(ac.rank() - 1), n = transW ? wd.size(0) : wd.size(1);
         if ((transW ? wd.size(1) : wd.size(0)) != k)
             throw new IllegalArgumentException(
                     "gemm: op(A) [" + m + ", " + k + "] · op(W) of " + java.util.Arrays.toString(wd.shape())
@@ -101,7 +108,9 @@ final class PackedWeights {
                 OneDnnMatmul.primitive(opA, opW, opBias, OneDnnMatmul.Operand.f32(new long[] {m, n}, n, 1));
         Pointer packed = copy(w, wd, transW, k, n, bf16, p);
         if (packed == null) return null;
-        INDArray c = Nd4j.createUninitialized(DataType.FLOAT, new long[] {m, n}, 'c');
+        long[] cShape = ac.shape().clone(); // [..., N]: a's leading dimensions, one row of c per row of a
+        cShape[cShape.length - 1] = n;
+        INDArray c = Nd4j.createUninitialized(DataType.FLOAT, cShape, 'c');
         Pointer biasPtr = biasc == null ? null : Gemm.floatPointer(biasc); // a contiguous view may sit at an offset
         if (bf16) {
             OneDnnBf16.execute(p, ac, packed, biasPtr, c);

@@ -58,6 +58,41 @@ public final class VectorMath {
         return e.blend(0f, under).blend(Float.POSITIVE_INFINITY, over);
     }
 
+    /** Below this, {@link #expSoftmax} gives exactly 0: e^-80 ≈ 1.8e-35 is far from float's subnormals. */
+    public static final float SOFTMAX_MIN_ARG = -80f;
+
+    /**
+     * e^x for the shifted scores of a softmax, {@code x = s - max} or {@code s - logsumexp}: x at most a few ulps above
+     * 0 (any x up to 88 is exact as in {@link #exp}); below {@link #SOFTMAX_MIN_ARG}, −∞ included, exactly 0; NaN stays
+     * NaN. The same reduction and polynomial as {@link #exp} (so the same accuracy where both are non-zero), in about
+     * half the lane operations: with k in [-116, 127] one power of two 2^k is a normal float, built by one add and one
+     * shift, and only one bound needs a mask. Softmax probabilities under 1.8e-35 become 0, which changes no sum.
+     */
+    public static FloatVector expSoftmax(FloatVector x) {
+        VectorSpecies<Float> sp = x.species();
+        VectorMask<Float> under = x.lt(SOFTMAX_MIN_ARG);
+        FloatVector c = x.max(SOFTMAX_MIN_ARG); // −∞ lanes compute e^-80 and are blended to 0 below
+        FloatVector kr = c.fma(FloatVector.broadcast(sp, LOG2E), FloatVector.broadcast(sp, ROUND)); // k + 1.5·2^23
+        FloatVector k = kr.sub(ROUND);
+        FloatVector r = k.fma(FloatVector.broadcast(sp, -LN2_HI), c);
+        r = k.fma(FloatVector.broadcast(sp, -LN2_LO), r);
+        FloatVector p = FloatVector.broadcast(sp, 1f / 5040);
+        p = p.fma(r, FloatVector.broadcast(sp, 1f / 720));
+        p = p.fma(r, FloatVector.broadcast(sp, 1f / 120));
+        p = p.fma(r, FloatVector.broadcast(sp, 1f / 24));
+        p = p.fma(r, FloatVector.broadcast(sp, 1f / 6));
+        p = p.fma(r, FloatVector.broadcast(sp, 0.5f));
+        p = p.fma(r, FloatVector.broadcast(sp, 1f));
+        p = p.fma(r, FloatVector.broadcast(sp, 1f));
+        // kr's bits are 0x4B400000 + k; shifting (bits + 127) left by 23 drops 0x4B400000 (its lowest set bit is
+        // bit 22) and leaves k + 127 in the exponent field: 2^k
+        FloatVector scale = kr.reinterpretAsInts()
+                .add(127)
+                .lanewise(VectorOperators.LSHL, 23)
+                .reinterpretAsFloats();
+        return p.mul(scale).blend(0f, under);
+    }
+
     /** tanh per lane as sign(u)·(1 − 2/(e^{2|u|} + 1)); absolute error ~1e-7 (it is used as 1 + tanh). */
     public static FloatVector tanh(FloatVector u) {
         FloatVector a = u.abs();

@@ -1,5 +1,6 @@
 package io.gptneo.tensor;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -133,6 +134,9 @@ class PackedWeightsTest {
         Tensor y = Ops.linear(x, w, null);
         Ops.sum(Ops.mul(y, Tensor.constant(gy))).backward();
         assertTrue(PackedWeights.hasCopy(w, true) && PackedWeights.hasCopy(w, false), "both orientations packed");
+        // the packed product keeps the input's leading dimensions (no reshape around it)
+        assertArrayEquals(new long[] {2, 70, 96}, y.data().shape(), "y");
+        assertArrayEquals(new long[] {2, 70, 64}, x.grad().shape(), "dx");
         // the same bf16 kernel on the same operands, the weight in another layout
         assertTrue(yPlain.equalsWithEps(y.data().reshape(140, 96), 1e-4), "forward");
         assertTrue(dxPlain.equalsWithEps(x.grad().reshape(140, 64), 1e-4), "input gradient");

@@ -39,6 +39,41 @@ class VectorMathTest {
         assertEquals(Math.exp(-87.3f), e[5], 3e-7 * Math.exp(-87.3f));
     }
 
+    /** The softmax exp: as accurate as exp on [-80, 88], exactly 0 below, NaN kept; equal to exp's value there. */
+    @Test
+    void expSoftmaxIsAccurateAndZeroBelowItsBound() {
+        double worst = 0, worstVsExp = 0;
+        float[] x = new float[SP.length()];
+        for (int i = 0; i < 200_000; i++) {
+            for (int l = 0; l < x.length; l++) x[l] = -80f + 168f * ((i * x.length + l) % 1_000_003) / 1_000_003f;
+            FloatVector v = FloatVector.fromArray(SP, x, 0);
+            float[] e = VectorMath.expSoftmax(v).toArray(),
+                    g = VectorMath.exp(v).toArray();
+            for (int l = 0; l < x.length; l++) {
+                worst = Math.max(worst, Math.abs(e[l] - Math.exp(x[l])) / Math.exp(x[l]));
+                worstVsExp = Math.max(worstVsExp, Math.abs(e[l] - g[l]) / g[l]);
+            }
+        }
+        assertTrue(worst < 3e-7, "expSoftmax max relative error " + worst);
+        assertTrue(worstVsExp < 3e-7, "expSoftmax vs exp: " + worstVsExp);
+        float[] edge = new float[SP.length()];
+        edge[0] = Float.NEGATIVE_INFINITY;
+        edge[1] = -80.001f;
+        edge[2] = -1e30f;
+        edge[3] = 0f;
+        edge[4] = Float.NaN;
+        edge[5] = -80f;
+        edge[6] = 1e-6f; // just above 0, as s - lse may be after rounding
+        float[] e = VectorMath.expSoftmax(FloatVector.fromArray(SP, edge, 0)).toArray();
+        assertEquals(0f, e[0]);
+        assertEquals(0f, e[1]);
+        assertEquals(0f, e[2]);
+        assertEquals(1f, e[3]);
+        assertTrue(Float.isNaN(e[4]), "expSoftmax(NaN) = " + e[4]);
+        assertEquals(Math.exp(-80.0), e[5], 3e-7 * Math.exp(-80.0));
+        assertEquals(Math.exp(edge[6]), e[6], 3e-7);
+    }
+
     @Test
     void tanhAndSum() {
         float[] u = new float[SP.length()];

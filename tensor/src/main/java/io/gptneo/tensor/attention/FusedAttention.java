@@ -646,8 +646,8 @@ public final class FusedAttention implements AttentionKernel {
             if (to - from >= L) {
                 FloatVector sh = FloatVector.broadcast(SP, shift), acc = FloatVector.zero(SP);
                 for (; x + L <= to; x += L) {
-                    FloatVector e =
-                            VectorMath.exp(FloatVector.fromArray(SP, s, x).sub(sh));
+                    FloatVector e = VectorMath.expSoftmax(
+                            FloatVector.fromArray(SP, s, x).sub(sh));
                     e.intoArray(s, x);
                     acc = acc.add(e);
                 }
@@ -667,7 +667,7 @@ public final class FusedAttention implements AttentionKernel {
             int x = from;
             FloatVector sh = FloatVector.broadcast(SP, shift);
             for (; x + L <= to; x += L)
-                VectorMath.exp(FloatVector.fromArray(SP, s, x).sub(sh)).intoArray(s, x);
+                VectorMath.expSoftmax(FloatVector.fromArray(SP, s, x).sub(sh)).intoArray(s, x);
             for (; x < to; x++) s[x] = (float) Math.exp(s[x] - shift);
         }
 

@@ -28,6 +28,34 @@ class GradClipTest {
         assertEquals(5 * coef, GradClip.globalNorm(List.of(a, b)), 1e-12);
     }
 
+    /** Small gradients take Java loops, those over AdamW.JAVA_MAX ND4J: one norm and one scale over both. */
+    @Test
+    void javaAndNd4jPathsGiveOneNormAndOneScale() {
+        java.util.Random r = new java.util.Random(3);
+        float[] small = new float[1000], large = new float[AdamW.JAVA_MAX + 17];
+        double sq = 0;
+        for (float[] a : new float[][] {small, large})
+            for (int i = 0; i < a.length; i++) {
+                a[i] = (float) r.nextGaussian();
+                sq += (double) a[i] * a[i];
+            }
+        Tensor ps = floatGrad(small), pl = floatGrad(large);
+        double norm = GradClip.clipGlobalNorm(List.of(ps, pl), 1.0);
+        assertEquals(Math.sqrt(sq), norm, 1e-6 * norm, "norm over a Java-path and an ND4J-path gradient");
+        double coef = 1.0 / (norm + 1e-6);
+        for (int i : new int[] {0, 1, 999})
+            assertEquals(small[i] * coef, ps.grad().getDouble(i), 1e-6 * coef);
+        for (int i : new int[] {0, AdamW.JAVA_MAX, AdamW.JAVA_MAX + 16})
+            assertEquals(large[i] * coef, pl.grad().getDouble(i), 1e-6 * coef);
+    }
+
+    /** A float parameter whose gradient is exactly {@code g}. */
+    static Tensor floatGrad(float[] g) {
+        Tensor p = Tensor.parameter(Nd4j.zeros(DataType.FLOAT, g.length));
+        Ops.sum(Ops.mul(p, Tensor.constant(Nd4j.createFromArray(g)))).backward();
+        return p;
+    }
+
     @Test
     void belowTheLimitNothingChanges() {
         Tensor a = withGrad(0.3, 0.4);
