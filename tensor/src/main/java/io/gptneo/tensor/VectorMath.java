@@ -29,23 +29,13 @@ public final class VectorMath {
      * times 2^k built in the exponent bits. Below −87.34 (including −∞) gives 0, above 88.38 +∞.
      */
     public static FloatVector exp(FloatVector x) {
-        VectorSpecies<Float> sp = x.species();
         VectorMask<Float> under = x.lt(MIN_ARG), over = x.compare(VectorOperators.GT, MAX_ARG);
         // out-of-range lanes compute exp(0) and are blended away below; clamped to MIN_ARG they would produce a
         // subnormal product (masked attention scores are -inf), which x86 may handle with a slow microcode assist
         FloatVector c = x.blend(0f, under.or(over));
         FloatVector kr = c.mul(LOG2E).add(ROUND); // k + 1.5·2^23: k sits in the low mantissa bits
         FloatVector k = kr.sub(ROUND);
-        FloatVector r = k.fma(FloatVector.broadcast(sp, -LN2_HI), c);
-        r = k.fma(FloatVector.broadcast(sp, -LN2_LO), r);
-        FloatVector p = FloatVector.broadcast(sp, 1f / 5040);
-        p = p.fma(r, FloatVector.broadcast(sp, 1f / 720));
-        p = p.fma(r, FloatVector.broadcast(sp, 1f / 120));
-        p = p.fma(r, FloatVector.broadcast(sp, 1f / 24));
-        p = p.fma(r, FloatVector.broadcast(sp, 1f / 6));
-        p = p.fma(r, FloatVector.broadcast(sp, 0.5f));
-        p = p.fma(r, FloatVector.broadcast(sp, 1f));
-        p = p.fma(r, FloatVector.broadcast(sp, 1f));
+        FloatVector p = reducedExp(c, k);
         // 2^k: k in [-126, 128], read from kr's bits without a float-to-int conversion (kr's bits are
         // 0x4B400000 + k, and shifting by 23 below drops the constant); split in two factors so k = 128 and
         // k = -126 stay representable
@@ -74,6 +64,22 @@ public final class VectorMath {
         FloatVector c = x.max(SOFTMAX_MIN_ARG); // −∞ lanes compute e^-80 and are blended to 0 below
         FloatVector kr = c.fma(FloatVector.broadcast(sp, LOG2E), FloatVector.broadcast(sp, ROUND)); // k + 1.5·2^23
         FloatVector k = kr.sub(ROUND);
+        FloatVector p = reducedExp(c, k);
+        // kr's bits are 0x4B400000 + k; shifting (bits + 127) left by 23 drops 0x4B400000 (its lowest set bit is
+        // bit 22) and leaves k + 127 in the exponent field: 2^k
+        FloatVector scale = kr.reinterpretAsInts()
+                .add(127)
+                .lanewise(VectorOperators.LSHL, 23)
+                .reinterpretAsFloats();
+        return p.mul(scale).blend(0f, under);
+    }
+
+    /**
+     * e^r for r = c − k·ln2 (|r| ≤ ln2/2 when k is c/ln2 rounded), by its degree-7 Taylor polynomial: the part that
+     * {@link #exp} and {@link #expSoftmax} share.
+     */
+    private static FloatVector reducedExp(FloatVector c, FloatVector k) {
+        VectorSpecies<Float> sp = c.species();
         FloatVector r = k.fma(FloatVector.broadcast(sp, -LN2_HI), c);
         r = k.fma(FloatVector.broadcast(sp, -LN2_LO), r);
         FloatVector p = FloatVector.broadcast(sp, 1f / 5040);
@@ -84,13 +90,7 @@ public final class VectorMath {
         p = p.fma(r, FloatVector.broadcast(sp, 0.5f));
         p = p.fma(r, FloatVector.broadcast(sp, 1f));
         p = p.fma(r, FloatVector.broadcast(sp, 1f));
-        // kr's bits are 0x4B400000 + k; shifting (bits + 127) left by 23 drops 0x4B400000 (its lowest set bit is
-        // bit 22) and leaves k + 127 in the exponent field: 2^k
-        FloatVector scale = kr.reinterpretAsInts()
-                .add(127)
-                .lanewise(VectorOperators.LSHL, 23)
-                .reinterpretAsFloats();
-        return p.mul(scale).blend(0f, under);
+        return p;
     }
 
     /** tanh per lane as sign(u)·(1 − 2/(e^{2|u|} + 1)); absolute error ~1e-7 (it is used as 1 + tanh). */
