@@ -1,7 +1,6 @@
 package io.gptneo.tensor;
 
 import java.util.Arrays;
-import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.indexing.NDArrayIndex;
@@ -200,9 +199,8 @@ final class SplitLinearOp {
             for (int k = 0; k < fused.length; k++) {
                 int i = fused[k];
                 if (dAB[k][0] != null)
-                    r[2 + 2 * i] = Nd4j.create(dAB[k][0], new long[] {f[k].r(), f[k].in()}, DataType.FLOAT);
-                if (dAB[k][1] != null)
-                    r[3 + 2 * i] = Nd4j.create(dAB[k][1], new long[] {f[k].w(), f[k].r()}, DataType.FLOAT);
+                    r[2 + 2 * i] = JavaArrays.array(dAB[k][0], f[k].r(), f[k].in()); // one memcpy, no indexer
+                if (dAB[k][1] != null) r[3 + 2 * i] = JavaArrays.array(dAB[k][1], f[k].w(), f[k].r());
             }
         }
         for (int i = 0; i < side.length; i++) {
