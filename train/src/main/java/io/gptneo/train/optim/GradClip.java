@@ -2,9 +2,7 @@ package io.gptneo.train.optim;
 
 import io.gptneo.tensor.JavaArrays;
 import io.gptneo.tensor.Tensor;
-import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.DoubleBuffer;
 import java.nio.FloatBuffer;
 import java.util.List;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -27,7 +25,8 @@ public final class GradClip {
         for (Tensor p : params) {
             INDArray g = p.grad();
             if (g == null) continue;
-            if (g.dataType() == DataType.FLOAT || g.dataType() == DataType.DOUBLE) sq += sumOfSquares(g);
+            if ((g.dataType() == DataType.FLOAT || g.dataType() == DataType.DOUBLE)
+                    && g.length() <= Integer.MAX_VALUE - 16) sq += sumOfSquares(g); // a Java array's reach
             else {
                 double n = g.norm2Number().doubleValue();
                 sq += n * n;
@@ -37,32 +36,26 @@ public final class GradClip {
     }
 
     /**
-     * Σ g² of a float or double array in double, read through its buffer in chunks. Not ND4J's {@code norm2}: besides
-     * its per-call cost, it accumulates in float and was 8e-5 off (relative) over a million Gaussian floats.
+     * Σ g² of a float or double array in double. Not ND4J's {@code norm2}: besides its per-call cost, it accumulates in
+     * float and was 8e-5 off (relative) over a million Gaussian floats. Float arrays are read through their buffer in
+     * chunks (an embedding's gradient is not copied whole); double ones (tests, small models) through one copy.
      */
     private static double sumOfSquares(INDArray g) {
+        double sq = 0;
+        if (g.dataType() == DataType.DOUBLE) {
+            for (double x : JavaArrays.doubles(g)) sq += x * x;
+            return sq;
+        }
         INDArray c = JavaArrays.contiguous(g);
         int n = (int) c.length();
-        ByteBuffer bytes = c.data().asNio().order(ByteOrder.nativeOrder());
-        double sq = 0;
-        if (c.dataType() == DataType.DOUBLE) {
-            DoubleBuffer b = bytes.asDoubleBuffer();
-            double[] chunk = new double[Math.min(n, CHUNK)];
-            for (int at = 0; at < n; at += chunk.length) {
-                int len = Math.min(chunk.length, n - at);
-                b.get(at, chunk, 0, len);
-                for (int i = 0; i < len; i++) sq += chunk[i] * chunk[i];
-            }
-        } else {
-            FloatBuffer b = bytes.asFloatBuffer();
-            float[] chunk = new float[Math.min(n, CHUNK)];
-            for (int at = 0; at < n; at += chunk.length) {
-                int len = Math.min(chunk.length, n - at);
-                b.get(at, chunk, 0, len);
-                for (int i = 0; i < len; i++) {
-                    double x = chunk[i];
-                    sq += x * x;
-                }
+        FloatBuffer b = c.data().asNio().order(ByteOrder.nativeOrder()).asFloatBuffer();
+        float[] chunk = new float[Math.min(n, CHUNK)];
+        for (int at = 0; at < n; at += chunk.length) {
+            int len = Math.min(chunk.length, n - at);
+            b.get(at, chunk, 0, len);
+            for (int i = 0; i < len; i++) {
+                double x = chunk[i];
+                sq += x * x;
             }
         }
         return sq;
