@@ -29,13 +29,13 @@ final class FastLayerNorm {
 
     private FastLayerNorm() {}
 
-    /** y [N, C] and its backward; x, gamma [C], beta [C] FLOAT. */
+    /** y [..., C] (x's shape) and its backward; x, gamma [C], beta [C] FLOAT; rows are x's N = length / C. */
     static Kernels.LayerNormForward forward(INDArray x, INDArray gamma, INDArray beta, double eps) {
-        int n = (int) x.size(0), c = (int) x.size(1);
+        int c = (int) x.size(x.rank() - 1), n = (int) (x.length() / c);
         double[] mean = new double[n], rstd = new double[n];
         float[] gs = JavaArrays.floats(gamma), bs = JavaArrays.floats(beta);
         try (FloatView xv = FloatView.read(x);
-                FloatView y = FloatView.create(n, c)) {
+                FloatView y = FloatView.create(x.shape())) {
             rows(n, c, (lo, hi) -> forward(xv.buf, y.buf, gs, bs, c, eps, mean, rstd, lo, hi));
             return new Kernels.LayerNormForward(
                     y.array(),
@@ -52,11 +52,12 @@ final class FastLayerNorm {
             boolean wantX,
             boolean wantGamma,
             boolean wantBeta) {
-        int n = (int) x.size(0), c = (int) x.size(1), blocks = (n + rowsPerBlock(c) - 1) / rowsPerBlock(c);
+        int c = (int) x.size(x.rank() - 1), n = (int) (x.length() / c);
+        int blocks = (n + rowsPerBlock(c) - 1) / rowsPerBlock(c);
         float[][] dg = wantGamma ? new float[blocks][c] : null, db = wantBeta ? new float[blocks][c] : null;
         try (FloatView xv = FloatView.read(x);
                 FloatView gv = FloatView.read(g);
-                FloatView dx = wantX ? FloatView.create(n, c) : null) {
+                FloatView dx = wantX ? FloatView.create(x.shape()) : null) {
             ByteBuffer dxb = dx == null ? null : dx.buf;
             rows(n, c, (lo, hi) -> {
                 int b = lo / rowsPerBlock(c);

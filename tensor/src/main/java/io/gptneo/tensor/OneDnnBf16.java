@@ -78,12 +78,33 @@ final class OneDnnBf16 {
      * {@code c [M, N]} c-order, overwritten.
      */
     static void execute(OneDnnMatmul.Prim p, INDArray a, Pointer b, Pointer bias, INDArray c) {
-        try (ShortPointer a16 = new ShortPointer(a.length());
-                FloatView av = FloatView.read(a)) {
+        long n = a.length();
+        Staging kept = STAGING.get();
+        ShortPointer a16;
+        if (kept != null && kept.elements() >= n) a16 = kept.buffer();
+        else if (n <= KEEP) { // grow this thread's staging
+            if (kept != null) kept.buffer().close();
+            a16 = new ShortPointer(n);
+            STAGING.set(new Staging(a16, n));
+        } else a16 = new ShortPointer(n); // beyond what a thread keeps: freed below
+        try (FloatView av = FloatView.read(a)) {
             Bf16.roundInto(av, a16);
             OneDnnMatmul.execute(p, a16, b, bias, c.data().addressPointer());
+        } finally {
+            if (n > KEEP) a16.close();
         }
     }
+
+    /**
+     * Each thread's bf16 copy of the activation, kept between products up to {@link #KEEP} elements: a fresh native
+     * buffer per product (malloc, JavaCPP's bookkeeping, the first touch of its pages) cost more than the rounding.
+     */
+    private record Staging(ShortPointer buffer, long elements) {}
+
+    private static final ThreadLocal<Staging> STAGING = new ThreadLocal<>();
+
+    /** Elements (bf16) of the largest staging buffer a thread keeps: 64 MB. */
+    static final long KEEP = 32L << 20;
 
     static String describe() {
         return available() ? "oneDNN " + IMPLEMENTATION : "reference (oneDNN unavailable)";

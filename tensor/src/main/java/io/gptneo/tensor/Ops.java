@@ -336,14 +336,14 @@ public final class Ops {
                     x2,
                     y);
         }
-        INDArray out = Nd4j.matmul(x, y, null, false, false, false);
+        INDArray out = Gemm.bmm(x, y, false, false);
         return Tensor.result(
                 "bmm",
                 out,
                 new Tensor[] {a, b},
                 g -> new INDArray[] {
-                    a.requiresGrad() ? Nd4j.matmul(g, y, null, false, true, false) : null,
-                    b.requiresGrad() ? Nd4j.matmul(x, g, null, true, false, false) : null
+                    a.requiresGrad() ? Gemm.bmm(g, y, false, true) : null,
+                    b.requiresGrad() ? Gemm.bmm(x, g, true, false) : null
                 },
                 x,
                 y);
@@ -447,24 +447,19 @@ public final class Ops {
         }
         sameDtype("layerNorm", x, gamma);
         sameDtype("layerNorm", x, beta);
-        long[] xs = x.shape();
-        INDArray x2 = x.data().reshape('c', x.data().length() / c, c); // [N, C]
+        INDArray xd = x.data(); // [..., C]
         Kernels.LayerNormForward f =
-                KERNELS.layerNorm(x2, gamma.data(), beta.data(), eps); // FastLayerNorm or Reference
+                KERNELS.layerNorm(xd, gamma.data(), beta.data(), eps); // FastLayerNorm or Reference, x's shape
         return Tensor.result(
                 "layerNorm",
-                f.y().reshape('c', xs),
+                f.y(),
                 new Tensor[] {x, gamma, beta},
                 g -> {
-                    Kernels.LayerNormGrads r = f.backward()
-                            .apply(
-                                    g.reshape('c', x2.size(0), c),
-                                    x.requiresGrad(),
-                                    gamma.requiresGrad(),
-                                    beta.requiresGrad());
-                    return new INDArray[] {r.dx() == null ? null : r.dx().reshape('c', xs), r.dGamma(), r.dBeta()};
+                    Kernels.LayerNormGrads r =
+                            f.backward().apply(g, x.requiresGrad(), gamma.requiresGrad(), beta.requiresGrad());
+                    return new INDArray[] {r.dx(), r.dGamma(), r.dBeta()};
                 },
-                x2);
+                xd);
     }
 
     /** Softmax over the last dim. */

@@ -229,4 +229,52 @@ class GemmTest {
         assertThrows(
                 IllegalArgumentException.class, () -> Gemm.mm(Nd4j.zeros(DataType.FLOAT, 2, 3, 4), a, false, false));
     }
+
+    /**
+     * {@link Gemm#bmm} on FLOAT (oneDNN, in place through strides) against a double loop: the cost head's last-token
+     * shapes (a [B, H, 1, D] query times a [B, H, D, T] permuted view of packed keys), both transpose flags, a column
+     * block of a wider array, and DOUBLE (ND4J's matmul) for the same operands.
+     */
+    @Test
+    void batchedProductsReadViewsInPlace() {
+        int b = 2, h = 3, t = 7, d = 4;
+        INDArray packed = Rand.normal(DataType.FLOAT, 21, 1.0, b, t, 3 * h * d); // [B, T, 3·H·D]: q, k, v columns
+        INDArray k = packed.get(NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.interval(h * d, 2 * h * d))
+                .reshape('c', b, t, h, d)
+                .permute(0, 2, 3, 1); // [B, H, D, T] view
+        INDArray q = Rand.normal(DataType.FLOAT, 22, 1.0, b, h, 1, d);
+        INDArray g = Rand.normal(DataType.FLOAT, 23, 1.0, b, h, 1, t);
+        for (DataType dt : new DataType[] {DataType.FLOAT, DataType.DOUBLE}) {
+            INDArray qq = q.castTo(dt), kk = dt == DataType.FLOAT ? k : k.castTo(dt), gg = g.castTo(dt);
+            double tol = dt == DataType.FLOAT ? 1e-5 : 1e-12;
+            assertBatched(Gemm.bmm(qq, kk, false, false), qq, kk, false, false, tol); // scores [B, H, 1, T]
+            assertBatched(Gemm.bmm(gg, kk, false, true), gg, kk, false, true, tol); // dq [B, H, 1, D]
+            assertBatched(Gemm.bmm(qq, gg, true, false), qq, gg, true, false, tol); // dk [B, H, D, T]
+        }
+        assertThrows(IllegalArgumentException.class, () -> Gemm.bmm(q, q, false, false));
+    }
+
+    private static void assertBatched(INDArray c, INDArray a, INDArray b, boolean ta, boolean tb, double tol) {
+        for (int i = 0; i < a.size(0); i++)
+            for (int j = 0; j < a.size(1); j++) {
+                double[][] x = matrix(a, i, j), y = matrix(b, i, j), got = matrix(c, i, j);
+                double[][] want = naive(ta ? transpose(x) : x, tb ? transpose(y) : y);
+                assertEquals(want.length, got.length);
+                for (int m = 0; m < want.length; m++)
+                    assertArrayEquals(want[m], got[m], tol, "batch " + i + "," + j + " row " + m);
+            }
+    }
+
+    /** The [M, N] matrix at batch (i, j) of a rank-4 array, element by element. */
+    private static double[][] matrix(INDArray a, int i, int j) {
+        double[][] m = new double[(int) a.size(2)][(int) a.size(3)];
+        for (int r = 0; r < m.length; r++) for (int q = 0; q < m[0].length; q++) m[r][q] = a.getDouble(i, j, r, q);
+        return m;
+    }
+
+    private static double[][] transpose(double[][] x) {
+        double[][] t = new double[x[0].length][x.length];
+        for (int i = 0; i < x.length; i++) for (int j = 0; j < x[0].length; j++) t[j][i] = x[i][j];
+        return t;
+    }
 }
