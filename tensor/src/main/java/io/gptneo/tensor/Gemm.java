@@ -286,7 +286,7 @@ public final class Gemm {
      * kernel runs 1.3x dnnl_sgemm here; bench/RESULTS.md).
      */
     private static void biasedOnOneDnn(Operand pa, Operand pb, INDArray bias, INDArray c, long m, long n, long k) {
-        INDArray bc = JavaArrays.contiguous(bias.reshape(1, n));
+        INDArray bc = JavaArrays.biasRow(bias, n);
         OneDnnMatmul.run(
                 OneDnnMatmul.Operand.f32(new long[] {m, k}, pa.strides()),
                 floatPointer(pa.array),

@@ -58,7 +58,7 @@ final class OneDnnBf16 {
         long m = ac.size(0), k = ac.size(1), n = transB ? b.size(0) : b.size(1);
         INDArray bc = JavaArrays.exactCOrder(b) ? b : b.dup('c');
         // the bias is added inside the kernel: ND4J's row-vector add after it cost 0.4-0.7 ms per [512, N] product
-        INDArray biasc = bias == null ? null : JavaArrays.contiguous(bias.reshape(1, n));
+        INDArray biasc = bias == null ? null : JavaArrays.biasRow(bias, n);
         OneDnnMatmul.Prim p = primitive(m, k, n, transB, biasc != null);
         INDArray c = Nd4j.createUninitialized(DataType.FLOAT, new long[] {m, n}, 'c');
         execute(

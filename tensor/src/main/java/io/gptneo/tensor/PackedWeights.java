@@ -100,7 +100,7 @@ final class PackedWeights {
             throw new IllegalArgumentException(
                     "gemm: op(A) [" + m + ", " + k + "] · op(W) of " + java.util.Arrays.toString(wd.shape())
                             + (transW ? "ᵀ" : "") + (w.name() == null ? "" : " (" + w.name() + ")"));
-        INDArray biasc = bias == null ? null : JavaArrays.contiguous(bias.reshape(1, n));
+        INDArray biasc = bias == null ? null : JavaArrays.biasRow(bias, n);
         var opA = new OneDnnMatmul.Operand(new long[] {m, k}, new long[] {k, 1}, bf16);
         var opW = new OneDnnMatmul.Operand(new long[] {k, n}, null, bf16);
         var opBias = biasc == null ? null : OneDnnMatmul.Operand.f32(new long[] {1, n}, n, 1);
