@@ -79,12 +79,14 @@ class SplitLinearTest {
     /**
      * The fused side paths ({@link FusedLowRank}: one pass per part each way, dropout recomputed from its bits) against
      * the composition the reference kernels take (dropout, then the rank-r products): same outputs, same gradients of
-     * x, the stacked weight and every A and B. 37 rows: a partial block of {@link FusedLowRank#ROWS}.
+     * x, the stacked weight and every A and B. 37 rows: a partial block of {@link FusedLowRank#ROWS}; 133: partial
+     * blocks both ways, so that the backward sums dA and dB over two blocks of {@link FusedLowRank#BACKWARD_ROWS}.
      */
-    @ParameterizedTest(name = "dropout {0}, trainable weight {1}")
-    @CsvSource({"0, false", "0.3, false", "0.3, true"})
-    void fusedSidePathsEqualTheComposition(double p, boolean trainableWeight) {
-        long rows = 37, in = 32; // 37 rows: a block of 32 and one of 5 (four-row groups and a padded one)
+    @ParameterizedTest(name = "dropout {0}, trainable weight {1}, {2} rows")
+    @CsvSource({"0, false, 37", "0.3, false, 37", "0.3, true, 37", "0.3, false, 133"})
+    void fusedSidePathsEqualTheComposition(double p, boolean trainableWeight, long rows) {
+        long in =
+                32; // 37 rows: a block of 32 and one of 5 (four-row groups and a padded one); 133: 4 x 32 + 5, 128 + 5
         long[] widths = {32, 16, 48};
         Kernels fast = new Kernels(true, true);
         Tensor x = Tensor.parameter(Rand.normal(DataType.FLOAT, 1, 1.0, rows, in));
