@@ -153,10 +153,14 @@ public final class TrainStepBench {
 
     private TrainStepBench() {}
 
+    /** Alternating single steps per pair when {@code --pairs N >= 2} is given without {@code --interleave}. */
+    static final int DEFAULT_INTERLEAVE = 10;
+
     public static void main(String[] args) throws Exception {
         boolean quick = false, torch = true;
         Integer warmup = null, reps = null;
-        int pairs = 1, interleave = 0;
+        int pairs = 1;
+        Integer interleave = null; // unset: 10 with --pairs N >= 2, else whole processes
         List<Case> cases = null;
         Path out = null;
         String child = null;
@@ -180,8 +184,9 @@ public final class TrainStepBench {
                 case "--lockstep" -> LOCKSTEP = true;
                 case "--interleave" -> {
                     interleave = Integer.parseInt(args[++i]);
-                    if (interleave < 1)
-                        throw new IllegalArgumentException("--interleave must be at least 1, got " + interleave);
+                    if (interleave < 0)
+                        throw new IllegalArgumentException(
+                                "--interleave must be 0 (whole processes) or more, got " + interleave);
                 }
                 case "--omp-wait" -> ompWait = args[++i];
                 case "--profile" -> PROFILE = true;
@@ -204,7 +209,8 @@ public final class TrainStepBench {
                               --interleave N  per pair, keep our process and PyTorch's both running after their warm-ups
                                            and alternate single steps N times (ours first, then theirs first, ...):
                                            each ratio compares adjacent steps; a pair's ratio is the median of its N
-                                           (default: whole processes one after the other)
+                                           (default: 10 with --pairs N >= 2, whole processes with one pair;
+                                           --interleave 0: whole processes one after the other)
                               --precision P fp32 (default) or bf16: our block weights in bf16 (oneDNN bf16 matmul), PyTorch
                                            under torch.autocast("cpu", dtype=torch.bfloat16); adds a bf16 2048^3 product peak
                               --omp-wait P OMP_WAIT_POLICY for both Java and torch children: passive (default unless set in the
@@ -230,7 +236,10 @@ public final class TrainStepBench {
         }
         if (cases == null) cases = quick ? QUICK : ALL;
         OMP_WAIT = ompWait;
-        parent(cases, w, r, torch, out, pairs, interleave);
+        // interleaved by default when pairs are asked for: whole processes minutes apart measured the machine's phase
+        // as
+        // much as the programs (bench/RESULTS.md, sessions 11 and 13)
+        parent(cases, w, r, torch, out, pairs, interleave != null ? interleave : pairs >= 2 ? DEFAULT_INTERLEAVE : 0);
     }
 
     // ---- parent: peaks, forks, table, JSON ---------------------------------------------------------------------
