@@ -236,9 +236,8 @@ public final class TrainStepBench {
         }
         if (cases == null) cases = quick ? QUICK : ALL;
         OMP_WAIT = ompWait;
-        // interleaved by default when pairs are asked for: whole processes minutes apart measured the machine's phase
-        // as
-        // much as the programs (bench/RESULTS.md, sessions 11 and 13)
+        // interleaved by default when pairs are asked for: whole processes minutes apart measured the machine's
+        // phase as much as the programs (bench/RESULTS.md, sessions 11 and 13)
         parent(cases, w, r, torch, out, pairs, interleave != null ? interleave : pairs >= 2 ? DEFAULT_INTERLEAVE : 0);
     }
 

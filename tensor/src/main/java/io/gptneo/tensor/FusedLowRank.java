@@ -14,12 +14,12 @@ import jdk.incubator.vector.VectorSpecies;
  *   forward:  xd = x ⊙ keep·keepScale;  h = xd Aᵀ  [N, r];  y[:, part] += s · h Bᵀ
  *   backward: dh = s · G[:, part] B  [N, r];  dx += (dh A) ⊙ keep·keepScale;  dA = dhᵀ xd;  dB = s · G[:, part]ᵀ h
  * </pre>
- * Rows run in parallel blocks ({@link #ROWS} forward, {@link #BACKWARD_ROWS} backward), every side on a block before the next block, so the block's rows of x
- * and dx are still in cache for the second side; rows of xd and G[:, part] are staged in a work array
- * ({@link WorkArrays}) and every rank-r product runs on {@link RowProducts}' register-blocked kernels, four rows at a
- * time (4×4 blocks of dot products for h and dh; four-row products for h·Bᵀ, dh·A, dA and dB). dA and dB are summed
- * over per-block partials in block order, so the bits do not depend on the thread count ({@link Blocks}). Reference: the composition in
- * SplitLinearOp (dropout, then products); agreement: {@code SplitLinearTest}. Why: that composition is nine small
+ * Rows run in parallel blocks ({@link #ROWS} forward, {@link #BACKWARD_ROWS} backward), every side on a block
+ * before the next block, so the block's rows of x and dx are still in cache for the second side; rows of xd and
+ * G[:, part] are staged in a work array ({@link WorkArrays}) and every rank-r product runs on {@link RowProducts}'
+ * register-blocked kernels, four rows at a time (4×4 blocks of dot products for h and dh; four-row products for h·Bᵀ,
+ * dh·A, dA and dB). dA and dB are summed over per-block partials in block order, so the bits do not depend on the
+ * thread count ({@link Blocks}). Reference: the composition in SplitLinearOp (dropout, then products); agreement: {@code SplitLinearTest}. Why: that composition is nine small
  * operations per part and call (about 1 ms of a [512, 768] layer's 5 in the 125M bf16 training step), each a pass
  * over [N, in] or [N, w] with its own array.
  */

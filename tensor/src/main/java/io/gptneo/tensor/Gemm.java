@@ -343,15 +343,12 @@ public final class Gemm {
             throw new IllegalArgumentException("bmm: incompatible shapes " + Arrays.toString(a.shape())
                     + (transA ? "ᵀ" : "") + " @ " + Arrays.toString(b.shape()) + (transB ? "ᵀ" : ""));
         }
-        if (a.dataType() != DataType.FLOAT
-                || b.dataType() != DataType.FLOAT
-                || !OneDnnMatmul.available()
-                || a.length() == 0
-                || b.length() == 0
-                || strides(a) == null
-                || strides(b) == null) return Nd4j.matmul(a, b, null, transA, transB, false);
-        var ao = OneDnnMatmul.Operand.f32(a.shape(), strides(a));
-        var bo = OneDnnMatmul.Operand.f32(b.shape(), strides(b));
+        long[] sa = a.dataType() == DataType.FLOAT ? strides(a) : null,
+                sb = b.dataType() == DataType.FLOAT ? strides(b) : null;
+        if (sa == null || sb == null || !OneDnnMatmul.available() || a.length() == 0 || b.length() == 0)
+            return Nd4j.matmul(a, b, null, transA, transB, false);
+        var ao = OneDnnMatmul.Operand.f32(a.shape(), sa);
+        var bo = OneDnnMatmul.Operand.f32(b.shape(), sb);
         if (transA) ao = ao.transposed();
         if (transB) bo = bo.transposed();
         long[] cs = ao.dims().clone();

@@ -174,9 +174,9 @@ public final class Kernels {
      */
     public LayerNormForward layerNorm(INDArray x, INDArray gamma, INDArray beta, double eps) {
         if (fast(x)) return FastLayerNorm.forward(x, gamma, beta, eps);
+        if (x.rank() == 2) return Reference.layerNorm(x, gamma, beta, eps);
         long[] xs = x.shape();
         long c = xs[xs.length - 1];
-        if (xs.length == 2) return Reference.layerNorm(x, gamma, beta, eps);
         LayerNormForward f = Reference.layerNorm(x.reshape('c', x.length() / c, c), gamma, beta, eps);
         return new LayerNormForward(f.y().reshape('c', xs), (g, wantX, wantGamma, wantBeta) -> {
             LayerNormGrads r = f.backward().apply(g.reshape('c', g.length() / c, c), wantX, wantGamma, wantBeta);

@@ -153,14 +153,9 @@ final class SplitLinearOp {
         long out = y.size(1);
         if (y.ordering() != 'c' || y.stride(0) != out || y.stride(1) != 1)
             return cols(y, start, i).reshape(shape);
-        long[] stride = new long[shape.length];
-        long s = out;
-        stride[shape.length - 1] = 1;
-        for (int d = shape.length - 2; d >= 0; d--) {
-            stride[d] = s;
-            s *= shape[d];
-        }
-        return Nd4j.create(y.data(), shape, stride, y.offset() + start[i], 'c');
+        long[] whole = shape.clone(); // the part's rows are rows of y: c-order strides of [..., out]
+        whole[whole.length - 1] = out;
+        return Nd4j.create(y.data(), shape, Nd4j.getStrides(whole, 'c'), y.offset() + start[i], 'c');
     }
 
     /** y's inputs: {x, w, A₀, B₀, A₁, B₁, ...}, null where a part has no side path. */

@@ -85,8 +85,9 @@ class SplitLinearTest {
     @ParameterizedTest(name = "dropout {0}, trainable weight {1}, {2} rows")
     @CsvSource({"0, false, 37", "0.3, false, 37", "0.3, true, 37", "0.3, false, 133"})
     void fusedSidePathsEqualTheComposition(double p, boolean trainableWeight, long rows) {
-        long in =
-                32; // 37 rows: a block of 32 and one of 5 (four-row groups and a padded one); 133: 4 x 32 + 5, 128 + 5
+        // 37 rows: a forward block of 32 and one of 5 (four-row groups and a padded one), one backward block;
+        // 133: forward 4 x 32 + 5, backward 128 + 5
+        long in = 32;
         long[] widths = {32, 16, 48};
         Kernels fast = new Kernels(true, true);
         Tensor x = Tensor.parameter(Rand.normal(DataType.FLOAT, 1, 1.0, rows, in));
