@@ -11,6 +11,7 @@ import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.api.ops.impl.transforms.custom.SoftMax;
 import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.NDArrayIndex;
 
 /**
  * GPT-Neo self-attention of one layer: q/k/v projections without bias, unscaled scores {@code q·kᵀ} (GPT-Neo has
@@ -25,6 +26,7 @@ final class Attention {
     private AttentionKernel kernel;
     private boolean fuseQkv = true;
     private Tensor stacked; // [3H, H]: k, v, q weights stacked (frozen), or null
+    private Tensor stackedKv; // [2H, H]: its first 2H rows (k, v), a view, for the last-token path
     private Object[] stackedFrom; // the weight tensors and arrays it was stacked from
 
     Attention(Linear q, Linear k, Linear v, Linear out, int heads, int window, AttentionKernel kernel) {
@@ -86,6 +88,7 @@ final class Attention {
         }
         if (!fusable) {
             stacked = null; // e.g. trainable now: a stale copy would be wrong later
+            stackedKv = null;
             stackedFrom = null;
             return null;
         }
@@ -105,6 +108,9 @@ final class Attention {
                         vProj.weight().data(),
                         qProj.weight().data());
                 stacked = Tensor.constant(w).named(qProj.name().replace("q_proj", "kvq_proj") + ".weight");
+                long h = kProj.outFeatures();
+                stackedKv = Tensor.constant(w.get(NDArrayIndex.interval(0, 2 * h), NDArrayIndex.all()))
+                        .named(qProj.name().replace("q_proj", "kv_proj") + ".weight");
             }
             stackedFrom = from;
         }
@@ -118,6 +124,11 @@ final class Attention {
      * @param cache   null (no cache), an empty cache (prefill: keys are stored) or a filled one (decode step)
      */
     Tensor forward(Tensor x, INDArray keyMask, KvCache cache, int layer) {
+        return forward(x, keyMask, cache, layer, null);
+    }
+
+    /** As above, plus {@code residual} (null: none) added to out_proj's result ({@link Linear#forwardAdd}). */
+    Tensor forward(Tensor x, INDArray keyMask, KvCache cache, int layer, Tensor residual) {
         long b = x.size(0), t = x.size(1), c = x.size(2);
         Tensor[] qkv = project(x); // each [B, T, nh*D]: heads side by side in each row
         Tensor q = qkv[0], k = qkv[1], v = qkv[2];
@@ -139,7 +150,7 @@ final class Attention {
                     layer);
             y = Tensor.constant(o.permute(0, 2, 1, 3).dup('c').reshape('c', b, t, c));
         }
-        return outProj.forward(y);
+        return residual == null ? outProj.forward(y) : outProj.forwardAdd(y, residual);
     }
 
     /**
@@ -147,13 +158,24 @@ final class Attention {
      * input) gives keys and values at every position; the query of row i is at {@code rows[i] = i·T + last[i]}.
      * Returns {@code [B, H]}, equal (to float32 rounding) to row {@code last[i]} of {@link #forward}: same mask rule
      * ({@link AttentionMasks#firstKey}, padding keys), same unscaled scores. The query is projected only at those
-     * rows unless q's adapter is stochastic (LoRA dropout in training), whose mask is drawn over the whole input.
+     * rows. Where q, k and v share a stacked weight ({@link #project}), k and v are one product over the first 2H
+     * rows of that weight, and q's LoRA dropout, if any, takes those rows of the mask drawn over the whole input
+     * ({@link LowRank#atRows}); else a stochastic q adapter gets the whole q/k/v product.
      */
     Tensor forwardLast(Tensor x, INDArray keyMask, int[] rows, int[] last) {
         int b = (int) x.size(0), t = (int) x.size(1), c = (int) x.size(2);
         Tensor q;
         Tensor[] kv;
-        if (qProj.adapter() != null && qProj.adapter().stochastic()) {
+        Tensor kvw = stackedWeight() != null ? stackedKv : null;
+        if (kvw != null) { // k and v in one product; q's product (and side path) only at the query rows
+            long h = kProj.outFeatures();
+            kv = Ops.linearSplit(x, kvw, new long[] {h, h}, new LowRank[] {side(kProj), side(vProj)});
+            LowRank qSide = side(qProj);
+            Tensor xq = Ops.gatherRows(Ops.reshape(x, (long) b * t, c), rows); // [B, H]
+            q = Ops.linearSplit(xq, qProj.weight(), new long[] {h}, new LowRank[] {
+                qSide == null ? null : qSide.atRows(rows) // q's dropout as drawn over every row
+            })[0];
+        } else if (qProj.adapter() != null && qProj.adapter().stochastic()) {
             Tensor[] qkv = project(x);
             q = Ops.gatherRows(Ops.reshape(qkv[0], (long) b * t, c), rows);
             kv = new Tensor[] {qkv[1], qkv[2]};

@@ -23,6 +23,10 @@ final class Block {
 
     /** {@code x [B, T, H] -> [B, T, H]}; keyMask/cache as in {@link Attention#forward}; dropout only when training. */
     Tensor forward(Tensor x, INDArray keyMask, KvCache cache, Dropout drop) {
+        if (drop.identity(index)) { // each residual add inside its branch's last product
+            Tensor h = attn.forward(ln1.forward(x), keyMask, cache, index, x);
+            return mlp.forwardAdd(ln2.forward(h), h);
+        }
         Tensor h =
                 Ops.add(x, drop.apply(attn.forward(ln1.forward(x), keyMask, cache, index), index, 0)); // resid_dropout
         return Ops.add(h, drop.apply(mlp.forward(ln2.forward(h)), index, 1)); // MLP dropout

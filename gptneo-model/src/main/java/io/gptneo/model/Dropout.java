@@ -21,6 +21,11 @@ record Dropout(double embed, double resid, boolean training, long stepSeed) {
             throw new IllegalArgumentException("dropout must be in [0, 1), got embed " + embed + ", resid " + resid);
     }
 
+    /** Whether {@link #apply} at layer {@code layer} returns its input as it is. */
+    boolean identity(int layer) {
+        return !training || (layer < 0 ? embed : resid) == 0;
+    }
+
     /** Site {@code site} of layer {@code layer} (layer -1: the embeddings). */
     Tensor apply(Tensor x, int layer, int site) {
         double p = layer < 0 ? embed : resid;

@@ -28,6 +28,14 @@ public final class Linear {
         return adapter == null ? Ops.linear(x, weight, bias) : adapter.forward(x, weight, bias);
     }
 
+    /**
+     * {@code r + forward(x)}, r of the output's shape (a residual stream): without an adapter the sum is part of the
+     * product where it can be ({@link Ops#linearAdd}).
+     */
+    public Tensor forwardAdd(Tensor x, Tensor r) {
+        return adapter == null ? Ops.linearAdd(x, weight, bias, r) : Ops.add(r, adapter.forward(x, weight, bias));
+    }
+
     /** HF module path, e.g. {@code transformer.h.0.attn.attention.q_proj}. */
     public String name() {
         return name;

@@ -17,4 +17,9 @@ final class Mlp {
     Tensor forward(Tensor x) {
         return cProj.forward(Ops.gelu(cFc.forward(x)));
     }
+
+    /** {@code r + forward(x)}: the residual added in c_proj's product where it can be ({@link Linear#forwardAdd}). */
+    Tensor forwardAdd(Tensor x, Tensor r) {
+        return cProj.forwardAdd(Ops.gelu(cFc.forward(x)), r);
+    }
 }

@@ -38,6 +38,28 @@ final class DropoutMask {
         return bits;
     }
 
+    /**
+     * Keep bits of selected rows: the mask {@link #keep} draws over a {@code [*, width]} input, read at rows
+     * {@code rows} only, as a {@code [rows.length, width]} mask (bit {@code i·width + c} is element
+     * {@code rows[i]·width + c} of the whole mask). For a product over gathered rows whose dropout must be the one
+     * drawn over every row (the cost head's last-token queries); draws only what it returns.
+     */
+    static long[] keepRows(int[] rows, int width, double p, long seed) {
+        if (!(p > 0 && p < 1)) throw new IllegalArgumentException("dropout: p must be in (0, 1), got " + p);
+        long threshold = (long) Math.ceil(p * 0x1.0p53);
+        long[] bits = new long[(int) (((long) rows.length * width + 63) >>> 6)];
+        for (int r = 0; r < rows.length; r++) {
+            if (rows[r] < 0) throw new IllegalArgumentException("dropout: negative row " + rows[r]);
+            long from = (long) rows[r] * width;
+            for (int c = 0; c < width; c++) {
+                int i = r * width + c;
+                long u = Seeds.stream(seed, from + c) >>> 11;
+                bits[i >>> 6] |= ((threshold - 1 - u) >>> 63) << i; // as fill's tail: 1 iff u >= threshold
+            }
+        }
+        return bits;
+    }
+
     /** 64K draws per parallel block: a [512, 768] activation is 6 blocks. */
     private static final int WORDS_PER_BLOCK = 1024;
 

@@ -78,6 +78,11 @@ final class OneDnnBf16 {
      * {@code c [M, N]} c-order, overwritten.
      */
     static void execute(OneDnnMatmul.Prim p, INDArray a, Pointer b, Pointer bias, INDArray c) {
+        execute(p, a, b, bias, c, null);
+    }
+
+    /** As above, with the addend of a primitive that has one ({@link OneDnnMatmul#primitive}). */
+    static void execute(OneDnnMatmul.Prim p, INDArray a, Pointer b, Pointer bias, INDArray c, Pointer addend) {
         long n = a.length();
         Staging kept = STAGING.get();
         ShortPointer a16;
@@ -89,7 +94,7 @@ final class OneDnnBf16 {
         } else a16 = new ShortPointer(n); // beyond what a thread keeps: freed below
         try (FloatView av = FloatView.read(a)) {
             Bf16.roundInto(av, a16);
-            OneDnnMatmul.execute(p, a16, b, bias, c.data().addressPointer());
+            OneDnnMatmul.execute(p, a16, b, bias, c.data().addressPointer(), addend);
         } finally {
             if (n > KEEP) a16.close();
         }

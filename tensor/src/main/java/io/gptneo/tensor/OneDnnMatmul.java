@@ -1,12 +1,15 @@
 package io.gptneo.tensor;
 
+import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_ATTR_MULTIPLE_POST_OP_BASE;
 import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_BIAS;
 import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_DST;
 import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_FROM;
 import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_SRC;
+import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_SRC_1;
 import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_TO;
 import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_WEIGHTS;
 import static org.bytedeco.dnnl.global.dnnl.dnnl_bf16;
+import static org.bytedeco.dnnl.global.dnnl.dnnl_binary_add;
 import static org.bytedeco.dnnl.global.dnnl.dnnl_cpu;
 import static org.bytedeco.dnnl.global.dnnl.dnnl_engine_create;
 import static org.bytedeco.dnnl.global.dnnl.dnnl_f32;
@@ -19,6 +22,12 @@ import static org.bytedeco.dnnl.global.dnnl.dnnl_memory_desc_init_by_strides;
 import static org.bytedeco.dnnl.global.dnnl.dnnl_memory_desc_init_by_tag;
 import static org.bytedeco.dnnl.global.dnnl.dnnl_memory_destroy;
 import static org.bytedeco.dnnl.global.dnnl.dnnl_memory_set_data_handle;
+import static org.bytedeco.dnnl.global.dnnl.dnnl_post_ops_append_binary;
+import static org.bytedeco.dnnl.global.dnnl.dnnl_post_ops_create;
+import static org.bytedeco.dnnl.global.dnnl.dnnl_post_ops_destroy;
+import static org.bytedeco.dnnl.global.dnnl.dnnl_primitive_attr_create;
+import static org.bytedeco.dnnl.global.dnnl.dnnl_primitive_attr_destroy;
+import static org.bytedeco.dnnl.global.dnnl.dnnl_primitive_attr_set_post_ops;
 import static org.bytedeco.dnnl.global.dnnl.dnnl_primitive_create;
 import static org.bytedeco.dnnl.global.dnnl.dnnl_primitive_desc_create;
 import static org.bytedeco.dnnl.global.dnnl.dnnl_primitive_desc_destroy;
@@ -43,7 +52,9 @@ import org.bytedeco.dnnl.dnnl_exec_arg_t;
 import org.bytedeco.dnnl.dnnl_matmul_desc_t;
 import org.bytedeco.dnnl.dnnl_memory;
 import org.bytedeco.dnnl.dnnl_memory_desc_t;
+import org.bytedeco.dnnl.dnnl_post_ops;
 import org.bytedeco.dnnl.dnnl_primitive;
+import org.bytedeco.dnnl.dnnl_primitive_attr;
 import org.bytedeco.dnnl.dnnl_primitive_desc;
 import org.bytedeco.dnnl.dnnl_stream;
 import org.bytedeco.javacpp.BytePointer;
@@ -126,8 +137,9 @@ public final class OneDnnMatmul {
     }
 
     /**
-     * A primitive for one operand description (bias null: none), with the implementation oneDNN chose (e.g. gemm:jit).
-     * {@code b} is the weights' layout the primitive reads: the operand's own, or the one oneDNN chose for format any.
+     * A primitive for one operand description (bias, addend null: none), with the implementation oneDNN chose (e.g.
+     * gemm:jit). {@code b} is the weights' layout the primitive reads: the operand's own, or the one oneDNN chose for
+     * format any. An addend is a float32 array of c's shape added to the result in the same pass (a binary post-op).
      */
     record Prim(
             dnnl_primitive primitive,
@@ -135,6 +147,7 @@ public final class OneDnnMatmul {
             dnnl_memory_desc_t b,
             dnnl_memory_desc_t bias,
             dnnl_memory_desc_t c,
+            dnnl_memory_desc_t addend,
             String impl,
             Bound bound) {}
 
@@ -146,15 +159,28 @@ public final class OneDnnMatmul {
     static final class Bound {
         final dnnl_memory[] mem;
         final dnnl_exec_arg_t args;
+        /** Index into {@link #mem} of operand a, b, c, bias, addend (in that order), -1 where there is none. */
+        final int[] slot;
 
+        /** {@code desc}: a, b, c, bias, addend, each null where the primitive has none. */
         Bound(dnnl_memory_desc_t[] desc) {
-            int[] arg = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, DNNL_ARG_BIAS};
-            mem = new dnnl_memory[desc.length];
-            args = new dnnl_exec_arg_t(desc.length);
+            int[] arg = {
+                DNNL_ARG_SRC,
+                DNNL_ARG_WEIGHTS,
+                DNNL_ARG_DST,
+                DNNL_ARG_BIAS,
+                DNNL_ARG_ATTR_MULTIPLE_POST_OP_BASE | DNNL_ARG_SRC_1 // the first post-op's second source
+            };
+            slot = new int[desc.length];
+            int used = 0;
+            for (int i = 0; i < desc.length; i++) slot[i] = desc[i] == null ? -1 : used++;
+            mem = new dnnl_memory[used];
+            args = new dnnl_exec_arg_t(used);
             for (int i = 0; i < desc.length; i++) {
-                mem[i] = new dnnl_memory();
-                ok(dnnl_memory_create(mem[i], desc[i], ENGINE, (Pointer) null), "matmul argument " + i + " memory");
-                args.position(i).arg(arg[i]).memory(mem[i]);
+                if (slot[i] < 0) continue;
+                dnnl_memory m = mem[slot[i]] = new dnnl_memory();
+                ok(dnnl_memory_create(m, desc[i], ENGINE, (Pointer) null), "matmul argument " + i + " memory");
+                args.position(slot[i]).arg(arg[i]).memory(m);
             }
             args.position(0);
         }
@@ -169,20 +195,51 @@ public final class OneDnnMatmul {
 
     /** The (cached) primitive for {@code a · b + bias -> c}; bias {@code [1, N]} (broadcast over rows) or null. */
     static Prim primitive(Operand a, Operand b, Operand bias, Operand c) {
-        if (!available()) throw new IllegalStateException("oneDNN matmul unavailable: " + UNAVAILABLE);
-        String key = a.key() + b.key() + (bias == null ? "-" : bias.key()) + c.key();
-        return PRIMITIVES.computeIfAbsent(key, k -> create(a, b, bias, c));
+        return primitive(a, b, bias, c, null);
     }
 
-    private static Prim create(Operand a, Operand b, Operand bias, Operand c) {
+    /**
+     * The (cached) primitive for {@code a · b + bias + addend -> c}: bias {@code [1, N]} or null; addend a float32
+     * operand of c's dimensions (its own strides), added in the same pass as a binary post-op, or null.
+     */
+    static Prim primitive(Operand a, Operand b, Operand bias, Operand c, Operand addend) {
+        if (!available()) throw new IllegalStateException("oneDNN matmul unavailable: " + UNAVAILABLE);
+        if (addend != null && (addend.bf16() || !Arrays.equals(addend.dims(), c.dims())))
+            throw new IllegalArgumentException("matmul: addend " + Arrays.toString(addend.dims())
+                    + (addend.bf16() ? " bf16" : "") + " for a float32 result " + Arrays.toString(c.dims()));
+        String key = a.key()
+                + b.key()
+                + (bias == null ? "-" : bias.key())
+                + c.key()
+                + (addend == null ? "" : "+" + addend.key());
+        return PRIMITIVES.computeIfAbsent(key, k -> create(a, b, bias, c, addend));
+    }
+
+    private static Prim create(Operand a, Operand b, Operand bias, Operand c, Operand addend) {
         dnnl_memory_desc_t ad = desc(a, "src"), bd = desc(b, "weights"), cd = desc(c, "dst");
         dnnl_memory_desc_t biasd = bias == null ? null : desc(bias, "bias");
+        dnnl_memory_desc_t addd = addend == null ? null : desc(addend, "addend");
         dnnl_matmul_desc_t md = new dnnl_matmul_desc_t();
         ok(dnnl_matmul_desc_init(md, ad, bd, biasd, cd), "matmul desc " + shapes(a, b, c));
         dnnl_primitive_desc pd = new dnnl_primitive_desc();
-        ok(
-                dnnl_primitive_desc_create(pd, new const_dnnl_op_desc_t(md), null, ENGINE, null),
-                "matmul " + shapes(a, b, c));
+        dnnl_primitive_attr attr = null;
+        dnnl_post_ops post = null;
+        try {
+            if (addd != null) {
+                attr = new dnnl_primitive_attr();
+                ok(dnnl_primitive_attr_create(attr), "primitive attributes");
+                post = new dnnl_post_ops();
+                ok(dnnl_post_ops_create(post), "post-ops");
+                ok(dnnl_post_ops_append_binary(post, dnnl_binary_add, addd), "binary add post-op");
+                ok(dnnl_primitive_attr_set_post_ops(attr, post), "post-op attribute");
+            }
+            ok(
+                    dnnl_primitive_desc_create(pd, new const_dnnl_op_desc_t(md), attr, ENGINE, null),
+                    "matmul " + shapes(a, b, c) + (addd == null ? "" : " + addend"));
+        } finally { // the primitive descriptor keeps its own copy of the attributes
+            if (post != null && !post.isNull()) dnnl_post_ops_destroy(post);
+            if (attr != null && !attr.isNull()) dnnl_primitive_attr_destroy(attr);
+        }
         PointerPointer<BytePointer> impl = new PointerPointer<>(1);
         ok(dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, impl), "implementation query");
         if (b.strides() == null) { // the layout oneDNN chose, copied out of the primitive descriptor
@@ -194,9 +251,8 @@ public final class OneDnnMatmul {
         }
         dnnl_primitive prim = new dnnl_primitive();
         ok(dnnl_primitive_create(prim, pd), "matmul primitive " + shapes(a, b, c));
-        dnnl_memory_desc_t[] args =
-                biasd == null ? new dnnl_memory_desc_t[] {ad, bd, cd} : new dnnl_memory_desc_t[] {ad, bd, cd, biasd};
-        return new Prim(prim, ad, bd, biasd, cd, impl.getString(0), new Bound(args));
+        Bound bound = new Bound(new dnnl_memory_desc_t[] {ad, bd, cd, biasd, addd});
+        return new Prim(prim, ad, bd, biasd, cd, addd, impl.getString(0), bound);
     }
 
     private static dnnl_memory_desc_t desc(Operand o, String what) {
@@ -261,19 +317,31 @@ public final class OneDnnMatmul {
     }
 
     static void execute(Prim p, Pointer a, Pointer b, Pointer c) {
-        execute(p, a, b, null, c);
+        execute(p, a, b, null, c, null);
     }
 
     /** {@link #execute(Prim, Pointer, Pointer, Pointer)} with the bias operand (null when the primitive has none). */
-    static synchronized void execute(Prim p, Pointer a, Pointer b, Pointer bias, Pointer c) {
+    static void execute(Prim p, Pointer a, Pointer b, Pointer bias, Pointer c) {
+        execute(p, a, b, bias, c, null);
+    }
+
+    /** ... and the addend (null when the primitive has none). */
+    static synchronized void execute(Prim p, Pointer a, Pointer b, Pointer bias, Pointer c, Pointer addend) {
         if ((p.bias() == null) != (bias == null))
             throw new IllegalArgumentException("matmul: bias pointer " + (bias == null ? "missing" : "given")
                     + " for a primitive " + (p.bias() == null ? "without" : "with") + " a bias");
+        if ((p.addend() == null) != (addend == null))
+            throw new IllegalArgumentException("matmul: addend pointer " + (addend == null ? "missing" : "given")
+                    + " for a primitive " + (p.addend() == null ? "without" : "with") + " an addend");
         Bound bound = p.bound();
-        Pointer[] ptr = {a, b, c, bias};
+        Pointer[] ptr = {a, b, c, bias, addend};
         try {
-            for (int i = 0; i < bound.mem.length; i++)
-                ok(dnnl_memory_set_data_handle(bound.mem[i], ptr[i]), "matmul argument " + i + " handle");
+            for (int i = 0; i < ptr.length; i++) {
+                if (bound.slot[i] >= 0)
+                    ok(
+                            dnnl_memory_set_data_handle(bound.mem[bound.slot[i]], ptr[i]),
+                            "matmul argument " + i + " handle");
+            }
             ok(dnnl_primitive_execute(p.primitive(), STREAM, bound.mem.length, bound.args), "matmul");
             ok(dnnl_stream_wait(STREAM), "stream wait");
         } finally { // no dangling handles to memory a caller may free

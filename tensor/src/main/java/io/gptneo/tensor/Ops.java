@@ -351,6 +351,15 @@ public final class Ops {
 
     /** A HuggingFace Linear: {@code x [..., in] -> x W^T + b = [..., out]} with {@code W [out, in]}, b [out] or null. */
     public static Tensor linear(Tensor x, Tensor w, Tensor b) {
+        checkLinear(x, w, b);
+        INDArray xd = x.data(), wd = w.data();
+        INDArray y = Gemm.mmWeightRows(xd, w, wd, true, b == null ? null : b.data()); // [..., out], bias in BLAS
+        Tensor[] inputs = b == null ? new Tensor[] {x, w} : new Tensor[] {x, w, b};
+        return Tensor.result(
+                "linear", y, inputs, g -> linearBackward(g, x, w, b, xd, wd, new INDArray[inputs.length]), xd);
+    }
+
+    private static void checkLinear(Tensor x, Tensor w, Tensor b) {
         long[] xs = x.shape(), ws = w.shape();
         if (ws.length != 2 || xs.length < 1 || xs[xs.length - 1] != ws[1]) {
             throw new IllegalArgumentException(
@@ -362,24 +371,48 @@ public final class Ops {
             throw new IllegalArgumentException(
                     "linear: bias " + b.dtype() + Arrays.toString(b.shape()) + " for weight " + Arrays.toString(ws));
         }
-        long in = ws[1], outF = ws[0];
+    }
+
+    /**
+     * Gradients of {@link #linear}'s x, w and b (where they need one) into {@code r[0..2]}; returns r. xd and wd: x's
+     * and w's arrays as the forward read them.
+     */
+    private static INDArray[] linearBackward(
+            INDArray g, Tensor x, Tensor w, Tensor b, INDArray xd, INDArray wd, INDArray[] r) {
+        long in = wd.size(1), outF = wd.size(0);
+        if (x.requiresGrad()) r[0] = Gemm.mmWeightRows(g, w, wd, false, null); // [..., in]
+        if (w.requiresGrad() || (b != null && b.requiresGrad())) {
+            long n = xd.length() / in;
+            INDArray g2 = g.reshape('c', n, outF); // [N, out]
+            if (w.requiresGrad()) r[1] = Gemm.mm(g2, xd.reshape('c', n, in), true, false); // [out, in]
+            if (b != null && b.requiresGrad()) r[2] = g2.sum(0);
+        }
+        return r;
+    }
+
+    /**
+     * {@code linear(x, w, b) + r}, r of the result's shape (a residual stream): where w's packed product applies
+     * ({@link PackedWeights}, a frozen weight in a training step) the sum is part of the product (a oneDNN post-op:
+     * one pass over the result instead of a product, then a read of both and a write); else {@link #add} of
+     * {@link #linear}. Same values either way: the product, the bias and r are added in float32 in that order.
+     */
+    public static Tensor linearAdd(Tensor x, Tensor w, Tensor b, Tensor r) {
+        checkLinear(x, w, b);
+        long[] ys = x.shape().clone();
+        ys[ys.length - 1] = w.size(0);
         INDArray xd = x.data(), wd = w.data();
-        INDArray y = Gemm.mmWeightRows(xd, w, wd, true, b == null ? null : b.data()); // [..., out], bias in BLAS
-        Tensor[] inputs = b == null ? new Tensor[] {x, w} : new Tensor[] {x, w, b};
+        INDArray y = Arrays.equals(ys, r.shape()) && r.dtype() == DataType.FLOAT && PackedWeights.applies(xd, w, wd)
+                ? PackedWeights.mm(xd, w, wd, true, b == null ? null : b.data(), r.data())
+                : null;
+        if (y == null) return add(linear(x, w, b), r);
         return Tensor.result(
-                "linear",
+                "linearAdd",
                 y,
-                inputs,
+                new Tensor[] {x, w, b, r},
                 g -> {
-                    INDArray[] r = new INDArray[inputs.length];
-                    if (x.requiresGrad()) r[0] = Gemm.mmWeightRows(g, w, wd, false, null); // [..., in]
-                    if (w.requiresGrad() || (b != null && b.requiresGrad())) {
-                        long n = xd.length() / in;
-                        INDArray g2 = g.reshape('c', n, outF); // [N, out]
-                        if (w.requiresGrad()) r[1] = Gemm.mm(g2, xd.reshape('c', n, in), true, false); // [out, in]
-                        if (b != null && b.requiresGrad()) r[2] = g2.sum(0);
-                    }
-                    return r;
+                    INDArray[] grads = linearBackward(g, x, w, b, xd, wd, new INDArray[4]);
+                    grads[3] = g; // d(y + r)/dr: the gradient itself, as add passes it
+                    return grads;
                 },
                 xd);
     }

@@ -93,6 +93,14 @@ final class PackedWeights {
      * another layout than the copy already made (the caller takes the plain path).
      */
     static INDArray mm(INDArray a, Tensor w, INDArray wd, boolean transW, INDArray bias) {
+        return mm(a, w, wd, transW, bias, null);
+    }
+
+    /**
+     * As above, plus {@code addend} (FLOAT, c's shape, exact c-order, or null) added to the result in the same pass
+     * (a oneDNN post-op); null also when the addend is not such an array.
+     */
+    static INDArray mm(INDArray a, Tensor w, INDArray wd, boolean transW, INDArray bias, INDArray addend) {
         boolean bf16 = wd.dataType() == DataType.BFLOAT16;
         INDArray ac = JavaArrays.exactCOrder(a) ? a : a.dup('c');
         long m = rows(ac), k = ac.size(ac.rank() - 1), n = transW ? wd.size(0) : wd.size(1);
@@ -104,21 +112,27 @@ final class PackedWeights {
         var opA = new OneDnnMatmul.Operand(new long[] {m, k}, new long[] {k, 1}, bf16);
         var opW = new OneDnnMatmul.Operand(new long[] {k, n}, null, bf16);
         var opBias = biasc == null ? null : OneDnnMatmul.Operand.f32(new long[] {1, n}, n, 1);
-        OneDnnMatmul.Prim p =
-                OneDnnMatmul.primitive(opA, opW, opBias, OneDnnMatmul.Operand.f32(new long[] {m, n}, n, 1));
-        Pointer packed = copy(w, wd, transW, k, n, bf16, p);
-        if (packed == null) return null;
         long[] cShape = ac.shape().clone(); // [..., N]: a's leading dimensions, one row of c per row of a
         cShape[cShape.length - 1] = n;
+        if (addend != null
+                && (addend.dataType() != DataType.FLOAT
+                        || !java.util.Arrays.equals(addend.shape(), cShape)
+                        || !JavaArrays.exactCOrder(addend))) return null;
+        var opC = OneDnnMatmul.Operand.f32(new long[] {m, n}, n, 1);
+        OneDnnMatmul.Prim p = OneDnnMatmul.primitive(opA, opW, opBias, opC, addend == null ? null : opC);
+        Pointer packed = copy(w, wd, transW, k, n, bf16, p);
+        if (packed == null) return null;
         INDArray c = Nd4j.createUninitialized(DataType.FLOAT, cShape, 'c');
         Pointer biasPtr = biasc == null ? null : Gemm.floatPointer(biasc); // a contiguous view may sit at an offset
+        Pointer addPtr = addend == null ? null : Gemm.floatPointer(addend);
         if (bf16) {
-            OneDnnBf16.execute(p, ac, packed, biasPtr, c);
+            OneDnnBf16.execute(p, ac, packed, biasPtr, c, addPtr);
         } else {
             OneDnnMatmul.execute(
-                    p, Gemm.floatPointer(ac), packed, biasPtr, c.data().addressPointer());
+                    p, Gemm.floatPointer(ac), packed, biasPtr, c.data().addressPointer(), addPtr);
         }
         java.lang.ref.Reference.reachabilityFence(ac);
+        java.lang.ref.Reference.reachabilityFence(addend);
         java.lang.ref.Reference.reachabilityFence(biasc);
         java.lang.ref.Reference.reachabilityFence(packed);
         return c;

@@ -58,7 +58,11 @@ final class SplitLinearOp {
         for (int i = 0; i < sides.length; i++) {
             LowRank s = sides[i];
             if (s == null) continue;
-            long[] keep = s.dropout() > 0 ? DropoutMask.keep((int) (rows * in), s.dropout(), s.seed()) : null;
+            long[] keep = s.dropout() <= 0
+                    ? null
+                    : s.maskRows() == null
+                            ? DropoutMask.keep((int) (rows * in), s.dropout(), s.seed())
+                            : DropoutMask.keepRows(s.maskRows(), (int) in, s.dropout(), s.seed());
             double keepScale = 1.0 / (1.0 - s.dropout());
             if (kernels.fusedLowRank(x2, in, widths[i])) { // x FLOAT, so y is FLOAT too (Ops.weightDtype)
                 fusedSide[i] = FusedLowRank.Side.of(s, keep, keepScale, (int) start[i]);
@@ -249,5 +253,9 @@ final class SplitLinearOp {
         Ops.sameDtype("linearSplit", x, s.b());
         if (s.dropout() < 0 || s.dropout() >= 1)
             throw new IllegalArgumentException("linearSplit: dropout must be in [0, 1), got " + s.dropout());
+        if (s.maskRows() != null && s.maskRows().length * in != x.data().length())
+            throw new IllegalArgumentException("linearSplit: side path at " + s.maskRows().length
+                    + " selected rows, but the input " + java.util.Arrays.toString(x.shape()) + " has "
+                    + x.data().length() / in + (s.a().name() == null ? "" : " (" + s.a().name() + ")"));
     }
 }

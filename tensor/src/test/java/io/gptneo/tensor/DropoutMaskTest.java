@@ -41,6 +41,23 @@ class DropoutMaskTest {
     }
 
     @Test
+    void keepRowsAreThoseRowsOfTheWholeMask() {
+        int width = 77, rowsTotal = 40; // rows straddle words, and the whole mask spans several vector blocks
+        long[] whole = DropoutMask.keep(rowsTotal * width, 0.3, 5);
+        int[] rows = {39, 0, 17, 17, 1};
+        long[] sel = DropoutMask.keepRows(rows, width, 0.3, 5);
+        assertEquals((rows.length * width + 63) / 64, sel.length);
+        for (int r = 0; r < rows.length; r++)
+            for (int c = 0; c < width; c++)
+                assertEquals(
+                        DropoutMask.kept(whole, rows[r] * width + c),
+                        DropoutMask.kept(sel, r * width + c),
+                        "row " + rows[r] + " column " + c);
+        for (int i = rows.length * width; i < sel.length * 64; i++)
+            assertTrue(!DropoutMask.kept(sel, i), "bit past the end set: " + i);
+    }
+
+    @Test
     void referenceZeroesDroppedAndScalesKept() {
         long[] bits = DropoutMask.keep(130, 0.4, 3);
         INDArray v = Nd4j.arange(1, 131).castTo(DataType.FLOAT),

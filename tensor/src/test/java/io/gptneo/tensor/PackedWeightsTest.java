@@ -141,4 +141,46 @@ class PackedWeightsTest {
         assertTrue(yPlain.equalsWithEps(y.data().reshape(140, 96), 1e-4), "forward");
         assertTrue(dxPlain.equalsWithEps(x.grad().reshape(140, 64), 1e-4), "input gradient");
     }
+
+    /**
+     * {@link Ops#linearAdd}: the residual added inside the packed product (a oneDNN post-op) where the weight is
+     * packed, else add of linear; either way the values and gradients of {@code add(linear(x, w, b), r)}.
+     */
+    @Test
+    void linearAddMatchesAddOfLinear() {
+        long seed = 40;
+        for (DataType dt : new DataType[] {DataType.FLOAT, DataType.BFLOAT16}) {
+            boolean packs = dt == DataType.FLOAT ? packsFloat() : packsBf16();
+            int out = 160, in = 96;
+            INDArray w32 = Rand.normal(DataType.FLOAT, seed++, 0.1, out, in);
+            Tensor w = Tensor.constant(dt == DataType.BFLOAT16 ? Bf16.of(w32) : w32);
+            Tensor b = Tensor.constant(Rand.normal(DataType.FLOAT, seed++, 1.0, out));
+            INDArray xv = Rand.normal(DataType.FLOAT, seed++, 1.0, 2, 37, in); // 74 rows: packed (>= 64)
+            INDArray rv = Rand.normal(DataType.FLOAT, seed++, 1.0, 2, 37, out);
+            INDArray c = Rand.normal(DataType.FLOAT, seed++, 1.0, 2, 37, out); // loss = Σ c ⊙ y
+            INDArray[] y = new INDArray[2], dx = new INDArray[2], dr = new INDArray[2];
+            try (var on = GradMode.on()) {
+                for (int fused = 0; fused < 2; fused++) {
+                    Tensor x = Tensor.parameter(xv.dup()), r = Tensor.parameter(rv.dup());
+                    Tensor yt = fused == 1 ? Ops.linearAdd(x, w, b, r) : Ops.add(Ops.linear(x, w, b), r);
+                    if (fused == 1)
+                        assertTrue(
+                                yt.toString().contains(packs ? "<- linearAdd" : "<- add"),
+                                dt + ": " + (packs ? "one product with the sum" : "the composition") + ", got " + yt);
+                    Ops.sum(Ops.mul(yt, Tensor.constant(c))).backward();
+                    y[fused] = yt.data().dup();
+                    dx[fused] = x.grad().dup();
+                    dr[fused] = r.grad().dup();
+                }
+            }
+            double[][] want = want(xv.reshape(74, in), w.data(), true, b.data());
+            double[][] rr = rv.reshape(74, out).castTo(DataType.DOUBLE).toDoubleMatrix();
+            for (int i = 0; i < 74; i++) for (int j = 0; j < out; j++) want[i][j] += rr[i][j];
+            assertClose(want, y[1].reshape(74, out), dt + " linearAdd against float64");
+            assertTrue(y[0].equalsWithEps(y[1], 1e-5), dt + " values");
+            assertTrue(dx[0].equalsWithEps(dx[1], 1e-5), dt + " input gradient");
+            assertEquals(c, dr[1], dt + ": the residual's gradient is the output's");
+            assertEquals(dr[0], dr[1], dt + " residual gradient");
+        }
+    }
 }
