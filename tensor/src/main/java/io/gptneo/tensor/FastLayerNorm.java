@@ -39,13 +39,15 @@ final class FastLayerNorm {
             rows(n, c, (lo, hi) -> forward(xv.buf, y.buf, gs, bs, c, eps, mean, rstd, lo, hi));
             return new Kernels.LayerNormForward(
                     y.array(),
-                    (g, wantX, wantGamma, wantBeta) -> backward(x, g, gs, mean, rstd, wantX, wantGamma, wantBeta));
+                    (g, wantX, wantGamma, wantBeta, addTo) ->
+                            backward(x, g, addTo, gs, mean, rstd, wantX, wantGamma, wantBeta));
         }
     }
 
     private static Kernels.LayerNormGrads backward(
             INDArray x,
             INDArray g,
+            INDArray addTo,
             float[] gam,
             double[] mean,
             double[] rstd,
@@ -57,14 +59,16 @@ final class FastLayerNorm {
         float[][] dg = wantGamma ? new float[blocks][c] : null, db = wantBeta ? new float[blocks][c] : null;
         try (FloatView xv = FloatView.read(x);
                 FloatView gv = FloatView.read(g);
-                FloatView dx = wantX ? FloatView.create(x.shape()) : null) {
-            ByteBuffer dxb = dx == null ? null : dx.buf;
+                FloatView dx = wantX ? FloatView.create(x.shape()) : null;
+                FloatView av = wantX && addTo != null ? FloatView.read(addTo.castTo(DataType.FLOAT)) : null) {
+            ByteBuffer dxb = dx == null ? null : dx.buf, ab = av == null ? null : av.buf;
             rows(n, c, (lo, hi) -> {
                 int b = lo / rowsPerBlock(c);
                 backward(
                         xv.buf,
                         gv.buf,
                         dxb,
+                        ab,
                         gam,
                         c,
                         mean,
@@ -147,13 +151,14 @@ final class FastLayerNorm {
     }
 
     /**
-     * Rows [lo, hi) of backward: dx (when {@code dx != null}) and this block's dγ, dβ partials (float [c] each,
-     * accumulated; null when not wanted).
+     * Rows [lo, hi) of backward: dx (when {@code dx != null}; plus {@code add} when that is not null) and this block's
+     * dγ, dβ partials (float [c] each, accumulated; null when not wanted).
      */
     private static void backward(
             ByteBuffer x,
             ByteBuffer g,
             ByteBuffer dx,
+            ByteBuffer add,
             float[] gam,
             int c,
             double[] mean,
@@ -187,16 +192,17 @@ final class FastLayerNorm {
             float a1 = (float) (s1 / c), a2 = (float) (s2 / c);
             for (int j = 0; j < vc; j += L) {
                 FloatVector xh = load(x, o + j).sub(mf).mul(rf);
-                load(g, o + j)
+                FloatVector d = load(g, o + j)
                         .mul(FloatVector.fromArray(SP, gam, j))
                         .sub(a1)
                         .sub(xh.mul(a2))
-                        .mul(rf)
-                        .intoByteBuffer(dx, (o + j) * 4, NATIVE);
+                        .mul(rf);
+                (add == null ? d : d.add(load(add, o + j))).intoByteBuffer(dx, (o + j) * 4, NATIVE);
             }
             for (int j = vc; j < c; j++) {
                 float xh = (x.getFloat((o + j) * 4) - mf) * rf;
-                dx.putFloat((o + j) * 4, rf * (g.getFloat((o + j) * 4) * gam[j] - a1 - xh * a2));
+                float d = rf * (g.getFloat((o + j) * 4) * gam[j] - a1 - xh * a2);
+                dx.putFloat((o + j) * 4, add == null ? d : d + add.getFloat((o + j) * 4));
             }
         }
     }

@@ -162,7 +162,12 @@ public final class Kernels {
 
     /** Gradients of a layer norm from dL/dy {@code g} (x's shape); a slot is null when not asked for. */
     public interface LayerNormBackward {
-        LayerNormGrads apply(INDArray g, boolean wantX, boolean wantGamma, boolean wantBeta);
+        /** {@code addToDx} (x's shape, or null): added to dx as it is written, so dx is a new array holding the sum. */
+        LayerNormGrads apply(INDArray g, boolean wantX, boolean wantGamma, boolean wantBeta, INDArray addToDx);
+
+        default LayerNormGrads apply(INDArray g, boolean wantX, boolean wantGamma, boolean wantBeta) {
+            return apply(g, wantX, wantGamma, wantBeta, null);
+        }
     }
 
     public record LayerNormGrads(INDArray dx, INDArray dGamma, INDArray dBeta) {}
@@ -178,8 +183,14 @@ public final class Kernels {
         long[] xs = x.shape();
         long c = xs[xs.length - 1];
         LayerNormForward f = Reference.layerNorm(x.reshape('c', x.length() / c, c), gamma, beta, eps);
-        return new LayerNormForward(f.y().reshape('c', xs), (g, wantX, wantGamma, wantBeta) -> {
-            LayerNormGrads r = f.backward().apply(g.reshape('c', g.length() / c, c), wantX, wantGamma, wantBeta);
+        return new LayerNormForward(f.y().reshape('c', xs), (g, wantX, wantGamma, wantBeta, addToDx) -> {
+            LayerNormGrads r = f.backward()
+                    .apply(
+                            g.reshape('c', g.length() / c, c),
+                            wantX,
+                            wantGamma,
+                            wantBeta,
+                            addToDx == null ? null : addToDx.reshape('c', g.length() / c, c));
             return new LayerNormGrads(r.dx() == null ? null : r.dx().reshape('c', xs), r.dGamma(), r.dBeta());
         });
     }

@@ -13,6 +13,22 @@ final class Node {
         INDArray[] apply(INDArray gradOut);
     }
 
+    /**
+     * A backward that can fold gradient sums into its own results: {@code addTo[j]}, where given, is the gradient
+     * already pending for input j (from its other consumers), and the returned {@code gin[j]} must then be a new array
+     * holding the sum of the two, e.g. a kernel that writes dx may add it as it writes, which saves the tape's
+     * separate pass over both. {@code addTo} may be null (nothing to fold), as {@link #apply(INDArray)} passes it.
+     */
+    @FunctionalInterface
+    interface Accumulating extends Backward {
+        INDArray[] apply(INDArray gradOut, INDArray[] addTo);
+
+        @Override
+        default INDArray[] apply(INDArray gradOut) {
+            return apply(gradOut, null);
+        }
+    }
+
     final String op;
     Tensor[] inputs;
     Backward backward;

@@ -487,9 +487,10 @@ public final class Ops {
                 "layerNorm",
                 f.y(),
                 new Tensor[] {x, gamma, beta},
-                g -> {
+                (Node.Accumulating) (g, addTo) -> { // x's pending gradient (the residual's) is added as dx is written
+                    INDArray add = addTo == null ? null : addTo[0];
                     Kernels.LayerNormGrads r =
-                            f.backward().apply(g, x.requiresGrad(), gamma.requiresGrad(), beta.requiresGrad());
+                            f.backward().apply(g, x.requiresGrad(), gamma.requiresGrad(), beta.requiresGrad(), add);
                     return new INDArray[] {r.dx(), r.dGamma(), r.dBeta()};
                 },
                 xd);

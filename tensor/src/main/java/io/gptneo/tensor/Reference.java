@@ -41,7 +41,7 @@ final class Reference {
         INDArray rstd = Transforms.pow(xc.mul(xc).mean(true, 1).addi(eps), -0.5, false); // r            [N, 1]
         INDArray xhat = xc.muliColumnVector(rstd); // x̂            [N, C]
         INDArray y = xhat.mulRowVector(gamma).addiRowVector(beta);
-        return new Kernels.LayerNormForward(y, (g, wantX, wantGamma, wantBeta) -> {
+        return new Kernels.LayerNormForward(y, (g, wantX, wantGamma, wantBeta, addToDx) -> {
             INDArray dx = null;
             if (wantX) { // r·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂))
                 INDArray dxhat = g.mulRowVector(gamma);
@@ -49,6 +49,7 @@ final class Reference {
                 dx = dxhat.subiColumnVector(dxhat.mean(true, 1))
                         .subi(xhat.mulColumnVector(a2))
                         .muliColumnVector(rstd);
+                if (addToDx != null) dx.addi(addToDx);
             }
             return new Kernels.LayerNormGrads(dx, wantGamma ? g.mul(xhat).sum(0) : null, wantBeta ? g.sum(0) : null);
         });

@@ -196,10 +196,13 @@ public final class Tensor {
             if (g != null) {
                 boolean profile = OpProfile.on();
                 long t0 = profile ? System.nanoTime() : 0;
-                INDArray[] gin = t.node.backward.apply(g);
+                Tensor[] inputs = t.node.inputs;
+                INDArray[] addTo = t.node.backward instanceof Node.Accumulating ? pendingSums(inputs, pending) : null;
+                INDArray[] gin = addTo != null
+                        ? ((Node.Accumulating) t.node.backward).apply(g, addTo)
+                        : t.node.backward.apply(g);
                 long t1 = profile ? System.nanoTime() : 0;
                 if (profile) OpProfile.add("backward " + t.node.op, t1 - t0);
-                Tensor[] inputs = t.node.inputs;
                 for (int j = 0; j < inputs.length; j++) {
                     Tensor in = inputs[j];
                     if (in == null || !in.requiresGrad || gin[j] == null) continue;
@@ -208,7 +211,11 @@ public final class Tensor {
                         throw new IllegalStateException("internal: " + t.node.op + " produced grad "
                                 + Arrays.toString(gj.shape()) + " for input " + Arrays.toString(in.data.shape()));
                     }
-                    if (in.node == null) {
+                    if (addTo != null && addTo[j] != null) { // gj is a new array with the pending sum in it
+                        owned.remove(addTo[j]);
+                        pending.put(in, gj);
+                        owned.add(gj);
+                    } else if (in.node == null) {
                         in.accumulate(gj);
                     } else {
                         INDArray prev = pending.get(in);
@@ -227,6 +234,24 @@ public final class Tensor {
             }
             t.node.release();
         }
+    }
+
+    /**
+     * For an {@link Node.Accumulating} backward: the gradient pending for each input that is an operation's result
+     * and appears once among the inputs (null elsewhere; leaves accumulate as they do), or null when there is none.
+     */
+    private static INDArray[] pendingSums(Tensor[] inputs, Map<Tensor, INDArray> pending) {
+        INDArray[] addTo = null;
+        for (int j = 0; j < inputs.length; j++) {
+            Tensor in = inputs[j];
+            if (in == null || !in.requiresGrad || in.node == null || !pending.containsKey(in)) continue;
+            boolean once = true;
+            for (int k = 0; k < inputs.length; k++) if (k != j && inputs[k] == in) once = false;
+            if (!once) continue;
+            if (addTo == null) addTo = new INDArray[inputs.length];
+            addTo[j] = pending.get(in);
+        }
+        return addTo;
     }
 
     private void accumulate(INDArray g) {

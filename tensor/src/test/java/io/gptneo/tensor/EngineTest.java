@@ -29,6 +29,34 @@ class EngineTest {
         assertEquals(4 * 4, a.grad().length());
     }
 
+    /**
+     * A residual stream h feeding a layer norm and the output: the layer norm's backward adds h's pending gradient as
+     * it writes dx (a {@link Node.Accumulating} backward), giving the bits of the separate sum: float32 (the fast
+     * kernel where the Vector API is present) and float64 (the reference), and each kernel called directly.
+     */
+    @Test
+    void layerNormFoldsThePendingResidualGradient() {
+        int c = 40; // not a multiple of the vector length: the tail adds too
+        for (DataType dt : new DataType[] {DataType.FLOAT, DataType.DOUBLE}) {
+            Tensor x = Tensor.parameter(Rand.normal(dt, 7, 1, 2, 3, c));
+            Tensor gamma = Tensor.constant(Rand.normal(dt, 8, 1, c)), beta = Tensor.constant(Rand.normal(dt, 9, 1, c));
+            var w1 = Rand.normal(dt, 10, 1, 2, 3, c);
+            var w2 = Rand.normal(dt, 11, 1, 2, 3, c);
+            Tensor h = Ops.scale(x, 1.5); // a result, so its gradient is pending, not a leaf's
+            Tensor z = Ops.layerNorm(h, gamma, beta, 1e-5);
+            Ops.add(Ops.sum(Ops.mul(z, Tensor.constant(w1))), Ops.sum(Ops.mul(h, Tensor.constant(w2))))
+                    .backward();
+            // by hand: dh = w2 + LN'(w1), the residual's term first as the tape sums it
+            for (Kernels k : new Kernels[] {Kernels.get(), Kernels.reference()}) {
+                var ln = k.layerNorm(h.data(), gamma.data(), beta.data(), 1e-5).backward();
+                var dz = ln.apply(w1, true, false, false).dx();
+                var folded = ln.apply(w1, true, false, false, w2).dx();
+                assertEquals(k.add(w2, dz), folded, dt + ": dx with the addend folded in, " + k);
+                if (k == Kernels.get()) assertEquals(k.add(w2, dz).muli(1.5), x.grad(), dt + " through the tape");
+            }
+        }
+    }
+
     @Test
     void inferenceModeKeepsNoTape() {
         TinyNet net = new TinyNet(2, 8, DataType.FLOAT, 5);
