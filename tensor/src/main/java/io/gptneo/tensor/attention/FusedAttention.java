@@ -266,7 +266,8 @@ public final class FusedAttention implements AttentionKernel {
      * never streamed over (rows H*D floats apart map to a few L1 sets: several times slower, bench/RESULTS.md).
      */
     static final class FusedFloat {
-        static final int BQ = 64, BK = 64;
+        /** Query and key tile sizes; equal, so that a key tile's first query tile is its diagonal one (backward). */
+        static final int BQ = 64, BK = BQ;
         /** Query rows (forward, backward) and keys (backward) that one micro-kernel call serves together. */
         static final int G = 4;
 
@@ -524,8 +525,8 @@ public final class FusedAttention implements AttentionKernel {
             final int dOh = gather(dO, bh, w, DO), oh = gather(o, bh, w, O);
             FloatKernels.scale(w, qs, qs + T * D, scale);
             final int dkh = off[DK], dvh = off[DV], gq = off[GQ]; // dK, dV and dq / scale accumulators
-            Arrays.fill(w, dkh, dkh + T * D, 0f);
-            Arrays.fill(w, dvh, dvh + T * D, 0f);
+            // dK, dV: each key tile's first query tile is its diagonal one (BQ = BK), which sees every key of the
+            // tile and writes their rows (no zeros needed first); dQ accumulates from zeros
             Arrays.fill(w, gq, gq + T * D, 0f);
             final int delta = off[DELTA], p = off[P], ds = off[DS]; // delta = rowsum(dO * O); tiles [BQ][BK]
             for (int i = 0; i < T; i++) w[delta + i] = RowProducts.dot(w, dOh + i * D, w, oh + i * D, D);
@@ -537,8 +538,13 @@ public final class FusedAttention implements AttentionKernel {
                 int iEnd = window > 0 ? Math.min(T, j1 - 1 + window) : T; // rows that can see a key of this tile
                 for (int i0 = alignDown(j0, BQ); i0 < iEnd; i0 += BQ) {
                     int i1 = Math.min(T, i0 + BQ), nq = i1 - i0;
-                    Arrays.fill(w, p, p + nq * BK, 0f);
-                    Arrays.fill(w, ds, ds + nq * BK, 0f);
+                    // a tile where every row sees every key, none of them padding, has each row of P and dS written
+                    // whole below; other tiles need zeros where rows or groups are skipped
+                    boolean full = kb == null && i0 >= j1 - 1 && firstKey(i1 - 1) <= j0;
+                    if (!full) {
+                        Arrays.fill(w, p, p + nq * BK, 0f);
+                        Arrays.fill(w, ds, ds + nq * BK, 0f);
+                    }
                     for (int r0 = 0; r0 < nq; r0 += G) {
                         int g = Math.min(G, nq - r0), ulo = Integer.MAX_VALUE, uhi = Integer.MIN_VALUE;
                         for (int ro = 0; ro < g; ro++) {
@@ -620,8 +626,9 @@ public final class FusedAttention implements AttentionKernel {
                                 rb = Math.min(i1, window > 0 ? j + g - 1 + window : T); // rows any of the group sees
                         if (ra >= rb) continue;
                         int w0 = (ra - i0) * BK + (j - j0), jb = j * D;
-                        combine(g, w, p + w0, 1, BK, rb - ra, dOh + ra * D, D, dvh + jb, D, D, true); // dV += P^T dO
-                        combine(g, w, ds + w0, 1, BK, rb - ra, qs + ra * D, D, dkh + jb, D, D, true); // dK += dS^T Q
+                        boolean acc = i0 != j0; // the diagonal tile writes (see above)
+                        combine(g, w, p + w0, 1, BK, rb - ra, dOh + ra * D, D, dvh + jb, D, D, acc); // dV += P^T dO
+                        combine(g, w, ds + w0, 1, BK, rb - ra, qs + ra * D, D, dkh + jb, D, D, acc); // dK += dS^T Q
                     }
                 }
             }
