@@ -28,8 +28,7 @@ record Dropout(double embed, double resid, boolean training, long stepSeed) {
 
     /** Site {@code site} of layer {@code layer} (layer -1: the embeddings). */
     Tensor apply(Tensor x, int layer, int site) {
-        double p = layer < 0 ? embed : resid;
-        if (!training || p == 0) return x;
-        return Ops.dropout(x, p, Seeds.mixShort(stepSeed, layer + 2, site + 1));
+        if (identity(layer)) return x;
+        return Ops.dropout(x, layer < 0 ? embed : resid, Seeds.mixShort(stepSeed, layer + 2, site + 1));
     }
 }

@@ -31,8 +31,7 @@ final class DropoutMask {
      * SplittableRandom itself).
      */
     static long[] keep(int n, double p, long seed) {
-        if (!(p > 0 && p < 1)) throw new IllegalArgumentException("dropout: p must be in (0, 1), got " + p);
-        long threshold = (long) Math.ceil(p * 0x1.0p53); // in [1, 2^53]
+        long threshold = threshold(p);
         long[] bits = new long[(n + 63) >>> 6];
         Blocks.run(bits.length, WORDS_PER_BLOCK, (w0, w1) -> fill(bits, w0, w1, n, threshold, seed));
         return bits;
@@ -45,19 +44,29 @@ final class DropoutMask {
      * drawn over every row (the cost head's last-token queries); draws only what it returns.
      */
     static long[] keepRows(int[] rows, int width, double p, long seed) {
-        if (!(p > 0 && p < 1)) throw new IllegalArgumentException("dropout: p must be in (0, 1), got " + p);
-        long threshold = (long) Math.ceil(p * 0x1.0p53);
+        long threshold = threshold(p);
         long[] bits = new long[(int) (((long) rows.length * width + 63) >>> 6)];
         for (int r = 0; r < rows.length; r++) {
             if (rows[r] < 0) throw new IllegalArgumentException("dropout: negative row " + rows[r]);
             long from = (long) rows[r] * width;
             for (int c = 0; c < width; c++) {
                 int i = r * width + c;
-                long u = Seeds.stream(seed, from + c) >>> 11;
-                bits[i >>> 6] |= ((threshold - 1 - u) >>> 63) << i; // as fill's tail: 1 iff u >= threshold
+                bits[i >>> 6] |= keptBit(seed, from + c, threshold) << i;
             }
         }
         return bits;
+    }
+
+    /** ceil(p·2^53), in [1, 2^53]: draw i is kept iff its top 53 bits are at least this. */
+    private static long threshold(double p) {
+        if (!(p > 0 && p < 1)) throw new IllegalArgumentException("dropout: p must be in (0, 1), got " + p);
+        return (long) Math.ceil(p * 0x1.0p53);
+    }
+
+    /** 1 iff element i of the mask with this seed is kept (u >= threshold: the sign bit of threshold - 1 - u), else 0. */
+    private static long keptBit(long seed, long i, long threshold) {
+        long u = Seeds.stream(seed, i) >>> 11;
+        return (threshold - 1 - u) >>> 63;
     }
 
     /** 64K draws per parallel block: a [512, 768] activation is 6 blocks. */
@@ -69,8 +78,7 @@ final class DropoutMask {
         for (int i = w << 6, end = Math.min(n, w1 << 6);
                 i < end;
                 i++) { // the tail (and everything without 512-bit lanes)
-            long u = Seeds.stream(seed, i) >>> 11;
-            bits[i >>> 6] |= ((threshold - 1 - u) >>> 63) << i; // 1 iff u >= threshold
+            bits[i >>> 6] |= keptBit(seed, i, threshold) << i;
         }
     }
 

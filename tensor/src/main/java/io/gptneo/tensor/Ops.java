@@ -398,10 +398,8 @@ public final class Ops {
      */
     public static Tensor linearAdd(Tensor x, Tensor w, Tensor b, Tensor r) {
         checkLinear(x, w, b);
-        long[] ys = x.shape().clone();
-        ys[ys.length - 1] = w.size(0);
         INDArray xd = x.data(), wd = w.data();
-        INDArray y = Arrays.equals(ys, r.shape()) && r.dtype() == DataType.FLOAT && PackedWeights.applies(xd, w, wd)
+        INDArray y = PackedWeights.applies(xd, w, wd) // null where r is no addend the product can take (shape, dtype)
                 ? PackedWeights.mm(xd, w, wd, true, b == null ? null : b.data(), r.data())
                 : null;
         if (y == null) return add(linear(x, w, b), r);

@@ -102,8 +102,15 @@ final class PackedWeights {
      */
     static INDArray mm(INDArray a, Tensor w, INDArray wd, boolean transW, INDArray bias, INDArray addend) {
         boolean bf16 = wd.dataType() == DataType.BFLOAT16;
+        long n = transW ? wd.size(0) : wd.size(1);
+        long[] cShape = a.shape().clone(); // [..., N]: a's leading dimensions, one row of c per row of a
+        cShape[cShape.length - 1] = n;
+        if (addend != null
+                && (addend.dataType() != DataType.FLOAT
+                        || !java.util.Arrays.equals(addend.shape(), cShape)
+                        || !JavaArrays.exactCOrder(addend))) return null;
         INDArray ac = JavaArrays.exactCOrder(a) ? a : a.dup('c');
-        long m = rows(ac), k = ac.size(ac.rank() - 1), n = transW ? wd.size(0) : wd.size(1);
+        long m = rows(ac), k = ac.size(ac.rank() - 1);
         if ((transW ? wd.size(1) : wd.size(0)) != k)
             throw new IllegalArgumentException(
                     "gemm: op(A) [" + m + ", " + k + "] · op(W) of " + java.util.Arrays.toString(wd.shape())
@@ -112,12 +119,6 @@ final class PackedWeights {
         var opA = new OneDnnMatmul.Operand(new long[] {m, k}, new long[] {k, 1}, bf16);
         var opW = new OneDnnMatmul.Operand(new long[] {k, n}, null, bf16);
         var opBias = biasc == null ? null : OneDnnMatmul.Operand.f32(new long[] {1, n}, n, 1);
-        long[] cShape = ac.shape().clone(); // [..., N]: a's leading dimensions, one row of c per row of a
-        cShape[cShape.length - 1] = n;
-        if (addend != null
-                && (addend.dataType() != DataType.FLOAT
-                        || !java.util.Arrays.equals(addend.shape(), cShape)
-                        || !JavaArrays.exactCOrder(addend))) return null;
         var opC = OneDnnMatmul.Operand.f32(new long[] {m, n}, n, 1);
         OneDnnMatmul.Prim p = OneDnnMatmul.primitive(opA, opW, opBias, opC, addend == null ? null : opC);
         Pointer packed = copy(w, wd, transW, k, n, bf16, p);
