@@ -283,7 +283,8 @@ public final class GptNeoModel {
 
     /** LM logits {@code hidden [B, T, H] -> [B, T, V]} (any leading dims). */
     public Tensor logits(Tensor hidden) {
-        return Ops.linear(hidden, lmHeadWeight(), null);
+        // [V, H]: kept plain in inference (a packed copy would cost the embedding table's memory again)
+        return Ops.linear(hidden, lmHeadWeight().plainInInference(), null);
     }
 
     /** Logits of the last position of every row: {@code hidden [B, T, H] -> [B, V]}. */

@@ -17,22 +17,26 @@ import org.slf4j.LoggerFactory;
  * {@code g · W} (its input gradient). They are kept on the weight's {@link Tensor} and dropped when its array is
  * replaced ({@link Tensor#setData}); a frozen weight's array must not be written in place (nothing here does: LoRA's
  * merge, the optimizer and loading all replace arrays or train other tensors). They cost the weight's memory again per
- * orientation, so by default ({@code -Dgptneo.packWeights=train}) weights are packed only for products under
- * {@link GradMode} (training steps), where the input gradient is needed too; inference keeps the plain path and its
- * memory. {@code always} packs in inference as well, {@code off} never.
+ * orientation. By default ({@code -Dgptneo.packWeights=auto}) every frozen weight is packed for products under
+ * {@link GradMode} (training steps, where the input gradient is needed too), and float32 weights in inference as well
+ * (one orientation: 1.03-1.07x a float32 cost-model forward for the block weights' memory again, bench/RESULTS.md);
+ * bf16 weights keep the plain path in inference, bf16 being the mode chosen for memory, and so do weights marked
+ * {@link Tensor#plainInInference} (the LM head). {@code train} packs only in
+ * training steps (inference keeps its memory), {@code always} bf16 weights in inference too, {@code off} never.
  *
  * <p>Same operands, same kernel family as the plain path ({@code brg:avx512_core_bf16} for bf16 weights; for float32
  * the plain path is oneDNN's sgemm or its matmul, so results agree to summation order), checked by
  * {@code PackedWeightsTest} against {@link Reference}.
  */
 final class PackedWeights {
-    /** System property: {@code train} (default), {@code always} or {@code off}. */
+    /** System property: {@code auto} (default), {@code train}, {@code always} or {@code off}. */
     static final String PROPERTY = "gptneo.packWeights";
 
     /** Fewer rows than this: the plain path (a pack would not pay off on few products; e.g. last-token rows). */
     static final int MIN_ROWS = 64;
 
     private enum Policy {
+        AUTO,
         TRAIN,
         ALWAYS,
         OFF
@@ -41,13 +45,14 @@ final class PackedWeights {
     private static final Policy POLICY = policy();
 
     private static Policy policy() {
-        String v = System.getProperty(PROPERTY, "train").trim().toLowerCase(Locale.ROOT);
+        String v = System.getProperty(PROPERTY, "auto").trim().toLowerCase(Locale.ROOT);
         return switch (v) {
+            case "auto" -> Policy.AUTO;
             case "train" -> Policy.TRAIN;
             case "always" -> Policy.ALWAYS;
             case "off" -> Policy.OFF;
             default -> throw new IllegalArgumentException(
-                    "-D" + PROPERTY + "=" + v + ": expected train, always or off");
+                    "-D" + PROPERTY + "=" + v + ": expected auto, train, always or off");
         };
     }
 
@@ -72,9 +77,19 @@ final class PackedWeights {
         return k == 0 ? 0 : a.length() / k;
     }
 
+    /** Whether the policy packs a frozen weight of this type for products outside {@link GradMode}. */
+    private static boolean packedInInference(DataType weightType) {
+        return switch (POLICY) {
+            case ALWAYS -> true;
+            case AUTO -> weightType == DataType.FLOAT;
+            case TRAIN, OFF -> false;
+        };
+    }
+
     /** Whether {@link #mm} serves {@code a · op(w.data())} (else the caller takes {@link Gemm#mm}). */
     static boolean applies(INDArray a, Tensor w, INDArray wd) {
-        if (POLICY == Policy.OFF || (POLICY == Policy.TRAIN && !GradMode.isEnabled())) return false;
+        if (POLICY == Policy.OFF) return false;
+        if (!GradMode.isEnabled() && (w.plainInInference || !packedInInference(wd.dataType()))) return false;
         if (w.requiresGrad() || wd != w.data() || a.rank() < 2 || wd.rank() != 2) return false;
         if (rows(a) < MIN_ROWS || a.dataType() != DataType.FLOAT || !JavaArrays.exactCOrder(wd)) return false;
         if (a.length() > Integer.MAX_VALUE || wd.length() > Integer.MAX_VALUE) return false;
@@ -170,6 +185,7 @@ final class PackedWeights {
     /** The policy in words, for benchmark records. */
     static String describe() {
         return switch (POLICY) {
+            case AUTO -> "packed for oneDNN in training steps, float32 ones in inference too (auto)";
             case TRAIN -> "packed for oneDNN in training steps (train)";
             case ALWAYS -> "packed for oneDNN (always)";
             case OFF -> "plain (off)";

@@ -28,6 +28,8 @@ public final class Tensor {
     private INDArray data;
     /** Packed copies of this (frozen) weight for oneDNN's products ({@link PackedWeights}); null until first used. */
     volatile PackedWeights.Copies packed;
+    /** Never packed outside training steps ({@link #plainInInference}). */
+    volatile boolean plainInInference;
 
     private INDArray grad;
     private final boolean requiresGrad;
@@ -124,6 +126,15 @@ public final class Tensor {
 
     public Tensor named(String name) {
         this.name = name;
+        return this;
+    }
+
+    /**
+     * Marks a frozen weight that inference keeps in its plain layout whatever the packing policy (a vocabulary head:
+     * its packed copy would cost as much memory as the embedding table, for one product per forward). Returns this.
+     */
+    public Tensor plainInInference() {
+        plainInInference = true;
         return this;
     }
 

@@ -123,6 +123,32 @@ class PackedWeightsTest {
     }
 
     @Test
+    void float32WeightsArePackedInInferenceTooByDefault() {
+        Assumptions.assumeTrue(packsFloat(), "float32 products not on oneDNN here: nothing float32 is packed");
+        Tensor frozen = Tensor.constant(Rand.normal(DataType.FLOAT, 11, 0.1, 48, 40));
+        INDArray x = Rand.normal(DataType.FLOAT, 12, 1.0, 100, 40);
+        INDArray bias = Rand.normal(DataType.FLOAT, 13, 0.1, 48);
+        try (var off = GradMode.off()) {
+            assertClose(
+                    want(x, frozen.data(), true, bias),
+                    Gemm.mmWeight(x, frozen, frozen.data(), true, bias),
+                    "inference, float32");
+            assertTrue(PackedWeights.hasCopy(frozen, true), "a float32 weight is packed in inference (auto)");
+            assertFalse(PackedWeights.hasCopy(frozen, false), "only the orientation used is packed");
+        }
+        Tensor head =
+                Tensor.constant(Rand.normal(DataType.FLOAT, 14, 0.1, 48, 40)).plainInInference();
+        try (var off = GradMode.off()) {
+            assertClose(want(x, head.data(), true, null), Gemm.mmWeight(x, head, head.data(), true, null), "head");
+            assertFalse(PackedWeights.hasCopy(head, true), "a weight marked plainInInference is not packed there");
+        }
+        try (var on = GradMode.on()) {
+            Gemm.mmWeight(x, head, head.data(), true, null);
+            assertTrue(PackedWeights.hasCopy(head, true), "... but it is in a training step");
+        }
+    }
+
+    @Test
     void linearOnAPackedWeightGivesWhatThePlainPathGives() {
         Assumptions.assumeTrue(packsBf16(), "no oneDNN bf16 matmul here: nothing is packed");
         INDArray w16 = Bf16.of(Rand.normal(DataType.FLOAT, 8, 0.1, 96, 64));
