@@ -188,6 +188,12 @@ def run_mode(args):
             assert logits.shape[-1] == cfg["vocab_size"]
             return float(hidden[0, 0, 0])
 
+    if args.mode == "forward":  # scoring a trained adapter: LoRA folded into the weights, as PEFT's merge_and_unload
+        with torch.no_grad():
+            for mod in model.modules():
+                if getattr(mod, "lora", False):
+                    mod.base.weight += (mod.B @ mod.A) * mod.scaling
+                    mod.lora = False
     fn = {"train": train_step, "forward": forward, "lm": lm_forward}[args.mode]
     if args.precision == "bf16":        # the products in bf16 with fp32 accumulation, as torch's CPU autocast does
         inner = fn
@@ -221,6 +227,7 @@ def run_mode(args):
     return {
         "impl": "torch", "torch_version": torch.__version__, "threads": torch.get_num_threads(),
         "blas": blas_name(torch), **blas_core(torch), "precision": args.precision, "mode": args.mode, "batch": args.batch, "seq": args.seq,
+        "lora_in_forward": "merged into the weights" if args.mode == "forward" else "-",
         "warmup": args.warmup, "reps": len(times), "lockstep": args.lockstep, "step_s": times, "median_s": med, "best_s": min(times),
         "tokens_per_s": tokens / med, "tokens_per_s_best": tokens / min(times),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,

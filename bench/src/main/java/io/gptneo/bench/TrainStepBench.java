@@ -793,6 +793,10 @@ public final class TrainStepBench {
         StepPhases step;
         if (c.mode().equals("forward")) {
             model.setTraining(false);
+            // as the scoring commands load a trained adapter (GptNeoCostModel.forInference): LoRA folded into fp32
+            // weights
+            boolean merged = model.mergeForScoring();
+            r.put("lora_in_forward", merged ? "merged into the weights (forInference)" : "side paths (bf16 weights)");
             step = i -> {
                 OpProfile.mark();
                 long s = System.nanoTime();
