@@ -19,10 +19,10 @@ import org.slf4j.LoggerFactory;
  * merge, the optimizer and loading all replace arrays or train other tensors). They cost the weight's memory again per
  * orientation. By default ({@code -Dgptneo.packWeights=auto}) every frozen weight is packed for products under
  * {@link GradMode} (training steps, where the input gradient is needed too), and float32 weights in inference as well
- * (one orientation: 1.03-1.07x a float32 cost-model forward for the block weights' memory again, bench/RESULTS.md);
+ * (one orientation: 1.04-1.07x a float32 cost-model forward for the block weights' memory again, bench/RESULTS.md);
  * bf16 weights keep the plain path in inference, bf16 being the mode chosen for memory, and so do weights marked
- * {@link Tensor#plainInInference} (the LM head). {@code train} packs only in
- * training steps (inference keeps its memory), {@code always} bf16 weights in inference too, {@code off} never.
+ * {@link Tensor#plainInInference} (the LM head). {@code train} packs only in training steps (inference keeps its
+ * memory), {@code always} bf16 weights in inference too, {@code off} never.
  *
  * <p>Same operands, same kernel family as the plain path ({@code brg:avx512_core_bf16} for bf16 weights; for float32
  * the plain path is oneDNN's sgemm or its matmul, so results agree to summation order), checked by
