@@ -793,8 +793,7 @@ public final class TrainStepBench {
         StepPhases step;
         if (c.mode().equals("forward")) {
             model.setTraining(false);
-            // as the scoring commands load a trained adapter (GptNeoCostModel.forInference): LoRA folded into fp32
-            // weights
+            // LoRA folded into fp32 weights, as the scoring commands load an adapter (GptNeoCostModel.forInference)
             boolean merged = model.mergeForScoring();
             r.put("lora_in_forward", merged ? "merged into the weights (forInference)" : "side paths (bf16 weights)");
             step = i -> {

@@ -2,6 +2,7 @@ package io.gptneo.train;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -35,7 +36,7 @@ class ScoringMergeTest {
         GptNeoCostModel merged = GptNeoCostModel.forInference(TrainSetup.loadBase(BASE), ADAPTER);
         assertTrue(merged.lora().isMerged(), "float32 base weights: merged for scoring");
         for (LoraLinear l : merged.lora().adapters())
-            assertEquals(null, l.base().adapter(), l.base().name() + " runs without its side path");
+            assertNull(l.base().adapter(), l.base().name() + " runs without its side path");
         try (var off = GradMode.off()) {
             float[] want = plain.costs(ids, mask).data().toFloatVector();
             float[] got = merged.costs(ids, mask).data().toFloatVector();
