@@ -1,6 +1,8 @@
 package io.gptneo.tensor;
 
+import java.lang.management.ManagementFactory;
 import java.util.Locale;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.bytedeco.javacpp.Pointer;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -24,6 +26,10 @@ import org.slf4j.LoggerFactory;
  * {@link Tensor#plainInInference} (the LM head). {@code train} packs only in training steps (inference keeps its
  * memory), {@code always} bf16 weights in inference too, {@code off} never.
  *
+ * <p>A copy is made only if it leaves the process a reserve of memory ({@value #RESERVE_PROPERTY}, see
+ * {@link #roomFor}); one that would not is never made for that weight and orientation, whose products then take the
+ * plain path: a large model loses the packing's speed rather than going into swap or the kernel's OOM killer.
+ *
  * <p>Same operands, same kernel family as the plain path ({@code brg:avx512_core_bf16} for bf16 weights; for float32
  * the plain path is oneDNN's sgemm or its matmul, so results agree to summation order), checked by
  * {@code PackedWeightsTest} against {@link Reference}.
@@ -31,6 +37,15 @@ import org.slf4j.LoggerFactory;
 final class PackedWeights {
     /** System property: {@code auto} (default), {@code train}, {@code always} or {@code off}. */
     static final String PROPERTY = "gptneo.packWeights";
+
+    /**
+     * System property: memory in MB that making a packed copy must leave available. Default: the larger of 1024 MB and
+     * an eighth of the machine's memory (of the container's, where it has a limit).
+     */
+    static final String RESERVE_PROPERTY = "gptneo.packReserveMb";
+
+    /** Copies not made for lack of memory, in this process. */
+    private static final AtomicInteger DECLINED = new AtomicInteger();
 
     /** Fewer rows than this: the plain path (a pack would not pay off on few products; e.g. last-token rows). */
     static final int MIN_ROWS = 64;
@@ -66,8 +81,11 @@ final class PackedWeights {
         }
     }
 
-    /** One packed copy and the primitive whose layout it is in. */
+    /** One packed copy and the primitive whose layout it is in; {@link #NONE} where it was not made for memory. */
     private record Packed(OneDnnMatmul.Prim layoutOf, Pointer data) {}
+
+    /** The mark of a copy declined by {@link #roomFor}: that weight's products in that orientation stay plain. */
+    private static final Packed NONE = new Packed(null, null);
 
     private PackedWeights() {}
 
@@ -167,6 +185,8 @@ final class PackedWeights {
         int o = transW ? 0 : 1;
         synchronized (copies) {
             Packed have = copies.byOrientation[o];
+            if (have == null && !roomFor(OneDnnMatmul.packedBytes(p), w)) copies.byOrientation[o] = have = NONE;
+            if (have == NONE) return null;
             if (have == null) {
                 // W [out, in] row-major read as op(W) [k, n]: Wᵀ has strides (1, in), W itself (in, 1)
                 long in = wd.size(1);
@@ -182,19 +202,75 @@ final class PackedWeights {
         }
     }
 
-    /** The policy in words, for benchmark records. */
+    /**
+     * Whether a packed copy of {@code bytes} leaves the process at least the reserve ({@value #RESERVE_PROPERTY})
+     * of memory: what the kernel reports available ({@code MemAvailable}; in a container with a memory limit, no more
+     * than the limit minus its use), and no more than JavaCPP's own allowance ({@code maxbytes} minus what it
+     * tracks), which it enforces on every native allocation with an OutOfMemoryError. The first refusal is logged.
+     */
+    static boolean roomFor(long bytes, Tensor w) {
+        long avail = Pointer.availablePhysicalBytes(), total = Pointer.totalPhysicalBytes();
+        if (avail <= 0) avail = Long.MAX_VALUE; // not known on this platform: JavaCPP's allowance alone decides
+        if (total <= 0) total = Long.MAX_VALUE;
+        if (ManagementFactory.getOperatingSystemMXBean() instanceof com.sun.management.OperatingSystemMXBean os
+                && os.getTotalMemorySize() > 0
+                && os.getTotalMemorySize() < total) { // a container's limit: the JDK reads its cgroup
+            total = os.getTotalMemorySize();
+            avail = Math.min(avail, os.getFreeMemorySize());
+        }
+        if (Pointer.maxBytes() > 0) avail = Math.min(avail, Pointer.maxBytes() - Pointer.totalBytes());
+        long reserve = reserveBytes(total);
+        if (avail - bytes >= reserve) return true;
+        if (DECLINED.getAndIncrement() == 0)
+            LoggerFactory.getLogger(PackedWeights.class)
+                    .warn(
+                            "not packing {} for oneDNN: its {} MB copy would leave {} MB of memory available, under the"
+                                    + " {} MB reserve (-D{}); such weights' products take the plain path, which is"
+                                    + " slower (logged once)",
+                            w.name() == null ? "a weight" : w.name(),
+                            bytes >> 20,
+                            Math.max(0, avail - bytes) >> 20,
+                            reserve >> 20,
+                            RESERVE_PROPERTY);
+        return false;
+    }
+
+    /** The reserve in bytes: {@value #RESERVE_PROPERTY} if set, else max(1024 MB, total / 8). */
+    private static long reserveBytes(long total) {
+        String v = System.getProperty(RESERVE_PROPERTY);
+        if (v == null) return Math.max(1024L << 20, total == Long.MAX_VALUE ? 0 : total / 8);
+        try {
+            long mb = Long.parseLong(v.trim());
+            if (mb < 0) throw new NumberFormatException("negative");
+            return mb > Long.MAX_VALUE >> 20 ? Long.MAX_VALUE : mb << 20;
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException(
+                    "-D" + RESERVE_PROPERTY + "=" + v + ": expected a whole number of MB (0 or more)");
+        }
+    }
+
+    /** The policy in words, for benchmark records (with the copies not made for memory, if any). */
     static String describe() {
-        return switch (POLICY) {
-            case AUTO -> "packed for oneDNN in training steps, float32 ones in inference too (auto)";
-            case TRAIN -> "packed for oneDNN in training steps (train)";
-            case ALWAYS -> "packed for oneDNN (always)";
-            case OFF -> "plain (off)";
-        };
+        String policy =
+                switch (POLICY) {
+                    case AUTO -> "packed for oneDNN in training steps, float32 ones in inference too (auto)";
+                    case TRAIN -> "packed for oneDNN in training steps (train)";
+                    case ALWAYS -> "packed for oneDNN (always)";
+                    case OFF -> "plain (off)";
+                };
+        int declined = DECLINED.get();
+        return declined == 0 ? policy : policy + "; " + declined + " copies not made for lack of memory";
+    }
+
+    /** For tests: how many copies {@link #roomFor} has declined in this process. */
+    static int declined() {
+        return DECLINED.get();
     }
 
     /** For tests: whether w holds a packed copy for this orientation. */
     static boolean hasCopy(Tensor w, boolean transW) {
         Copies c = w.packed;
-        return c != null && c.source == w.data() && c.byOrientation[transW ? 0 : 1] != null;
+        Packed p = c == null || c.source != w.data() ? null : c.byOrientation[transW ? 0 : 1];
+        return p != null && p != NONE;
     }
 }

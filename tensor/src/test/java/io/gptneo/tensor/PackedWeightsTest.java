@@ -148,6 +148,59 @@ class PackedWeightsTest {
         }
     }
 
+    /**
+     * A copy that would leave less memory than the reserve is not made: the product takes the plain path, gives the
+     * same values, and the weight is not packed later in that orientation either; with the reserve back to its
+     * default, a new weight is packed again.
+     */
+    @Test
+    void aCopyThatWouldLeaveTooLittleMemoryIsNotMade() {
+        Assumptions.assumeTrue(packsFloat() || packsBf16(), "nothing is packed here");
+        DataType dt = packsFloat() ? DataType.FLOAT : DataType.BFLOAT16;
+        INDArray x = Rand.normal(DataType.FLOAT, 20, 1.0, 96, 40);
+        Tensor frozen = Tensor.constant(weight(dt, 21));
+        int before = PackedWeights.declined();
+        String old = System.setProperty(PackedWeights.RESERVE_PROPERTY, String.valueOf(Long.MAX_VALUE >> 20));
+        try (var on = GradMode.on()) {
+            for (int call = 0; call < 2; call++) {
+                assertClose(
+                        want(x, frozen.data(), true, null),
+                        Gemm.mmWeight(x, frozen, frozen.data(), true, null),
+                        dt + ", the reserve out of reach, call " + call);
+                assertFalse(PackedWeights.hasCopy(frozen, true), "no copy when the reserve cannot be kept");
+            }
+            assertEquals(before + 1, PackedWeights.declined(), "declined once, then remembered");
+            assertTrue(
+                    Gemm.describeFrozenWeights().contains("not made for lack of memory"), Gemm.describeFrozenWeights());
+        } finally {
+            if (old == null) System.clearProperty(PackedWeights.RESERVE_PROPERTY);
+            else System.setProperty(PackedWeights.RESERVE_PROPERTY, old);
+        }
+        try (var on = GradMode.on()) {
+            Gemm.mmWeight(x, frozen, frozen.data(), true, null);
+            assertFalse(PackedWeights.hasCopy(frozen, true), "the decision stays with the weight's array");
+            Tensor fresh = Tensor.constant(weight(dt, 22));
+            Gemm.mmWeight(x, fresh, fresh.data(), true, null);
+            assertTrue(PackedWeights.hasCopy(fresh, true), "the default reserve leaves room on a test machine");
+        }
+        System.setProperty(PackedWeights.RESERVE_PROPERTY, "lots");
+        try (var on = GradMode.on()) {
+            Tensor other = Tensor.constant(weight(dt, 23));
+            var e = org.junit.jupiter.api.Assertions.assertThrows(
+                    IllegalArgumentException.class, () -> Gemm.mmWeight(x, other, other.data(), true, null));
+            assertTrue(e.getMessage().contains(PackedWeights.RESERVE_PROPERTY + "=lots"), e.getMessage());
+        } finally {
+            if (old == null) System.clearProperty(PackedWeights.RESERVE_PROPERTY);
+            else System.setProperty(PackedWeights.RESERVE_PROPERTY, old);
+        }
+    }
+
+    /** A [48, 40] weight, float32 or rounded to bf16. */
+    private static INDArray weight(DataType dt, long seed) {
+        INDArray w = Rand.normal(DataType.FLOAT, seed, 0.1, 48, 40);
+        return dt == DataType.BFLOAT16 ? Bf16.of(w) : w;
+    }
+
     @Test
     void linearOnAPackedWeightGivesWhatThePlainPathGives() {
         Assumptions.assumeTrue(packsBf16(), "no oneDNN bf16 matmul here: nothing is packed");
