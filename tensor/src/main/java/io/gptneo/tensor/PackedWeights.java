@@ -203,10 +203,11 @@ final class PackedWeights {
     }
 
     /**
-     * Whether a packed copy of {@code bytes} leaves the process at least the reserve ({@value #RESERVE_PROPERTY})
-     * of memory: what the kernel reports available ({@code MemAvailable}; in a container with a memory limit, no more
-     * than the limit minus its use), and no more than JavaCPP's own allowance ({@code maxbytes} minus what it
-     * tracks), which it enforces on every native allocation with an OutOfMemoryError. The first refusal is logged.
+     * Whether a packed copy of {@code bytes} may be made. Two limits: it must leave at least the reserve
+     * ({@value #RESERVE_PROPERTY}) of the memory the kernel reports available ({@code MemAvailable}; in a container with
+     * a memory limit, no more than the limit minus its use), and it must fit in the seven eighths of JavaCPP's own
+     * allowance ({@code maxbytes}, enforced on every native allocation with an OutOfMemoryError) not yet taken. The
+     * first refusal is logged.
      */
     static boolean roomFor(long bytes, Tensor w) {
         long avail = Pointer.availablePhysicalBytes(), total = Pointer.totalPhysicalBytes();
@@ -218,20 +219,27 @@ final class PackedWeights {
             total = os.getTotalMemorySize();
             avail = Math.min(avail, os.getFreeMemorySize());
         }
-        if (Pointer.maxBytes() > 0) avail = Math.min(avail, Pointer.maxBytes() - Pointer.totalBytes());
-        long reserve = reserveBytes(total);
-        if (avail - bytes >= reserve) return true;
-        if (DECLINED.getAndIncrement() == 0)
+        long reserve = reserveBytes(total), max = Pointer.maxBytes(), tracked = Pointer.totalBytes();
+        boolean physical = avail - bytes >= reserve;
+        boolean javacpp = max <= 0 || tracked + bytes <= max - max / 8;
+        if (physical && javacpp) return true;
+        if (DECLINED.getAndIncrement() == 0) {
+            String why = !physical
+                    ? String.format(
+                            "would leave %d MB of memory available, under the %d MB reserve (-D%s)",
+                            Math.max(0, avail - bytes) >> 20, reserve >> 20, RESERVE_PROPERTY)
+                    : String.format(
+                            "would bring JavaCPP's native memory to %d MB of its %d MB limit"
+                                    + " (-Dorg.bytedeco.javacpp.maxbytes; GPTNEO_OFFHEAP in ./gptneo)",
+                            (tracked + bytes) >> 20, max >> 20);
             LoggerFactory.getLogger(PackedWeights.class)
                     .warn(
-                            "not packing {} for oneDNN: its {} MB copy would leave {} MB of memory available, under the"
-                                    + " {} MB reserve (-D{}); such weights' products take the plain path, which is"
-                                    + " slower (logged once)",
+                            "not packing {} for oneDNN: its {} MB copy {}; such weights' products take the plain"
+                                    + " path, which is slower (logged once)",
                             w.name() == null ? "a weight" : w.name(),
                             bytes >> 20,
-                            Math.max(0, avail - bytes) >> 20,
-                            reserve >> 20,
-                            RESERVE_PROPERTY);
+                            why);
+        }
         return false;
     }
 
