@@ -881,6 +881,8 @@ public final class TrainStepBench {
         r.put("tokens_per_s_best", tokens / best);
         r.put("peak_rss_mb", procStatusMb("VmHWM"));
         r.put("load_avg", loadAvg());
+        // again after the steps: copies are made (or refused for lack of memory) on first use
+        r.put("frozen_weights", io.gptneo.tensor.Gemm.describeFrozenWeights());
         return r;
     }
 
