@@ -266,15 +266,15 @@ public final class OneDnnMatmul {
         return d;
     }
 
-    /**
-     * {@code b} (at {@code pb}, in the operand's own strides) copied into the weights layout {@code p} reads (a
-     * primitive made with {@link Operand#strides()} null): a new native buffer, freed when it is collected.
-     */
     /** Bytes of a copy of p's weights in the layout p reads them in ({@link #pack}). */
     static long packedBytes(Prim p) {
         return dnnl_memory_desc_get_size(p.b());
     }
 
+    /**
+     * {@code b} (at {@code pb}, in the operand's own strides) copied into the weights layout {@code p} reads (a
+     * primitive made with {@link Operand#strides()} null): a new native buffer, freed when it is collected.
+     */
     static Pointer pack(Operand b, Pointer pb, Prim p) {
         dnnl_memory_desc_t from = desc(b, "weights");
         BytePointer to = new BytePointer(dnnl_memory_desc_get_size(p.b()));
