@@ -160,8 +160,7 @@ class PackedWeightsTest {
         INDArray x = Rand.normal(DataType.FLOAT, 20, 1.0, 96, 40);
         Tensor frozen = Tensor.constant(weight(dt, 21));
         int before = PackedWeights.declined();
-        String old = System.setProperty(PackedWeights.RESERVE_PROPERTY, String.valueOf(Long.MAX_VALUE >> 20));
-        try (var on = GradMode.on()) {
+        withReserve(String.valueOf(Long.MAX_VALUE >> 20), () -> {
             for (int call = 0; call < 2; call++) {
                 assertClose(
                         want(x, frozen.data(), true, null),
@@ -172,10 +171,7 @@ class PackedWeightsTest {
             assertEquals(before + 1, PackedWeights.declined(), "declined once, then remembered");
             assertTrue(
                     Gemm.describeFrozenWeights().contains("not made for lack of memory"), Gemm.describeFrozenWeights());
-        } finally {
-            if (old == null) System.clearProperty(PackedWeights.RESERVE_PROPERTY);
-            else System.setProperty(PackedWeights.RESERVE_PROPERTY, old);
-        }
+        });
         try (var on = GradMode.on()) {
             Gemm.mmWeight(x, frozen, frozen.data(), true, null);
             assertFalse(PackedWeights.hasCopy(frozen, true), "the decision stays with the weight's array");
@@ -183,12 +179,19 @@ class PackedWeightsTest {
             Gemm.mmWeight(x, fresh, fresh.data(), true, null);
             assertTrue(PackedWeights.hasCopy(fresh, true), "the default reserve leaves room on a test machine");
         }
-        System.setProperty(PackedWeights.RESERVE_PROPERTY, "lots");
-        try (var on = GradMode.on()) {
+        withReserve("lots", () -> {
             Tensor other = Tensor.constant(weight(dt, 23));
             var e = org.junit.jupiter.api.Assertions.assertThrows(
                     IllegalArgumentException.class, () -> Gemm.mmWeight(x, other, other.data(), true, null));
             assertTrue(e.getMessage().contains(PackedWeights.RESERVE_PROPERTY + "=lots"), e.getMessage());
+        });
+    }
+
+    /** Runs {@code body} in a training step with {@code -Dgptneo.packReserveMb=value}, then restores the property. */
+    private static void withReserve(String value, Runnable body) {
+        String old = System.setProperty(PackedWeights.RESERVE_PROPERTY, value);
+        try (var on = GradMode.on()) {
+            body.run();
         } finally {
             if (old == null) System.clearProperty(PackedWeights.RESERVE_PROPERTY);
             else System.setProperty(PackedWeights.RESERVE_PROPERTY, old);
