@@ -758,7 +758,6 @@ public final class TrainStepBench {
         r.put("precision", PRECISION);
         r.put("blas_core", blasCore());
         r.put("fp32_products", io.gptneo.tensor.Gemm.describe());
-        r.put("frozen_weights", io.gptneo.tensor.Gemm.describeFrozenWeights());
         r.put(
                 "bf16_products",
                 PRECISION.equals("bf16") ? io.gptneo.tensor.Kernels.get().bf16Products() : "-");
@@ -881,7 +880,7 @@ public final class TrainStepBench {
         r.put("tokens_per_s_best", tokens / best);
         r.put("peak_rss_mb", procStatusMb("VmHWM"));
         r.put("load_avg", loadAvg());
-        // again after the steps: copies are made (or refused for lack of memory) on first use
+        // after the steps: copies are made (or refused for lack of memory) on first use
         r.put("frozen_weights", io.gptneo.tensor.Gemm.describeFrozenWeights());
         return r;
     }
