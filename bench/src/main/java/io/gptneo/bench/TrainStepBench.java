@@ -472,6 +472,13 @@ public final class TrainStepBench {
                     PRECISION.equals("bf16") ? " (torch.autocast cpu bfloat16)" : "",
                     sideValue(results, "torch", "blas"),
                     sideValue(results, "torch", "blas_core"));
+        String unlike = torch
+                ? isaMismatch(
+                        PRECISION,
+                        sideValue(results, "java", "fp32_products"),
+                        sideValue(results, "torch", "blas_core"))
+                : null;
+        if (unlike != null) System.out.println("NOTE: " + unlike);
         System.out.printf(
                 "%-22s %10s %10s %8s %10s %10s %8s %9s %9s %7s %7s%n",
                 "case",
@@ -495,6 +502,7 @@ public final class TrainStepBench {
             row.put("precision", PRECISION);
             row.put("ours_blas_core", ours.path("blas_core").asText("?"));
             if (tt != null) row.put("torch_blas_core", tt.path("blas_core").asText("?"));
+            if (unlike != null) row.put("not_like_for_like", unlike);
             double o = ours.get("tokens_per_s").asDouble();
             if (oursAll.size() > 1 || ours.has("interleaved_ratio_median")) { // each run against its PyTorch run
                 ArrayNode pr = row.putArray("pairs");
@@ -574,6 +582,25 @@ public final class TrainStepBench {
     }
 
     /** The distinct values of {@code field} over one side's runs ("a" or "a/b" if runs differed). */
+    /** OpenBLAS kernel sets with AVX-512 products (what {@code openblas_get_corename} reports for them). */
+    static final java.util.Set<String> AVX512_CORES = java.util.Set.of("skylakex", "cooperlake", "sapphirerapids");
+
+    /**
+     * Why an fp32 row is not like for like, or null: our products run oneDNN's AVX-512 kernels whatever OpenBLAS core
+     * is set, and PyTorch's run OpenBLAS's, so an anchor on an AVX2 core (OpenBLAS 0.3.21 picks Haswell on CPUs it
+     * does not know, such as AMD family 26) halves its products while ours keep AVX-512.
+     */
+    static String isaMismatch(String precision, String oursFp32Products, String torchCore) {
+        if (!precision.equals("fp32") || !oursFp32Products.contains("avx512")) return null;
+        for (String core : torchCore.split("/"))
+            if (!AVX512_CORES.contains(core.trim().toLowerCase(Locale.ROOT)))
+                return "our fp32 products run AVX-512 (" + oursFp32Products + ", self-checked by the launcher) but"
+                        + " PyTorch's OpenBLAS runs core " + torchCore
+                        + ": the ratio compares instruction sets as well;"
+                        + " GPTNEO_BLAS_CORE=SkylakeX puts PyTorch on AVX-512 too";
+        return null;
+    }
+
     static String sideValue(ArrayNode results, String impl, String field) {
         java.util.LinkedHashSet<String> v = new java.util.LinkedHashSet<>();
         for (JsonNode n : results)
