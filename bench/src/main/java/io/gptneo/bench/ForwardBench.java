@@ -150,6 +150,12 @@ public final class ForwardBench {
                     "torch_blas_core",
                     t.path("blas_core").asText("?") + " (OPENBLAS_CORETYPE "
                             + t.path("openblas_coretype").asText("?") + ")");
+            String unlike = TrainStepBench.isaMismatch(
+                    base, io.gptneo.tensor.Gemm.describe(), t.path("blas_core").asText("?"));
+            if (unlike != null) {
+                row.put("not_like_for_like", unlike);
+                System.out.println("  NOTE: " + unlike);
+            }
             row.put("torch_median_s", t.get("median_s").asDouble());
             row.put("torch_tokens_per_s", tt);
             row.put("torch_peak_rss_mb", t.get("peak_rss_mb").asDouble());
