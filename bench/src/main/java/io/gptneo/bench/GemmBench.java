@@ -18,6 +18,29 @@ import org.nd4j.linalg.factory.Nd4j;
 public final class GemmBench {
     private GemmBench() {}
 
+    /** {M, N, K, transB}: the 125M model's products at B·T = 512 rows, and a square reference. */
+    private static final int[][] SHAPES = {
+        {512, 768, 768, 1},
+        {512, 2304, 768, 1},
+        {512, 3072, 768, 1},
+        {512, 768, 3072, 1},
+        {512, 768, 3072, 0},
+        {512, 3072, 768, 0},
+        {512, 50257, 768, 1},
+        {2048, 2048, 2048, 0}
+    };
+
+    private static final String[] NAMES = {
+        "x·Wᵀ attention proj",
+        "x·Wᵀ fused q/k/v",
+        "x·Wᵀ c_fc",
+        "x·Wᵀ c_proj",
+        "g·W c_fc input grad",
+        "g·W c_proj input grad",
+        "x·Wᵀ LM head",
+        "square 2048"
+    };
+
     public static void main(String[] args) {
         int reps = 10;
         boolean packed = false, bf16 = false;
@@ -47,75 +70,23 @@ public final class GemmBench {
         }
         if (!Gemm.direct())
             System.out.println("note: direct OpenBLAS path unavailable here, both columns run Nd4j.gemm");
-        // {M, N, K, transB}: q/k/v/out, c_fc, c_proj (x·Wᵀ); their input gradients (g·W); LM head; a square reference.
-        int[][] shapes = {
-            {512, 768, 768, 1},
-            {512, 3072, 768, 1},
-            {512, 768, 3072, 1},
-            {512, 768, 3072, 0},
-            {512, 3072, 768, 0},
-            {512, 50257, 768, 1},
-            {2048, 2048, 2048, 0}
-        };
-        String[] names = {
-            "x·Wᵀ attention proj",
-            "x·Wᵀ c_fc",
-            "x·Wᵀ c_proj",
-            "g·W c_fc input grad",
-            "g·W c_proj input grad",
-            "x·Wᵀ LM head",
-            "square 2048"
-        };
+        int[][] shapes = SHAPES;
+        String[] names = NAMES;
         System.out.printf(
                 Locale.ROOT,
                 "%d cores, OPENBLAS_CORETYPE=%s, %d interleaved reps, best of each%n",
                 Runtime.getRuntime().availableProcessors(),
                 System.getenv().getOrDefault("OPENBLAS_CORETYPE", "(unset)"),
                 reps);
-        System.out.printf(
-                Locale.ROOT,
-                "%-24s %-18s %12s %12s %7s%n",
-                "product",
-                "M x N x K",
-                "Nd4j GF/s",
-                "direct GF/s",
-                "ratio");
+        header(24, "Nd4j GF/s", "direct GF/s");
         for (int s = 0; s < shapes.length; s++) {
             int m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
             boolean tb = shapes[s][3] == 1;
-            INDArray a = Rand.normal(DataType.FLOAT, 2L * s + 1, 1.0, m, k);
-            INDArray b = tb
-                    ? Rand.normal(DataType.FLOAT, 2L * s + 2, 1.0, n, k)
-                    : Rand.normal(DataType.FLOAT, 2L * s + 2, 1.0, k, n);
-            double bestNd4j = Double.MAX_VALUE, bestDirect = Double.MAX_VALUE;
-            // Both results come from one reused workspace, as in the model's step and inference blocks: fresh native
-            // memory costs page faults (on this VM ~0.3 s per 100 MB) that would swamp the products themselves.
-            for (int r = 0; r < reps + 2; r++) { // the first two rounds warm up (and size the workspace)
-                try (var ws = Workspaces.open("gptneo-bench-gemm")) {
-                    long t0 = System.nanoTime();
-                    INDArray c1 = Nd4j.gemm(a, b, false, tb);
-                    long t1 = System.nanoTime();
-                    INDArray c2 = Gemm.mm(a, b, false, tb);
-                    long t2 = System.nanoTime();
-                    if (r == 0) {
-                        double diff = c1.sub(c2).amaxNumber().doubleValue();
-                        if (diff > 1e-3)
-                            throw new IllegalStateException("results differ by " + diff + " at " + names[s]);
-                    }
-                    if (r < 2) continue;
-                    bestNd4j = Math.min(bestNd4j, (t1 - t0) / 1e9);
-                    bestDirect = Math.min(bestDirect, (t2 - t1) / 1e9);
-                }
-            }
-            double f = 2.0 * m * n * (double) k / 1e9;
-            System.out.printf(
-                    Locale.ROOT,
-                    "%-24s %-18s %12.1f %12.1f %6.2fx%n",
-                    names[s],
-                    m + "x" + n + "x" + k,
-                    f / bestNd4j,
-                    f / bestDirect,
-                    bestNd4j / bestDirect);
+            INDArray[] ab = operands(s, m, n, k, tb);
+            INDArray a = ab[0], b = ab[1];
+            double[] best = bestOfInterleaved(
+                    reps, () -> Nd4j.gemm(a, b, false, tb), () -> Gemm.mm(a, b, false, tb), 1.0, names[s]);
+            row(s, best);
         }
     }
 
@@ -125,67 +96,91 @@ public final class GemmBench {
      * the same arrays, interleaved rep by rep in one reused workspace; the two results are checked to agree first.
      */
     private static void packed(int reps, boolean bf16) {
-        int[][] shapes = { // {M, N, K, transW}
-            {512, 768, 768, 1},
-            {512, 2304, 768, 1},
-            {512, 3072, 768, 1},
-            {512, 768, 3072, 1},
-            {512, 768, 3072, 0},
-            {512, 3072, 768, 0},
-            {2048, 2048, 2048, 1}
-        };
         System.out.printf(
                 Locale.ROOT,
                 "%s weights, %s, %d interleaved reps, best of each%n",
                 bf16 ? "bf16" : "fp32",
                 bf16 ? io.gptneo.tensor.Kernels.get().bf16Products() : Gemm.describe(),
                 reps);
-        System.out.printf(
-                Locale.ROOT,
-                "%-8s %-18s %12s %12s %7s%n",
-                "product",
-                "M x N x K",
-                "plain GF/s",
-                "packed GF/s",
-                "ratio");
-        for (int s = 0; s < shapes.length; s++) {
-            int m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
-            boolean tw = shapes[s][3] == 1;
-            INDArray a = Rand.normal(DataType.FLOAT, 2L * s + 1, 1.0, m, k);
-            INDArray w32 = tw
-                    ? Rand.normal(DataType.FLOAT, 2L * s + 2, 1.0, n, k)
-                    : Rand.normal(DataType.FLOAT, 2L * s + 2, 1.0, k, n);
+        header(24, "plain GF/s", "packed GF/s");
+        for (int s = 0; s < SHAPES.length; s++) {
+            if (NAMES[s].contains("LM head")) continue; // not a frozen weight of a cost-model step
+            int m = SHAPES[s][0], n = SHAPES[s][1], k = SHAPES[s][2];
+            boolean tw = SHAPES[s][3] == 1;
+            INDArray[] aw = operands(s, m, n, k, tw);
+            INDArray a = aw[0], w32 = aw[1];
             INDArray w = bf16 ? io.gptneo.tensor.Bf16.of(w32) : w32;
             io.gptneo.tensor.Tensor wt = io.gptneo.tensor.Tensor.constant(w).named("bench.w" + s);
-            double bestPlain = Double.MAX_VALUE, bestPacked = Double.MAX_VALUE;
-            for (int r = 0; r < reps + 2; r++) {
-                try (var ws = Workspaces.open("gptneo-bench-gemm")) {
-                    long t0 = System.nanoTime();
-                    INDArray c1 = Gemm.mm(a, w, false, tw);
-                    long t1 = System.nanoTime();
-                    INDArray c2 = Gemm.mmWeight(a, wt, w, tw, null);
-                    long t2 = System.nanoTime();
-                    if (r == 0) {
-                        double scale = Math.max(1e-30, c1.amaxNumber().doubleValue());
-                        double diff = c1.sub(c2).amaxNumber().doubleValue() / scale;
-                        if (diff > 1e-3)
-                            throw new IllegalStateException("plain and packed products differ by " + diff
-                                    + " (relative) at " + m + "x" + n + "x" + k);
-                    }
-                    if (r < 2) continue;
-                    bestPlain = Math.min(bestPlain, (t1 - t0) / 1e9);
-                    bestPacked = Math.min(bestPacked, (t2 - t1) / 1e9);
-                }
-            }
-            double f = 2.0 * m * n * (double) k / 1e9;
-            System.out.printf(
-                    Locale.ROOT,
-                    "%-8s %-18s %12.1f %12.1f %6.2fx%n",
-                    tw ? "x·Wᵀ" : "g·W",
-                    m + "x" + n + "x" + k,
-                    f / bestPlain,
-                    f / bestPacked,
-                    bestPlain / bestPacked);
+            double[] best = bestOfInterleaved(
+                    reps,
+                    () -> Gemm.mm(a, w, false, tw),
+                    () -> Gemm.mmWeight(a, wt, w, tw, null),
+                    0, // relative to the largest |value|
+                    "plain and packed " + m + "x" + n + "x" + k);
+            row(s, best);
         }
+    }
+
+    /**
+     * Best seconds of {@code first} and {@code second}, run alternately {@code reps} times after two warm-up rounds,
+     * each round in one reused workspace (as in the model's step and inference blocks: fresh native memory costs page
+     * faults, on these VMs ~0.3 s per 100 MB, that would swamp the products). The first round's results must agree
+     * within 1e-3: absolute when {@code scale} > 0 (divided by it), else relative to the first result's largest |value|.
+     */
+    private static double[] bestOfInterleaved(
+            int reps,
+            java.util.function.Supplier<INDArray> first,
+            java.util.function.Supplier<INDArray> second,
+            double scale,
+            String what) {
+        double[] best = {Double.MAX_VALUE, Double.MAX_VALUE};
+        for (int r = 0; r < reps + 2; r++) { // the first two rounds warm up (and size the workspace)
+            try (var ws = Workspaces.open("gptneo-bench-gemm")) {
+                long t0 = System.nanoTime();
+                INDArray c1 = first.get();
+                long t1 = System.nanoTime();
+                INDArray c2 = second.get();
+                long t2 = System.nanoTime();
+                if (r == 0) {
+                    double by =
+                            scale > 0 ? scale : Math.max(1e-30, c1.amaxNumber().doubleValue());
+                    double diff = c1.sub(c2).amaxNumber().doubleValue() / by;
+                    if (diff > 1e-3) throw new IllegalStateException(what + ": results differ by " + diff);
+                }
+                if (r < 2) continue;
+                best[0] = Math.min(best[0], (t1 - t0) / 1e9);
+                best[1] = Math.min(best[1], (t2 - t1) / 1e9);
+            }
+        }
+        return best;
+    }
+
+    /** The table's header: a product column {@code width} wide, then the two timed columns and their ratio. */
+    private static void header(int width, String first, String second) {
+        System.out.printf(
+                Locale.ROOT, "%-" + width + "s %-18s %12s %12s %7s%n", "product", "M x N x K", first, second, "ratio");
+    }
+
+    /** Shape s's operands: a [M, K] and the weight, [N, K] when {@code trans} (x·Wᵀ) else [K, N]; seeded by s. */
+    private static INDArray[] operands(int s, int m, int n, int k, boolean trans) {
+        INDArray a = Rand.normal(DataType.FLOAT, 2L * s + 1, 1.0, m, k);
+        INDArray b = trans
+                ? Rand.normal(DataType.FLOAT, 2L * s + 2, 1.0, n, k)
+                : Rand.normal(DataType.FLOAT, 2L * s + 2, 1.0, k, n);
+        return new INDArray[] {a, b};
+    }
+
+    /** One table row: shape s's name and size, GFLOP/s of the two best times and their ratio. */
+    private static void row(int s, double[] best) {
+        int m = SHAPES[s][0], n = SHAPES[s][1], k = SHAPES[s][2];
+        double f = 2.0 * m * n * (double) k / 1e9;
+        System.out.printf(
+                Locale.ROOT,
+                "%-24s %-18s %12.1f %12.1f %6.2fx%n",
+                NAMES[s],
+                m + "x" + n + "x" + k,
+                f / best[0],
+                f / best[1],
+                best[0] / best[1]);
     }
 }
