@@ -581,7 +581,6 @@ public final class TrainStepBench {
         return rows;
     }
 
-    /** The distinct values of {@code field} over one side's runs ("a" or "a/b" if runs differed). */
     /** OpenBLAS kernel sets with AVX-512 products (what {@code openblas_get_corename} reports for them). */
     static final java.util.Set<String> AVX512_CORES = java.util.Set.of("skylakex", "cooperlake", "sapphirerapids");
 
@@ -601,6 +600,7 @@ public final class TrainStepBench {
         return null;
     }
 
+    /** The distinct values of {@code field} over one side's runs ("a" or "a/b" if runs differed). */
     static String sideValue(ArrayNode results, String impl, String field) {
         java.util.LinkedHashSet<String> v = new java.util.LinkedHashSet<>();
         for (JsonNode n : results)
