@@ -70,8 +70,6 @@ public final class GemmBench {
         }
         if (!Gemm.direct())
             System.out.println("note: direct OpenBLAS path unavailable here, both columns run Nd4j.gemm");
-        int[][] shapes = SHAPES;
-        String[] names = NAMES;
         System.out.printf(
                 Locale.ROOT,
                 "%d cores, OPENBLAS_CORETYPE=%s, %d interleaved reps, best of each%n",
@@ -79,13 +77,12 @@ public final class GemmBench {
                 System.getenv().getOrDefault("OPENBLAS_CORETYPE", "(unset)"),
                 reps);
         header(24, "Nd4j GF/s", "direct GF/s");
-        for (int s = 0; s < shapes.length; s++) {
-            int m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
-            boolean tb = shapes[s][3] == 1;
-            INDArray[] ab = operands(s, m, n, k, tb);
+        for (int s = 0; s < SHAPES.length; s++) {
+            boolean tb = SHAPES[s][3] == 1;
+            INDArray[] ab = operands(s);
             INDArray a = ab[0], b = ab[1];
             double[] best = bestOfInterleaved(
-                    reps, () -> Nd4j.gemm(a, b, false, tb), () -> Gemm.mm(a, b, false, tb), 1.0, names[s]);
+                    reps, () -> Nd4j.gemm(a, b, false, tb), () -> Gemm.mm(a, b, false, tb), 1.0, NAMES[s]);
             row(s, best);
         }
     }
@@ -105,9 +102,8 @@ public final class GemmBench {
         header(24, "plain GF/s", "packed GF/s");
         for (int s = 0; s < SHAPES.length; s++) {
             if (NAMES[s].contains("LM head")) continue; // not a frozen weight of a cost-model step
-            int m = SHAPES[s][0], n = SHAPES[s][1], k = SHAPES[s][2];
             boolean tw = SHAPES[s][3] == 1;
-            INDArray[] aw = operands(s, m, n, k, tw);
+            INDArray[] aw = operands(s);
             INDArray a = aw[0], w32 = aw[1];
             INDArray w = bf16 ? io.gptneo.tensor.Bf16.of(w32) : w32;
             io.gptneo.tensor.Tensor wt = io.gptneo.tensor.Tensor.constant(w).named("bench.w" + s);
@@ -116,7 +112,7 @@ public final class GemmBench {
                     () -> Gemm.mm(a, w, false, tw),
                     () -> Gemm.mmWeight(a, wt, w, tw, null),
                     0, // relative to the largest |value|
-                    "plain and packed " + m + "x" + n + "x" + k);
+                    "plain and packed " + NAMES[s]);
             row(s, best);
         }
     }
@@ -161,10 +157,11 @@ public final class GemmBench {
                 Locale.ROOT, "%-" + width + "s %-18s %12s %12s %7s%n", "product", "M x N x K", first, second, "ratio");
     }
 
-    /** Shape s's operands: a [M, K] and the weight, [N, K] when {@code trans} (x·Wᵀ) else [K, N]; seeded by s. */
-    private static INDArray[] operands(int s, int m, int n, int k, boolean trans) {
+    /** Shape s's operands: a [M, K] and the weight, [N, K] when transposed (x·Wᵀ) else [K, N]; seeded by s. */
+    private static INDArray[] operands(int s) {
+        int m = SHAPES[s][0], n = SHAPES[s][1], k = SHAPES[s][2];
         INDArray a = Rand.normal(DataType.FLOAT, 2L * s + 1, 1.0, m, k);
-        INDArray b = trans
+        INDArray b = SHAPES[s][3] == 1
                 ? Rand.normal(DataType.FLOAT, 2L * s + 2, 1.0, n, k)
                 : Rand.normal(DataType.FLOAT, 2L * s + 2, 1.0, k, n);
         return new INDArray[] {a, b};
