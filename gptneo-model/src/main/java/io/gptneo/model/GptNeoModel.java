@@ -195,16 +195,20 @@ public final class GptNeoModel {
         INDArray keyMask = maskArray(attentionMask);
 
         Dropout drop = dropout; // one mask set per forward
-        Tensor x = drop.apply(embedding.forward(ids, pos), -1, 0); // [B, T, H]
         boolean recompute = checkpointing && cache == null && GradMode.isEnabled();
         boolean inference = !GradMode.isEnabled();
-        for (Block block : blocks) {
-            if (recompute) x = Checkpoint.apply(a -> block.forward(a[0], keyMask, null, drop), x);
-            else if (inference) x = inWorkspace(x, a -> block.forward(a, keyMask, cache, drop));
-            else x = block.forward(x, keyMask, cache, drop);
+        int[][] p = pos;
+        try (BlockCarry carry = inference ? new BlockCarry() : null) {
+            Function<Tensor, Tensor> embed = none -> drop.apply(embedding.forward(ids, p), -1, 0); // [B, T, H]
+            Tensor x = inference ? inWorkspace(null, embed, carry) : embed.apply(null);
+            for (Block block : blocks) {
+                if (recompute) x = Checkpoint.apply(a -> block.forward(a[0], keyMask, null, drop), x);
+                else if (inference) x = inWorkspace(x, a -> block.forward(a, keyMask, cache, drop), carry);
+                else x = block.forward(x, keyMask, cache, drop);
+            }
+            if (cache != null) cache.advance(t);
+            return lnF.forward(x); // a new array, not a carry buffer
         }
-        if (cache != null) cache.advance(t);
-        return lnF.forward(x);
     }
 
     /**
@@ -244,41 +248,39 @@ public final class GptNeoModel {
             checkRect("position ids", pos, b, t);
         }
         INDArray keyMask = maskArray(attentionMask);
-        Tensor x = drop.apply(embedding.forward(ids, pos), -1, 0); // [B, T, H]
         boolean recompute = checkpointing && GradMode.isEnabled();
         boolean inference = !GradMode.isEnabled();
-        for (int l = 0; l < blocks.size(); l++) {
-            Block block = blocks.get(l);
-            boolean top = l == blocks.size() - 1;
-            Function<Tensor, Tensor> f =
-                    in -> top ? block.forwardLast(in, keyMask, rows, last) : block.forward(in, keyMask, null, drop);
-            if (recompute) x = Checkpoint.apply(a -> f.apply(a[0]), x);
-            else if (inference) x = inWorkspace(x, f);
-            else x = f.apply(x);
+        int[][] p = pos;
+        try (BlockCarry carry = inference ? new BlockCarry() : null) {
+            Function<Tensor, Tensor> embed = none -> drop.apply(embedding.forward(ids, p), -1, 0); // [B, T, H]
+            Tensor x = inference ? inWorkspace(null, embed, carry) : embed.apply(null);
+            for (int l = 0; l < blocks.size(); l++) {
+                Block block = blocks.get(l);
+                boolean top = l == blocks.size() - 1;
+                Function<Tensor, Tensor> f =
+                        in -> top ? block.forwardLast(in, keyMask, rows, last) : block.forward(in, keyMask, null, drop);
+                if (recompute) x = Checkpoint.apply(a -> f.apply(a[0]), x);
+                else if (inference) x = inWorkspace(x, f, carry);
+                else x = f.apply(x);
+            }
+            return lnF.forward(x); // [B, H], a new array, not a carry buffer
         }
-        return lnF.forward(x); // [B, H]
     }
 
     /**
-     * Inference only: runs a block on {@code in} inside a reusable ND4J workspace, so its ~20 intermediates reuse one
-     * buffer instead of waiting for the garbage collector to free them (at T=1024 that is the difference between ~1 GB
-     * and ~0.1 GB of transient native memory). Only the block output leaves the workspace (one [B, T, H] copy); anything
-     * else allocated in the block (adapters included) must not be kept past the call.
-     *
-     * <p>Then frees {@code in} (the embeddings, or the previous block's output copied out of its workspace; nothing else
-     * holds either with the tape off). Left to the garbage collector, each such array stays resident until a
-     * collection finds it, and with kernels that make next to no Java garbage collections are rare: a 125M B=2,T=256
-     * cost-model forward then peaked at 1.25 GB instead of 1.01 GB and ran 15-25% slower (fresh pages for every new
-     * array).
+     * Inference only: runs a block (or the embeddings, {@code in} null) inside a reusable ND4J workspace, so its ~20
+     * intermediates reuse one buffer instead of waiting for the garbage collector to free them (at T=1024 that is the
+     * difference between ~1 GB and ~0.1 GB of transient native memory). Only the block output leaves the workspace,
+     * copied into the next of {@code carry}'s two buffers, which the thread keeps from one forward to the next: no
+     * block output is fresh memory (a 125M B=2,T=256 cost-model forward whose outputs were left to the garbage
+     * collector peaked at 1.25 GB instead of 1.01 GB and ran 15-25% slower, and one whose outputs were fresh arrays
+     * freed at once still paid 1.5 ms per [8, 128, 768] output to touch their pages). Anything else allocated in the
+     * block (adapters included) must not be kept past the call.
      */
-    private static Tensor inWorkspace(Tensor in, Function<Tensor, Tensor> block) {
-        Tensor out;
+    private static Tensor inWorkspace(Tensor in, Function<Tensor, Tensor> block, BlockCarry carry) {
         try (var ws = Workspaces.open(Workspaces.INFERENCE_BLOCK)) {
-            out = Tensor.constant(Workspaces.leverage(block.apply(in).data()));
+            return Tensor.constant(carry.copyOut(block.apply(in).data()));
         }
-        INDArray used = in.data();
-        if (used.closeable() && !used.wasClosed()) used.close();
-        return out;
     }
 
     /** LM logits {@code hidden [B, T, H] -> [B, T, V]} (any leading dims). */
