@@ -197,10 +197,8 @@ public final class GptNeoModel {
         Dropout drop = dropout; // one mask set per forward
         boolean recompute = checkpointing && cache == null && GradMode.isEnabled();
         boolean inference = !GradMode.isEnabled();
-        int[][] p = pos;
         try (BlockCarry carry = inference ? new BlockCarry() : null) {
-            Function<Tensor, Tensor> embed = none -> drop.apply(embedding.forward(ids, p), -1, 0); // [B, T, H]
-            Tensor x = inference ? inWorkspace(null, embed, carry) : embed.apply(null);
+            Tensor x = embed(ids, pos, drop, carry); // [B, T, H]
             for (Block block : blocks) {
                 if (recompute) x = Checkpoint.apply(a -> block.forward(a[0], keyMask, null, drop), x);
                 else if (inference) x = inWorkspace(x, a -> block.forward(a, keyMask, cache, drop), carry);
@@ -250,10 +248,8 @@ public final class GptNeoModel {
         INDArray keyMask = maskArray(attentionMask);
         boolean recompute = checkpointing && GradMode.isEnabled();
         boolean inference = !GradMode.isEnabled();
-        int[][] p = pos;
         try (BlockCarry carry = inference ? new BlockCarry() : null) {
-            Function<Tensor, Tensor> embed = none -> drop.apply(embedding.forward(ids, p), -1, 0); // [B, T, H]
-            Tensor x = inference ? inWorkspace(null, embed, carry) : embed.apply(null);
+            Tensor x = embed(ids, pos, drop, carry); // [B, T, H]
             for (int l = 0; l < blocks.size(); l++) {
                 Block block = blocks.get(l);
                 boolean top = l == blocks.size() - 1;
@@ -265,6 +261,12 @@ public final class GptNeoModel {
             }
             return lnF.forward(x); // [B, H], a new array, not a carry buffer
         }
+    }
+
+    /** {@code dropout(wte[ids] + wpe[pos])}; in inference ({@code carry} not null) in a workspace, into the carry. */
+    private Tensor embed(int[][] ids, int[][] pos, Dropout drop, BlockCarry carry) {
+        Function<Tensor, Tensor> f = none -> drop.apply(embedding.forward(ids, pos), -1, 0);
+        return carry == null ? f.apply(null) : inWorkspace(null, f, carry);
     }
 
     /**
