@@ -4,7 +4,6 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.gptneo.tensor.Bf16;
 import io.gptneo.tensor.Gemm;
 import io.gptneo.tensor.Kernels;
-import io.gptneo.tensor.Workspaces;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
@@ -49,8 +48,8 @@ public final class Bf16Bench {
             int m = s[0], k = s[1], n = s[2];
             INDArray a = Nd4j.rand(DataType.FLOAT, m, k), w = Nd4j.rand(DataType.FLOAT, n, k);
             INDArray w16 = Bf16.of(w);
-            double sg = best(() -> Gemm.mm(a, w, false, true), reps),
-                    bf = best(() -> Gemm.mm(a, w16, false, true), reps);
+            double sg = TrainStepBench.bestInWorkspace(() -> Gemm.mm(a, w, false, true), reps),
+                    bf = TrainStepBench.bestInWorkspace(() -> Gemm.mm(a, w16, false, true), reps);
             double flop = 2.0 * m * n * k;
             var row = rows.addObject();
             row.put("m", m);
@@ -68,21 +67,5 @@ public final class Bf16Bench {
         Files.createDirectories(out.getParent());
         TrainStepBench.JSON.writeValue(out.toFile(), root);
         System.out.println("wrote " + out);
-    }
-
-    /**
-     * Best seconds of {@code reps} runs after one warm-up, each inside a workspace so that its result reuses memory as
-     * the model's products do (a fresh result per run timed the first touch of its pages too; issue 15 session 18).
-     */
-    private static double best(Runnable r, int reps) {
-        double b = Double.MAX_VALUE;
-        for (int i = -1; i < reps; i++) { // i = -1: the warm-up, which also sizes the workspace
-            try (var ws = Workspaces.open("gptneo-bench-bf16")) {
-                long s = System.nanoTime();
-                r.run();
-                if (i >= 0) b = Math.min(b, (System.nanoTime() - s) / 1e9);
-            }
-        }
-        return b;
     }
 }

@@ -938,23 +938,32 @@ public final class TrainStepBench {
         return 2.0 * n * n * (double) n / best / 1e9;
     }
 
-    /**
-     * Best GFLOP/s of an n³ bf16 product (FLOAT activation times a BFLOAT16 weight, fp32 accumulation). Each product
-     * writes its result into a step workspace, as the model's products do: a fresh 16 MB result per call (the first
-     * version) timed the first touch of its pages too, 290-626 GFLOP/s instead of 618-657 (issue 15 session 18
-     * probes).
-     */
+    /** Best GFLOP/s of an n³ bf16 product (FLOAT activation times a BFLOAT16 weight, fp32 accumulation). */
     static double bf16PeakGflops(int n, int reps) {
         INDArray a = Nd4j.rand(DataType.FLOAT, n, n), b = io.gptneo.tensor.Bf16.of(Nd4j.rand(DataType.FLOAT, n, n));
+        return 2.0
+                * n
+                * n
+                * (double) n
+                / bestInWorkspace(() -> io.gptneo.tensor.Gemm.mm(a, b, false, true), reps)
+                / 1e9;
+    }
+
+    /**
+     * Best seconds of {@code reps} runs of {@code r} after one untimed warm-up, each inside a step workspace, so that
+     * a result reuses memory as the model's products do: a fresh 16 MB result per 2048³ bf16 product timed the first
+     * touch of its pages too, 290-626 GFLOP/s instead of 618-657 (issue 15 session 18 probes).
+     */
+    static double bestInWorkspace(Runnable r, int reps) {
         double best = Double.MAX_VALUE;
-        for (int i = -1; i < reps; i++) { // i = -1: warms the workspace to the result's size, not timed
+        for (int i = -1; i < reps; i++) { // i = -1: the warm-up, which also sizes the workspace
             try (var ws = Workspaces.open(Workspaces.STEP)) {
                 long s = System.nanoTime();
-                io.gptneo.tensor.Gemm.mm(a, b, false, true);
+                r.run();
                 if (i >= 0) best = Math.min(best, (System.nanoTime() - s) / 1e9);
             }
         }
-        return 2.0 * n * n * (double) n / best / 1e9;
+        return best;
     }
 
     static double median(double[] v) {
