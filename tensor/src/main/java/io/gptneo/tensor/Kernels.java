@@ -70,6 +70,14 @@ public final class Kernels {
         boolean fusedByDefault = (VectorApi.PRESENT && System.getProperty(PROPERTY) == null) || all.equals("fast");
         Kernels k = new Kernels(
                 all.equals("fast"), attention(att.isBlank() ? (fusedByDefault ? "fused" : "reference") : att));
+        if (VectorApi.PRESENT && !VectorApi.BYTE_BUFFERS && System.getProperty(PROPERTY) == null)
+            LoggerFactory.getLogger(Kernels.class)
+                    .warn(
+                            "JDK {}: its Vector API has no ByteBuffer loads, so gelu, layer norm, adds, dropout and the"
+                                    + " bf16 rounding run their reference kernels and frozen weights are not packed:"
+                                    + " a training step runs several times slower than on JDK 17-19 (README, JVM"
+                                    + " flags)",
+                            Runtime.version().feature());
         LoggerFactory.getLogger(Kernels.class)
                 .info(
                         "kernels: {} for gelu, layerNorm, add, dropout, scatterAddRows; {} attention{}{}",
