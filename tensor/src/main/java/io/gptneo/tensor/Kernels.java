@@ -70,26 +70,25 @@ public final class Kernels {
         boolean fusedByDefault = (VectorApi.PRESENT && System.getProperty(PROPERTY) == null) || all.equals("fast");
         Kernels k = new Kernels(
                 all.equals("fast"), attention(att.isBlank() ? (fusedByDefault ? "fused" : "reference") : att));
-        if (VectorApi.PRESENT && !VectorApi.BYTE_BUFFERS && System.getProperty(PROPERTY) == null)
-            LoggerFactory.getLogger(Kernels.class)
-                    .warn(
-                            "JDK {}: its Vector API has no ByteBuffer loads, so gelu, layer norm, adds, dropout and the"
-                                    + " bf16 rounding run their reference kernels and frozen weights are not packed:"
-                                    + " a training step runs several times slower than on JDK 17-19 (README, JVM"
-                                    + " flags)",
-                            Runtime.version().feature());
-        LoggerFactory.getLogger(Kernels.class)
-                .info(
-                        "kernels: {} for gelu, layerNorm, add, dropout, scatterAddRows; {} attention{}{}",
-                        all,
-                        k.attention.name(),
-                        !VectorApi.PRESENT
-                                ? " (no jdk.incubator.vector: add --add-modules jdk.incubator.vector)"
-                                : VectorApi.BYTE_BUFFERS
-                                        ? ""
-                                        : " (this JDK's Vector API has no ByteBuffer loads, which the elementwise"
-                                                + " kernels use: run on JDK 17-19 for them)",
-                        trapLimitAdvice());
+        // the JDK, not a choice, put the elementwise kernels on their references: a WARN (a step runs several times
+        // slower), which the launcher's log level shows; otherwise INFO
+        boolean slowedByJdk = VectorApi.PRESENT && !VectorApi.BYTE_BUFFERS && System.getProperty(PROPERTY) == null;
+        String msg = "kernels: {} for gelu, layerNorm, add, dropout, scatterAddRows; {} attention{}{}";
+        Object[] args = {
+            all,
+            k.attention.name(),
+            !VectorApi.PRESENT
+                    ? " (no jdk.incubator.vector: add --add-modules jdk.incubator.vector)"
+                    : VectorApi.BYTE_BUFFERS
+                            ? ""
+                            : " (JDK " + Runtime.version().feature() + "'s Vector API has no ByteBuffer loads, which"
+                                    + " the elementwise kernels and the bf16 rounding use, and frozen weights are not"
+                                    + " packed: a training step runs several times slower; run on JDK 17-19 for them)",
+            trapLimitAdvice()
+        };
+        var log = LoggerFactory.getLogger(Kernels.class);
+        if (slowedByJdk) log.warn(msg, args);
+        else log.info(msg, args);
         return k;
     }
 
