@@ -1,6 +1,5 @@
 package io.gptneo.tensor;
 
-import java.nio.ByteOrder;
 import java.util.Arrays;
 import org.bytedeco.javacpp.ShortPointer;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -50,9 +49,7 @@ public final class Bf16 {
     static void roundInto(FloatView v, ShortPointer dst) {
         if (Kernels.get().fast())
             FastBf16.roundInto(
-                    v.buf,
-                    dst.position(0).capacity(v.length()).asByteBuffer().order(ByteOrder.nativeOrder()),
-                    v.length());
+                    v.mem, NativeMemory.of(dst.position(0).capacity(v.length()).asByteBuffer()), v.length());
         else roundIntoReference(v, dst);
         dst.position(0);
     }

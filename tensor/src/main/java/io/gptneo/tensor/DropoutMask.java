@@ -1,7 +1,8 @@
 package io.gptneo.tensor;
 
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
+import static io.gptneo.tensor.NativeVectors.LOAD_FLOATS;
+import static io.gptneo.tensor.NativeVectors.STORE_FLOATS;
+
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.LongVector;
@@ -90,14 +91,14 @@ final class DropoutMask {
     static INDArray apply(INDArray src, long[] bits, float keepScale, INDArray into) {
         try (FloatView s = FloatView.read(src);
                 FloatView d = into == null ? FloatView.create(src.shape()) : FloatView.update(into)) {
-            ByteBuffer sb = s.buf, db = d.buf;
+            NativeMemory sb = s.mem, db = d.mem;
             Blocks.run(s.length(), 1 << 16, (lo, hi) -> Lanes.apply(sb, db, bits, keepScale, lo, hi));
             return into == null ? d.array() : into;
         }
     }
 
     /** {@link #apply} is available: 16-float vectors (the mask of 16 elements is 16 bits of one keep word). */
-    static final boolean FAST = VECTOR && VectorApi.BYTE_BUFFERS && Lanes.floats16();
+    static final boolean FAST = VECTOR && VectorApi.NATIVE_LOADS && Lanes.floats16();
 
     /** The vector path, in its own class so that nothing loads jdk.incubator.vector when the module is absent. */
     static final class Lanes {
@@ -131,7 +132,6 @@ final class DropoutMask {
 
         private static final VectorSpecies<Float> FS = FloatVector.SPECIES_512;
         private static final VectorSpecies<Integer> IS = IntVector.SPECIES_512;
-        private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
 
         static boolean floats16() {
             return FloatVector.SPECIES_PREFERRED.length() == 16;
@@ -151,13 +151,17 @@ final class DropoutMask {
         }
 
         /** Elements [lo, hi) (lo a multiple of 16): 16 keep bits become a lane mask, kept lanes scaled, others 0. */
-        static void apply(ByteBuffer src, ByteBuffer dst, long[] bits, float keepScale, int lo, int hi) {
+        static void apply(NativeMemory src, NativeMemory dst, long[] bits, float keepScale, int lo, int hi) {
             int i = lo, end = lo + ((hi - lo) & ~15);
-            for (; i < end; i += 16) // x·factor, as the array loop: −0 and NaN kept
-            FloatVector.fromByteBuffer(FS, src, i * 4, NATIVE)
-                        .mul(keepFactor(bits, i, keepScale))
-                        .intoByteBuffer(dst, i * 4, NATIVE);
-            for (; i < hi; i++) dst.putFloat(i * 4, src.getFloat(i * 4) * (kept(bits, i) ? keepScale : 0f));
+            try {
+                for (; i < end; i += 16) { // x·factor, as the array loop: −0 and NaN kept
+                    FloatVector x = (FloatVector) LOAD_FLOATS.invokeExact(FS, src, i * 4);
+                    STORE_FLOATS.invokeExact(x.mul(keepFactor(bits, i, keepScale)), dst, i * 4);
+                }
+            } catch (Throwable t) {
+                throw NativeVectors.rethrow(t);
+            }
+            for (; i < hi; i++) dst.buf.putFloat(i * 4, src.buf.getFloat(i * 4) * (kept(bits, i) ? keepScale : 0f));
         }
 
         private static LongVector mix64(LongVector z) {

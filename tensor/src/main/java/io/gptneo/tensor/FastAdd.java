@@ -1,7 +1,8 @@
 package io.gptneo.tensor;
 
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
+import static io.gptneo.tensor.NativeVectors.LOAD_FLOATS;
+import static io.gptneo.tensor.NativeVectors.STORE_FLOATS;
+
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -15,7 +16,6 @@ import org.nd4j.linalg.factory.Nd4j;
  */
 final class FastAdd {
     private static final VectorSpecies<Float> SP = FloatVector.SPECIES_PREFERRED;
-    private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
     private static final int BLOCK = 1 << 16;
 
     private FastAdd() {}
@@ -40,18 +40,22 @@ final class FastAdd {
     }
 
     private static void run(FloatView a, FloatView b, FloatView out) {
-        ByteBuffer ab = a.buf, bb = b.buf, ob = out.buf;
+        NativeMemory ab = a.mem, bb = b.mem, ob = out.mem;
         Blocks.run(a.length(), BLOCK, (lo, hi) -> add(ab, bb, ob, lo, hi));
     }
 
-    private static void add(ByteBuffer a, ByteBuffer b, ByteBuffer out, int lo, int hi) {
+    private static void add(NativeMemory a, NativeMemory b, NativeMemory out, int lo, int hi) {
         int i = lo, end = lo + SP.loopBound(hi - lo);
-        for (; i < end; i += SP.length()) {
-            FloatVector.fromByteBuffer(SP, a, i * 4, NATIVE)
-                    .add(FloatVector.fromByteBuffer(SP, b, i * 4, NATIVE))
-                    .intoByteBuffer(out, i * 4, NATIVE);
+        try {
+            for (; i < end; i += SP.length()) {
+                FloatVector x = (FloatVector) LOAD_FLOATS.invokeExact(SP, a, i * 4);
+                FloatVector y = (FloatVector) LOAD_FLOATS.invokeExact(SP, b, i * 4);
+                STORE_FLOATS.invokeExact(x.add(y), out, i * 4);
+            }
+        } catch (Throwable t) {
+            throw NativeVectors.rethrow(t);
         }
-        for (; i < hi; i++) out.putFloat(i * 4, a.getFloat(i * 4) + b.getFloat(i * 4));
+        for (; i < hi; i++) out.buf.putFloat(i * 4, a.buf.getFloat(i * 4) + b.buf.getFloat(i * 4));
     }
 
     /**

@@ -1,7 +1,8 @@
 package io.gptneo.tensor;
 
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
+import static io.gptneo.tensor.NativeVectors.LOAD_FLOATS;
+import static io.gptneo.tensor.NativeVectors.STORE_FLOATS;
+
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -21,7 +22,6 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  */
 final class FastGelu {
     private static final VectorSpecies<Float> SP = FloatVector.SPECIES_PREFERRED;
-    private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
     private static final float C = (float) Reference.GELU_C, K = (float) Reference.GELU_K;
     private static final int CHUNK = 1 << 15;
 
@@ -31,7 +31,7 @@ final class FastGelu {
     static INDArray forward(INDArray x) {
         try (FloatView xv = FloatView.read(x);
                 FloatView y = FloatView.create(x.shape())) {
-            Blocks.run(xv.length(), CHUNK, (lo, hi) -> forward(xv.buf, y.buf, lo, hi));
+            Blocks.run(xv.length(), CHUNK, (lo, hi) -> forward(xv.mem, y.mem, lo, hi));
             return y.array();
         }
     }
@@ -41,37 +41,47 @@ final class FastGelu {
         try (FloatView xv = FloatView.read(x);
                 FloatView gv = FloatView.read(g);
                 FloatView d = FloatView.create(x.shape())) {
-            Blocks.run(xv.length(), CHUNK, (lo, hi) -> backward(xv.buf, gv.buf, d.buf, lo, hi));
+            Blocks.run(xv.length(), CHUNK, (lo, hi) -> backward(xv.mem, gv.mem, d.mem, lo, hi));
             return d.array();
         }
     }
 
     /** Elements [lo, hi): y = gelu_new(x). */
-    private static void forward(ByteBuffer x, ByteBuffer y, int lo, int hi) {
+    private static void forward(NativeMemory x, NativeMemory y, int lo, int hi) {
         int i = lo, end = lo + SP.loopBound(hi - lo);
-        for (; i < end; i += SP.length()) {
-            FloatVector v = FloatVector.fromByteBuffer(SP, x, i * 4, NATIVE);
-            FloatVector e = VectorMath.exp(v.mul(v).fma(K, 1f).mul(v).mul(-2 * C)); // e^{-2u}
-            v.div(e.add(1f)).intoByteBuffer(y, i * 4, NATIVE);
+        try {
+            for (; i < end; i += SP.length()) {
+                FloatVector v = (FloatVector) LOAD_FLOATS.invokeExact(SP, x, i * 4);
+                FloatVector e = VectorMath.exp(v.mul(v).fma(K, 1f).mul(v).mul(-2 * C)); // e^{-2u}
+                STORE_FLOATS.invokeExact(v.div(e.add(1f)), y, i * 4);
+            }
+        } catch (Throwable t) {
+            throw NativeVectors.rethrow(t);
         }
-        for (; i < hi; i++) y.putFloat(i * 4, value(x.getFloat(i * 4)));
+        for (; i < hi; i++) y.buf.putFloat(i * 4, value(x.buf.getFloat(i * 4)));
     }
 
     /** Elements [lo, hi): d = g ⊙ gelu_new'(x). */
-    private static void backward(ByteBuffer x, ByteBuffer g, ByteBuffer d, int lo, int hi) {
+    private static void backward(NativeMemory x, NativeMemory g, NativeMemory d, int lo, int hi) {
         int i = lo, end = lo + SP.loopBound(hi - lo);
         FloatVector one = FloatVector.broadcast(SP, 1f);
-        for (; i < end; i += SP.length()) {
-            FloatVector v = FloatVector.fromByteBuffer(SP, x, i * 4, NATIVE), v2 = v.mul(v);
-            FloatVector e = VectorMath.exp(v2.fma(K, 1f).mul(v).mul(-2 * C)); // e^{-2u}
-            FloatVector s = one.div(e.add(1f)); // 1/(1 + e^{-2u})
-            // s·(1 − s) as e·s², not 1 − s (which cancels where s nears 1); e capped so that e = +inf (s = 0) gives 0
-            FloatVector ss = e.min(1e30f).mul(s).mul(s);
-            FloatVector du2 = v2.fma(3 * K, 1f).mul(2 * C); // 2·du/dx
-            FloatVector dd = ss.mul(v).fma(du2, s);
-            FloatVector.fromByteBuffer(SP, g, i * 4, NATIVE).mul(dd).intoByteBuffer(d, i * 4, NATIVE);
+        try {
+            for (; i < end; i += SP.length()) {
+                FloatVector v = (FloatVector) LOAD_FLOATS.invokeExact(SP, x, i * 4), v2 = v.mul(v);
+                FloatVector e = VectorMath.exp(v2.fma(K, 1f).mul(v).mul(-2 * C)); // e^{-2u}
+                FloatVector s = one.div(e.add(1f)); // 1/(1 + e^{-2u})
+                // s·(1 − s) as e·s², not 1 − s (which cancels where s nears 1); e capped so that e = +inf (s = 0) gives
+                // 0
+                FloatVector ss = e.min(1e30f).mul(s).mul(s);
+                FloatVector du2 = v2.fma(3 * K, 1f).mul(2 * C); // 2·du/dx
+                FloatVector dd = ss.mul(v).fma(du2, s);
+                FloatVector gi = (FloatVector) LOAD_FLOATS.invokeExact(SP, g, i * 4);
+                STORE_FLOATS.invokeExact(gi.mul(dd), d, i * 4);
+            }
+        } catch (Throwable t) {
+            throw NativeVectors.rethrow(t);
         }
-        for (; i < hi; i++) d.putFloat(i * 4, g.getFloat(i * 4) * derivative(x.getFloat(i * 4)));
+        for (; i < hi; i++) d.buf.putFloat(i * 4, g.buf.getFloat(i * 4) * derivative(x.buf.getFloat(i * 4)));
     }
 
     /** gelu_new(v) for the tail elements, in the same form. */

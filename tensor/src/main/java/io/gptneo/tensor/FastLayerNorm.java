@@ -1,7 +1,8 @@
 package io.gptneo.tensor;
 
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
+import static io.gptneo.tensor.NativeVectors.LOAD_FLOATS;
+import static io.gptneo.tensor.NativeVectors.STORE_FLOATS;
+
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
@@ -23,7 +24,6 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 final class FastLayerNorm {
     private static final VectorSpecies<Float> SP = FloatVector.SPECIES_PREFERRED;
     private static final int L = SP.length();
-    private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
     /** Rows per parallel block: about 32K elements at C = 768. */
     private static final int BLOCK_ELEMS = 1 << 15;
 
@@ -36,7 +36,7 @@ final class FastLayerNorm {
         float[] gs = JavaArrays.floats(gamma), bs = JavaArrays.floats(beta);
         try (FloatView xv = FloatView.read(x);
                 FloatView y = FloatView.create(x.shape())) {
-            rows(n, c, (lo, hi) -> forward(xv.buf, y.buf, gs, bs, c, eps, mean, rstd, lo, hi));
+            rows(n, c, (lo, hi) -> forward(xv.mem, y.mem, gs, bs, c, eps, mean, rstd, lo, hi));
             return new Kernels.LayerNormForward(
                     y.array(),
                     (g, wantX, wantGamma, wantBeta, addTo) ->
@@ -61,12 +61,12 @@ final class FastLayerNorm {
                 FloatView gv = FloatView.read(g);
                 FloatView dx = wantX ? FloatView.create(x.shape()) : null;
                 FloatView av = wantX && addTo != null ? FloatView.read(addTo.castTo(DataType.FLOAT)) : null) {
-            ByteBuffer dxb = dx == null ? null : dx.buf, ab = av == null ? null : av.buf;
+            NativeMemory dxb = dx == null ? null : dx.mem, ab = av == null ? null : av.mem;
             rows(n, c, (lo, hi) -> {
                 int b = lo / rowsPerBlock(c);
                 backward(
-                        xv.buf,
-                        gv.buf,
+                        xv.mem,
+                        gv.mem,
                         dxb,
                         ab,
                         gam,
@@ -103,8 +103,8 @@ final class FastLayerNorm {
 
     /** Rows [lo, hi) of y = (x − μ)·r·γ + β, with μ and r written to mean[i], rstd[i]. */
     private static void forward(
-            ByteBuffer x,
-            ByteBuffer y,
+            NativeMemory x,
+            NativeMemory y,
             float[] gam,
             float[] bet,
             int c,
@@ -114,39 +114,47 @@ final class FastLayerNorm {
             int lo,
             int hi) {
         int vc = SP.loopBound(c);
-        for (int i = lo; i < hi; i++) {
-            int o = i * c;
-            // sum of x − x₀ (x₀ the row's first value): float lanes then lose precision relative to the row's
-            // spread, not to its magnitude (a row with mean 50 and deviation 2 lost 2e-5 of x̂ without the shift)
-            float x0 = x.getFloat(o * 4);
-            FloatVector acc = FloatVector.zero(SP);
-            for (int j = 0; j < vc; j += L) acc = acc.add(load(x, o + j).sub(x0));
-            double s = acc.reduceLanes(VectorOperators.ADD);
-            for (int j = vc; j < c; j++) s += x.getFloat((o + j) * 4) - x0;
-            double m = x0 + s / c;
-            float mf = (float) m;
-            acc = FloatVector.zero(SP);
-            for (int j = 0; j < vc; j += L) {
-                FloatVector d = load(x, o + j).sub(mf);
-                acc = d.fma(d, acc);
+        try {
+            for (int i = lo; i < hi; i++) {
+                int o = i * c;
+                // sum of x − x₀ (x₀ the row's first value): float lanes then lose precision relative to the row's
+                // spread, not to its magnitude (a row with mean 50 and deviation 2 lost 2e-5 of x̂ without the shift)
+                float x0 = x.buf.getFloat(o * 4);
+                FloatVector acc = FloatVector.zero(SP);
+                for (int j = 0; j < vc; j += L) {
+                    FloatVector xv = (FloatVector) LOAD_FLOATS.invokeExact(SP, x, (o + j) * 4);
+                    acc = acc.add(xv.sub(x0));
+                }
+                double s = acc.reduceLanes(VectorOperators.ADD);
+                for (int j = vc; j < c; j++) s += x.buf.getFloat((o + j) * 4) - x0;
+                double m = x0 + s / c;
+                float mf = (float) m;
+                acc = FloatVector.zero(SP);
+                for (int j = 0; j < vc; j += L) {
+                    FloatVector d = ((FloatVector) LOAD_FLOATS.invokeExact(SP, x, (o + j) * 4)).sub(mf);
+                    acc = d.fma(d, acc);
+                }
+                double v = acc.reduceLanes(VectorOperators.ADD);
+                for (int j = vc; j < c; j++) {
+                    double d = x.buf.getFloat((o + j) * 4) - m;
+                    v += d * d;
+                }
+                double r = 1.0 / Math.sqrt(v / c + eps);
+                mean[i] = m;
+                rstd[i] = r;
+                float rf = (float) r;
+                for (int j = 0; j < vc; j += L) {
+                    FloatVector yv = ((FloatVector) LOAD_FLOATS.invokeExact(SP, x, (o + j) * 4))
+                            .sub(mf)
+                            .mul(rf)
+                            .fma(FloatVector.fromArray(SP, gam, j), FloatVector.fromArray(SP, bet, j));
+                    STORE_FLOATS.invokeExact(yv, y, (o + j) * 4);
+                }
+                for (int j = vc; j < c; j++)
+                    y.buf.putFloat((o + j) * 4, (x.buf.getFloat((o + j) * 4) - mf) * rf * gam[j] + bet[j]);
             }
-            double v = acc.reduceLanes(VectorOperators.ADD);
-            for (int j = vc; j < c; j++) {
-                double d = x.getFloat((o + j) * 4) - m;
-                v += d * d;
-            }
-            double r = 1.0 / Math.sqrt(v / c + eps);
-            mean[i] = m;
-            rstd[i] = r;
-            float rf = (float) r;
-            for (int j = 0; j < vc; j += L) {
-                load(x, o + j)
-                        .sub(mf)
-                        .mul(rf)
-                        .fma(FloatVector.fromArray(SP, gam, j), FloatVector.fromArray(SP, bet, j))
-                        .intoByteBuffer(y, (o + j) * 4, NATIVE);
-            }
-            for (int j = vc; j < c; j++) y.putFloat((o + j) * 4, (x.getFloat((o + j) * 4) - mf) * rf * gam[j] + bet[j]);
+        } catch (Throwable t) {
+            throw NativeVectors.rethrow(t);
         }
     }
 
@@ -155,10 +163,10 @@ final class FastLayerNorm {
      * dγ, dβ partials (float [c] each, accumulated; null when not wanted).
      */
     private static void backward(
-            ByteBuffer x,
-            ByteBuffer g,
-            ByteBuffer dx,
-            ByteBuffer add,
+            NativeMemory x,
+            NativeMemory g,
+            NativeMemory dx,
+            NativeMemory add,
             float[] gam,
             int c,
             double[] mean,
@@ -168,46 +176,54 @@ final class FastLayerNorm {
             int lo,
             int hi) {
         int vc = SP.loopBound(c);
-        for (int i = lo; i < hi; i++) {
-            int o = i * c;
-            float mf = (float) mean[i], rf = (float) rstd[i];
-            FloatVector p = FloatVector.zero(SP), q = FloatVector.zero(SP); // Σ dx̂, Σ dx̂·x̂
-            for (int j = 0; j < vc; j += L) {
-                FloatVector xh = load(x, o + j).sub(mf).mul(rf), gv = load(g, o + j);
-                FloatVector d = gv.mul(FloatVector.fromArray(SP, gam, j));
-                p = p.add(d);
-                q = d.fma(xh, q);
-                if (dgb != null) gv.fma(xh, FloatVector.fromArray(SP, dgb, j)).intoArray(dgb, j);
-                if (dbb != null) gv.add(FloatVector.fromArray(SP, dbb, j)).intoArray(dbb, j);
+        try {
+            for (int i = lo; i < hi; i++) {
+                int o = i * c;
+                float mf = (float) mean[i], rf = (float) rstd[i];
+                FloatVector p = FloatVector.zero(SP), q = FloatVector.zero(SP); // Σ dx̂, Σ dx̂·x̂
+                for (int j = 0; j < vc; j += L) {
+                    FloatVector xv = (FloatVector) LOAD_FLOATS.invokeExact(SP, x, (o + j) * 4);
+                    FloatVector gv = (FloatVector) LOAD_FLOATS.invokeExact(SP, g, (o + j) * 4);
+                    FloatVector xh = xv.sub(mf).mul(rf);
+                    FloatVector d = gv.mul(FloatVector.fromArray(SP, gam, j));
+                    p = p.add(d);
+                    q = d.fma(xh, q);
+                    if (dgb != null)
+                        gv.fma(xh, FloatVector.fromArray(SP, dgb, j)).intoArray(dgb, j);
+                    if (dbb != null) gv.add(FloatVector.fromArray(SP, dbb, j)).intoArray(dbb, j);
+                }
+                double s1 = p.reduceLanes(VectorOperators.ADD), s2 = q.reduceLanes(VectorOperators.ADD);
+                for (int j = vc; j < c; j++) {
+                    float xh = (x.buf.getFloat((o + j) * 4) - mf) * rf,
+                            gj = g.buf.getFloat((o + j) * 4),
+                            d = gj * gam[j];
+                    s1 += d;
+                    s2 += d * xh;
+                    if (dgb != null) dgb[j] += gj * xh;
+                    if (dbb != null) dbb[j] += gj;
+                }
+                if (dx == null) continue;
+                float a1 = (float) (s1 / c), a2 = (float) (s2 / c);
+                for (int j = 0; j < vc; j += L) {
+                    FloatVector xh = ((FloatVector) LOAD_FLOATS.invokeExact(SP, x, (o + j) * 4))
+                            .sub(mf)
+                            .mul(rf);
+                    FloatVector d = ((FloatVector) LOAD_FLOATS.invokeExact(SP, g, (o + j) * 4))
+                            .mul(FloatVector.fromArray(SP, gam, j))
+                            .sub(a1)
+                            .sub(xh.mul(a2))
+                            .mul(rf);
+                    if (add != null) d = d.add((FloatVector) LOAD_FLOATS.invokeExact(SP, add, (o + j) * 4));
+                    STORE_FLOATS.invokeExact(d, dx, (o + j) * 4);
+                }
+                for (int j = vc; j < c; j++) {
+                    float xh = (x.buf.getFloat((o + j) * 4) - mf) * rf;
+                    float d = rf * (g.buf.getFloat((o + j) * 4) * gam[j] - a1 - xh * a2);
+                    dx.buf.putFloat((o + j) * 4, add == null ? d : d + add.buf.getFloat((o + j) * 4));
+                }
             }
-            double s1 = p.reduceLanes(VectorOperators.ADD), s2 = q.reduceLanes(VectorOperators.ADD);
-            for (int j = vc; j < c; j++) {
-                float xh = (x.getFloat((o + j) * 4) - mf) * rf, gj = g.getFloat((o + j) * 4), d = gj * gam[j];
-                s1 += d;
-                s2 += d * xh;
-                if (dgb != null) dgb[j] += gj * xh;
-                if (dbb != null) dbb[j] += gj;
-            }
-            if (dx == null) continue;
-            float a1 = (float) (s1 / c), a2 = (float) (s2 / c);
-            for (int j = 0; j < vc; j += L) {
-                FloatVector xh = load(x, o + j).sub(mf).mul(rf);
-                FloatVector d = load(g, o + j)
-                        .mul(FloatVector.fromArray(SP, gam, j))
-                        .sub(a1)
-                        .sub(xh.mul(a2))
-                        .mul(rf);
-                (add == null ? d : d.add(load(add, o + j))).intoByteBuffer(dx, (o + j) * 4, NATIVE);
-            }
-            for (int j = vc; j < c; j++) {
-                float xh = (x.getFloat((o + j) * 4) - mf) * rf;
-                float d = rf * (g.getFloat((o + j) * 4) * gam[j] - a1 - xh * a2);
-                dx.putFloat((o + j) * 4, add == null ? d : d + add.getFloat((o + j) * 4));
-            }
+        } catch (Throwable t) {
+            throw NativeVectors.rethrow(t);
         }
-    }
-
-    private static FloatVector load(ByteBuffer b, int element) {
-        return FloatVector.fromByteBuffer(SP, b, element * 4, NATIVE);
     }
 }

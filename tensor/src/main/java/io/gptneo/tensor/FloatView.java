@@ -11,7 +11,7 @@ import org.nd4j.linalg.factory.Nd4j;
 /**
  * The one boundary between ND4J arrays and the Java kernels: the float32 elements of an array, in c-order, as a
  * native-order {@link ByteBuffer} over the array's own memory ({@link #buf}, absolute indices only, so threads that
- * touch disjoint ranges may share it).
+ * touch disjoint ranges may share it), and as the {@link NativeMemory} the Vector API kernels load from ({@link #mem}).
  *
  * <ul>
  *   <li>{@link #read}: an input; a view that is not whole c-order (a permute, a slice) is copied to c-order first.
@@ -26,6 +26,9 @@ public final class FloatView implements AutoCloseable {
     /** The elements as native-order bytes: element i at byte {@code 4·i}. */
     public final ByteBuffer buf;
 
+    /** The same memory as the Vector API kernels load from it ({@link NativeVectors}). */
+    final NativeMemory mem;
+
     private final INDArray array;
     private final INDArray writeBack; // the caller's array when {@link #array} is a copy of it, else null
 
@@ -33,6 +36,7 @@ public final class FloatView implements AutoCloseable {
         this.array = array;
         this.writeBack = writeBack;
         this.buf = array.data().asNio().order(ByteOrder.nativeOrder());
+        this.mem = NativeMemory.of(buf);
     }
 
     /** Whether a kernel may take {@code a} through a view: FLOAT, and its elements fit one buffer (under 2 GB). */

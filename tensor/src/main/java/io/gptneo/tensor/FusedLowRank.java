@@ -1,7 +1,8 @@
 package io.gptneo.tensor;
 
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
+import static io.gptneo.tensor.NativeVectors.LOAD_FLOATS;
+import static io.gptneo.tensor.NativeVectors.STORE_FLOATS;
+
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -36,7 +37,7 @@ final class FusedLowRank {
      */
     static final int BACKWARD_ROWS = 128;
 
-    /** Available: 16-float vectors (16 keep bits per vector) on byte buffers. */
+    /** Available: 16-float vectors (16 keep bits per vector) on native memory. */
     static final boolean FAST = DropoutMask.FAST;
 
     /** Whether the kernel takes these widths: whole 16-float vectors per row. */
@@ -80,7 +81,7 @@ final class FusedLowRank {
             float[] w = WorkArrays.take(workLength);
             try {
                 for (int k = 0; k < sides.length; k++)
-                    Lanes.forward(sides[k], x.buf, y.buf, outTotal, sides[k].c0(), h[k], lo, hi, w);
+                    Lanes.forward(sides[k], x.mem, y.mem, outTotal, sides[k].c0(), h[k], lo, hi, w);
             } finally {
                 WorkArrays.give(w);
             }
@@ -115,7 +116,7 @@ final class FusedLowRank {
                     float[] pa = wantA[k] ? new float[p.r() * p.in()] : null,
                             pb = wantB[k] ? new float[p.r() * p.w()] : null;
                     Lanes.backward(
-                            p, x.buf, h[k], g.buf, outTotal, p.c0(), dx == null ? null : dx.buf, pa, pb, lo, hi, sb);
+                            p, x.mem, h[k], g.mem, outTotal, p.c0(), dx == null ? null : dx.mem, pa, pb, lo, hi, sb);
                     da[k][lo / BACKWARD_ROWS] = pa;
                     dbt[k][lo / BACKWARD_ROWS] = pb;
                 }
@@ -149,15 +150,57 @@ final class FusedLowRank {
     /** The vector code, in its own class so that nothing loads jdk.incubator.vector when the module is absent. */
     private static final class Lanes {
         private static final VectorSpecies<Float> F = FloatVector.SPECIES_512;
-        private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
 
         /** xd[n, :] into row[at ..]: x ⊙ (kept ? keepScale : 0) (x·0 where dropped, as the reference), or x. */
-        private static void stageInput(Side p, ByteBuffer x, int n, float[] row, int at) {
+        private static void stageInput(Side p, NativeMemory x, int n, float[] row, int at) {
             int base = n * p.in();
-            for (int k = 0; k < p.in(); k += 16) {
-                FloatVector v = FloatVector.fromByteBuffer(F, x, (base + k) * 4, NATIVE);
-                if (p.keep() != null) v = v.mul(DropoutMask.Lanes.keepFactor(p.keep(), base + k, p.keepScale()));
-                v.intoArray(row, at + k);
+            try {
+                for (int k = 0; k < p.in(); k += 16) {
+                    FloatVector v = (FloatVector) LOAD_FLOATS.invokeExact(F, x, (base + k) * 4);
+                    if (p.keep() != null) v = v.mul(DropoutMask.Lanes.keepFactor(p.keep(), base + k, p.keepScale()));
+                    v.intoArray(row, at + k);
+                }
+            } catch (Throwable t) {
+                throw NativeVectors.rethrow(t);
+            }
+        }
+
+        /** The {@code w} floats at byte {@code at} of y += s · src[off ..]. */
+        private static void addScaled(NativeMemory y, int at, float[] src, int off, int w, float s) {
+            try {
+                for (int j = 0; j < w; j += 16) {
+                    FloatVector v = (FloatVector) LOAD_FLOATS.invokeExact(F, y, at + j * 4);
+                    STORE_FLOATS.invokeExact(
+                            v.add(FloatVector.fromArray(F, src, off + j).mul(s)), y, at + j * 4);
+                }
+            } catch (Throwable t) {
+                throw NativeVectors.rethrow(t);
+            }
+        }
+
+        /** dst[off ..] = the {@code w} floats at byte {@code at} of src. */
+        private static void copyRow(NativeMemory src, int at, float[] dst, int off, int w) {
+            try {
+                for (int j = 0; j < w; j += 16) {
+                    FloatVector v = (FloatVector) LOAD_FLOATS.invokeExact(F, src, at + j * 4);
+                    v.intoArray(dst, off + j);
+                }
+            } catch (Throwable t) {
+                throw NativeVectors.rethrow(t);
+            }
+        }
+
+        /** dx[base ..] += src[off ..] ⊙ keep·keepScale (the side's dropout; none: src), over p.in() elements. */
+        private static void addMasked(Side p, NativeMemory dx, int base, float[] src, int off) {
+            try {
+                for (int k = 0; k < p.in(); k += 16) {
+                    FloatVector d = FloatVector.fromArray(F, src, off + k);
+                    if (p.keep() != null) d = d.mul(DropoutMask.Lanes.keepFactor(p.keep(), base + k, p.keepScale()));
+                    FloatVector v = (FloatVector) LOAD_FLOATS.invokeExact(F, dx, (base + k) * 4);
+                    STORE_FLOATS.invokeExact(v.add(d), dx, (base + k) * 4);
+                }
+            } catch (Throwable t) {
+                throw NativeVectors.rethrow(t);
             }
         }
 
@@ -204,7 +247,7 @@ final class FusedLowRank {
          * as 4×4 blocks of dot products, then y[:, part] += s · h Bᵀ as one four-row product.
          */
         static void forward(
-                Side p, ByteBuffer x, ByteBuffer y, int outTotal, int c0, float[] h, int lo, int hi, float[] work) {
+                Side p, NativeMemory x, NativeMemory y, int outTotal, int c0, float[] h, int lo, int hi, float[] work) {
             int r = p.r(), w = p.w(), in = p.in();
             int xs = 0, hs = 4 * in, ts = hs + 4 * r, tmp = ts + 4 * w; // offsets in work
             for (int n0 = lo; n0 < hi; n0 += 4) {
@@ -216,12 +259,7 @@ final class FusedLowRank {
                 for (int rho = 0; rho < g; rho++) {
                     System.arraycopy(work, hs + rho * r, h, (n0 + rho) * r, r);
                     int yRow = ((n0 + rho) * outTotal + c0) * 4, tRow = ts + rho * w;
-                    for (int j = 0; j < w; j += 16) {
-                        int at = yRow + j * 4;
-                        FloatVector.fromByteBuffer(F, y, at, NATIVE)
-                                .add(FloatVector.fromArray(F, work, tRow + j).mul(p.s()))
-                                .intoByteBuffer(y, at, NATIVE);
-                    }
+                    addScaled(y, yRow, work, tRow, w, p.s());
                 }
             }
         }
@@ -233,12 +271,12 @@ final class FusedLowRank {
          */
         static void backward(
                 Side p,
-                ByteBuffer x,
+                NativeMemory x,
                 float[] h,
-                ByteBuffer g,
+                NativeMemory g,
                 int outTotal,
                 int c0,
-                ByteBuffer dx,
+                NativeMemory dx,
                 float[] da,
                 float[] dbt,
                 int lo,
@@ -250,24 +288,15 @@ final class FusedLowRank {
             int tmp = dxAt + 4 * in;
             for (int n = 0; n < rows; n++) {
                 int gOff = ((lo + n) * outTotal + c0) * 4;
-                for (int j = 0; j < w; j += 16)
-                    FloatVector.fromByteBuffer(F, g, gOff + j * 4, NATIVE).intoArray(sb, gAt + n * w + j);
+                copyRow(g, gOff, sb, gAt + n * w, w);
             }
             for (int n0 = 0; n0 < rows; n0 += 4)
                 dots(sb, gAt + n0 * w, w, p.bt(), r, w, p.s(), sb, dhAt + n0 * r, sb, tmp);
             if (dx != null) // dx[n, :] += (Σ_i dh[n, i] A[i, :]) ⊙ keep·keepScale
             for (int n0 = 0; n0 < rows; n0 += 4) {
                     RowProducts.rowCombine4(sb, dhAt + n0 * r, r, 1, r, p.a(), 0, in, sb, dxAt, in, in, false);
-                    for (int rho = 0; rho < Math.min(4, rows - n0); rho++) {
-                        int base = (lo + n0 + rho) * in, t = dxAt + rho * in;
-                        for (int k = 0; k < in; k += 16) {
-                            FloatVector d = FloatVector.fromArray(F, sb, t + k);
-                            if (p.keep() != null)
-                                d = d.mul(DropoutMask.Lanes.keepFactor(p.keep(), base + k, p.keepScale()));
-                            int at = (base + k) * 4;
-                            FloatVector.fromByteBuffer(F, dx, at, NATIVE).add(d).intoByteBuffer(dx, at, NATIVE);
-                        }
-                    }
+                    for (int rho = 0; rho < Math.min(4, rows - n0); rho++)
+                        addMasked(p, dx, (lo + n0 + rho) * in, sb, dxAt + rho * in);
                 }
             if (da != null) { // dA[i, :] = Σ_n dh[n, i] · xd[n, :], four ranks per product
                 for (int n = 0; n < rows; n++) stageInput(p, x, lo + n, sb, xAt + n * in);

@@ -15,8 +15,8 @@ import org.slf4j.LoggerFactory;
  * kernel (Java, Vector API, on the arrays' own memory) or the reference (a composition of ND4J ops, float32 and
  * float64; {@link Reference}, {@link ReferenceAttention}). A float64 array always goes to the reference.
  *
- * <p>{@link #get()} is decided once at startup: fast where the JVM has {@code --add-modules jdk.incubator.vector},
- * else reference; {@code -Dgptneo.kernels=fast|reference} overrides it, and {@code -Dgptneo.attention=fused|reference}
+ * <p>{@link #get()} is decided once at startup: fast where the JVM has {@code --add-modules jdk.incubator.vector} and
+ * its Vector API loads from native memory ({@link VectorApi#NATIVE_LOADS}: JDK 17 and later), else reference; {@code -Dgptneo.kernels=fast|reference} overrides it, and {@code -Dgptneo.attention=fused|reference}
  * overrides attention alone. It logs its choice once. Tests and benchmarks construct their own ({@link #Kernels(boolean,
  * boolean)}) instead of changing global state. See tensor/README.md for the map of operations.
  */
@@ -58,7 +58,7 @@ public final class Kernels {
     }
 
     private static Kernels fromProperties() {
-        String all = System.getProperty(PROPERTY, VectorApi.BYTE_BUFFERS ? "fast" : "reference")
+        String all = System.getProperty(PROPERTY, VectorApi.NATIVE_LOADS ? "fast" : "reference")
                 .trim()
                 .toLowerCase(Locale.ROOT);
         if (!all.equals("fast") && !all.equals("reference")) {
@@ -72,18 +72,19 @@ public final class Kernels {
                 all.equals("fast"), attention(att.isBlank() ? (fusedByDefault ? "fused" : "reference") : att));
         // the JDK, not a choice, put the elementwise kernels on their references: a WARN (a step runs several times
         // slower), which the launcher's log level shows; otherwise INFO
-        boolean slowedByJdk = VectorApi.PRESENT && !VectorApi.BYTE_BUFFERS && System.getProperty(PROPERTY) == null;
+        boolean slowedByJdk = VectorApi.PRESENT && !VectorApi.NATIVE_LOADS && System.getProperty(PROPERTY) == null;
         String msg = "kernels: {} for gelu, layerNorm, add, dropout, scatterAddRows; {} attention{}{}";
         Object[] args = {
             all,
             k.attention.name(),
             !VectorApi.PRESENT
                     ? " (no jdk.incubator.vector: add --add-modules jdk.incubator.vector)"
-                    : VectorApi.BYTE_BUFFERS
+                    : VectorApi.NATIVE_LOADS
                             ? ""
-                            : " (JDK " + Runtime.version().feature() + "'s Vector API has no ByteBuffer loads, which"
-                                    + " the elementwise kernels and the bf16 rounding use, and frozen weights are not"
-                                    + " packed: a training step runs several times slower; run on JDK 17-19 for them)",
+                            : " (JDK " + Runtime.version().feature() + "'s Vector API loads neither from ByteBuffers"
+                                    + " nor from MemorySegments, which the elementwise kernels and the bf16 rounding"
+                                    + " use, and frozen weights are not packed: a training step runs several times"
+                                    + " slower)",
             trapLimitAdvice()
         };
         var log = LoggerFactory.getLogger(Kernels.class);
@@ -104,10 +105,11 @@ public final class Kernels {
     private static void requireVectorApi(boolean fast, boolean fastAttention) {
         if ((fast || fastAttention) && !VectorApi.PRESENT)
             throw new IllegalStateException("fast kernels need the JVM flag --add-modules jdk.incubator.vector");
-        if (fast && !VectorApi.BYTE_BUFFERS)
-            throw new IllegalStateException("the fast elementwise kernels use the Vector API's ByteBuffer loads, which "
-                    + "JDK " + Runtime.version().feature() + " no longer has (removed in JDK 20): run on JDK 17-19, "
-                    + "or -D" + PROPERTY + "=reference (attention stays fused)");
+        if (fast && !VectorApi.NATIVE_LOADS)
+            throw new IllegalStateException("the fast elementwise kernels need the Vector API's loads from native "
+                    + "memory (ByteBuffers on JDK 17-19, MemorySegments on 20+), which JDK "
+                    + Runtime.version().feature() + " does not have: -D" + PROPERTY + "=reference (attention stays "
+                    + "fused)");
     }
 
     /**

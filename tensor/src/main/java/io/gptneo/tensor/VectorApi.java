@@ -12,17 +12,43 @@ public final class VectorApi {
             ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent();
 
     /**
-     * The module has the {@code ByteBuffer} loads and stores ({@code FloatVector.fromByteBuffer}) that the elementwise
-     * kernels use on ND4J's native memory: JDK 17-19. JDK 20 replaced them with {@code MemorySegment} ones, so there
-     * those kernels take their references (attention, on Java arrays, stays fast).
+     * The module has the {@code ByteBuffer} loads and stores ({@code FloatVector.fromByteBuffer}): JDK 17-19. The
+     * kernels use them on ND4J's native memory there ({@link NativeVectors}).
      */
-    public static final boolean BYTE_BUFFERS = PRESENT && hasByteBufferLoads();
+    public static final boolean BYTE_BUFFERS = PRESENT && hasVectorLoad("fromByteBuffer", java.nio.ByteBuffer.class);
 
-    private static boolean hasByteBufferLoads() {
+    /**
+     * The module loads from {@code java.lang.foreign.MemorySegment}s instead ({@code FloatVector.fromMemorySegment}):
+     * JDK 20+, which removed the ByteBuffer forms. The kernels use those there, on segments over the same memory.
+     */
+    public static final boolean SEGMENTS = PRESENT && !BYTE_BUFFERS && hasSegmentLoads();
+
+    /**
+     * The elementwise kernels (gelu, layer norm, add, dropout, the LoRA side paths, the bf16 rounding) can run on
+     * native memory, through one form or the other. Attention, on Java arrays, needs only {@link #PRESENT}.
+     */
+    public static final boolean NATIVE_LOADS = BYTE_BUFFERS || SEGMENTS;
+
+    private static boolean hasSegmentLoads() {
+        try {
+            Class<?> segment = Class.forName("java.lang.foreign.MemorySegment");
+            segment.getMethod("ofBuffer", java.nio.Buffer.class);
+            return hasVectorLoad("fromMemorySegment", segment);
+        } catch (ReflectiveOperationException e) {
+            return false;
+        }
+    }
+
+    private static boolean hasVectorLoad(String name, Class<?> memory) {
         try {
             Class<?> fv = Class.forName("jdk.incubator.vector.FloatVector");
             Class<?> species = Class.forName("jdk.incubator.vector.VectorSpecies");
-            fv.getMethod("fromByteBuffer", species, java.nio.ByteBuffer.class, int.class, java.nio.ByteOrder.class);
+            fv.getMethod(
+                    name,
+                    species,
+                    memory,
+                    memory == java.nio.ByteBuffer.class ? int.class : long.class,
+                    java.nio.ByteOrder.class);
             return true;
         } catch (ReflectiveOperationException e) {
             return false;

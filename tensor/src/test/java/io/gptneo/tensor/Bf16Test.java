@@ -64,7 +64,7 @@ class Bf16Test {
             try (FloatView v = FloatView.read(Nd4j.createFromArray(x));
                     org.bytedeco.javacpp.ShortPointer fast = new org.bytedeco.javacpp.ShortPointer(n);
                     org.bytedeco.javacpp.ShortPointer ref = new org.bytedeco.javacpp.ShortPointer(n)) {
-                FastBf16.roundInto(v.buf, fast.capacity(n).asByteBuffer().order(java.nio.ByteOrder.nativeOrder()), n);
+                FastBf16.roundInto(v.mem, NativeMemory.of(fast.capacity(n).asByteBuffer()), n);
                 Bf16.roundIntoReference(v, ref);
                 short[] a = new short[n], b = new short[n];
                 fast.position(0).get(a);

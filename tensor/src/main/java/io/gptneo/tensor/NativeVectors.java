@@ -1,0 +1,105 @@
+package io.gptneo.tensor;
+
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.MethodType;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * The Vector API's loads and stores on native memory ({@link NativeMemory}), the one place that knows they differ by
+ * JDK: {@code fromByteBuffer}/{@code intoByteBuffer} on JDK 17-19, {@code fromMemorySegment}/{@code intoMemorySegment}
+ * on JDK 20+, which removed the ByteBuffer forms. Each is a constant method handle chosen once here; kernels call it
+ * with {@code invokeExact} (offsets in bytes), for example {@code (FloatVector) LOAD_FLOATS.invokeExact(SP, x, i * 4)}.
+ *
+ * <p>Why method handles and not small static wrappers: C2 stops inlining ordinary methods once a compilation's node
+ * count passes its cutoff ({@code NodeCountInliningCutoff}), and a kernel that inlines {@link VectorMath#exp} passes
+ * it before its store: the wrapper was then called, every vector boxed, and gelu ran 3.2-3.7x slower on JDK 17 (and
+ * 3x on JDK 25). The Vector API's own methods are force-inlined and so are a constant method handle's lambda forms;
+ * through these handles the kernels ran as fast as with the direct calls on JDK 17 (bench/RESULTS.md, "Issue 15,
+ * session 20"). The code compiles for Java 17, which has no {@code MemorySegment}. Loaded only where
+ * jdk.incubator.vector is present and {@link VectorApi#NATIVE_LOADS} holds.
+ */
+final class NativeVectors {
+    /** {@code (VectorSpecies<Float>, NativeMemory, int byteOffset) → FloatVector}. */
+    static final MethodHandle LOAD_FLOATS;
+    /** {@code (FloatVector, NativeMemory, int byteOffset) → void}. */
+    static final MethodHandle STORE_FLOATS;
+    /** {@code (VectorSpecies<Integer>, NativeMemory, int byteOffset) → IntVector}. */
+    static final MethodHandle LOAD_INTS;
+    /** {@code (ShortVector, NativeMemory, int byteOffset) → void}. */
+    static final MethodHandle STORE_SHORTS;
+
+    static {
+        try {
+            var pub = MethodHandles.publicLookup();
+            var own = MethodHandles.lookup();
+            ByteOrder order = ByteOrder.nativeOrder();
+            if (VectorApi.BYTE_BUFFERS) {
+                MethodHandle buf = own.findGetter(NativeMemory.class, "buf", ByteBuffer.class);
+                LOAD_FLOATS = load(pub, FloatVector.class, "fromByteBuffer", ByteBuffer.class, int.class, buf, order);
+                LOAD_INTS = load(pub, IntVector.class, "fromByteBuffer", ByteBuffer.class, int.class, buf, order);
+                STORE_FLOATS = store(pub, FloatVector.class, "intoByteBuffer", ByteBuffer.class, int.class, buf, order);
+                STORE_SHORTS = store(pub, ShortVector.class, "intoByteBuffer", ByteBuffer.class, int.class, buf, order);
+            } else {
+                Class<?> segment = Class.forName("java.lang.foreign.MemorySegment");
+                MethodHandle seg = own.findGetter(NativeMemory.class, "segment", Object.class)
+                        .asType(MethodType.methodType(segment, NativeMemory.class));
+                LOAD_FLOATS = load(pub, FloatVector.class, "fromMemorySegment", segment, long.class, seg, order);
+                LOAD_INTS = load(pub, IntVector.class, "fromMemorySegment", segment, long.class, seg, order);
+                STORE_FLOATS = store(pub, FloatVector.class, "intoMemorySegment", segment, long.class, seg, order);
+                STORE_SHORTS = store(pub, ShortVector.class, "intoMemorySegment", segment, long.class, seg, order);
+            }
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
+
+    private NativeVectors() {}
+
+    /** {@code vector.name(species, memory, offset, order)} as {@code (species, NativeMemory, int offset)}. */
+    private static MethodHandle load(
+            MethodHandles.Lookup l,
+            Class<?> vector,
+            String name,
+            Class<?> memory,
+            Class<?> offset,
+            MethodHandle toMemory,
+            ByteOrder order)
+            throws ReflectiveOperationException {
+        MethodHandle h = l.findStatic(
+                vector, name, MethodType.methodType(vector, VectorSpecies.class, memory, offset, ByteOrder.class));
+        h = MethodHandles.filterArguments(MethodHandles.insertArguments(h, 3, order), 1, toMemory);
+        return h.asType(MethodType.methodType(vector, VectorSpecies.class, NativeMemory.class, int.class));
+    }
+
+    /** {@code v.name(memory, offset, order)} as {@code (v, NativeMemory, int offset)}. */
+    private static MethodHandle store(
+            MethodHandles.Lookup l,
+            Class<?> vector,
+            String name,
+            Class<?> memory,
+            Class<?> offset,
+            MethodHandle toMemory,
+            ByteOrder order)
+            throws ReflectiveOperationException {
+        MethodHandle h =
+                l.findVirtual(vector, name, MethodType.methodType(void.class, memory, offset, ByteOrder.class));
+        h = MethodHandles.filterArguments(MethodHandles.insertArguments(h, 3, order), 1, toMemory);
+        return h.asType(MethodType.methodType(void.class, vector, NativeMemory.class, int.class));
+    }
+
+    /**
+     * What a kernel throws when a handle did: the loads and stores throw only unchecked exceptions (an offset out of
+     * bounds, above all), which pass through as they are.
+     */
+    static RuntimeException rethrow(Throwable t) {
+        if (t instanceof RuntimeException r) return r;
+        if (t instanceof Error e) throw e;
+        return new IllegalStateException("a Vector API load or store threw " + t, t);
+    }
+}
