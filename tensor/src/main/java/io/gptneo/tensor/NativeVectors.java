@@ -18,9 +18,9 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * <p>Why method handles and not small static wrappers: C2 stops inlining ordinary methods once a compilation's node
  * count passes its cutoff ({@code NodeCountInliningCutoff}), and a kernel that inlines {@link VectorMath#exp} passes
- * it before its store: the wrapper was then called, every vector boxed, and gelu ran 3.2-3.7x slower on JDK 17 (and
- * 3x on JDK 25). The Vector API's own methods are force-inlined and so are a constant method handle's lambda forms;
- * through these handles the kernels ran as fast as with the direct calls on JDK 17 (bench/RESULTS.md, "Issue 15,
+ * it before its store: the wrapper was then called, every vector boxed, and gelu ran 3.6-3.7x slower on JDK 17 (and
+ * about 3x on JDK 25). The Vector API's own methods are force-inlined and so are a constant method handle's lambda forms;
+ * through these handles the kernels ran as fast as with the direct calls on JDK 17, within a few percent (bench/RESULTS.md, "Issue 15,
  * session 20"). The code compiles for Java 17, which has no {@code MemorySegment}. Loaded only where
  * jdk.incubator.vector is present and {@link VectorApi#NATIVE_LOADS} holds.
  */
