@@ -70,8 +70,7 @@ final class FastGelu {
                 FloatVector v = (FloatVector) LOAD_FLOATS.invokeExact(SP, x, i * 4), v2 = v.mul(v);
                 FloatVector e = VectorMath.exp(v2.fma(K, 1f).mul(v).mul(-2 * C)); // e^{-2u}
                 FloatVector s = one.div(e.add(1f)); // 1/(1 + e^{-2u})
-                // s·(1 − s) as e·s², not 1 − s (which cancels where s nears 1); e capped so that e = +inf (s = 0) gives
-                // 0
+                // s·(1 − s) as e·s², not 1 − s (which cancels where s nears 1); e capped: e = +inf (s = 0) gives 0
                 FloatVector ss = e.min(1e30f).mul(s).mul(s);
                 FloatVector du2 = v2.fma(3 * K, 1f).mul(2 * C); // 2·du/dx
                 FloatVector dd = ss.mul(v).fma(du2, s);
