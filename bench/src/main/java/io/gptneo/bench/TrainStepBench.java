@@ -731,7 +731,25 @@ public final class TrainStepBench {
         ProcessBuilder pb = new ProcessBuilder(cmd);
         pb.environment().put("OMP_NUM_THREADS", "2");
         pb.environment().put("OMP_WAIT_POLICY", OMP_WAIT);
+        String tunables = torchTunables(System.getenv("GLIBC_TUNABLES"));
+        if (tunables == null) pb.environment().remove("GLIBC_TUNABLES");
+        else pb.environment().put("GLIBC_TUNABLES", tunables);
         return pb;
+    }
+
+    /**
+     * The anchor's GLIBC_TUNABLES: ours without {@code glibc.malloc.mmap_threshold} (null when nothing is left). The
+     * launcher's fixed threshold suits ND4J, whose buffers live on in workspaces, but not PyTorch's CPU allocator, which
+     * mallocs and frees every tensor: with it the anchor's bf16 step ran at half speed (349 against 640-740 tokens/s)
+     * and its 2048³ bf16 peak at 451 GFLOP/s (bench/RESULTS.md, issue 15 session 20). The huge-page tunable, which sped
+     * up both sides, stays.
+     */
+    static String torchTunables(String ours) {
+        if (ours == null) return null;
+        String kept = java.util.Arrays.stream(ours.split(":"))
+                .filter(t -> !t.isBlank() && !t.startsWith("glibc.malloc.mmap_threshold="))
+                .collect(java.util.stream.Collectors.joining(":"));
+        return kept.isEmpty() ? null : kept;
     }
 
     /** The PyTorch anchor script, {@code bench/python/torch_anchor.py} under the project root. */
@@ -1006,6 +1024,7 @@ public final class TrainStepBench {
                 "OMP_WAIT_POLICY")) {
             e.put(k, System.getenv().getOrDefault(k, "(unset)"));
         }
+        e.put("GLIBC_TUNABLES_torch", String.valueOf(torchTunables(System.getenv("GLIBC_TUNABLES"))));
         e.put("java", System.getProperty("java.vm.version"));
         e.put("direct_gemm", io.gptneo.tensor.Gemm.direct());
         return e;
