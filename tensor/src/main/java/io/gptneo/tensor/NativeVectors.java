@@ -36,24 +36,11 @@ final class NativeVectors {
 
     static {
         try {
-            var pub = MethodHandles.publicLookup();
-            var own = MethodHandles.lookup();
-            ByteOrder order = ByteOrder.nativeOrder();
-            if (VectorApi.BYTE_BUFFERS) {
-                MethodHandle buf = own.findGetter(NativeMemory.class, "buf", ByteBuffer.class);
-                LOAD_FLOATS = load(pub, FloatVector.class, "fromByteBuffer", ByteBuffer.class, int.class, buf, order);
-                LOAD_INTS = load(pub, IntVector.class, "fromByteBuffer", ByteBuffer.class, int.class, buf, order);
-                STORE_FLOATS = store(pub, FloatVector.class, "intoByteBuffer", ByteBuffer.class, int.class, buf, order);
-                STORE_SHORTS = store(pub, ShortVector.class, "intoByteBuffer", ByteBuffer.class, int.class, buf, order);
-            } else {
-                Class<?> segment = Class.forName("java.lang.foreign.MemorySegment");
-                MethodHandle seg = own.findGetter(NativeMemory.class, "segment", Object.class)
-                        .asType(MethodType.methodType(segment, NativeMemory.class));
-                LOAD_FLOATS = load(pub, FloatVector.class, "fromMemorySegment", segment, long.class, seg, order);
-                LOAD_INTS = load(pub, IntVector.class, "fromMemorySegment", segment, long.class, seg, order);
-                STORE_FLOATS = store(pub, FloatVector.class, "intoMemorySegment", segment, long.class, seg, order);
-                STORE_SHORTS = store(pub, ShortVector.class, "intoMemorySegment", segment, long.class, seg, order);
-            }
+            Form f = VectorApi.BYTE_BUFFERS ? Form.byteBuffers() : Form.segments();
+            LOAD_FLOATS = f.load(FloatVector.class);
+            LOAD_INTS = f.load(IntVector.class);
+            STORE_FLOATS = f.store(FloatVector.class);
+            STORE_SHORTS = f.store(ShortVector.class);
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(e);
         }
@@ -61,36 +48,43 @@ final class NativeVectors {
 
     private NativeVectors() {}
 
-    /** {@code vector.name(species, memory, offset, order)} as {@code (species, NativeMemory, int offset)}. */
-    private static MethodHandle load(
-            MethodHandles.Lookup l,
-            Class<?> vector,
-            String name,
-            Class<?> memory,
-            Class<?> offset,
-            MethodHandle toMemory,
-            ByteOrder order)
-            throws ReflectiveOperationException {
-        MethodHandle h = l.findStatic(
-                vector, name, MethodType.methodType(vector, VectorSpecies.class, memory, offset, ByteOrder.class));
-        h = MethodHandles.filterArguments(MethodHandles.insertArguments(h, 3, order), 1, toMemory);
-        return h.asType(MethodType.methodType(vector, VectorSpecies.class, NativeMemory.class, int.class));
-    }
+    /**
+     * One JDK's loads and stores: the method names, the memory and offset types they take, and the handle that gets
+     * that memory from a {@link NativeMemory}.
+     */
+    private record Form(String load, String store, Class<?> memory, Class<?> offset, MethodHandle toMemory) {
+        private static final ByteOrder ORDER = ByteOrder.nativeOrder();
 
-    /** {@code v.name(memory, offset, order)} as {@code (v, NativeMemory, int offset)}. */
-    private static MethodHandle store(
-            MethodHandles.Lookup l,
-            Class<?> vector,
-            String name,
-            Class<?> memory,
-            Class<?> offset,
-            MethodHandle toMemory,
-            ByteOrder order)
-            throws ReflectiveOperationException {
-        MethodHandle h =
-                l.findVirtual(vector, name, MethodType.methodType(void.class, memory, offset, ByteOrder.class));
-        h = MethodHandles.filterArguments(MethodHandles.insertArguments(h, 3, order), 1, toMemory);
-        return h.asType(MethodType.methodType(void.class, vector, NativeMemory.class, int.class));
+        static Form byteBuffers() throws ReflectiveOperationException {
+            MethodHandle buf = MethodHandles.lookup().findGetter(NativeMemory.class, "buf", ByteBuffer.class);
+            return new Form("fromByteBuffer", "intoByteBuffer", ByteBuffer.class, int.class, buf);
+        }
+
+        static Form segments() throws ReflectiveOperationException {
+            Class<?> segment = Class.forName("java.lang.foreign.MemorySegment");
+            MethodHandle seg = MethodHandles.lookup()
+                    .findGetter(NativeMemory.class, "segment", Object.class)
+                    .asType(MethodType.methodType(segment, NativeMemory.class));
+            return new Form("fromMemorySegment", "intoMemorySegment", segment, long.class, seg);
+        }
+
+        /** {@code vector.load(species, memory, offset, order)} as {@code (species, NativeMemory, int offset)}. */
+        MethodHandle load(Class<?> vector) throws ReflectiveOperationException {
+            MethodType t = MethodType.methodType(vector, VectorSpecies.class, memory, offset, ByteOrder.class);
+            return adapt(MethodHandles.publicLookup().findStatic(vector, load, t), VectorSpecies.class, vector);
+        }
+
+        /** {@code v.store(memory, offset, order)} as {@code (v, NativeMemory, int offset)}. */
+        MethodHandle store(Class<?> vector) throws ReflectiveOperationException {
+            MethodType t = MethodType.methodType(void.class, memory, offset, ByteOrder.class);
+            return adapt(MethodHandles.publicLookup().findVirtual(vector, store, t), vector, void.class);
+        }
+
+        /** (first, memory, offset, order) → (first, NativeMemory, int offset), the byte order bound to native. */
+        private MethodHandle adapt(MethodHandle h, Class<?> first, Class<?> result) {
+            h = MethodHandles.filterArguments(MethodHandles.insertArguments(h, 3, ORDER), 1, toMemory);
+            return h.asType(MethodType.methodType(result, first, NativeMemory.class, int.class));
+        }
     }
 
     /**
