@@ -16,8 +16,9 @@ import org.slf4j.LoggerFactory;
  * float64; {@link Reference}, {@link ReferenceAttention}). A float64 array always goes to the reference.
  *
  * <p>{@link #get()} is decided once at startup: fast where the JVM has {@code --add-modules jdk.incubator.vector} and
- * its Vector API loads from native memory ({@link VectorApi#NATIVE_LOADS}: JDK 17 and later), else reference; {@code -Dgptneo.kernels=fast|reference} overrides it, and {@code -Dgptneo.attention=fused|reference}
- * overrides attention alone. It logs its choice once. Tests and benchmarks construct their own ({@link #Kernels(boolean,
+ * its Vector API loads from native memory ({@link VectorApi#NATIVE_LOADS}: JDK 17 and later), else reference;
+ * {@code -Dgptneo.kernels=fast|reference} overrides it, and {@code -Dgptneo.attention=fused|reference} overrides
+ * attention alone. It logs its choice once. Tests and benchmarks construct their own ({@link #Kernels(boolean,
  * boolean)}) instead of changing global state. See tensor/README.md for the map of operations.
  */
 public final class Kernels {

@@ -52,10 +52,8 @@ final class NativeMemory {
         static Object of(ByteBuffer b) {
             try {
                 return (Object) OF_BUFFER.invokeExact(b);
-            } catch (RuntimeException | Error e) {
-                throw e;
             } catch (Throwable t) {
-                throw new IllegalStateException(t);
+                throw NativeVectors.rethrow(t); // reached only where SEGMENTS holds: the Vector API is present
             }
         }
     }
