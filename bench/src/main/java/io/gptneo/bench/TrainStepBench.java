@@ -280,6 +280,8 @@ public final class TrainStepBench {
                 "torch",
                 runTorch ? "run in this invocation: " + script : "not run: " + (torch ? torchWhy : "--no-torch"));
 
+        if (torch && !runTorch)
+            System.out.println("PyTorch anchor not run: " + torchWhy + "; measuring ours alone (no ratios)");
         System.out.printf(
                 "train-step bench: %d case(s), %d warmup + %d timed steps each, OMP_WAIT_POLICY=%s, load %s%n",
                 cases.size(), warmup, reps, OMP_WAIT, loadAvg());
