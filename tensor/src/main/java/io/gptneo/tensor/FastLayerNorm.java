@@ -4,7 +4,7 @@ import static io.gptneo.tensor.NativeVectors.LOAD_FLOATS;
 import static io.gptneo.tensor.NativeVectors.STORE_FLOATS;
 
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -24,6 +24,12 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 final class FastLayerNorm {
     private static final VectorSpecies<Float> SP = FloatVector.SPECIES_PREFERRED;
     private static final int L = SP.length();
+    /**
+     * {@link VectorMath#sum}'s fixed tree, written out at each row sum. Not {@code reduceLanes(ADD)}, whose order is
+     * the JIT's choice: on Temurin 25 a row's sums, and so a resumed run's parameters, depended on which tier had
+     * compiled the kernel (SignalResumeTest's resumed run differed from the uninterrupted one there; Java 17 agreed).
+     */
+    private static final VectorShuffle<Float>[] HALVES = VectorMath.halves(SP);
     /** Rows per parallel block: about 32K elements at C = 768. */
     private static final int BLOCK_ELEMS = 1 << 15;
 
@@ -125,7 +131,8 @@ final class FastLayerNorm {
                     FloatVector xv = (FloatVector) LOAD_FLOATS.invokeExact(SP, x, (o + j) * 4);
                     acc = acc.add(xv.sub(x0));
                 }
-                double s = acc.reduceLanes(VectorOperators.ADD);
+                for (VectorShuffle<Float> h : HALVES) acc = acc.add(acc.rearrange(h));
+                double s = acc.lane(0);
                 for (int j = vc; j < c; j++) s += x.buf.getFloat((o + j) * 4) - x0;
                 double m = x0 + s / c;
                 float mf = (float) m;
@@ -134,7 +141,8 @@ final class FastLayerNorm {
                     FloatVector d = ((FloatVector) LOAD_FLOATS.invokeExact(SP, x, (o + j) * 4)).sub(mf);
                     acc = d.fma(d, acc);
                 }
-                double v = acc.reduceLanes(VectorOperators.ADD);
+                for (VectorShuffle<Float> h : HALVES) acc = acc.add(acc.rearrange(h));
+                double v = acc.lane(0);
                 for (int j = vc; j < c; j++) {
                     double d = x.buf.getFloat((o + j) * 4) - m;
                     v += d * d;
@@ -192,7 +200,11 @@ final class FastLayerNorm {
                         gv.fma(xh, FloatVector.fromArray(SP, dgb, j)).intoArray(dgb, j);
                     if (dbb != null) gv.add(FloatVector.fromArray(SP, dbb, j)).intoArray(dbb, j);
                 }
-                double s1 = p.reduceLanes(VectorOperators.ADD), s2 = q.reduceLanes(VectorOperators.ADD);
+                for (VectorShuffle<Float> h : HALVES) {
+                    p = p.add(p.rearrange(h));
+                    q = q.add(q.rearrange(h));
+                }
+                double s1 = p.lane(0), s2 = q.lane(0);
                 for (int j = vc; j < c; j++) {
                     float xh = (x.buf.getFloat((o + j) * 4) - mf) * rf,
                             gj = g.buf.getFloat((o + j) * 4),
