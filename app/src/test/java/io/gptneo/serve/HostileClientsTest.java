@@ -17,6 +17,8 @@ import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -32,9 +34,13 @@ class HostileClientsTest {
     // opened from several client threads at once (drainAnswersRequestsInFlightThenStops): a plain ArrayList lost an
     // add to a concurrent resize there (ArrayIndexOutOfBoundsException in the client, not in the server)
     private final List<Socket> sockets = java.util.Collections.synchronizedList(new ArrayList<>());
+    // a thread per concurrent client: CompletableFuture's default executor is the common pool, which on 2 cores has
+    // one worker on newer JDKs (Temurin 25), so "four requests in flight" were sent one after another there
+    private final ExecutorService clients = Executors.newCachedThreadPool();
 
     @AfterEach
     void stop() {
+        clients.shutdownNow();
         for (Socket s : List.copyOf(sockets))
             try {
                 s.close();
@@ -292,13 +298,15 @@ class HostileClientsTest {
             }
         };
         server = ScoreServer.start(ScoreServer.Config.defaults().withBatching(16, 200), s);
-        CompletableFuture<Reply> bad = CompletableFuture.supplyAsync(() -> {
-            try {
-                return raw(post(item("p", "nan"), JSON_TYPE));
-            } catch (IOException e) {
-                throw new RuntimeException(e);
-            }
-        });
+        CompletableFuture<Reply> bad = CompletableFuture.supplyAsync(
+                () -> {
+                    try {
+                        return raw(post(item("p", "nan"), JSON_TYPE));
+                    } catch (IOException e) {
+                        throw new RuntimeException(e);
+                    }
+                },
+                clients);
         Reply good = raw(post("[" + item("a long prompt here", "r") + "," + item("p", "r") + "]", JSON_TYPE));
         Reply b = bad.get(20, TimeUnit.SECONDS);
         assertEquals(500, b.status(), b.body());
@@ -316,13 +324,15 @@ class HostileClientsTest {
         server = ScoreServer.start(ScoreServer.Config.defaults(), new FakeScorer(700));
         List<CompletableFuture<Reply>> inFlight = new ArrayList<>();
         for (int i = 0; i < 4; i++) {
-            inFlight.add(CompletableFuture.supplyAsync(() -> {
-                try {
-                    return raw(post(item("p", "r"), JSON_TYPE));
-                } catch (IOException e) {
-                    throw new RuntimeException(e);
-                }
-            }));
+            inFlight.add(CompletableFuture.supplyAsync(
+                    () -> {
+                        try {
+                            return raw(post(item("p", "r"), JSON_TYPE));
+                        } catch (IOException e) {
+                            throw new RuntimeException(e);
+                        }
+                    },
+                    clients));
         }
         Thread.sleep(300); // all four are waiting for the (slow) model
         assertEquals(0, server.drain(10_000), "every request in flight was answered");
