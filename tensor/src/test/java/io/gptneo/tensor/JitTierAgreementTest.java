@@ -64,7 +64,41 @@ class JitTierAgreementTest {
         AttentionKernel.Forward f = a.forward(q, kk, v, null, 0, 0.125, true);
         AttentionKernel.Grads ag = a.backward(f, q, kk, v, null, 0, 0.125, dOut);
         d.put("attention " + a.name(), digest(f.out(), ag.dq(), ag.dk(), ag.dv()));
+        d.put("linearSplit with fused LoRA side paths and dropout", loraDigest(k));
         return d;
+    }
+
+    /** q/k/v as one product with rank-8 side paths on q and v (dropout 0.1): the parts and every gradient. */
+    private static String loraDigest(Kernels k) throws NoSuchAlgorithmException {
+        long rows = 40, in = 768;
+        long[] widths = {768, 768, 768};
+        Tensor x = Tensor.parameter(Rand.normal(DataType.FLOAT, 1, 1.0, rows, in));
+        Tensor w = Tensor.of(Rand.normal(DataType.FLOAT, 2, 0.03, 2304, in), false);
+        LowRank[] sides = new LowRank[3];
+        for (int i : new int[] {0, 2})
+            sides[i] = new LowRank(
+                    Tensor.parameter(Rand.normal(DataType.FLOAT, 3 + i, 0.05, 8, in)),
+                    Tensor.parameter(Rand.normal(DataType.FLOAT, 6 + i, 0.05, widths[i], 8)),
+                    2.0,
+                    0.1,
+                    9 + i);
+        assertTrue(k.fusedLowRank(x.data(), in, widths[0]), "the fused side paths take these shapes");
+        Tensor[] parts = SplitLinearOp.apply(x, w, widths, sides, k);
+        Tensor loss = null;
+        for (int i = 0; i < parts.length; i++) {
+            Tensor t = Ops.sum(Ops.mul(parts[i], Tensor.constant(Rand.normal(DataType.FLOAT, 12 + i, 1.0, rows, 768))));
+            loss = loss == null ? t : Ops.add(loss, t);
+        }
+        loss.backward();
+        return digest(
+                parts[0].data(),
+                parts[1].data(),
+                parts[2].data(),
+                x.grad(),
+                sides[0].a().grad(),
+                sides[0].b().grad(),
+                sides[2].a().grad(),
+                sides[2].b().grad());
     }
 
     private static String digest(INDArray... arrays) throws NoSuchAlgorithmException {
