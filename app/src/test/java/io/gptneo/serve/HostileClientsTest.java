@@ -10,6 +10,7 @@ import io.gptneo.Scorer;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.UncheckedIOException;
 import java.net.InetAddress;
 import java.net.Socket;
 import java.net.SocketTimeoutException;
@@ -65,6 +66,19 @@ class HostileClientsTest {
     /** Sends raw bytes on a new connection and reads the answer (the connection is closed after it). */
     private Reply raw(String request) throws IOException {
         return raw(request.getBytes(StandardCharsets.ISO_8859_1));
+    }
+
+    /** {@link #raw} on a client thread of its own. */
+    private CompletableFuture<Reply> rawAsync(String request) {
+        return CompletableFuture.supplyAsync(
+                () -> {
+                    try {
+                        return raw(request);
+                    } catch (IOException e) {
+                        throw new UncheckedIOException(e);
+                    }
+                },
+                clients);
     }
 
     private Reply raw(byte[] request) throws IOException {
@@ -298,15 +312,7 @@ class HostileClientsTest {
             }
         };
         server = ScoreServer.start(ScoreServer.Config.defaults().withBatching(16, 200), s);
-        CompletableFuture<Reply> bad = CompletableFuture.supplyAsync(
-                () -> {
-                    try {
-                        return raw(post(item("p", "nan"), JSON_TYPE));
-                    } catch (IOException e) {
-                        throw new RuntimeException(e);
-                    }
-                },
-                clients);
+        CompletableFuture<Reply> bad = rawAsync(post(item("p", "nan"), JSON_TYPE));
         Reply good = raw(post("[" + item("a long prompt here", "r") + "," + item("p", "r") + "]", JSON_TYPE));
         Reply b = bad.get(20, TimeUnit.SECONDS);
         assertEquals(500, b.status(), b.body());
@@ -324,15 +330,7 @@ class HostileClientsTest {
         server = ScoreServer.start(ScoreServer.Config.defaults(), new FakeScorer(700));
         List<CompletableFuture<Reply>> inFlight = new ArrayList<>();
         for (int i = 0; i < 4; i++) {
-            inFlight.add(CompletableFuture.supplyAsync(
-                    () -> {
-                        try {
-                            return raw(post(item("p", "r"), JSON_TYPE));
-                        } catch (IOException e) {
-                            throw new RuntimeException(e);
-                        }
-                    },
-                    clients));
+            inFlight.add(rawAsync(post(item("p", "r"), JSON_TYPE)));
         }
         Thread.sleep(300); // all four are waiting for the (slow) model
         assertEquals(0, server.drain(10_000), "every request in flight was answered");

@@ -767,8 +767,8 @@ public final class TrainStepBench {
         try {
             Process p = new ProcessBuilder("/usr/bin/python3", "-c", "import torch")
                     .redirectErrorStream(true)
+                    .redirectOutput(ProcessBuilder.Redirect.DISCARD) // not a pipe read to its end: the timeout can fire
                     .start();
-            p.getInputStream().readAllBytes();
             if (!p.waitFor(120, TimeUnit.SECONDS)) {
                 p.destroyForcibly();
                 return "python3 -c 'import torch' timed out";

@@ -1,6 +1,7 @@
 package io.gptneo.tensor;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
@@ -9,10 +10,10 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
-import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -115,7 +116,7 @@ class JitTierAgreementTest {
     /** {@link #digests} in a child JVM that never leaves C1. */
     private static Map<String, String> child() throws IOException, InterruptedException {
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-        List<String> cmd = new ArrayList<>(List.of(
+        List<String> cmd = List.of(
                 java,
                 "-XX:TieredStopAtLevel=1",
                 "--add-modules",
@@ -123,18 +124,30 @@ class JitTierAgreementTest {
                 "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
                 "-cp",
                 System.getProperty("java.class.path"),
-                Probe.class.getName()));
-        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        assertTrue(p.waitFor(120, TimeUnit.SECONDS), "child JVM did not finish");
-        assertEquals(0, p.exitValue(), "child JVM failed:\n" + out);
+                Probe.class.getName());
+        // output to a file, so that the timeout below can fire (reading a pipe to its end would wait for the child)
+        Path log = Files.createTempFile("jit-tier-probe", ".log");
+        String out;
+        try {
+            Process p = new ProcessBuilder(cmd)
+                    .redirectErrorStream(true)
+                    .redirectOutput(log.toFile())
+                    .start();
+            boolean done = p.waitFor(120, TimeUnit.SECONDS);
+            if (!done) p.destroyForcibly();
+            out = Files.readString(log, StandardCharsets.UTF_8);
+            assertTrue(done, "child JVM did not finish in 120 s:\n" + out);
+            assertEquals(0, p.exitValue(), "child JVM failed:\n" + out);
+        } finally {
+            Files.deleteIfExists(log);
+        }
         Map<String, String> d = new LinkedHashMap<>();
         for (String line : out.split("\n"))
             if (line.startsWith("DIGEST ")) {
                 String[] kv = line.substring(7).split("=", 2);
                 d.put(kv[0], kv[1].trim());
             }
-        assertTrue(!d.isEmpty(), "no digests from the child JVM:\n" + out);
+        assertFalse(d.isEmpty(), "no digests from the child JVM:\n" + out);
         return d;
     }
 
