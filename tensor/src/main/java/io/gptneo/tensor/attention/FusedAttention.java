@@ -271,9 +271,13 @@ public final class FusedAttention implements AttentionKernel {
         /** Query rows (forward, backward) and keys (backward) that one micro-kernel call serves together. */
         static final int G = 4;
 
+        /**
+         * Keys per chunk of the forward's K^T: each chunk's D rows are KC floats apart. With rows T + 16 floats apart
+         * (one [D][T] matrix) the score product streamed them from L2 at a stride the prefetchers served less well.
+         */
+        static final int KC = 64;
+
         final int nB, nH, nT, nD, window;
-        /** Row stride of transposed [D][T] copies: T + 16 so that rows do not alias in L1 when T is a power of two. */
-        final int ldT;
 
         /** Row stride of the forward's [G][sw] score rows: T rounded up to whole vectors. */
         final int sw;
@@ -286,7 +290,6 @@ public final class FusedAttention implements AttentionKernel {
             this.nH = h;
             this.nT = t;
             this.nD = d;
-            this.ldT = t + 16;
             this.sw = (t + L - 1) / L * L;
             this.window = window;
             this.scale = (float) scale;
@@ -302,8 +305,8 @@ public final class FusedAttention implements AttentionKernel {
          */
 
         /**
-         * Slots of the work array: dense [T][D] rows, transposed [D][ldT] (the forward's whole K^T; the backward keeps
-         * one key tile's K^T and V^T [D][BK] there), tiles and per-row values.
+         * Slots of the work array: dense [T][D] rows, transposed keys (the forward's whole K^T in chunks [T/KC][D][KC];
+         * the backward keeps one key tile's K^T and V^T [D][BK] there), tiles and per-row values.
          */
         static final int Q = 0,
                 K = 1,
@@ -330,7 +333,8 @@ public final class FusedAttention implements AttentionKernel {
         private final int[] off = new int[SLOTS + 1];
 
         private void layout() {
-            int dense = nT * nD, trans = nD * Math.max(ldT, BK); // the forward's K^T or the backward's tiles
+            // the forward's K^T in key chunks, or the backward's tiles
+            int dense = nT * nD, trans = nD * Math.max(alignUp(nT, KC), BK);
             int[] size = new int[SLOTS];
             for (int i = Q; i <= GQ; i++) size[i] = dense;
             size[KT] = size[VT] = trans;
@@ -397,12 +401,16 @@ public final class FusedAttention implements AttentionKernel {
         }
 
         /**
-         * The dense [T][D] at offset {@code from} of w transposed to [D][ldT] in slot {@code slot}, so that score rows
-         * are row-times-matrix (vectorises over keys); returns the slot's offset.
+         * The dense [T][D] at offset {@code from} of w transposed in chunks of {@link #KC} keys to [T/KC][D][KC] in slot
+         * {@code slot}, so that score rows are row-times-matrix (vectorises over keys) and a chunk's D rows lie KC floats
+         * apart, one 16 KB block; returns the slot's offset.
          */
         private int transpose(float[] w, int from, int slot) {
             int t = off[slot];
-            for (int i = 0; i < nT; i++) for (int d = 0; d < nD; d++) w[t + d * ldT + i] = w[from + i * nD + d];
+            for (int i = 0; i < nT; i++) {
+                int c = t + (i / KC) * nD * KC + i % KC;
+                for (int d = 0; d < nD; d++) w[c + d * KC] = w[from + i * nD + d];
+            }
             return t;
         }
 
@@ -481,7 +489,12 @@ public final class FusedAttention implements AttentionKernel {
                 int g = Math.min(G, T - r0);
                 int ulo = firstKey(r0), uhi = r0 + g; // the union of the rows' ranges [firstKey(i), i]
                 int c0 = alignDown(ulo, L), c1 = Math.min(T, alignDown(uhi + L - 1, L)); // whole vectors of keys
-                combine(g, w, qs + r0 * D, D, 1, D, kt + c0, ldT, s, sw, c1 - c0, false); // S = Q K^T
+                for (int x0 = c0, xe; x0 < c1; x0 = xe) { // S = Q K^T, a key chunk at a time
+                    int chunk = x0 / KC;
+                    xe = Math.min(c1, (chunk + 1) * KC);
+                    int kc = kt + chunk * D * KC + x0 - chunk * KC;
+                    combine(g, w, qs + r0 * D, D, 1, D, kc, KC, s + x0 - c0, sw, xe - x0, false);
+                }
                 for (int ro = 0; ro < g; ro++) {
                     int i = r0 + ro, so = s + ro * sw - c0, lo = firstKey(i), hi = i + 1; // so + j: key j's score
                     // the row's keys [lo, hi) widened to whole vectors [vlo, vhi) inside the row's sw slots, the
