@@ -271,12 +271,6 @@ public final class FusedAttention implements AttentionKernel {
         /** Query rows (forward, backward) and keys (backward) that one micro-kernel call serves together. */
         static final int G = 4;
 
-        /**
-         * Keys per chunk of the forward's K^T: each chunk's D rows are KC floats apart. With rows T + 16 floats apart
-         * (one [D][T] matrix) the score product streamed them from L2 at a stride the prefetchers served less well.
-         */
-        static final int KC = 64;
-
         final int nB, nH, nT, nD, window;
 
         /** Row stride of the forward's [G][sw] score rows: T rounded up to whole vectors. */
@@ -305,8 +299,8 @@ public final class FusedAttention implements AttentionKernel {
          */
 
         /**
-         * Slots of the work array: dense [T][D] rows, transposed keys (the forward's whole K^T in chunks [T/KC][D][KC];
-         * the backward keeps one key tile's K^T and V^T [D][BK] there), tiles and per-row values.
+         * Slots of the work array: dense [T][D] rows, transposed keys (the forward's whole K^T as key tiles
+         * [T/BK][D][BK]; the backward keeps one key tile's K^T and V^T [D][BK] there), tiles and per-row values.
          */
         static final int Q = 0,
                 K = 1,
@@ -333,8 +327,8 @@ public final class FusedAttention implements AttentionKernel {
         private final int[] off = new int[SLOTS + 1];
 
         private void layout() {
-            // the forward's K^T in key chunks, or the backward's tiles
-            int dense = nT * nD, trans = nD * Math.max(alignUp(nT, KC), BK);
+            // the forward's K^T as key tiles, or the backward's one tile
+            int dense = nT * nD, trans = nD * Math.max(alignUp(nT, BK), BK);
             int[] size = new int[SLOTS];
             for (int i = Q; i <= GQ; i++) size[i] = dense;
             size[KT] = size[VT] = trans;
@@ -401,16 +395,14 @@ public final class FusedAttention implements AttentionKernel {
         }
 
         /**
-         * The dense [T][D] at offset {@code from} of w transposed in chunks of {@link #KC} keys to [T/KC][D][KC] in slot
-         * {@code slot}, so that score rows are row-times-matrix (vectorises over keys) and a chunk's D rows lie KC floats
-         * apart, one 16 KB block; returns the slot's offset.
+         * The dense [T][D] at offset {@code from} of w transposed to key tiles [T/BK][D][BK] in slot {@code slot}, each
+         * as {@link #transposeTile} lays out the backward's: score rows are row-times-matrix (vectorises over keys), and
+         * the forward's score product reads a tile's D rows BK floats apart, one 16 KB block (with one [D][T + 16]
+         * matrix it streamed rows 4 KB apart from L2, 4-8% slower); returns the slot's offset.
          */
         private int transpose(float[] w, int from, int slot) {
             int t = off[slot];
-            for (int i = 0; i < nT; i++) {
-                int c = t + (i / KC) * nD * KC + i % KC;
-                for (int d = 0; d < nD; d++) w[c + d * KC] = w[from + i * nD + d];
-            }
+            for (int j0 = 0; j0 < nT; j0 += BK) transposeTile(w, from, j0, Math.min(BK, nT - j0), t + j0 * nD);
             return t;
         }
 
@@ -489,11 +481,10 @@ public final class FusedAttention implements AttentionKernel {
                 int g = Math.min(G, T - r0);
                 int ulo = firstKey(r0), uhi = r0 + g; // the union of the rows' ranges [firstKey(i), i]
                 int c0 = alignDown(ulo, L), c1 = Math.min(T, alignDown(uhi + L - 1, L)); // whole vectors of keys
-                for (int x0 = c0, xe; x0 < c1; x0 = xe) { // S = Q K^T, a key chunk at a time
-                    int chunk = x0 / KC;
-                    xe = Math.min(c1, (chunk + 1) * KC);
-                    int kc = kt + chunk * D * KC + x0 - chunk * KC;
-                    combine(g, w, qs + r0 * D, D, 1, D, kc, KC, s + x0 - c0, sw, xe - x0, false);
+                for (int x0 = c0, xe; x0 < c1; x0 = xe) { // S = Q K^T, a key tile at a time
+                    int j0 = alignDown(x0, BK);
+                    xe = Math.min(c1, j0 + BK);
+                    combine(g, w, qs + r0 * D, D, 1, D, kt + j0 * D + x0 - j0, BK, s + x0 - c0, sw, xe - x0, false);
                 }
                 for (int ro = 0; ro < g; ro++) {
                     int i = r0 + ro, so = s + ro * sw - c0, lo = firstKey(i), hi = i + 1; // so + j: key j's score
