@@ -211,10 +211,15 @@ def run_mode(args):
         times.append(time.perf_counter() - t0)
         return times[-1]
 
-    if args.lockstep:   # the parent asks for each step (bench Lockstep): READY, then "step" -> "STEP <s>", "done"
+    if args.lockstep:   # the parent asks for each step (bench Lockstep): READY, then "step" -> "STEP <s>",
+        # "peak" -> "PEAK <GFLOP/s>" (this moment's 2048^3 product peak, beside the steps), "done"
         print("READY", flush=True)
         for line in sys.stdin:
-            if line.strip() != "step":
+            request = line.strip()
+            if request == "peak":
+                print("PEAK %r" % sgemm_peak(args.threads, args.precision, reps=PAIR_PEAK_REPS)["gflops"], flush=True)
+                continue
+            if request != "step":
                 break
             print("STEP %r" % timed(), flush=True)
         if not times:
@@ -266,6 +271,10 @@ def blas_core(torch):
     except OSError:
         pass
     return {"blas_core": core, "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", "(unset)")}
+
+
+# timed 2048^3 products per lockstep peak (after one untimed one), as the Java side's TrainStepBench.PAIR_PEAK_REPS
+PAIR_PEAK_REPS = 4
 
 
 def sgemm_peak(threads, precision="fp32", n=2048, reps=10):

@@ -25,13 +25,21 @@ import java.util.function.Predicate;
  *   side:   READY                 after its warm-up
  *   parent: step                  run one step
  *   side:   STEP &lt;seconds&gt;        that step's own time
+ *   parent: peak                  measure the product peak now (a side that serves no peaks stops here)
+ *   side:   PEAK &lt;GFLOP/s&gt;       its best 2048³ product of this moment
  *   parent: done                  (or end of input) finish
  *   side:   its result line       then exit 0
  * </pre>
+ *
+ * <p>Peaks: an MFU divides a step's rate by the machine's product peak, and the peak drifts as the steps do (one run
+ * of issue 15 session 22 measured 625, 671 and 709 GFLOP/s at its ends). {@link #peaks} asks both sides for a peak
+ * right before and right after a pair's rounds, so that the pair's MFU can be taken against a peak measured beside
+ * its own steps.
  */
 final class Lockstep {
     static final String READY = "READY";
     static final String STEP = "STEP ";
+    static final String PEAK = "PEAK ";
 
     private Lockstep() {}
 
@@ -57,14 +65,25 @@ final class Lockstep {
 
         /** One step; returns the time the side measured for it, in seconds. */
         double step() throws IOException {
-            send("step");
-            String l = readUntil(s -> s.startsWith(STEP), "a STEP line");
+            return ask("step", STEP, "time");
+        }
+
+        /** The side's product peak measured now, in GFLOP/s. */
+        double peak() throws IOException {
+            return ask("peak", PEAK, "rate");
+        }
+
+        /** Sends {@code request} and returns the positive number of the reply line starting with {@code tag}. */
+        private double ask(String request, String tag, String what) throws IOException {
+            send(request);
+            String l = readUntil(s -> s.startsWith(tag), "a " + tag.trim() + " line");
             try {
-                double s = Double.parseDouble(l.substring(STEP.length()).trim());
-                if (!(s > 0) || !Double.isFinite(s)) throw new NumberFormatException("not a positive time");
+                double s = Double.parseDouble(l.substring(tag.length()).trim());
+                if (!(s > 0) || !Double.isFinite(s)) throw new NumberFormatException("not a positive " + what);
                 return s;
             } catch (NumberFormatException e) {
-                throw new IllegalStateException(name + ": bad step line '" + l + "' (" + e.getMessage() + ")");
+                throw new IllegalStateException(
+                        name + ": bad " + request + " line '" + l + "' (" + e.getMessage() + ")");
             }
         }
 
@@ -128,23 +147,56 @@ final class Lockstep {
         return new Rounds(ta, tb, aFirst);
     }
 
-    /** A side's half on stdin and stdout: see {@link #serve(BufferedReader, PrintStream, StepBody)}. */
-    static List<Double> serve(StepBody step) throws IOException {
-        return serve(new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8)), System.out, step);
+    /** The peaks of both sides around a pair's rounds, in GFLOP/s: a then b before, b then a after. */
+    record Peaks(double aBefore, double bBefore, double bAfter, double aAfter) {
+        /** The largest of the four: the machine's best product rate around the pair. */
+        double max() {
+            return Math.max(Math.max(aBefore, bBefore), Math.max(bAfter, aAfter));
+        }
+    }
+
+    /** A pair's rounds and the peaks around them. */
+    record Paired(Rounds rounds, Peaks peaks) {}
+
+    /**
+     * {@code rounds} rounds as {@link #run}, with both sides' product peaks asked for right before (a, then b) and
+     * right after (b, then a).
+     */
+    static Paired runWithPeaks(Side a, Side b, int rounds) throws IOException {
+        double aBefore = a.peak(), bBefore = b.peak();
+        Rounds r = run(a, b, rounds);
+        double bAfter = b.peak(), aAfter = a.peak();
+        return new Paired(r, new Peaks(aBefore, bBefore, bAfter, aAfter));
+    }
+
+    /** A side's half on stdin and stdout: see {@link #serve(BufferedReader, PrintStream, StepBody, PeakBody)}. */
+    static List<Double> serve(StepBody step, PeakBody peak) throws IOException {
+        return serve(
+                new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8)), System.out, step, peak);
+    }
+
+    /** {@link #serve(BufferedReader, PrintStream, StepBody, PeakBody)} for a side that serves no peaks. */
+    static List<Double> serve(BufferedReader in, PrintStream out, StepBody step) throws IOException {
+        return serve(in, out, step, null);
     }
 
     /**
-     * A side's half: prints READY, then runs {@code step} once per {@code step} line of {@code in} and prints its time;
-     * stops at any other line or the end of input. Returns the times.
+     * A side's half: prints READY, then runs {@code step} once per {@code step} line of {@code in} and prints its time,
+     * and (when {@code peak} is not null) measures a product peak per {@code peak} line and prints it; stops at any
+     * other line or the end of input. Returns the step times.
      */
-    static List<Double> serve(BufferedReader in, PrintStream out, StepBody step) throws IOException {
+    static List<Double> serve(BufferedReader in, PrintStream out, StepBody step, PeakBody peak) throws IOException {
         out.println(READY);
         out.flush();
         List<Double> times = new ArrayList<>();
-        for (String l; (l = in.readLine()) != null && l.trim().equals("step"); ) {
-            double s = step.run();
-            times.add(s);
-            out.println(STEP + s);
+        for (String l; (l = in.readLine()) != null; ) {
+            String request = l.trim();
+            if (request.equals("step")) {
+                double s = step.run();
+                times.add(s);
+                out.println(STEP + s);
+            } else if (request.equals("peak") && peak != null) out.println(PEAK + peak.gflops());
+            else break;
             out.flush();
         }
         return times;
@@ -153,5 +205,10 @@ final class Lockstep {
     /** One step of a served benchmark; returns its time in seconds. */
     interface StepBody {
         double run() throws IOException;
+    }
+
+    /** A served benchmark's product peak at this moment, in GFLOP/s. */
+    interface PeakBody {
+        double gflops();
     }
 }

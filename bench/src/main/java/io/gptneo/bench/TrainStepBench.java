@@ -50,7 +50,10 @@ import org.nd4j.linalg.factory.Nd4j;
  * The PyTorch anchor ({@code bench/python/torch_anchor.py} on {@code /usr/bin/python3}) runs right after the Java
  * case it is compared with, so each ratio pairs measurements taken seconds apart. The machine's single-precision
  * matmul peak (best of several 2048³ sgemm, ND4J and torch) is measured in the same invocation; MFU is model FLOP/s
- * over that peak (see {@link TrainStepFlops} for what is counted).
+ * over that peak (see {@link TrainStepFlops} for what is counted). With {@code --interleave} both warm processes also
+ * measure their 2048³ product peak right before and right after each pair's rounds ({@link Lockstep#runWithPeaks}),
+ * and each pair gets a second MFU, {@code mfu_pair_peak}, over the largest of those four: a peak taken beside the
+ * pair's own steps rather than at the ends of the run.
  */
 public final class TrainStepBench {
     static final String RESULT_TAG = "TRAINSTEP-RESULT ";
@@ -152,6 +155,12 @@ public final class TrainStepBench {
     }
 
     private TrainStepBench() {}
+
+    /**
+     * Timed 2048³ products per peak a lockstep side measures before and after a pair's rounds (after one untimed one):
+     * about 0.2 s each at this machine's bf16 rate, beside 10 rounds of a few seconds.
+     */
+    static final int PAIR_PEAK_REPS = 4;
 
     /** Alternating single steps per pair when {@code --pairs N >= 2} is given without {@code --interleave}. */
     static final int DEFAULT_INTERLEAVE = 10;
@@ -433,12 +442,19 @@ public final class TrainStepBench {
     static String summary(JsonNode r) {
         return String.format(
                 Locale.ROOT,
-                "%.1f tok/s (median of %d, best %.1f), peak RSS %.0f MB, MFU %.1f%%, load %s",
+                "%.1f tok/s (median of %d, best %.1f), peak RSS %.0f MB, MFU %.1f%%%s, load %s",
                 r.get("tokens_per_s").asDouble(),
                 r.get("reps").asInt(),
                 r.get("tokens_per_s_best").asDouble(),
                 r.get("peak_rss_mb").asDouble(),
                 100 * r.get("mfu").asDouble(),
+                r.has("mfu_pair_peak")
+                        ? String.format(
+                                Locale.ROOT,
+                                " (%.1f%% of this pair's peak %.1f GFLOP/s)",
+                                100 * r.get("mfu_pair_peak").asDouble(),
+                                r.get("pair_peak_gflops").get("max").asDouble())
+                        : "",
                 r.path("load_after").asText(r.path("load_avg").toString()));
     }
 
@@ -450,6 +466,10 @@ public final class TrainStepBench {
         r.put("model_flops_per_step", flopsStep);
         r.put("achieved_gflops", flopsStep / med / 1e9);
         r.put("mfu", flopsStep / med / 1e9 / peakGflops);
+        if (r.has("pair_peak_gflops")) // against the peak measured right around this pair's own steps
+        r.put(
+                    "mfu_pair_peak",
+                    flopsStep / med / 1e9 / r.get("pair_peak_gflops").get("max").asDouble());
         if (c.mode().equals("train")) {
             double f3 = 3 * TrainStepFlops.forward(cfg, c.batch(), c.seq(), LORA_R);
             r.put("mfu_3x_forward_convention", f3 / med / 1e9 / peakGflops);
@@ -508,7 +528,7 @@ public final class TrainStepBench {
             double o = ours.get("tokens_per_s").asDouble();
             if (oursAll.size() > 1 || ours.has("interleaved_ratio_median")) { // each run against its PyTorch run
                 ArrayNode pr = row.putArray("pairs");
-                List<Double> ratios = new ArrayList<>();
+                List<Double> ratios = new ArrayList<>(), pairMfus = new ArrayList<>();
                 for (JsonNode j : oursAll) {
                     JsonNode t = null;
                     for (JsonNode n : ttAll)
@@ -516,6 +536,14 @@ public final class TrainStepBench {
                                 && n.path("pair").asInt() == j.path("pair").asInt()) t = n;
                     ObjectNode e = pr.addObject();
                     e.put("ours_tokens_per_s", j.get("tokens_per_s").asDouble());
+                    e.put("ours_mfu", j.get("mfu").asDouble());
+                    if (j.has("mfu_pair_peak")) {
+                        e.put(
+                                "pair_peak_gflops",
+                                j.get("pair_peak_gflops").get("max").asDouble());
+                        e.put("ours_mfu_pair_peak", j.get("mfu_pair_peak").asDouble());
+                        pairMfus.add(j.get("mfu_pair_peak").asDouble());
+                    }
                     if (t != null) {
                         e.put("torch_tokens_per_s", t.get("tokens_per_s").asDouble());
                         // interleaved: the median over the pair's adjacent steps, else the two processes' medians
@@ -539,6 +567,18 @@ public final class TrainStepBench {
                                     .map(x -> String.format(Locale.ROOT, "%.2fx", x))
                                     .toList(),
                             median(rr));
+                }
+                if (!pairMfus.isEmpty()) {
+                    double[] mm =
+                            pairMfus.stream().mapToDouble(Double::doubleValue).toArray();
+                    row.put("ours_mfu_pair_peak_median_of_pairs", median(mm));
+                    System.out.printf(
+                            "%-22s pairs MFU against each pair's own peak: %s -> median %.1f%%%n",
+                            c.id(),
+                            pairMfus.stream()
+                                    .map(x -> String.format(Locale.ROOT, "%.1f%%", 100 * x))
+                                    .toList(),
+                            100 * median(mm));
                 }
             }
             row.put("ours_tokens_per_s", o);
@@ -642,10 +682,19 @@ public final class TrainStepBench {
             ours.awaitReady();
             try (Lockstep.Side tt = new Lockstep.Side("torch " + c.key(), torchProcess(script, targs))) {
                 tt.awaitReady();
-                Lockstep.Rounds r = Lockstep.run(ours, tt, rounds);
+                Lockstep.Paired paired = Lockstep.runWithPeaks(ours, tt, rounds);
+                Lockstep.Rounds r = paired.rounds();
                 ObjectNode j = (ObjectNode)
                         JSON.readTree(ours.finish(l -> l.startsWith(RESULT_TAG)).substring(RESULT_TAG.length()));
                 ObjectNode t = (ObjectNode) JSON.readTree(tt.finish(l -> l.startsWith("{")));
+                Lockstep.Peaks pk = paired.peaks();
+                ObjectNode peaks = j.putObject("pair_peak_gflops");
+                peaks.put("ours_before", pk.aBefore());
+                peaks.put("torch_before", pk.bBefore());
+                peaks.put("torch_after", pk.bAfter());
+                peaks.put("ours_after", pk.aAfter());
+                peaks.put("max", pk.max());
+                t.set("pair_peak_gflops", peaks.deepCopy());
                 double[] ratios = r.aOverB();
                 ArrayNode a = j.putArray("interleaved_ratios");
                 for (double x : ratios) a.add(x);
@@ -888,11 +937,15 @@ public final class TrainStepBench {
         if (PROFILE) OpProfile.start();
         if (LOCKSTEP) { // the parent asks for each timed step (Lockstep), and PyTorch's steps alternate with ours
             int[] next = {warmup};
-            Lockstep.serve(() -> {
-                double[] ph = step.run(next[0]++);
-                timed.add(ph);
-                return Arrays.stream(ph).sum();
-            });
+            Lockstep.serve(
+                    () -> {
+                        double[] ph = step.run(next[0]++);
+                        timed.add(ph);
+                        return Arrays.stream(ph).sum();
+                    },
+                    () -> PRECISION.equals("bf16")
+                            ? bf16PeakGflops(2048, PAIR_PEAK_REPS)
+                            : sgemmPeakGflops(2048, PAIR_PEAK_REPS));
             r.put("lockstep", true);
             r.put("reps", timed.size());
             if (timed.isEmpty()) throw new IllegalStateException("lockstep: the parent asked for no timed step");
