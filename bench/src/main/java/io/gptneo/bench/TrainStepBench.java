@@ -556,30 +556,20 @@ public final class TrainStepBench {
                         ratios.add(pr1);
                     }
                 }
-                if (!ratios.isEmpty()) {
-                    double[] rr =
-                            ratios.stream().mapToDouble(Double::doubleValue).toArray();
-                    row.put("ours_over_torch_median_of_pairs", median(rr));
-                    System.out.printf(
-                            "%-22s pairs ours/torch: %s -> median %.2fx%n",
-                            c.id(),
-                            ratios.stream()
-                                    .map(x -> String.format(Locale.ROOT, "%.2fx", x))
-                                    .toList(),
-                            median(rr));
-                }
-                if (!pairMfus.isEmpty()) {
-                    double[] mm =
-                            pairMfus.stream().mapToDouble(Double::doubleValue).toArray();
-                    row.put("ours_mfu_pair_peak_median_of_pairs", median(mm));
-                    System.out.printf(
-                            "%-22s pairs MFU against each pair's own peak: %s -> median %.1f%%%n",
-                            c.id(),
-                            pairMfus.stream()
-                                    .map(x -> String.format(Locale.ROOT, "%.1f%%", 100 * x))
-                                    .toList(),
-                            100 * median(mm));
-                }
+                pairMedian(
+                        row,
+                        "ours_over_torch_median_of_pairs",
+                        c.id(),
+                        "pairs ours/torch",
+                        ratios,
+                        x -> String.format(Locale.ROOT, "%.2fx", x));
+                pairMedian(
+                        row,
+                        "ours_mfu_pair_peak_median_of_pairs",
+                        c.id(),
+                        "pairs MFU against each pair's own peak",
+                        pairMfus,
+                        x -> String.format(Locale.ROOT, "%.1f%%", 100 * x));
             }
             row.put("ours_tokens_per_s", o);
             row.put("ours_peak_rss_mb", ours.get("peak_rss_mb").asDouble());
@@ -621,6 +611,25 @@ public final class TrainStepBench {
                 "(ours/tt: Java over PyTorch measured in this run, goal 1.5x; issue ref: our fp32 step when issue 15 was filed; "
                         + "ours/goal: over " + anchorFactor() + "x that figure)");
         return rows;
+    }
+
+    /**
+     * Prints the pairs' values of one figure and their median ({@code case what: [v1, v2, ...] -> median m}) and keeps
+     * the median in {@code row} under {@code field}; nothing when there are none.
+     */
+    static void pairMedian(
+            ObjectNode row,
+            String field,
+            String caseId,
+            String what,
+            List<Double> values,
+            java.util.function.DoubleFunction<String> fmt) {
+        if (values.isEmpty()) return;
+        double m = median(values.stream().mapToDouble(Double::doubleValue).toArray());
+        row.put(field, m);
+        System.out.printf(
+                "%-22s %s: %s -> median %s%n",
+                caseId, what, values.stream().map(x -> fmt.apply(x)).toList(), fmt.apply(m));
     }
 
     /** OpenBLAS kernel sets with AVX-512 products (what {@code openblas_get_corename} reports for them). */
