@@ -19,7 +19,8 @@ Without --mode it runs the three issue-7 cases (forward B=2,T=256; train B=2,T=2
 fresh subprocess of itself, and prints one JSON object with a list of results.
 
 With --lockstep (and a --mode) the timed steps are run one at a time when the parent asks for them, so that they
-alternate with our own steps (`./gptneo bench train-step --interleave N`).
+alternate with our own steps (`./gptneo bench train-step --interleave N`); asked for a peak, the process measures its
+2048^3 product peak at that moment (the pair's MFU is taken against the peaks measured around the pair's steps).
 
 Output: JSON on stdout (one line per invocation).
 """

@@ -31,10 +31,10 @@ import java.util.function.Predicate;
  *   side:   its result line       then exit 0
  * </pre>
  *
- * <p>Peaks: an MFU divides a step's rate by the machine's product peak, and the peak drifts as the steps do (one run
- * of issue 15 session 22 measured 625, 671 and 709 GFLOP/s at its ends). {@link #peaks} asks both sides for a peak
- * right before and right after a pair's rounds, so that the pair's MFU can be taken against a peak measured beside
- * its own steps.
+ * <p>Peaks: an MFU divides a step's rate by the machine's product peak, and the peak drifts as the steps do (the
+ * bf16 2048³ peaks around the pairs of one run of issue 15 session 23 ranged from 578 to 778 GFLOP/s).
+ * {@link #runWithPeaks} asks both sides for a peak right before and right after a pair's rounds, so that the pair's
+ * MFU can be taken against a peak measured beside its own steps.
  */
 final class Lockstep {
     static final String READY = "READY";
